@@ -1,0 +1,294 @@
+package flows
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// Match is a set of OpenFlow match fields. It is stored in its wire form: the OXM/NXM
+// TLVs sorted by field, which is canonical (two equal matches have equal bytes, whatever
+// order they were built in), cheap to keep for 100k flows, and directly comparable with
+// what the switch reports. The zero Match matches every packet.
+//
+// Methods return a new Match, so matches compose: flows.Match{}.InPort(2).ARP().
+type Match struct{ oxm string }
+
+type tlv struct {
+	field       *Field // nil for fields dvrflow does not know (foreign flows)
+	header      uint32
+	value, mask []byte
+}
+
+func (t tlv) key() uint32 { return t.header &^ 0x1ff }
+
+// Key returns the canonical bytes of the match, usable as a map key.
+func (m Match) Key() string { return m.oxm }
+
+// Bytes returns the OXM TLVs to put in an ofp_match.
+func (m Match) Bytes() []byte { return []byte(m.oxm) }
+
+// IsZero reports whether the match is empty (matches everything).
+func (m Match) IsZero() bool { return m.oxm == "" }
+
+func (m Match) with(f *Field, value, mask []byte) Match {
+	if len(value) != f.bytes || (mask != nil && len(mask) != f.bytes) {
+		panic(fmt.Sprintf("flows: field %s wants %d bytes", f.name, f.bytes))
+	}
+	if mask != nil && allOnes(mask) {
+		mask = nil
+	}
+	if mask != nil {
+		v := make([]byte, len(value))
+		for i := range value {
+			v[i] = value[i] & mask[i]
+		}
+		value = v
+	}
+	t := tlv{field: f, header: f.header(mask != nil), value: value, mask: mask}
+	tlvs, _ := parseTLVs([]byte(m.oxm))
+	replaced := false
+	for i := range tlvs {
+		if tlvs[i].key() == t.key() {
+			tlvs[i], replaced = t, true
+		}
+	}
+	if !replaced {
+		tlvs = append(tlvs, t)
+	}
+	return Match{oxm: encodeTLVs(tlvs)}
+}
+
+// get returns the value and mask (nil when exact) of f, if the match has it.
+func (m Match) get(f *Field) (value, mask []byte, ok bool) {
+	tlvs, _ := parseTLVs([]byte(m.oxm))
+	for _, t := range tlvs {
+		if t.key() == f.key() {
+			return t.value, t.mask, true
+		}
+	}
+	return nil, nil, false
+}
+
+// Has reports whether the match constrains field f.
+func (m Match) Has(f *Field) bool { _, _, ok := m.get(f); return ok }
+
+// InPortValue returns the in_port matched, or 0 when the match has none.
+func (m Match) InPortValue() uint32 {
+	if v, _, ok := m.get(FieldInPort); ok {
+		return uint32(beUint(v))
+	}
+	return 0
+}
+
+// InPort matches packets that entered through OpenFlow port p.
+func (m Match) InPort(p uint32) Match { return m.with(FieldInPort, putBE(uint64(p), 4), nil) }
+
+// VLAN matches frames tagged with VLAN id vid (ovs-ofctl: dl_vlan=vid).
+func (m Match) VLAN(vid uint16) Match {
+	return m.with(FieldVLANVID, putBE(uint64(vid)|ofpVIDPresent, 2), nil)
+}
+
+// Untagged matches frames without an 802.1Q header (ovs-ofctl: vlan_tci=0x0000/0x1fff).
+func (m Match) Untagged() Match { return m.with(FieldVLANVID, []byte{0, 0}, nil) }
+
+// EthSrc matches the source MAC (dl_src).
+func (m Match) EthSrc(mac net.HardwareAddr) Match { return m.with(FieldEthSrc, mac6(mac), nil) }
+
+// EthDst matches the destination MAC (dl_dst).
+func (m Match) EthDst(mac net.HardwareAddr) Match { return m.with(FieldEthDst, mac6(mac), nil) }
+
+// EthDstMasked matches the destination MAC under a mask (e.g. the multicast bit).
+func (m Match) EthDstMasked(mac, mask net.HardwareAddr) Match {
+	return m.with(FieldEthDst, mac6(mac), mac6(mask))
+}
+
+// EthType matches the Ethernet type.
+func (m Match) EthType(t uint16) Match { return m.with(FieldEthType, putBE(uint64(t), 2), nil) }
+
+// ARP matches ARP packets (dl_type=0x0806).
+func (m Match) ARP() Match { return m.EthType(EthTypeARP) }
+
+// IPv4 matches IPv4 packets (ip).
+func (m Match) IPv4() Match { return m.EthType(EthTypeIPv4) }
+
+// IPv6 matches IPv6 packets (ipv6).
+func (m Match) IPv6() Match { return m.EthType(EthTypeIPv6) }
+
+// IPProto matches the IP protocol number; it needs IPv4 or IPv6.
+func (m Match) IPProto(p uint8) Match { return m.with(FieldIPProto, []byte{p}, nil) }
+
+// ICMPv6 matches ICMPv6 packets (icmp6).
+func (m Match) ICMPv6() Match { return m.IPv6().IPProto(58) }
+
+// ICMPv4 matches ICMP packets (icmp).
+func (m Match) ICMPv4() Match { return m.IPv4().IPProto(1) }
+
+// UDPv4 matches UDP over IPv4 (udp).
+func (m Match) UDPv4() Match { return m.IPv4().IPProto(17) }
+
+// UDPv6 matches UDP over IPv6 (udp6).
+func (m Match) UDPv6() Match { return m.IPv6().IPProto(17) }
+
+// ICMPType matches the ICMP (v4) or ICMPv6 type, whichever protocol the match has.
+func (m Match) ICMPType(t uint8) Match {
+	if v, _, ok := m.get(FieldEthType); ok && beUint(v) == EthTypeIPv6 {
+		return m.with(FieldICMPv6Type, []byte{t}, nil)
+	}
+	return m.with(FieldICMPv4Type, []byte{t}, nil)
+}
+
+// ARPOp matches the ARP opcode (1 request, 2 reply).
+func (m Match) ARPOp(op uint16) Match { return m.with(FieldARPOp, putBE(uint64(op), 2), nil) }
+
+// ARPSPA matches the ARP sender IPv4 address or prefix.
+func (m Match) ARPSPA(p netip.Prefix) Match { return m.withPrefix(FieldARPSPA, p) }
+
+// ARPTPA matches the ARP target IPv4 address or prefix.
+func (m Match) ARPTPA(p netip.Prefix) Match { return m.withPrefix(FieldARPTPA, p) }
+
+// ARPSHA matches the ARP sender hardware address.
+func (m Match) ARPSHA(mac net.HardwareAddr) Match { return m.with(FieldARPSHA, mac6(mac), nil) }
+
+// ARPTHA matches the ARP target hardware address.
+func (m Match) ARPTHA(mac net.HardwareAddr) Match { return m.with(FieldARPTHA, mac6(mac), nil) }
+
+// IPv4Src matches the IPv4 source address or prefix (nw_src).
+func (m Match) IPv4Src(p netip.Prefix) Match { return m.withPrefix(FieldIPv4Src, p) }
+
+// IPv4Dst matches the IPv4 destination address or prefix (nw_dst).
+func (m Match) IPv4Dst(p netip.Prefix) Match { return m.withPrefix(FieldIPv4Dst, p) }
+
+// IPv6Src matches the IPv6 source address or prefix.
+func (m Match) IPv6Src(p netip.Prefix) Match { return m.withPrefix(FieldIPv6Src, p) }
+
+// IPv6Dst matches the IPv6 destination address or prefix.
+func (m Match) IPv6Dst(p netip.Prefix) Match { return m.withPrefix(FieldIPv6Dst, p) }
+
+// NDTarget matches the IPv6 neighbour discovery target address or prefix.
+func (m Match) NDTarget(p netip.Prefix) Match { return m.withPrefix(FieldNDTarget, p) }
+
+// UDPSrc matches the UDP source port.
+func (m Match) UDPSrc(port uint16) Match { return m.with(FieldUDPSrc, putBE(uint64(port), 2), nil) }
+
+// UDPDst matches the UDP destination port.
+func (m Match) UDPDst(port uint16) Match { return m.with(FieldUDPDst, putBE(uint64(port), 2), nil) }
+
+// TunnelID matches the tunnel key (VNI / GRE key).
+func (m Match) TunnelID(id uint64) Match { return m.with(FieldTunnelID, putBE(id, 8), nil) }
+
+// Reg matches the whole 32-bit register regN.
+func (m Match) Reg(n int, value uint32) Match {
+	return m.with(Reg(n), putBE(uint64(value), 4), nil)
+}
+
+// RegMasked matches register regN under a mask.
+func (m Match) RegMasked(n int, value, mask uint32) Match {
+	return m.with(Reg(n), putBE(uint64(value), 4), putBE(uint64(mask), 4))
+}
+
+func (m Match) withPrefix(f *Field, p netip.Prefix) Match {
+	addr := p.Addr()
+	var raw []byte
+	if f.format == formatIPv4 {
+		if !addr.Is4() {
+			panic(fmt.Sprintf("flows: %s needs an IPv4 prefix, got %s", f.name, p))
+		}
+		a := addr.As4()
+		raw = a[:]
+	} else {
+		if !addr.Is6() || addr.Is4In6() {
+			panic(fmt.Sprintf("flows: %s needs an IPv6 prefix, got %s", f.name, p))
+		}
+		a := addr.As16()
+		raw = a[:]
+	}
+	var mask []byte
+	if p.Bits() >= 0 && p.Bits() < len(raw)*8 {
+		mask = net.CIDRMask(p.Bits(), len(raw)*8)
+	}
+	return m.with(f, raw, mask)
+}
+
+const ofpVIDPresent = 0x1000
+
+// Ethernet types dvrflow matches on.
+const (
+	EthTypeIPv4 = 0x0800
+	EthTypeARP  = 0x0806
+	EthTypeIPv6 = 0x86dd
+)
+
+func mac6(mac net.HardwareAddr) []byte {
+	if len(mac) != 6 {
+		panic(fmt.Sprintf("flows: %q is not a 48-bit MAC address", mac))
+	}
+	return []byte(mac)
+}
+
+// parseTLVs splits OXM/NXM match bytes into fields.
+func parseTLVs(b []byte) ([]tlv, error) {
+	var out []tlv
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return out, fmt.Errorf("truncated OXM header (%d bytes left)", len(b))
+		}
+		h := binary.BigEndian.Uint32(b)
+		n := int(h & 0xff)
+		hdr := 4
+		if h>>16 == 0xffff {
+			hdr = 8 // experimenter OXM carries a 4-byte experimenter id
+			n -= 4
+		}
+		if n < 0 || len(b) < hdr+n {
+			return out, fmt.Errorf("truncated OXM field 0x%08x", h)
+		}
+		body := b[hdr : hdr+n]
+		t := tlv{header: h, field: fieldsByHeader[h&^0x1ff]}
+		if h&0x100 != 0 {
+			t.value, t.mask = body[:n/2], body[n/2:]
+		} else {
+			t.value = body
+		}
+		if h>>16 == 0xffff {
+			t.value = b[4 : hdr+n] // keep the experimenter id in the value: it is part of the identity
+			t.mask = nil
+		}
+		out = append(out, t)
+		b = b[hdr+n:]
+	}
+	return out, nil
+}
+
+func encodeTLVs(tlvs []tlv) string {
+	sort.SliceStable(tlvs, func(i, j int) bool { return tlvs[i].key() < tlvs[j].key() })
+	var sb strings.Builder
+	for _, t := range tlvs {
+		var h [4]byte
+		binary.BigEndian.PutUint32(h[:], t.header)
+		sb.Write(h[:])
+		sb.Write(t.value)
+		sb.Write(t.mask)
+	}
+	return sb.String()
+}
+
+// CanonicalMatch turns the OXM bytes of a match as a switch reports them (any field order)
+// into the canonical Match dvrflow builds, so installed and desired flows compare equal.
+func CanonicalMatch(oxm []byte) (Match, error) {
+	tlvs, err := parseTLVs(oxm)
+	if err != nil {
+		return Match{}, err
+	}
+	for i := range tlvs {
+		// Copy out of the caller's buffer; drop masks that are all ones (the same as exact).
+		if tlvs[i].mask != nil && allOnes(tlvs[i].mask) && tlvs[i].field != nil {
+			tlvs[i].header = tlvs[i].field.header(false)
+			tlvs[i].mask = nil
+		}
+	}
+	return Match{oxm: encodeTLVs(tlvs)}, nil
+}
