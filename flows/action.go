@@ -372,7 +372,9 @@ func matchField(f *Field, value []byte) of.MatchField {
 	return of.MatchField{Class: f.class, Field: f.field, Length: uint8(f.bytes), Value: &v}
 }
 
+// headerField is the field header used inside Nicira actions (move, load, learn).
 func headerField(f *Field) *of.MatchField {
 	mf := matchField(f, make([]byte, f.bytes))
+	mf.Class, mf.Field = f.nxHeaderField()
 	return &mf
 }

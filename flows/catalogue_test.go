@@ -72,7 +72,7 @@ func everyKind(cookie uint64) []Flow {
 		f(60, 101, Match{}.UDPv6().IPv6Dst(pfx("ff02::1:2")).UDPSrc(546).UDPDst(547), GotoTable{78}),
 		f(0, 2, Match{}.InPort(3)),
 		f(1, 1, Match{}.VLAN(1).EthSrc(mac("fa:16:3e:aa:01:01")), SetEthSrc(mac("fa:16:3f:00:00:01")), GotoTable{2}),
-		f(62, 10, Match{}.InPort(2).EthSrc(mac("fa:16:3e:00:01:01")).EthDstMasked(mac("00:00:00:00:00:00"), mac("01:00:00:00:00:00")), SetVLANVID(3), Output{1}),
+		f(62, 10, Match{}.InPort(2).EthSrc(mac("fa:16:3e:00:01:01")).EthDstMasked(mac("00:00:00:00:00:00"), mac("01:00:00:00:00:00")), PushVLAN{}, SetVLANVID(3), Output{1}),
 		f(23, 0, Match{}),
 		f(30, 0, Match{}, Output{PortLocal}),
 	}

@@ -20,6 +20,12 @@ type Field struct {
 	bits     int
 	format   valueFormat
 	maskable bool
+	// nxClass/nxField are the NXM header OVS uses for this field inside Nicira actions
+	// (move, load, learn) when it has one; OVS re-encodes those actions with it, so we must
+	// too for installed and desired bytes to compare equal.
+	nxClass uint16
+	nxField uint8
+	hasNX   bool
 }
 
 type fieldID uint8
@@ -48,30 +54,30 @@ var (
 	FieldVLANTCI     = &Field{name: "vlan_tci", nxmName: "NXM_OF_VLAN_TCI", class: classNXM0, field: 4, bytes: 2, bits: 16, format: formatHex, maskable: true}
 	FieldInPort      = &Field{name: "in_port", nxmName: "OXM_OF_IN_PORT", class: classOXMOF, field: 0, bytes: 4, bits: 32, format: formatPort}
 	FieldMetadata    = &Field{name: "metadata", nxmName: "OXM_OF_METADATA", class: classOXMOF, field: 2, bytes: 8, bits: 64, format: formatHex, maskable: true}
-	FieldEthDst      = &Field{name: "eth_dst", nxmName: "NXM_OF_ETH_DST", class: classOXMOF, field: 3, bytes: 6, bits: 48, format: formatEthernet, maskable: true}
-	FieldEthSrc      = &Field{name: "eth_src", nxmName: "NXM_OF_ETH_SRC", class: classOXMOF, field: 4, bytes: 6, bits: 48, format: formatEthernet, maskable: true}
-	FieldEthType     = &Field{name: "eth_type", nxmName: "NXM_OF_ETH_TYPE", class: classOXMOF, field: 5, bytes: 2, bits: 16, format: formatHex}
+	FieldEthDst      = &Field{name: "eth_dst", nxmName: "NXM_OF_ETH_DST", class: classOXMOF, field: 3, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 0, nxField: 1, hasNX: true}
+	FieldEthSrc      = &Field{name: "eth_src", nxmName: "NXM_OF_ETH_SRC", class: classOXMOF, field: 4, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 0, nxField: 2, hasNX: true}
+	FieldEthType     = &Field{name: "eth_type", nxmName: "NXM_OF_ETH_TYPE", class: classOXMOF, field: 5, bytes: 2, bits: 16, format: formatHex, nxClass: 0, nxField: 3, hasNX: true}
 	FieldVLANVID     = &Field{name: "vlan_vid", nxmName: "OXM_OF_VLAN_VID", class: classOXMOF, field: 6, bytes: 2, bits: 13, format: formatDecimal, maskable: true}
-	FieldIPProto     = &Field{name: "nw_proto", nxmName: "NXM_OF_IP_PROTO", class: classOXMOF, field: 10, bytes: 1, bits: 8, format: formatDecimal}
-	FieldIPv4Src     = &Field{name: "ip_src", nxmName: "NXM_OF_IP_SRC", class: classOXMOF, field: 11, bytes: 4, bits: 32, format: formatIPv4, maskable: true}
-	FieldIPv4Dst     = &Field{name: "ip_dst", nxmName: "NXM_OF_IP_DST", class: classOXMOF, field: 12, bytes: 4, bits: 32, format: formatIPv4, maskable: true}
-	FieldTCPSrc      = &Field{name: "tcp_src", nxmName: "NXM_OF_TCP_SRC", class: classOXMOF, field: 13, bytes: 2, bits: 16, format: formatDecimal, maskable: true}
-	FieldTCPDst      = &Field{name: "tcp_dst", nxmName: "NXM_OF_TCP_DST", class: classOXMOF, field: 14, bytes: 2, bits: 16, format: formatDecimal, maskable: true}
-	FieldUDPSrc      = &Field{name: "udp_src", nxmName: "NXM_OF_UDP_SRC", class: classOXMOF, field: 15, bytes: 2, bits: 16, format: formatDecimal, maskable: true}
-	FieldUDPDst      = &Field{name: "udp_dst", nxmName: "NXM_OF_UDP_DST", class: classOXMOF, field: 16, bytes: 2, bits: 16, format: formatDecimal, maskable: true}
-	FieldICMPv4Type  = &Field{name: "icmp_type", nxmName: "NXM_OF_ICMP_TYPE", class: classOXMOF, field: 19, bytes: 1, bits: 8, format: formatDecimal}
-	FieldICMPv4Code  = &Field{name: "icmp_code", nxmName: "NXM_OF_ICMP_CODE", class: classOXMOF, field: 20, bytes: 1, bits: 8, format: formatDecimal}
-	FieldARPOp       = &Field{name: "arp_op", nxmName: "NXM_OF_ARP_OP", class: classOXMOF, field: 21, bytes: 2, bits: 16, format: formatDecimal}
-	FieldARPSPA      = &Field{name: "arp_spa", nxmName: "NXM_OF_ARP_SPA", class: classOXMOF, field: 22, bytes: 4, bits: 32, format: formatIPv4, maskable: true}
-	FieldARPTPA      = &Field{name: "arp_tpa", nxmName: "NXM_OF_ARP_TPA", class: classOXMOF, field: 23, bytes: 4, bits: 32, format: formatIPv4, maskable: true}
-	FieldARPSHA      = &Field{name: "arp_sha", nxmName: "NXM_NX_ARP_SHA", class: classOXMOF, field: 24, bytes: 6, bits: 48, format: formatEthernet, maskable: true}
-	FieldARPTHA      = &Field{name: "arp_tha", nxmName: "NXM_NX_ARP_THA", class: classOXMOF, field: 25, bytes: 6, bits: 48, format: formatEthernet, maskable: true}
-	FieldIPv6Src     = &Field{name: "ipv6_src", nxmName: "NXM_NX_IPV6_SRC", class: classOXMOF, field: 26, bytes: 16, bits: 128, format: formatIPv6, maskable: true}
-	FieldIPv6Dst     = &Field{name: "ipv6_dst", nxmName: "NXM_NX_IPV6_DST", class: classOXMOF, field: 27, bytes: 16, bits: 128, format: formatIPv6, maskable: true}
-	FieldICMPv6Type  = &Field{name: "icmpv6_type", nxmName: "NXM_NX_ICMPV6_TYPE", class: classOXMOF, field: 29, bytes: 1, bits: 8, format: formatDecimal}
-	FieldICMPv6Code  = &Field{name: "icmpv6_code", nxmName: "NXM_NX_ICMPV6_CODE", class: classOXMOF, field: 30, bytes: 1, bits: 8, format: formatDecimal}
-	FieldNDTarget    = &Field{name: "nd_target", nxmName: "NXM_NX_ND_TARGET", class: classOXMOF, field: 31, bytes: 16, bits: 128, format: formatIPv6, maskable: true}
-	FieldTunnelID    = &Field{name: "tun_id", nxmName: "NXM_NX_TUN_ID", class: classOXMOF, field: 38, bytes: 8, bits: 64, format: formatHex, maskable: true}
+	FieldIPProto     = &Field{name: "nw_proto", nxmName: "NXM_OF_IP_PROTO", class: classOXMOF, field: 10, bytes: 1, bits: 8, format: formatDecimal, nxClass: 0, nxField: 6, hasNX: true}
+	FieldIPv4Src     = &Field{name: "ip_src", nxmName: "NXM_OF_IP_SRC", class: classOXMOF, field: 11, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 7, hasNX: true}
+	FieldIPv4Dst     = &Field{name: "ip_dst", nxmName: "NXM_OF_IP_DST", class: classOXMOF, field: 12, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 8, hasNX: true}
+	FieldTCPSrc      = &Field{name: "tcp_src", nxmName: "NXM_OF_TCP_SRC", class: classOXMOF, field: 13, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 9, hasNX: true}
+	FieldTCPDst      = &Field{name: "tcp_dst", nxmName: "NXM_OF_TCP_DST", class: classOXMOF, field: 14, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 10, hasNX: true}
+	FieldUDPSrc      = &Field{name: "udp_src", nxmName: "NXM_OF_UDP_SRC", class: classOXMOF, field: 15, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 11, hasNX: true}
+	FieldUDPDst      = &Field{name: "udp_dst", nxmName: "NXM_OF_UDP_DST", class: classOXMOF, field: 16, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 12, hasNX: true}
+	FieldICMPv4Type  = &Field{name: "icmp_type", nxmName: "NXM_OF_ICMP_TYPE", class: classOXMOF, field: 19, bytes: 1, bits: 8, format: formatDecimal, nxClass: 0, nxField: 13, hasNX: true}
+	FieldICMPv4Code  = &Field{name: "icmp_code", nxmName: "NXM_OF_ICMP_CODE", class: classOXMOF, field: 20, bytes: 1, bits: 8, format: formatDecimal, nxClass: 0, nxField: 14, hasNX: true}
+	FieldARPOp       = &Field{name: "arp_op", nxmName: "NXM_OF_ARP_OP", class: classOXMOF, field: 21, bytes: 2, bits: 16, format: formatDecimal, nxClass: 0, nxField: 15, hasNX: true}
+	FieldARPSPA      = &Field{name: "arp_spa", nxmName: "NXM_OF_ARP_SPA", class: classOXMOF, field: 22, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 16, hasNX: true}
+	FieldARPTPA      = &Field{name: "arp_tpa", nxmName: "NXM_OF_ARP_TPA", class: classOXMOF, field: 23, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 17, hasNX: true}
+	FieldARPSHA      = &Field{name: "arp_sha", nxmName: "NXM_NX_ARP_SHA", class: classOXMOF, field: 24, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 1, nxField: 17, hasNX: true}
+	FieldARPTHA      = &Field{name: "arp_tha", nxmName: "NXM_NX_ARP_THA", class: classOXMOF, field: 25, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 1, nxField: 18, hasNX: true}
+	FieldIPv6Src     = &Field{name: "ipv6_src", nxmName: "NXM_NX_IPV6_SRC", class: classOXMOF, field: 26, bytes: 16, bits: 128, format: formatIPv6, maskable: true, nxClass: 1, nxField: 19, hasNX: true}
+	FieldIPv6Dst     = &Field{name: "ipv6_dst", nxmName: "NXM_NX_IPV6_DST", class: classOXMOF, field: 27, bytes: 16, bits: 128, format: formatIPv6, maskable: true, nxClass: 1, nxField: 20, hasNX: true}
+	FieldICMPv6Type  = &Field{name: "icmpv6_type", nxmName: "NXM_NX_ICMPV6_TYPE", class: classOXMOF, field: 29, bytes: 1, bits: 8, format: formatDecimal, nxClass: 1, nxField: 21, hasNX: true}
+	FieldICMPv6Code  = &Field{name: "icmpv6_code", nxmName: "NXM_NX_ICMPV6_CODE", class: classOXMOF, field: 30, bytes: 1, bits: 8, format: formatDecimal, nxClass: 1, nxField: 22, hasNX: true}
+	FieldNDTarget    = &Field{name: "nd_target", nxmName: "NXM_NX_ND_TARGET", class: classOXMOF, field: 31, bytes: 16, bits: 128, format: formatIPv6, maskable: true, nxClass: 1, nxField: 23, hasNX: true}
+	FieldTunnelID    = &Field{name: "tun_id", nxmName: "NXM_NX_TUN_ID", class: classOXMOF, field: 38, bytes: 8, bits: 64, format: formatHex, maskable: true, nxClass: 1, nxField: 16, hasNX: true}
 	registerFields   = makeRegisters()
 	fieldsByHeader   = indexFields()
 	maxRegisterIndex = len(registerFields) - 1
@@ -117,6 +123,14 @@ func (f *Field) header(masked bool) uint32 {
 		h = f.key() | 1<<8 | uint32(2*f.bytes)
 	}
 	return h
+}
+
+// nxHeaderField returns class and field number to use in Nicira actions.
+func (f *Field) nxHeaderField() (uint16, uint8) {
+	if f.hasNX {
+		return f.nxClass, f.nxField
+	}
+	return f.class, f.field
 }
 
 // Name is the field's name as OVS prints it in set_field actions.

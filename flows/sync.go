@@ -1,0 +1,338 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"antrea.io/libOpenflow/util"
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/flows/ofconn"
+)
+
+// Bridge is the one write path to one OpenFlow bridge: desired set → diff against what is
+// installed → one bundle (every add checked before commit) → commit confirmed.
+//
+// What is installed is read from the switch on first use (and after every reconnect), then
+// tracked from what this Bridge committed, so a Sync with an unchanged desired set sends
+// nothing. Only flows whose cookie carries OwnerMark are ever deleted; a foreign flow is only
+// touched when a desired flow has exactly its table, priority and match (it is replaced).
+// Flows with a timeout (learned flows) are never deleted.
+//
+// Sync calls are serialised; a Bridge is safe for concurrent use.
+type Bridge struct {
+	name       string
+	socketPath string
+	log        *zap.Logger
+
+	mu        sync.Mutex
+	conn      *ofconn.Conn
+	installed map[Key]installed // nil: must be read from the switch
+}
+
+type installed struct {
+	cookie       uint64
+	instructions string
+}
+
+// NewBridge returns the write path for bridge name, whose OpenFlow management socket is
+// socketPath (RUNDIR/NAME.mgmt). It connects lazily, on the first Sync.
+func NewBridge(name, socketPath string, log *zap.Logger) *Bridge {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Bridge{name: name, socketPath: socketPath, log: log.With(zap.String("bridge", name))}
+}
+
+// Name returns the bridge name.
+func (b *Bridge) Name() string { return b.name }
+
+// Change is one flow the Sync changed. For deletions Flow has no actions (they are not read
+// back from the switch).
+type Change struct {
+	Flow      Flow
+	OldCookie uint64 // for replaced flows: the cookie the switch had
+}
+
+// SyncResult reports exactly what a Sync changed.
+type SyncResult struct {
+	Bridge    string
+	Added     []Change // new flows, and foreign flows replaced (OldCookie set)
+	Modified  []Change // our flows whose actions changed, modified in place
+	Deleted   []Change // our flows no longer desired
+	Unchanged int
+	Read      bool          // the installed set was (re)read from the switch
+	Duration  time.Duration // from start to commit confirmed
+}
+
+// FlowMods is the number of flow-mods sent.
+func (r SyncResult) FlowMods() int { return len(r.Added) + len(r.Modified) + len(r.Deleted) }
+
+func (r SyncResult) String() string {
+	return fmt.Sprintf("%s: +%d ~%d -%d =%d in %s", r.Bridge, len(r.Added), len(r.Modified), len(r.Deleted), r.Unchanged, r.Duration.Round(time.Microsecond))
+}
+
+// FlowError is returned when the switch rejected flows of a Sync; nothing was installed.
+type FlowError struct {
+	Bridge string
+	Flows  []RejectedFlow
+	Err    error // the underlying *ofconn.BundleError
+}
+
+// RejectedFlow is one flow the switch refused, with its reason.
+type RejectedFlow struct {
+	Flow   Flow
+	Reason string
+}
+
+func (e *FlowError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bridge %s: switch rejected %d flow(s), nothing installed", e.Bridge, len(e.Flows))
+	for _, f := range e.Flows {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Flow, f.Reason)
+	}
+	return b.String()
+}
+
+func (e *FlowError) Unwrap() error { return e.Err }
+
+// Reset forgets what is installed, so the next Sync reads it from the switch again. Call it
+// when the switch may have changed behind our back (bridge re-created, ovs-vswitchd restarted).
+func (b *Bridge) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dropConn()
+}
+
+// Close closes the OpenFlow connection.
+func (b *Bridge) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dropConn()
+	return nil
+}
+
+func (b *Bridge) dropConn() {
+	if b.conn != nil {
+		_ = b.conn.Close()
+	}
+	b.conn = nil
+	b.installed = nil
+}
+
+// connect (re)dials when needed and (re)reads the installed flows.
+func (b *Bridge) connect(ctx context.Context) (read bool, err error) {
+	if b.conn != nil {
+		select {
+		case <-b.conn.Done():
+			b.log.Info("openflow connection lost, reconnecting", zap.Error(b.conn.Err()))
+			b.dropConn()
+		default:
+		}
+	}
+	if b.conn == nil {
+		c, err := ofconn.Dial(ctx, b.socketPath, b.log)
+		if err != nil {
+			return false, fmt.Errorf("connect to bridge %s at %s: %w", b.name, b.socketPath, err)
+		}
+		b.conn = c
+	}
+	if b.installed != nil {
+		return false, nil
+	}
+	stats, err := b.conn.FlowStats(ctx, 0xff, 0, 0)
+	if err != nil {
+		b.dropConn()
+		return false, fmt.Errorf("read flows of bridge %s: %w", b.name, err)
+	}
+	inst := make(map[Key]installed, len(stats))
+	for _, s := range stats {
+		if s.IdleTimeout != 0 || s.HardTimeout != 0 {
+			continue // learned or expiring flows are not ours to manage
+		}
+		m, err := CanonicalMatch(s.Match)
+		if err != nil {
+			return false, fmt.Errorf("read flows of bridge %s: table %d priority %d: %w", b.name, s.TableID, s.Priority, err)
+		}
+		inst[Key{Table: s.TableID, Priority: s.Priority, Match: m.Key()}] = installed{cookie: s.Cookie, instructions: string(s.Instructions)}
+	}
+	b.installed = inst
+	b.log.Debug("read installed flows", zap.Int("flows", len(inst)))
+	return true, nil
+}
+
+// Installed returns how many flows are known to be installed (read or tracked), or -1 when
+// the bridge has not been read yet.
+func (b *Bridge) Installed() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.installed == nil {
+		return -1
+	}
+	return len(b.installed)
+}
+
+type op struct {
+	flow   Flow
+	cmd    uint8
+	instr  string
+	kind   int // 0 add, 1 modify, 2 delete
+	oldCk  uint64
+	hasOld bool
+}
+
+// Sync makes the bridge's flows equal to desired: it adds what is missing, modifies what
+// differs, deletes our flows that are not desired, all in one bundle. desired must not hold
+// two flows with the same table, priority and match. On error nothing was changed.
+func (b *Bridge) Sync(ctx context.Context, desired []Flow) (SyncResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	start := time.Now()
+	res := SyncResult{Bridge: b.name}
+
+	want := make(map[Key]int, len(desired))
+	instrs := make([]string, len(desired))
+	for i, f := range desired {
+		k := f.Key()
+		if j, dup := want[k]; dup {
+			return res, fmt.Errorf("bridge %s: two desired flows with the same table, priority and match:\n  %s\n  %s", b.name, desired[j], f)
+		}
+		want[k] = i
+		in, err := f.Instructions()
+		if err != nil {
+			return res, fmt.Errorf("bridge %s: encode flow %s: %w", b.name, f, err)
+		}
+		instrs[i] = string(in)
+	}
+
+	read, err := b.connect(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Read = read
+
+	var ops []op
+	for i, f := range desired {
+		cur, ok := b.installed[f.Key()]
+		switch {
+		case !ok:
+			ops = append(ops, op{flow: f, cmd: CommandAdd, instr: instrs[i], kind: 0})
+		case cur.cookie != f.Cookie:
+			ops = append(ops, op{flow: f, cmd: CommandAdd, instr: instrs[i], kind: 0, oldCk: cur.cookie, hasOld: true})
+		case cur.instructions != instrs[i]:
+			ops = append(ops, op{flow: f, cmd: CommandModifyStrict, instr: instrs[i], kind: 1})
+		default:
+			res.Unchanged++
+		}
+	}
+	var stale []Key
+	for k, cur := range b.installed {
+		if _, ok := want[k]; !ok && IsOurs(cur.cookie) {
+			stale = append(stale, k)
+		}
+	}
+	sort.Slice(stale, func(i, j int) bool { return keyLess(stale[i], stale[j]) })
+	for _, k := range stale {
+		f := Flow{Table: k.Table, Priority: k.Priority, Cookie: b.installed[k].cookie, Match: Match{oxm: k.Match}}
+		ops = append(ops, op{flow: f, cmd: CommandDeleteStrict, kind: 2})
+	}
+	if len(ops) == 0 {
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+
+	msgs := make([]util.Message, len(ops))
+	for i, o := range ops {
+		mask := uint64(0)
+		if o.cmd != CommandAdd {
+			mask = ^uint64(0) // modify/delete only our exact flow
+		}
+		var instr []byte
+		if o.cmd != CommandDeleteStrict {
+			instr = []byte(o.instr)
+			if len(instr) == 0 {
+				instr = []byte{} // drop: an empty instruction list, not "encode for me"
+			}
+		}
+		fm, err := EncodeFlowMod(o.flow, o.cmd, instr, mask)
+		if err != nil {
+			return res, fmt.Errorf("bridge %s: encode flow %s: %w", b.name, o.flow, err)
+		}
+		msgs[i] = fm
+	}
+	if err := b.conn.Bundle(ctx, msgs); err != nil {
+		var be *ofconn.BundleError
+		if errors.As(err, &be) {
+			fe := &FlowError{Bridge: b.name, Err: err}
+			for _, me := range be.Errors {
+				if me.Index >= 0 && me.Index < len(ops) {
+					fe.Flows = append(fe.Flows, RejectedFlow{Flow: ops[me.Index].flow, Reason: me.Error()})
+				}
+			}
+			if len(fe.Flows) == 0 {
+				return res, fmt.Errorf("bridge %s: %w", b.name, err)
+			}
+			return res, fe
+		}
+		// The connection failed mid-bundle: we no longer know what is installed.
+		b.dropConn()
+		return res, fmt.Errorf("bridge %s: send bundle: %w", b.name, err)
+	}
+	for _, o := range ops {
+		k := o.flow.Key()
+		switch o.kind {
+		case 0:
+			b.installed[k] = installed{cookie: o.flow.Cookie, instructions: o.instr}
+			res.Added = append(res.Added, Change{Flow: o.flow, OldCookie: o.oldCk})
+		case 1:
+			b.installed[k] = installed{cookie: o.flow.Cookie, instructions: o.instr}
+			res.Modified = append(res.Modified, Change{Flow: o.flow})
+		case 2:
+			delete(b.installed, k)
+			res.Deleted = append(res.Deleted, Change{Flow: o.flow})
+		}
+	}
+	res.Duration = time.Since(start)
+	b.log.Debug("synced", zap.Int("added", len(res.Added)), zap.Int("modified", len(res.Modified)),
+		zap.Int("deleted", len(res.Deleted)), zap.Int("unchanged", res.Unchanged), zap.Duration("took", res.Duration))
+	return res, nil
+}
+
+// Barrier waits until the switch has processed everything sent so far.
+func (b *Bridge) Barrier(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, err := b.connect(ctx); err != nil {
+		return err
+	}
+	return b.conn.Barrier(ctx)
+}
+
+func keyLess(a, b Key) bool {
+	if a.Table != b.Table {
+		return a.Table < b.Table
+	}
+	if a.Priority != b.Priority {
+		return a.Priority > b.Priority
+	}
+	return a.Match < b.Match
+}
+
+// Sort orders flows like the scenario dumps: by table, priority (highest first), then text.
+func Sort(fs []Flow) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Table != b.Table {
+			return a.Table < b.Table
+		}
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		return a.String() < b.String()
+	})
+}
