@@ -1,0 +1,56 @@
+// Package l2 generates the flows of Neutron's Open vSwitch L2 agent that do not depend on
+// routing: the br-int and physical-bridge baselines, local VLAN translation, port binding and
+// spoofing protection (neutron-pipeline.md §2.1–2.6). Every function is pure: inputs in,
+// flows out, no I/O and no hidden state.
+package l2
+
+import (
+	"github.com/dvrflow/dvrflow/flows"
+)
+
+// DeadVLAN is the VLAN tag Neutron gives ports that must not carry traffic.
+const DeadVLAN = 4095
+
+// IntegrationBaseline returns br-int's default flows (Neutron's setup_default_table and
+// setup_canary_table, I1–I9): the canary, the table defaults that lead every packet to
+// table 60's NORMAL, and the dead-VLAN drop.
+func IntegrationBaseline() []flows.Flow {
+	c := flows.Cookie(flows.CategoryBaseline, "br-int")
+	return []flows.Flow{
+		{Table: flows.CanaryTable, Priority: 0, Cookie: c},
+		{Table: flows.LocalSwitching, Priority: 0, Cookie: c, Actions: []flows.Action{flows.GotoTable{Table: flows.PacketRateLimit}}},
+		{Table: flows.PacketRateLimit, Priority: 0, Cookie: c, Actions: []flows.Action{flows.GotoTable{Table: flows.TransientTable}}},
+		{Table: flows.TransientTable, Priority: 3, Cookie: c, Actions: []flows.Action{flows.Normal()}},
+		{Table: flows.ARPSpoofTable, Priority: 0, Cookie: c},
+		{Table: flows.LocalSwitching, Priority: 65535, Cookie: c, Match: flows.Match{}.VLAN(DeadVLAN)},
+		{Table: flows.TransientEgressTable, Priority: 3, Cookie: c, Actions: []flows.Action{flows.Normal()}},
+		{Table: flows.LocalEgressTable, Priority: 0, Cookie: c, Actions: []flows.Action{flows.GotoTable{Table: flows.PacketRateLimit}}},
+		{Table: flows.LocalIPTable, Priority: 0, Cookie: c, Actions: []flows.Action{flows.GotoTable{Table: flows.PacketRateLimit}}},
+	}
+}
+
+// PhysicalBridge is one bridge_mappings entry with the ofports of its patch pair.
+type PhysicalBridge struct {
+	Physnet string
+	Bridge  string
+	IntPort uint32 // ofport of int-<bridge> on br-int
+	PhyPort uint32 // ofport of phy-<bridge> on the physical bridge
+}
+
+// PhysicalBaseline returns the flows Neutron's setup_physical_bridges installs for one
+// physnet (§2.2): NORMAL on the physical bridge (P1), and drops of frames whose VLAN is not
+// provisioned, in both directions (I14 on br-int, P2 on the physical bridge, the latter only
+// without DVR). It returns the br-int flows and the physical bridge's flows.
+func PhysicalBaseline(p PhysicalBridge, distributed bool) (integration, physical []flows.Flow) {
+	c := flows.Cookie(flows.CategoryPhysicalPatch, p.Physnet)
+	integration = []flows.Flow{
+		{Table: flows.LocalSwitching, Priority: 2, Cookie: c, Match: flows.Match{}.InPort(p.IntPort)},
+	}
+	physical = []flows.Flow{
+		{Table: flows.LocalSwitching, Priority: 0, Cookie: c, Actions: []flows.Action{flows.Normal()}},
+	}
+	if !distributed {
+		physical = append(physical, flows.Flow{Table: flows.LocalSwitching, Priority: 2, Cookie: c, Match: flows.Match{}.InPort(p.PhyPort)})
+	}
+	return integration, physical
+}
