@@ -1,0 +1,199 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/ovsdb"
+)
+
+// Bridges keeps the agent's bridges in existence and their flows equal to the desired sets.
+// It is the piece that notices, through the OVSDB monitor, a managed bridge deleted by hand
+// (or a fresh ovsdb-server that lacks it), re-creates it with its patch ports, and re-syncs
+// its flows through the one write path. What the flows are is decided elsewhere: Desired is
+// called after every re-creation, because ofports may have changed.
+type Bridges struct {
+	db     *ovsdb.Client
+	rundir string
+	log    *zap.Logger
+
+	mu      sync.Mutex
+	specs   map[string]ovsdb.BridgeSpec
+	order   []string
+	patches []PatchPair
+	writers map[string]*flows.Bridge
+	// Desired returns the desired flows of a bridge. It is called with the current ofports
+	// known to OVSDB.
+	desired func(ctx context.Context, bridge string) ([]flows.Flow, error)
+}
+
+// PatchPair is a pair of patch ports joining two managed bridges (patch-int/patch-tun,
+// int-br-vlan/phy-br-vlan).
+type PatchPair struct {
+	BridgeA, PortA, BridgeB, PortB string
+}
+
+// NewBridges returns the keeper of the bridges; rundir is where ovs-vswitchd puts the
+// BRIDGE.mgmt sockets. desired computes a bridge's flows.
+func NewBridges(db *ovsdb.Client, rundir string, log *zap.Logger, desired func(ctx context.Context, bridge string) ([]flows.Flow, error)) *Bridges {
+	return &Bridges{db: db, rundir: rundir, log: log, specs: map[string]ovsdb.BridgeSpec{}, writers: map[string]*flows.Bridge{}, desired: desired}
+}
+
+// Manage adds a bridge (with its patch pairs, which must join managed bridges) and makes it
+// exist; call Reconcile afterwards to program flows.
+func (b *Bridges) Manage(ctx context.Context, spec ovsdb.BridgeSpec, patches ...PatchPair) error {
+	b.mu.Lock()
+	if _, ok := b.specs[spec.Name]; !ok {
+		b.order = append(b.order, spec.Name)
+	}
+	b.specs[spec.Name] = spec
+	b.patches = append(b.patches, patches...)
+	if b.writers[spec.Name] == nil {
+		b.writers[spec.Name] = flows.NewBridge(spec.Name, filepath.Join(b.rundir, spec.Name+".mgmt"), b.log)
+	}
+	b.mu.Unlock()
+	return b.ensure(ctx)
+}
+
+// Writer returns the write path of a managed bridge.
+func (b *Bridges) Writer(name string) *flows.Bridge {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.writers[name]
+}
+
+// ensure makes every managed bridge and patch pair exist (idempotent).
+func (b *Bridges) ensure(ctx context.Context) error {
+	b.mu.Lock()
+	specs := make([]ovsdb.BridgeSpec, 0, len(b.order))
+	for _, n := range b.order {
+		specs = append(specs, b.specs[n])
+	}
+	patches := append([]PatchPair(nil), b.patches...)
+	b.mu.Unlock()
+	for _, s := range specs {
+		created, err := b.db.EnsureBridge(ctx, s)
+		if err != nil {
+			return err
+		}
+		if created {
+			b.log.Info("created bridge", zap.String("bridge", s.Name))
+			b.Writer(s.Name).Reset()
+		}
+	}
+	for _, p := range patches {
+		if err := b.db.EnsurePatchPair(ctx, p.BridgeA, p.PortA, p.BridgeB, p.PortB); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reconcile makes every managed bridge exist and syncs its flows.
+func (b *Bridges) Reconcile(ctx context.Context) ([]flows.SyncResult, error) {
+	if err := b.ensure(ctx); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	names := append([]string(nil), b.order...)
+	b.mu.Unlock()
+	var results []flows.SyncResult
+	for _, n := range names {
+		fs, err := b.desired(ctx, n)
+		if err != nil {
+			return results, fmt.Errorf("desired flows of %s: %w", n, err)
+		}
+		res, err := b.syncWithRetry(ctx, n, fs)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// syncWithRetry retries while a just-created bridge's management socket is not there yet.
+func (b *Bridges) syncWithRetry(ctx context.Context, name string, fs []flows.Flow) (flows.SyncResult, error) {
+	w := b.Writer(name)
+	var lastErr error
+	for attempt := 0; attempt < 50; attempt++ {
+		res, err := w.Sync(ctx, fs)
+		if err == nil {
+			return res, nil
+		}
+		if _, ok := err.(*flows.FlowError); ok {
+			return res, err // the switch refused flows: retrying will not help
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return flows.SyncResult{}, lastErr
+}
+
+// Run consumes OVSDB events until ctx ends: when a managed bridge disappears, or the
+// database was reloaded after a reconnect, it re-creates what is missing and re-syncs.
+// VIF events are passed to onVIF (may be nil).
+func (b *Bridges) Run(ctx context.Context, onVIF func(ovsdb.Event)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-b.db.Events():
+			if !ok {
+				return fmt.Errorf("ovsdb event stream closed")
+			}
+			switch ev.Kind {
+			case ovsdb.BridgeDeleted, ovsdb.Resynced:
+				if ev.Kind == ovsdb.BridgeDeleted && !b.manages(ev.Bridge) {
+					continue
+				}
+				b.log.Warn("managed bridge missing, re-creating", zap.String("bridge", ev.Bridge), zap.Stringer("event", ev.Kind))
+				if ev.Bridge != "" {
+					b.Writer(ev.Bridge).Reset()
+				}
+				start := time.Now()
+				res, err := b.Reconcile(ctx)
+				if err != nil {
+					b.log.Error("re-create bridges", zap.Error(err))
+					continue
+				}
+				for _, r := range res {
+					if r.FlowMods() > 0 {
+						b.log.Info("re-synced bridge", zap.String("result", r.String()))
+					}
+				}
+				b.log.Info("bridges restored", zap.Duration("took", time.Since(start)))
+			default:
+				if onVIF != nil {
+					onVIF(ev)
+				}
+			}
+		}
+	}
+}
+
+func (b *Bridges) manages(name string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.specs[name]
+	return ok
+}
+
+// Close closes the OpenFlow connections.
+func (b *Bridges) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, w := range b.writers {
+		_ = w.Close()
+	}
+}
