@@ -1,0 +1,203 @@
+package ovsdb
+
+import (
+	"cmp"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
+)
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	// VIFAdded: an interface with external_ids:iface-id appeared (or gained that key).
+	VIFAdded EventKind = iota + 1
+	// VIFUpdated: a VIF's ofport, MAC, iface-id or bridge changed. The ofport is assigned by
+	// ovs-vswitchd after the row is created, so a VIFAdded with Ofport 0 is normally followed
+	// by a VIFUpdated with the real one.
+	VIFUpdated
+	// VIFDeleted: the interface is gone (or lost its iface-id); VIF holds its last state.
+	VIFDeleted
+	// BridgeAdded: a Bridge row appeared (any bridge, managed or not).
+	BridgeAdded
+	// BridgeDeleted: a Bridge row disappeared. A bridge deleted and re-created between two
+	// looks at the cache still gives BridgeDeleted then BridgeAdded (rows are told apart by
+	// UUID, not name).
+	BridgeDeleted
+	// Resynced: the client reconnected and reloaded the whole database. The VIF and bridge
+	// events for whatever changed while it was disconnected come before it; it tells the
+	// controller that ovsdb-server may have been restarted or replaced (and a fresh database
+	// may lack its bridges).
+	Resynced
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case VIFAdded:
+		return "VIFAdded"
+	case VIFUpdated:
+		return "VIFUpdated"
+	case VIFDeleted:
+		return "VIFDeleted"
+	case BridgeAdded:
+		return "BridgeAdded"
+	case BridgeDeleted:
+		return "BridgeDeleted"
+	case Resynced:
+		return "Resynced"
+	}
+	return "EventKind(?)"
+}
+
+// VIF is an interface that carries a Neutron port: one with external_ids:iface-id.
+type VIF struct {
+	Name    string // interface (and port) name, e.g. tapXXXXXXXX-XX
+	IfaceID string // external_ids:iface-id, the Neutron port UUID
+	MAC     string // external_ids:attached-mac; "" if not set
+	Bridge  string // bridge holding its port; "" while the Bridge→Port→Interface link is unknown
+	Ofport  int    // 0 = not yet assigned, -1 = ovs-vswitchd failed to add it
+}
+
+// Ready reports whether flows can be keyed on the VIF: it has a valid ofport and a bridge.
+func (v VIF) Ready() bool { return v.Ofport > 0 && v.Bridge != "" }
+
+// Event is one change seen in OVSDB.
+type Event struct {
+	Kind   EventKind
+	VIF    VIF    // for VIF events
+	Bridge string // for bridge events: the bridge name
+}
+
+// Events returns the channel of changes. Events are level-triggered: every VIF event carries
+// the VIF's full current state, so VIFAdded and VIFUpdated can both be handled as "upsert".
+// Events report changes after Connect; use VIFs for the state at start-up (a change racing
+// with that call may be reported by both). The channel is buffered; while it is full, later
+// changes are coalesced, not lost. It is closed by Close.
+func (c *Client) Events() <-chan Event { return c.events }
+
+// VIFs returns the current VIFs from the cache, sorted by name.
+func (c *Client) VIFs() []VIF {
+	st := c.current()
+	vifs := make([]VIF, 0, len(st.vifs))
+	for _, v := range st.vifs {
+		vifs = append(vifs, v)
+	}
+	slices.SortFunc(vifs, func(a, b VIF) int { return cmp.Compare(a.Name, b.Name) })
+	return vifs
+}
+
+// knownState is what the event loop last reported.
+type knownState struct {
+	vifs    map[string]VIF    // by Interface UUID
+	bridges map[string]string // Bridge UUID → name
+}
+
+// current computes the VIFs and bridges from the cache. The tables are read one after the
+// other, so a VIF may briefly have no bridge; the next cache event corrects it.
+func (c *Client) current() knownState {
+	st := knownState{vifs: map[string]VIF{}, bridges: map[string]string{}}
+	portBridge := map[string]string{}
+	for uuid, m := range c.table(vswitchd.BridgeTable) {
+		b := m.(*vswitchd.Bridge)
+		st.bridges[uuid] = b.Name
+		for _, p := range b.Ports {
+			portBridge[p] = b.Name
+		}
+	}
+	ifaceBridge := map[string]string{}
+	for uuid, m := range c.table(vswitchd.PortTable) {
+		for _, i := range m.(*vswitchd.Port).Interfaces {
+			ifaceBridge[i] = portBridge[uuid]
+		}
+	}
+	for uuid, m := range c.table(vswitchd.InterfaceTable) {
+		i := m.(*vswitchd.Interface)
+		id := i.ExternalIDs["iface-id"]
+		if id == "" {
+			continue
+		}
+		v := VIF{Name: i.Name, IfaceID: id, MAC: i.ExternalIDs["attached-mac"], Bridge: ifaceBridge[uuid]}
+		if i.Ofport != nil {
+			v.Ofport = *i.Ofport
+		}
+		st.vifs[uuid] = v
+	}
+	return st
+}
+
+// diff returns the events that turn old into cur: bridge deletions, VIF deletions, bridge
+// additions, VIF additions and updates, each group sorted by name.
+func diff(old, cur knownState) []Event {
+	var brDel, vifDel, brAdd, vifAdd []Event
+	for uuid, name := range old.bridges {
+		if _, ok := cur.bridges[uuid]; !ok {
+			brDel = append(brDel, Event{Kind: BridgeDeleted, Bridge: name})
+		}
+	}
+	for uuid, name := range cur.bridges {
+		if _, ok := old.bridges[uuid]; !ok {
+			brAdd = append(brAdd, Event{Kind: BridgeAdded, Bridge: name})
+		}
+	}
+	for uuid, v := range old.vifs {
+		if _, ok := cur.vifs[uuid]; !ok {
+			vifDel = append(vifDel, Event{Kind: VIFDeleted, VIF: v})
+		}
+	}
+	for uuid, v := range cur.vifs {
+		prev, ok := old.vifs[uuid]
+		switch {
+		case !ok:
+			vifAdd = append(vifAdd, Event{Kind: VIFAdded, VIF: v})
+		case prev != v:
+			vifAdd = append(vifAdd, Event{Kind: VIFUpdated, VIF: v})
+		}
+	}
+	byName := func(a, b Event) int {
+		return cmp.Or(cmp.Compare(a.Bridge, b.Bridge), cmp.Compare(a.VIF.Name, b.VIF.Name))
+	}
+	var evs []Event
+	for _, g := range [][]Event{brDel, vifDel, brAdd, vifAdd} {
+		slices.SortFunc(g, byName)
+		evs = append(evs, g...)
+	}
+	return evs
+}
+
+// run is the event loop: woken by the cache handlers, it diffs the cache against what it
+// reported last and sends the difference. Sending may block on a full channel; that only
+// delays this goroutine, never libovsdb's.
+func (c *Client) run() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.wake:
+		}
+		c.mu.Lock()
+		reloaded := c.reloaded
+		c.reloaded = false
+		c.mu.Unlock()
+		cur := c.current()
+		evs := diff(c.known, cur)
+		c.known = cur
+		if reloaded {
+			c.log.Info("ovsdb reloaded after reconnect")
+			evs = append(evs, Event{Kind: Resynced})
+		}
+		for _, ev := range evs {
+			c.log.Debug("ovsdb event", zap.Stringer("kind", ev.Kind), zap.String("bridge", ev.Bridge),
+				zap.String("vif", ev.VIF.Name), zap.String("iface-id", ev.VIF.IfaceID),
+				zap.Int("ofport", ev.VIF.Ofport), zap.String("vif-bridge", ev.VIF.Bridge))
+			select {
+			case c.events <- ev:
+			case <-c.done:
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,222 @@
+package ovsdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
+)
+
+// PortSpec is a port with one interface of the same name, as ovs-vsctl add-port makes it.
+type PortSpec struct {
+	Bridge  string
+	Name    string
+	Type    string            // Interface.type: "patch", "vxlan", "geneve", "gre", "internal", "" (system)
+	Options map[string]string // Interface.options, set exactly (peer, remote_ip, local_ip, key, …)
+}
+
+// EnsurePort adds the port to its bridge, or, if a port of that name already exists on that
+// bridge, sets its interface's type and options (the port and so its ofport are kept). A port
+// of that name on another bridge is an error. It returns once ovs-vswitchd has applied it;
+// use Ofport to wait for the ofport.
+func (c *Client) EnsurePort(ctx context.Context, spec PortSpec) error {
+	err := retry(ctx, func() error {
+		l := &opList{}
+		if err := c.portOps(l, spec, "new"); err != nil {
+			return err
+		}
+		return l.commit(ctx, c)
+	})
+	if err != nil {
+		return fmt.Errorf("ensure port %s on %s: %w", spec.Name, spec.Bridge, err)
+	}
+	return nil
+}
+
+// EnsurePatchPair makes portA on bridgeA and portB on bridgeB patch peers (Interface
+// type=patch, options:peer), in one transaction. Existing ports are reused, so their ofports
+// stay stable.
+func (c *Client) EnsurePatchPair(ctx context.Context, bridgeA, portA, bridgeB, portB string) error {
+	err := retry(ctx, func() error {
+		l := &opList{}
+		if err := c.portOps(l, PortSpec{Bridge: bridgeA, Name: portA, Type: "patch",
+			Options: map[string]string{"peer": portB}}, "new_a"); err != nil {
+			return err
+		}
+		if err := c.portOps(l, PortSpec{Bridge: bridgeB, Name: portB, Type: "patch",
+			Options: map[string]string{"peer": portA}}, "new_b"); err != nil {
+			return err
+		}
+		return l.commit(ctx, c)
+	})
+	if err != nil {
+		return fmt.Errorf("ensure patch ports %s:%s <-> %s:%s: %w", bridgeA, portA, bridgeB, portB, err)
+	}
+	return nil
+}
+
+// portOps appends the operations that create or reconcile one port. prefix makes the named
+// UUIDs unique within the transaction.
+func (c *Client) portOps(l *opList, spec PortSpec, prefix string) error {
+	if spec.Bridge == "" || spec.Name == "" {
+		return errors.New("empty bridge or port name")
+	}
+	br := &vswitchd.Bridge{Name: spec.Bridge}
+	if err := c.ovs.Get(context.Background(), br); err != nil {
+		return fmt.Errorf("bridge %s: %w", spec.Bridge, err)
+	}
+	l.ops = append(l.ops, guard(vswitchd.BridgeTable, spec.Bridge, true))
+	b := &vswitchd.Bridge{}
+	brWhere := c.ovs.WhereAll(b, model.Condition{Field: &b.Name, Function: ovsdb.ConditionEqual, Value: spec.Bridge})
+
+	port := &vswitchd.Port{Name: spec.Name}
+	switch err := c.ovs.Get(context.Background(), port); {
+	case errors.Is(err, client.ErrNotFound):
+		l.ops = append(l.ops, guard(vswitchd.PortTable, spec.Name, false))
+		iface := &vswitchd.Interface{UUID: prefix + "_iface", Name: spec.Name, Type: spec.Type, Options: spec.Options}
+		p := &vswitchd.Port{UUID: prefix + "_port", Name: spec.Name, Interfaces: []string{iface.UUID}}
+		l.add(c.ovs.Create(iface))
+		l.add(c.ovs.Create(p))
+		l.add(brWhere.Mutate(b, model.Mutation{Field: &b.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{p.UUID}}))
+		return nil
+	case err != nil:
+		return fmt.Errorf("port %s: %w", spec.Name, err)
+	}
+	if owner := c.portBridge(port.UUID); owner != spec.Bridge {
+		if owner != "" {
+			return fmt.Errorf("port %s exists on bridge %s", spec.Name, owner)
+		}
+		// A port on no bridge is about to be garbage-collected; link it (the guard
+		// below fails the transaction if it is gone, and the retry then creates it).
+		l.add(brWhere.Mutate(b, model.Mutation{Field: &b.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{port.UUID}}))
+	}
+	l.ops = append(l.ops, guard(vswitchd.PortTable, spec.Name, true))
+	i := &vswitchd.Interface{}
+	ifWhere := c.ovs.WhereAll(i, model.Condition{Field: &i.Name, Function: ovsdb.ConditionEqual, Value: spec.Name})
+	i.Type = spec.Type
+	i.Options = spec.Options
+	l.add(ifWhere.Update(i, &i.Type, &i.Options))
+	return nil
+}
+
+// portBridge returns the name of the bridge whose ports include portUUID, "" if none.
+func (c *Client) portBridge(portUUID string) string {
+	for _, m := range c.table(vswitchd.BridgeTable) {
+		b := m.(*vswitchd.Bridge)
+		for _, p := range b.Ports {
+			if p == portUUID {
+				return b.Name
+			}
+		}
+	}
+	return ""
+}
+
+// DeletePort removes the port from its bridge (its Port and Interface rows are then
+// garbage-collected). A missing port is not an error.
+func (c *Client) DeletePort(ctx context.Context, bridge, port string) error {
+	err := retry(ctx, func() error {
+		p := &vswitchd.Port{Name: port}
+		switch err := c.ovs.Get(ctx, p); {
+		case errors.Is(err, client.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		if owner := c.portBridge(p.UUID); owner != bridge {
+			return fmt.Errorf("port is on bridge %q", owner)
+		}
+		// The guard makes sure the cached row is still the port of that name; the Port row
+		// is deleted explicitly and its Interface row is garbage-collected.
+		l := &opList{ops: []ovsdb.Operation{guardRow(vswitchd.PortTable, p.UUID, port)}}
+		b := &vswitchd.Bridge{}
+		l.add(c.ovs.WhereAll(b, model.Condition{Field: &b.Name, Function: ovsdb.ConditionEqual, Value: bridge}).
+			Mutate(b, model.Mutation{Field: &b.Ports, Mutator: ovsdb.MutateOperationDelete, Value: []string{p.UUID}}))
+		l.add(c.ovs.Where(&vswitchd.Port{UUID: p.UUID}).Delete())
+		return l.commit(ctx, c)
+	})
+	if err != nil {
+		return fmt.Errorf("delete port %s from %s: %w", port, bridge, err)
+	}
+	return nil
+}
+
+// Ofport waits until the interface has a valid ofport (> 0) and returns it. An ofport of -1
+// (ovs-vswitchd could not add the interface) is an error carrying Interface.error. It also
+// fails when ctx ends first.
+func (c *Client) Ofport(ctx context.Context, iface string) (int, error) {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		i := &vswitchd.Interface{Name: iface}
+		err := c.ovs.Get(ctx, i)
+		if err == nil && i.Ofport != nil {
+			switch {
+			case *i.Ofport > 0:
+				return *i.Ofport, nil
+			case *i.Ofport == -1:
+				msg := "unknown error"
+				if i.Error != nil {
+					msg = *i.Error
+				}
+				return -1, fmt.Errorf("ofport of %s: ovs-vswitchd failed to add it: %s", iface, msg)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			state := "not assigned yet"
+			if errors.Is(err, client.ErrNotFound) {
+				state = "no such interface"
+			}
+			return 0, fmt.Errorf("ofport of %s: %s: %w", iface, state, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// SetPortTag sets the port's VLAN tag (access port of that VLAN) and, like Neutron, clears
+// vlan_mode and trunks in the same transaction. Tag 0 clears the tag.
+func (c *Client) SetPortTag(ctx context.Context, port string, tag int) error {
+	if tag < 0 || tag > 4095 {
+		return fmt.Errorf("set tag of port %s: tag %d out of range 0..4095", port, tag)
+	}
+	l := &opList{ops: []ovsdb.Operation{guard(vswitchd.PortTable, port, true)}}
+	p := &vswitchd.Port{}
+	where := c.ovs.WhereAll(p, model.Condition{Field: &p.Name, Function: ovsdb.ConditionEqual, Value: port})
+	if tag > 0 {
+		p.Tag = &tag
+	}
+	l.add(where.Update(p, &p.Tag, &p.VLANMode, &p.Trunks))
+	if err := l.commit(ctx, c); err != nil {
+		if errors.Is(err, errConflict) {
+			err = fmt.Errorf("no such port: %w", err)
+		}
+		return fmt.Errorf("set tag of port %s to %d: %w", port, tag, err)
+	}
+	c.log.Debug("set port tag", zap.String("port", port), zap.Int("tag", tag))
+	return nil
+}
+
+// PortTags returns the VLAN tag of every tagged port on the bridge, by port name, from the
+// cache (used to recover local VLAN allocations after a restart).
+func (c *Client) PortTags(bridge string) map[string]int {
+	tags := map[string]int{}
+	br := &vswitchd.Bridge{Name: bridge}
+	if c.ovs.Get(context.Background(), br) != nil {
+		return tags
+	}
+	ports := c.table(vswitchd.PortTable)
+	for _, uuid := range br.Ports {
+		if p, ok := ports[uuid].(*vswitchd.Port); ok && p.Tag != nil {
+			tags[p.Name] = *p.Tag
+		}
+	}
+	return tags
+}
