@@ -1,0 +1,279 @@
+package controller
+
+import (
+	"maps"
+	"os"
+	"slices"
+)
+
+// Agent modes ([dvrflow] agent_mode, topology host agent_mode). They name the node's role
+// as Neutron's L3 agent does; for the L2 pipeline they only set the default of
+// enable_distributed_routing.
+const (
+	AgentModeLegacy        = "legacy"
+	AgentModeDVR           = "dvr"
+	AgentModeDVRSNAT       = "dvr_snat"
+	AgentModeDVRNoExternal = "dvr_no_external"
+)
+
+// Datapath types ([ovs] datapath_type).
+const (
+	DatapathSystem = "system"
+	DatapathNetdev = "netdev"
+)
+
+// Network types (a network's network_type). The last three are also tunnel types.
+const (
+	NetworkTypeLocal  = "local"
+	NetworkTypeFlat   = "flat"
+	NetworkTypeVLAN   = "vlan"
+	NetworkTypeVXLAN  = "vxlan"
+	NetworkTypeGRE    = "gre"
+	NetworkTypeGeneve = "geneve"
+)
+
+// Config is the agent configuration: Neutron's openvswitch_agent.ini options (same names,
+// same defaults) plus dvrflow's own [dvrflow] section. Each field's comment names its ini
+// option. Build one with [DefaultConfig] or [LoadConfig]; see the package documentation
+// for the precedence of flags, topology host section, ini files and defaults.
+type Config struct {
+	// Host is [DEFAULT] host: this node's name (default: the OS hostname). The topology's
+	// host.name overrides it.
+	Host string
+
+	// IntegrationBridge is [ovs] integration_bridge (default br-int).
+	IntegrationBridge string
+	// TunnelBridge is [ovs] tunnel_bridge (default br-tun).
+	TunnelBridge string
+	// IntPeerPatchPort is [ovs] int_peer_patch_port (default patch-tun).
+	IntPeerPatchPort string
+	// TunPeerPatchPort is [ovs] tun_peer_patch_port (default patch-int).
+	TunPeerPatchPort string
+	// BridgeMappings is [ovs] bridge_mappings: physical network → bridge (default empty).
+	// Iterate with [Config.Physnets] for a stable order.
+	BridgeMappings map[string]string
+	// LocalIP is [ovs] local_ip: the tunnel endpoint address (default unset).
+	LocalIP string
+	// DatapathType is [ovs] datapath_type: system or netdev (default system).
+	DatapathType string
+	// OVSDBConnection is [ovs] ovsdb_connection (default tcp:127.0.0.1:6640).
+	OVSDBConnection string
+	// OVSDBTimeout is [ovs] ovsdb_timeout in seconds (default 10).
+	OVSDBTimeout int
+	// OFInactivityProbe is [ovs] of_inactivity_probe in seconds, 0 disables (default 10).
+	OFInactivityProbe int
+	// OFConnectTimeout is [ovs] of_connect_timeout in seconds (default 300).
+	OFConnectTimeout int
+	// OFRequestTimeout is [ovs] of_request_timeout in seconds (default 300).
+	OFRequestTimeout int
+	// BridgeMACTableSize is [ovs] bridge_mac_table_size (default 50000).
+	BridgeMACTableSize int
+	// IGMPSnoopingEnable is [ovs] igmp_snooping_enable (default false).
+	IGMPSnoopingEnable bool
+
+	// TunnelTypes is [agent] tunnel_types: vxlan, gre, geneve (default empty: no br-tun).
+	TunnelTypes []string
+	// VXLANUDPPort is [agent] vxlan_udp_port (default 4789).
+	VXLANUDPPort int
+	// L2Population is [agent] l2_population (default false).
+	L2Population bool
+	// ARPResponder is [agent] arp_responder as configured (default false); the effective
+	// value is [Config.ArpResponderEnabled].
+	ARPResponder bool
+	// EnableDistributedRouting is [agent] enable_distributed_routing; nil when no source
+	// set it, in which case agent_mode decides (see [Config.DistributedRoutingEnabled]).
+	EnableDistributedRouting *bool
+	// DropFlowsOnStart is [agent] drop_flows_on_start (default false).
+	DropFlowsOnStart bool
+	// DontFragment is [agent] dont_fragment: the tunnels' df_default (default true).
+	DontFragment bool
+	// TunnelCsum is [agent] tunnel_csum (default false).
+	TunnelCsum bool
+	// DSCP is [agent] dscp: the tunnels' DSCP value 0–63, nil when unset (default).
+	DSCP *int
+	// DSCPInherit is [agent] dscp_inherit (default false).
+	DSCPInherit bool
+	// PollingInterval is [agent] polling_interval in seconds (default 2).
+	PollingInterval int
+	// ReportInterval is [agent] report_interval in seconds (default 30).
+	ReportInterval float64
+	// ExplicitlyEgressDirect is [agent] explicitly_egress_direct (default false).
+	ExplicitlyEgressDirect bool
+	// Extensions is [agent] extensions (default empty).
+	Extensions []string
+
+	// FirewallDriver is [securitygroup] firewall_driver (default unset, which Neutron treats
+	// as noop).
+	FirewallDriver string
+	// EnableSecurityGroup is [securitygroup] enable_security_group (default true).
+	EnableSecurityGroup bool
+
+	// TopologyFile is [dvrflow] topology_file: the standalone northbound file. When it is
+	// set the agent runs standalone (see [Config.Standalone]).
+	TopologyFile string
+	// OVSRundir is [dvrflow] ovs_rundir: the OVS run directory holding db.sock and the
+	// bridges' .mgmt sockets (default unset: OVS's own default).
+	OVSRundir string
+	// ManageRouterNamespaces is [dvrflow] manage_router_namespaces; nil when unset, in
+	// which case it follows the mode (see [Config.RouterNamespacesManaged]).
+	ManageRouterNamespaces *bool
+	// MetricsAddress is [dvrflow] metrics_address: host:port of the metrics listener
+	// (default unset: no listener).
+	MetricsAddress string
+	// AgentMode is [dvrflow] agent_mode: legacy, dvr, dvr_snat or dvr_no_external
+	// (default legacy).
+	AgentMode string
+	// DVRMAC is [dvrflow] dvr_mac: this host's DVR MAC (default unset; with Neutron it
+	// comes from the server).
+	DVRMAC string
+	// PreventARPSpoofing is [dvrflow] prevent_arp_spoofing: install the ARP/MAC/ND
+	// spoofing protection of br-int tables 24/25 (default true). Neutron removed this
+	// option in 11.0.0; dvrflow keeps it as its own.
+	PreventARPSpoofing bool
+}
+
+// DefaultConfig returns the configuration with every option at its default. Host is the
+// OS hostname (empty if it cannot be read; [Config.Validate] then complains).
+func DefaultConfig() *Config {
+	host, _ := os.Hostname()
+	return &Config{
+		Host:                host,
+		IntegrationBridge:   "br-int",
+		TunnelBridge:        "br-tun",
+		IntPeerPatchPort:    "patch-tun",
+		TunPeerPatchPort:    "patch-int",
+		BridgeMappings:      map[string]string{},
+		DatapathType:        DatapathSystem,
+		OVSDBConnection:     "tcp:127.0.0.1:6640",
+		OVSDBTimeout:        10,
+		OFInactivityProbe:   10,
+		OFConnectTimeout:    300,
+		OFRequestTimeout:    300,
+		BridgeMACTableSize:  50000,
+		TunnelTypes:         []string{},
+		VXLANUDPPort:        4789,
+		DontFragment:        true,
+		PollingInterval:     2,
+		ReportInterval:      30,
+		Extensions:          []string{},
+		EnableSecurityGroup: true,
+		AgentMode:           AgentModeLegacy,
+		PreventARPSpoofing:  true,
+	}
+}
+
+// Clone returns a deep copy of c.
+func (c *Config) Clone() *Config {
+	d := *c
+	d.BridgeMappings = maps.Clone(c.BridgeMappings)
+	d.TunnelTypes = slices.Clone(c.TunnelTypes)
+	d.Extensions = slices.Clone(c.Extensions)
+	d.EnableDistributedRouting = clonePtr(c.EnableDistributedRouting)
+	d.DSCP = clonePtr(c.DSCP)
+	d.ManageRouterNamespaces = clonePtr(c.ManageRouterNamespaces)
+	return &d
+}
+
+// Physnets returns the physical networks of BridgeMappings in ascending order, the order in
+// which physical bridges are set up.
+func (c *Config) Physnets() []string {
+	return sortedKeys(c.BridgeMappings)
+}
+
+// TunnelingEnabled reports whether any tunnel type is configured (Neutron's
+// enable_tunneling): br-tun exists only then.
+func (c *Config) TunnelingEnabled() bool {
+	return len(c.TunnelTypes) > 0
+}
+
+// HasTunnelType reports whether t is one of the configured tunnel types.
+func (c *Config) HasTunnelType(t string) bool {
+	return slices.Contains(c.TunnelTypes, t)
+}
+
+// DistributedRoutingEnabled is the effective enable_distributed_routing: its value when a
+// source set it, otherwise true exactly when agent_mode is a DVR mode.
+func (c *Config) DistributedRoutingEnabled() bool {
+	if c.EnableDistributedRouting != nil {
+		return *c.EnableDistributedRouting
+	}
+	return c.AgentMode == AgentModeDVR || c.AgentMode == AgentModeDVRSNAT ||
+		c.AgentMode == AgentModeDVRNoExternal
+}
+
+// ArpResponderEnabled is the effective ARP responder setting, as Neutron's agent computes
+// it: arp_responder only counts with l2_population, and DVR with tunnels forces it on.
+func (c *Config) ArpResponderEnabled() bool {
+	if c.DistributedRoutingEnabled() && c.TunnelingEnabled() {
+		return true
+	}
+	return c.ARPResponder && c.L2Population
+}
+
+// Standalone reports whether the agent runs from a topology file (topology_file set)
+// rather than from Neutron.
+func (c *Config) Standalone() bool {
+	return c.TopologyFile != ""
+}
+
+// RouterNamespacesManaged is the effective manage_router_namespaces: its value when set,
+// otherwise true in standalone mode (there is no Neutron L3 agent to do it) and false
+// with Neutron.
+func (c *Config) RouterNamespacesManaged() bool {
+	if c.ManageRouterNamespaces != nil {
+		return *c.ManageRouterNamespaces
+	}
+	return c.Standalone()
+}
+
+// ApplyHost overrides c with the settings present in a topology host section; absent
+// settings (nil pointers, nil map or slice) leave c alone, so an explicit empty
+// bridge_mappings ({}) or tunnel_types ([]) does override the ini. Values are copied
+// (tunnel types and the DVR MAC in normal form when valid, malformed ones as they are:
+// [Config.Validate] refuses them and [Validate] reports them as host problems). host.name
+// sets Host. A nil h changes nothing.
+func (c *Config) ApplyHost(h *TopologyHost) {
+	if h == nil {
+		return
+	}
+	setIf(&c.Host, h.Name)
+	setIf(&c.AgentMode, h.AgentMode)
+	setIf(&c.IntegrationBridge, h.IntegrationBridge)
+	setIf(&c.TunnelBridge, h.TunnelBridge)
+	if h.BridgeMappings != nil {
+		c.BridgeMappings = maps.Clone(h.BridgeMappings)
+	}
+	setIf(&c.LocalIP, h.LocalIP)
+	if h.TunnelTypes != nil {
+		c.TunnelTypes = slices.Clone(h.TunnelTypes)
+		if types, err := parseTunnelTypes(h.TunnelTypes); err == nil {
+			c.TunnelTypes = types
+		}
+	}
+	setIf(&c.L2Population, h.L2Population)
+	setIf(&c.ARPResponder, h.ARPResponder)
+	if h.EnableDistributedRouting != nil {
+		c.EnableDistributedRouting = clonePtr(h.EnableDistributedRouting)
+	}
+	setIf(&c.DVRMAC, h.DVRMAC)
+	if mac, err := parseMAC(c.DVRMAC); err == nil {
+		c.DVRMAC = mac
+	}
+	setIf(&c.PreventARPSpoofing, h.PreventARPSpoofing)
+}
+
+// setIf sets *dst to *src when src is not nil.
+func setIf[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// clonePtr returns a pointer to a copy of *p, or nil.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

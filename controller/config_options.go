@@ -1,0 +1,250 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+)
+
+// option is one ini option dvrflow reads: where it lives and how its text is stored.
+type option struct {
+	section, name string
+	set           func(c *Config, value string) error
+}
+
+// options lists every ini option dvrflow reads, by section, in Neutron's order. It is
+// never modified.
+var options = []option{
+	{"DEFAULT", "host", setString(func(c *Config) *string { return &c.Host })},
+
+	{"ovs", "integration_bridge", setString(func(c *Config) *string { return &c.IntegrationBridge })},
+	{"ovs", "tunnel_bridge", setString(func(c *Config) *string { return &c.TunnelBridge })},
+	{"ovs", "int_peer_patch_port", setString(func(c *Config) *string { return &c.IntPeerPatchPort })},
+	{"ovs", "tun_peer_patch_port", setString(func(c *Config) *string { return &c.TunPeerPatchPort })},
+	{"ovs", "bridge_mappings", func(c *Config, v string) error {
+		m, err := parseBridgeMappings(v)
+		if err == nil {
+			c.BridgeMappings = m
+		}
+		return err
+	}},
+	{"ovs", "local_ip", setChecked(func(c *Config) *string { return &c.LocalIP }, checkOptionalIP)},
+	{"ovs", "datapath_type", setChecked(func(c *Config) *string { return &c.DatapathType }, checkDatapathType)},
+	{"ovs", "ovsdb_connection", setString(func(c *Config) *string { return &c.OVSDBConnection })},
+	{"ovs", "ovsdb_timeout", setInt(func(c *Config) *int { return &c.OVSDBTimeout }, 0, maxInt32)},
+	{"ovs", "of_inactivity_probe", setInt(func(c *Config) *int { return &c.OFInactivityProbe }, 0, maxInt32)},
+	{"ovs", "of_connect_timeout", setInt(func(c *Config) *int { return &c.OFConnectTimeout }, 0, maxInt32)},
+	{"ovs", "of_request_timeout", setInt(func(c *Config) *int { return &c.OFRequestTimeout }, 0, maxInt32)},
+	{"ovs", "bridge_mac_table_size", setInt(func(c *Config) *int { return &c.BridgeMACTableSize }, 0, maxInt32)},
+	{"ovs", "igmp_snooping_enable", setBool(func(c *Config) *bool { return &c.IGMPSnoopingEnable })},
+
+	{"agent", "tunnel_types", func(c *Config, v string) error {
+		types, err := parseTunnelTypes(parseList(v))
+		if err == nil {
+			c.TunnelTypes = types
+		}
+		return err
+	}},
+	{"agent", "vxlan_udp_port", setInt(func(c *Config) *int { return &c.VXLANUDPPort }, 0, 65535)},
+	{"agent", "l2_population", setBool(func(c *Config) *bool { return &c.L2Population })},
+	{"agent", "arp_responder", setBool(func(c *Config) *bool { return &c.ARPResponder })},
+	{"agent", "enable_distributed_routing", setOptBool(func(c *Config) **bool { return &c.EnableDistributedRouting })},
+	{"agent", "drop_flows_on_start", setBool(func(c *Config) *bool { return &c.DropFlowsOnStart })},
+	{"agent", "dont_fragment", setBool(func(c *Config) *bool { return &c.DontFragment })},
+	{"agent", "tunnel_csum", setBool(func(c *Config) *bool { return &c.TunnelCsum })},
+	{"agent", "dscp", func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "" {
+			c.DSCP = nil
+			return nil
+		}
+		n, err := parseInt(v, 0, 63)
+		if err == nil {
+			d := int(n)
+			c.DSCP = &d
+		}
+		return err
+	}},
+	{"agent", "dscp_inherit", setBool(func(c *Config) *bool { return &c.DSCPInherit })},
+	{"agent", "polling_interval", setInt(func(c *Config) *int { return &c.PollingInterval }, 0, maxInt32)},
+	{"agent", "report_interval", func(c *Config, v string) error {
+		f, err := parseFloat(v)
+		if err == nil {
+			c.ReportInterval = f
+		}
+		return err
+	}},
+	{"agent", "explicitly_egress_direct", setBool(func(c *Config) *bool { return &c.ExplicitlyEgressDirect })},
+	{"agent", "extensions", func(c *Config, v string) error { c.Extensions = parseList(v); return nil }},
+
+	{"securitygroup", "firewall_driver", setString(func(c *Config) *string { return &c.FirewallDriver })},
+	{"securitygroup", "enable_security_group", setBool(func(c *Config) *bool { return &c.EnableSecurityGroup })},
+
+	{"dvrflow", "topology_file", setString(func(c *Config) *string { return &c.TopologyFile })},
+	{"dvrflow", "ovs_rundir", setString(func(c *Config) *string { return &c.OVSRundir })},
+	{"dvrflow", "manage_router_namespaces", setOptBool(func(c *Config) **bool { return &c.ManageRouterNamespaces })},
+	{"dvrflow", "metrics_address", setChecked(func(c *Config) *string { return &c.MetricsAddress }, checkOptionalHostPort)},
+	{"dvrflow", "agent_mode", setChecked(func(c *Config) *string { return &c.AgentMode }, checkAgentMode)},
+	{"dvrflow", "dvr_mac", func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "" {
+			c.DVRMAC = ""
+			return nil
+		}
+		mac, err := parseMAC(v)
+		if err == nil {
+			c.DVRMAC = mac
+		}
+		return err
+	}},
+	{"dvrflow", "prevent_arp_spoofing", setBool(func(c *Config) *bool { return &c.PreventARPSpoofing })},
+}
+
+// renamedOptions maps deprecated or removed option names (section → name) to the warning
+// that explains them. A deprecated alias that still works is listed in aliasOptions.
+var renamedOptions = map[string]map[string]string{
+	"agent": {
+		"prevent_arp_spoofing": "removed from Neutron in 11.0.0; dvrflow reads [dvrflow] prevent_arp_spoofing; ignored",
+		"veth_mtu":             "deprecated Neutron option with no effect; ignored",
+	},
+}
+
+// aliasOptions maps deprecated names that oslo.config still accepts to the current name in
+// the same section.
+var aliasOptions = map[string]map[string]string{
+	"ovs": {"ovs_integration_bridge": "integration_bridge"},
+}
+
+// ignoredOptions are Neutron options (from the openvswitch_agent.ini Neutron 21 ships, and
+// the DEFAULT options of oslo.log) that dvrflow accepts but does not use.
+var ignoredOptions = map[string][]string{
+	"DEFAULT": {"rpc_response_max_timeout", "debug", "log_config_append", "log_date_format",
+		"log_file", "log_dir", "watch_log_file", "use_syslog", "use_journal",
+		"syslog_log_facility", "use_json", "use_stderr", "use_eventlog", "log_rotate_interval",
+		"log_rotate_interval_type", "max_logfile_count", "max_logfile_size_mb",
+		"log_rotation_type", "logging_context_format_string", "logging_default_format_string",
+		"logging_debug_format_suffix", "logging_exception_prefix", "logging_user_identity_format",
+		"default_log_levels", "publish_errors", "instance_format", "instance_uuid_format",
+		"rate_limit_interval", "rate_limit_burst", "rate_limit_except_level",
+		"fatal_deprecations"},
+	"agent": {"minimize_polling", "ovsdb_monitor_respawn_interval", "baremetal_smartnic",
+		"quitting_rpc_timeout"},
+	"ovs": {"of_listen_address", "of_listen_port", "vhostuser_socket_dir",
+		"openflow_processed_per_port", "ssl_key_file", "ssl_cert_file", "ssl_ca_cert_file",
+		"ovsdb_debug", "resource_provider_bandwidths", "resource_provider_hypervisors",
+		"resource_provider_packet_processing_without_direction",
+		"resource_provider_packet_processing_with_direction",
+		"resource_provider_default_hypervisor", "resource_provider_inventory_defaults",
+		"resource_provider_packet_processing_inventory_defaults"},
+	"securitygroup": {"enable_ipset", "permitted_ethertypes"},
+	"dhcp":          {"enable_ipv6", "dhcp_renewal_time", "dhcp_rebinding_time"},
+	"network_log":   {"rate_limit", "burst_limit", "local_output_log_base"},
+	"local_ip":      {"static_nat"},
+}
+
+const maxInt32 = 1<<31 - 1
+
+// setString stores the value as it is.
+func setString(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+// setChecked stores the value after check accepts it.
+func setChecked(field func(*Config) *string, check func(string) error) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		if err := check(v); err != nil {
+			return err
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// setBool parses an oslo boolean.
+func setBool(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := parseBool(v)
+		if err == nil {
+			*field(c) = b
+		}
+		return err
+	}
+}
+
+// setOptBool parses an oslo boolean into an optional field (an empty value unsets it).
+func setOptBool(field func(*Config) **bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "" {
+			*field(c) = nil
+			return nil
+		}
+		b, err := parseBool(v)
+		if err == nil {
+			*field(c) = &b
+		}
+		return err
+	}
+}
+
+// setInt parses an integer in [min, max].
+func setInt(field func(*Config) *int, min, max int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := parseInt(v, min, max)
+		if err == nil {
+			*field(c) = int(n)
+		}
+		return err
+	}
+}
+
+// parseTunnelTypes checks and normalises (lower case, no duplicates) a tunnel type list.
+func parseTunnelTypes(types []string) ([]string, error) {
+	out := []string{}
+	for _, t := range types {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if err := checkTunnelType(t); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// checkTunnelType accepts the tunnel types Neutron's OVS agent supports.
+func checkTunnelType(t string) error {
+	if oneOf(t, NetworkTypeVXLAN, NetworkTypeGRE, NetworkTypeGeneve) != nil {
+		return fmt.Errorf("has a tunnel type %q that is not one of vxlan, gre, geneve", t)
+	}
+	return nil
+}
+
+// checkDatapathType accepts Neutron's datapath_type choices.
+func checkDatapathType(v string) error { return oneOf(v, DatapathSystem, DatapathNetdev) }
+
+// checkAgentMode accepts the agent modes.
+func checkAgentMode(v string) error {
+	return oneOf(v, AgentModeLegacy, AgentModeDVR, AgentModeDVRSNAT, AgentModeDVRNoExternal)
+}
+
+// checkOptionalIP accepts an empty value or an IP address.
+func checkOptionalIP(v string) error {
+	if v == "" {
+		return nil
+	}
+	_, err := parseIP(v)
+	return err
+}
+
+// checkOptionalHostPort accepts an empty value or host:port.
+func checkOptionalHostPort(v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return errors.New("is not host:port")
+	}
+	return nil
+}

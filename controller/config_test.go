@@ -1,0 +1,368 @@
+package controller
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// neutronIni is the openvswitch_agent.ini Neutron 21 ships (as Debian packages it).
+const neutronIni = "../../shared/reference/openvswitch_agent.ini"
+
+// writeIni writes an ini file into a temporary directory and returns its path.
+func writeIni(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
+	hostname, _ := os.Hostname()
+	want := &Config{
+		Host: hostname, IntegrationBridge: "br-int", TunnelBridge: "br-tun",
+		IntPeerPatchPort: "patch-tun", TunPeerPatchPort: "patch-int",
+		BridgeMappings: map[string]string{}, DatapathType: "system",
+		OVSDBConnection: "tcp:127.0.0.1:6640", OVSDBTimeout: 10, OFInactivityProbe: 10,
+		OFConnectTimeout: 300, OFRequestTimeout: 300, BridgeMACTableSize: 50000,
+		TunnelTypes: []string{}, VXLANUDPPort: 4789, DontFragment: true, PollingInterval: 2,
+		ReportInterval: 30, Extensions: []string{}, EnableSecurityGroup: true,
+		AgentMode: "legacy", PreventARPSpoofing: true,
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("DefaultConfig() = %+v\nwant %+v", c, want)
+	}
+	if c.DistributedRoutingEnabled() || c.TunnelingEnabled() || c.ArpResponderEnabled() || c.RouterNamespacesManaged() {
+		t.Error("defaults enable DVR, tunnels, the ARP responder or router namespaces")
+	}
+}
+
+// TestLoadNeutronIni loads the file Neutron ships. It is not all comments: Debian's
+// package sets a few options, which must come through; everything else is a default.
+func TestLoadNeutronIni(t *testing.T) {
+	c, warnings, err := LoadConfig(neutronIni)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.TunnelTypes = []string{"vxlan"}
+	want.LocalIP = "127.0.0.1"
+	want.BridgeMappings = map[string]string{"external": "br-ex"}
+	want.FirewallDriver = "openvswitch"
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("LoadConfig(%s) = %+v\nwant %+v", neutronIni, c, want)
+	}
+	wantWarnings := []Warning{{File: neutronIni, Section: "securitygroup", Option: "enable_ipset",
+		Reason: "Neutron option not used by dvrflow; ignored"}}
+	if !reflect.DeepEqual(warnings, wantWarnings) {
+		t.Errorf("warnings = %v, want %v", warnings, wantWarnings)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestLoadOperatorIni(t *testing.T) {
+	base := writeIni(t, "base.ini", `
+[DEFAULT]
+host = compute7
+debug = True
+
+[ovs]
+bridge_mappings = physnet1:br-vlan , extnet : br-ex,
+local_ip = 192.0.2.7
+datapath_type = netdev
+of_inactivity_probe = 0
+igmp_snooping_enable = Yes
+ovs_integration_bridge = br-int2
+frobnicate = 1
+
+[agent]
+tunnel_types = VXLAN, gre
+l2_population = on
+arp_responder = 1
+dont_fragment = OFF
+dscp = 46
+report_interval = 7.5
+extensions = qos,
+veth_mtu = 1500
+prevent_arp_spoofing = false
+
+[dvrflow]
+agent_mode = dvr
+dvr_mac = FA:16:3F:00:00:07
+topology_file = /etc/dvrflow/topology.yaml
+manage_router_namespaces = false
+metrics_address = 127.0.0.1:9100
+
+[dhcp]
+enable_ipv6 = false
+
+[mystery]
+x = y
+`)
+	override := writeIni(t, "override.ini", `
+[ovs]
+datapath_type = system
+[agent]
+tunnel_types = geneve
+enable_distributed_routing = false
+`)
+	c, warnings, err := LoadConfig(base, override)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.Host = "compute7"
+	want.IntegrationBridge = "br-int2"
+	want.BridgeMappings = map[string]string{"physnet1": "br-vlan", "extnet": "br-ex"}
+	want.LocalIP = "192.0.2.7"
+	want.DatapathType = "system"
+	want.OFInactivityProbe = 0
+	want.IGMPSnoopingEnable = true
+	want.TunnelTypes = []string{"geneve"}
+	want.L2Population = true
+	want.ARPResponder = true
+	want.DontFragment = false
+	dscp, off := 46, false
+	want.DSCP = &dscp
+	want.ReportInterval = 7.5
+	want.Extensions = []string{"qos"}
+	want.AgentMode = "dvr"
+	want.DVRMAC = "fa:16:3f:00:00:07"
+	want.TopologyFile = "/etc/dvrflow/topology.yaml"
+	want.ManageRouterNamespaces = &off
+	want.MetricsAddress = "127.0.0.1:9100"
+	want.EnableDistributedRouting = &off
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+	var got []string
+	for _, w := range warnings {
+		got = append(got, strings.TrimPrefix(w.String(), filepath.Dir(base)+"/"))
+	}
+	wantWarnings := []string{
+		"base.ini: [DEFAULT] debug: Neutron option not used by dvrflow; ignored",
+		"base.ini: [ovs] ovs_integration_bridge: deprecated name; use integration_bridge",
+		"base.ini: [ovs] frobnicate: unknown option; ignored",
+		"base.ini: [agent] veth_mtu: deprecated Neutron option with no effect; ignored",
+		"base.ini: [agent] prevent_arp_spoofing: removed from Neutron in 11.0.0; dvrflow reads [dvrflow] prevent_arp_spoofing; ignored",
+		"base.ini: [dhcp] enable_ipv6: Neutron option not used by dvrflow; ignored",
+		"base.ini: [mystery]: unknown section; ignored",
+	}
+	if !reflect.DeepEqual(got, wantWarnings) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantWarnings, "\n"))
+	}
+}
+
+func TestLoadConfigInvalidValues(t *testing.T) {
+	tests := []struct {
+		name, section, option, value, reason string
+	}{
+		{"port not an integer", "agent", "vxlan_udp_port", "47x9", "is not an integer"},
+		{"port out of range", "agent", "vxlan_udp_port", "70000", "is outside 0–65535"},
+		{"datapath_type", "ovs", "datapath_type", "foo", "is not one of system, netdev"},
+		{"mapping without colon", "ovs", "bridge_mappings", "physnet1", `has an entry "physnet1" that is not <physical_network>:<bridge>`},
+		{"mapping empty bridge", "ovs", "bridge_mappings", "physnet1:", `has an entry "physnet1:" with an empty physical network or bridge`},
+		{"duplicate physnet", "ovs", "bridge_mappings", "p1:br-a,p1:br-b", `maps physical network "p1" twice`},
+		{"duplicate bridge", "ovs", "bridge_mappings", "p1:br-a,p2:br-a", `maps bridge "br-a" twice (physical networks "p1" and "p2")`},
+		{"boolean", "agent", "l2_population", "maybe", "is not a boolean (true/false, yes/no, 1/0, on/off)"},
+		{"tunnel type", "agent", "tunnel_types", "vxlan,stt", `has a tunnel type "stt" that is not one of vxlan, gre, geneve`},
+		{"local_ip", "ovs", "local_ip", "192.0.2.300", "is not an IP address"},
+		{"dscp", "agent", "dscp", "64", "is outside 0–63"},
+		{"agent_mode", "dvrflow", "agent_mode", "dvr_fast", "is not one of legacy, dvr, dvr_snat, dvr_no_external"},
+		{"dvr_mac", "dvrflow", "dvr_mac", "fa:16:3f:zz:00:01", "is not a MAC address"},
+		{"multicast dvr_mac", "dvrflow", "dvr_mac", "01:00:5e:00:00:01", "is a multicast MAC address"},
+		{"metrics_address", "dvrflow", "metrics_address", "9100", "is not host:port"},
+		{"report_interval", "agent", "report_interval", "-1", "is not a non-negative number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeIni(t, "bad.ini", "["+tt.section+"]\n"+tt.option+" = "+tt.value+"\n")
+			c, _, err := LoadConfig(path)
+			if c != nil || err == nil {
+				t.Fatalf("LoadConfig = %v, %v; want an error", c, err)
+			}
+			var oe *OptionError
+			if !errors.As(err, &oe) {
+				t.Fatalf("error %v is not an *OptionError", err)
+			}
+			want := OptionError{File: path, Section: tt.section, Option: tt.option, Value: tt.value}
+			if oe.File != want.File || oe.Section != want.Section || oe.Option != want.Option || oe.Value != want.Value {
+				t.Errorf("error names %+v, want %+v", *oe, want)
+			}
+			if msg := path + ": [" + tt.section + "] " + tt.option + `: "` + tt.value + `" ` + tt.reason; err.Error() != msg {
+				t.Errorf("error = %q\nwant    %q", err, msg)
+			}
+		})
+	}
+}
+
+func TestLoadConfigFileErrors(t *testing.T) {
+	if _, _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.ini")); err == nil || !strings.Contains(err.Error(), "missing.ini") {
+		t.Errorf("missing file: err = %v", err)
+	}
+	// Every invalid value is reported, not only the first.
+	path := writeIni(t, "two.ini", "[ovs]\ndatapath_type = foo\n[agent]\nl2_population = maybe\n")
+	_, _, err := LoadConfig(path)
+	if err == nil || !strings.Contains(err.Error(), "datapath_type") || !strings.Contains(err.Error(), "l2_population") {
+		t.Errorf("err = %v, want both options named", err)
+	}
+}
+
+// TestPrecedence checks defaults < ini < topology host < flags on legacy_vlan.json, whose
+// host section overrides the bridge_mappings and tunnel_types of Neutron's shipped ini.
+func TestPrecedence(t *testing.T) {
+	c, _, err := LoadConfig(neutronIni)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := LoadTopology(scenarioDir + "/legacy_vlan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ApplyHost(topo.Host)
+	if want := map[string]string{"physnet1": "br-vlan"}; !reflect.DeepEqual(c.BridgeMappings, want) {
+		t.Errorf("bridge_mappings = %v, want the host's %v", c.BridgeMappings, want)
+	}
+	if len(c.TunnelTypes) != 0 || c.TunnelingEnabled() {
+		t.Errorf("tunnel_types = %v, want the host's []", c.TunnelTypes)
+	}
+	if c.Host != "compute1" {
+		t.Errorf("host = %q, want compute1", c.Host)
+	}
+	if c.LocalIP != "127.0.0.1" || c.FirewallDriver != "openvswitch" {
+		t.Errorf("ini values not in the host section were lost: local_ip %q firewall_driver %q", c.LocalIP, c.FirewallDriver)
+	}
+	// Flags come last: the cmd sets fields directly.
+	c.DatapathType = DatapathNetdev
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	// A host section without a setting leaves the ini's value.
+	c2, _, _ := LoadConfig(neutronIni)
+	name := "n1"
+	c2.ApplyHost(&TopologyHost{Name: &name})
+	if c2.BridgeMappings["external"] != "br-ex" || c2.Host != "n1" {
+		t.Errorf("ApplyHost(name only) = %+v", c2)
+	}
+	c2.ApplyHost(nil)
+	// Host values come in normal form.
+	mac := "FA:16:3F:00:00:09"
+	c2.ApplyHost(&TopologyHost{TunnelTypes: []string{"VXLAN", "vxlan"}, DVRMAC: &mac})
+	if !reflect.DeepEqual(c2.TunnelTypes, []string{"vxlan"}) || c2.DVRMAC != "fa:16:3f:00:00:09" {
+		t.Errorf("ApplyHost did not normalise: %v %q", c2.TunnelTypes, c2.DVRMAC)
+	}
+}
+
+func TestDerivedSettings(t *testing.T) {
+	yes, no := true, false
+	tests := []struct {
+		name                           string
+		mode                           string
+		edr                            *bool
+		tunnels                        []string
+		l2pop, arp                     bool
+		wantDVR, wantArp, wantTunneled bool
+	}{
+		{"legacy defaults", "legacy", nil, nil, false, false, false, false, false},
+		{"arp_responder needs l2pop", "legacy", nil, []string{"vxlan"}, false, true, false, false, true},
+		{"arp_responder with l2pop", "legacy", nil, []string{"vxlan"}, true, true, false, true, true},
+		{"dvr mode sets DVR", "dvr", nil, nil, false, false, true, false, false},
+		{"dvr_snat mode sets DVR", "dvr_snat", nil, nil, false, false, true, false, false},
+		{"explicit false beats dvr mode", "dvr", &no, nil, false, false, false, false, false},
+		{"explicit true in legacy mode", "legacy", &yes, nil, false, false, true, false, false},
+		{"DVR with tunnels forces the ARP responder", "dvr", nil, []string{"vxlan"}, true, false, true, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.AgentMode, c.EnableDistributedRouting, c.TunnelTypes = tt.mode, tt.edr, tt.tunnels
+			c.L2Population, c.ARPResponder = tt.l2pop, tt.arp
+			if got := c.DistributedRoutingEnabled(); got != tt.wantDVR {
+				t.Errorf("DistributedRoutingEnabled = %v", got)
+			}
+			if got := c.ArpResponderEnabled(); got != tt.wantArp {
+				t.Errorf("ArpResponderEnabled = %v", got)
+			}
+			if got := c.TunnelingEnabled(); got != tt.wantTunneled {
+				t.Errorf("TunnelingEnabled = %v", got)
+			}
+		})
+	}
+	c := DefaultConfig()
+	c.TopologyFile = "t.yaml"
+	if !c.Standalone() || !c.RouterNamespacesManaged() {
+		t.Error("standalone mode does not manage router namespaces by default")
+	}
+	c.ManageRouterNamespaces = &no
+	if c.RouterNamespacesManaged() {
+		t.Error("manage_router_namespaces = false ignored")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(c *Config)
+		want   string // a substring of the error; empty for none
+	}{
+		{"defaults", func(c *Config) {}, ""},
+		{"DVR VLAN standalone", func(c *Config) {
+			c.AgentMode, c.TopologyFile, c.DVRMAC = "dvr", "t.yaml", "fa:16:3f:00:00:01"
+		}, ""},
+		{"DVR tunnels without l2pop", func(c *Config) {
+			c.AgentMode, c.TunnelTypes, c.LocalIP, c.DVRMAC = "dvr", []string{"vxlan"}, "192.0.2.1", "fa:16:3f:00:00:01"
+		}, "enable_distributed_routing: DVR with tunnel_types vxlan requires l2_population = true (Neutron's agent refuses to start"},
+		{"tunnels without local_ip", func(c *Config) { c.TunnelTypes = []string{"gre"} },
+			"local_ip: is required with tunnel_types gre"},
+		{"DVR standalone without dvr_mac", func(c *Config) { c.AgentMode, c.TopologyFile = "dvr_snat", "t.yaml" },
+			"dvr_mac: is required with enable_distributed_routing in standalone mode"},
+		{"DVR with Neutron needs no dvr_mac", func(c *Config) { c.AgentMode = "dvr" }, ""},
+		{"bad dvr_mac from a host section", func(c *Config) { c.DVRMAC = "zz" }, `dvr_mac: "zz" is not a MAC address`},
+		{"bad agent_mode", func(c *Config) { c.AgentMode = "fast" }, `agent_mode: "fast" is not one of`},
+		{"bad datapath", func(c *Config) { c.DatapathType = "dpdk" }, `datapath_type: "dpdk" is not one of system, netdev`},
+		{"physnet on br-int", func(c *Config) { c.BridgeMappings = map[string]string{"p": "br-int"} },
+			`bridge_mappings: physical network "p" is mapped to "br-int"`},
+		{"same bridge twice", func(c *Config) { c.BridgeMappings = map[string]string{"p": "br-a", "q": "br-a"} },
+			`bridge_mappings: maps bridge "br-a" twice`},
+		{"bad tunnel type", func(c *Config) { c.TunnelTypes, c.LocalIP = []string{"stt"}, "192.0.2.1" }, `tunnel_types: has a tunnel type "stt"`},
+		{"port range", func(c *Config) { c.VXLANUDPPort = -1 }, "vxlan_udp_port: -1 is outside 0–65535"},
+		{"empty host", func(c *Config) { c.Host = "" }, "host: is empty"},
+		{"same bridges", func(c *Config) { c.TunnelBridge = "br-int" }, `tunnel_bridge: "br-int" is also the integration_bridge`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Host = "h"
+			tt.modify(c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigClone(t *testing.T) {
+	c := DefaultConfig()
+	c.BridgeMappings["p"] = "br-p"
+	yes := true
+	c.EnableDistributedRouting = &yes
+	d := c.Clone()
+	d.BridgeMappings["q"] = "br-q"
+	*d.EnableDistributedRouting = false
+	d.TunnelTypes = append(d.TunnelTypes, "vxlan")
+	if len(c.BridgeMappings) != 1 || !*c.EnableDistributedRouting || len(c.TunnelTypes) != 0 {
+		t.Errorf("Clone shares state: %+v", c)
+	}
+}

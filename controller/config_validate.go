@@ -1,0 +1,100 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Validate checks the effective configuration (after the topology host section and the
+// flags were applied) the way Neutron's agent does at start-up, and returns every problem
+// joined into one error. The agent must not start when it fails.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(option, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", option, fmt.Sprintf(format, args...)))
+	}
+	if c.Host == "" {
+		bad("host", "is empty (and the OS hostname could not be read)")
+	}
+	if err := checkAgentMode(c.AgentMode); err != nil {
+		bad("agent_mode", "%q %v", c.AgentMode, err)
+	}
+	if err := checkDatapathType(c.DatapathType); err != nil {
+		bad("datapath_type", "%q %v", c.DatapathType, err)
+	}
+	for _, o := range [][2]string{{"integration_bridge", c.IntegrationBridge},
+		{"tunnel_bridge", c.TunnelBridge}, {"int_peer_patch_port", c.IntPeerPatchPort},
+		{"tun_peer_patch_port", c.TunPeerPatchPort}} {
+		if o[1] == "" {
+			bad(o[0], "is empty")
+		}
+	}
+	if c.IntegrationBridge == c.TunnelBridge {
+		bad("tunnel_bridge", "%q is also the integration_bridge", c.TunnelBridge)
+	}
+	if err := checkBridgeMappings(c.BridgeMappings); err != nil {
+		bad("bridge_mappings", "%v", err)
+	}
+	for _, physnet := range c.Physnets() {
+		if b := c.BridgeMappings[physnet]; b == c.IntegrationBridge || b == c.TunnelBridge {
+			bad("bridge_mappings", "physical network %q is mapped to %q, the integration or tunnel bridge", physnet, b)
+		}
+	}
+	if _, err := parseTunnelTypes(c.TunnelTypes); err != nil {
+		bad("tunnel_types", "%v", err)
+	}
+	if err := checkOptionalIP(c.LocalIP); err != nil {
+		bad("local_ip", "%q %v", c.LocalIP, err)
+	}
+	if c.TunnelingEnabled() && c.LocalIP == "" {
+		bad("local_ip", "is required with tunnel_types %s", listOrNone(c.TunnelTypes))
+	}
+	if c.DVRMAC != "" {
+		if _, err := parseMAC(c.DVRMAC); err != nil {
+			bad("dvr_mac", "%q %v", c.DVRMAC, err)
+		}
+	}
+	if c.DistributedRoutingEnabled() {
+		if c.TunnelingEnabled() && !c.L2Population {
+			bad("enable_distributed_routing", "DVR with tunnel_types %s requires l2_population = true "+
+				"(Neutron's agent refuses to start: \"DVR deployments for VXLAN/GRE/Geneve underlays "+
+				"require L2-pop to be enabled, in both the Agent and Server side\")", listOrNone(c.TunnelTypes))
+		}
+		if c.Standalone() && c.DVRMAC == "" {
+			bad("dvr_mac", "is required with enable_distributed_routing in standalone mode "+
+				"(set host.dvr_mac in the topology or [dvrflow] dvr_mac)")
+		}
+	}
+	c.validateNumbers(bad)
+	if err := checkOptionalHostPort(c.MetricsAddress); err != nil {
+		bad("metrics_address", "%q %v", c.MetricsAddress, err)
+	}
+	return errors.Join(errs...)
+}
+
+// validateNumbers checks the numeric options' ranges (flags can set any value).
+func (c *Config) validateNumbers(bad func(option, format string, args ...any)) {
+	for _, n := range []struct {
+		option   string
+		value    int
+		min, max int
+	}{
+		{"vxlan_udp_port", c.VXLANUDPPort, 0, 65535},
+		{"ovsdb_timeout", c.OVSDBTimeout, 0, maxInt32},
+		{"of_inactivity_probe", c.OFInactivityProbe, 0, maxInt32},
+		{"of_connect_timeout", c.OFConnectTimeout, 0, maxInt32},
+		{"of_request_timeout", c.OFRequestTimeout, 0, maxInt32},
+		{"bridge_mac_table_size", c.BridgeMACTableSize, 0, maxInt32},
+		{"polling_interval", c.PollingInterval, 0, maxInt32},
+	} {
+		if n.value < n.min || n.value > n.max {
+			bad(n.option, "%d is outside %d–%d", n.value, n.min, n.max)
+		}
+	}
+	if c.DSCP != nil && (*c.DSCP < 0 || *c.DSCP > 63) {
+		bad("dscp", "%d is outside 0–63", *c.DSCP)
+	}
+	if c.ReportInterval < 0 {
+		bad("report_interval", "%v is negative", c.ReportInterval)
+	}
+}

@@ -1,0 +1,134 @@
+package controller
+
+import (
+	"reflect"
+	"slices"
+
+	"go.uber.org/zap/zapcore"
+)
+
+// IDDiff lists the ids of one kind of object that were added, removed or changed, each
+// sorted.
+type IDDiff struct {
+	Added, Removed, Changed []string
+}
+
+// Empty reports whether nothing changed.
+func (d IDDiff) Empty() bool {
+	return len(d.Added) == 0 && len(d.Removed) == 0 && len(d.Changed) == 0
+}
+
+// MarshalLogObject logs the non-empty lists.
+func (d IDDiff) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	for _, l := range []struct {
+		name string
+		ids  []string
+	}{{"added", d.Added}, {"removed", d.Removed}, {"changed", d.Changed}} {
+		if len(l.ids) > 0 {
+			if err := enc.AddArray(l.name, zapcore.ArrayMarshalerFunc(func(a zapcore.ArrayEncoder) error {
+				for _, id := range l.ids {
+					a.AppendString(id)
+				}
+				return nil
+			})); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// TopologyDiff is what changed between two topologies, per kind. Objects are identified
+// as in [Problem.ID]: by id, remote ports by "host/id", other hosts by name, FDB entries by
+// "network_id/remote_ip".
+type TopologyDiff struct {
+	// Host is true when the host section changed.
+	Host        bool
+	OtherHosts  IDDiff
+	Networks    IDDiff
+	Subnets     IDDiff
+	Ports       IDDiff
+	RemotePorts IDDiff
+	L2popFDB    IDDiff
+}
+
+// Empty reports whether the two topologies hold the same objects (name and description are
+// not compared).
+func (d TopologyDiff) Empty() bool {
+	return !d.Host && d.OtherHosts.Empty() && d.Networks.Empty() && d.Subnets.Empty() &&
+		d.Ports.Empty() && d.RemotePorts.Empty() && d.L2popFDB.Empty()
+}
+
+// MarshalLogObject logs the kinds that changed, for zap.Object.
+func (d TopologyDiff) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	if d.Host {
+		enc.AddBool("host", true)
+	}
+	for _, k := range []struct {
+		name string
+		diff IDDiff
+	}{{"other_hosts", d.OtherHosts}, {"networks", d.Networks}, {"subnets", d.Subnets},
+		{"ports", d.Ports}, {"remote_ports", d.RemotePorts}, {"l2pop_fdb", d.L2popFDB}} {
+		if !k.diff.Empty() {
+			if err := enc.AddObject(k.name, k.diff); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DiffTopology compares two topologies (nil is an empty one). Two objects with the same
+// identity are "changed" when any attribute differs; of duplicates, the first counts.
+func DiffTopology(old, new *Topology) TopologyDiff {
+	if old == nil {
+		old = &Topology{}
+	}
+	if new == nil {
+		new = &Topology{}
+	}
+	return TopologyDiff{
+		Host:        !reflect.DeepEqual(old.Host, new.Host),
+		OtherHosts:  diffBy(old.OtherHosts, new.OtherHosts, func(h OtherHost) string { return h.Name }),
+		Networks:    diffBy(old.Networks, new.Networks, func(n Network) string { return n.ID }),
+		Subnets:     diffBy(old.Subnets, new.Subnets, func(s Subnet) string { return s.ID }),
+		Ports:       diffBy(old.Ports, new.Ports, func(p Port) string { return p.ID }),
+		RemotePorts: diffBy(old.RemotePorts, new.RemotePorts, func(p RemotePort) string { return p.Key() }),
+		L2popFDB:    diffBy(old.L2popFDB, new.L2popFDB, func(f FDB) string { return f.Key() }),
+	}
+}
+
+// diffBy compares two lists of objects identified by key.
+func diffBy[T any](old, new []T, key func(T) string) IDDiff {
+	before, after := index(old, key), index(new, key)
+	var d IDDiff
+	for k, o := range before {
+		n, ok := after[k]
+		switch {
+		case !ok:
+			d.Removed = append(d.Removed, k)
+		case !reflect.DeepEqual(o, n):
+			d.Changed = append(d.Changed, k)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			d.Added = append(d.Added, k)
+		}
+	}
+	slices.Sort(d.Added)
+	slices.Sort(d.Removed)
+	slices.Sort(d.Changed)
+	return d
+}
+
+// index maps each object's key to its first occurrence.
+func index[T any](items []T, key func(T) string) map[string]T {
+	m := make(map[string]T, len(items))
+	for _, it := range items {
+		if _, dup := m[key(it)]; !dup {
+			m[key(it)] = it
+		}
+	}
+	return m
+}

@@ -1,0 +1,197 @@
+package controller
+
+import "strings"
+
+// The topology is the standalone northbound state, in the format of
+// shared/scenarios/README.md: Neutron's own attribute names, YAML or JSON. Unknown keys are
+// accepted and ignored. Defaults that the format documents (admin_state_up,
+// port_security_enabled, device_owner, flood) are filled in by the decoder
+// ([ParseTopology], [LoadTopology]); code that builds these structs itself sets every field.
+
+// Device owners that matter to the pipeline (a port's device_owner).
+const (
+	DeviceOwnerCompute                = "compute:nova"
+	DeviceOwnerRouterInterfaceDistrib = "network:router_interface_distributed"
+	DeviceOwnerRouterCentralizedSNAT  = "network:router_centralized_snat"
+	DeviceOwnerDHCP                   = "network:dhcp"
+	DeviceOwnerRouterGateway          = "network:router_gateway"
+	DeviceOwnerRouterInterface        = "network:router_interface"
+	DeviceOwnerRouterHAInterface      = "network:router_ha_interface"
+	DeviceOwnerFloatingIPAgentGateway = "network:floatingip_agent_gateway"
+	deviceOwnerComputePrefix          = "compute:"
+)
+
+// Topology is one node's view of the cloud.
+type Topology struct {
+	// Name and Description are free text.
+	Name        string `json:"name,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Host holds the agent settings of this node; nil when the file has no host section.
+	Host *TopologyHost `json:"host,omitempty"`
+	// OtherHosts are the other nodes: tunnel endpoints and DVR MACs.
+	OtherHosts []OtherHost `json:"other_hosts,omitempty"`
+	// Networks and Ports are required keys (an empty list is fine).
+	Networks    []Network    `json:"networks"`
+	Subnets     []Subnet     `json:"subnets,omitempty"`
+	Ports       []Port       `json:"ports"`
+	RemotePorts []RemotePort `json:"remote_ports,omitempty"`
+	L2popFDB    []FDB        `json:"l2pop_fdb,omitempty"`
+
+	// undecodable are objects the decoder could not read (a value of the wrong type);
+	// Validate reports them and treats their ids as invalid.
+	undecodable []Problem
+}
+
+// TopologyHost is the topology's host section: Neutron agent option names that override
+// the ini config ([Config.ApplyHost]). A nil pointer, map or slice means "not in the file";
+// an empty map or slice is present and overrides. Keys that only matter to Neutron's agent
+// (firewall_driver, polling_interval, extra_config) are accepted and ignored.
+type TopologyHost struct {
+	// Name is this node's name ([DEFAULT] host).
+	Name *string `json:"name,omitempty"`
+	// AgentMode is legacy, dvr, dvr_snat or dvr_no_external.
+	AgentMode         *string `json:"agent_mode,omitempty"`
+	IntegrationBridge *string `json:"integration_bridge,omitempty"`
+	TunnelBridge      *string `json:"tunnel_bridge,omitempty"`
+	// BridgeMappings maps physical network → bridge.
+	BridgeMappings map[string]string `json:"bridge_mappings,omitempty"`
+	// PhysicalBridgePorts maps bridge → the uplink ports the test bed adds to it; the agent
+	// itself does not use it.
+	PhysicalBridgePorts      map[string][]string `json:"physical_bridge_ports,omitempty"`
+	LocalIP                  *string             `json:"local_ip,omitempty"`
+	TunnelTypes              []string            `json:"tunnel_types,omitempty"`
+	L2Population             *bool               `json:"l2_population,omitempty"`
+	ARPResponder             *bool               `json:"arp_responder,omitempty"`
+	EnableDistributedRouting *bool               `json:"enable_distributed_routing,omitempty"`
+	// DVRMAC is this host's DVR MAC.
+	DVRMAC             *string `json:"dvr_mac,omitempty"`
+	PreventARPSpoofing *bool   `json:"prevent_arp_spoofing,omitempty"`
+}
+
+// OtherHost is another node of the cloud.
+type OtherHost struct {
+	// Name identifies the host (remote_ports[].host refers to it).
+	Name string `json:"name"`
+	// IP is its tunnel endpoint (empty when it has none, e.g. VLAN only).
+	IP string `json:"ip,omitempty"`
+	// DVRMAC is its DVR MAC (empty when it has none).
+	DVRMAC string `json:"dvr_mac,omitempty"`
+	// TunnelTypes it supports; nil means "the same as this host" (Validate fills them in).
+	TunnelTypes []string `json:"tunnel_types,omitempty"`
+}
+
+// Network is a Neutron network (provider attributes without their "provider:" prefix; the
+// prefixed names are accepted too).
+type Network struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// NetworkType is local, flat, vlan, vxlan, gre or geneve.
+	NetworkType string `json:"network_type"`
+	// PhysicalNetwork is set for flat and vlan networks.
+	PhysicalNetwork string `json:"physical_network,omitempty"`
+	// SegmentationID is the VLAN id, VNI or GRE key; 0 when unset (flat, local).
+	SegmentationID int64 `json:"segmentation_id,omitempty"`
+	// MTU is 0 when unset.
+	MTU            int  `json:"mtu,omitempty"`
+	RouterExternal bool `json:"router:external,omitempty"`
+}
+
+// Subnet is a Neutron subnet.
+type Subnet struct {
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	NetworkID string `json:"network_id"`
+	CIDR      string `json:"cidr"`
+	// GatewayIP is empty when the subnet has no gateway (null in the file).
+	GatewayIP string `json:"gateway_ip,omitempty"`
+	// GatewayMAC is the MAC of the distributed router interface owning GatewayIP; when the
+	// file leaves it out, Validate fills in the MAC of the port (in ports, then
+	// remote_ports) holding GatewayIP, if any.
+	GatewayMAC string `json:"gateway_mac,omitempty"`
+	// IPVersion is 4 or 6; 0 in the file means "from the CIDR" (Validate fills it in).
+	IPVersion int `json:"ip_version,omitempty"`
+}
+
+// FixedIP is one address of a port.
+type FixedIP struct {
+	// SubnetID may be left out when the address is in exactly one subnet of the port's
+	// network (Validate fills it in).
+	SubnetID  string `json:"subnet_id,omitempty"`
+	IPAddress string `json:"ip_address"`
+}
+
+// AddressPair is one of a port's allowed_address_pairs.
+type AddressPair struct {
+	// IPAddress is an address or a CIDR.
+	IPAddress string `json:"ip_address"`
+	// MACAddress is empty for the port's own MAC.
+	MACAddress string `json:"mac_address,omitempty"`
+}
+
+// Port is a Neutron port bound to this host.
+type Port struct {
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	NetworkID string `json:"network_id"`
+	// MAC is the port's MAC ("mac_address" is accepted too).
+	MAC string `json:"mac"`
+	// DeviceOwner defaults to compute:nova.
+	DeviceOwner string `json:"device_owner"`
+	// DeviceID is the VM's id, or for a router interface its router's id.
+	DeviceID            string        `json:"device_id,omitempty"`
+	FixedIPs            []FixedIP     `json:"fixed_ips,omitempty"`
+	AllowedAddressPairs []AddressPair `json:"allowed_address_pairs,omitempty"`
+	// PortSecurityEnabled defaults to true.
+	PortSecurityEnabled bool `json:"port_security_enabled"`
+	// AdminStateUp defaults to true; false makes the port dead (tag 4095, drop).
+	AdminStateUp bool `json:"admin_state_up"`
+	// OFPort is the requested OpenFlow port number (test beds); 0 when unset.
+	OFPort int `json:"ofport,omitempty"`
+}
+
+// RemotePort is a port bound to another host; it becomes l2population FDB entries.
+type RemotePort struct {
+	// Host is the name of an entry of other_hosts.
+	Host      string `json:"host"`
+	ID        string `json:"id"`
+	NetworkID string `json:"network_id"`
+	MAC       string `json:"mac"`
+	// DeviceOwner defaults to compute:nova.
+	DeviceOwner string    `json:"device_owner"`
+	FixedIPs    []FixedIP `json:"fixed_ips,omitempty"`
+}
+
+// FDB is an explicit l2population FDB entry for one network and one remote VTEP.
+type FDB struct {
+	NetworkID string `json:"network_id"`
+	RemoteIP  string `json:"remote_ip"`
+	// Flood adds the VTEP to the network's flooding list; defaults to true.
+	Flood   bool       `json:"flood"`
+	Entries []FDBEntry `json:"entries,omitempty"`
+}
+
+// FDBEntry is one unicast [mac, ip] entry.
+type FDBEntry struct {
+	MAC string `json:"mac"`
+	IP  string `json:"ip,omitempty"`
+}
+
+// Key returns the remote port's identity: "host/id" (a distributed router interface has the
+// same id on every host).
+func (p *RemotePort) Key() string { return p.Host + "/" + p.ID }
+
+// Key returns the FDB entry's identity: "network_id/remote_ip".
+func (f *FDB) Key() string { return f.NetworkID + "/" + f.RemoteIP }
+
+// IsCompute reports whether the port belongs to a VM (device_owner compute:*).
+func (p *Port) IsCompute() bool { return strings.HasPrefix(p.DeviceOwner, deviceOwnerComputePrefix) }
+
+// IsDistributedRouterInterface reports whether the port is a DVR router interface (qr-).
+func (p *Port) IsDistributedRouterInterface() bool {
+	return p.DeviceOwner == DeviceOwnerRouterInterfaceDistrib
+}
+
+// IsDistributedRouterInterface reports whether the port is a DVR router interface.
+func (p *RemotePort) IsDistributedRouterInterface() bool {
+	return p.DeviceOwner == DeviceOwnerRouterInterfaceDistrib
+}

@@ -1,0 +1,251 @@
+package controller
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// scenarioDir holds the golden scenarios (shared/scenarios beside the repository).
+const scenarioDir = "../../shared/scenarios"
+
+// allKinds is the YAML fixture with one object of every kind.
+const allKinds = "../testdata/topologies/all_kinds.yaml"
+
+// effectiveConfig is the config a scenario runs with: defaults, then its host section,
+// in standalone mode.
+func effectiveConfig(t *Topology, path string) *Config {
+	c := DefaultConfig()
+	c.TopologyFile = path
+	c.ApplyHost(t.Host)
+	return c
+}
+
+func TestScenariosLoadAndValidate(t *testing.T) {
+	paths, err := filepath.Glob(scenarioDir + "/*.json")
+	if err != nil || len(paths) != 4 {
+		t.Fatalf("scenarios: %v %v, want 4 files", paths, err)
+	}
+	paths = append(paths, allKinds)
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			topo, err := LoadTopology(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := effectiveConfig(topo, path)
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("config: %v", err)
+			}
+			valid, problems := Validate(topo, cfg)
+			for _, p := range problems {
+				t.Errorf("problem: %v", p)
+			}
+			d := DiffTopology(topo, valid)
+			for _, ids := range [][]string{d.OtherHosts.Removed, d.Networks.Removed, d.Subnets.Removed,
+				d.Ports.Removed, d.RemotePorts.Removed, d.L2popFDB.Removed} {
+				if len(ids) > 0 {
+					t.Errorf("valid topology lost %v", ids)
+				}
+			}
+		})
+	}
+}
+
+func TestScenarioValues(t *testing.T) {
+	load := func(name string) (*Topology, *Config) {
+		t.Helper()
+		topo, err := LoadTopology(filepath.Join(scenarioDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return topo, effectiveConfig(topo, name)
+	}
+
+	topo, cfg := load("legacy_vlan.json")
+	if topo.Name != "legacy_vlan" || len(topo.Ports) != 2 || cfg.DistributedRoutingEnabled() {
+		t.Errorf("legacy_vlan: %+v", topo)
+	}
+	n := topo.Networks[0]
+	if n.NetworkType != "vlan" || n.PhysicalNetwork != "physnet1" || n.SegmentationID != 196 {
+		t.Errorf("legacy_vlan network = %+v", n)
+	}
+	p := topo.Ports[1]
+	if p.MAC != "fa:16:3e:00:01:02" || !p.AdminStateUp || !p.PortSecurityEnabled || p.DeviceOwner != "compute:nova" ||
+		!reflect.DeepEqual(p.AllowedAddressPairs, []AddressPair{{IPAddress: "10.0.1.100"}}) {
+		t.Errorf("legacy_vlan port = %+v", p)
+	}
+
+	topo, cfg = load("dvr_vlan.json")
+	if !cfg.DistributedRoutingEnabled() || cfg.DVRMAC != "fa:16:3f:00:00:01" || cfg.AgentMode != "dvr" {
+		t.Errorf("dvr_vlan config = %+v", cfg)
+	}
+	if h := topo.OtherHosts[1]; h.Name != "compute3" || h.DVRMAC != "fa:16:3f:00:00:03" || h.IP != "" {
+		t.Errorf("dvr_vlan other host = %+v", h)
+	}
+	if s := topo.Subnets[1]; s.GatewayMAC != "fa:16:3e:aa:02:01" || s.CIDR != "10.0.2.0/24" {
+		t.Errorf("dvr_vlan subnet = %+v", s)
+	}
+	if p := topo.Ports[0]; !p.IsDistributedRouterInterface() || p.DeviceID != "e0000001-0000-4000-8000-000000000001" {
+		t.Errorf("dvr_vlan router port = %+v", p)
+	}
+
+	topo, cfg = load("dvr_vxlan_l2pop.json")
+	if !cfg.ArpResponderEnabled() || !cfg.L2Population || cfg.LocalIP != "192.168.100.11" {
+		t.Errorf("dvr_vxlan_l2pop config = %+v", cfg)
+	}
+	if len(topo.RemotePorts) != 5 || topo.RemotePorts[1].Key() != "compute2/d0000011-0000-4000-8000-000000000011" {
+		t.Errorf("dvr_vxlan_l2pop remote ports = %+v", topo.RemotePorts)
+	}
+	if f := topo.L2popFDB[0]; !f.Flood || f.RemoteIP != "192.168.100.13" || f.Entries[0] != (FDBEntry{MAC: "fa:16:3e:30:02:02", IP: "10.1.2.2"}) {
+		t.Errorf("dvr_vxlan_l2pop fdb = %+v", f)
+	}
+	valid, _ := Validate(topo, cfg)
+	// gateway_mac defaults to the MAC of the port holding gateway_ip.
+	if s := valid.Subnets[0]; s.GatewayMAC != "fa:16:3e:bb:01:01" || s.IPVersion != 4 {
+		t.Errorf("dvr_vxlan_l2pop valid subnet = %+v", s)
+	}
+
+	topo, cfg = load("legacy_tunnels.json")
+	if !reflect.DeepEqual(cfg.TunnelTypes, []string{"vxlan", "gre"}) || cfg.ArpResponderEnabled() {
+		t.Errorf("legacy_tunnels config = %+v", cfg)
+	}
+	if topo.Subnets[2].GatewayIP != "" || topo.Networks[2].NetworkType != "local" || topo.Networks[1].SegmentationID != 4002 {
+		t.Errorf("legacy_tunnels = %+v %+v", topo.Subnets[2], topo.Networks)
+	}
+	valid, _ = Validate(topo, cfg)
+	if h := valid.OtherHosts; !reflect.DeepEqual(h[0].TunnelTypes, []string{"vxlan", "gre"}) || !reflect.DeepEqual(h[1].TunnelTypes, []string{"vxlan"}) {
+		t.Errorf("legacy_tunnels other hosts' tunnel_types = %+v", h)
+	}
+}
+
+func TestAllKindsYAML(t *testing.T) {
+	topo, err := LoadTopology(allKinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := topo.Host; *h.Name != "compute1" || h.PhysicalBridgePorts["br-vlan"][0] != "vlan-uplink" || !*h.L2Population {
+		t.Errorf("host = %+v", h)
+	}
+	if n := topo.Networks[1]; !n.RouterExternal || n.NetworkType != "flat" {
+		t.Errorf("flat network = %+v", n)
+	}
+	if p := topo.Ports[3]; p.PortSecurityEnabled || p.AdminStateUp {
+		t.Errorf("explicit false lost: %+v", p)
+	}
+	if f := topo.L2popFDB[1]; f.Flood {
+		t.Errorf("flood: false lost: %+v", f)
+	}
+	valid, problems := Validate(topo, effectiveConfig(topo, allKinds))
+	if len(problems) != 0 {
+		t.Fatalf("problems: %v", problems)
+	}
+	if got := valid.Ports[3].FixedIPs[0].SubnetID; got != "sub-vxlan" {
+		t.Errorf("inferred subnet_id = %q", got)
+	}
+	if got := valid.Subnets[2].GatewayMAC; got != "" {
+		t.Errorf("gateway_mac of a subnet whose gateway no port holds = %q", got)
+	}
+}
+
+// TestNeutronSpellings checks that Neutron's API attribute names are accepted too.
+func TestNeutronSpellings(t *testing.T) {
+	topo, err := ParseTopology([]byte(`
+networks: [{id: n1, "provider:network_type": vlan, "provider:physical_network": p1, "provider:segmentation_id": 5}]
+ports: [{id: p1, network_id: n1, mac_address: "fa:16:3e:00:00:01", device_owner: ""}]
+remote_ports: [{host: h2, id: p2, network_id: n1, mac_address: "fa:16:3e:00:00:02"}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Network{ID: "n1", NetworkType: "vlan", PhysicalNetwork: "p1", SegmentationID: 5}
+	if topo.Networks[0] != want {
+		t.Errorf("network = %+v, want %+v", topo.Networks[0], want)
+	}
+	if topo.Ports[0].MAC != "fa:16:3e:00:00:01" || topo.Ports[0].DeviceOwner != "" {
+		t.Errorf("port = %+v", topo.Ports[0])
+	}
+	if rp := topo.RemotePorts[0]; rp.MAC != "fa:16:3e:00:00:02" || rp.DeviceOwner != "compute:nova" {
+		t.Errorf("remote port = %+v", rp)
+	}
+}
+
+func TestLoadTopologyFileErrors(t *testing.T) {
+	tests := []struct {
+		name, text, want string
+	}{
+		{"not YAML", "networks: [\n  {id: a\nports: []\n", "line"},
+		{"not a mapping", "- a\n- b\n", "not a mapping"},
+		{"empty", "", "not a mapping"},
+		{"no networks", "ports: []\n", `missing key "networks"`},
+		{"null ports", "networks: []\nports:\n", `missing key "ports"`},
+		{"list is a string", "networks: []\nports: []\nsubnets: none\n", "subnets: not a list"},
+		{"bad host", "host: {l2_population: [1]}\nnetworks: []\nports: []\n", "host: field l2_population: is a JSON array, want a boolean"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "topo.yaml")
+			if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadTopology(path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("err = %v, want the path and %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := LoadTopology(filepath.Join(t.TempDir(), "none.yaml")); err == nil || !strings.Contains(err.Error(), "none.yaml") {
+		t.Errorf("unreadable file: err = %v", err)
+	}
+}
+
+// TestUndecodableObject checks that an object of the wrong shape is reported by Validate
+// and only it (and its dependents) is lost.
+func TestUndecodableObject(t *testing.T) {
+	topo, err := ParseTopology([]byte(`
+networks:
+  - {id: n1, network_type: vlan, physical_network: p1, segmentation_id: "one"}
+  - {id: n2, network_type: vlan, physical_network: p1, segmentation_id: 2}
+ports:
+  - {id: a, network_id: n1, mac: "fa:16:3e:00:00:01"}
+  - {id: b, network_id: n2, mac: "fa:16:3e:00:00:02"}
+  - "not a port"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.BridgeMappings = map[string]string{"p1": "br-p1"}
+	valid, problems := Validate(topo, cfg)
+	want := []Problem{
+		{Kind: KindNetwork, ID: "n1", Field: "segmentation_id", Reason: "is a JSON string, want an integer"},
+		{Kind: KindPort, ID: "ports[2]", Reason: "is a JSON string, want a mapping"},
+		{Kind: KindPort, ID: "a", Field: "network_id", Reason: "network n1 is invalid"},
+	}
+	if !reflect.DeepEqual(problems, want) {
+		t.Errorf("problems:\n%v\nwant\n%v", problems, want)
+	}
+	if len(valid.Networks) != 1 || len(valid.Ports) != 1 || valid.Ports[0].ID != "b" {
+		t.Errorf("valid = %+v", valid)
+	}
+}
+
+// TestYAMLScalars checks YAML's implicit types: an unquoted all-digit MAC stays a string
+// (no base-60 numbers), a number given for a string field becomes a string, and YAML 1.1
+// "no" is false.
+func TestYAMLScalars(t *testing.T) {
+	topo, err := ParseTopology([]byte(`
+networks: []
+ports: [{id: p1, name: 1234, network_id: n1, mac: 12:34:56:00:01:02, admin_state_up: no, device_id: 42}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Port{ID: "p1", Name: "1234", NetworkID: "n1", MAC: "12:34:56:00:01:02", DeviceOwner: DeviceOwnerCompute,
+		DeviceID: "42", PortSecurityEnabled: true}
+	if !reflect.DeepEqual(topo.Ports[0], want) {
+		t.Errorf("port = %+v\nwant %+v", topo.Ports[0], want)
+	}
+}

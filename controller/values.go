@@ -1,0 +1,169 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Value parsers shared by the ini loader, Config.Validate and topology validation. Each
+// returns an error whose text completes "<option or field> <value>: ...".
+
+// parseBool parses a boolean the way oslo.config does: true/false, yes/no, 1/0, on/off,
+// case-insensitive, surrounding blanks ignored.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "yes", "1", "on":
+		return true, nil
+	case "false", "no", "0", "off":
+		return false, nil
+	}
+	return false, errors.New("is not a boolean (true/false, yes/no, 1/0, on/off)")
+}
+
+// parseInt parses a decimal integer in [min, max].
+func parseInt(s string, min, max int64) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return 0, errors.New("is not an integer")
+	}
+	if n < min || n > max {
+		return 0, fmt.Errorf("is outside %d–%d", min, max)
+	}
+	return n, nil
+}
+
+// parseFloat parses a non-negative decimal number.
+func parseFloat(s string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || f < 0 {
+		return 0, errors.New("is not a non-negative number")
+	}
+	return f, nil
+}
+
+// parseList splits an oslo.config list value: comma separated, blanks around items trimmed,
+// empty items dropped (so "" and "a," are valid).
+func parseList(s string) []string {
+	out := []string{}
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// parseBridgeMappings parses Neutron's bridge_mappings list ("physnet:bridge,...") with
+// the checks of neutron's parse_mappings(unique_values=True): every entry has a ':', both
+// sides are non-empty, and no physnet or bridge appears twice.
+func parseBridgeMappings(s string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, entry := range parseList(s) {
+		physnet, bridge, ok := strings.Cut(entry, ":")
+		physnet, bridge = strings.TrimSpace(physnet), strings.TrimSpace(bridge)
+		if !ok {
+			return nil, fmt.Errorf("has an entry %q that is not <physical_network>:<bridge>", entry)
+		}
+		if physnet == "" || bridge == "" {
+			return nil, fmt.Errorf("has an entry %q with an empty physical network or bridge", entry)
+		}
+		if _, dup := m[physnet]; dup {
+			return nil, fmt.Errorf("maps physical network %q twice", physnet)
+		}
+		m[physnet] = bridge
+	}
+	return m, checkBridgeMappings(m)
+}
+
+// checkBridgeMappings checks a physnet → bridge map: no empty names, no bridge used twice.
+func checkBridgeMappings(m map[string]string) error {
+	byBridge := map[string]string{}
+	for _, physnet := range sortedKeys(m) {
+		bridge := m[physnet]
+		if physnet == "" || bridge == "" {
+			return fmt.Errorf("has an entry %q:%q with an empty physical network or bridge", physnet, bridge)
+		}
+		if other, dup := byBridge[bridge]; dup {
+			return fmt.Errorf("maps bridge %q twice (physical networks %q and %q)", bridge, other, physnet)
+		}
+		byBridge[bridge] = physnet
+	}
+	return nil
+}
+
+// parseMAC parses a 48-bit unicast MAC address (any form net.ParseMAC accepts) and returns
+// it in canonical lower-case colon form.
+func parseMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(strings.TrimSpace(s))
+	if err != nil || len(hw) != 6 {
+		return "", errors.New("is not a MAC address")
+	}
+	if hw[0]&1 == 1 {
+		return "", errors.New("is a multicast MAC address")
+	}
+	if hw.String() == "00:00:00:00:00:00" {
+		return "", errors.New("is the all-zero MAC address")
+	}
+	return hw.String(), nil
+}
+
+// parseIP parses an IPv4 or IPv6 address without a zone.
+func parseIP(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, errors.New("is not an IP address")
+	}
+	return a.Unmap(), nil
+}
+
+// parseCIDR parses a network in CIDR notation whose host bits are zero (Neutron refuses
+// "10.0.0.1/24" and suggests "10.0.0.0/24").
+func parseCIDR(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Prefix{}, errors.New("is not a CIDR (address/length)")
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("has host bits set (did you mean %s?)", p.Masked())
+	}
+	return p, nil
+}
+
+// parseIPOrCIDR parses an address or a prefix (host bits allowed, as in Neutron's
+// allowed_address_pairs) and returns its canonical text.
+func parseIPOrCIDR(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return "", errors.New("is not an IP address or CIDR")
+		}
+		return p.String(), nil
+	}
+	a, err := parseIP(s)
+	if err != nil {
+		return "", errors.New("is not an IP address or CIDR")
+	}
+	return a.String(), nil
+}
+
+// oneOf checks that s is one of the allowed values.
+func oneOf(s string, allowed ...string) error {
+	for _, a := range allowed {
+		if s == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("is not one of %s", strings.Join(allowed, ", "))
+}
+
+// sortedKeys returns the keys of m in ascending order.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

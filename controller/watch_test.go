@@ -1,0 +1,134 @@
+package controller
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+// topologyText is a minimal valid topology named name.
+func topologyText(name string) string {
+	return "name: " + name + "\nnetworks: [{id: n1, network_type: local}]\nports: []\n"
+}
+
+// replaceFile writes text to a temporary file beside path and renames it over path, the way
+// editors and "mv tmp file" do.
+func replaceFile(t *testing.T, path, text string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nextUpdate waits up to a second for an update.
+func nextUpdate(t *testing.T, ch <-chan *TopologyUpdate) *TopologyUpdate {
+	t.Helper()
+	select {
+	case u, ok := <-ch:
+		if !ok {
+			t.Fatal("update channel closed")
+		}
+		return u
+	case <-time.After(time.Second):
+		t.Fatal("no update within a second")
+	}
+	return nil
+}
+
+// noUpdate checks that nothing arrives for a while.
+func noUpdate(t *testing.T, ch <-chan *TopologyUpdate) {
+	t.Helper()
+	select {
+	case u := <-ch:
+		t.Fatalf("unexpected update %+v", u)
+	case <-time.After(150 * time.Millisecond):
+	}
+}
+
+func TestWatchTopology(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "topology.yaml")
+	if err := os.WriteFile(path, []byte(topologyText("v1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := WatchTopology(ctx, path, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := func(step, name string) *Topology {
+		t.Helper()
+		u := nextUpdate(t, ch)
+		if u.Err != nil || u.Topology == nil || u.Topology.Name != name {
+			t.Fatalf("%s: update %+v, want topology %s", step, u, name)
+		}
+		return u.Topology
+	}
+	expect("initial load", "v1")
+
+	replaceFile(t, path, topologyText("v2"))
+	v2 := expect("write then rename", "v2")
+
+	replaceFile(t, path, "networks: [\n")
+	u := nextUpdate(t, ch)
+	if u.Err == nil || u.Topology != v2 {
+		t.Fatalf("broken file: update %+v, want an error and the previous topology", u)
+	}
+	t.Logf("broken file reported as: %v", u.Err)
+
+	if err := os.WriteFile(path, []byte(topologyText("v3")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect("write in place", "v3")
+
+	replaceFile(t, path, topologyText("v3")) // same content
+	noUpdate(t, ch)
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if u := nextUpdate(t, ch); u.Err == nil || u.Topology == nil || u.Topology.Name != "v3" {
+		t.Fatalf("removed file: update %+v", u)
+	}
+	replaceFile(t, path, topologyText("v3"))
+	expect("file back", "v3")
+
+	cancel()
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Fatal("update after cancel")
+		}
+	case <-time.After(time.Second):
+		t.Fatal("channel not closed after cancel")
+	}
+}
+
+func TestWatchTopologyErrors(t *testing.T) {
+	_, err := WatchTopology(context.Background(), filepath.Join(t.TempDir(), "nodir", "t.yaml"), nil)
+	if err == nil {
+		t.Fatal("watching a file in a missing directory: no error")
+	}
+	// A file that is broken from the start: an error without a topology.
+	path := filepath.Join(t.TempDir(), "t.yaml")
+	if err := os.WriteFile(path, []byte("ports: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := WatchTopology(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := nextUpdate(t, ch); u.Err == nil || u.Topology != nil {
+		t.Fatalf("update %+v, want an error and no topology", u)
+	}
+}
