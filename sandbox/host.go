@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -76,7 +77,8 @@ type Host struct {
 	ovsdb    *proc
 	vswitchd *proc
 	vms      map[string]*VM
-	stopped  bool
+
+	stopped atomic.Bool // set once Stop has succeeded; read without mu
 }
 
 func newHost(name, rundir string, opts Options) *Host {
@@ -191,11 +193,7 @@ exec -a "$0" sleep infinity`
 		return fmt.Errorf("start holder of host %s: %w", h.name, err)
 	}
 	h.holder = p
-	err = waitFor(ctx, readyTimeout, p, func() bool {
-		argv := cmdline(p.pid)
-		return len(argv) > 0 && argv[0] == holderPrefix+h.name
-	})
-	if err != nil {
+	if err := waitFor(ctx, readyTimeout, p, h.holderReady); err != nil {
 		return fmt.Errorf("start holder of host %s: %w%s", h.name, err, tail(20, out.Name()))
 	}
 	return nil
@@ -379,6 +377,9 @@ func (h *Host) DBEndpoint() string { return "unix:" + filepath.Join(h.rundir, "d
 // MgmtSocket returns the path of the OpenFlow management socket of bridge.
 func (h *Host) MgmtSocket(bridge string) string { return filepath.Join(h.rundir, bridge+".mgmt") }
 
+// netnsPath is the host's network namespace file.
+func (h *Host) netnsPath() string { return "/proc/" + strconv.Itoa(h.holder.pid) + "/ns/net" }
+
 func (h *Host) ctl(target string) string { return filepath.Join(h.rundir, target+".ctl") }
 
 // VswitchdPid returns the pid of the host's ovs-vswitchd.
@@ -403,10 +404,15 @@ func (h *Host) OVSDBPid() int {
 
 // Command returns a command that runs inside the host (nsenter into the
 // holder's mount and network namespaces) with OVS_RUNDIR and friends set.
-// nsenter starts it in "/", so cmd.Dir has no effect.
+// nsenter starts it in "/", so cmd.Dir has no effect. After Stop, the
+// command fails to start.
 func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"-t", strconv.Itoa(h.holder.pid), "-m", "-n", "--", name}, args...)...)
 	cmd.Env = h.env
+	if h.stopped.Load() {
+		// The holder pid may belong to someone else by now.
+		cmd.Err = fmt.Errorf("host %s is stopped", h.name)
+	}
 	return cmd
 }
 
@@ -443,7 +449,7 @@ func (h *Host) Appctl(ctx context.Context, target string, args ...string) (strin
 func (h *Host) RestartVswitchd(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.stopped {
+	if h.stopped.Load() {
 		return fmt.Errorf("restart ovs-vswitchd on host %s: host is stopped", h.name)
 	}
 	if err := stopProcs(ctx, []*proc{h.vswitchd}); err != nil {
@@ -463,7 +469,7 @@ func (h *Host) RestartVswitchd(ctx context.Context) error {
 func (h *Host) RestartOVSDB(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.stopped {
+	if h.stopped.Load() {
 		return fmt.Errorf("restart ovsdb-server on host %s: host is stopped", h.name)
 	}
 	if err := stopProcs(ctx, []*proc{h.ovsdb}); err != nil {
@@ -491,7 +497,7 @@ func (h *Host) RestartOVSDB(ctx context.Context) error {
 func (h *Host) Stop(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.stopped {
+	if h.stopped.Load() {
 		return nil
 	}
 	var errs []error
@@ -548,7 +554,7 @@ func (h *Host) Stop(ctx context.Context) error {
 		}
 	}
 	h.vms = map[string]*VM{}
-	h.stopped = true
+	h.stopped.Store(true)
 	h.log.Info("sandbox host stopped", zap.String("rundir", h.rundir))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("stop host %s: %w", h.name, err)

@@ -220,10 +220,12 @@ func hostNamespaces(holder int, withVMs bool) (mnt nsID, nets []nsID, err error)
 	if !ok {
 		return nsID{}, nil, fmt.Errorf("holder %d: no network namespace", holder)
 	}
-	if own, ok := nsOf("/proc/self/ns/mnt"); ok && own == mnt {
+	// thread-self, not self: threads that run inNetns are locked to it, so
+	// whatever thread reads this is in our own namespaces.
+	if own, ok := nsOf("/proc/thread-self/ns/mnt"); ok && own == mnt {
 		return nsID{}, nil, fmt.Errorf("holder %d shares our mount namespace", holder)
 	}
-	if own, ok := nsOf("/proc/self/ns/net"); ok && own == net {
+	if own, ok := nsOf("/proc/thread-self/ns/net"); ok && own == net {
 		return nsID{}, nil, fmt.Errorf("holder %d shares our network namespace", holder)
 	}
 	nets = append(nets, net)

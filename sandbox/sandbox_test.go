@@ -1,10 +1,13 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,6 +67,35 @@ func leftovers(name string, mnt nsID, nets []nsID) []int {
 	return pids
 }
 
+// tcpEcho connects from VM from to a listener on ip in VM to, sends a line
+// and expects it echoed back.
+func tcpEcho(t *testing.T, ctx context.Context, from, to *VM, ip string) {
+	t.Helper()
+	var ln net.Listener
+	if err := inNetns(to.nsPath(), func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		_, _ = c.Write([]byte("re:" + line))
+	}()
+	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%d && echo hello >&3 && read -t 3 line <&3 && echo $line", ip, ln.Addr().(*net.TCPAddr).Port)
+	out, err := from.Run(ctx, "timeout", "5", "bash", "-c", script)
+	if err != nil || strings.TrimSpace(out) != "re:hello" {
+		t.Errorf("tcp echo from %s to %s: %q, %v", from.Name(), ip, out, err)
+	}
+}
+
 func TestHost(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
@@ -121,6 +153,9 @@ func TestHost(t *testing.T) {
 	if err := vm1.Ping(ctx, "10.0.0.2", 3); err != nil {
 		t.Fatal(err)
 	}
+	// TCP, too, crosses the userspace datapath (checksums filled in).
+	tcpEcho(t, ctx, vm1, vm2, "10.0.0.2")
+
 	if err := vm2.Ping(ctx, "10.0.0.3", 1); err == nil {
 		t.Error("ping to an address nobody has succeeded")
 	}
@@ -207,6 +242,14 @@ func TestHost(t *testing.T) {
 	if left := leftovers(h.Name(), mnt, nets); len(left) > 0 {
 		t.Errorf("processes left in the host after Stop: %v", left)
 	}
+	// Nor may one of our own threads still sit in a namespace of the host
+	// (that would keep it alive).
+	tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
+	for _, task := range tasks {
+		if id, ok := nsOf(task); ok && containsNS(nets, id) {
+			t.Errorf("%s is in a namespace of the stopped host", task)
+		}
+	}
 	if _, err := os.Stat(h.RunDir()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("run dir after Stop: %v", err)
 	}
@@ -215,6 +258,9 @@ func TestHost(t *testing.T) {
 	}
 	if err := h.Stop(ctx); err != nil {
 		t.Errorf("second Stop: %v", err)
+	}
+	if _, err := h.Run(ctx, "true"); err == nil {
+		t.Error("Run on a stopped host succeeded")
 	}
 }
 
@@ -253,6 +299,7 @@ func TestTwoHostsLinked(t *testing.T) {
 	if err := vms[1].Ping(ctx, "10.0.1.1", 3); err != nil {
 		t.Fatal(err)
 	}
+	tcpEcho(t, ctx, vms[1], vms[0], "10.0.1.1")
 }
 
 func TestStartSameNameRecovers(t *testing.T) {

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -48,7 +49,9 @@ func (vm *VM) Name() string { return vm.spec.Name }
 // AddVM creates the VM's namespace and veth pair, configures the VM
 // interface, and adds the host end to spec.Bridge with external_ids
 // iface-id, attached-mac and iface-status=active in one ovs-vsctl call.
-// On failure it removes what it created.
+// Both veth ends get TX checksum offload turned off, or TCP and UDP between
+// VMs would fail: the userspace datapath does not fill in checksums left to
+// the NIC. On failure it removes what it created.
 func (h *Host) AddVM(ctx context.Context, spec VMSpec) (_ *VM, err error) {
 	if spec.PortName == "" {
 		spec.PortName = "tap" + spec.Name
@@ -72,7 +75,7 @@ func (h *Host) AddVM(ctx context.Context, spec VMSpec) (_ *VM, err error) {
 		return nil, fmt.Errorf("add VM %s on host %s: %w", spec.Name, h.name, err)
 	}
 	h.mu.Lock()
-	if h.stopped {
+	if h.stopped.Load() {
 		h.mu.Unlock()
 		return nil, fmt.Errorf("add VM %s on host %s: host is stopped", spec.Name, h.name)
 	}
@@ -114,6 +117,12 @@ func (h *Host) AddVM(ctx context.Context, spec VMSpec) (_ *VM, err error) {
 		return nil, err
 	}
 	undo = append(undo, []string{"ip", "link", "delete", spec.PortName})
+	if err := disableTxChecksum(vm.nsPath(), VMInterface); err != nil {
+		return nil, err
+	}
+	if err := disableTxChecksum(h.netnsPath(), spec.PortName); err != nil {
+		return nil, err
+	}
 	if _, err := h.Run(ctx, "ip", "link", "set", spec.PortName, "up"); err != nil {
 		return nil, err
 	}
@@ -167,7 +176,7 @@ func (h *Host) removeVM(ctx context.Context, vm *VM) error {
 	if _, err := h.Vsctl(ctx, "--if-exists", "del-port", s.Bridge, s.PortName); err != nil {
 		return err
 	}
-	if id, ok := nsOf(filepath.Join("/proc", strconv.Itoa(h.holder.pid), "root/run/netns", s.Name)); ok {
+	if id, ok := nsOf(vm.nsPath()); ok {
 		if err := stopProcs(ctx, nsMembers(nil, []nsID{id})); err != nil {
 			return err
 		}
@@ -188,6 +197,11 @@ func (h *Host) removeVM(ctx context.Context, vm *VM) error {
 	}
 	h.mu.Unlock()
 	return nil
+}
+
+// nsPath is the VM's network namespace file, seen from our mount namespace.
+func (vm *VM) nsPath() string {
+	return filepath.Join("/proc", strconv.Itoa(vm.host.holder.pid), "root/run/netns", vm.spec.Name)
 }
 
 // Command returns a command that runs inside the VM's namespace (through the
@@ -212,7 +226,7 @@ func (vm *VM) Ping(ctx context.Context, ip string, count int) error {
 }
 
 // Link joins host a and host b with a veth pair, named ifA in a and ifB in b,
-// both brought up.
+// both brought up (TX checksum offload off, as for VMs).
 func Link(ctx context.Context, a *Host, ifA string, b *Host, ifB string) error {
 	if !validIfName.MatchString(ifA) || !validIfName.MatchString(ifB) {
 		return fmt.Errorf("link %s:%s to %s:%s: invalid interface name (≤ 15 chars)", a.name, ifA, b.name, ifB)
@@ -220,14 +234,19 @@ func Link(ctx context.Context, a *Host, ifA string, b *Host, ifB string) error {
 	if _, err := a.Run(ctx, "ip", "link", "add", ifA, "type", "veth", "peer", "name", ifB, "netns", strconv.Itoa(b.Pid())); err != nil {
 		return fmt.Errorf("link %s:%s to %s:%s: %w", a.name, ifA, b.name, ifB, err)
 	}
-	_, errA := a.Run(ctx, "ip", "link", "set", ifA, "up")
-	_, errB := b.Run(ctx, "ip", "link", "set", ifB, "up")
-	if errA != nil || errB != nil {
+	err := errors.Join(
+		disableTxChecksum(a.netnsPath(), ifA),
+		disableTxChecksum(b.netnsPath(), ifB),
+	)
+	if err == nil {
+		_, err = a.Run(ctx, "ip", "link", "set", ifA, "up")
+	}
+	if err == nil {
+		_, err = b.Run(ctx, "ip", "link", "set", ifB, "up")
+	}
+	if err != nil {
 		_, _ = a.Run(context.WithoutCancel(ctx), "ip", "link", "delete", ifA)
-		if errA == nil {
-			errA = errB
-		}
-		return fmt.Errorf("link %s:%s to %s:%s: %w", a.name, ifA, b.name, ifB, errA)
+		return fmt.Errorf("link %s:%s to %s:%s: %w", a.name, ifA, b.name, ifB, err)
 	}
 	a.log.Info("sandbox hosts linked", zap.String("if", ifA), zap.String("peer_host", b.name), zap.String("peer_if", ifB))
 	return nil
