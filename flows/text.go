@@ -73,35 +73,10 @@ func (m Match) appendText(b *strings.Builder, priority uint16, names *Names) {
 			skipType = false
 		}
 	}
-	for i := range registerFields {
-		if t := get(registerFields[i]); t != nil {
-			b.WriteString(registerFields[i].name)
-			b.WriteByte('=')
-			writeHexC(b, beUint(t.value))
-			if t.mask != nil {
-				b.WriteByte('/')
-				writeHexC(b, beUint(t.mask))
-			}
-			b.WriteByte(',')
+	for _, f := range append(append([]*Field(nil), registerFields...), FieldTunnelID, FieldMetadata) {
+		if t := get(f); t != nil {
+			appendHexMasked(b, f.name, t)
 		}
-	}
-	if t := get(FieldTunnelID); t != nil {
-		b.WriteString("tun_id=")
-		writeHexC(b, beUint(t.value))
-		if t.mask != nil {
-			b.WriteByte('/')
-			writeHexC(b, beUint(t.mask))
-		}
-		b.WriteByte(',')
-	}
-	if t := get(FieldMetadata); t != nil {
-		b.WriteString("metadata=")
-		writeHexC(b, beUint(t.value))
-		if t.mask != nil {
-			b.WriteByte('/')
-			writeHexC(b, beUint(t.mask))
-		}
-		b.WriteByte(',')
 	}
 	if t := get(FieldInPort); t != nil {
 		b.WriteString("in_port=")
@@ -173,6 +148,18 @@ func (m Match) appendText(b *strings.Builder, priority uint16, names *Names) {
 			b.WriteString(s[:len(s)-1])
 		}
 	}
+}
+
+// appendHexMasked prints name=0xvalue[/0xmask], like OVS's format_uint32/be64_masked.
+func appendHexMasked(b *strings.Builder, name string, t *tlv) {
+	b.WriteString(name)
+	b.WriteByte('=')
+	writeHexC(b, beUint(t.value))
+	if t.mask != nil {
+		b.WriteByte('/')
+		writeHexC(b, beUint(t.mask))
+	}
+	b.WriteByte(',')
 }
 
 func appendBE16Masked(b *strings.Builder, name string, t *tlv) {
