@@ -157,17 +157,11 @@ func (f *Field) formatValue(b *strings.Builder, v, m []byte) {
 			writePort(b, uint32(beUint(v)), nil)
 			return
 		}
-		fallthrough
+		writeHexBytes(b, v) // a masked port prints as an integer, like OVS
+		b.WriteByte('/')
+		writeHexBytes(b, m)
 	case formatDecimal:
-		if f.format == formatDecimal && m == nil {
-			b.WriteString(strconv.FormatUint(beUint(v), 10))
-			return
-		}
-		if f.format == formatDecimal {
-			b.WriteString(strconv.FormatUint(beUint(v), 10))
-		} else {
-			writeHexBytes(b, v)
-		}
+		b.WriteString(strconv.FormatUint(beUint(v), 10))
 		if m != nil {
 			b.WriteByte('/')
 			writeHexBytes(b, m)
