@@ -157,9 +157,7 @@ func (f *Field) formatValue(b *strings.Builder, v, m []byte) {
 			writePort(b, uint32(beUint(v)), nil)
 			return
 		}
-		writeHexBytes(b, v) // a masked port prints as an integer, like OVS
-		b.WriteByte('/')
-		writeHexBytes(b, m)
+		fallthrough // a masked port prints as a decimal integer, like OVS
 	case formatDecimal:
 		b.WriteString(strconv.FormatUint(beUint(v), 10))
 		if m != nil {
