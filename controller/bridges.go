@@ -68,6 +68,16 @@ func (b *Bridges) Writer(name string) *flows.Bridge {
 	return b.writers[name]
 }
 
+// Names returns the managed bridges in the order they were added.
+func (b *Bridges) Names() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.order...)
+}
+
+// Ensure makes every managed bridge and patch pair exist (idempotent).
+func (b *Bridges) Ensure(ctx context.Context) error { return b.ensure(ctx) }
+
 // ensure makes every managed bridge and patch pair exist (idempotent).
 func (b *Bridges) ensure(ctx context.Context) error {
 	b.mu.Lock()

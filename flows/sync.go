@@ -33,6 +33,7 @@ type Bridge struct {
 	mu        sync.Mutex
 	conn      *ofconn.Conn
 	installed map[Key]installed // nil: must be read from the switch
+	lost      chan struct{}     // signalled when a connection ends
 }
 
 type installed struct {
@@ -46,8 +47,13 @@ func NewBridge(name, socketPath string, log *zap.Logger) *Bridge {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Bridge{name: name, socketPath: socketPath, log: log.With(zap.String("bridge", name))}
+	return &Bridge{name: name, socketPath: socketPath, log: log.With(zap.String("bridge", name)), lost: make(chan struct{}, 1)}
 }
+
+// Lost is signalled (coalesced) whenever the OpenFlow connection ends, for example because
+// ovs-vswitchd restarted and lost every flow; the next Sync reconnects and re-reads what is
+// installed, so a caller reacts by syncing again.
+func (b *Bridge) Lost() <-chan struct{} { return b.lost }
 
 // Name returns the bridge name.
 func (b *Bridge) Name() string { return b.name }
@@ -141,6 +147,13 @@ func (b *Bridge) connect(ctx context.Context) (read bool, err error) {
 			return false, fmt.Errorf("connect to bridge %s at %s: %w", b.name, b.socketPath, err)
 		}
 		b.conn = c
+		go func() {
+			<-c.Done()
+			select {
+			case b.lost <- struct{}{}:
+			default:
+			}
+		}()
 	}
 	if b.installed != nil {
 		return false, nil

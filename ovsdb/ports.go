@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -219,4 +220,59 @@ func (c *Client) PortTags(bridge string) map[string]int {
 		}
 	}
 	return tags
+}
+
+// SetPortTags sets the VLAN tags of many ports in one transaction (tag 0 clears a tag),
+// clearing vlan_mode and trunks like [Client.SetPortTag]. Ports that no longer exist are
+// skipped (a port can vanish between the read and the write; the next event reports it);
+// the names of the ports actually updated are returned.
+func (c *Client) SetPortTags(ctx context.Context, tags map[string]int) ([]string, error) {
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	names := make([]string, 0, len(tags))
+	for name, tag := range tags {
+		if tag < 0 || tag > 4095 {
+			return nil, fmt.Errorf("set tag of port %s: tag %d out of range 0..4095", name, tag)
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	existing := map[string]bool{}
+	for _, m := range c.table(vswitchd.PortTable) {
+		existing[m.(*vswitchd.Port).Name] = true
+	}
+	l := &opList{}
+	var updated []string
+	for _, name := range names {
+		if !existing[name] {
+			continue
+		}
+		tag := tags[name]
+		p := &vswitchd.Port{}
+		where := c.ovs.WhereAll(p, model.Condition{Field: &p.Name, Function: ovsdb.ConditionEqual, Value: name})
+		if tag > 0 {
+			p.Tag = &tag
+		}
+		l.add(where.Update(p, &p.Tag, &p.VLANMode, &p.Trunks))
+		updated = append(updated, name)
+	}
+	if len(updated) == 0 {
+		return nil, nil
+	}
+	if err := l.commit(ctx, c); err != nil {
+		return nil, fmt.Errorf("set tags of %d ports: %w", len(updated), err)
+	}
+	c.log.Debug("set port tags", zap.Int("ports", len(updated)))
+	return updated, nil
+}
+
+// PortTag returns the tag of a port from the cache; 0 when untagged or unknown.
+func (c *Client) PortTag(name string) int {
+	for _, m := range c.table(vswitchd.PortTable) {
+		if p := m.(*vswitchd.Port); p.Name == name && p.Tag != nil {
+			return *p.Tag
+		}
+	}
+	return 0
 }

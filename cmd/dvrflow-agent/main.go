@@ -1,0 +1,254 @@
+// Command dvrflow-agent is the Open vSwitch agent of a DVR node: it owns br-int, br-tun and
+// the physical bridges and keeps their OpenFlow pipeline equal to Neutron's for the state
+// it is given (a topology file in standalone mode).
+//
+//	dvrflow-agent --config-file /etc/neutron/plugins/ml2/openvswitch_agent.ini \
+//	    --topology /etc/dvrflow/topology.yaml [--once]
+//
+// With --once it converges, reads every bridge back from the switch, and exits 0 when all
+// of them equal the desired state (non-zero with the differences otherwise). Without it, it
+// runs until SIGTERM and reacts to OVSDB events, topology file changes and ovs-vswitchd
+// restarts within milliseconds.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/ovsdb"
+)
+
+// options are the command-line flags. Flags that override config options are applied
+// only when given (see apply).
+type options struct {
+	configFiles     []string
+	topology        string
+	ovsdbConnection string
+	ovsRundir       string
+	datapathType    string
+	manageRouterNS  string
+	once            bool
+	printDesired    string
+	portWait        time.Duration
+	logLevel        string
+	set             map[string]bool
+}
+
+type fileList []string
+
+func (f *fileList) String() string     { return strings.Join(*f, ",") }
+func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("dvrflow-agent", flag.ContinueOnError)
+	fs.Var((*fileList)(&o.configFiles), "config-file", "Neutron `ini` file (openvswitch_agent.ini format); repeatable, later files override earlier ones")
+	fs.StringVar(&o.topology, "topology", "", "standalone topology `file` (YAML or JSON); overrides [dvrflow] topology_file")
+	fs.StringVar(&o.ovsdbConnection, "ovsdb-connection", "", "OVSDB endpoint, unix:PATH or tcp:IP:PORT (Neutron's [ovs] ovsdb_connection)")
+	fs.StringVar(&o.ovsRundir, "ovs-rundir", "", "`directory` holding the bridges' BRIDGE.mgmt sockets ([dvrflow] ovs_rundir; default "+controller.DefaultOVSRundir+")")
+	fs.StringVar(&o.datapathType, "datapath-type", "", "datapath of the bridges: system or netdev ([ovs] datapath_type)")
+	fs.StringVar(&o.manageRouterNS, "manage-router-namespaces", "", "create the DVR router namespaces (true|false; default: true in standalone mode)")
+	fs.BoolVar(&o.once, "once", false, "converge once, verify every bridge against the switch, and exit (0 when equal)")
+	fs.StringVar(&o.printDesired, "print-desired", "", "after converging, write each bridge's desired flows to `DIR`/BRIDGE.flows (ovs-ofctl add-flows format)")
+	fs.DurationVar(&o.portWait, "port-wait", 10*time.Second, "with --once: how long to wait for plugged VIFs to get an ofport")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	return o, nil
+}
+
+// apply overrides cfg with the flags that were given (flags win over everything).
+func (o *options) apply(cfg *controller.Config) error {
+	if o.set["topology"] {
+		cfg.TopologyFile = o.topology
+	}
+	if o.set["ovsdb-connection"] {
+		cfg.OVSDBConnection = o.ovsdbConnection
+	}
+	if o.set["ovs-rundir"] {
+		cfg.OVSRundir = o.ovsRundir
+	}
+	if o.set["datapath-type"] {
+		cfg.DatapathType = o.datapathType
+	}
+	if o.set["manage-router-namespaces"] {
+		v, err := strconv.ParseBool(o.manageRouterNS)
+		if err != nil {
+			return fmt.Errorf("--manage-router-namespaces %q: want true or false", o.manageRouterNS)
+		}
+		cfg.ManageRouterNamespaces = &v
+	}
+	return nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "dvrflow-agent:", err)
+		os.Exit(2)
+	}
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dvrflow-agent:", err)
+		os.Exit(2)
+	}
+	defer func() { _ = log.Sync() }()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, log); err != nil {
+		log.Error("dvrflow-agent failed", zap.Error(err))
+		os.Exit(1)
+	}
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Encoding = "console"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	return cfg.Build()
+}
+
+func run(ctx context.Context, o *options, log *zap.Logger) error {
+	base, warnings, err := controller.LoadConfig(o.configFiles...)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		log.Warn("config", zap.String("warning", w.String()))
+	}
+	// Flags can name the topology file; apply them once to find it.
+	probe := base.Clone()
+	if err := o.apply(probe); err != nil {
+		return err
+	}
+	if probe.TopologyFile == "" {
+		return errors.New("no topology: give --topology FILE or [dvrflow] topology_file (the Neutron RPC mode is not available yet)")
+	}
+	topo, err := controller.LoadTopology(probe.TopologyFile)
+	if err != nil {
+		return err
+	}
+	effective := func(t *controller.Topology) (*controller.Config, error) {
+		cfg := base.Clone()
+		cfg.ApplyHost(t.Host)
+		if err := o.apply(cfg); err != nil {
+			return nil, err
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}
+	cfg, err := effective(topo)
+	if err != nil {
+		return err
+	}
+	log = log.With(zap.String("host", cfg.Host))
+	log.Info("starting", zap.String("topology", cfg.TopologyFile), zap.String("ovsdb", cfg.OVSDBConnection),
+		zap.String("datapath_type", cfg.DatapathType), zap.Bool("distributed", cfg.DistributedRoutingEnabled()),
+		zap.Strings("tunnel_types", cfg.TunnelTypes), zap.Bool("once", o.once))
+
+	db, err := ovsdb.Connect(ctx, cfg.OVSDBConnection, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	agent := controller.NewAgent(cfg, db, log)
+	defer agent.Close()
+	if err := agent.Setup(ctx); err != nil {
+		return err
+	}
+	agent.SetTopology(topo)
+
+	if o.once {
+		return runOnce(ctx, agent, o, log)
+	}
+	updates, err := controller.WatchTopology(ctx, cfg.TopologyFile, log)
+	if err != nil {
+		return err
+	}
+	if o.printDesired != "" {
+		if _, err := agent.Reconcile(ctx); err != nil {
+			return err
+		}
+		if err := writeDesired(o.printDesired, agent.Desired()); err != nil {
+			return err
+		}
+	}
+	err = agent.Run(ctx, updates, effective)
+	log.Info("stopped")
+	return err
+}
+
+func runOnce(ctx context.Context, agent *controller.Agent, o *options, log *zap.Logger) error {
+	if waiting := agent.WaitForPorts(ctx, o.portWait); len(waiting) > 0 {
+		log.Warn("ports still without an ofport, not bound in this run", zap.Strings("ports", waiting))
+	}
+	rep, err := agent.Reconcile(ctx)
+	if err != nil {
+		return err
+	}
+	if o.printDesired != "" {
+		if err := writeDesired(o.printDesired, agent.Desired()); err != nil {
+			return err
+		}
+	}
+	if err := agent.Verify(ctx); err != nil {
+		return fmt.Errorf("not converged: %w", err)
+	}
+	b := rep.Binding
+	log.Info("converged and verified", zap.Int("flow_mods", rep.FlowMods()), zap.Int("ports_tagged", len(rep.Retagged)),
+		zap.Int("ports_bound", len(b.Node.Ports)), zap.Int("ports_unbound", len(b.Unbound)),
+		zap.Int("networks", len(b.Node.Networks)), zap.Duration("took", rep.Took))
+	return nil
+}
+
+// writeDesired writes each bridge's flows to dir/BRIDGE.flows, loadable with
+// `ovs-ofctl -O OpenFlow13 add-flows BRIDGE FILE`.
+func writeDesired(dir string, desired map[string][]flows.Flow) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("print desired flows: %w", err)
+	}
+	for br, fs := range desired {
+		var b strings.Builder
+		for _, f := range fs {
+			b.WriteString(f.String())
+			b.WriteByte('\n')
+		}
+		path := filepath.Join(dir, br+".flows")
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			return fmt.Errorf("print desired flows of %s: %w", br, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/ovsdb"
+)
+
+// Reconfigure derives the effective config for a (re)loaded topology: ini and defaults,
+// then the topology's host section, then the flags. The agent applies the result on
+// reload unless it changes the bridge layout, which needs a restart.
+type Reconfigure func(*Topology) (*Config, error)
+
+// Retry backoff after a failed reconcile (switch not reachable yet, OVSDB busy...).
+const (
+	minRetry = 50 * time.Millisecond
+	maxRetry = 5 * time.Second
+)
+
+// Run keeps the bridges converged until ctx ends. It reacts to OVSDB events (VIFs plugged,
+// unplugged or changed, bridges deleted, a database reconnect), to topology updates, and to
+// lost OpenFlow connections (ovs-vswitchd restarted), without polling: each wakes the loop,
+// pending events are coalesced, and one reconcile computes and sends the whole difference.
+// A failed reconcile is retried with backoff. reconfigure may be nil (no host re-apply).
+func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfigure Reconfigure) error {
+	dirty := true
+	backoff := minRetry
+	var retry <-chan time.Time
+	lost := a.lostSignals(ctx)
+	for {
+		if dirty && retry == nil {
+			rep, err := a.Reconcile(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case err != nil:
+				a.log.Error("reconcile failed, retrying", zap.Error(err), zap.Duration("in", backoff))
+				retry = time.After(backoff)
+				backoff = min(2*backoff, maxRetry)
+			default:
+				dirty, backoff = false, minRetry
+				if rep.FlowMods() > 0 || len(rep.Retagged) > 0 {
+					a.log.Info("converged", zap.Int("flow_mods", rep.FlowMods()), zap.Int("ports_tagged", len(rep.Retagged)),
+						zap.Int("ports_bound", len(rep.Binding.Node.Ports)), zap.Int("networks", len(rep.Binding.Node.Networks)),
+						zap.Duration("took", rep.Took))
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-retry:
+			retry = nil
+		case <-lost:
+			a.log.Warn("openflow connection lost (ovs-vswitchd restarted?), re-syncing")
+			dirty = true
+		case ev, ok := <-a.db.Events():
+			if !ok {
+				return errors.New("ovsdb event stream closed")
+			}
+			a.handleEvent(ev)
+			dirty = true
+		case u, ok := <-updates:
+			if !ok {
+				updates = nil
+				continue
+			}
+			if a.applyUpdate(u, reconfigure) {
+				dirty = true
+			}
+		}
+		a.drainEvents()
+	}
+}
+
+// drainEvents handles the OVSDB events already queued, so that a burst of plugs leads to
+// one reconcile.
+func (a *Agent) drainEvents() {
+	for {
+		select {
+		case ev, ok := <-a.db.Events():
+			if !ok {
+				return
+			}
+			a.handleEvent(ev)
+		default:
+			return
+		}
+	}
+}
+
+func (a *Agent) handleEvent(ev ovsdb.Event) {
+	switch ev.Kind {
+	case ovsdb.BridgeDeleted:
+		if w := a.brs.Writer(ev.Bridge); w != nil {
+			a.log.Warn("managed bridge deleted, re-creating", zap.String("bridge", ev.Bridge))
+			w.Reset()
+		}
+	case ovsdb.Resynced:
+		a.log.Info("ovsdb reconnected, re-checking bridges")
+	case ovsdb.VIFAdded, ovsdb.VIFUpdated, ovsdb.VIFDeleted:
+		a.log.Debug("vif event", zap.Stringer("kind", ev.Kind), zap.String("port", ev.VIF.Name),
+			zap.String("iface_id", ev.VIF.IfaceID), zap.Int("ofport", ev.VIF.Ofport))
+	}
+}
+
+// applyUpdate takes a topology update; it reports whether anything changed.
+func (a *Agent) applyUpdate(u *TopologyUpdate, reconfigure Reconfigure) bool {
+	if u.Err != nil {
+		a.log.Error("topology not reloaded, keeping the previous one", zap.Error(u.Err))
+		return false
+	}
+	if u.Topology == nil {
+		return false
+	}
+	if reconfigure != nil {
+		cfg, err := reconfigure(u.Topology)
+		switch {
+		case err != nil:
+			a.log.Error("topology host section refused, keeping the previous settings", zap.Error(err))
+		case layoutChanged(a.cfg, cfg):
+			a.log.Error("topology host section changes the bridges (bridge names, bridge_mappings, tunnel_types or datapath_type); restart the agent to apply that part")
+		default:
+			a.cfg = cfg
+		}
+	}
+	a.SetTopology(u.Topology)
+	return true
+}
+
+// layoutChanged reports whether two configs differ in what Setup built.
+func layoutChanged(old, cur *Config) bool {
+	return old.IntegrationBridge != cur.IntegrationBridge || old.TunnelBridge != cur.TunnelBridge ||
+		!reflect.DeepEqual(old.BridgeMappings, cur.BridgeMappings) ||
+		!reflect.DeepEqual(old.TunnelTypes, cur.TunnelTypes) || old.DatapathType != cur.DatapathType
+}
+
+// lostSignals merges the managed bridges' lost-connection signals into one channel.
+func (a *Agent) lostSignals(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	for _, br := range a.brs.Names() {
+		w := a.brs.Writer(br)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-w.Lost():
+					select {
+					case out <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	return out
+}
