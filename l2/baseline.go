@@ -10,7 +10,48 @@ import (
 )
 
 // DeadVLAN is the VLAN tag Neutron gives ports that must not carry traffic.
-const DeadVLAN = 4095
+const DeadVLAN = state.DeadVLAN
+
+// Generate appends the node's L2 flows to out (bridge name → flows): br-int's baseline, the
+// baseline of every mapped physical bridge, the local VLAN translation of every flat and
+// vlan network, and per port either the dead-port drop or the spoofing protection.
+//
+// Like every generator it never fails: what is not ready is skipped (a patch port or VIF
+// with ofport 0, a network without a local VLAN or whose physnet has no bridge). Tunnelled
+// networks are tunnels/'s, DVR flows dvr/'s. For a valid node (distinct ofports, local
+// VLANs and provider VLANs) each (table, priority, match) appears at most once per bridge.
+func Generate(n *state.Node, out map[string][]flows.Flow) {
+	h := &n.Host
+	integ := h.IntegrationBridge
+	out[integ] = append(out[integ], IntegrationBaseline()...)
+	for _, p := range h.Physical {
+		i, ph := PhysicalBaseline(p, h.Distributed)
+		out[integ] = append(out[integ], i...)
+		out[p.Bridge] = append(out[p.Bridge], ph...)
+	}
+	for _, nw := range n.Networks {
+		if nw.Type != state.TypeVLAN && nw.Type != state.TypeFlat {
+			continue // local: the port tag is all; tunnels: br-tun's T12/T13
+		}
+		p, ok := h.PhysicalFor(nw.Physnet)
+		if !ok {
+			continue // unmapped physnet: the controller reports it
+		}
+		i, ph := LocalVLAN(nw, p, h.Distributed)
+		out[integ] = append(out[integ], i...)
+		out[p.Bridge] = append(out[p.Bridge], ph...)
+	}
+	for i := range n.Ports {
+		p := &n.Ports[i]
+		switch {
+		case p.OFPort == 0:
+		case p.Dead:
+			out[integ] = append(out[integ], DeadPort(p))
+		case h.PreventARPSpoofing:
+			out[integ] = append(out[integ], SpoofingProtection(p)...)
+		}
+	}
+}
 
 // IntegrationBaseline returns br-int's default flows (Neutron's setup_default_table and
 // setup_canary_table, I1–I9): the canary, the table defaults that lead every packet to
@@ -30,31 +71,23 @@ func IntegrationBaseline() []flows.Flow {
 	}
 }
 
-// PhysicalBridge is one bridge_mappings entry with the ofports of its patch pair.
-type PhysicalBridge struct {
-	Physnet string
-	Bridge  string
-	IntPort uint32 // ofport of int-<bridge> on br-int
-	PhyPort uint32 // ofport of phy-<bridge> on the physical bridge
-}
+// PhysicalBridge is one bridge_mappings entry with the ofports of its patch pair (IntPort:
+// int-<bridge> on br-int, PhyPort: phy-<bridge> on the physical bridge).
+type PhysicalBridge = state.PhysicalBridge
 
 // PhysicalBaseline returns the flows Neutron's setup_physical_bridges installs for one
 // physnet (§2.2): NORMAL on the physical bridge (P1), and drops of frames whose VLAN is not
 // provisioned, in both directions (I14 on br-int, P2 on the physical bridge, the latter only
-// without DVR). It returns the br-int flows and the physical bridge's flows.
+// without DVR). It returns the br-int flows and the physical bridge's flows; a patch port
+// whose ofport is still 0 gets no flow.
 func PhysicalBaseline(p PhysicalBridge, distributed bool) (integration, physical []flows.Flow) {
 	c := flows.Cookie(flows.CategoryPhysicalPatch, p.Physnet)
-	integration = []flows.Flow{
-		{Table: flows.LocalSwitching, Priority: 2, Cookie: c, Match: flows.Match{}.InPort(p.IntPort)},
+	if p.IntPort != 0 {
+		integration = append(integration, flows.Flow{Table: flows.LocalSwitching, Priority: 2, Cookie: c, Match: flows.Match{}.InPort(p.IntPort)})
 	}
-	physical = []flows.Flow{
-		{Table: flows.LocalSwitching, Priority: 0, Cookie: c, Actions: []flows.Action{flows.Normal()}},
-	}
-	if !distributed {
+	physical = append(physical, flows.Flow{Table: flows.LocalSwitching, Priority: 0, Cookie: c, Actions: []flows.Action{flows.Normal()}})
+	if !distributed && p.PhyPort != 0 {
 		physical = append(physical, flows.Flow{Table: flows.LocalSwitching, Priority: 2, Cookie: c, Match: flows.Match{}.InPort(p.PhyPort)})
 	}
 	return integration, physical
 }
-
-// Generate appends the node's L2 flows to out (bridge name → flows).
-func Generate(n *state.Node, out map[string][]flows.Flow) {}
