@@ -18,10 +18,10 @@ build:
 
 deps:
 	@command -v ovs-vswitchd >/dev/null && command -v ip >/dev/null && command -v ping >/dev/null \
-	  && command -v tcpdump >/dev/null || { \
-	  echo "installing openvswitch-switch iproute2 iputils-ping tcpdump"; \
+	  && command -v tcpdump >/dev/null && command -v arping >/dev/null || { \
+	  echo "installing openvswitch-switch iproute2 iputils-ping iputils-arping tcpdump"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    openvswitch-switch iproute2 iputils-ping tcpdump util-linux >/dev/null; }
+	    openvswitch-switch iproute2 iputils-ping iputils-arping tcpdump util-linux >/dev/null; }
 
 demo: deps
 	$(GO) run ./cmd/dvrflow-demo

@@ -14,11 +14,11 @@ import (
 // requiredBinaries are the programs the sandbox runs.
 var requiredBinaries = []string{
 	"ovs-vswitchd", "ovsdb-server", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ovs-appctl",
-	"ip", "ping", "tcpdump", "unshare", "nsenter", "mount", "bash",
+	"ip", "ping", "arping", "tcpdump", "unshare", "nsenter", "mount", "bash",
 }
 
 // aptPackages provide requiredBinaries on Debian and Ubuntu.
-var aptPackages = []string{"openvswitch-switch", "iproute2", "iputils-ping", "tcpdump", "util-linux", "mount"}
+var aptPackages = []string{"openvswitch-switch", "iproute2", "iputils-ping", "iputils-arping", "tcpdump", "util-linux", "mount"}
 
 // Pid files of a system-wide OVS, as the Debian package's service starts it.
 var systemOVSPidFiles = []string{"/var/run/openvswitch/ovs-vswitchd.pid", "/var/run/openvswitch/ovsdb-server.pid"}
