@@ -159,6 +159,16 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	b := Bind(a.cfg, a.topo, obs, a.vlans)
+	var staleTunnels []string
+	if a.cfg.TunnelingEnabled() {
+		fdb := DeriveFDB(a.topo)
+		b.Node.FDB = fdb
+		ports, stale, err := a.syncTunnelPorts(ctx, desiredTunnelPorts(a.cfg, b.Node, fdb, a.topo))
+		if err != nil {
+			return rep, err
+		}
+		b.Node.TunnelPorts, staleTunnels = ports, stale
+	}
 	desired := pipeline.Build(b.Node)
 	a.binding, a.desired = b, desired
 	for _, br := range a.brs.Names() {
@@ -172,6 +182,9 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 				zap.Int("modified", len(res.Modified)), zap.Int("deleted", len(res.Deleted)),
 				zap.Int("unchanged", res.Unchanged), zap.Duration("took", res.Duration))
 		}
+	}
+	if err := a.removeTunnelPorts(ctx, staleTunnels); err != nil {
+		return rep, err
 	}
 	retag := map[string]int{}
 	for name, tag := range b.Tags {

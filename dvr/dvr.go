@@ -1,11 +1,350 @@
 // Package dvr generates the flows of Neutron's Distributed Virtual Routing on br-int, the
 // physical bridges and br-tun (neutron-pipeline.md §2.9). Pure: state in, flows out.
+//
+// The flows are Neutron 21's, derived from the node's state rather than from a history of
+// binds and unbinds, with the deliberate differences listed in NeutronDifferences (and in
+// docs/neutron-differences.md).
 package dvr
 
 import (
+	"net"
+	"net/netip"
+
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/state"
 )
 
-// Generate appends the DVR flows of the node to out (bridge name → flows).
-func Generate(n *state.Node, out map[string][]flows.Flow) {}
+// Priorities of the DVR flows (neutron-pipeline.md §2.9, §2.12).
+const (
+	prioIntARPReplyToGateway = 99 // I33, br-int table 0
+	prioIntToOwnDVRMAC       = 5  // I28/I29 (table 0), I32 (tables 3/4)
+	prioIntFromPhysDVRMAC    = 4  // I26
+	prioIntFromTunDVRMAC     = 2  // I27
+	prioIntPhysPatchDrop     = 2  // I14: frames of unprovisioned VLANs from the physical bridge
+	prioIntDrop              = 1  // I24, I25
+	prioIntToServicedPort    = 20 // I30 (tables 1/2), I31 (table 60)
+
+	// Table 1 of br-tun and of the physical bridges (DVR_PROCESS).
+	prioProcessGatewayDrop = 3 // ours on physical bridges: ARP for the gateway IP, the router's RAs
+	prioProcessToRouter    = 2 // T21/P10
+	prioProcessFromRouter  = 1 // T22/P11
+	prioTunGatewayDrop     = 3 // T23/T24, br-tun table 22
+
+	prioPhysFromIntegration = 2 // P4
+	prioPhysInbound         = 1 // P5
+	prioPhysUnprovisioned   = 2 // P7, table 2
+	prioPhysFromDVRMAC      = 2 // P9, table 3
+	prioPhysNormal          = 1 // P8, table 3
+	prioTunFromIntegration  = 1 // T17
+	prioTunFromDVRMAC       = 1 // T20, table 9
+
+	icmpv6RouterAdvertisement = 134
+	arpReply                  = 2
+)
+
+// Generate appends the DVR flows of the node to out (bridge name → flows): the DVR baseline
+// (§2.9.1), the flows of every DVR MAC (§2.9.2) and of every local router interface,
+// DVR-serviced port and centralized SNAT port (§2.9.3). It emits nothing unless the node is
+// in DVR mode (Host.DVR). Where two flows would share (table, priority, match) — two router
+// interfaces on one network (I32), a port routed on two subnets of its network (I30/I31) —
+// the first one wins, in port order (ofport), then fixed-IP order.
+func Generate(n *state.Node, out map[string][]flows.Flow) {
+	if !n.Host.DVR() {
+		return
+	}
+	g := &generator{n: n, out: out, seen: map[string]map[flows.Key]bool{}}
+	g.baseline()
+	g.dvrMACs()
+	g.ports()
+}
+
+type generator struct {
+	n    *state.Node
+	out  map[string][]flows.Flow
+	seen map[string]map[flows.Key]bool
+}
+
+// add appends f to bridge br unless a flow with the same (table, priority, match) is there
+// already from this generator.
+func (g *generator) add(br string, f flows.Flow) {
+	if g.seen[br] == nil {
+		g.seen[br] = map[flows.Key]bool{}
+	}
+	if k := f.Key(); !g.seen[br][k] {
+		g.seen[br][k] = true
+		g.out[br] = append(g.out[br], f)
+	}
+}
+
+func goTo(t uint8) flows.Action { return flows.GotoTable{Table: t} }
+
+// baseline is Neutron's setup_dvr_flows (§2.9.1): I1, I24, I25, I14 on br-int, P4–P8 on
+// every physical bridge, T17–T19 on br-tun.
+func (g *generator) baseline() {
+	h := &g.n.Host
+	integ := h.IntegrationBridge
+	c := flows.Cookie(flows.CategoryBaseline, integ)
+	g.add(integ, flows.Flow{Table: flows.CanaryTable, Priority: 0, Cookie: c})
+	g.add(integ, flows.Flow{Table: flows.DVRToSrcMAC, Priority: prioIntDrop, Cookie: c})
+	g.add(integ, flows.Flow{Table: flows.DVRToSrcMACPhysical, Priority: prioIntDrop, Cookie: c})
+	for _, p := range h.Physical {
+		if p.IntPort != 0 {
+			g.add(integ, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntPhysPatchDrop, Cookie: c,
+				Match: flows.Match{}.InPort(p.IntPort)})
+		}
+		pc := flows.Cookie(flows.CategoryBaseline, p.Bridge)
+		if p.PhyPort != 0 {
+			g.add(p.Bridge, flows.Flow{Table: flows.LocalSwitching, Priority: prioPhysFromIntegration, Cookie: pc,
+				Match: flows.Match{}.InPort(p.PhyPort), Actions: []flows.Action{goTo(flows.DVRProcessPhysical)}})
+		}
+		g.add(p.Bridge, flows.Flow{Table: flows.LocalSwitching, Priority: prioPhysInbound, Cookie: pc,
+			Actions: []flows.Action{goTo(flows.DVRNotLearnPhysical)}})
+		g.add(p.Bridge, flows.Flow{Table: flows.DVRProcessPhysical, Priority: 0, Cookie: pc,
+			Actions: []flows.Action{goTo(flows.LocalVLANTranslation)}})
+		if p.PhyPort != 0 {
+			g.add(p.Bridge, flows.Flow{Table: flows.LocalVLANTranslation, Priority: prioPhysUnprovisioned, Cookie: pc,
+				Match: flows.Match{}.InPort(p.PhyPort)})
+		}
+		g.add(p.Bridge, flows.Flow{Table: flows.DVRNotLearnPhysical, Priority: prioPhysNormal, Cookie: pc,
+			Actions: []flows.Action{flows.Normal()}})
+	}
+	if !h.Tunnelling() {
+		return
+	}
+	tun := h.TunnelBridge
+	tc := flows.Cookie(flows.CategoryBaseline, tun)
+	if h.PatchInt != 0 {
+		g.add(tun, flows.Flow{Table: flows.LocalSwitching, Priority: prioTunFromIntegration, Cookie: tc,
+			Match: flows.Match{}.InPort(h.PatchInt), Actions: []flows.Action{goTo(flows.DVRProcess)}})
+	}
+	g.add(tun, flows.Flow{Table: flows.DVRNotLearn, Priority: 0, Cookie: tc, Actions: []flows.Action{goTo(flows.LearnFromTun)}})
+	g.add(tun, flows.Flow{Table: flows.DVRProcess, Priority: 0, Cookie: tc, Actions: []flows.Action{goTo(flows.PatchLVToTun)}})
+}
+
+// dvrMACs is Neutron's setup_dvr_mac_flows_on_all_brs (§2.9.2): frames to this host's DVR
+// MAC go to tables 4/3 (I28, I29); frames from another host's DVR MAC skip learning on the
+// physical bridge and br-tun (P9, T20) and go to tables 2/1 on br-int (I26, I27).
+func (g *generator) dvrMACs() {
+	h := &g.n.Host
+	integ := h.IntegrationBridge
+	own := h.DVRMAC
+	oc := flows.Cookie(flows.CategoryDVRMAC, own.String())
+	for _, p := range h.Physical {
+		if p.IntPort != 0 {
+			g.add(integ, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntToOwnDVRMAC, Cookie: oc,
+				Match:   flows.Match{}.InPort(p.IntPort).EthDst(own),
+				Actions: []flows.Action{goTo(flows.ARPDVRMACToDstMACPhysical)}})
+		}
+	}
+	tunnelling := h.Tunnelling()
+	if tunnelling && h.PatchTun != 0 {
+		g.add(integ, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntToOwnDVRMAC, Cookie: oc,
+			Match:   flows.Match{}.InPort(h.PatchTun).EthDst(own),
+			Actions: []flows.Action{goTo(flows.ARPDVRMACToDstMAC)}})
+	}
+	for _, r := range g.n.RemoteHosts {
+		mac := r.DVRMAC
+		if mac == nil || mac.String() == own.String() {
+			continue
+		}
+		c := flows.Cookie(flows.CategoryDVRMAC, mac.String())
+		for _, p := range h.Physical {
+			if p.IntPort != 0 {
+				g.add(integ, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntFromPhysDVRMAC, Cookie: c,
+					Match:   flows.Match{}.InPort(p.IntPort).EthSrc(mac),
+					Actions: []flows.Action{goTo(flows.DVRToSrcMACPhysical)}})
+			}
+			if p.PhyPort != 0 {
+				g.add(p.Bridge, flows.Flow{Table: flows.DVRNotLearnPhysical, Priority: prioPhysFromDVRMAC, Cookie: c,
+					Match: flows.Match{}.EthSrc(mac), Actions: []flows.Action{flows.Output{Port: p.PhyPort}}})
+			}
+		}
+		if !tunnelling {
+			continue
+		}
+		if h.PatchTun != 0 {
+			g.add(integ, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntFromTunDVRMAC, Cookie: c,
+				Match:   flows.Match{}.InPort(h.PatchTun).EthSrc(mac),
+				Actions: []flows.Action{goTo(flows.DVRToSrcMAC)}})
+		}
+		if h.PatchInt != 0 {
+			g.add(h.TunnelBridge, flows.Flow{Table: flows.DVRNotLearn, Priority: prioTunFromDVRMAC, Cookie: c,
+				Match: flows.Match{}.EthSrc(mac), Actions: []flows.Action{flows.Output{Port: h.PatchInt}}})
+		}
+	}
+}
+
+// routedSubnet is a subnet with a local distributed router interface (Neutron's dvr_owned
+// local_dvr_map entry).
+type routedSubnet struct {
+	net   *state.Network
+	gwMAC net.HardwareAddr
+}
+
+// ports is Neutron's bind_port_to_dvr for every port of the node (§2.9.3): router
+// interfaces first (they decide which subnets are routed here), then centralized SNAT ports
+// and DVR-serviced ports.
+func (g *generator) ports() {
+	routed := map[string]routedSubnet{}
+	for i := range g.n.Ports {
+		p := &g.n.Ports[i]
+		if !p.IsDistributedRouterInterface() || !g.bindable(p) {
+			continue
+		}
+		if r, ok := g.routerInterface(p); ok {
+			if _, dup := routed[p.FixedIPs[0].SubnetID]; !dup {
+				routed[p.FixedIPs[0].SubnetID] = r
+			}
+		}
+	}
+	for i := range g.n.Ports {
+		p := &g.n.Ports[i]
+		if !g.bindable(p) {
+			continue
+		}
+		switch {
+		case p.IsCentralizedSNAT():
+			// Neutron binds an sg- port on its first subnet, routed here or not.
+			s, ok := g.n.Subnet(p.FixedIPs[0].SubnetID)
+			if !ok {
+				continue
+			}
+			gw := s.GatewayMAC
+			if gw == nil {
+				gw = routed[s.ID].gwMAC
+			}
+			if gw != nil {
+				g.toServicedPort(g.network(p), p, gw)
+			}
+		case p.IsDVRServiced():
+			for _, ip := range p.FixedIPs {
+				if r, ok := routed[ip.SubnetID]; ok && r.net.ID == p.NetworkID {
+					g.toServicedPort(r.net, p, r.gwMAC)
+				}
+			}
+		}
+	}
+}
+
+// bindable reports whether Neutron's DVR agent would bind the port: alive, with an ofport
+// and a fixed IP, on a provisioned network of a type DVR serves whose bridge exists here.
+func (g *generator) bindable(p *state.Port) bool {
+	if p.Dead || p.OFPort == 0 || len(p.FixedIPs) == 0 {
+		return false
+	}
+	nw := g.network(p)
+	if nw == nil {
+		return false
+	}
+	_, ok := g.processBridge(nw)
+	return ok
+}
+
+func (g *generator) network(p *state.Port) *state.Network {
+	nw, _ := g.n.Network(p.NetworkID)
+	return nw
+}
+
+// processBridge is the bridge that carries the network off the host: br-tun for tunnel
+// networks, the physnet's bridge for vlan and flat networks.
+func (g *generator) processBridge(nw *state.Network) (string, bool) {
+	switch {
+	case nw.Tunnelled():
+		return g.n.Host.TunnelBridge, g.n.Host.Tunnelling()
+	case nw.Type == state.TypeVLAN || nw.Type == state.TypeFlat:
+		p, ok := g.n.Host.PhysicalFor(nw.Physnet)
+		return p.Bridge, ok
+	}
+	return "", false
+}
+
+// routerInterface emits the flows of a local distributed router interface (Neutron's
+// _bind_distributed_router_interface_port, on the subnet of its first fixed IP): I32, I33,
+// T21/T22 (P10/P11), T23/T24, and on physical bridges our table-1 gateway drops.
+func (g *generator) routerInterface(qr *state.Port) (routedSubnet, bool) {
+	fip := qr.FixedIPs[0]
+	s, ok := g.n.Subnet(fip.SubnetID)
+	if !ok {
+		return routedSubnet{}, false
+	}
+	nw := g.network(qr)
+	br, _ := g.processBridge(nw)
+	h := &g.n.Host
+	// Neutron's gateway_mac comes from get_subnet_for_dvr with the qr port's fixed IP, so it
+	// is the qr port's MAC whenever the subnet does not say otherwise.
+	gw := s.GatewayMAC
+	if gw == nil {
+		gw = qr.MAC
+	}
+	ipv4 := s.IPVersion == 4 || (s.IPVersion == 0 && s.CIDR.Addr().Is4())
+	c := flows.Cookie(flows.CategoryDVRRouterPort, qr.ID)
+	localVLAN := flows.Match{}.VLAN(nw.LocalVLAN)
+
+	// I32: unicast to this host's DVR MAC → the router port (always matched on the local VLAN).
+	toDst := flows.ARPDVRMACToDstMACPhysical
+	if nw.Tunnelled() {
+		toDst = flows.ARPDVRMACToDstMAC
+	}
+	g.add(h.IntegrationBridge, flows.Flow{Table: toDst, Priority: prioIntToOwnDVRMAC, Cookie: c,
+		Match:   localVLAN.EthDst(h.DVRMAC),
+		Actions: []flows.Action{flows.SetEthDst(qr.MAC), flows.PopVLAN{}, flows.Output{Port: qr.OFPort}}})
+	// I33: ARP replies to the DVR MAC for the gateway MAC → the router (IPv4 only).
+	if ipv4 {
+		g.add(h.IntegrationBridge, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntARPReplyToGateway, Cookie: c,
+			Match:   flows.Match{}.ARP().ARPOp(arpReply).EthDst(h.DVRMAC).ARPTHA(gw),
+			Actions: []flows.Action{flows.SetEthDst(gw), goTo(flows.PacketRateLimit)}})
+	}
+
+	// T21/P10: frames to the router stay on this host; T22/P11: the router's frames leave
+	// with this host's DVR MAC.
+	g.add(br, flows.Flow{Table: flows.DVRProcess, Priority: prioProcessToRouter, Cookie: c,
+		Match: localVLAN.EthDst(qr.MAC)})
+	g.add(br, flows.Flow{Table: flows.DVRProcess, Priority: prioProcessFromRouter, Cookie: c,
+		Match:   localVLAN.EthSrc(qr.MAC),
+		Actions: []flows.Action{flows.SetEthSrc(h.DVRMAC), goTo(flows.PatchLVToTun)}})
+
+	// T23/T24: ARP for the gateway IP and the router's RAs do not leave the host. br-tun
+	// drops them in table 22, after the ARP responder, as Neutron does. On physical bridges
+	// Neutron's copies in table 22 are never reached; ours sit in table 1 above P11.
+	table, prio := flows.FloodToTun, uint16(prioTunGatewayDrop)
+	if !nw.Tunnelled() {
+		table, prio = flows.DVRProcessPhysical, prioProcessGatewayDrop
+	}
+	switch {
+	case ipv4 && s.GatewayIP.IsValid() && fip.IP.Is4():
+		g.add(br, flows.Flow{Table: table, Priority: prio, Cookie: c,
+			Match: flows.Match{}.ARP().VLAN(nw.LocalVLAN).ARPTPA(netip.PrefixFrom(fip.IP, 32))})
+	case !ipv4:
+		g.add(br, flows.Flow{Table: table, Priority: prio, Cookie: c,
+			Match: flows.Match{}.ICMPv6().ICMPType(icmpv6RouterAdvertisement).VLAN(nw.LocalVLAN).EthSrc(qr.MAC)})
+	}
+	return routedSubnet{net: nw, gwMAC: gw}, true
+}
+
+// toServicedPort emits I30 and I31 for a port that DVR delivers to directly: frames routed
+// by another host's router arrive from its DVR MAC, get the gateway MAC as source and go
+// straight to the port. The match is on the VLAN they arrive with (Neutron's vlan_to_use):
+// the local VLAN for tunnel networks, the provider VLAN for vlan networks, none for flat.
+func (g *generator) toServicedPort(nw *state.Network, p *state.Port, gw net.HardwareAddr) {
+	var m flows.Match
+	var deliver []flows.Action
+	switch nw.Type {
+	case state.TypeVLAN:
+		m, deliver = flows.Match{}.VLAN(uint16(nw.SegmentationID)), []flows.Action{flows.PopVLAN{}}
+	case state.TypeFlat:
+		m = flows.Match{}.Untagged()
+	default:
+		m, deliver = flows.Match{}.VLAN(nw.LocalVLAN), []flows.Action{flows.PopVLAN{}}
+	}
+	m = m.EthDst(p.MAC)
+	table := flows.DVRToSrcMACPhysical
+	if nw.Tunnelled() {
+		table = flows.DVRToSrcMAC
+	}
+	c := flows.Cookie(flows.CategoryDVRServicedPort, p.ID)
+	integ := g.n.Host.IntegrationBridge
+	g.add(integ, flows.Flow{Table: table, Priority: prioIntToServicedPort, Cookie: c, Match: m,
+		Actions: []flows.Action{flows.SetEthSrc(gw), goTo(flows.PacketRateLimit)}})
+	g.add(integ, flows.Flow{Table: flows.TransientTable, Priority: prioIntToServicedPort, Cookie: c, Match: m,
+		Actions: append(deliver, flows.Output{Port: p.OFPort})})
+}

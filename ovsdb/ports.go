@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -275,4 +276,41 @@ func (c *Client) PortTag(name string) int {
 		}
 	}
 	return 0
+}
+
+// PortInfo is a port of a bridge with its (first) interface's type, options and ofport.
+type PortInfo struct {
+	Name    string
+	Type    string
+	Options map[string]string
+	Ofport  int // 0 when not assigned yet, -1 when ovs-vswitchd failed to add it
+}
+
+// BridgePorts returns the bridge's ports from the cache, sorted by name.
+func (c *Client) BridgePorts(bridge string) []PortInfo {
+	br := &vswitchd.Bridge{Name: bridge}
+	if c.ovs.Get(context.Background(), br) != nil {
+		return nil
+	}
+	ports := c.table(vswitchd.PortTable)
+	ifaces := c.table(vswitchd.InterfaceTable)
+	var out []PortInfo
+	for _, uuid := range br.Ports {
+		p, ok := ports[uuid].(*vswitchd.Port)
+		if !ok {
+			continue
+		}
+		info := PortInfo{Name: p.Name}
+		if len(p.Interfaces) > 0 {
+			if i, ok := ifaces[p.Interfaces[0]].(*vswitchd.Interface); ok {
+				info.Type, info.Options = i.Type, i.Options
+				if i.Ofport != nil {
+					info.Ofport = *i.Ofport
+				}
+			}
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b PortInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
