@@ -36,7 +36,7 @@ test: deps vet
 
 # Pure tests only (no Open vSwitch): fast feedback while editing.
 unit:
-	$(GO) test -count=1 ./flows/ -run 'Render(Golden|Scenario)|Canonical|Cookie' ./l2/ ./controller/
+	$(GO) test -short -count=1 ./flows/... ./l2/ ./dvr/ ./tunnels/ ./pipeline/ ./controller/
 
 # Stop every sandbox host a crashed run may have left behind (by recorded pid only).
 clean:
