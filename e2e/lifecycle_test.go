@@ -261,3 +261,45 @@ func TestBadPortIsReportedOthersProgrammed(t *testing.T) {
 		t.Errorf("the bad port's VIF: tag %s, want the dead VLAN 4095", got)
 	}
 }
+
+// TestExistingBridgesAreAdopted: bridges an operator created, with ports on them, are
+// adopted (same bridge row, ports and ofports kept), not recreated.
+func TestExistingBridgesAreAdopted(t *testing.T) {
+	needsSwitch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h := sandbox.StartForTest(t, "adopt")
+	for _, args := range [][]string{
+		{"add-br", "br-int", "--", "set", "Bridge", "br-int", "datapath_type=netdev"},
+		{"add-port", "br-int", "operator0", "--", "set", "Interface", "operator0", "type=internal", "ofport_request=7"},
+		{"add-br", "br-vlan", "--", "set", "Bridge", "br-vlan", "datapath_type=netdev"},
+		{"add-port", "br-vlan", "uplink0", "--", "set", "Interface", "uplink0", "type=internal"},
+	} {
+		if _, err := h.Vsctl(ctx, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uuidBefore, err := h.Vsctl(ctx, "get", "Bridge", "br-int", "_uuid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := filepath.Join(t.TempDir(), "topology.yaml")
+	writeFileAtomic(t, topo, []byte(oneHostTopology(false, "p1")))
+	agentOnce(t, h, topo)
+	uuidAfter, err := h.Vsctl(ctx, "get", "Bridge", "br-int", "_uuid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uuidBefore != uuidAfter {
+		t.Errorf("br-int was recreated: uuid %s → %s", strings.TrimSpace(uuidBefore), strings.TrimSpace(uuidAfter))
+	}
+	if of, err := h.Vsctl(ctx, "get", "Interface", "operator0", "ofport"); err != nil || strings.TrimSpace(of) != "7" {
+		t.Errorf("operator's port on br-int: ofport %q, %v; want 7, kept", of, err)
+	}
+	if _, err := h.Vsctl(ctx, "port-to-br", "uplink0"); err != nil {
+		t.Errorf("operator's uplink on br-vlan is gone: %v", err)
+	}
+	if fail, _ := h.Vsctl(ctx, "get", "Bridge", "br-int", "fail_mode"); strings.TrimSpace(fail) != "secure" {
+		t.Errorf("adopted br-int: fail_mode %q, want secure", fail)
+	}
+}
