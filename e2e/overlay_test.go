@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -375,4 +376,151 @@ func tunFlowPackets(t *testing.T, ctx context.Context, h *sandbox.Host, subs ...
 		}
 	}
 	return total
+}
+
+// DVR over tunnels: two VXLAN subnets joined by a distributed router present on both
+// hosts (the same interface MACs and IPs everywhere), a VM of each subnet on each host.
+var (
+	dvHosts = []overlayHost{
+		{name: "dv-h1", ip: "192.168.51.1", dvrMAC: "fa:16:3f:00:00:01"},
+		{name: "dv-h2", ip: "192.168.51.2", dvrMAC: "fa:16:3f:00:00:02"},
+	}
+	dvNets = []overlayNet{
+		{id: "0d000000-0000-4000-8000-000000000001", netType: "vxlan", segment: 1101, subnetID: "5d000000-0000-4000-8000-000000000001", cidr: "10.1.1.0/24", gateway: "10.1.1.1"},
+		{id: "0d000000-0000-4000-8000-000000000002", netType: "vxlan", segment: 1102, subnetID: "5d000000-0000-4000-8000-000000000002", cidr: "10.1.2.0/24", gateway: "10.1.2.1"},
+	}
+	dvRouter = "e0000000-0000-4000-8000-000000000001"
+	dvQrA    = overlayPort{id: "da000000-0000-4000-8000-000000000001", network: dvNets[0].id, subnet: dvNets[0].subnetID, mac: "fa:16:3e:bb:01:01", ip: "10.1.1.1", owner: "network:router_interface_distributed", deviceID: dvRouter}
+	dvQrB    = overlayPort{id: "db000000-0000-4000-8000-000000000002", network: dvNets[1].id, subnet: dvNets[1].subnetID, mac: "fa:16:3e:bb:02:01", ip: "10.1.2.1", owner: "network:router_interface_distributed", deviceID: dvRouter}
+	dvA1     = overlayPort{host: "dv-h1", id: "a1d00000-0000-4000-8000-000000000011", network: dvNets[0].id, subnet: dvNets[0].subnetID, mac: "fa:16:3e:10:01:11", ip: "10.1.1.11"}
+	dvB1     = overlayPort{host: "dv-h1", id: "b1d00000-0000-4000-8000-000000000021", network: dvNets[1].id, subnet: dvNets[1].subnetID, mac: "fa:16:3e:10:02:11", ip: "10.1.2.11"}
+	dvA2     = overlayPort{host: "dv-h2", id: "a2d00000-0000-4000-8000-000000000012", network: dvNets[0].id, subnet: dvNets[0].subnetID, mac: "fa:16:3e:10:01:22", ip: "10.1.1.22"}
+	dvB2     = overlayPort{host: "dv-h2", id: "b2d00000-0000-4000-8000-000000000022", network: dvNets[1].id, subnet: dvNets[1].subnetID, mac: "fa:16:3e:10:02:22", ip: "10.1.2.22"}
+)
+
+// innerEther finds the inner Ethernet addresses of a VXLAN packet in tcpdump -e output
+// joined by packets: "... vni N | SRC > DST, ethertype ...".
+var innerEther = regexp.MustCompile(`vni (\d+) \| ([0-9a-f:]{17}) > ([0-9a-f:]{17}),`)
+
+// TestOverlayDVR is issue 6's acceptance test for DVR over tunnels: two DVR hosts joined by
+// a VXLAN underlay with l2population, the agents creating the router namespaces
+// themselves; routed pings across hosts, and the sender's DVR MAC on the wire.
+func TestOverlayDVR(t *testing.T) {
+	needsSwitch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	settings := map[string]any{"agent_mode": "dvr", "enable_distributed_routing": true, "tunnel_types": []string{"vxlan"},
+		"l2_population": true, "arp_responder": true, "bridge_mappings": map[string]string{}}
+	ports := []overlayPort{dvQrA, dvQrB, dvA1, dvB1, dvA2, dvB2}
+	hs := startOverlayHosts(t, ctx, dvHosts, func(self overlayHost) []byte {
+		return overlayTopology(t, self, settings, dvHosts, dvNets, ports)
+	})
+	h1, h2 := hs[0], hs[1]
+	ns := "qrouter-" + dvRouter
+	for _, h := range hs {
+		waitFor(t, 30*time.Second, "agent creates the router namespace on "+h.Name(), func() error {
+			for _, gw := range []string{dvQrA.ip, dvQrB.ip} {
+				out, err := h.Run(ctx, "ip", "-n", ns, "-o", "addr", "show", "to", gw)
+				if err != nil {
+					return err
+				}
+				if !strings.Contains(out, gw) {
+					return fmt.Errorf("no %s in %s yet", gw, ns)
+				}
+			}
+			return nil
+		})
+	}
+	vms := map[string]*sandbox.VM{
+		"a1": addOverlayVM(t, ctx, h1, "a1", dvA1, "24", dvNets[0].gateway),
+		"b1": addOverlayVM(t, ctx, h1, "b1", dvB1, "24", dvNets[1].gateway),
+		"a2": addOverlayVM(t, ctx, h2, "a2", dvA2, "24", dvNets[0].gateway),
+		"b2": addOverlayVM(t, ctx, h2, "b2", dvB2, "24", dvNets[1].gateway),
+	}
+	ip := map[string]string{"a1": dvA1.ip, "b1": dvB1.ip, "a2": dvA2.ip, "b2": dvB2.ip}
+	waitFor(t, 30*time.Second, "a1 (dv-h1, subnet A) reaches b2 (dv-h2, subnet B) through the router", func() error {
+		return vms["a1"].Ping(ctx, dvB2.ip, 1)
+	})
+
+	t.Run("routed and switched pings within and across hosts", func(t *testing.T) {
+		for _, c := range []struct{ from, to, what string }{
+			{"a1", "b2", "routed A→B across hosts"},
+			{"b2", "a1", "routed B→A across hosts"},
+			{"b1", "a2", "routed B→A across hosts"},
+			{"a2", "b1", "routed A→B across hosts"},
+			{"a1", "b1", "routed on one host"},
+			{"a1", "a2", "same subnet across hosts"},
+			{"b2", "b1", "same subnet across hosts"},
+		} {
+			if err := vms[c.from].Ping(ctx, ip[c.to], 3); err != nil {
+				t.Errorf("%s (%s): %v", c.what, c.from+"→"+c.to, err)
+			}
+		}
+	})
+
+	t.Run("routed frames in the tunnel carry the sender's DVR MAC", func(t *testing.T) {
+		capture := startCapture(t, ctx, h1.Command, "-i", underlayIf, "-e", "-n", "-l", "udp port 4789")
+		if err := vms["a1"].Ping(ctx, dvB2.ip, 3); err != nil {
+			t.Error(err)
+		}
+		if err := vms["a1"].Ping(ctx, dvA2.ip, 3); err != nil {
+			t.Error(err)
+		}
+		out := capture()
+		vni := map[string]string{dvNets[0].id: "1101", dvNets[1].id: "1102"}
+		var requests, replies, switched int
+		for _, p := range packets(out) {
+			m := innerEther.FindStringSubmatch(p)
+			if m == nil {
+				continue
+			}
+			gotVNI, src, dst := m[1], m[2], m[3]
+			if src == dvQrA.mac || src == dvQrB.mac {
+				t.Errorf("a frame with a router interface MAC as source left its host: %s", p)
+			}
+			switch {
+			case strings.Contains(p, dvA1.ip+" > "+dvB2.ip+": ICMP echo request"):
+				requests++
+				if src != dvHosts[0].dvrMAC || dst != dvB2.mac || gotVNI != vni[dvB2.network] {
+					t.Errorf("routed request a1→b2: inner src %s, dst %s, VNI %s; want dv-h1's DVR MAC %s, b2's MAC %s, subnet B's VNI %s:\n  %s",
+						src, dst, gotVNI, dvHosts[0].dvrMAC, dvB2.mac, vni[dvB2.network], p)
+				}
+			case strings.Contains(p, dvB2.ip+" > "+dvA1.ip+": ICMP echo reply"):
+				replies++
+				if src != dvHosts[1].dvrMAC || dst != dvA1.mac || gotVNI != vni[dvA1.network] {
+					t.Errorf("routed reply b2→a1: inner src %s, dst %s, VNI %s; want dv-h2's DVR MAC %s, a1's MAC %s, subnet A's VNI %s:\n  %s",
+						src, dst, gotVNI, dvHosts[1].dvrMAC, dvA1.mac, vni[dvA1.network], p)
+				}
+			case strings.Contains(p, dvA1.ip+" > "+dvA2.ip+": ICMP echo request"):
+				switched++
+				if src != dvA1.mac || dst != dvA2.mac || gotVNI != vni[dvA1.network] {
+					t.Errorf("switched request a1→a2: inner src %s, dst %s, VNI %s; want a1's MAC, a2's MAC, subnet A's VNI:\n  %s", src, dst, gotVNI, p)
+				}
+			}
+		}
+		if requests < 3 || replies < 3 || switched < 3 {
+			t.Fatalf("underlay capture: %d routed requests, %d routed replies, %d switched requests; want ≥ 3 each:\n%s", requests, replies, switched, out)
+		}
+	})
+
+	t.Run("the VM sees the gateway MAC as the source of routed packets", func(t *testing.T) {
+		capture := startCapture(t, ctx, vms["b2"].Command, "-i", "eth0", "-e", "-n", "-l", "icmp")
+		if err := vms["a1"].Ping(ctx, dvB2.ip, 3); err != nil {
+			t.Error(err)
+		}
+		out := capture()
+		n := 0
+		for _, l := range strings.Split(out, "\n") {
+			if !strings.Contains(l, dvA1.ip+" > "+dvB2.ip+": ICMP echo request") {
+				continue
+			}
+			n++
+			if !strings.Contains(l, dvQrB.mac+" > "+dvB2.mac) {
+				t.Errorf("routed request delivered to b2 without subnet B's gateway MAC %s as source: %s", dvQrB.mac, l)
+			}
+		}
+		if n < 3 {
+			t.Fatalf("b2 received %d routed requests, want ≥ 3:\n%s", n, out)
+		}
+	})
 }
