@@ -1,0 +1,748 @@
+package namespace
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/dvrflow/dvrflow/ovsdb"
+	"github.com/dvrflow/dvrflow/state"
+)
+
+// Ownership markers.
+const (
+	// OwnerKey=OwnerValue is in the external_ids of every br-int interface the manager
+	// plugs; RouterKey holds its router id.
+	OwnerKey   = "dvrflow-owner"
+	OwnerValue = "router-namespace"
+	RouterKey  = "dvrflow-router"
+	// aliasPrefix starts the link alias of a router namespace's loopback device (exactly
+	// this) and of both ends of each veth pair (followed by " router=<id> port=<id>").
+	aliasPrefix = "dvrflow router-namespace"
+)
+
+// validID is what a router id may look like: it becomes a file name in /run/netns.
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`)
+
+// Manager reconciles the router namespaces of this host with a desired list. Its methods are
+// safe for concurrent use; Apply calls are serialised.
+type Manager struct {
+	db     *ovsdb.Client
+	bridge string
+	log    *zap.Logger
+
+	mu     sync.Mutex
+	closed bool
+	// foreign holds the router ports last seen plugged by someone else (port id → their
+	// interface name), so that each is logged once, not on every Apply.
+	foreign map[string]string
+}
+
+// New returns a manager that plugs router interfaces into integrationBridge through db. It
+// changes nothing until Apply.
+func New(db *ovsdb.Client, integrationBridge string, log *zap.Logger) *Manager {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Manager{db: db, bridge: integrationBridge, log: log.Named("router-namespaces"), foreign: map[string]string{}}
+}
+
+// Close stops the manager: later Apply calls fail. Namespaces, devices and br-int ports stay
+// as they are (routing goes on while the agent restarts, as with Neutron's L3 agent); Apply
+// with no routers removes them.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+}
+
+// Apply makes the host hold exactly routers (as computed by Desired): it creates missing
+// namespaces (qrouter-<id>, loopback up, IPv4 and IPv6 forwarding on), veth pairs, MACs, MTUs,
+// addresses, permanent neighbour entries and br-int ports (iface-id, attached-mac,
+// iface-status=active and our owner marker; new ports on the dead VLAN 4095 until the L2
+// side tags them), corrects what differs, and removes what it made that is no longer wanted:
+// qr- devices and their br-int ports, permanent neighbours, and whole namespaces marked as
+// ours. A router port plugged by someone else is skipped and logged. Apply is idempotent;
+// it goes on past a failing router or port and returns every error, each naming its router
+// and port.
+func (m *Manager) Apply(ctx context.Context, routers []Router) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errors.New("router namespaces: manager is closed")
+	}
+	hostNS, err := netns.GetFromPath("/proc/self/ns/net")
+	if err != nil {
+		return fmt.Errorf("router namespaces: open host network namespace: %w", err)
+	}
+	defer hostNS.Close()
+	host, err := netlink.NewHandleAt(hostNS, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("router namespaces: netlink: %w", err)
+	}
+	defer host.Close()
+	a := &apply{m: m, ctx: ctx, hostNS: hostNS, host: host, keep: map[string]map[string]bool{}}
+	a.plan(routers)
+	a.removeStaleNamespaces()
+	for _, r := range a.routers {
+		if err := ctx.Err(); err != nil {
+			a.errs = append(a.errs, err)
+			break
+		}
+		a.applyRouter(r)
+	}
+	if ctx.Err() == nil {
+		a.removeStalePorts()
+		a.removeStaleHostLinks()
+	}
+	if err := errors.Join(a.errs...); err != nil {
+		return fmt.Errorf("router namespaces: %w", err)
+	}
+	return nil
+}
+
+// apply is the state of one Apply call.
+type apply struct {
+	m      *Manager
+	ctx    context.Context
+	hostNS netns.NsHandle
+	host   *netlink.Handle
+
+	// routers are the valid routers, sorted by id, with only the interfaces to plug.
+	routers []Router
+	// keep is router id → port ids whose devices and br-int ports must not be removed: the
+	// ones to plug and the invalid ones (left as they are).
+	keep map[string]map[string]bool
+	errs []error
+}
+
+// plan validates the routers, drops the interfaces plugged by someone else and fills
+// a.routers and a.keep.
+func (a *apply) plan(routers []Router) {
+	foreign := a.foreignPorts()
+	devices := map[string]string{} // device name → port id, across routers (host names are global)
+	seen := map[string]bool{}
+	sorted := slices.Clone(routers)
+	slices.SortStableFunc(sorted, func(x, y Router) int { return cmp.Compare(x.ID, y.ID) })
+	nowForeign := map[string]string{}
+	for _, r := range sorted {
+		if !validID.MatchString(r.ID) {
+			a.errs = append(a.errs, fmt.Errorf("router %q: invalid id (want %s)", r.ID, validID))
+			continue
+		}
+		if seen[r.ID] {
+			a.errs = append(a.errs, fmt.Errorf("router %s: listed twice; the first is used", r.ID))
+			continue
+		}
+		seen[r.ID] = true
+		keep := map[string]bool{}
+		a.keep[r.ID] = keep
+		plug := Router{ID: r.ID}
+		ports := map[string]bool{}
+		for _, ifc := range r.Interfaces {
+			if ifc.PortID != "" {
+				keep[ifc.PortID] = true
+			}
+			if err := validInterface(ifc); err != nil {
+				a.errs = append(a.errs, fmt.Errorf("router %s: port %s: %w", r.ID, ifc.PortID, err))
+				continue
+			}
+			dev := DeviceName(ifc.PortID)
+			if other, dup := devices[dev]; dup {
+				a.errs = append(a.errs, fmt.Errorf("router %s: port %s: device name %s already used by port %s",
+					r.ID, ifc.PortID, dev, other))
+				continue
+			}
+			devices[dev] = ifc.PortID
+			by, ok := foreign[ifc.PortID]
+			if info, exists := a.m.db.Interface(dev); !ok && exists && !ours(info) {
+				by, ok = info.Name, true
+			}
+			if ok {
+				delete(keep, ifc.PortID) // a device of ours for it would duplicate theirs
+				nowForeign[ifc.PortID] = by
+				if a.m.foreign[ifc.PortID] != by {
+					a.m.log.Info("router port plugged by someone else, left alone",
+						zap.String("router", r.ID), zap.String("port", ifc.PortID), zap.String("interface", by))
+				}
+				continue
+			}
+			ports[ifc.PortID] = true
+			plug.Interfaces = append(plug.Interfaces, ifc)
+		}
+		for _, n := range r.Neighbors {
+			switch {
+			case !n.IP.IsValid() || len(n.MAC) != 6:
+				a.errs = append(a.errs, fmt.Errorf("router %s: neighbour %s (%s): invalid IP or MAC", r.ID, n.IP, n.MAC))
+			case ports[n.Interface]:
+				plug.Neighbors = append(plug.Neighbors, n)
+			}
+		}
+		a.routers = append(a.routers, plug)
+	}
+	a.m.foreign = nowForeign
+}
+
+func validInterface(ifc Interface) error {
+	switch {
+	case ifc.PortID == "" || strings.ContainsAny(ifc.PortID, " /\x00"):
+		return errors.New("invalid port id")
+	case len(ifc.MAC) != 6 || ifc.MAC[0]&1 != 0:
+		return fmt.Errorf("invalid MAC %q", ifc.MAC)
+	case ifc.MTU < 0 || ifc.MTU > 65535:
+		return fmt.Errorf("invalid MTU %d", ifc.MTU)
+	}
+	for _, p := range ifc.Addrs {
+		if !p.IsValid() {
+			return fmt.Errorf("invalid address %s", p)
+		}
+	}
+	return nil
+}
+
+// foreignPorts returns port id → interface name for the Neutron ports plugged into OVS by
+// someone else: an interface with that iface-id without our owner marker, or an interface
+// holding the name of our device without our marker.
+func (a *apply) foreignPorts() map[string]string {
+	foreign := map[string]string{}
+	for _, info := range a.m.db.InterfacesByExternalID("iface-id", "") {
+		if info.ExternalIDs[OwnerKey] != OwnerValue {
+			foreign[info.ExternalIDs["iface-id"]] = info.Name
+		}
+	}
+	return foreign
+}
+
+// ours reports whether an OVS interface carries our owner marker.
+func ours(info ovsdb.InterfaceInfo) bool { return info.ExternalIDs[OwnerKey] == OwnerValue }
+
+// linkAlias is the alias of both ends of a router interface's veth pair.
+func linkAlias(routerID, portID string) string {
+	return aliasPrefix + " router=" + routerID + " port=" + portID
+}
+
+// parseAlias returns the router and port of one of our veth ends; ok is false for any other
+// alias.
+func parseAlias(alias string) (routerID, portID string, ok bool) {
+	rest, found := strings.CutPrefix(alias, aliasPrefix+" ")
+	if !found {
+		return "", "", false
+	}
+	f := strings.Fields(rest)
+	if len(f) != 2 {
+		return "", "", false
+	}
+	routerID, ok1 := strings.CutPrefix(f[0], "router=")
+	portID, ok2 := strings.CutPrefix(f[1], "port=")
+	return routerID, portID, ok1 && ok2 && routerID != "" && portID != ""
+}
+
+// applyRouter reconciles one router's namespace.
+func (a *apply) applyRouter(r Router) {
+	log := a.m.log.With(zap.String("router", r.ID))
+	fail := func(err error) { a.errs = append(a.errs, fmt.Errorf("router %s: %w", r.ID, err)) }
+	name := NamespaceName(r.ID)
+	ns, existed, err := openNamespace(name)
+	if err != nil {
+		fail(fmt.Errorf("open namespace %s: %w", name, err))
+		return
+	}
+	if !existed {
+		if ns, err = createNamespace(name); err != nil {
+			fail(fmt.Errorf("create namespace %s: %w", name, err))
+			return
+		}
+		log.Info("created router namespace", zap.String("namespace", name))
+	}
+	defer ns.Close()
+	rh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		fail(fmt.Errorf("netlink in namespace %s: %w", name, err))
+		return
+	}
+	defer rh.Close()
+
+	lo, err := rh.LinkByName("lo")
+	if err != nil {
+		fail(fmt.Errorf("namespace %s: lo: %w", name, err))
+		return
+	}
+	if lo.Attrs().Alias != aliasPrefix {
+		if existed {
+			log.Warn("adopting router namespace not marked as ours", zap.String("namespace", name),
+				zap.String("lo_alias", lo.Attrs().Alias))
+		}
+		if err := rh.LinkSetAlias(lo, aliasPrefix); err != nil {
+			fail(fmt.Errorf("namespace %s: mark lo: %w", name, err))
+			return
+		}
+	}
+	if lo.Attrs().Flags&net.FlagUp == 0 {
+		if err := rh.LinkSetUp(lo); err != nil {
+			fail(fmt.Errorf("namespace %s: set lo up: %w", name, err))
+			return
+		}
+	}
+	changed, err := setSysctls(ns, routerSysctls)
+	if err != nil {
+		fail(fmt.Errorf("namespace %s: %w", name, err))
+		return
+	}
+	if len(changed) > 0 {
+		log.Info("router namespace sysctls set", zap.Strings("sysctls", changed))
+	}
+
+	// Remove our devices that are no longer wanted here first: that frees their names.
+	links, err := linkList(rh)
+	if err != nil {
+		fail(fmt.Errorf("namespace %s: list links: %w", name, err))
+		return
+	}
+	for _, l := range links {
+		rid, pid, ok := parseAlias(l.Attrs().Alias)
+		if !ok || (rid == r.ID && a.keep[r.ID][pid]) {
+			continue
+		}
+		if err := a.removeDevice(rh, l, rid, pid); err != nil {
+			fail(err)
+		}
+	}
+
+	plugged := map[string]bool{}
+	for _, ifc := range r.Interfaces {
+		if err := a.ensureInterface(ns, rh, r.ID, ifc); err != nil {
+			fail(fmt.Errorf("port %s: %w", ifc.PortID, err))
+			continue
+		}
+		plugged[ifc.PortID] = true
+	}
+	for _, ifc := range r.Interfaces {
+		if !plugged[ifc.PortID] {
+			continue
+		}
+		if err := a.syncNeighbors(rh, r, ifc.PortID); err != nil {
+			fail(fmt.Errorf("port %s: %w", ifc.PortID, err))
+		}
+	}
+}
+
+// removeDevice unplugs one of our veth ends (the br-int port of the same name, if ours) and
+// deletes the pair.
+func (a *apply) removeDevice(h *netlink.Handle, l netlink.Link, routerID, portID string) error {
+	dev := l.Attrs().Name
+	if err := a.unplug(dev); err != nil {
+		return fmt.Errorf("port %s: %w", portID, err)
+	}
+	if err := h.LinkDel(l); err != nil && !isNotFound(err) {
+		return fmt.Errorf("port %s: delete device %s: %w", portID, dev, err)
+	}
+	a.m.log.Info("removed router interface device", zap.String("router", routerID), zap.String("port", portID),
+		zap.String("device", dev))
+	return nil
+}
+
+// unplug deletes the br-int port called dev if it is ours.
+func (a *apply) unplug(dev string) error {
+	info, ok := a.m.db.Interface(dev)
+	if !ok || !ours(info) || info.Bridge == "" {
+		return nil
+	}
+	if err := a.m.db.DeletePort(a.ctx, info.Bridge, dev); err != nil {
+		return err
+	}
+	a.m.log.Info("unplugged router interface", zap.String("bridge", info.Bridge), zap.String("port", dev),
+		zap.String("iface-id", info.ExternalIDs["iface-id"]))
+	return nil
+}
+
+// ensureInterface makes one router interface right: the veth pair (both ends ours and
+// paired), MAC, MTU, TX checksum offload off, up, addresses, and the br-int port.
+func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID string, ifc Interface) error {
+	dev := DeviceName(ifc.PortID)
+	alias := linkAlias(routerID, ifc.PortID)
+	nsLink, err := lookupLink(rh, dev)
+	if err != nil {
+		return err
+	}
+	hostLink, err := lookupLink(a.host, dev)
+	if err != nil {
+		return err
+	}
+	if nsLink != nil && nsLink.Attrs().Alias != alias {
+		return fmt.Errorf("device %s in the namespace is not ours (alias %q); left alone", dev, nsLink.Attrs().Alias)
+	}
+	if hostLink != nil {
+		if _, _, ok := parseAlias(hostLink.Attrs().Alias); !ok {
+			return fmt.Errorf("host device %s exists and is not ours (alias %q); left alone", dev, hostLink.Attrs().Alias)
+		}
+	}
+	if !paired(nsLink, hostLink, alias) {
+		// Start afresh: the br-int port goes too, so that ovs-vswitchd opens the new device.
+		if err := a.unplug(dev); err != nil {
+			return err
+		}
+		for _, del := range []struct {
+			h *netlink.Handle
+			l netlink.Link
+		}{{a.host, hostLink}, {rh, nsLink}} {
+			if del.l != nil {
+				if err := del.h.LinkDel(del.l); err != nil && !isNotFound(err) {
+					return fmt.Errorf("delete stale device %s: %w", dev, err)
+				}
+			}
+		}
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = dev
+		attrs.MTU = ifc.MTU
+		veth := &netlink.Veth{LinkAttrs: attrs, PeerName: dev, PeerHardwareAddr: ifc.MAC,
+			PeerNamespace: netlink.NsFd(int(ns)), PeerTxQLen: -1}
+		if err := a.host.LinkAdd(veth); err != nil {
+			return fmt.Errorf("create veth pair %s: %w", dev, err)
+		}
+		// RTM_NEWLINK ignores IFLA_IFALIAS: both aliases are set afterwards.
+		if nsLink, err = rh.LinkByName(dev); err == nil {
+			err = rh.LinkSetAlias(nsLink, alias)
+		}
+		if err == nil {
+			hostLink, err = a.host.LinkByName(dev)
+		}
+		if err == nil {
+			err = a.host.LinkSetAlias(hostLink, alias)
+		}
+		if err != nil {
+			_ = a.host.LinkDel(veth)
+			return fmt.Errorf("set up veth pair %s: %w", dev, err)
+		}
+		a.m.log.Info("created router interface device", zap.String("router", routerID), zap.String("port", ifc.PortID),
+			zap.String("device", dev), zap.Stringer("mac", ifc.MAC), zap.Int("mtu", ifc.MTU))
+	}
+
+	if !bytes.Equal(nsLink.Attrs().HardwareAddr, ifc.MAC) {
+		// Not every driver changes the address of a running device.
+		if err := rh.LinkSetDown(nsLink); err != nil {
+			return fmt.Errorf("set %s down: %w", dev, err)
+		}
+		if err := rh.LinkSetHardwareAddr(nsLink, ifc.MAC); err != nil {
+			return fmt.Errorf("set MAC of %s to %s: %w", dev, ifc.MAC, err)
+		}
+		a.m.log.Info("router interface MAC changed", zap.String("router", routerID), zap.String("port", ifc.PortID),
+			zap.Stringer("old", nsLink.Attrs().HardwareAddr), zap.Stringer("new", ifc.MAC))
+		nsLink.Attrs().Flags &^= net.FlagUp
+	}
+	if ifc.MTU > 0 {
+		for _, side := range []struct {
+			h *netlink.Handle
+			l netlink.Link
+		}{{rh, nsLink}, {a.host, hostLink}} {
+			if side.l.Attrs().MTU != ifc.MTU {
+				if err := side.h.LinkSetMTU(side.l, ifc.MTU); err != nil {
+					return fmt.Errorf("set MTU of %s to %d: %w", dev, ifc.MTU, err)
+				}
+			}
+		}
+	}
+	if err := disableTxChecksum(ns, dev); err != nil {
+		return err
+	}
+	if err := disableTxChecksum(a.hostNS, dev); err != nil {
+		return err
+	}
+	for _, side := range []struct {
+		h *netlink.Handle
+		l netlink.Link
+	}{{a.host, hostLink}, {rh, nsLink}} {
+		if side.l.Attrs().Flags&net.FlagUp == 0 {
+			if err := side.h.LinkSetUp(side.l); err != nil {
+				return fmt.Errorf("set %s up: %w", dev, err)
+			}
+		}
+	}
+	if err := a.syncAddrs(rh, nsLink, routerID, ifc); err != nil {
+		return err
+	}
+	return a.m.db.EnsureVIFPort(a.ctx, ovsdb.VIFPortSpec{
+		Bridge:      a.m.bridge,
+		Name:        dev,
+		IfaceID:     ifc.PortID,
+		MAC:         ifc.MAC.String(),
+		ExternalIDs: map[string]string{OwnerKey: OwnerValue, RouterKey: routerID},
+		Tag:         state.DeadVLAN,
+	})
+}
+
+// paired reports whether both ends exist, are veths with our alias, and are each other's
+// peer.
+func paired(nsLink, hostLink netlink.Link, alias string) bool {
+	if nsLink == nil || hostLink == nil {
+		return false
+	}
+	_, v1 := nsLink.(*netlink.Veth)
+	_, v2 := hostLink.(*netlink.Veth)
+	n, h := nsLink.Attrs(), hostLink.Attrs()
+	return v1 && v2 && n.Alias == alias && h.Alias == alias && n.ParentIndex == h.Index && h.ParentIndex == n.Index
+}
+
+// syncAddrs makes the device's global addresses exactly ifc.Addrs (link-local IPv6
+// addresses are the kernel's and stay).
+func (a *apply) syncAddrs(rh *netlink.Handle, link netlink.Link, routerID string, ifc Interface) error {
+	cur, err := rh.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", link.Attrs().Name, err)
+	}
+	have := map[netip.Prefix]bool{}
+	for _, addr := range cur {
+		p, ok := prefixOf(addr.IPNet)
+		if !ok || p.Addr().IsLinkLocalUnicast() {
+			continue
+		}
+		if slices.Contains(ifc.Addrs, p) {
+			have[p] = true
+			continue
+		}
+		if err := rh.AddrDel(link, &addr); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("delete address %s from %s: %w", p, link.Attrs().Name, err)
+		}
+		a.m.log.Info("removed router interface address", zap.String("router", routerID),
+			zap.String("port", ifc.PortID), zap.Stringer("addr", p))
+	}
+	for _, p := range ifc.Addrs {
+		if have[p] {
+			continue
+		}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+		if p.Addr().Is6() {
+			addr.Flags = unix.IFA_F_NODAD // a gateway address is never a duplicate; no waiting
+		}
+		if err := rh.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("add address %s to %s: %w", p, link.Attrs().Name, err)
+		}
+		a.m.log.Info("added router interface address", zap.String("router", routerID),
+			zap.String("port", ifc.PortID), zap.Stringer("addr", p))
+	}
+	return nil
+}
+
+// syncNeighbors makes the permanent neighbour entries on the port's device exactly the
+// router's neighbours on that port; other (dynamic) entries are the kernel's and stay.
+func (a *apply) syncNeighbors(rh *netlink.Handle, r Router, portID string) error {
+	dev := DeviceName(portID)
+	link, err := rh.LinkByName(dev)
+	if err != nil {
+		return fmt.Errorf("neighbours: %s: %w", dev, err)
+	}
+	want := map[netip.Addr]net.HardwareAddr{}
+	for _, n := range r.Neighbors {
+		if n.Interface == portID {
+			want[n.IP.Unmap()] = n.MAC
+		}
+	}
+	cur, err := rh.NeighList(link.Attrs().Index, 0)
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return fmt.Errorf("list neighbours of %s: %w", dev, err)
+	}
+	have := map[netip.Addr]bool{}
+	removed, added := 0, 0
+	for _, n := range cur {
+		if n.State&netlink.NUD_PERMANENT == 0 {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if mac, ok := want[ip]; ok && bytes.Equal(mac, n.HardwareAddr) {
+			have[ip] = true
+			continue
+		}
+		if _, ok := want[ip]; ok {
+			continue // replaced below
+		}
+		if err := rh.NeighDel(&n); err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete neighbour %s on %s: %w", ip, dev, err)
+		}
+		removed++
+	}
+	for _, ip := range slices.SortedFunc(maps.Keys(want), netip.Addr.Compare) {
+		if have[ip] {
+			continue
+		}
+		family := netlink.FAMILY_V4
+		if ip.Is6() {
+			family = netlink.FAMILY_V6
+		}
+		n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: family, State: netlink.NUD_PERMANENT,
+			IP: ip.AsSlice(), HardwareAddr: want[ip]}
+		if err := rh.NeighSet(n); err != nil {
+			return fmt.Errorf("set neighbour %s lladdr %s on %s: %w", ip, want[ip], dev, err)
+		}
+		added++
+	}
+	if added+removed > 0 {
+		a.m.log.Info("router neighbours updated", zap.String("router", r.ID), zap.String("port", portID),
+			zap.Int("set", added), zap.Int("removed", removed), zap.Int("total", len(want)))
+	}
+	return nil
+}
+
+// removeStaleNamespaces deletes the qrouter- namespaces marked as ours whose router is not
+// wanted, with their devices and br-int ports. Unmarked ones are left alone.
+func (a *apply) removeStaleNamespaces() {
+	names, err := listNamespaces(NamespacePrefix)
+	if err != nil {
+		a.errs = append(a.errs, fmt.Errorf("list namespaces: %w", err))
+		return
+	}
+	for _, name := range names {
+		id := strings.TrimPrefix(name, NamespacePrefix)
+		if _, wanted := a.keep[id]; wanted {
+			continue
+		}
+		if err := a.removeNamespace(id, name); err != nil {
+			a.errs = append(a.errs, fmt.Errorf("router %s: remove namespace %s: %w", id, name, err))
+		}
+	}
+}
+
+func (a *apply) removeNamespace(id, name string) error {
+	ns, ok, err := openNamespace(name)
+	if err != nil || !ok {
+		return err
+	}
+	mine, err := func() (bool, error) {
+		defer ns.Close()
+		rh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+		if err != nil {
+			return false, err
+		}
+		defer rh.Close()
+		lo, err := rh.LinkByName("lo")
+		if err != nil {
+			return false, err
+		}
+		if lo.Attrs().Alias != aliasPrefix {
+			return false, nil
+		}
+		links, err := linkList(rh)
+		if err != nil {
+			return true, err
+		}
+		for _, l := range links {
+			if rid, pid, ok := parseAlias(l.Attrs().Alias); ok {
+				if err := a.removeDevice(rh, l, rid, pid); err != nil {
+					return true, err
+				}
+			}
+		}
+		return true, nil
+	}()
+	if err != nil || !mine {
+		if !mine && err == nil {
+			a.m.log.Debug("namespace not ours, left alone", zap.String("namespace", name))
+		}
+		return err
+	}
+	if err := deleteNamespace(name); err != nil {
+		return err
+	}
+	a.m.log.Info("removed router namespace", zap.String("router", id), zap.String("namespace", name))
+	return nil
+}
+
+// removeStalePorts deletes our br-int ports whose router port is not wanted (left behind by
+// a namespace deleted by hand, or by a failed removal).
+func (a *apply) removeStalePorts() {
+	for _, info := range a.m.db.InterfacesByExternalID(OwnerKey, OwnerValue) {
+		rid, pid := info.ExternalIDs[RouterKey], info.ExternalIDs["iface-id"]
+		if a.keep[rid][pid] || info.Bridge == "" {
+			continue
+		}
+		if err := a.m.db.DeletePort(a.ctx, info.Bridge, info.Name); err != nil {
+			a.errs = append(a.errs, fmt.Errorf("router %s: port %s: %w", rid, pid, err))
+			continue
+		}
+		a.m.log.Info("unplugged stale router interface", zap.String("router", rid), zap.String("port", pid),
+			zap.String("bridge", info.Bridge), zap.String("interface", info.Name))
+	}
+}
+
+// removeStaleHostLinks deletes host-side veth ends of ours whose router port is not wanted
+// (deleting one end deletes the pair).
+func (a *apply) removeStaleHostLinks() {
+	links, err := linkList(a.host)
+	if err != nil {
+		a.errs = append(a.errs, fmt.Errorf("list host links: %w", err))
+		return
+	}
+	for _, l := range links {
+		rid, pid, ok := parseAlias(l.Attrs().Alias)
+		if !ok || a.keep[rid][pid] {
+			continue
+		}
+		if err := a.host.LinkDel(l); err != nil && !isNotFound(err) {
+			a.errs = append(a.errs, fmt.Errorf("router %s: port %s: delete host device %s: %w", rid, pid, l.Attrs().Name, err))
+			continue
+		}
+		a.m.log.Info("removed stale router interface device", zap.String("router", rid), zap.String("port", pid),
+			zap.String("device", l.Attrs().Name))
+	}
+}
+
+// linkList lists the links, retrying a dump the kernel interrupted.
+func linkList(h *netlink.Handle) ([]netlink.Link, error) {
+	var err error
+	for range 5 {
+		var links []netlink.Link
+		if links, err = h.LinkList(); err == nil {
+			return links, nil
+		}
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	return nil, err
+}
+
+// lookupLink returns the link called name, nil if there is none.
+func lookupLink(h *netlink.Handle, name string) (netlink.Link, error) {
+	l, err := h.LinkByName(name)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: %w", name, err)
+	}
+	return l, nil
+}
+
+func isNotFound(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT)
+}
+
+// prefixOf converts an address with its mask.
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	ip, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(ip.Unmap(), bits), true
+}

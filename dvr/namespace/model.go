@@ -1,0 +1,265 @@
+// Package namespace keeps the east-west part of Neutron's DVR routers on this host, as the L3
+// agent does on a DVR compute node, when there is no L3 agent (standalone mode): for each
+// router, a network namespace qrouter-<router id> with IP forwarding on, one qr-<port id
+// prefix> device per router interface (its MAC and gateway address) joined to br-int by a
+// veth pair whose br-int end carries the port's iface-id, and permanent neighbour entries for
+// every port of the router's subnets (a DVR router cannot ARP for a port behind another
+// host's copy of the same router).
+//
+// [Desired] computes the routers from the topology without any I/O; [Manager.Apply] makes
+// the host match them, creating, updating and removing namespaces, devices, addresses,
+// neighbours and br-int ports. The caller decides whether the manager runs at all (off when
+// an L3 agent owns the routers).
+//
+// # Names and ownership
+//
+// Namespace qrouter-<router id>; both ends of an interface's veth pair are called
+// qr-<first 11 characters of the port id>, as Neutron names the router port (one end inside
+// the router's namespace, the other in the host namespace as the br-int port), so names
+// match a Neutron-run host exactly. dvrflow marks what it creates: the loopback device of a
+// router namespace and both ends of every veth carry a link alias starting with
+// "dvrflow router-namespace" (the veth ends also name the router and port), and the br-int
+// interfaces carry external_ids dvrflow-owner=router-namespace and dvrflow-router=<router
+// id>. Only marked things are ever changed or removed (an unmarked qrouter- namespace of a
+// wanted router is adopted and marked; an unmarked one of no wanted router is left alone);
+// everything the manager needs to know is read back from the host, so a restarted agent
+// cleans up after its predecessor. A Neutron port that is already plugged into OVS by someone else (an interface with its
+// iface-id but without our marker) is left alone: it gets no device in the namespace and is
+// never re-plugged.
+package namespace
+
+import (
+	"bytes"
+	"cmp"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/dvrflow/dvrflow/state"
+)
+
+const (
+	// NamespacePrefix starts the name of every router namespace.
+	NamespacePrefix = "qrouter-"
+	// DevicePrefix starts the name of every router interface device (Neutron's
+	// INTERNAL_DEV_PREFIX).
+	DevicePrefix = "qr-"
+	// deviceNameLen is Neutron's DEV_NAME_LEN: qr- and 11 characters of the port id.
+	deviceNameLen = 14
+)
+
+// NamespaceName is the namespace of a router: qrouter-<router id>.
+func NamespaceName(routerID string) string { return NamespacePrefix + routerID }
+
+// DeviceName is the device of a router interface, inside the namespace and as the br-int
+// port: qr-<first 11 characters of the port id>, as Neutron's L3 agent names it.
+func DeviceName(portID string) string {
+	n := DevicePrefix + portID
+	if len(n) > deviceNameLen {
+		n = n[:deviceNameLen]
+	}
+	return n
+}
+
+// Router is one DVR router as this host must hold it.
+type Router struct {
+	ID string
+	// Interfaces are the router's ports on this host, sorted by PortID.
+	Interfaces []Interface
+	// Neighbors are the permanent neighbour entries, sorted by (Interface, IP).
+	Neighbors []Neighbor
+}
+
+// Interface is one router interface: a qr- device in the namespace.
+type Interface struct {
+	// PortID is the Neutron port id (the br-int port's iface-id).
+	PortID string
+	MAC    net.HardwareAddr
+	// Addrs are the port's fixed IPs with their subnets' prefix lengths (the subnets'
+	// gateway addresses), sorted; usually one, two on a dual-stack network.
+	Addrs []netip.Prefix
+	// MTU of both veth ends; 0 leaves it as it is (the kernel's default on a new device).
+	MTU int
+}
+
+// Neighbor is one permanent neighbour entry.
+type Neighbor struct {
+	IP  netip.Addr
+	MAC net.HardwareAddr
+	// Interface is the PortID of the router interface the neighbour is on.
+	Interface string
+}
+
+// Input is what Desired reads from the topology. state.Port is used for every port, bound
+// here or elsewhere; only ID, NetworkID, MAC, DeviceOwner, DeviceID, FixedIPs and
+// AllowedAddressPairs are read (not OFPort: a router interface is wanted before its br-int
+// port exists, since the manager is what creates it).
+type Input struct {
+	// Subnets of the topology (state.Node.Subnets will do): they give the prefix lengths.
+	Subnets []state.Subnet
+	// Networks give the router interfaces' MTU; a network missing here (or with MTU 0)
+	// leaves the kernel default.
+	Networks []state.Network
+	// LocalPorts are the ports bound to this host. The distributed router interfaces among
+	// them (DeviceOwner network:router_interface_distributed, DeviceID = router id) are the
+	// routers' interfaces here.
+	LocalPorts []state.Port
+	// RemotePorts are the ports bound to other hosts. With LocalPorts, they are the ports
+	// of the routers' subnets that get neighbour entries. A port in both lists counts once
+	// (the local copy wins).
+	RemotePorts []state.Port
+}
+
+// routerInterfaceOwners are the device owners that never get a neighbour entry (Neutron's
+// ROUTER_INTERFACE_OWNERS: the router's own ports on every host).
+var routerInterfaceOwners = map[string]bool{
+	state.OwnerRouterInterfaceDistributed:    true,
+	"network:router_interface":               true,
+	"network:ha_router_replicated_interface": true,
+}
+
+// Desired returns the routers this host must hold, sorted by ID: one per router id among the
+// local distributed router interfaces. Each interface gets the port's MAC, its fixed IPs with
+// the prefix lengths of their subnets (fixed IPs on unknown subnets are skipped) and its
+// network's MTU. Each router gets, as Neutron's DVR local router does, a permanent neighbour
+// entry on the interface of subnet S for every fixed IP on S of every port (local or remote)
+// that is not a router interface, and for each such port's allowed address pairs that are
+// single addresses of S's IP version (with the pair's MAC, or the port's own). A fixed IP
+// wins over an address pair for the same address on the same interface; otherwise the
+// lowest port id wins. The router's own addresses never get an entry. Pure; the result
+// shares no memory with in.
+func Desired(in Input) []Router {
+	subnets := map[string]state.Subnet{}
+	for _, s := range in.Subnets {
+		subnets[s.ID] = s
+	}
+	mtus := map[string]int{}
+	for _, n := range in.Networks {
+		mtus[n.ID] = n.MTU
+	}
+
+	byRouter := map[string]*Router{}
+	// onSubnet maps router id → subnet id → the interface holding an address on it.
+	onSubnet := map[string]map[string]string{}
+	seenPort := map[string]bool{}
+	for _, p := range in.LocalPorts {
+		if !p.IsDistributedRouterInterface() || p.DeviceID == "" || p.ID == "" || seenPort[p.ID] {
+			continue
+		}
+		seenPort[p.ID] = true
+		r := byRouter[p.DeviceID]
+		if r == nil {
+			r = &Router{ID: p.DeviceID}
+			byRouter[p.DeviceID] = r
+			onSubnet[p.DeviceID] = map[string]string{}
+		}
+		ifc := Interface{PortID: p.ID, MAC: cloneMAC(p.MAC), MTU: mtus[p.NetworkID]}
+		for _, ip := range p.FixedIPs {
+			s, ok := subnets[ip.SubnetID]
+			if !ok || !ip.IP.IsValid() {
+				continue
+			}
+			pfx := netip.PrefixFrom(ip.IP, s.CIDR.Bits())
+			if !slices.Contains(ifc.Addrs, pfx) {
+				ifc.Addrs = append(ifc.Addrs, pfx)
+			}
+			if _, taken := onSubnet[r.ID][s.ID]; !taken {
+				onSubnet[r.ID][s.ID] = p.ID
+			}
+		}
+		slices.SortFunc(ifc.Addrs, comparePrefix)
+		r.Interfaces = append(r.Interfaces, ifc)
+	}
+
+	// Every port once (local first), by id, without router interfaces.
+	all := map[string]state.Port{}
+	for _, list := range [][]state.Port{in.LocalPorts, in.RemotePorts} {
+		for _, p := range list {
+			if _, dup := all[p.ID]; dup || p.ID == "" || routerInterfaceOwners[p.DeviceOwner] || len(p.MAC) == 0 {
+				continue
+			}
+			all[p.ID] = p
+		}
+	}
+	ports := slices.SortedFunc(maps.Values(all), func(a, b state.Port) int { return cmp.Compare(a.ID, b.ID) })
+
+	routers := make([]Router, 0, len(byRouter))
+	for _, r := range byRouter {
+		slices.SortFunc(r.Interfaces, func(a, b Interface) int { return cmp.Compare(a.PortID, b.PortID) })
+		r.Neighbors = neighbors(r, onSubnet[r.ID], subnets, ports)
+		routers = append(routers, *r)
+	}
+	slices.SortFunc(routers, func(a, b Router) int { return cmp.Compare(a.ID, b.ID) })
+	return routers
+}
+
+// neighbors computes a router's neighbour entries. onSubnet maps subnet id → the router
+// interface on it; ports are sorted by id.
+func neighbors(r *Router, onSubnet map[string]string, subnets map[string]state.Subnet, ports []state.Port) []Neighbor {
+	own := map[netip.Addr]bool{}
+	for _, ifc := range r.Interfaces {
+		for _, a := range ifc.Addrs {
+			own[a.Addr()] = true
+		}
+	}
+	type key struct {
+		iface string
+		ip    netip.Addr
+	}
+	fixed := map[key]net.HardwareAddr{}
+	pairs := map[key]net.HardwareAddr{}
+	for _, p := range ports {
+		for _, fip := range p.FixedIPs {
+			iface, ok := onSubnet[fip.SubnetID]
+			if !ok || !fip.IP.IsValid() {
+				continue
+			}
+			k := key{iface, fip.IP}
+			if _, dup := fixed[k]; !dup {
+				fixed[k] = p.MAC
+			}
+			s := subnets[fip.SubnetID]
+			for _, ap := range p.AllowedAddressPairs {
+				if !ap.Prefix.IsValid() || !ap.Prefix.IsSingleIP() || ap.Prefix.Addr().Is4() != s.CIDR.Addr().Is4() {
+					continue
+				}
+				mac := ap.MAC
+				if len(mac) == 0 {
+					mac = p.MAC
+				}
+				k := key{iface, ap.Prefix.Addr()}
+				if _, dup := pairs[k]; !dup {
+					pairs[k] = mac
+				}
+			}
+		}
+	}
+	for k, mac := range pairs {
+		if _, ok := fixed[k]; !ok {
+			fixed[k] = mac
+		}
+	}
+	var out []Neighbor
+	for k, mac := range fixed {
+		if own[k.ip] {
+			continue
+		}
+		out = append(out, Neighbor{IP: k.ip, MAC: cloneMAC(mac), Interface: k.iface})
+	}
+	slices.SortFunc(out, func(a, b Neighbor) int {
+		return cmp.Or(cmp.Compare(a.Interface, b.Interface), a.IP.Compare(b.IP))
+	})
+	return out
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+func cloneMAC(m net.HardwareAddr) net.HardwareAddr {
+	if m == nil {
+		return nil
+	}
+	return bytes.Clone(m)
+}
