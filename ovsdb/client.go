@@ -151,9 +151,10 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 func (c *Client) Close() {
 	c.closeOnce.Do(func() {
 		c.bo.stop()
-		c.ovs.Close()
+		// Stop the event loop before the client: it reads the client's cache.
 		close(c.done)
 		c.wg.Wait()
+		c.ovs.Close()
 		close(c.events)
 	})
 }
@@ -189,7 +190,11 @@ func (c *Client) root() (string, error) {
 // table returns the cached rows of one table by UUID. The models are shared with the cache
 // and must not be modified.
 func (c *Client) table(name string) map[string]model.Model {
-	rc := c.ovs.Cache().Table(name)
+	cache := c.ovs.Cache()
+	if cache == nil {
+		return nil // closed
+	}
+	rc := cache.Table(name)
 	if rc == nil {
 		return nil
 	}
