@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dvrflow/dvrflow/dvr/namespace"
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/ovsdb"
 	"github.com/dvrflow/dvrflow/pipeline"
@@ -29,6 +30,8 @@ type Agent struct {
 	// problems of the topology in force, reported once per load.
 	problems []Problem
 	vlans    *LocalVLANs
+	// routers, when set, plumbs the DVR router namespaces (standalone mode).
+	routers RouterNamespaces
 
 	// Results of the last reconcile.
 	binding Binding
@@ -43,6 +46,9 @@ type Report struct {
 	Retagged []string
 	// Binding is the resolved state the flows were built from.
 	Binding Binding
+	// RouterErr is why some router namespaces could not be set up (nil when all were, or
+	// when the agent does not manage them); the flows were programmed regardless.
+	RouterErr error
 	Took    time.Duration
 }
 
@@ -153,6 +159,14 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 	}
 	if err := a.brs.Ensure(ctx); err != nil {
 		return rep, err
+	}
+	if a.routers != nil {
+		// Router ports are plugged (dead, tag 4095) before the VIFs are read, so that
+		// this reconcile already binds them when their ofport is known.
+		if err := a.routers.Apply(ctx, namespace.Desired(routerInput(a.topo))); err != nil {
+			a.log.Error("router namespaces", zap.Error(err))
+			rep.RouterErr = err
+		}
 	}
 	obs, err := a.observe(ctx)
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/dvr/namespace"
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/ovsdb"
 )
@@ -185,6 +186,12 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	defer db.Close()
 	agent := controller.NewAgent(cfg, db, log)
 	defer agent.Close()
+	if cfg.RouterNamespacesManaged() {
+		rn := namespace.New(db, cfg.IntegrationBridge, log)
+		defer rn.Close()
+		agent.EnableRouterNamespaces(rn)
+		log.Info("managing DVR router namespaces (standalone mode; --manage-router-namespaces=false to leave them to an L3 agent)")
+	}
 	if err := agent.Setup(ctx); err != nil {
 		return err
 	}
@@ -217,6 +224,18 @@ func runOnce(ctx context.Context, agent *controller.Agent, o *options, log *zap.
 	rep, err := agent.Reconcile(ctx)
 	if err != nil {
 		return err
+	}
+	if rep.RouterErr == nil && len(rep.Binding.Unbound) > 0 {
+		// Router ports plugged by this run: bind them too.
+		if waiting := agent.WaitForPorts(ctx, o.portWait); len(waiting) > 0 {
+			log.Warn("router ports still without an ofport", zap.Strings("ports", waiting))
+		}
+		if rep, err = agent.Reconcile(ctx); err != nil {
+			return err
+		}
+	}
+	if rep.RouterErr != nil {
+		return fmt.Errorf("router namespaces: %w", rep.RouterErr)
 	}
 	if o.printDesired != "" {
 		if err := writeDesired(o.printDesired, agent.Desired()); err != nil {
