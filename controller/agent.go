@@ -32,6 +32,8 @@ type Agent struct {
 	vlans    *LocalVLANs
 	// routers, when set, plumbs the DVR router namespaces (standalone mode).
 	routers RouterNamespaces
+	// onConverged, when set, is called by Run after every successful reconcile.
+	onConverged func(Report)
 
 	// Results of the last reconcile.
 	binding Binding
@@ -49,7 +51,7 @@ type Report struct {
 	// RouterErr is why some router namespaces could not be set up (nil when all were, or
 	// when the agent does not manage them); the flows were programmed regardless.
 	RouterErr error
-	Took    time.Duration
+	Took      time.Duration
 }
 
 // FlowMods is the number of flow-mods the reconcile sent.

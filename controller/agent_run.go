@@ -49,6 +49,9 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 						zap.Int("ports_bound", len(rep.Binding.Node.Ports)), zap.Int("networks", len(rep.Binding.Node.Networks)),
 						zap.Duration("took", rep.Took))
 				}
+				if a.onConverged != nil {
+					a.onConverged(rep)
+				}
 			}
 		}
 		select {
@@ -77,6 +80,12 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 		a.drainEvents()
 	}
 }
+
+// OnConverged sets f to be called by Run, on Run's goroutine, with the report of every
+// successful reconcile (also those that changed nothing): benchmarks and tests observe
+// convergence through it. Set it before Run; nil removes it. f must not block for long, as
+// the event loop waits for it.
+func (a *Agent) OnConverged(f func(Report)) { a.onConverged = f }
 
 // drainEvents handles the OVSDB events already queued, so that a burst of plugs leads to
 // one reconcile.
