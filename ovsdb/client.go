@@ -132,7 +132,7 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 			&br.OtherConfig, &br.FlowTables),
 		client.WithTable(port, &port.Name, &port.Interfaces, &port.Tag),
 		client.WithTable(iface, &iface.Name, &iface.Type, &iface.Ofport, &iface.Error,
-			&iface.ExternalIDs),
+			&iface.ExternalIDs, &iface.Options),
 		client.WithTable(ft, &ft.Name),
 	)
 	if _, err := ovs.Monitor(ctx, mon); err != nil {
