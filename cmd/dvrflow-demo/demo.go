@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -417,6 +418,17 @@ swaps that for compute1's DVR MAC and table 2 tags provider VLAN 102. The reply 
 compute2's DVR MAC: br-vlan table 3 hands it to br-int without MAC learning, br-int table 0
 (priority 4) sends it to table 2, which gives it subnet-a's gateway MAC as source, and table
 60 outputs it to a1's port.`))
+	var local []string
+	for id, s := range routerPorts {
+		tag, err := d.hosts[name].Vsctl(ctx, "get", "Port", "qr-"+id[:11], "tag")
+		if err != nil {
+			return err
+		}
+		local = append(local, fmt.Sprintf("%s (provider VLAN %d) is local VLAN %s", s.NetworkName, s.VLAN, strings.TrimSpace(tag)))
+	}
+	slices.Sort(local)
+	fmt.Println(wrap("Inside the host each network has a local VLAN the agent chose (its br-int ports' tag, dl_vlan\n" +
+		"in the flows): " + strings.Join(local, ", ") + ";\nonly the wire carries the provider VLANs (br-vlan table 2 translates)."))
 	objects := objectLabels(d.cloud, name)
 	for _, br := range []struct {
 		name     string

@@ -113,7 +113,7 @@ func objectLabels(c cloud, here string) map[uint64]string {
 		add(s.NetworkID, fmt.Sprintf("%s, VLAN %d", s.NetworkName, s.VLAN))
 	}
 	for id, s := range routerPorts {
-		add(id, "r1 "+s.GatewayIP+" on "+s.NetworkName)
+		add(id, "r1 "+s.GatewayIP)
 	}
 	for _, v := range c.VMs {
 		add(v.PortID, v.Name+" "+v.IP)
