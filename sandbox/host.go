@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,6 +189,7 @@ exec -a "$0" sleep infinity`
 		"bash", "-c", script, holderPrefix+h.name)
 	cmd.Env = h.env
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = ownProcessGroup()
 	p, err := startProc(cmd)
 	if err != nil {
 		return fmt.Errorf("start holder of host %s: %w", h.name, err)
@@ -209,8 +211,14 @@ func (h *Host) daemonCmd(name string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(h.holder.pid), "-m", "-n", "--", name}, args...)...)
 	cmd.Env = h.env
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = ownProcessGroup()
 	return cmd, nil
 }
+
+// ownProcessGroup keeps a host's long-lived processes out of the caller's process group, so
+// that a Ctrl-C in the terminal reaches the demo or test (which then stops the host in
+// order) and not the switch underneath it.
+func ownProcessGroup() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
 func (h *Host) startDaemon(ctx context.Context, name string, ready func() bool, args ...string) (*proc, error) {
 	cmd, err := h.daemonCmd(name, args...)
