@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/bench/topogen"
+	"github.com/dvrflow/dvrflow/controller"
+)
+
+// incrementalResult holds, per VIF, the time from its OVSDB insert (or delete) to the end of
+// the agent's reconcile that installed (or removed) its flows, confirmed by the bundle
+// commit reply, and set its tag.
+type incrementalResult struct {
+	Plug, Unplug []time.Duration
+}
+
+// stamped is a reconcile report with the time the agent's event loop produced it.
+type stamped struct {
+	rep controller.Report
+	at  time.Time
+}
+
+// incremental runs the agent daemon loop (Agent.Run) in-process on the converged node, with
+// a topology that also holds count more VM ports, then plugs those ports one by one, each
+// in its own OVSDB transaction, waiting for the agent to have bound it, and then unplugs
+// them one by one.
+func (b *bench) incremental(ctx context.Context, n *node, count int) (*incrementalResult, error) {
+	ext := n.params
+	ext.Ports += count
+	topo, err := topogen.Generate(ext)
+	if err != nil {
+		return nil, err
+	}
+	file := filepath.Join(b.workDir, fmt.Sprintf("topology-%d+%d.json", n.params.Ports, count))
+	if err := writeJSON(file, topo); err != nil {
+		return nil, err
+	}
+	p, start, err := b.startInproc(ctx, n, file)
+	if err != nil {
+		return nil, fmt.Errorf("incremental: %w", err)
+	}
+	defer p.close()
+	if start.Report.FlowMods() != 0 {
+		return nil, fmt.Errorf("incremental: the agent sent %d flow-mods for ports not plugged yet", start.Report.FlowMods())
+	}
+	reports := make(chan stamped, 4096)
+	p.agent.OnConverged(func(r controller.Report) { reports <- stamped{r, time.Now()} })
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.agent.Run(runCtx, nil, nil) }()
+	defer func() { stop(); <-done }()
+	if _, err := waitReport(ctx, reports, done, func(controller.Report) bool { return true }); err != nil {
+		return nil, err
+	}
+
+	res := &incrementalResult{}
+	var names []string
+	next := firstVIFOfport + len(n.ports)
+	for i := 0; i < count; i++ {
+		port := topogen.VMPort(n.params, n.params.Ports+i)
+		t0 := time.Now()
+		plugged, err := n.hv.plug(ctx, topogen.IntBridge, next+i, []controller.Port{port})
+		if err != nil {
+			return nil, err
+		}
+		name := plugged[0]
+		s, err := waitReport(ctx, reports, done, func(r controller.Report) bool { return bound(r, name) })
+		if err != nil {
+			return nil, fmt.Errorf("plug %s: %w", name, err)
+		}
+		if s.rep.FlowMods() == 0 || !slices.Contains(s.rep.Retagged, name) {
+			return nil, fmt.Errorf("plug %s: bound by a reconcile that sent %d flow-mods and tagged %v", name, s.rep.FlowMods(), s.rep.Retagged)
+		}
+		res.Plug = append(res.Plug, s.at.Sub(t0))
+		names = append(names, name)
+		settle(reports)
+	}
+	for _, name := range names {
+		t0 := time.Now()
+		if err := n.hv.unplug(ctx, topogen.IntBridge, name); err != nil {
+			return nil, err
+		}
+		s, err := waitReport(ctx, reports, done, func(r controller.Report) bool { return !bound(r, name) })
+		if err != nil {
+			return nil, fmt.Errorf("unplug %s: %w", name, err)
+		}
+		if s.rep.FlowMods() == 0 {
+			return nil, fmt.Errorf("unplug %s: unbound by a reconcile that sent no flow-mods", name)
+		}
+		res.Unplug = append(res.Unplug, s.at.Sub(t0))
+		settle(reports)
+	}
+	b.log.Info("incremental", zap.Int("N", n.params.Ports), zap.Int("vifs", count),
+		zap.Duration("plug_p50", percentile(res.Plug, 50)), zap.Duration("plug_p99", percentile(res.Plug, 99)),
+		zap.Duration("unplug_p50", percentile(res.Unplug, 50)), zap.Duration("unplug_p99", percentile(res.Unplug, 99)))
+	return res, nil
+}
+
+// bound reports whether the port is bound (has an ofport) in the reconcile's node state.
+func bound(r controller.Report, name string) bool {
+	if r.Binding.Node == nil {
+		return false
+	}
+	for _, p := range r.Binding.Node.Ports {
+		if p.Name == name && p.OFPort > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// waitReport returns the first report that satisfies ok.
+func waitReport(ctx context.Context, reports <-chan stamped, done <-chan error, ok func(controller.Report) bool) (stamped, error) {
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case s := <-reports:
+			if ok(s.rep) {
+				return s, nil
+			}
+		case err := <-done:
+			return stamped{}, fmt.Errorf("agent stopped: %v", err)
+		case <-timeout:
+			return stamped{}, fmt.Errorf("no matching reconcile within 30 s")
+		case <-ctx.Done():
+			return stamped{}, ctx.Err()
+		}
+	}
+}
+
+// settle waits until the agent has been quiet for 50 ms, so that the next change finds it
+// idle.
+func settle(reports <-chan stamped) {
+	for {
+		select {
+		case <-reports:
+		case <-time.After(50 * time.Millisecond):
+			return
+		}
+	}
+}
+
+// percentile is the nearest-rank percentile of ds.
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	rank := (p*len(s) + 99) / 100
+	return s[max(rank, 1)-1]
+}

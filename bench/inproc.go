@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/ovsdb"
+)
+
+// inproc is dvrflow-agent run in the bench's own process, started exactly as
+// cmd/dvrflow-agent starts it (config without ini files, the topology file's host section,
+// the flags the bench would pass: this host's OVSDB and run dir, netdev, no router
+// namespaces), logging at info level to a file as the daemon logs to its output.
+type inproc struct {
+	db    *ovsdb.Client
+	agent *controller.Agent
+	log   *zap.Logger
+}
+
+// startResult is the outcome of an in-process agent start.
+type startResult struct {
+	// Took runs from before the config and topology are loaded until the first reconcile
+	// returned: OVSDB connected, bridges and patch ports set up, flows committed in one
+	// confirmed bundle per bridge, ports tagged.
+	Took   time.Duration
+	Report controller.Report
+}
+
+// startInproc starts an agent for the node with the topology in topoFile and converges once.
+func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inproc, startResult, error) {
+	log, err := b.agentLogger()
+	if err != nil {
+		return nil, startResult{}, err
+	}
+	start := time.Now()
+	cfg, topo, err := agentConfig(topoFile, n)
+	if err != nil {
+		return nil, startResult{}, err
+	}
+	db, err := ovsdb.Connect(ctx, cfg.OVSDBConnection, log)
+	if err != nil {
+		return nil, startResult{}, err
+	}
+	p := &inproc{db: db, agent: controller.NewAgent(cfg, db, log), log: log}
+	if err := p.agent.Setup(ctx); err != nil {
+		p.close()
+		return nil, startResult{}, err
+	}
+	if problems := p.agent.SetTopology(topo); len(problems) > 0 {
+		p.close()
+		return nil, startResult{}, fmt.Errorf("topology %s: %d problems, first: %v", topoFile, len(problems), problems[0])
+	}
+	rep, err := p.agent.Reconcile(ctx)
+	if err != nil {
+		p.close()
+		return nil, startResult{}, err
+	}
+	return p, startResult{Took: time.Since(start), Report: rep}, nil
+}
+
+// agentConfig is cmd/dvrflow-agent's effective config: defaults (no ini file), the
+// topology's host section, then the flags.
+func agentConfig(topoFile string, n *node) (*controller.Config, *controller.Topology, error) {
+	base, _, err := controller.LoadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	topo, err := controller.LoadTopology(topoFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := base.Clone()
+	cfg.ApplyHost(topo.Host)
+	cfg.TopologyFile = topoFile
+	cfg.OVSDBConnection = n.host.DBEndpoint()
+	cfg.OVSRundir = n.host.RunDir()
+	cfg.DatapathType = controller.DatapathNetdev
+	noNS := false
+	cfg.ManageRouterNamespaces = &noNS
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return cfg, topo, nil
+}
+
+// agentArgs are the flags that give the dvrflow-agent binary the same config.
+func agentArgs(n *node, topoFile string) []string {
+	return []string{"--topology", topoFile, "--ovsdb-connection", n.host.DBEndpoint(),
+		"--ovs-rundir", n.host.RunDir(), "--datapath-type", controller.DatapathNetdev,
+		"--manage-router-namespaces=false"}
+}
+
+// close stops the agent as a process exit would: OpenFlow and OVSDB connections closed.
+func (p *inproc) close() {
+	p.agent.Close()
+	p.db.Close()
+	_ = p.log.Sync()
+}
+
+// agentLogPath is where every agent of the run logs: agent.log in the work directory.
+func (b *bench) agentLogPath() string { return filepath.Join(b.workDir, "agent.log") }
+
+// agentLogger logs like the daemon (console encoding, info level) to agentLogPath.
+func (b *bench) agentLogger() (*zap.Logger, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.agentLog == nil {
+		f, err := os.OpenFile(b.agentLogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		b.agentLog = f
+	}
+	f := b.agentLog
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeLevel = zapcore.CapitalLevelEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(f), zapcore.InfoLevel)
+	return zap.New(core), nil
+}

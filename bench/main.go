@@ -1,0 +1,242 @@
+// Command bench is `make bench`: it measures dvrflow-agent on one sandbox host for N = 100,
+// 1000 and 10000 VM ports (M = N/20 VLAN networks, K = 50 other hosts' DVR MACs) and
+// prints every figure next to a baseline measured in the same run, because the machines are
+// shared and absolute times drift:
+//
+//  1. cold sync vs `ovs-ofctl --bundle add-flows` of the same flows into fresh bridges;
+//  2. no-op restart (0 flow-mods, learned from the switch) and one flow deleted by hand;
+//  3. incremental plug and unplug latency on the 1000-port node;
+//  4. memory of the agent process and of ovs-vswitchd;
+//  5. the write path alone: 100k flows through flows.Bridge.Sync vs ovs-ofctl --bundle.
+//
+// The table is printed and written to bench/RESULTS.md (and into README.md's Benchmarks
+// section with -readme). It needs root; it stops its sandbox hosts also on failure and
+// Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dvrflow/dvrflow/bench/topogen"
+	"github.com/dvrflow/dvrflow/sandbox"
+)
+
+// bench holds what every phase shares: the log, the work directory and the hosts to stop.
+type bench struct {
+	log      *zap.Logger
+	workDir  string
+	agent    string   // the dvrflow-agent binary
+	vifType  string   // Interface.type of the VIFs
+	reps     int      // cold sync repetitions
+	agentLog *os.File // the in-process agents' log, opened on first use
+
+	mu    sync.Mutex
+	hosts map[*sandbox.Host]bool
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	sizes := flag.String("sizes", "100,1000,10000", "comma-separated `N`s (VM ports per node)")
+	vifType := flag.String("vif-type", "patch", "Interface.type of the plugged VIFs: patch (no datapath port) or internal (a tap device each; ovs-vswitchd's userspace datapath takes minutes for 10000)")
+	reps := flag.Int("reps", 3, "cold sync repetitions per size")
+	incAt := flag.Int("incremental-at", 1000, "the `N` whose node runs the incremental plug/unplug test (0: none)")
+	incCount := flag.Int("incremental", 100, "VIFs plugged and unplugged one by one")
+	wpFlows := flag.Int("writepath", 100000, "distinct flows for the write-path comparison (0: skip)")
+	wpReps := flag.Int("writepath-reps", 3, "write-path repetitions")
+	resultsFile := flag.String("results", "bench/RESULTS.md", "write the results here (empty: don't)")
+	notesFile := flag.String("notes", "bench/NOTES.md", "append this hand-written analysis to the results (if it exists)")
+	readme := flag.String("readme", "", "replace the table between the bench markers of this README")
+	agentLog := flag.String("agent-log", "", "copy the agents' log to `file` at the end")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (the in-process agent) to `file`")
+	flag.Parse()
+	ns, err := parseSizes(*sizes)
+	if err != nil {
+		return err
+	}
+	if *reps < 1 || *wpReps < 1 {
+		return errors.New("-reps and -writepath-reps must be at least 1")
+	}
+	log, err := newLogger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b := &bench{log: log, hosts: map[*sandbox.Host]bool{}, vifType: *vifType, reps: *reps}
+	defer b.stopAll()
+	if b.workDir, err = os.MkdirTemp("", "dvrflow-bench-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(b.workDir)
+	if err := sandbox.EnsurePackages(ctx, log); err != nil {
+		return err
+	}
+	b.agent = filepath.Join(b.workDir, "dvrflow-agent")
+	if out, err := exec.CommandContext(ctx, goTool(), "build", "-o", b.agent, "./cmd/dvrflow-agent").CombinedOutput(); err != nil {
+		return fmt.Errorf("build dvrflow-agent: %w: %s", err, out)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	res := &results{Date: time.Now(), Machine: machine(), VIFType: *vifType, Reps: *reps}
+	start := time.Now()
+	for _, n := range ns {
+		inc := 0
+		if n == *incAt {
+			inc = *incCount
+		}
+		s, err := b.measureSize(ctx, params(n), inc)
+		if err != nil {
+			return fmt.Errorf("N=%d: %w (agent log: %s)", n, err, b.keepAgentLog())
+		}
+		res.Sizes = append(res.Sizes, s)
+	}
+	if *wpFlows > 0 {
+		if res.WritePath, err = b.writePath(ctx, *wpFlows, *wpReps); err != nil {
+			return err
+		}
+	}
+	res.Took = time.Since(start)
+	if *agentLog != "" {
+		if data, err := os.ReadFile(b.agentLogPath()); err == nil {
+			_ = os.WriteFile(*agentLog, data, 0o644)
+		}
+	}
+
+	notes := ""
+	if data, err := os.ReadFile(*notesFile); err == nil {
+		notes = string(data)
+	}
+	md := res.markdown(notes)
+	fmt.Println()
+	fmt.Print(md)
+	if *resultsFile != "" {
+		if err := os.WriteFile(*resultsFile, []byte(md), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "\nwritten to %s\n", *resultsFile)
+	}
+	if *readme != "" {
+		if err := updateReadme(*readme, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// goTool is the go command (make passes $(GO) as GO).
+func goTool() string {
+	if g := os.Getenv("GO"); g != "" {
+		return g
+	}
+	return "go"
+}
+
+// keepAgentLog copies the agents' log out of the work directory (removed at exit) and
+// returns where it is.
+func (b *bench) keepAgentLog() string {
+	data, err := os.ReadFile(b.agentLogPath())
+	if err != nil {
+		return "none"
+	}
+	dst := filepath.Join(os.TempDir(), "dvrflow-bench-agent.log")
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		return b.agentLogPath()
+	}
+	return dst
+}
+
+func parseSizes(s string) ([]int, error) {
+	var ns []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 20 {
+			return nil, fmt.Errorf("-sizes: %q is not a number of ports >= 20", f)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
+func newLogger() (*zap.Logger, error) {
+	cfg := zap.NewDevelopmentConfig()
+	cfg.Level = zap.NewAtomicLevelAt(zapcore.InfoLevel)
+	cfg.DisableStacktrace = true
+	return cfg.Build()
+}
+
+// startHost starts a sandbox host that stopAll stops.
+func (b *bench) startHost(ctx context.Context, name string) (*sandbox.Host, error) {
+	h, err := sandbox.Start(ctx, name, sandbox.Options{Log: b.log.Named("sandbox").WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))})
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.hosts[h] = true
+	b.mu.Unlock()
+	return h, nil
+}
+
+// stopHost stops a host (also when the bench's context was cancelled).
+func (b *bench) stopHost(h *sandbox.Host) {
+	if h == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := h.Stop(ctx); err != nil {
+		b.log.Error("stop sandbox host", zap.String("host", h.Name()), zap.Error(err))
+	}
+	b.mu.Lock()
+	delete(b.hosts, h)
+	b.mu.Unlock()
+}
+
+// stopAll stops every host still running.
+func (b *bench) stopAll() {
+	b.mu.Lock()
+	var hs []*sandbox.Host
+	for h := range b.hosts {
+		hs = append(hs, h)
+	}
+	b.mu.Unlock()
+	for _, h := range hs {
+		b.stopHost(h)
+	}
+}
+
+// params are the issue's sizes: M = N/20 networks, K = 50 other hosts.
+func params(n int) topogen.Params {
+	return topogen.Params{Ports: n, Networks: max(1, n/20), OtherHosts: 50}
+}

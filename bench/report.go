@@ -1,0 +1,236 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// results is everything one run measured.
+type results struct {
+	Date      time.Time
+	Machine   string
+	VIFType   string
+	Reps      int
+	Sizes     []*sizeResult
+	WritePath *writePathResult
+	Took      time.Duration
+}
+
+// target is one of the issue's targets with what this run measured.
+type target struct {
+	What, Want, Got string
+	Met, Measured   bool
+}
+
+func (r *results) size(n int) *sizeResult {
+	for _, s := range r.Sizes {
+		if s.Params.Ports == n {
+			return s
+		}
+	}
+	return nil
+}
+
+// coldAgent and coldBaseline are the medians over the repetitions.
+func (s *sizeResult) coldAgent() time.Duration {
+	return median(collect(s.Cold, func(c coldRun) time.Duration { return c.Agent }))
+}
+
+func (s *sizeResult) coldBaseline() time.Duration {
+	return median(collect(s.Cold, func(c coldRun) time.Duration { return c.Baseline }))
+}
+
+func (s *sizeResult) coldReconcile() time.Duration {
+	return median(collect(s.Cold, func(c coldRun) time.Duration { return c.Reconcile }))
+}
+
+func (s *sizeResult) ratio() float64 { return float64(s.coldAgent()) / float64(s.coldBaseline()) }
+
+func collect[T any](xs []T, f func(T) time.Duration) []time.Duration {
+	out := make([]time.Duration, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
+// targets evaluates the issue's targets; a target whose size was not run is not measured.
+func (r *results) targets() []target {
+	var ts []target
+	ratio := func(n int, limit float64) {
+		t := target{What: fmt.Sprintf("cold sync, %d ports: agent / ovs-ofctl --bundle", n), Want: fmt.Sprintf("≤ %.1f", limit)}
+		if s := r.size(n); s != nil {
+			t.Measured, t.Got, t.Met = true, fmt.Sprintf("%.2f", s.ratio()), s.ratio() <= limit
+		}
+		ts = append(ts, t)
+	}
+	ratio(1000, 1.0)
+	ratio(10000, 1.2)
+	zero := target{What: "no-op restart: flow-mods sent (every N)", Want: "0"}
+	var got []string
+	zero.Met = len(r.Sizes) > 0
+	for _, s := range r.Sizes {
+		zero.Measured = true
+		got = append(got, fmt.Sprint(s.Restart.FlowMods))
+		zero.Met = zero.Met && s.Restart.FlowMods == 0 && s.AfterDelete.FlowMods == 1
+	}
+	zero.Got = strings.Join(got, " / ") + " (one flow deleted by hand: 1 each)"
+	ts = append(ts, zero)
+	restart := target{What: "no-op restart, 1000 ports: converged", Want: "< 200 ms"}
+	if s := r.size(1000); s != nil {
+		restart.Measured, restart.Got, restart.Met = true, ms(s.Restart.Took), s.Restart.Took < 200*time.Millisecond
+	}
+	ts = append(ts, restart)
+	plug := target{What: "incremental plug, 1000 ports: p99", Want: "< 50 ms"}
+	if s := r.size(1000); s != nil && s.Incremental != nil {
+		p99 := percentile(s.Incremental.Plug, 99)
+		plug.Measured, plug.Got, plug.Met = true, ms(p99), p99 < 50*time.Millisecond
+	}
+	ts = append(ts, plug)
+	mem := target{What: "agent memory, 10000 ports: RSS per installed flow", Want: "< 1 KB"}
+	if s := r.size(10000); s != nil {
+		bpf := s.bytesPerFlow()
+		mem.Measured, mem.Got, mem.Met = true, fmt.Sprintf("%.0f B", bpf), bpf < 1024
+	}
+	ts = append(ts, mem)
+	lin := target{What: "cost grows linearly with N (1000 → 10000 ports)", Want: "time ratio ≤ 1.25 × flow ratio"}
+	if a, b := r.size(1000), r.size(10000); a != nil && b != nil {
+		flowRatio := float64(b.Flows) / float64(a.Flows)
+		timeRatio := float64(b.coldAgent()) / float64(a.coldAgent())
+		lin.Measured, lin.Met = true, timeRatio <= 1.25*flowRatio
+		lin.Got = fmt.Sprintf("flows ×%.1f, cold sync ×%.1f", flowRatio, timeRatio)
+	}
+	ts = append(ts, lin)
+	return ts
+}
+
+func (s *sizeResult) bytesPerFlow() float64 { return float64(s.Memory.AgentRSS) / float64(s.Flows) }
+
+// markdown renders the results: summary of targets, then one table per measurement.
+func (r *results) markdown(notes string) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# Benchmark results\n\n")
+	p("`make bench`, %s, on %s. Took %s.\n\n", r.Date.UTC().Format("2006-01-02 15:04 MST"), r.Machine, r.Took.Round(time.Second))
+	p("%s\n", r.summary())
+	p("\n## Method\n\n")
+	p("One sandbox host per size (own ovsdb-server and ovs-vswitchd, userspace datapath), N VM ports over M = N/20 VLAN networks with one subnet each, a distributed router interface (qr-) on every subnet, K = 50 other hosts' DVR MACs (`dvrflow-topogen`). All N + M ports are inserted into br-int in one OVSDB transaction, as Interface type `%s` with iface-id, attached-mac, iface-status and vm-uuid, before the agent starts; the agent adopts the bare br-int and br-vlan.\n\n", r.VIFType)
+	p("The agent runs **in-process** (the `controller` package, started exactly as `cmd/dvrflow-agent` starts it: no ini file, the topology file's host section, the bench's flags, info logging to a file). Its timer runs from before the config and the topology file are loaded to the return of the first reconcile: OVSDB connected, bridges and patch ports set up, flows committed in one ONF bundle per bridge whose commit reply confirms them, every port tagged in OVSDB. It excludes the start of a process; the memory table shows the `dvrflow-agent` binary's own cold sync, process start included. After each cold sync `Agent.Verify` reads every bridge back and the tags are checked (outside the timer).\n\n")
+	p("The baseline loads the very flow set the agent wanted (rendered as `--print-desired` writes it) with `ovs-ofctl -O OpenFlow13 --bundle add-flows` into freshly created bridges of the same settings on the same switch, one bridge after the other; `dump-aggregate` must show as many flows on each baseline bridge as on the agent's. Cold sync is repeated %d times per size (the node reset to cold in between: patch ports, bridge settings, flows and tags removed) and the medians are compared.\n", r.Reps)
+	p("\n## 1. Cold sync\n\n")
+	p("| N | M | ports | flows (br-int + br-vlan) | agent start → converged | of which reconcile | ovs-ofctl --bundle | ratio | agent µs/flow |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range r.Sizes {
+		p("| %d | %d | %d | %d (%d + %d) | %s | %s | %s | **%.2f** | %.1f |\n", s.Params.Ports, s.Params.Networks, s.Ports, s.Flows,
+			s.FlowsByBr["br-int"], s.FlowsByBr["br-vlan"], ms(s.coldAgent()), ms(s.coldReconcile()), ms(s.coldBaseline()), s.ratio(),
+			float64(s.coldAgent().Microseconds())/float64(s.Flows))
+	}
+	p("\nEvery run (agent / ovs-ofctl): ")
+	var runs []string
+	for _, s := range r.Sizes {
+		var rs []string
+		for _, c := range s.Cold {
+			rs = append(rs, ms(c.Agent)+" / "+ms(c.Baseline))
+		}
+		runs = append(runs, fmt.Sprintf("N=%d: %s", s.Params.Ports, strings.Join(rs, ", ")))
+	}
+	p("%s.\n", strings.Join(runs, "; "))
+	p("\n## 2. Restart\n\nThe agent is stopped (connections closed) and started again on the converged node; it reads every bridge's flows from the switch (no state file exists).\n\n")
+	p("| N | no-op restart → converged | flow-mods | after deleting one flow by hand: flow-mods | → converged |\n|---:|---:|---:|---:|---:|\n")
+	for _, s := range r.Sizes {
+		p("| %d | %s | %d | %d | %s |\n", s.Params.Ports, ms(s.Restart.Took), s.Restart.FlowMods, s.AfterDelete.FlowMods, ms(s.AfterDelete.Took))
+	}
+	if len(r.Sizes) > 0 {
+		p("\nThe flow deleted by hand (`ovs-ofctl --strict del-flows`) and the one flow-mod the restarted agent sent were the same: `%s`.\n", r.Sizes[0].Deleted)
+	}
+	for _, s := range r.Sizes {
+		if in := s.Incremental; in != nil {
+			p("\n## 3. Incremental (N = %d)\n\n", s.Params.Ports)
+			p("The agent's event loop (`Agent.Run`) runs in-process with a topology holding %d more VM ports; they are plugged one by one, each in its own OVSDB transaction, then unplugged one by one. Latency: from just before the OVSDB transaction to the end of the reconcile that bound (or unbound) the port, its flows confirmed by the bundle's commit reply and its tag set (`Agent.OnConverged`).\n\n", len(in.Plug))
+			p("| | VIFs | p50 | p99 | max |\n|---|---:|---:|---:|---:|\n")
+			p("| plug | %d | %s | %s | %s |\n", len(in.Plug), ms(percentile(in.Plug, 50)), ms(percentile(in.Plug, 99)), ms(percentile(in.Plug, 100)))
+			p("| unplug | %d | %s | %s | %s |\n", len(in.Unplug), ms(percentile(in.Unplug, 50)), ms(percentile(in.Unplug, 99)), ms(percentile(in.Unplug, 100)))
+		}
+	}
+	p("\n## 4. Memory\n\nThe `dvrflow-agent` binary started as a daemon on the node reset to cold; read from /proc right after its first `converged` log line.\n\n")
+	p("| N | flows | binary: exec → converged | agent RSS | agent peak RSS | RSS / flow | ovs-vswitchd RSS |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range r.Sizes {
+		p("| %d | %d | %s | %s | %s | %.0f B | %s |\n", s.Params.Ports, s.Flows, ms(s.Memory.Took), mib(s.Memory.AgentRSS), mib(s.Memory.AgentHWM),
+			s.bytesPerFlow(), mib(s.Memory.VswitchdRSS))
+	}
+	for i := 1; i < len(r.Sizes); i++ {
+		a, c := r.Sizes[i-1], r.Sizes[i]
+		p("\nMarginal RSS from %d to %d ports: %.0f B per added flow.", a.Params.Ports, c.Params.Ports,
+			float64(c.Memory.AgentRSS-a.Memory.AgentRSS)/float64(c.Flows-a.Flows))
+	}
+	p("\n")
+	if w := r.WritePath; w != nil {
+		p("\n## 5. Write path alone\n\n%d distinct flows into an empty bridge: a new `flows.Bridge` each time (connect, read the empty bridge, diff, encode, one checked bundle, commit confirmed) vs `ovs-ofctl --bundle add-flows` of the same flows from a file; %d runs each, alternating, medians.\n\n", w.Flows, len(w.Sync))
+		p("| flows | flows.Sync | ovs-ofctl --bundle | ratio |\n|---:|---:|---:|---:|\n")
+		p("| %d | %s | %s | **%.2f** |\n", w.Flows, ms(median(w.Sync)), ms(median(w.Ofctl)), float64(median(w.Sync))/float64(median(w.Ofctl)))
+	}
+	p("\n## Node setup (not part of any figure above)\n\nTime for ovs-vswitchd to give every port an ofport after the one-transaction insert:\n\n| N | ports | ovs-vswitchd |\n|---:|---:|---:|\n")
+	for _, s := range r.Sizes {
+		p("| %d | %d | %s |\n", s.Params.Ports, s.Ports, ms(s.PlugTook))
+	}
+	if notes != "" {
+		p("\n%s", notes)
+	}
+	return b.String()
+}
+
+// summary is the targets table, also shown in the README.
+func (r *results) summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| target | want | measured | met |\n|---|---|---|---|\n")
+	for _, t := range r.targets() {
+		met := "no"
+		switch {
+		case !t.Measured:
+			met, t.Got = "not measured", "–"
+		case t.Met:
+			met = "**yes**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.What, t.Want, t.Got, met)
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= 100*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// machine describes where the run happened: CPU model and cores, Open vSwitch and Go
+// versions, kernel.
+func machine() string {
+	cpu := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	ovs := "Open vSwitch (version unknown)"
+	if out, err := exec.Command("ovs-vswitchd", "--version").Output(); err == nil {
+		ovs = strings.NewReplacer("ovs-vswitchd ", "", "(", "", ")", "").Replace(strings.SplitN(string(out), "\n", 2)[0])
+	}
+	kernel := ""
+	if out, err := exec.Command("uname", "-r").Output(); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("%d cores (%s), %s, %s%s", runtime.NumCPU(), cpu, ovs, runtime.Version(), kernel)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/bench/topogen"
+)
+
+// sizeResult is everything measured on the node of one size.
+type sizeResult struct {
+	Params      topogen.Params
+	Ports       int           // VIF ports plugged (VMs and router interfaces)
+	PlugTook    time.Duration // ovs-vswitchd: one-transaction insert → every ofport assigned
+	Flows       int           // flows installed on the agent's bridges
+	FlowsByBr   map[string]int
+	Cold        []coldRun
+	Restart     restartResult
+	Deleted     string // the flow deleted by hand before the second restart
+	AfterDelete restartResult
+	Memory      memoryResult
+	Incremental *incrementalResult // on the node that runs it, else nil
+}
+
+// measureSize runs phases 1–4 on a node of size p.
+func (b *bench) measureSize(ctx context.Context, p topogen.Params, incremental int) (*sizeResult, error) {
+	n, err := b.nodeFor(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer n.close(b)
+	r := &sizeResult{Params: p, Ports: len(n.ports), PlugTook: n.plugTook, FlowsByBr: map[string]int{}}
+
+	// 1. Cold sync against the baseline, repeated; the node is reset to cold in between.
+	var agent *inproc
+	for i := 0; i < b.reps; i++ {
+		if i > 0 {
+			agent.close()
+			if err := b.resetCold(ctx, n); err != nil {
+				return nil, err
+			}
+		}
+		var res startResult
+		agent, res, err = b.coldSync(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		bl, err := b.baseline(ctx, n, agent.agent.Desired())
+		if err != nil {
+			agent.close()
+			return nil, err
+		}
+		run := coldRun{Agent: res.Took, Reconcile: res.Report.Took, Baseline: bl, FlowMods: res.Report.FlowMods()}
+		r.Cold = append(r.Cold, run)
+		b.log.Info("cold sync", zap.Int("N", p.Ports), zap.Int("rep", i+1), zap.Duration("agent", run.Agent),
+			zap.Duration("reconcile", run.Reconcile), zap.Duration("ovs-ofctl", run.Baseline), zap.Int("flow_mods", run.FlowMods))
+	}
+	for br, fs := range agent.agent.Desired() {
+		r.FlowsByBr[br] = len(fs)
+	}
+	if r.Flows, err = totalFlows(ctx, n); err != nil {
+		agent.close()
+		return nil, err
+	}
+
+	// 2. No-op restart, then a restart after one flow was deleted by hand.
+	agent, r.Restart, err = b.restart(ctx, n, agent)
+	if err != nil {
+		return nil, err
+	}
+	b.log.Info("no-op restart", zap.Int("N", p.Ports), zap.Duration("took", r.Restart.Took), zap.Int("flow_mods", r.Restart.FlowMods))
+	if r.Deleted, err = b.deleteOneFlow(ctx, n, agent); err != nil {
+		agent.close()
+		return nil, err
+	}
+	agent, r.AfterDelete, err = b.restart(ctx, n, agent)
+	if err != nil {
+		return nil, err
+	}
+	b.log.Info("restart after deleting one flow", zap.Int("N", p.Ports), zap.Duration("took", r.AfterDelete.Took),
+		zap.Int("flow_mods", r.AfterDelete.FlowMods), zap.Strings("sent", r.AfterDelete.Sent))
+	if r.AfterDelete.FlowMods != 1 || r.AfterDelete.Sent[0] != r.Deleted {
+		agent.close()
+		return nil, fmt.Errorf("restart after deleting %s by hand sent %d flow-mods: %q", r.Deleted, r.AfterDelete.FlowMods, r.AfterDelete.Sent)
+	}
+	agent.close()
+
+	// 3. Incremental plug/unplug.
+	if incremental > 0 {
+		if r.Incremental, err = b.incremental(ctx, n, incremental); err != nil {
+			return nil, err
+		}
+	}
+
+	// 4. Memory of the agent process after a cold sync.
+	if err := b.resetCold(ctx, n); err != nil {
+		return nil, err
+	}
+	if r.Memory, err = b.memory(ctx, n); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
