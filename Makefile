@@ -41,3 +41,11 @@ unit:
 # Stop every sandbox host a crashed run may have left behind (by recorded pid only).
 clean:
 	-$(GO) run ./cmd/dvrflow-sandbox down-all
+
+# Benchmarks (not part of `make test`): the agent against ovs-ofctl on sandbox hosts for
+# N = 100, 1000 and 10000 ports; prints the table, writes bench/RESULTS.md and README.md's
+# summary. BENCHFLAGS passes options (go run ./bench -h).
+BENCHFLAGS ?=
+.PHONY: bench
+bench: deps
+	GO=$(GO) $(GO) run ./bench -readme README.md $(BENCHFLAGS)

@@ -39,9 +39,9 @@ func (b *bench) coldSync(ctx context.Context, n *node) (*inproc, startResult, er
 		p.close()
 		return nil, res, fmt.Errorf("cold sync: not converged: %w", err)
 	}
-	if got := n.hv.tagged(n.ports); got != len(n.ports) {
+	if got, err := n.hv.tagged(ctx, n.ports); err != nil || got != len(n.ports) {
 		p.close()
-		return nil, res, fmt.Errorf("cold sync: %d of %d ports tagged", got, len(n.ports))
+		return nil, res, fmt.Errorf("cold sync: %d of %d ports tagged (%v)", got, len(n.ports), err)
 	}
 	return p, res, nil
 }

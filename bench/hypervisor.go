@@ -29,7 +29,8 @@ type hypervisor struct {
 	ports   map[string]string // port name → Port row UUID, for unplugging
 }
 
-// dialHypervisor connects to the host's OVSDB and monitors the interfaces' names and ofports.
+// dialHypervisor connects to the host's OVSDB. It monitors nothing (a monitor's cache would
+// compete for the CPU with the agent under test); it reads with select operations.
 func dialHypervisor(ctx context.Context, endpoint, vifType string, log *zap.Logger) (*hypervisor, error) {
 	dbModel, err := vswitchd.FullDatabaseModel()
 	if err != nil {
@@ -42,14 +43,6 @@ func dialHypervisor(ctx context.Context, endpoint, vifType string, log *zap.Logg
 	}
 	if err := ovs.Connect(ctx); err != nil {
 		return nil, fmt.Errorf("hypervisor: connect to %s: %w", endpoint, err)
-	}
-	iface, port := &vswitchd.Interface{}, &vswitchd.Port{}
-	if _, err := ovs.Monitor(ctx, ovs.NewMonitor(
-		client.WithTable(iface, &iface.Name, &iface.Ofport, &iface.Error),
-		client.WithTable(port, &port.Name, &port.Tag),
-	)); err != nil {
-		ovs.Close()
-		return nil, fmt.Errorf("hypervisor: monitor: %w", err)
 	}
 	return &hypervisor{ovs: ovs, vifType: vifType, ports: map[string]string{}}, nil
 }
@@ -152,16 +145,34 @@ func (h *hypervisor) clearTags(ctx context.Context) error {
 	return nil
 }
 
-// tagged returns how many of the given ports carry a tag, from the monitor's cache.
-func (h *hypervisor) tagged(names []string) int {
+// tagged returns how many of the given ports carry a tag.
+func (h *hypervisor) tagged(ctx context.Context, names []string) (int, error) {
+	rows, err := h.selectAll(ctx, vswitchd.PortTable, "name", "tag")
+	if err != nil {
+		return 0, err
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
 	n := 0
-	for _, name := range names {
-		p := &vswitchd.Port{Name: name}
-		if h.ovs.Get(context.Background(), p) == nil && p.Tag != nil {
-			n++
+	for _, r := range rows {
+		name, _ := r["name"].(string)
+		if _, isSet := r["tag"].(ovsdb.OvsSet); want[name] && !isSet {
+			n++ // an empty optional column is an empty set; a tag is a number
 		}
 	}
-	return n
+	return n, nil
+}
+
+// selectAll reads columns of every row of a table.
+func (h *hypervisor) selectAll(ctx context.Context, table string, columns ...string) ([]ovsdb.Row, error) {
+	ops := []ovsdb.Operation{{Op: ovsdb.OperationSelect, Table: table, Where: []ovsdb.Condition{}, Columns: columns}}
+	res, err := h.transact(ctx, ops)
+	if err != nil {
+		return nil, fmt.Errorf("select %s: %w", table, err)
+	}
+	return res[0].Rows, nil
 }
 
 // transact runs ops and checks every result.
@@ -180,24 +191,27 @@ func (h *hypervisor) transact(ctx context.Context, ops []ovsdb.Operation) ([]ovs
 // error with Interface.error.
 func (h *hypervisor) waitOfports(ctx context.Context, names []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	pending := append([]string(nil), names...)
 	for {
-		rest := pending[:0]
-		for _, name := range pending {
-			i := &vswitchd.Interface{Name: name}
-			if err := h.ovs.Get(ctx, i); err != nil || i.Ofport == nil || *i.Ofport == 0 {
-				rest = append(rest, name)
-				continue
-			}
-			if *i.Ofport < 0 {
-				msg := "unknown error"
-				if i.Error != nil {
-					msg = *i.Error
-				}
-				return fmt.Errorf("ovs-vswitchd could not add %s: %s", name, msg)
+		rows, err := h.selectAll(ctx, vswitchd.InterfaceTable, "name", "ofport", "error")
+		if err != nil {
+			return err
+		}
+		ofports := map[string]ovsdb.Row{}
+		for _, r := range rows {
+			name, _ := r["name"].(string)
+			ofports[name] = r
+		}
+		var pending []string
+		for _, name := range names {
+			r, ok := ofports[name]
+			ofport, isNum := r["ofport"].(float64)
+			switch {
+			case !ok || !isNum || ofport == 0:
+				pending = append(pending, name)
+			case ofport < 0:
+				return fmt.Errorf("ovs-vswitchd could not add %s: %v", name, r["error"])
 			}
 		}
-		pending = rest
 		if len(pending) == 0 {
 			return nil
 		}
@@ -207,7 +221,7 @@ func (h *hypervisor) waitOfports(ctx context.Context, names []string, timeout ti
 		select {
 		case <-ctx.Done():
 			return errors.Join(ctx.Err(), fmt.Errorf("%d interfaces still without an ofport", len(pending)))
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

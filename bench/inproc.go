@@ -31,6 +31,9 @@ type startResult struct {
 	// confirmed bundle per bridge, ports tagged.
 	Took   time.Duration
 	Report controller.Report
+	// Phases of Took: loading config and topology, connecting to OVSDB (initial monitor
+	// dump), Setup (bridges and patch ports), SetTopology (validation), Reconcile.
+	Load, Connect, Setup, Validate, Reconcile time.Duration
 }
 
 // startInproc starts an agent for the node with the topology in topoFile and converges once.
@@ -39,30 +42,39 @@ func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inp
 	if err != nil {
 		return nil, startResult{}, err
 	}
+	var r startResult
 	start := time.Now()
+	lap := func(d *time.Duration) {
+		*d = time.Since(start) - r.Load - r.Connect - r.Setup - r.Validate - r.Reconcile
+	}
 	cfg, topo, err := agentConfig(topoFile, n)
 	if err != nil {
-		return nil, startResult{}, err
+		return nil, r, err
 	}
+	lap(&r.Load)
 	db, err := ovsdb.Connect(ctx, cfg.OVSDBConnection, log)
 	if err != nil {
-		return nil, startResult{}, err
+		return nil, r, err
 	}
+	lap(&r.Connect)
 	p := &inproc{db: db, agent: controller.NewAgent(cfg, db, log), log: log}
 	if err := p.agent.Setup(ctx); err != nil {
 		p.close()
-		return nil, startResult{}, err
+		return nil, r, err
 	}
+	lap(&r.Setup)
 	if problems := p.agent.SetTopology(topo); len(problems) > 0 {
 		p.close()
-		return nil, startResult{}, fmt.Errorf("topology %s: %d problems, first: %v", topoFile, len(problems), problems[0])
+		return nil, r, fmt.Errorf("topology %s: %d problems, first: %v", topoFile, len(problems), problems[0])
 	}
-	rep, err := p.agent.Reconcile(ctx)
-	if err != nil {
+	lap(&r.Validate)
+	if r.Report, err = p.agent.Reconcile(ctx); err != nil {
 		p.close()
-		return nil, startResult{}, err
+		return nil, r, err
 	}
-	return p, startResult{Took: time.Since(start), Report: rep}, nil
+	lap(&r.Reconcile)
+	r.Took = time.Since(start)
+	return p, r, nil
 }
 
 // agentConfig is cmd/dvrflow-agent's effective config: defaults (no ini file), the
@@ -124,4 +136,19 @@ func (b *bench) agentLogger() (*zap.Logger, error) {
 	enc.EncodeLevel = zapcore.CapitalLevelEncoder
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(f), zapcore.InfoLevel)
 	return zap.New(core), nil
+}
+
+// MarshalLogObject logs the phases of a start, and of its reconcile the flow syncs.
+func (r startResult) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddDuration("load", r.Load)
+	enc.AddDuration("connect", r.Connect)
+	enc.AddDuration("setup", r.Setup)
+	enc.AddDuration("validate", r.Validate)
+	enc.AddDuration("reconcile", r.Reconcile)
+	var sync time.Duration
+	for _, s := range r.Report.Results {
+		sync += s.Duration
+	}
+	enc.AddDuration("reconcile_flow_syncs", sync)
+	return nil
 }

@@ -16,6 +16,8 @@ type restartResult struct {
 	FlowMods int
 	// Sent are the flows the restarted agent added or modified, as text.
 	Sent []string
+	// Phases is the start's breakdown.
+	Phases startResult
 }
 
 // restart stops the running agent and starts a new one with the same state. The new agent
@@ -27,7 +29,7 @@ func (b *bench) restart(ctx context.Context, n *node, old *inproc) (*inproc, res
 	if err != nil {
 		return nil, restartResult{}, fmt.Errorf("restart: %w", err)
 	}
-	r := restartResult{Took: res.Took, FlowMods: res.Report.FlowMods()}
+	r := restartResult{Took: res.Took, FlowMods: res.Report.FlowMods(), Phases: res}
 	for _, s := range res.Report.Results {
 		if !s.Read {
 			p.close()

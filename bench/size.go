@@ -56,7 +56,7 @@ func (b *bench) measureSize(ctx context.Context, p topogen.Params, incremental i
 		run := coldRun{Agent: res.Took, Reconcile: res.Report.Took, Baseline: bl, FlowMods: res.Report.FlowMods()}
 		r.Cold = append(r.Cold, run)
 		b.log.Info("cold sync", zap.Int("N", p.Ports), zap.Int("rep", i+1), zap.Duration("agent", run.Agent),
-			zap.Duration("reconcile", run.Reconcile), zap.Duration("ovs-ofctl", run.Baseline), zap.Int("flow_mods", run.FlowMods))
+			zap.Duration("ovs-ofctl", run.Baseline), zap.Int("flow_mods", run.FlowMods), zap.Object("phases", res))
 	}
 	for br, fs := range agent.agent.Desired() {
 		r.FlowsByBr[br] = len(fs)
@@ -71,7 +71,8 @@ func (b *bench) measureSize(ctx context.Context, p topogen.Params, incremental i
 	if err != nil {
 		return nil, err
 	}
-	b.log.Info("no-op restart", zap.Int("N", p.Ports), zap.Duration("took", r.Restart.Took), zap.Int("flow_mods", r.Restart.FlowMods))
+	b.log.Info("no-op restart", zap.Int("N", p.Ports), zap.Duration("took", r.Restart.Took), zap.Int("flow_mods", r.Restart.FlowMods),
+		zap.Object("phases", r.Restart.Phases))
 	if r.Deleted, err = b.deleteOneFlow(ctx, n, agent); err != nil {
 		agent.close()
 		return nil, err
