@@ -44,8 +44,8 @@ clean:
 
 # Benchmarks (not part of `make test`): the agent against ovs-ofctl on sandbox hosts for
 # N = 100, 1000 and 10000 ports; prints the table, writes bench/RESULTS.md and README.md's
-# summary. BENCHFLAGS passes options (go run ./bench -h).
+# summary (raw figures in bench/results.json). BENCHFLAGS passes options (go run ./bench -h).
 BENCHFLAGS ?=
 .PHONY: bench
 bench: deps
-	GO=$(GO) $(GO) run ./bench -readme README.md $(BENCHFLAGS)
+	GO=$(GO) $(GO) run ./bench -readme README.md -json bench/results.json $(BENCHFLAGS)

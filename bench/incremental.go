@@ -14,11 +14,14 @@ import (
 	"github.com/dvrflow/dvrflow/controller"
 )
 
-// incrementalResult holds, per VIF, the time from its OVSDB insert (or delete) to the end of
-// the agent's reconcile that installed (or removed) its flows, confirmed by the bundle
-// commit reply, and set its tag.
+// incrementalResult holds, per VIF, the time from its OVSDB insert (or delete) to
+//   - Plug/Unplug: its flows confirmed: the switch's flow monitor reports its MAC spoofing
+//     flow (table 25) added (deleted), which it does once the agent's bundle is committed;
+//   - PlugDone/UnplugDone: the end of the agent's reconcile that installed (removed) its
+//     flows, which also includes setting its tag and waiting for ovs-vswitchd to apply it.
 type incrementalResult struct {
-	Plug, Unplug []time.Duration
+	Plug, Unplug         []time.Duration
+	PlugDone, UnplugDone []time.Duration
 }
 
 // stamped is a reconcile report with the time the agent's event loop produced it.
@@ -60,7 +63,13 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 		return nil, err
 	}
 
+	mon, err := startFlowMonitor(ctx, n.host.MgmtSocket(topogen.IntBridge), b.workDir)
+	if err != nil {
+		return nil, err
+	}
+	defer mon.stop()
 	res := &incrementalResult{}
+	macs := map[string]string{}
 	var names []string
 	next := firstVIFOfport + len(n.ports)
 	for i := 0; i < count; i++ {
@@ -78,8 +87,14 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 		if s.rep.FlowMods() == 0 || !slices.Contains(s.rep.Retagged, name) {
 			return nil, fmt.Errorf("plug %s: bound by a reconcile that sent %d flow-mods and tagged %v", name, s.rep.FlowMods(), s.rep.Retagged)
 		}
-		res.Plug = append(res.Plug, s.at.Sub(t0))
+		added, err := mon.when("ADDED", port.MAC)
+		if err != nil {
+			return nil, fmt.Errorf("plug %s: %w", name, err)
+		}
+		res.Plug = append(res.Plug, added.Sub(t0))
+		res.PlugDone = append(res.PlugDone, s.at.Sub(t0))
 		names = append(names, name)
+		macs[name] = port.MAC
 		settle(reports)
 	}
 	for _, name := range names {
@@ -94,12 +109,18 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 		if s.rep.FlowMods() == 0 {
 			return nil, fmt.Errorf("unplug %s: unbound by a reconcile that sent no flow-mods", name)
 		}
-		res.Unplug = append(res.Unplug, s.at.Sub(t0))
+		deleted, err := mon.when("DELETED", macs[name])
+		if err != nil {
+			return nil, fmt.Errorf("unplug %s: %w", name, err)
+		}
+		res.Unplug = append(res.Unplug, deleted.Sub(t0))
+		res.UnplugDone = append(res.UnplugDone, s.at.Sub(t0))
 		settle(reports)
 	}
 	b.log.Info("incremental", zap.Int("N", n.params.Ports), zap.Int("vifs", count),
 		zap.Duration("plug_p50", percentile(res.Plug, 50)), zap.Duration("plug_p99", percentile(res.Plug, 99)),
-		zap.Duration("unplug_p50", percentile(res.Unplug, 50)), zap.Duration("unplug_p99", percentile(res.Unplug, 99)))
+		zap.Duration("unplug_p50", percentile(res.Unplug, 50)), zap.Duration("unplug_p99", percentile(res.Unplug, 99)),
+		zap.Duration("plug_done_p50", percentile(res.PlugDone, 50)), zap.Duration("plug_done_p99", percentile(res.PlugDone, 99)))
 	return res, nil
 }
 

@@ -30,7 +30,7 @@ type startResult struct {
 	// returned: OVSDB connected, bridges and patch ports set up, flows committed in one
 	// confirmed bundle per bridge, ports tagged.
 	Took   time.Duration
-	Report controller.Report
+	Report controller.Report `json:"-"`
 	// Phases of Took: loading config and topology, connecting to OVSDB (initial monitor
 	// dump), Setup (bridges and patch ports), SetTopology (validation), Reconcile.
 	Load, Connect, Setup, Validate, Reconcile time.Duration

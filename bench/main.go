@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,6 +69,8 @@ func run() error {
 	resultsFile := flag.String("results", "bench/RESULTS.md", "write the results here (empty: don't)")
 	notesFile := flag.String("notes", "bench/NOTES.md", "append this hand-written analysis to the results (if it exists)")
 	readme := flag.String("readme", "", "replace the table between the bench markers of this README")
+	jsonFile := flag.String("json", "", "also write the raw results as JSON to `file`")
+	render := flag.String("render", "", "measure nothing: render the results of an earlier run from its -json `file`")
 	agentLog := flag.String("agent-log", "", "copy the agents' log to `file` at the end")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (the in-process agent) to `file`")
 	flag.Parse()
@@ -77,6 +80,17 @@ func run() error {
 	}
 	if *reps < 1 || *wpReps < 1 {
 		return errors.New("-reps and -writepath-reps must be at least 1")
+	}
+	if *render != "" {
+		var res results
+		data, err := os.ReadFile(*render)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(data, &res); err != nil {
+			return fmt.Errorf("%s: %w", *render, err)
+		}
+		return publish(&res, *notesFile, *resultsFile, *readme)
 	}
 	log, err := newLogger()
 	if err != nil {
@@ -134,21 +148,36 @@ func run() error {
 		}
 	}
 
+	if *jsonFile != "" {
+		data, err := json.MarshalIndent(res, "", " ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonFile, data, 0o644); err != nil {
+			return err
+		}
+	}
+	return publish(res, *notesFile, *resultsFile, *readme)
+}
+
+// publish prints the results with the notes, and writes them to resultsFile and into the
+// README's summary (each when named).
+func publish(res *results, notesFile, resultsFile, readme string) error {
 	notes := ""
-	if data, err := os.ReadFile(*notesFile); err == nil {
+	if data, err := os.ReadFile(notesFile); err == nil {
 		notes = string(data)
 	}
 	md := res.markdown(notes)
 	fmt.Println()
 	fmt.Print(md)
-	if *resultsFile != "" {
-		if err := os.WriteFile(*resultsFile, []byte(md), 0o644); err != nil {
+	if resultsFile != "" {
+		if err := os.WriteFile(resultsFile, []byte(md), 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "\nwritten to %s\n", *resultsFile)
+		fmt.Fprintf(os.Stderr, "\nwritten to %s\n", resultsFile)
 	}
-	if *readme != "" {
-		if err := updateReadme(*readme, res); err != nil {
+	if readme != "" {
+		if err := updateReadme(readme, res); err != nil {
 			return err
 		}
 	}
