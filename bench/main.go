@@ -40,12 +40,13 @@ import (
 
 // bench holds what every phase shares: the log, the work directory and the hosts to stop.
 type bench struct {
-	log      *zap.Logger
-	workDir  string
-	agent    string   // the dvrflow-agent binary
-	vifType  string   // Interface.type of the VIFs
-	reps     int      // cold sync repetitions
-	agentLog *os.File // the in-process agents' log, opened on first use
+	log        *zap.Logger
+	workDir    string
+	agent      string   // the dvrflow-agent binary
+	vifType    string   // Interface.type of the VIFs
+	reps       int      // cold sync repetitions
+	memprofile string   // heap profile file, or ""
+	agentLog   *os.File // the in-process agents' log, opened on first use
 
 	mu    sync.Mutex
 	hosts map[*sandbox.Host]bool
@@ -72,6 +73,7 @@ func run() error {
 	jsonFile := flag.String("json", "", "also write the raw results as JSON to `file`")
 	render := flag.String("render", "", "measure nothing: render the results of an earlier run from its -json `file`")
 	agentLog := flag.String("agent-log", "", "copy the agents' log to `file` at the end")
+	memprofile := flag.String("memprofile", "", "write a heap profile of the bench process to `file` after each size's cold sync (the in-process agent holds its state then; the last size's stays)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (the in-process agent) to `file`")
 	flag.Parse()
 	ns, err := parseSizes(*sizes)
@@ -98,7 +100,7 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{log: log, hosts: map[*sandbox.Host]bool{}, vifType: *vifType, reps: *reps}
+	b := &bench{log: log, hosts: map[*sandbox.Host]bool{}, vifType: *vifType, reps: *reps, memprofile: *memprofile}
 	defer b.stopAll()
 	if b.workDir, err = os.MkdirTemp("", "dvrflow-bench-"); err != nil {
 		return err

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"go.uber.org/zap"
@@ -58,6 +61,12 @@ func (b *bench) measureSize(ctx context.Context, p topogen.Params, incremental i
 		b.log.Info("cold sync", zap.Int("N", p.Ports), zap.Int("rep", i+1), zap.Duration("agent", run.Agent),
 			zap.Duration("ovs-ofctl", run.Baseline), zap.Int("flow_mods", run.FlowMods), zap.Object("phases", res))
 	}
+	if b.memprofile != "" {
+		if err := writeHeapProfile(b.memprofile); err != nil {
+			agent.close()
+			return nil, err
+		}
+	}
 	for br, fs := range agent.agent.Desired() {
 		r.FlowsByBr[br] = len(fs)
 	}
@@ -104,4 +113,15 @@ func (b *bench) measureSize(ctx context.Context, p topogen.Params, incremental i
 		return nil, err
 	}
 	return r, nil
+}
+
+// writeHeapProfile writes the live heap after a garbage collection.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(f)
 }
