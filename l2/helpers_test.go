@@ -84,7 +84,7 @@ func scenarioDir(t *testing.T) string {
 	}
 	scenarios := filepath.Join(dir, "..", "shared", "scenarios")
 	if _, err := os.Stat(scenarios); err != nil {
-		t.Skipf("Neutron reference dumps unavailable: %s does not exist (../shared next to the repository root)", scenarios)
+		t.Fatalf("Neutron reference dumps unavailable: %s does not exist (../shared must be next to the repository root)", scenarios)
 	}
 	return scenarios
 }
