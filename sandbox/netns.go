@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dvrflow/dvrflow/ethtool"
 )
 
 // inNetns runs f on an OS thread that has entered the network namespace at
@@ -50,35 +51,6 @@ func inNetns(nsPath string, f func() error) error {
 	return <-errc
 }
 
-// ifreqData is struct ifreq carrying a pointer (SIOCETHTOOL); the pointer
-// stays an unsafe.Pointer so the garbage collector sees it.
-type ifreqData struct {
-	name [unix.IFNAMSIZ]byte
-	data unsafe.Pointer
-	_    [24 - unix.SizeofPtr]byte
-}
-
-// ethtoolValue is struct ethtool_value.
-type ethtoolValue struct{ cmd, data uint32 }
-
-// ethtool runs a SIOCETHTOOL get/set-value command on ifname in the
-// current thread's network namespace.
-func ethtool(ifname string, cmd, data uint32) (uint32, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	v := ethtoolValue{cmd: cmd, data: data}
-	var ifr ifreqData
-	copy(ifr.name[:unix.IFNAMSIZ-1], ifname)
-	ifr.data = unsafe.Pointer(&v)
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); errno != 0 {
-		return 0, errno
-	}
-	return v.data, nil
-}
-
 // disableTxChecksum is `ethtool -K IFNAME tx off` inside the network
 // namespace at nsPath. The userspace datapath reads packets from veths with
 // AF_PACKET and forwards them as they are, so a partial checksum left for
@@ -86,14 +58,5 @@ func ethtool(ifname string, cmd, data uint32) (uint32, error) {
 // as bad checksums (ICMP, checksummed in software, still works). With TX
 // checksum offload off the VM's kernel fills in every checksum itself.
 func disableTxChecksum(nsPath, ifname string) error {
-	return inNetns(nsPath, func() error {
-		if _, err := ethtool(ifname, unix.ETHTOOL_STXCSUM, 0); err != nil {
-			return fmt.Errorf("disable TX checksum offload on %s: %w", ifname, err)
-		}
-		on, err := ethtool(ifname, unix.ETHTOOL_GTXCSUM, 0)
-		if err != nil || on != 0 {
-			return fmt.Errorf("TX checksum offload on %s still on (%d): %v", ifname, on, err)
-		}
-		return nil
-	})
+	return inNetns(nsPath, func() error { return ethtool.DisableTxChecksum(ifname) })
 }

@@ -7,10 +7,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"unsafe"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/dvrflow/dvrflow/ethtool"
 )
 
 // netnsDir is where named network namespaces are bind-mounted, as `ip netns` does.
@@ -223,49 +224,11 @@ func setSysctls(ns netns.NsHandle, settings []sysctl) (changed []string, err err
 	return changed, err
 }
 
-// ifreqData is struct ifreq carrying a pointer (SIOCETHTOOL); the pointer stays an
-// unsafe.Pointer so the garbage collector sees it.
-type ifreqData struct {
-	name [unix.IFNAMSIZ]byte
-	data unsafe.Pointer
-	_    [24 - unix.SizeofPtr]byte
-}
-
-// ethtoolValue is struct ethtool_value.
-type ethtoolValue struct{ cmd, data uint32 }
-
-// ethtool runs a SIOCETHTOOL get/set-value command on ifname in the current thread's
-// network namespace.
-func ethtool(ifname string, cmd, data uint32) (uint32, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	v := ethtoolValue{cmd: cmd, data: data}
-	var ifr ifreqData
-	copy(ifr.name[:unix.IFNAMSIZ-1], ifname)
-	ifr.data = unsafe.Pointer(&v)
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); errno != 0 {
-		return 0, errno
-	}
-	return v.data, nil
-}
-
 // disableTxChecksum is `ethtool -K IFNAME tx off` inside ns. The userspace datapath reads
 // packets from a veth with AF_PACKET and forwards them as they are, so a TCP or UDP checksum
 // left for the NIC to fill in would reach the VM unfilled; with TX checksum offload off the
 // kernel computes every checksum itself. (The kernel datapath does not need it; it costs
 // little.)
 func disableTxChecksum(ns netns.NsHandle, ifname string) error {
-	return inNamespace(ns, func() error {
-		on, err := ethtool(ifname, unix.ETHTOOL_GTXCSUM, 0)
-		if err == nil && on == 0 {
-			return nil
-		}
-		if _, err := ethtool(ifname, unix.ETHTOOL_STXCSUM, 0); err != nil {
-			return fmt.Errorf("disable TX checksum offload on %s: %w", ifname, err)
-		}
-		return nil
-	})
+	return inNamespace(ns, func() error { return ethtool.DisableTxChecksum(ifname) })
 }
