@@ -159,7 +159,7 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 	if a.topo == nil {
 		return rep, errors.New("reconcile: no topology")
 	}
-	if err := a.brs.Ensure(ctx); err != nil {
+	if err := a.brs.EnsurePresent(ctx); err != nil {
 		return rep, err
 	}
 	if a.routers != nil {

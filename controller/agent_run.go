@@ -66,8 +66,9 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 			if !ok {
 				return errors.New("ovsdb event stream closed")
 			}
-			a.handleEvent(ev)
-			dirty = true
+			if a.handleEvent(ev) {
+				dirty = true
+			}
 		case u, ok := <-updates:
 			if !ok {
 				updates = nil
@@ -77,7 +78,9 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 				dirty = true
 			}
 		}
-		a.drainEvents()
+		if a.drainEvents() {
+			dirty = true
+		}
 	}
 }
 
@@ -88,22 +91,36 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 func (a *Agent) OnConverged(f func(Report)) { a.onConverged = f }
 
 // drainEvents handles the OVSDB events already queued, so that a burst of plugs leads to
-// one reconcile.
-func (a *Agent) drainEvents() {
+// one reconcile; it reports whether any of them needs one.
+func (a *Agent) drainEvents() bool {
+	relevant := false
 	for {
 		select {
 		case ev, ok := <-a.db.Events():
 			if !ok {
-				return
+				return relevant
 			}
-			a.handleEvent(ev)
+			if a.handleEvent(ev) {
+				relevant = true
+			}
 		default:
-			return
+			return relevant
 		}
 	}
 }
 
-func (a *Agent) handleEvent(ev ovsdb.Event) {
+// handleEvent logs an OVSDB event and reports whether it can change the desired state. A
+// VIF that appears without an ofport cannot be bound yet: its update with the ofport is
+// the one that matters (so a plug costs one reconcile, not two).
+func (a *Agent) handleEvent(ev ovsdb.Event) bool {
+	switch ev.Kind {
+	case ovsdb.VIFAdded, ovsdb.VIFUpdated:
+		if !ev.VIF.Ready() {
+			_, bound := a.binding.Tags[ev.VIF.Name]
+			a.log.Debug("vif without ofport", zap.String("port", ev.VIF.Name), zap.String("iface_id", ev.VIF.IfaceID))
+			return bound
+		}
+	}
 	switch ev.Kind {
 	case ovsdb.BridgeDeleted:
 		if w := a.brs.Writer(ev.Bridge); w != nil {
@@ -116,6 +133,7 @@ func (a *Agent) handleEvent(ev ovsdb.Event) {
 		a.log.Debug("vif event", zap.Stringer("kind", ev.Kind), zap.String("port", ev.VIF.Name),
 			zap.String("iface_id", ev.VIF.IfaceID), zap.Int("ofport", ev.VIF.Ofport))
 	}
+	return true
 }
 
 // applyUpdate takes a topology update; it reports whether anything changed.

@@ -78,6 +78,40 @@ func (b *Bridges) Names() []string {
 // Ensure makes every managed bridge and patch pair exist (idempotent).
 func (b *Bridges) Ensure(ctx context.Context) error { return b.ensure(ctx) }
 
+// EnsurePresent re-creates what is missing — a managed bridge or a patch port, as the OVSDB
+// cache shows them — and writes nothing when all is there: a reconcile then costs no OVSDB
+// transaction (each one waits for ovs-vswitchd to reconfigure).
+func (b *Bridges) EnsurePresent(ctx context.Context) error {
+	if b.missing() {
+		return b.ensure(ctx)
+	}
+	return nil
+}
+
+// missing reports whether a managed bridge or patch port is absent from the cache.
+func (b *Bridges) missing() bool {
+	b.mu.Lock()
+	names := append([]string(nil), b.order...)
+	patches := append([]PatchPair(nil), b.patches...)
+	b.mu.Unlock()
+	ports := map[string]map[string]bool{}
+	for _, n := range names {
+		if !b.db.BridgeExists(n) {
+			return true
+		}
+		ports[n] = map[string]bool{}
+		for _, p := range b.db.BridgePorts(n) {
+			ports[n][p.Name] = p.Type == "patch"
+		}
+	}
+	for _, p := range patches {
+		if !ports[p.BridgeA][p.PortA] || !ports[p.BridgeB][p.PortB] {
+			return true
+		}
+	}
+	return false
+}
+
 // ensure makes every managed bridge and patch pair exist (idempotent).
 func (b *Bridges) ensure(ctx context.Context) error {
 	b.mu.Lock()

@@ -30,9 +30,12 @@ func LoadTopology(path string) (*Topology, error) {
 
 // ParseTopology decodes a topology document; see [LoadTopology].
 func ParseTopology(data []byte) (*Topology, error) {
-	doc, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, fmt.Errorf("not valid YAML or JSON: %w", err)
+	doc := data
+	if !json.Valid(data) { // JSON is YAML; only real YAML needs the (slower) conversion
+		var err error
+		if doc, err = yaml.YAMLToJSON(data); err != nil {
+			return nil, fmt.Errorf("not valid YAML or JSON: %w", err)
+		}
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &top); err != nil || top == nil {

@@ -337,15 +337,27 @@ func keyLess(a, b Key) bool {
 }
 
 // Sort orders flows like the scenario dumps: by table, priority (highest first), then text.
+// Each flow is rendered once, not at every comparison.
 func Sort(fs []Flow) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
+	type keyed struct {
+		text string
+		flow Flow
+	}
+	ks := make([]keyed, len(fs))
+	for i, f := range fs {
+		ks[i] = keyed{text: f.String(), flow: f}
+	}
+	sort.SliceStable(ks, func(i, j int) bool {
+		a, b := ks[i].flow, ks[j].flow
 		if a.Table != b.Table {
 			return a.Table < b.Table
 		}
 		if a.Priority != b.Priority {
 			return a.Priority > b.Priority
 		}
-		return a.String() < b.String()
+		return ks[i].text < ks[j].text
 	})
+	for i := range ks {
+		fs[i] = ks[i].flow
+	}
 }

@@ -122,6 +122,9 @@ func (c *Client) createBridge(ctx context.Context, spec BridgeSpec) error {
 // adoptBridge re-applies the spec to an existing bridge, in one transaction guarded by the
 // bridge still existing.
 func (c *Client) adoptBridge(ctx context.Context, spec BridgeSpec, cur *vswitchd.Bridge) error {
+	if c.configured(spec, cur) {
+		return nil // nothing to write: no transaction, no wait for ovs-vswitchd
+	}
 	l := &opList{ops: []ovsdb.Operation{guard(vswitchd.BridgeTable, spec.Name, true)}}
 	b := &vswitchd.Bridge{}
 	where := c.ovs.WhereAll(b, model.Condition{Field: &b.Name, Function: ovsdb.ConditionEqual, Value: spec.Name})
@@ -177,4 +180,36 @@ func newFlowTables(names map[int]string, existing map[int]string) ([]model.Model
 		refs[n] = uuid
 	}
 	return rows, refs
+}
+
+// configured reports whether an existing bridge already has everything adoptBridge would
+// set (from the cache).
+func (c *Client) configured(spec BridgeSpec, cur *vswitchd.Bridge) bool {
+	if cur.FailMode == nil || *cur.FailMode != vswitchd.BridgeFailModeSecure {
+		return false
+	}
+	if spec.DatapathType != "" && cur.DatapathType != spec.DatapathType {
+		return false
+	}
+	for _, p := range spec.Protocols {
+		if !slices.Contains(cur.Protocols, p) {
+			return false
+		}
+	}
+	for k, v := range spec.otherConfig() {
+		if cur.OtherConfig[k] != v {
+			return false
+		}
+	}
+	tables := c.table(vswitchd.FlowTableTable)
+	for n, name := range spec.TableNames {
+		if name == "" {
+			continue
+		}
+		ft, ok := tables[cur.FlowTables[n]].(*vswitchd.FlowTable)
+		if !ok || ft.Name == nil || *ft.Name != name {
+			return false
+		}
+	}
+	return true
 }

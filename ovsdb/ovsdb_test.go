@@ -245,6 +245,11 @@ func TestPatchPair(t *testing.T) {
 
 	// A wrong peer set by hand is repaired, keeping the port.
 	e.vsctl("set", "interface", "patch-tun", "options:peer=nonexistent-peer")
+	// The client decides from its cache (an intact pair costs no transaction): let the
+	// monitor deliver the hand edit first.
+	for deadline := time.Now().Add(5 * time.Second); e.c.isPatch("br-int", "patch-tun", "patch-int") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := e.c.EnsurePatchPair(e.ctx, "br-int", "patch-tun", "br-tun", "patch-int"); err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,9 @@ func (c *Client) EnsurePort(ctx context.Context, spec PortSpec) error {
 // type=patch, options:peer), in one transaction. Existing ports are reused, so their ofports
 // stay stable.
 func (c *Client) EnsurePatchPair(ctx context.Context, bridgeA, portA, bridgeB, portB string) error {
+	if c.isPatch(bridgeA, portA, portB) && c.isPatch(bridgeB, portB, portA) {
+		return nil // already there: no transaction
+	}
 	err := retry(ctx, func() error {
 		l := &opList{}
 		if err := c.portOps(l, PortSpec{Bridge: bridgeA, Name: portA, Type: "patch",
@@ -313,4 +316,14 @@ func (c *Client) BridgePorts(bridge string) []PortInfo {
 	}
 	slices.SortFunc(out, func(a, b PortInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// isPatch reports whether the cache shows port on bridge as a patch port to peer.
+func (c *Client) isPatch(bridge, port, peer string) bool {
+	for _, p := range c.BridgePorts(bridge) {
+		if p.Name == port {
+			return p.Type == "patch" && p.Options["peer"] == peer && len(p.Options) == 1
+		}
+	}
+	return false
 }
