@@ -201,20 +201,6 @@ func (c *Client) table(name string) map[string]model.Model {
 	return rc.RowsShallow()
 }
 
-// commitNoWait runs ops in one transaction and checks every result, without waiting for
-// ovs-vswitchd to apply them (it does so on its own, as soon as it sees the change): for
-// writes where the caller has nothing to wait for, such as port tags behind flows that are
-// already confirmed (Neutron's agent does not wait either).
-func (c *Client) commitNoWait(ctx context.Context, ops []ovsdb.Operation) error {
-	ctx, cancel := context.WithTimeout(ctx, txnTimeout)
-	defer cancel()
-	res, err := c.ovs.Transact(ctx, ops...)
-	if err != nil {
-		return fmt.Errorf("transact: %w", err)
-	}
-	return checkResults(res, ops)
-}
-
 // commit runs ops in one transaction together with a next_cfg bump, checks every result, and
 // waits until ovs-vswitchd has applied the change (cur_cfg >= next_cfg) or ctx ends.
 func (c *Client) commit(ctx context.Context, ops []ovsdb.Operation) error {

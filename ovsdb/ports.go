@@ -227,8 +227,7 @@ func (c *Client) PortTags(bridge string) map[string]int {
 }
 
 // SetPortTags sets the VLAN tags of many ports in one transaction (tag 0 clears a tag),
-// clearing vlan_mode and trunks like [Client.SetPortTag]. It returns once the database has
-// them; ovs-vswitchd applies them right after, without the caller waiting for it. Ports that no longer exist are
+// clearing vlan_mode and trunks like [Client.SetPortTag]. Ports that no longer exist are
 // skipped (a port can vanish between the read and the write; the next event reports it);
 // the names of the ports actually updated are returned.
 func (c *Client) SetPortTags(ctx context.Context, tags map[string]int) ([]string, error) {
@@ -265,10 +264,7 @@ func (c *Client) SetPortTags(ctx context.Context, tags map[string]int) ([]string
 	if len(updated) == 0 {
 		return nil, nil
 	}
-	if l.err != nil {
-		return nil, l.err
-	}
-	if err := c.commitNoWait(ctx, l.ops); err != nil {
+	if err := l.commit(ctx, c); err != nil {
 		return nil, fmt.Errorf("set tags of %d ports: %w", len(updated), err)
 	}
 	c.log.Debug("set port tags", zap.Int("ports", len(updated)))
