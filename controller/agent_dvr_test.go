@@ -19,7 +19,7 @@ import (
 
 // dvrAgent runs an in-process agent on a sandbox host for ../shared/scenarios/dvr_vlan.json
 // with its ports plugged (router namespaces off: the qr- ports are plugged like VIFs).
-func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, *controller.Topology) {
+func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, *ovsdb.Client, *controller.Topology) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("real Open vSwitch: skipped with -short")
@@ -53,19 +53,36 @@ func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, 
 		t.Fatal(err)
 	}
 	a.SetTopology(topo)
-	plug(t, ctx, h, topo.Ports...)
+	plug(t, ctx, h, db, topo.Ports...)
 	reconcile(t, ctx, a)
-	return ctx, a, h, topo
+	return ctx, a, h, db, topo
 }
 
-func plug(t *testing.T, ctx context.Context, h *sandbox.Host, ports ...controller.Port) {
+// plug plugs the ports and waits until the agent's OVSDB client sees each of them with
+// an ofport (the monitor delivers the insert asynchronously).
+func plug(t *testing.T, ctx context.Context, h *sandbox.Host, db *ovsdb.Client, ports ...controller.Port) {
 	t.Helper()
 	first, err := testbed.NextOfport(ctx, h, "br-int")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := testbed.PlugPorts(ctx, h, "br-int", first, ports); err != nil {
+	names, err := testbed.PlugPorts(ctx, h, "br-int", first, ports)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ready := map[string]bool{}
+		for _, v := range db.VIFs() {
+			ready[v.Name] = v.Ready()
+		}
+		missing := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return ready[n] })
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plugged ports without an ofport in the agent's view: %v", missing)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -122,7 +139,7 @@ func cloneTopology(t *controller.Topology) *controller.Topology {
 // new VM each change only their own flows, as the write path reports; removing the router
 // interface removes every flow it caused and nothing else.
 func TestDVRChangesAreIncremental(t *testing.T) {
-	ctx, a, h, base := dvrAgent(t)
+	ctx, a, h, db, base := dvrAgent(t)
 	expectOnly := func(t *testing.T, rep controller.Report, wantAdded, wantDeleted bool, owners ...string) {
 		t.Helper()
 		added, modified, deleted := changed(rep)
@@ -161,7 +178,7 @@ func TestDVRChangesAreIncremental(t *testing.T) {
 			PortSecurityEnabled: true, AdminStateUp: true}
 		topo.Ports = append(topo.Ports, qr)
 		a.SetTopology(topo)
-		plug(t, ctx, h, qr)
+		plug(t, ctx, h, db, qr)
 		rep := reconcile(t, ctx, a)
 		expectOnly(t, rep, true, false, newNet, newQR)
 		base = topo
@@ -174,7 +191,7 @@ func TestDVRChangesAreIncremental(t *testing.T) {
 			FixedIPs: []controller.FixedIP{{SubnetID: newSubnet, IPAddress: "10.0.3.11"}}, PortSecurityEnabled: true, AdminStateUp: true}
 		topo.Ports = append(topo.Ports, vm)
 		a.SetTopology(topo)
-		plug(t, ctx, h, vm)
+		plug(t, ctx, h, db, vm)
 		rep := reconcile(t, ctx, a)
 		expectOnly(t, rep, true, false, newVM)
 		base = topo
