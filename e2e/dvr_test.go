@@ -217,19 +217,7 @@ func TestDVRRoutedAcrossHosts(t *testing.T) {
 	})
 
 	t.Run("routed and switched pings within and across hosts", func(t *testing.T) {
-		for _, c := range []struct{ from, to, what string }{
-			{"a1", "b2", "routed A→B across hosts"},
-			{"b2", "a1", "routed B→A across hosts"},
-			{"b1", "a2", "routed B→A across hosts"},
-			{"a2", "b1", "routed A→B across hosts"},
-			{"a1", "b1", "routed on one host"},
-			{"a1", "a2", "same subnet across hosts"},
-			{"b2", "b1", "same subnet across hosts"},
-		} {
-			if err := vms[c.from].Ping(ctx, ip[c.to], 3); err != nil {
-				t.Errorf("%s (%s): %v", c.what, c.from+"→"+c.to, err)
-			}
-		}
+		pingDVRMatrix(t, ctx, vms, ip)
 	})
 
 	t.Run("routed frames on the trunk carry the sender's DVR MAC and the provider VLAN", func(t *testing.T) {
@@ -444,4 +432,24 @@ func bridgePackets(t *testing.T, ctx context.Context, h *sandbox.Host, br string
 		}
 	}
 	return total
+}
+
+// pingDVRMatrix pings, 3 times each, between VMs a1, b1 (host 1) and a2, b2 (host 2) on
+// subnets A and B of one distributed router: routed across hosts both ways, routed on one
+// host, and switched across hosts. ip maps a VM's name to its address.
+func pingDVRMatrix(t *testing.T, ctx context.Context, vms map[string]*sandbox.VM, ip map[string]string) {
+	t.Helper()
+	for _, c := range []struct{ from, to, what string }{
+		{"a1", "b2", "routed A→B across hosts"},
+		{"b2", "a1", "routed B→A across hosts"},
+		{"b1", "a2", "routed B→A across hosts"},
+		{"a2", "b1", "routed A→B across hosts"},
+		{"a1", "b1", "routed on one host"},
+		{"a1", "a2", "same subnet across hosts"},
+		{"b2", "b1", "same subnet across hosts"},
+	} {
+		if err := vms[c.from].Ping(ctx, ip[c.to], 3); err != nil {
+			t.Errorf("%s (%s): %v", c.what, c.from+"→"+c.to, err)
+		}
+	}
 }
