@@ -5,49 +5,21 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/dvrflow/dvrflow/ethtool"
+	"github.com/dvrflow/dvrflow/nsthread"
 )
 
 // netnsDir is where named network namespaces are bind-mounted, as `ip netns` does.
 const netnsDir = "/run/netns"
 
-// onLockedThread runs f on a fresh OS thread locked to its goroutine, and returns the thread
-// to the network namespace it started in afterwards. f may change the thread's network
-// namespace (setns, unshare). If the thread cannot be returned, it stays locked, so that the
-// Go runtime discards it when the goroutine ends instead of reusing it in the wrong
-// namespace.
-func onLockedThread(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		own, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open own network namespace: %w", err)
-			return
-		}
-		defer own.Close()
-		ferr := f()
-		if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Stay locked: the thread is in the wrong namespace for good.
-			errc <- errors.Join(ferr, fmt.Errorf("return to own network namespace: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 // inNamespace runs f on a thread that has entered the network namespace ns.
 func inNamespace(ns netns.NsHandle, f func() error) error {
-	return onLockedThread(func() error {
+	return nsthread.Run(func() error {
 		if err := netns.Set(ns); err != nil {
 			return fmt.Errorf("enter network namespace: %w", err)
 		}
@@ -119,7 +91,7 @@ func createNamespace(name string) (netns.NsHandle, error) {
 		return netns.None(), err
 	}
 	f.Close()
-	err = onLockedThread(func() error {
+	err = nsthread.Run(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("unshare network namespace: %w", err)
 		}
