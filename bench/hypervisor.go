@@ -225,3 +225,25 @@ func (h *hypervisor) waitOfports(ctx context.Context, names []string, timeout ti
 		}
 	}
 }
+
+// ofportAssigned returns when ovs-vswitchd has given the interface an ofport (or -1): a
+// transaction with a wait operation that ovsdb-server holds until the interface's ofport
+// column is no longer empty, so the reply comes when ovs-vswitchd's write of the ofport is
+// committed — the moment the agent's monitor is told, too. It measures the switch's own part
+// of a plug, without polling.
+func (h *hypervisor) ofportAssigned(ctx context.Context, name string) (time.Time, error) {
+	timeout := 30000
+	ops := []ovsdb.Operation{{
+		Op:      ovsdb.OperationWait,
+		Table:   vswitchd.InterfaceTable,
+		Where:   []ovsdb.Condition{{Column: "name", Function: ovsdb.ConditionEqual, Value: name}},
+		Columns: []string{"ofport"},
+		Until:   string(ovsdb.WaitConditionNotEqual),
+		Rows:    []ovsdb.Row{{"ofport": ovsdb.OvsSet{GoSet: []any{}}}},
+		Timeout: &timeout,
+	}}
+	if _, err := h.transact(ctx, ops); err != nil {
+		return time.Time{}, fmt.Errorf("wait for the ofport of %s: %w", name, err)
+	}
+	return time.Now(), nil
+}

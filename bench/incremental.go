@@ -19,9 +19,12 @@ import (
 //     flow (table 25) added (deleted), which it does once the agent's bundle is committed;
 //   - PlugDone/UnplugDone: the end of the agent's reconcile that installed (removed) its
 //     flows, which also includes setting its tag and waiting for ovs-vswitchd to apply it.
+//   - Ofport: ovs-vswitchd's own part of a plug, from the insert to the ofport it assigned
+//     committed to OVSDB (the agent cannot program a port before it knows its ofport).
 type incrementalResult struct {
 	Plug, Unplug         []time.Duration
 	PlugDone, UnplugDone []time.Duration
+	Ofport               []time.Duration
 }
 
 // stamped is a reconcile report with the time the agent's event loop produced it.
@@ -80,6 +83,14 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 			return nil, err
 		}
 		name := plugged[0]
+		assigned := make(chan time.Time, 1)
+		go func() {
+			at, err := n.hv.ofportAssigned(ctx, name)
+			if err != nil {
+				b.log.Warn("ofport wait", zap.Error(err))
+			}
+			assigned <- at
+		}()
 		s, err := waitReport(ctx, reports, done, func(r controller.Report) bool { return bound(r, name) })
 		if err != nil {
 			return nil, fmt.Errorf("plug %s: %w", name, err)
@@ -90,6 +101,9 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 		added, err := mon.when("ADDED", port.MAC)
 		if err != nil {
 			return nil, fmt.Errorf("plug %s: %w", name, err)
+		}
+		if at := <-assigned; !at.IsZero() {
+			res.Ofport = append(res.Ofport, at.Sub(t0))
 		}
 		res.Plug = append(res.Plug, added.Sub(t0))
 		res.PlugDone = append(res.PlugDone, s.at.Sub(t0))
