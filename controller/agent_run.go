@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"runtime/debug"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,6 +33,7 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 	backoff := minRetry
 	var retry <-chan time.Time
 	lost := a.lostSignals(ctx)
+	first := true
 	for {
 		if dirty && retry == nil {
 			rep, err := a.Reconcile(ctx)
@@ -44,6 +46,13 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 				backoff = min(2*backoff, maxRetry)
 			default:
 				dirty, backoff = false, minRetry
+				if first {
+					// The first sync read every flow from the switch and the whole
+					// database; that memory is garbage now. Hand it back to the OS
+					// instead of keeping it as a heap reserve for the daemon's life.
+					debug.FreeOSMemory()
+					first = false
+				}
 				if rep.FlowMods() > 0 || len(rep.Retagged) > 0 {
 					a.log.Info("converged", zap.Int("flow_mods", rep.FlowMods()), zap.Int("ports_tagged", len(rep.Retagged)),
 						zap.Int("ports_bound", len(rep.Binding.Node.Ports)), zap.Int("networks", len(rep.Binding.Node.Networks)),
