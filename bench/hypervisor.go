@@ -247,3 +247,31 @@ func (h *hypervisor) ofportAssigned(ctx context.Context, name string) (time.Time
 	}
 	return time.Now(), nil
 }
+
+// vswitchdIdle waits until ovs-vswitchd has applied every committed change (cur_cfg has
+// caught up with next_cfg), so that the next plug does not queue behind the reconfiguration
+// for the previous one's tag.
+func (h *hypervisor) vswitchdIdle(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		rows, err := h.selectAll(ctx, vswitchd.OpenvSwitchTable, "next_cfg", "cur_cfg")
+		if err != nil {
+			return err
+		}
+		if len(rows) == 1 {
+			next, _ := rows[0]["next_cfg"].(float64)
+			cur, _ := rows[0]["cur_cfg"].(float64)
+			if cur >= next {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ovs-vswitchd still reconfiguring after %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}

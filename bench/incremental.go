@@ -109,7 +109,9 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 		res.PlugDone = append(res.PlugDone, s.at.Sub(t0))
 		names = append(names, name)
 		macs[name] = port.MAC
-		settle(reports)
+		if err := n.settle(ctx, reports); err != nil {
+			return nil, err
+		}
 	}
 	for _, name := range names {
 		t0 := time.Now()
@@ -129,7 +131,9 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 		}
 		res.Unplug = append(res.Unplug, deleted.Sub(t0))
 		res.UnplugDone = append(res.UnplugDone, s.at.Sub(t0))
-		settle(reports)
+		if err := n.settle(ctx, reports); err != nil {
+			return nil, err
+		}
 	}
 	b.log.Info("incremental", zap.Int("N", n.params.Ports), zap.Int("vifs", count),
 		zap.Duration("plug_p50", percentile(res.Plug, 50)), zap.Duration("plug_p99", percentile(res.Plug, 99)),
@@ -170,14 +174,14 @@ func waitReport(ctx context.Context, reports <-chan stamped, done <-chan error, 
 	}
 }
 
-// settle waits until the agent has been quiet for 50 ms, so that the next change finds it
-// idle.
-func settle(reports <-chan stamped) {
+// settle waits until the agent has been quiet for 50 ms and ovs-vswitchd has applied every
+// committed change, so that the next change finds both idle.
+func (n *node) settle(ctx context.Context, reports <-chan stamped) error {
 	for {
 		select {
 		case <-reports:
 		case <-time.After(50 * time.Millisecond):
-			return
+			return n.hv.vswitchdIdle(ctx, 30*time.Second)
 		}
 	}
 }

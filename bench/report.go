@@ -152,7 +152,7 @@ func (r *results) markdown(notes string) string {
 	for _, s := range r.Sizes {
 		if in := s.Incremental; in != nil {
 			p("\n## 3. Incremental (N = %d)\n\n", s.Params.Ports)
-			p("The agent's event loop (`Agent.Run`) runs in-process with a topology holding %d more VM ports; they are plugged one by one, each in its own OVSDB transaction, then unplugged one by one (the next one once the agent has been idle for 50 ms). Each is timed from just before its OVSDB transaction to\n\n", len(in.Plug))
+			p("The agent's event loop (`Agent.Run`) runs in-process with a topology holding %d more VM ports; they are plugged one by one, each in its own OVSDB transaction, then unplugged one by one (the next one once the agent has been idle for 50 ms and ovs-vswitchd has applied every committed change). Each is timed from just before its OVSDB transaction to\n\n", len(in.Plug))
 			p("- **flows confirmed**: the switch itself reports the port's table-25 flow added (removed) on an OpenFlow flow monitor (`ovs-ofctl monitor br-int watch:`), which it does once the agent's bundle is committed;\n")
 			p("- **ofport assigned**: ovs-vswitchd has added the port and its ofport is committed to OVSDB (a `wait` operation that ovsdb-server holds until then): the switch's own part, which no agent can go below, since flows name the port by its ofport;\n")
 			p("- **reconcile done**: the end of the agent's reconcile that bound (unbound) the port (`Agent.OnConverged`): flows confirmed, then the port's tag written and applied by ovs-vswitchd.\n\n")
