@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -305,7 +306,9 @@ func (c *Conn) register(base, n uint32, onMsg func(xid uint32, msg []byte)) (unr
 		defer c.pendMu.Unlock()
 		for i, q := range c.pending {
 			if q == p {
-				c.pending = append(c.pending[:i], c.pending[i+1:]...)
+				// slices.Delete clears the vacated slot: a finished operation must not stay
+				// reachable from the backing array (a flow dump holds every flow it read).
+				c.pending = slices.Delete(c.pending, i, i+1)
 				return
 			}
 		}
