@@ -2,10 +2,13 @@
 // bridges and their patch and tunnel ports, sets VLAN tags on VIF ports, and discovers VIFs
 // (interfaces with external_ids:iface-id) as a stream of typed events.
 //
-// It talks to ovsdb-server through libovsdb with the generated models in package vswitchd.
-// Every write is one transaction whose results are all checked, bumps Open_vSwitch.next_cfg
-// and returns only once ovs-vswitchd has applied it (cur_cfg >= next_cfg), so a caller that
-// then reads an ofport or connects to a bridge's management socket sees the result.
+// It talks to ovsdb-server through libovsdb with the generated models in package vswitchd,
+// which hold only the columns dvrflow uses (see that package). Every write is one
+// transaction whose results are all checked and bumps Open_vSwitch.next_cfg; it returns
+// only once ovs-vswitchd has applied it (cur_cfg >= next_cfg), so a caller that then reads
+// an ofport or connects to a bridge's management socket sees the result. The exception is
+// [Client.CommitPortTags], which leaves the wait to [Client.WaitApplied]. Waits wake up on
+// the cache's change notifications, not on a timer.
 package ovsdb
 
 import (
@@ -39,9 +42,10 @@ const (
 	inactivityTimeout = 10 * time.Second
 	// eventBuffer is the capacity of the Events channel.
 	eventBuffer = 1024
-	// pollInterval is how often the cache is re-read while waiting for ovs-vswitchd
-	// (cur_cfg, ofports).
-	pollInterval = 10 * time.Millisecond
+	// recheckInterval is how often a wait for the cache (cur_cfg, an ofport) looks again
+	// without a change notification: a safety net, since libovsdb drops notifications when
+	// its event queue is full. Waits normally wake up on the notification itself.
+	recheckInterval = 250 * time.Millisecond
 )
 
 // errConflict marks a transaction aborted by one of its guards (a row that was expected to be
@@ -57,8 +61,11 @@ type Client struct {
 	log *zap.Logger
 	bo  *closableBackOff
 
-	events    chan Event
-	wake      chan struct{} // capacity 1: "the cache changed", coalesced
+	events chan Event
+	wake   chan struct{} // capacity 1: "the cache changed", coalesced
+	// changes signals the waiters on a table's rows (waitFor), by table name. The map is
+	// filled before the cache handlers are added and never changes afterwards.
+	changes   map[string]*changeSignal
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -96,30 +103,40 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 		return nil, fmt.Errorf("ovsdb client for %s: %w", endpoint, err)
 	}
 	c := &Client{
-		ovs:    ovs,
-		log:    log,
-		bo:     bo,
-		events: make(chan Event, eventBuffer),
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		ovs:     ovs,
+		log:     log,
+		bo:      bo,
+		events:  make(chan Event, eventBuffer),
+		wake:    make(chan struct{}, 1),
+		changes: map[string]*changeSignal{},
+		done:    make(chan struct{}),
+	}
+	for table := range dbModel.Types() {
+		c.changes[table] = &changeSignal{}
 	}
 	if err := ovs.Connect(ctx); err != nil {
 		return nil, fmt.Errorf("connect to ovsdb %s: %w", endpoint, err)
 	}
-	// Handlers before Monitor, or the initial dump is missed.
+	// Handlers before Monitor, or the initial dump is missed. libovsdb calls them after
+	// the cache holds the change, so a woken waiter sees it.
 	ovs.Cache().AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc: func(table string, m model.Model) {
 			if root, ok := m.(*vswitchd.OpenvSwitch); ok {
 				c.noteRoot(root.UUID)
 			}
+			c.changed(table)
 			c.poke()
 		},
 		UpdateFunc: func(table string, _, _ model.Model) {
+			c.changed(table)
 			if table != vswitchd.OpenvSwitchTable { // cur_cfg moves on every write
 				c.poke()
 			}
 		},
-		DeleteFunc: func(string, model.Model) { c.poke() },
+		DeleteFunc: func(table string, _ model.Model) {
+			c.changed(table)
+			c.poke()
+		},
 	})
 	root := &vswitchd.OpenvSwitch{}
 	br := &vswitchd.Bridge{}
@@ -139,6 +156,12 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 		c.bo.stop()
 		ovs.Close()
 		return nil, fmt.Errorf("monitor ovsdb %s: %w", endpoint, err)
+	}
+	// The JSON-RPC codec keeps the last reply it read, here the initial dump (megabytes at
+	// 10,000 ports), until the next reply: an echo's small reply replaces it now. Not
+	// worth failing Connect over.
+	if err := ovs.Echo(ctx); err != nil {
+		log.Debug("echo after the initial dump", zap.Error(err))
 	}
 	c.known = c.current() // events report changes from here on; VIFs() gives the start
 	c.wg.Add(1)
@@ -206,9 +229,19 @@ func (c *Client) table(name string) map[string]model.Model {
 func (c *Client) commit(ctx context.Context, ops []ovsdb.Operation) error {
 	ctx, cancel := context.WithTimeout(ctx, txnTimeout)
 	defer cancel()
-	root, err := c.root()
+	next, err := c.transact(ctx, ops)
 	if err != nil {
 		return err
+	}
+	return c.WaitApplied(ctx, next)
+}
+
+// transact runs ops in one transaction together with a next_cfg bump, checks every result,
+// and returns the new next_cfg without waiting for ovs-vswitchd.
+func (c *Client) transact(ctx context.Context, ops []ovsdb.Operation) (int, error) {
+	root, err := c.root()
+	if err != nil {
+		return 0, err
 	}
 	where := []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: root}}}
 	ops = append(ops,
@@ -218,37 +251,107 @@ func (c *Client) commit(ctx context.Context, ops []ovsdb.Operation) error {
 			Columns: []string{"next_cfg"}})
 	res, err := c.ovs.Transact(ctx, ops...)
 	if err != nil {
-		return fmt.Errorf("transact: %w", err)
+		return 0, fmt.Errorf("transact: %w", err)
 	}
 	if err := checkResults(res, ops); err != nil {
-		return err
+		return 0, err
 	}
 	rows := res[len(ops)-1].Rows
 	if len(rows) != 1 {
-		return fmt.Errorf("Open_vSwitch row %s vanished: %w", root, errConflict)
+		return 0, fmt.Errorf("Open_vSwitch row %s vanished: %w", root, errConflict)
 	}
 	next, err := intValue(rows[0]["next_cfg"])
 	if err != nil {
-		return fmt.Errorf("next_cfg: %w", err)
+		return 0, fmt.Errorf("next_cfg: %w", err)
 	}
-	return c.waitApplied(ctx, next)
+	return next, nil
 }
 
-// waitApplied waits until ovs-vswitchd reports cur_cfg >= next.
-func (c *Client) waitApplied(ctx context.Context, next int) error {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	for {
+// WaitApplied waits until ovs-vswitchd has applied the configuration numbered cfg
+// (Open_vSwitch.cur_cfg >= cfg), as returned by [Client.CommitPortTags], or until ctx ends.
+// cfg 0 (nothing was written) returns at once. It wakes up when the cache sees cur_cfg
+// change. If ovsdb-server is replaced by one with a fresh database meanwhile, cur_cfg starts
+// again from 0 and the wait lasts until ctx ends: give ctx a deadline.
+func (c *Client) WaitApplied(ctx context.Context, cfg int) error {
+	if cfg <= 0 {
+		return nil
+	}
+	err := c.waitFor(ctx, vswitchd.OpenvSwitchTable, func() bool {
 		for _, m := range c.table(vswitchd.OpenvSwitchTable) {
-			if m.(*vswitchd.OpenvSwitch).CurCfg >= next {
-				return nil
+			if m.(*vswitchd.OpenvSwitch).CurCfg >= cfg {
+				return true
 			}
+		}
+		return false
+	})
+	if err != nil {
+		return fmt.Errorf("wait for ovs-vswitchd to apply next_cfg %d: %w", cfg, err)
+	}
+	return nil
+}
+
+// errClosed is returned by a wait interrupted by Close.
+var errClosed = errors.New("ovsdb client closed")
+
+// waitFor returns once done reports true, calling it first and then after every change of
+// table's rows in the cache (and every recheckInterval, in case a notification was lost). It
+// fails when ctx ends or the client is closed.
+func (c *Client) waitFor(ctx context.Context, table string, done func() bool) error {
+	sig := c.changes[table]
+	var recheck *time.Ticker
+	for {
+		// Take the signal before looking: a change after the look then closes this very
+		// channel, so no wake-up is missed.
+		changed := sig.next()
+		if done() {
+			return nil
+		}
+		if recheck == nil {
+			recheck = time.NewTicker(recheckInterval)
+			defer recheck.Stop()
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for ovs-vswitchd to apply next_cfg %d: %w", next, ctx.Err())
-		case <-t.C:
+			return ctx.Err()
+		case <-c.done:
+			return errClosed
+		case <-changed:
+		case <-recheck.C:
 		}
+	}
+}
+
+// changed wakes the waiters on table's rows; libovsdb's event goroutine calls it.
+func (c *Client) changed(table string) {
+	if sig := c.changes[table]; sig != nil {
+		sig.notify()
+	}
+}
+
+// changeSignal is a broadcast "something changed": every channel handed out by next is
+// closed by the following notify. A notify without waiters costs a lock and nothing else.
+type changeSignal struct {
+	mu sync.Mutex
+	ch chan struct{} // nil while nobody waits
+}
+
+// next returns a channel closed at the next notify.
+func (s *changeSignal) next() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+// notify wakes everyone waiting on a channel from next.
+func (s *changeSignal) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -155,35 +154,43 @@ func (c *Client) DeletePort(ctx context.Context, bridge, port string) error {
 
 // Ofport waits until the interface has a valid ofport (> 0) and returns it. An ofport of -1
 // (ovs-vswitchd could not add the interface) is an error carrying Interface.error. It also
-// fails when ctx ends first.
+// fails when ctx ends first. It looks again whenever the cache's Interface rows change.
 func (c *Client) Ofport(ctx context.Context, iface string) (int, error) {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	for {
+	var (
+		ofport int
+		failed error
+		getErr error
+	)
+	err := c.waitFor(ctx, vswitchd.InterfaceTable, func() bool {
 		i := &vswitchd.Interface{Name: iface}
-		err := c.ovs.Get(ctx, i)
-		if err == nil && i.Ofport != nil {
-			switch {
-			case *i.Ofport > 0:
-				return *i.Ofport, nil
-			case *i.Ofport == -1:
-				msg := "unknown error"
-				if i.Error != nil {
-					msg = *i.Error
-				}
-				return -1, fmt.Errorf("ofport of %s: ovs-vswitchd failed to add it: %s", iface, msg)
-			}
+		if getErr = c.ovs.Get(ctx, i); getErr != nil || i.Ofport == nil {
+			return false
 		}
-		select {
-		case <-ctx.Done():
-			state := "not assigned yet"
-			if errors.Is(err, client.ErrNotFound) {
-				state = "no such interface"
+		switch {
+		case *i.Ofport > 0:
+			ofport = *i.Ofport
+			return true
+		case *i.Ofport == -1:
+			msg := "unknown error"
+			if i.Error != nil {
+				msg = *i.Error
 			}
-			return 0, fmt.Errorf("ofport of %s: %s: %w", iface, state, ctx.Err())
-		case <-t.C:
+			failed = fmt.Errorf("ofport of %s: ovs-vswitchd failed to add it: %s", iface, msg)
+			return true
 		}
+		return false
+	})
+	switch {
+	case failed != nil:
+		return -1, failed
+	case err != nil:
+		state := "not assigned yet"
+		if errors.Is(getErr, client.ErrNotFound) {
+			state = "no such interface"
+		}
+		return 0, fmt.Errorf("ofport of %s: %s: %w", iface, state, err)
 	}
+	return ofport, nil
 }
 
 // SetPortTag sets the port's VLAN tag (access port of that VLAN) and, like Neutron, clears

@@ -3,24 +3,71 @@
 
 package vswitchd
 
+import "github.com/ovn-kubernetes/libovsdb/model"
+
 const FlowTableTable = "Flow_Table"
-
-type (
-	FlowTableOverflowPolicy = string
-)
-
-var (
-	FlowTableOverflowPolicyRefuse FlowTableOverflowPolicy = "refuse"
-	FlowTableOverflowPolicyEvict  FlowTableOverflowPolicy = "evict"
-)
 
 // FlowTable defines an object in Flow_Table table
 type FlowTable struct {
-	UUID           string                   `ovsdb:"_uuid"`
-	ExternalIDs    map[string]string        `ovsdb:"external_ids"`
-	FlowLimit      *int                     `ovsdb:"flow_limit" validate:"omitempty,min=0"`
-	Groups         []string                 `ovsdb:"groups"`
-	Name           *string                  `ovsdb:"name"`
-	OverflowPolicy *FlowTableOverflowPolicy `ovsdb:"overflow_policy" validate:"omitempty,oneof='refuse' 'evict'"`
-	Prefixes       []string                 `ovsdb:"prefixes" validate:"max=3"`
+	UUID string  `ovsdb:"_uuid"`
+	Name *string `ovsdb:"name"`
 }
+
+func (a *FlowTable) GetUUID() string {
+	return a.UUID
+}
+
+func (a *FlowTable) GetName() *string {
+	return a.Name
+}
+
+func copyFlowTableName(a *string) *string {
+	if a == nil {
+		return nil
+	}
+	b := *a
+	return &b
+}
+
+func equalFlowTableName(a, b *string) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	return *a == *b
+}
+
+func (a *FlowTable) DeepCopyInto(b *FlowTable) {
+	*b = *a
+	b.Name = copyFlowTableName(a.Name)
+}
+
+func (a *FlowTable) DeepCopy() *FlowTable {
+	b := new(FlowTable)
+	a.DeepCopyInto(b)
+	return b
+}
+
+func (a *FlowTable) CloneModelInto(b model.Model) {
+	c := b.(*FlowTable)
+	a.DeepCopyInto(c)
+}
+
+func (a *FlowTable) CloneModel() model.Model {
+	return a.DeepCopy()
+}
+
+func (a *FlowTable) Equals(b *FlowTable) bool {
+	return a.UUID == b.UUID &&
+		equalFlowTableName(a.Name, b.Name)
+}
+
+func (a *FlowTable) EqualsModel(b model.Model) bool {
+	c := b.(*FlowTable)
+	return a.Equals(c)
+}
+
+var _ model.CloneableModel = &FlowTable{}
+var _ model.ComparableModel = &FlowTable{}

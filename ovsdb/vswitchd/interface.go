@@ -3,62 +3,199 @@
 
 package vswitchd
 
+import "github.com/ovn-kubernetes/libovsdb/model"
+
 const InterfaceTable = "Interface"
-
-type (
-	InterfaceAdminState       = string
-	InterfaceCFMRemoteOpstate = string
-	InterfaceDuplex           = string
-	InterfaceLinkState        = string
-)
-
-var (
-	InterfaceAdminStateUp         InterfaceAdminState       = "up"
-	InterfaceAdminStateDown       InterfaceAdminState       = "down"
-	InterfaceCFMRemoteOpstateUp   InterfaceCFMRemoteOpstate = "up"
-	InterfaceCFMRemoteOpstateDown InterfaceCFMRemoteOpstate = "down"
-	InterfaceDuplexHalf           InterfaceDuplex           = "half"
-	InterfaceDuplexFull           InterfaceDuplex           = "full"
-	InterfaceLinkStateUp          InterfaceLinkState        = "up"
-	InterfaceLinkStateDown        InterfaceLinkState        = "down"
-)
 
 // Interface defines an object in Interface table
 type Interface struct {
-	UUID                      string                     `ovsdb:"_uuid"`
-	AdminState                *InterfaceAdminState       `ovsdb:"admin_state" validate:"omitempty,oneof='up' 'down'"`
-	BFD                       map[string]string          `ovsdb:"bfd"`
-	BFDStatus                 map[string]string          `ovsdb:"bfd_status"`
-	CFMFault                  *bool                      `ovsdb:"cfm_fault"`
-	CFMFaultStatus            []string                   `ovsdb:"cfm_fault_status"`
-	CFMFlapCount              *int                       `ovsdb:"cfm_flap_count"`
-	CFMHealth                 *int                       `ovsdb:"cfm_health" validate:"omitempty,min=0,max=100"`
-	CFMMpid                   *int                       `ovsdb:"cfm_mpid"`
-	CFMRemoteMpids            []int                      `ovsdb:"cfm_remote_mpids"`
-	CFMRemoteOpstate          *InterfaceCFMRemoteOpstate `ovsdb:"cfm_remote_opstate" validate:"omitempty,oneof='up' 'down'"`
-	Duplex                    *InterfaceDuplex           `ovsdb:"duplex" validate:"omitempty,oneof='half' 'full'"`
-	Error                     *string                    `ovsdb:"error"`
-	ExternalIDs               map[string]string          `ovsdb:"external_ids"`
-	Ifindex                   *int                       `ovsdb:"ifindex" validate:"omitempty,min=0,max=4294967295"`
-	IngressPolicingBurst      int                        `ovsdb:"ingress_policing_burst" validate:"min=0"`
-	IngressPolicingKpktsBurst int                        `ovsdb:"ingress_policing_kpkts_burst" validate:"min=0"`
-	IngressPolicingKpktsRate  int                        `ovsdb:"ingress_policing_kpkts_rate" validate:"min=0"`
-	IngressPolicingRate       int                        `ovsdb:"ingress_policing_rate" validate:"min=0"`
-	LACPCurrent               *bool                      `ovsdb:"lacp_current"`
-	LinkResets                *int                       `ovsdb:"link_resets"`
-	LinkSpeed                 *int                       `ovsdb:"link_speed"`
-	LinkState                 *InterfaceLinkState        `ovsdb:"link_state" validate:"omitempty,oneof='up' 'down'"`
-	LLDP                      map[string]string          `ovsdb:"lldp"`
-	MAC                       *string                    `ovsdb:"mac"`
-	MACInUse                  *string                    `ovsdb:"mac_in_use"`
-	MTU                       *int                       `ovsdb:"mtu"`
-	MTURequest                *int                       `ovsdb:"mtu_request" validate:"omitempty,min=1"`
-	Name                      string                     `ovsdb:"name"`
-	Ofport                    *int                       `ovsdb:"ofport"`
-	OfportRequest             *int                       `ovsdb:"ofport_request" validate:"omitempty,min=1,max=65279"`
-	Options                   map[string]string          `ovsdb:"options"`
-	OtherConfig               map[string]string          `ovsdb:"other_config"`
-	Statistics                map[string]int             `ovsdb:"statistics"`
-	Status                    map[string]string          `ovsdb:"status"`
-	Type                      string                     `ovsdb:"type"`
+	UUID          string            `ovsdb:"_uuid"`
+	Error         *string           `ovsdb:"error"`
+	ExternalIDs   map[string]string `ovsdb:"external_ids"`
+	Name          string            `ovsdb:"name"`
+	Ofport        *int              `ovsdb:"ofport"`
+	OfportRequest *int              `ovsdb:"ofport_request" validate:"omitempty,min=1,max=65279"`
+	Options       map[string]string `ovsdb:"options"`
+	Type          string            `ovsdb:"type"`
 }
+
+func (a *Interface) GetUUID() string {
+	return a.UUID
+}
+
+func (a *Interface) GetError() *string {
+	return a.Error
+}
+
+func copyInterfaceError(a *string) *string {
+	if a == nil {
+		return nil
+	}
+	b := *a
+	return &b
+}
+
+func equalInterfaceError(a, b *string) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	return *a == *b
+}
+
+func (a *Interface) GetExternalIDs() map[string]string {
+	return a.ExternalIDs
+}
+
+func copyInterfaceExternalIDs(a map[string]string) map[string]string {
+	if a == nil {
+		return nil
+	}
+	b := make(map[string]string, len(a))
+	for k, v := range a {
+		b[k] = v
+	}
+	return b
+}
+
+func equalInterfaceExternalIDs(a, b map[string]string) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || v != w {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Interface) GetName() string {
+	return a.Name
+}
+
+func (a *Interface) GetOfport() *int {
+	return a.Ofport
+}
+
+func copyInterfaceOfport(a *int) *int {
+	if a == nil {
+		return nil
+	}
+	b := *a
+	return &b
+}
+
+func equalInterfaceOfport(a, b *int) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	return *a == *b
+}
+
+func (a *Interface) GetOfportRequest() *int {
+	return a.OfportRequest
+}
+
+func copyInterfaceOfportRequest(a *int) *int {
+	if a == nil {
+		return nil
+	}
+	b := *a
+	return &b
+}
+
+func equalInterfaceOfportRequest(a, b *int) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	return *a == *b
+}
+
+func (a *Interface) GetOptions() map[string]string {
+	return a.Options
+}
+
+func copyInterfaceOptions(a map[string]string) map[string]string {
+	if a == nil {
+		return nil
+	}
+	b := make(map[string]string, len(a))
+	for k, v := range a {
+		b[k] = v
+	}
+	return b
+}
+
+func equalInterfaceOptions(a, b map[string]string) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || v != w {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Interface) GetType() string {
+	return a.Type
+}
+
+func (a *Interface) DeepCopyInto(b *Interface) {
+	*b = *a
+	b.Error = copyInterfaceError(a.Error)
+	b.ExternalIDs = copyInterfaceExternalIDs(a.ExternalIDs)
+	b.Ofport = copyInterfaceOfport(a.Ofport)
+	b.OfportRequest = copyInterfaceOfportRequest(a.OfportRequest)
+	b.Options = copyInterfaceOptions(a.Options)
+}
+
+func (a *Interface) DeepCopy() *Interface {
+	b := new(Interface)
+	a.DeepCopyInto(b)
+	return b
+}
+
+func (a *Interface) CloneModelInto(b model.Model) {
+	c := b.(*Interface)
+	a.DeepCopyInto(c)
+}
+
+func (a *Interface) CloneModel() model.Model {
+	return a.DeepCopy()
+}
+
+func (a *Interface) Equals(b *Interface) bool {
+	return a.UUID == b.UUID &&
+		equalInterfaceError(a.Error, b.Error) &&
+		equalInterfaceExternalIDs(a.ExternalIDs, b.ExternalIDs) &&
+		a.Name == b.Name &&
+		equalInterfaceOfport(a.Ofport, b.Ofport) &&
+		equalInterfaceOfportRequest(a.OfportRequest, b.OfportRequest) &&
+		equalInterfaceOptions(a.Options, b.Options) &&
+		a.Type == b.Type
+}
+
+func (a *Interface) EqualsModel(b model.Model) bool {
+	c := b.(*Interface)
+	return a.Equals(c)
+}
+
+var _ model.CloneableModel = &Interface{}
+var _ model.ComparableModel = &Interface{}

@@ -3,21 +3,15 @@
 
 package vswitchd
 
+import "github.com/ovn-kubernetes/libovsdb/model"
+
 const PortTable = "Port"
 
 type (
-	PortBondMode = string
-	PortLACP     = string
 	PortVLANMode = string
 )
 
 var (
-	PortBondModeBalanceTCP     PortBondMode = "balance-tcp"
-	PortBondModeBalanceSLB     PortBondMode = "balance-slb"
-	PortBondModeActiveBackup   PortBondMode = "active-backup"
-	PortLACPActive             PortLACP     = "active"
-	PortLACPPassive            PortLACP     = "passive"
-	PortLACPOff                PortLACP     = "off"
 	PortVLANModeTrunk          PortVLANMode = "trunk"
 	PortVLANModeAccess         PortVLANMode = "access"
 	PortVLANModeNativeTagged   PortVLANMode = "native-tagged"
@@ -27,27 +21,158 @@ var (
 
 // Port defines an object in Port table
 type Port struct {
-	UUID            string            `ovsdb:"_uuid"`
-	BondActiveSlave *string           `ovsdb:"bond_active_slave"`
-	BondDowndelay   int               `ovsdb:"bond_downdelay"`
-	BondFakeIface   bool              `ovsdb:"bond_fake_iface"`
-	BondMode        *PortBondMode     `ovsdb:"bond_mode" validate:"omitempty,oneof='balance-tcp' 'balance-slb' 'active-backup'"`
-	BondUpdelay     int               `ovsdb:"bond_updelay"`
-	CVLANs          []int             `ovsdb:"cvlans" validate:"max=4096,dive,min=0,max=4095"`
-	ExternalIDs     map[string]string `ovsdb:"external_ids"`
-	FakeBridge      bool              `ovsdb:"fake_bridge"`
-	Interfaces      []string          `ovsdb:"interfaces" validate:"min=1"`
-	LACP            *PortLACP         `ovsdb:"lacp" validate:"omitempty,oneof='active' 'passive' 'off'"`
-	MAC             *string           `ovsdb:"mac"`
-	Name            string            `ovsdb:"name"`
-	OtherConfig     map[string]string `ovsdb:"other_config"`
-	Protected       bool              `ovsdb:"protected"`
-	QOS             *string           `ovsdb:"qos"`
-	RSTPStatistics  map[string]int    `ovsdb:"rstp_statistics"`
-	RSTPStatus      map[string]string `ovsdb:"rstp_status"`
-	Statistics      map[string]int    `ovsdb:"statistics"`
-	Status          map[string]string `ovsdb:"status"`
-	Tag             *int              `ovsdb:"tag" validate:"omitempty,min=0,max=4095"`
-	Trunks          []int             `ovsdb:"trunks" validate:"max=4096,dive,min=0,max=4095"`
-	VLANMode        *PortVLANMode     `ovsdb:"vlan_mode" validate:"omitempty,oneof='trunk' 'access' 'native-tagged' 'native-untagged' 'dot1q-tunnel'"`
+	UUID       string        `ovsdb:"_uuid"`
+	Interfaces []string      `ovsdb:"interfaces" validate:"min=1"`
+	Name       string        `ovsdb:"name"`
+	Tag        *int          `ovsdb:"tag" validate:"omitempty,min=0,max=4095"`
+	Trunks     []int         `ovsdb:"trunks" validate:"max=4096,dive,min=0,max=4095"`
+	VLANMode   *PortVLANMode `ovsdb:"vlan_mode" validate:"omitempty,oneof='trunk' 'access' 'native-tagged' 'native-untagged' 'dot1q-tunnel'"`
 }
+
+func (a *Port) GetUUID() string {
+	return a.UUID
+}
+
+func (a *Port) GetInterfaces() []string {
+	return a.Interfaces
+}
+
+func copyPortInterfaces(a []string) []string {
+	if a == nil {
+		return nil
+	}
+	b := make([]string, len(a))
+	copy(b, a)
+	return b
+}
+
+func equalPortInterfaces(a, b []string) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i, v := range a {
+		if b[i] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Port) GetName() string {
+	return a.Name
+}
+
+func (a *Port) GetTag() *int {
+	return a.Tag
+}
+
+func copyPortTag(a *int) *int {
+	if a == nil {
+		return nil
+	}
+	b := *a
+	return &b
+}
+
+func equalPortTag(a, b *int) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	return *a == *b
+}
+
+func (a *Port) GetTrunks() []int {
+	return a.Trunks
+}
+
+func copyPortTrunks(a []int) []int {
+	if a == nil {
+		return nil
+	}
+	b := make([]int, len(a))
+	copy(b, a)
+	return b
+}
+
+func equalPortTrunks(a, b []int) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i, v := range a {
+		if b[i] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Port) GetVLANMode() *PortVLANMode {
+	return a.VLANMode
+}
+
+func copyPortVLANMode(a *PortVLANMode) *PortVLANMode {
+	if a == nil {
+		return nil
+	}
+	b := *a
+	return &b
+}
+
+func equalPortVLANMode(a, b *PortVLANMode) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	return *a == *b
+}
+
+func (a *Port) DeepCopyInto(b *Port) {
+	*b = *a
+	b.Interfaces = copyPortInterfaces(a.Interfaces)
+	b.Tag = copyPortTag(a.Tag)
+	b.Trunks = copyPortTrunks(a.Trunks)
+	b.VLANMode = copyPortVLANMode(a.VLANMode)
+}
+
+func (a *Port) DeepCopy() *Port {
+	b := new(Port)
+	a.DeepCopyInto(b)
+	return b
+}
+
+func (a *Port) CloneModelInto(b model.Model) {
+	c := b.(*Port)
+	a.DeepCopyInto(c)
+}
+
+func (a *Port) CloneModel() model.Model {
+	return a.DeepCopy()
+}
+
+func (a *Port) Equals(b *Port) bool {
+	return a.UUID == b.UUID &&
+		equalPortInterfaces(a.Interfaces, b.Interfaces) &&
+		a.Name == b.Name &&
+		equalPortTag(a.Tag, b.Tag) &&
+		equalPortTrunks(a.Trunks, b.Trunks) &&
+		equalPortVLANMode(a.VLANMode, b.VLANMode)
+}
+
+func (a *Port) EqualsModel(b model.Model) bool {
+	c := b.(*Port)
+	return a.Equals(c)
+}
+
+var _ model.CloneableModel = &Port{}
+var _ model.ComparableModel = &Port{}
