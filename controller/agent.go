@@ -82,7 +82,8 @@ const DefaultOVSRundir = "/var/run/openvswitch"
 
 // Setup creates or adopts the bridges the config names and their patch ports: the
 // integration bridge, one physical bridge per bridge_mappings entry (int-BR/phy-BR patch
-// pair), and with tunnelling the tunnel bridge (patch-tun/patch-int).
+// pair), and with tunnelling the tunnel bridge (patch-tun/patch-int). All of it is one OVSDB
+// transaction (none when everything is already right).
 func (a *Agent) Setup(ctx context.Context) error {
 	c := a.cfg
 	spec := func(name string, p flows.Pipeline) ovsdb.BridgeSpec {
@@ -92,23 +93,20 @@ func (a *Agent) Setup(ctx context.Context) error {
 		}
 		return ovsdb.BridgeSpec{Name: name, DatapathType: c.DatapathType, MACTableSize: c.BridgeMACTableSize, TableNames: names}
 	}
-	if err := a.brs.Manage(ctx, spec(c.IntegrationBridge, flows.IntegrationPipeline)); err != nil {
-		return fmt.Errorf("set up integration bridge: %w", err)
-	}
+	a.brs.Add(spec(c.IntegrationBridge, flows.IntegrationPipeline))
 	for _, physnet := range c.Physnets() {
 		br := c.BridgeMappings[physnet]
-		if err := a.brs.Manage(ctx, spec(br, flows.PhysicalPipeline), PatchPair{
+		a.brs.Add(spec(br, flows.PhysicalPipeline), PatchPair{
 			BridgeA: c.IntegrationBridge, PortA: IntPatchName(br), BridgeB: br, PortB: PhyPatchName(br),
-		}); err != nil {
-			return fmt.Errorf("set up physical bridge %s of %s: %w", br, physnet, err)
-		}
+		})
 	}
 	if c.TunnelingEnabled() {
-		if err := a.brs.Manage(ctx, spec(c.TunnelBridge, flows.TunnelPipeline), PatchPair{
+		a.brs.Add(spec(c.TunnelBridge, flows.TunnelPipeline), PatchPair{
 			BridgeA: c.IntegrationBridge, PortA: c.IntPeerPatchPort, BridgeB: c.TunnelBridge, PortB: c.TunPeerPatchPort,
-		}); err != nil {
-			return fmt.Errorf("set up tunnel bridge: %w", err)
-		}
+		})
+	}
+	if err := a.brs.Ensure(ctx); err != nil {
+		return fmt.Errorf("set up bridges: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,20 +46,30 @@ func NewBridges(db *ovsdb.Client, rundir string, log *zap.Logger, desired func(c
 	return &Bridges{db: db, rundir: rundir, log: log, specs: map[string]ovsdb.BridgeSpec{}, writers: map[string]*flows.Bridge{}, desired: desired}
 }
 
-// Manage adds a bridge (with its patch pairs, which must join managed bridges) and makes it
-// exist; call Reconcile afterwards to program flows.
+// Manage adds a bridge (with its patch pairs, which must join managed bridges) and makes
+// every managed bridge exist; call Reconcile afterwards to program flows.
 func (b *Bridges) Manage(ctx context.Context, spec ovsdb.BridgeSpec, patches ...PatchPair) error {
+	b.Add(spec, patches...)
+	return b.ensure(ctx)
+}
+
+// Add adds a bridge (with its patch pairs, which must join managed bridges) without touching
+// OVSDB: add them all, then one Ensure creates or adopts them in one transaction.
+func (b *Bridges) Add(spec ovsdb.BridgeSpec, patches ...PatchPair) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if _, ok := b.specs[spec.Name]; !ok {
 		b.order = append(b.order, spec.Name)
 	}
 	b.specs[spec.Name] = spec
-	b.patches = append(b.patches, patches...)
+	for _, p := range patches {
+		if !slices.Contains(b.patches, p) {
+			b.patches = append(b.patches, p)
+		}
+	}
 	if b.writers[spec.Name] == nil {
 		b.writers[spec.Name] = flows.NewBridge(spec.Name, filepath.Join(b.rundir, spec.Name+".mgmt"), b.log)
 	}
-	b.mu.Unlock()
-	return b.ensure(ctx)
 }
 
 // Writer returns the write path of a managed bridge.
@@ -112,29 +123,25 @@ func (b *Bridges) missing() bool {
 	return false
 }
 
-// ensure makes every managed bridge and patch pair exist (idempotent).
+// ensure makes every managed bridge and patch pair exist and be configured (idempotent): one
+// OVSDB transaction holding only what differs, none when all is right. The flow writers of
+// the bridges it created are reset (their flows are gone).
 func (b *Bridges) ensure(ctx context.Context) error {
 	b.mu.Lock()
-	specs := make([]ovsdb.BridgeSpec, 0, len(b.order))
+	var layout ovsdb.Layout
 	for _, n := range b.order {
-		specs = append(specs, b.specs[n])
+		layout.Bridges = append(layout.Bridges, b.specs[n])
 	}
-	patches := append([]PatchPair(nil), b.patches...)
+	for _, p := range b.patches {
+		layout.Patches = append(layout.Patches, ovsdb.PatchPair(p))
+	}
 	b.mu.Unlock()
-	for _, s := range specs {
-		created, err := b.db.EnsureBridge(ctx, s)
-		if err != nil {
-			return err
-		}
-		if created {
-			b.log.Info("created bridge", zap.String("bridge", s.Name))
-			b.Writer(s.Name).Reset()
-		}
+	created, err := b.db.EnsureLayout(ctx, layout)
+	if err != nil {
+		return err
 	}
-	for _, p := range patches {
-		if err := b.db.EnsurePatchPair(ctx, p.BridgeA, p.PortA, p.BridgeB, p.PortB); err != nil {
-			return err
-		}
+	for _, name := range created {
+		b.Writer(name).Reset()
 	}
 	return nil
 }

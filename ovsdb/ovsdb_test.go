@@ -247,7 +247,7 @@ func TestPatchPair(t *testing.T) {
 	e.vsctl("set", "interface", "patch-tun", "options:peer=nonexistent-peer")
 	// The client decides from its cache (an intact pair costs no transaction): let the
 	// monitor deliver the hand edit first.
-	for deadline := time.Now().Add(5 * time.Second); e.c.isPatch("br-int", "patch-tun", "patch-int") && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); e.c.ifaceIs(PortSpec{Name: "patch-tun", Type: "patch", Options: map[string]string{"peer": "patch-int"}}) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := e.c.EnsurePatchPair(e.ctx, "br-int", "patch-tun", "br-tun", "patch-int"); err != nil {

@@ -25,88 +25,25 @@ type PortSpec struct {
 
 // EnsurePort adds the port to its bridge, or, if a port of that name already exists on that
 // bridge, sets its interface's type and options (the port and so its ofport are kept). A port
-// of that name on another bridge is an error. It returns once ovs-vswitchd has applied it;
-// use Ofport to wait for the ofport.
+// of that name on another bridge is an error. A port already as specified is left alone
+// without a transaction; otherwise it returns once ovs-vswitchd has applied the change. Use
+// Ofport to wait for the ofport.
 func (c *Client) EnsurePort(ctx context.Context, spec PortSpec) error {
-	err := retry(ctx, func() error {
-		l := &opList{}
-		if err := c.portOps(l, spec, "new"); err != nil {
-			return err
-		}
-		return l.commit(ctx, c)
-	})
-	if err != nil {
+	if _, err := c.ensureLayout(ctx, nil, []PortSpec{spec}); err != nil {
 		return fmt.Errorf("ensure port %s on %s: %w", spec.Name, spec.Bridge, err)
 	}
 	return nil
 }
 
 // EnsurePatchPair makes portA on bridgeA and portB on bridgeB patch peers (Interface
-// type=patch, options:peer), in one transaction. Existing ports are reused, so their ofports
-// stay stable.
+// type=patch, options:peer), in one transaction, or none if they already are. Existing ports
+// are reused, so their ofports stay stable. It is [Client.EnsureLayout] for one patch pair
+// between existing bridges.
 func (c *Client) EnsurePatchPair(ctx context.Context, bridgeA, portA, bridgeB, portB string) error {
-	if c.isPatch(bridgeA, portA, portB) && c.isPatch(bridgeB, portB, portA) {
-		return nil // already there: no transaction
-	}
-	err := retry(ctx, func() error {
-		l := &opList{}
-		if err := c.portOps(l, PortSpec{Bridge: bridgeA, Name: portA, Type: "patch",
-			Options: map[string]string{"peer": portB}}, "new_a"); err != nil {
-			return err
-		}
-		if err := c.portOps(l, PortSpec{Bridge: bridgeB, Name: portB, Type: "patch",
-			Options: map[string]string{"peer": portA}}, "new_b"); err != nil {
-			return err
-		}
-		return l.commit(ctx, c)
-	})
-	if err != nil {
+	ends := PatchPair{BridgeA: bridgeA, PortA: portA, BridgeB: bridgeB, PortB: portB}.ports()
+	if _, err := c.ensureLayout(ctx, nil, ends[:]); err != nil {
 		return fmt.Errorf("ensure patch ports %s:%s <-> %s:%s: %w", bridgeA, portA, bridgeB, portB, err)
 	}
-	return nil
-}
-
-// portOps appends the operations that create or reconcile one port. prefix makes the named
-// UUIDs unique within the transaction.
-func (c *Client) portOps(l *opList, spec PortSpec, prefix string) error {
-	if spec.Bridge == "" || spec.Name == "" {
-		return errors.New("empty bridge or port name")
-	}
-	br := &vswitchd.Bridge{Name: spec.Bridge}
-	if err := c.ovs.Get(context.Background(), br); err != nil {
-		return fmt.Errorf("bridge %s: %w", spec.Bridge, err)
-	}
-	l.ops = append(l.ops, guard(vswitchd.BridgeTable, spec.Bridge, true))
-	b := &vswitchd.Bridge{}
-	brWhere := c.ovs.WhereAll(b, model.Condition{Field: &b.Name, Function: ovsdb.ConditionEqual, Value: spec.Bridge})
-
-	port := &vswitchd.Port{Name: spec.Name}
-	switch err := c.ovs.Get(context.Background(), port); {
-	case errors.Is(err, client.ErrNotFound):
-		l.ops = append(l.ops, guard(vswitchd.PortTable, spec.Name, false))
-		iface := &vswitchd.Interface{UUID: prefix + "_iface", Name: spec.Name, Type: spec.Type, Options: spec.Options}
-		p := &vswitchd.Port{UUID: prefix + "_port", Name: spec.Name, Interfaces: []string{iface.UUID}}
-		l.add(c.ovs.Create(iface))
-		l.add(c.ovs.Create(p))
-		l.add(brWhere.Mutate(b, model.Mutation{Field: &b.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{p.UUID}}))
-		return nil
-	case err != nil:
-		return fmt.Errorf("port %s: %w", spec.Name, err)
-	}
-	if owner := c.portBridge(port.UUID); owner != spec.Bridge {
-		if owner != "" {
-			return fmt.Errorf("port %s exists on bridge %s", spec.Name, owner)
-		}
-		// A port on no bridge is about to be garbage-collected; link it (the guard
-		// below fails the transaction if it is gone, and the retry then creates it).
-		l.add(brWhere.Mutate(b, model.Mutation{Field: &b.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{port.UUID}}))
-	}
-	l.ops = append(l.ops, guard(vswitchd.PortTable, spec.Name, true))
-	i := &vswitchd.Interface{}
-	ifWhere := c.ovs.WhereAll(i, model.Condition{Field: &i.Name, Function: ovsdb.ConditionEqual, Value: spec.Name})
-	i.Type = spec.Type
-	i.Options = spec.Options
-	l.add(ifWhere.Update(i, &i.Type, &i.Options))
 	return nil
 }
 
@@ -234,17 +171,36 @@ func (c *Client) PortTags(bridge string) map[string]int {
 }
 
 // SetPortTags sets the VLAN tags of many ports in one transaction (tag 0 clears a tag),
-// clearing vlan_mode and trunks like [Client.SetPortTag]. Ports that no longer exist are
-// skipped (a port can vanish between the read and the write; the next event reports it);
-// the names of the ports actually updated are returned.
+// clearing vlan_mode and trunks like [Client.SetPortTag], and returns once ovs-vswitchd has
+// applied them. Ports that no longer exist are skipped (a port can vanish between the read
+// and the write; the next event reports it); the names of the ports actually updated are
+// returned.
 func (c *Client) SetPortTags(ctx context.Context, tags map[string]int) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, txnTimeout)
+	defer cancel()
+	updated, cfg, err := c.CommitPortTags(ctx, tags)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.WaitApplied(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("set tags of %d ports: %w", len(updated), err)
+	}
+	return updated, nil
+}
+
+// CommitPortTags writes the tags as [Client.SetPortTags] does, in one transaction, but
+// returns as soon as ovsdb-server has committed it, without waiting for ovs-vswitchd to
+// reconfigure. cfg is the transaction's Open_vSwitch.next_cfg: [Client.WaitApplied] with it
+// waits for ovs-vswitchd later. With nothing to write (no tags, or none of the ports exist)
+// there is no transaction and cfg is 0.
+func (c *Client) CommitPortTags(ctx context.Context, tags map[string]int) (updated []string, cfg int, err error) {
 	if len(tags) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	names := make([]string, 0, len(tags))
 	for name, tag := range tags {
 		if tag < 0 || tag > 4095 {
-			return nil, fmt.Errorf("set tag of port %s: tag %d out of range 0..4095", name, tag)
+			return nil, 0, fmt.Errorf("set tag of port %s: tag %d out of range 0..4095", name, tag)
 		}
 		names = append(names, name)
 	}
@@ -254,7 +210,6 @@ func (c *Client) SetPortTags(ctx context.Context, tags map[string]int) ([]string
 		existing[m.(*vswitchd.Port).Name] = true
 	}
 	l := &opList{}
-	var updated []string
 	for _, name := range names {
 		if !existing[name] {
 			continue
@@ -269,13 +224,18 @@ func (c *Client) SetPortTags(ctx context.Context, tags map[string]int) ([]string
 		updated = append(updated, name)
 	}
 	if len(updated) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
-	if err := l.commit(ctx, c); err != nil {
-		return nil, fmt.Errorf("set tags of %d ports: %w", len(updated), err)
+	if l.err != nil {
+		return nil, 0, l.err
 	}
-	c.log.Debug("set port tags", zap.Int("ports", len(updated)))
-	return updated, nil
+	tctx, cancel := context.WithTimeout(ctx, txnTimeout)
+	defer cancel()
+	if cfg, err = c.transact(tctx, l.ops); err != nil {
+		return nil, 0, fmt.Errorf("set tags of %d ports: %w", len(updated), err)
+	}
+	c.log.Debug("set port tags", zap.Int("ports", len(updated)), zap.Int("next_cfg", cfg))
+	return updated, cfg, nil
 }
 
 // PortTag returns the tag of a port from the cache; 0 when untagged or unknown.
@@ -323,14 +283,4 @@ func (c *Client) BridgePorts(bridge string) []PortInfo {
 	}
 	slices.SortFunc(out, func(a, b PortInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-// isPatch reports whether the cache shows port on bridge as a patch port to peer.
-func (c *Client) isPatch(bridge, port, peer string) bool {
-	for _, p := range c.BridgePorts(bridge) {
-		if p.Name == port {
-			return p.Type == "patch" && p.Options["peer"] == peer && len(p.Options) == 1
-		}
-	}
-	return false
 }

@@ -1,0 +1,440 @@
+package ovsdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
+)
+
+// Layout is the set of bridges and patch pairs dvrflow manages on a node.
+type Layout struct {
+	Bridges []BridgeSpec
+	Patches []PatchPair
+}
+
+// PatchPair is a pair of patch ports joining two bridges: PortA on BridgeA and PortB on
+// BridgeB, each the other's peer (Interface type=patch, options:peer).
+type PatchPair struct {
+	BridgeA, PortA, BridgeB, PortB string
+}
+
+// ports returns the two ends of the pair.
+func (p PatchPair) ports() [2]PortSpec {
+	return [2]PortSpec{
+		{Bridge: p.BridgeA, Name: p.PortA, Type: "patch", Options: map[string]string{"peer": p.PortB}},
+		{Bridge: p.BridgeB, Name: p.PortB, Type: "patch", Options: map[string]string{"peer": p.PortA}},
+	}
+}
+
+// EnsureLayout makes every bridge and patch pair of the layout exist and be configured, in
+// one transaction holding only what differs from the cache, and waits once for ovs-vswitchd
+// to apply it; when everything is already right it writes nothing and does not wait.
+//
+// A missing bridge is created with its internal port (and, in the same transaction, the
+// layout's patch ports on it); an existing one is adopted as [Client.EnsureBridge] does: it
+// keeps its UUID and its ports, and only the settings that differ are written. A patch
+// port is created, or, if a port of that name is already on that bridge, its interface's
+// type and options are set (so its ofport stays); a port of that name on another bridge is
+// an error. A patch pair may join a bridge outside the layout, which must then exist. If the
+// cache was behind the database (a guard of the transaction failed), everything is looked
+// at again and retried.
+//
+// It returns the names of the bridges it created, in layout order.
+func (c *Client) EnsureLayout(ctx context.Context, l Layout) (created []string, err error) {
+	created, err = c.ensureLayout(ctx, l.Bridges, l.ports())
+	if err != nil {
+		return nil, fmt.Errorf("ensure bridges and patch ports: %w", err)
+	}
+	return created, nil
+}
+
+// ports returns the ports of every patch pair.
+func (l Layout) ports() []PortSpec {
+	ports := make([]PortSpec, 0, 2*len(l.Patches))
+	for _, p := range l.Patches {
+		ends := p.ports()
+		ports = append(ports, ends[0], ends[1])
+	}
+	return ports
+}
+
+// ensureLayout brings the bridges and ports to the specs in one transaction (none if nothing
+// differs) and returns the bridges it created.
+func (c *Client) ensureLayout(ctx context.Context, bridges []BridgeSpec, ports []PortSpec) ([]string, error) {
+	bridges, err := checkLayout(bridges, ports)
+	if err != nil {
+		return nil, err
+	}
+	var created []string
+	err = retry(ctx, func() error {
+		created = nil
+		b, ops, err := c.planLayout(ctx, bridges, ports)
+		if err != nil || len(ops) == 0 {
+			return err
+		}
+		if err := c.commit(ctx, ops); err != nil {
+			return err
+		}
+		created = b.created
+		for _, msg := range b.changes {
+			c.log.Info(msg.what, msg.fields...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+// planLayout looks at the cache and returns the transaction that brings the bridges and
+// ports to the (checked) specs: no operations when nothing differs.
+func (c *Client) planLayout(ctx context.Context, bridges []BridgeSpec, ports []PortSpec) (*layoutTxn, []ovsdb.Operation, error) {
+	b := &layoutTxn{c: c, ctx: ctx, bridges: map[string]*vswitchd.Bridge{}, newBridges: map[string]*vswitchd.Bridge{},
+		links: map[string][]string{}, guarded: map[string]bool{}}
+	for _, spec := range bridges {
+		b.bridge(spec)
+	}
+	for _, spec := range ports {
+		b.port(spec)
+	}
+	ops, err := b.operations()
+	return b, ops, err
+}
+
+// checkLayout rejects empty and duplicate names and returns the bridge specs with their
+// default protocols filled in.
+func checkLayout(bridges []BridgeSpec, ports []PortSpec) ([]BridgeSpec, error) {
+	out := make([]BridgeSpec, 0, len(bridges))
+	seen := map[string]bool{}
+	for _, spec := range bridges {
+		switch {
+		case spec.Name == "":
+			return nil, errors.New("bridge with an empty name")
+		case seen[spec.Name]:
+			return nil, fmt.Errorf("bridge %s named twice", spec.Name)
+		}
+		seen[spec.Name] = true
+		if len(spec.Protocols) == 0 {
+			spec.Protocols = DefaultProtocols
+		}
+		out = append(out, spec)
+	}
+	seenPort := map[string]bool{}
+	for _, p := range ports {
+		switch {
+		case p.Bridge == "" || p.Name == "":
+			return nil, errors.New("port with an empty bridge or port name")
+		case seenPort[p.Name]:
+			return nil, fmt.Errorf("port %s named twice", p.Name)
+		}
+		seenPort[p.Name] = true
+	}
+	return out, nil
+}
+
+// layoutTxn builds one transaction from a look at the cache: guards and updates first,
+// then the rows to insert (referenced rows before the rows referencing them), then the
+// mutations linking new rows to existing ones.
+type layoutTxn struct {
+	c   *Client
+	ctx context.Context
+	err error
+
+	ops     []ovsdb.Operation // guards and updates of existing rows
+	inserts []ovsdb.Operation // new Flow_Table, Interface and Port rows
+	links   map[string][]string
+	mutates []ovsdb.Operation // flow_tables of adopted bridges
+	seq     int
+
+	bridges    map[string]*vswitchd.Bridge // existing bridges looked at, by name
+	newBridges map[string]*vswitchd.Bridge // bridges created, by name, with their ports
+	newOrder   []string
+	guarded    map[string]bool // guards already added, by table, name and expectation
+	created    []string
+	changes    []change // logged once the transaction committed
+}
+
+// change is one log line of what the transaction did.
+type change struct {
+	what   string
+	fields []zap.Field
+}
+
+func (b *layoutTxn) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+func (b *layoutTxn) add(ops []ovsdb.Operation, err error) []ovsdb.Operation {
+	if err != nil {
+		b.fail(fmt.Errorf("build transaction: %w", err))
+	}
+	return ops
+}
+
+// named returns a new named UUID for a row inserted by this transaction.
+func (b *layoutTxn) named(kind string) string {
+	b.seq++
+	return "new_" + kind + "_" + strconv.Itoa(b.seq)
+}
+
+// guard adds a guard (once) that aborts the transaction unless a row named name exists in
+// table (exists) or unless none does.
+func (b *layoutTxn) guard(table, name string, exists bool) {
+	key := table + "\x00" + name + "\x00" + strconv.FormatBool(exists)
+	if !b.guarded[key] {
+		b.guarded[key] = true
+		b.ops = append(b.ops, guard(table, name, exists))
+	}
+}
+
+// insert plans inserting rows, in order.
+func (b *layoutTxn) insert(rows ...model.Model) {
+	for _, row := range rows {
+		b.inserts = append(b.inserts, b.add(b.c.ovs.Create(row))...)
+	}
+}
+
+// bridge plans the creation or adoption of one bridge.
+func (b *layoutTxn) bridge(spec BridgeSpec) {
+	cur := &vswitchd.Bridge{Name: spec.Name}
+	switch err := b.c.ovs.Get(b.ctx, cur); {
+	case errors.Is(err, client.ErrNotFound):
+		b.createBridge(spec)
+	case err != nil:
+		b.fail(fmt.Errorf("bridge %s: %w", spec.Name, err))
+	default:
+		b.bridges[spec.Name] = cur
+		b.adoptBridge(spec, cur)
+	}
+}
+
+// createBridge plans a new bridge with its internal port and its named tables.
+func (b *layoutTxn) createBridge(spec BridgeSpec) {
+	b.guard(vswitchd.BridgeTable, spec.Name, false)
+	iface := &vswitchd.Interface{UUID: b.named("iface"), Name: spec.Name, Type: "internal"}
+	port := &vswitchd.Port{UUID: b.named("port"), Name: spec.Name, Interfaces: []string{iface.UUID}}
+	fmode := vswitchd.BridgeFailModeSecure
+	br := &vswitchd.Bridge{
+		UUID:         b.named("bridge"),
+		Name:         spec.Name,
+		DatapathType: spec.DatapathType,
+		FailMode:     &fmode,
+		Protocols:    spec.Protocols,
+		OtherConfig:  spec.otherConfig(),
+		Ports:        []string{port.UUID},
+	}
+	tables, flowTables := newFlowTables(spec.TableNames, nil, b.named)
+	if len(tables) > 0 {
+		br.FlowTables = flowTables
+		b.insert(tables...)
+	}
+	b.insert(iface, port)
+	b.newBridges[spec.Name] = br
+	b.newOrder = append(b.newOrder, spec.Name)
+	b.created = append(b.created, spec.Name)
+	b.changes = append(b.changes, change{"created bridge", []zap.Field{zap.String("bridge", spec.Name),
+		zap.String("datapath_type", spec.DatapathType)}})
+}
+
+// adoptBridge plans re-applying the spec to an existing bridge, writing only what differs
+// from the cache: fail_mode, datapath_type, the missing protocols, the other_config keys
+// dvrflow owns, the table names. Ports are untouched.
+func (b *layoutTxn) adoptBridge(spec BridgeSpec, cur *vswitchd.Bridge) {
+	br := &vswitchd.Bridge{}
+	where := b.c.ovs.WhereAll(br, model.Condition{Field: &br.Name, Function: ovsdb.ConditionEqual, Value: spec.Name})
+	var ops, inserts, mutates []ovsdb.Operation
+	var fields []any
+	if cur.FailMode == nil || *cur.FailMode != vswitchd.BridgeFailModeSecure {
+		fmode := vswitchd.BridgeFailModeSecure
+		br.FailMode = &fmode
+		fields = append(fields, &br.FailMode)
+	}
+	if spec.DatapathType != "" && cur.DatapathType != spec.DatapathType {
+		br.DatapathType = spec.DatapathType
+		fields = append(fields, &br.DatapathType)
+	}
+	if len(fields) > 0 {
+		ops = append(ops, b.add(where.Update(br, fields...))...)
+	}
+	var protocols []string
+	for _, p := range spec.Protocols {
+		if !slices.Contains(cur.Protocols, p) {
+			protocols = append(protocols, p)
+		}
+	}
+	if len(protocols) > 0 {
+		ops = append(ops, b.add(where.Mutate(br,
+			model.Mutation{Field: &br.Protocols, Mutator: ovsdb.MutateOperationInsert, Value: protocols}))...)
+	}
+	oc := map[string]string{}
+	for k, v := range spec.otherConfig() {
+		if have, ok := cur.OtherConfig[k]; !ok || have != v {
+			oc[k] = v
+		}
+	}
+	if len(oc) > 0 {
+		// Map "insert" keeps an existing key's value, so delete those keys first.
+		ops = append(ops, b.add(where.Mutate(br,
+			model.Mutation{Field: &br.OtherConfig, Mutator: ovsdb.MutateOperationDelete, Value: slices.Sorted(maps.Keys(oc))}))...)
+		ops = append(ops, b.add(where.Mutate(br,
+			model.Mutation{Field: &br.OtherConfig, Mutator: ovsdb.MutateOperationInsert, Value: oc}))...)
+	}
+	// Existing Flow_Table rows are renamed in place; missing ones are created and linked.
+	tables := b.c.table(vswitchd.FlowTableTable)
+	for _, n := range slices.Sorted(maps.Keys(spec.TableNames)) {
+		uuid, ok := cur.FlowTables[n]
+		name := spec.TableNames[n]
+		if !ok || name == "" {
+			continue
+		}
+		if ft, ok := tables[uuid].(*vswitchd.FlowTable); ok && ft.Name != nil && *ft.Name == name {
+			continue
+		}
+		ft := &vswitchd.FlowTable{UUID: uuid, Name: &name}
+		ops = append(ops, b.add(b.c.ovs.Where(ft).Update(ft, &ft.Name))...)
+	}
+	newTables, flowTables := newFlowTables(spec.TableNames, cur.FlowTables, b.named)
+	if len(newTables) > 0 {
+		for _, row := range newTables {
+			inserts = append(inserts, b.add(b.c.ovs.Create(row))...)
+		}
+		mutates = append(mutates, b.add(where.Mutate(br,
+			model.Mutation{Field: &br.FlowTables, Mutator: ovsdb.MutateOperationInsert, Value: flowTables}))...)
+	}
+	if len(ops)+len(inserts) == 0 {
+		return // already configured
+	}
+	b.guard(vswitchd.BridgeTable, spec.Name, true)
+	b.ops = append(b.ops, ops...)
+	b.inserts = append(b.inserts, inserts...)
+	b.mutates = append(b.mutates, mutates...)
+	b.changes = append(b.changes, change{"adopted bridge", []zap.Field{zap.String("bridge", spec.Name),
+		zap.Int("operations", len(ops)+len(inserts)+len(mutates))}})
+}
+
+// port plans a port with one interface of its name on spec.Bridge: created if missing,
+// otherwise its interface's type and options set if they differ.
+func (b *layoutTxn) port(spec PortSpec) {
+	if !b.bridgeKnown(spec.Bridge) {
+		return
+	}
+	cur := &vswitchd.Port{Name: spec.Name}
+	switch err := b.c.ovs.Get(b.ctx, cur); {
+	case errors.Is(err, client.ErrNotFound):
+		b.guard(vswitchd.PortTable, spec.Name, false)
+		iface := &vswitchd.Interface{UUID: b.named("iface"), Name: spec.Name, Type: spec.Type, Options: spec.Options}
+		p := &vswitchd.Port{UUID: b.named("port"), Name: spec.Name, Interfaces: []string{iface.UUID}}
+		b.insert(iface, p)
+		b.link(spec.Bridge, p.UUID)
+		b.changes = append(b.changes, change{"added port", []zap.Field{zap.String("bridge", spec.Bridge),
+			zap.String("port", spec.Name), zap.String("type", spec.Type)}})
+		return
+	case err != nil:
+		b.fail(fmt.Errorf("port %s: %w", spec.Name, err))
+		return
+	}
+	owner := b.c.portBridge(cur.UUID)
+	if owner != "" && owner != spec.Bridge {
+		b.fail(fmt.Errorf("port %s exists on bridge %s", spec.Name, owner))
+		return
+	}
+	if owner == spec.Bridge && b.c.ifaceIs(spec) {
+		return
+	}
+	if owner == "" {
+		// A port on no bridge is about to be garbage-collected; link it (the guard below
+		// fails the transaction if it is gone, and the retry then creates it).
+		b.link(spec.Bridge, cur.UUID)
+	}
+	b.guard(vswitchd.PortTable, spec.Name, true)
+	i := &vswitchd.Interface{}
+	where := b.c.ovs.WhereAll(i, model.Condition{Field: &i.Name, Function: ovsdb.ConditionEqual, Value: spec.Name})
+	i.Type = spec.Type
+	i.Options = spec.Options
+	b.ops = append(b.ops, b.add(where.Update(i, &i.Type, &i.Options))...)
+	b.changes = append(b.changes, change{"set port", []zap.Field{zap.String("bridge", spec.Bridge),
+		zap.String("port", spec.Name), zap.String("type", spec.Type)}})
+}
+
+// bridgeKnown reports whether the bridge exists in the cache or is created by this
+// transaction, failing the transaction if neither.
+func (b *layoutTxn) bridgeKnown(name string) bool {
+	if b.bridges[name] != nil || b.newBridges[name] != nil {
+		return true
+	}
+	br := &vswitchd.Bridge{Name: name}
+	if err := b.c.ovs.Get(b.ctx, br); err != nil {
+		b.fail(fmt.Errorf("bridge %s: %w", name, err))
+		return false
+	}
+	b.bridges[name] = br
+	return true
+}
+
+// link adds a port (a named UUID of this transaction or an existing row's) to a bridge: to
+// the row of a bridge created here, otherwise by a mutation guarded by the bridge existing.
+func (b *layoutTxn) link(bridge, portUUID string) {
+	if br := b.newBridges[bridge]; br != nil {
+		br.Ports = append(br.Ports, portUUID)
+		return
+	}
+	b.guard(vswitchd.BridgeTable, bridge, true)
+	b.links[bridge] = append(b.links[bridge], portUUID)
+}
+
+// operations returns the transaction's operations (none when nothing differs), or the first
+// error met building them.
+func (b *layoutTxn) operations() ([]ovsdb.Operation, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	ops := append(b.ops, b.inserts...)
+	var newUUIDs []string
+	for _, name := range b.newOrder {
+		br := b.newBridges[name]
+		ops = append(ops, b.add(b.c.ovs.Create(br))...)
+		newUUIDs = append(newUUIDs, br.UUID)
+	}
+	for _, name := range slices.Sorted(maps.Keys(b.links)) {
+		br := &vswitchd.Bridge{}
+		ops = append(ops, b.add(b.c.ovs.WhereAll(br, model.Condition{Field: &br.Name, Function: ovsdb.ConditionEqual, Value: name}).
+			Mutate(br, model.Mutation{Field: &br.Ports, Mutator: ovsdb.MutateOperationInsert, Value: b.links[name]}))...)
+	}
+	ops = append(ops, b.mutates...)
+	if len(newUUIDs) > 0 {
+		root, err := b.c.root()
+		if err != nil {
+			return nil, err
+		}
+		row := &vswitchd.OpenvSwitch{UUID: root}
+		ops = append(ops, b.add(b.c.ovs.Where(row).Mutate(row, model.Mutation{
+			Field: &row.Bridges, Mutator: ovsdb.MutateOperationInsert, Value: newUUIDs}))...)
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
+	return ops, nil
+}
+
+// ifaceIs reports whether the cache shows the interface named like the port with the
+// spec's type and exactly its options.
+func (c *Client) ifaceIs(spec PortSpec) bool {
+	i := &vswitchd.Interface{Name: spec.Name}
+	if c.ovs.Get(context.Background(), i) != nil {
+		return false
+	}
+	return i.Type == spec.Type && maps.Equal(i.Options, spec.Options)
+}
