@@ -1,11 +1,11 @@
 package flows
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 
 	of "antrea.io/libOpenflow/openflow13"
 )
@@ -13,9 +13,32 @@ import (
 // Action is one step of a flow's instructions. The kinds are those Neutron's pipeline uses;
 // each knows its OpenFlow 1.3 encoding (through libOpenflow) and its ovs-ofctl text.
 type Action interface {
-	appendText(b *strings.Builder, names *Names)
-	// ofAction returns the apply-action; GotoTable returns nil (it is an instruction).
-	ofAction() (of.Action, error)
+	appendText(b *textWriter, names *Names)
+	// appendOF appends the OpenFlow 1.3 encoding of the apply-action to b; GotoTable
+	// appends nothing (it is an instruction: see Flow.AppendInstructions).
+	appendOF(b []byte) ([]byte, error)
+}
+
+// OpenFlow 1.3 action types and Nicira extension subtypes dvrflow encodes.
+const (
+	ofpatOutput       = 0
+	ofpatPushVLAN     = 17
+	ofpatPopVLAN      = 18
+	ofpatSetField     = 25
+	ofpatExperimenter = 0xffff
+
+	nxVendorID         = 0x00002320
+	nxastRegMove       = 6
+	nxastRegLoad       = 7
+	nxastResubmitTable = 14
+)
+
+// appendNXHeader appends the header of a Nicira action of length n and subtype sub.
+func appendNXHeader(b []byte, n, sub uint16) []byte {
+	b = binary.BigEndian.AppendUint16(b, ofpatExperimenter)
+	b = binary.BigEndian.AppendUint16(b, n)
+	b = binary.BigEndian.AppendUint32(b, nxVendorID)
+	return binary.BigEndian.AppendUint16(b, sub)
 }
 
 // Special OpenFlow 1.3 port numbers.
@@ -35,7 +58,7 @@ var specialPorts = map[uint32]string{
 	PortAll: "ALL", PortController: "CONTROLLER", PortLocal: "LOCAL", PortAny: "ANY",
 }
 
-func writePort(b *strings.Builder, p uint32, names *Names) {
+func writePort(b *textWriter, p uint32, names *Names) {
 	if s, ok := specialPorts[p]; ok {
 		b.WriteString(s)
 		return
@@ -52,7 +75,7 @@ func writePort(b *strings.Builder, p uint32, names *Names) {
 // Output sends the packet to an OpenFlow port (a number, or PortNormal, PortInPort, ...).
 type Output struct{ Port uint32 }
 
-func (a Output) appendText(b *strings.Builder, names *Names) {
+func (a Output) appendText(b *textWriter, names *Names) {
 	if a.Port < 0xffffff00 {
 		b.WriteString("output:")
 	}
@@ -62,13 +85,15 @@ func (a Output) appendText(b *strings.Builder, names *Names) {
 	}
 }
 
-func (a Output) ofAction() (of.Action, error) {
-	o := of.NewActionOutput(a.Port)
-	o.MaxLen = 0
+func (a Output) appendOF(b []byte) ([]byte, error) {
+	maxLen := uint16(0)
 	if a.Port == PortController {
-		o.MaxLen = 0xffff
+		maxLen = 0xffff
 	}
-	return o, nil
+	b = append(b, 0, ofpatOutput, 0, 16)
+	b = binary.BigEndian.AppendUint32(b, a.Port)
+	b = binary.BigEndian.AppendUint16(b, maxLen)
+	return append(b, 0, 0, 0, 0, 0, 0), nil
 }
 
 // Normal is output:NORMAL, the switch's L2 learning.
@@ -81,24 +106,26 @@ func InPort() Action { return Output{Port: PortInPort} }
 // be the last action of a flow).
 type GotoTable struct{ Table uint8 }
 
-func (a GotoTable) appendText(b *strings.Builder, names *Names) {
+func (a GotoTable) appendText(b *textWriter, names *Names) {
 	b.WriteString("goto_table:")
 	writeTable(b, a.Table, names)
 }
 
-func (a GotoTable) ofAction() (of.Action, error) { return nil, nil }
+func (a GotoTable) appendOF(b []byte) ([]byte, error) { return b, nil }
 
 // Resubmit is Nicira's resubmit(,table): process the packet in another table, then come back.
 type Resubmit struct{ Table uint8 }
 
-func (a Resubmit) appendText(b *strings.Builder, names *Names) {
+func (a Resubmit) appendText(b *textWriter, names *Names) {
 	b.WriteString("resubmit(,")
 	writeTable(b, a.Table, names)
 	b.WriteByte(')')
 }
 
-func (a Resubmit) ofAction() (of.Action, error) {
-	return of.NewNXActionResubmitTableAction(0xfff8, a.Table), nil
+func (a Resubmit) appendOF(b []byte) ([]byte, error) {
+	b = appendNXHeader(b, 16, nxastResubmitTable)
+	b = binary.BigEndian.AppendUint16(b, 0xfff8) // in_port: OFPP_IN_PORT (the packet's own)
+	return append(b, a.Table, 0, 0, 0), nil
 }
 
 // PushVLAN pushes an 802.1Q header (EtherType 0x8100 when zero).
@@ -111,18 +138,24 @@ func (a PushVLAN) etherType() uint16 {
 	return a.EtherType
 }
 
-func (a PushVLAN) appendText(b *strings.Builder, _ *Names) {
+func (a PushVLAN) appendText(b *textWriter, _ *Names) {
 	b.WriteString("push_vlan:")
 	writeHexC(b, uint64(a.etherType()))
 }
 
-func (a PushVLAN) ofAction() (of.Action, error) { return of.NewActionPushVlan(a.etherType()), nil }
+func (a PushVLAN) appendOF(b []byte) ([]byte, error) {
+	b = append(b, 0, ofpatPushVLAN, 0, 8)
+	b = binary.BigEndian.AppendUint16(b, a.etherType())
+	return append(b, 0, 0), nil
+}
 
 // PopVLAN removes the outer 802.1Q header (strip_vlan).
 type PopVLAN struct{}
 
-func (PopVLAN) appendText(b *strings.Builder, _ *Names) { b.WriteString("pop_vlan") }
-func (PopVLAN) ofAction() (of.Action, error)            { return of.NewActionPopVlan(), nil }
+func (PopVLAN) appendText(b *textWriter, _ *Names) { b.WriteString("pop_vlan") }
+func (PopVLAN) appendOF(b []byte) ([]byte, error) {
+	return append(b, 0, ofpatPopVLAN, 0, 8, 0, 0, 0, 0), nil
+}
 
 // SetField writes a value into a header field (OpenFlow 1.3 set_field).
 type SetField struct {
@@ -130,18 +163,26 @@ type SetField struct {
 	Value []byte
 }
 
-func (a SetField) appendText(b *strings.Builder, names *Names) {
+func (a SetField) appendText(b *textWriter, names *Names) {
 	b.WriteString("set_field:")
 	a.Field.formatValue(b, a.Value, nil)
 	b.WriteString("->")
 	b.WriteString(a.Field.name)
 }
 
-func (a SetField) ofAction() (of.Action, error) {
+func (a SetField) appendOF(b []byte) ([]byte, error) {
 	if len(a.Value) != a.Field.bytes {
-		return nil, fmt.Errorf("set_field %s: value has %d bytes, want %d", a.Field.name, len(a.Value), a.Field.bytes)
+		return b, fmt.Errorf("set_field %s: value has %d bytes, want %d", a.Field.name, len(a.Value), a.Field.bytes)
 	}
-	return of.NewActionSetField(matchField(a.Field, a.Value)), nil
+	n := (4 + 4 + len(a.Value) + 7) / 8 * 8 // action header, OXM header, value; padded to 8
+	b = append(b, 0, ofpatSetField)
+	b = binary.BigEndian.AppendUint16(b, uint16(n))
+	b = binary.BigEndian.AppendUint32(b, a.Field.header(false))
+	b = append(b, a.Value...)
+	for i := 8 + len(a.Value); i < n; i++ {
+		b = append(b, 0)
+	}
+	return b, nil
 }
 
 // SetVLANVID rewrites the VLAN id (mod_vlan_vid; OVS prints set_field:4096+vid->vlan_vid).
@@ -187,7 +228,7 @@ func (s Subfield) nBits() int {
 	return s.Bits
 }
 
-func (s Subfield) appendText(b *strings.Builder) {
+func (s Subfield) appendText(b *textWriter) {
 	b.WriteString(s.Field.nxmName)
 	n := s.nBits()
 	switch {
@@ -203,19 +244,23 @@ func (s Subfield) appendText(b *strings.Builder) {
 // Move copies a subfield to another (Nicira reg_move).
 type Move struct{ Src, Dst Subfield }
 
-func (a Move) appendText(b *strings.Builder, _ *Names) {
+func (a Move) appendText(b *textWriter, _ *Names) {
 	b.WriteString("move:")
 	a.Src.appendText(b)
 	b.WriteString("->")
 	a.Dst.appendText(b)
 }
 
-func (a Move) ofAction() (of.Action, error) {
+func (a Move) appendOF(b []byte) ([]byte, error) {
 	if a.Src.nBits() != a.Dst.nBits() {
-		return nil, fmt.Errorf("move %s->%s: widths differ", a.Src.Field.nxmName, a.Dst.Field.nxmName)
+		return b, fmt.Errorf("move %s->%s: widths differ", a.Src.Field.nxmName, a.Dst.Field.nxmName)
 	}
-	return of.NewNXActionRegMove(uint16(a.Src.nBits()), uint16(a.Src.Ofs), uint16(a.Dst.Ofs),
-		headerField(a.Src.Field), headerField(a.Dst.Field)), nil
+	b = appendNXHeader(b, 24, nxastRegMove)
+	b = binary.BigEndian.AppendUint16(b, uint16(a.Src.nBits()))
+	b = binary.BigEndian.AppendUint16(b, uint16(a.Src.Ofs))
+	b = binary.BigEndian.AppendUint16(b, uint16(a.Dst.Ofs))
+	b = binary.BigEndian.AppendUint32(b, a.Src.Field.nxHeader())
+	return binary.BigEndian.AppendUint32(b, a.Dst.Field.nxHeader()), nil
 }
 
 // Load writes an immediate value into a subfield (Nicira reg_load).
@@ -224,16 +269,18 @@ type Load struct {
 	Dst   Subfield
 }
 
-func (a Load) appendText(b *strings.Builder, _ *Names) {
+func (a Load) appendText(b *textWriter, _ *Names) {
 	b.WriteString("load:")
 	writeHexC(b, a.Value)
 	b.WriteString("->")
 	a.Dst.appendText(b)
 }
 
-func (a Load) ofAction() (of.Action, error) {
-	ofsNbits := uint16(a.Dst.Ofs)<<6 | uint16(a.Dst.nBits()-1)
-	return of.NewNXActionRegLoad(ofsNbits, headerField(a.Dst.Field), a.Value), nil
+func (a Load) appendOF(b []byte) ([]byte, error) {
+	b = appendNXHeader(b, 24, nxastRegLoad)
+	b = binary.BigEndian.AppendUint16(b, uint16(a.Dst.Ofs)<<6|uint16(a.Dst.nBits()-1))
+	b = binary.BigEndian.AppendUint32(b, a.Dst.Field.nxHeader())
+	return binary.BigEndian.AppendUint64(b, a.Value), nil
 }
 
 // LearnSpec is one element of a learn action: a match, a load or an output of the learned flow.
@@ -265,7 +312,7 @@ type Learn struct {
 	Specs       []LearnSpec
 }
 
-func (a Learn) appendText(b *strings.Builder, names *Names) {
+func (a Learn) appendText(b *textWriter, names *Names) {
 	b.WriteString("learn(table=")
 	writeTable(b, a.Table, names)
 	if a.IdleTimeout != 0 {
@@ -320,7 +367,17 @@ func (a Learn) appendText(b *strings.Builder, names *Names) {
 	b.WriteByte(')')
 }
 
-func (a Learn) ofAction() (of.Action, error) {
+// appendOF encodes learn through libOpenflow (the one action dvrflow does not encode by
+// hand: it is rare, and its spec layout is intricate).
+func (a Learn) appendOF(b []byte) ([]byte, error) {
+	data, err := a.ofAction().MarshalBinary()
+	if err != nil {
+		return b, fmt.Errorf("encode learn: %w", err)
+	}
+	return append(b, data...), nil
+}
+
+func (a Learn) ofAction() *of.NXActionLearn {
 	l := of.NewNXActionLearn()
 	l.TableID, l.IdleTimeout, l.HardTimeout, l.Priority, l.Cookie = a.Table, a.IdleTimeout, a.HardTimeout, a.Priority, a.Cookie
 	for _, s := range a.Specs {
@@ -357,7 +414,7 @@ func (a Learn) ofAction() (of.Action, error) {
 		}
 		l.LearnSpecs = append(l.LearnSpecs, spec)
 	}
-	return l, nil
+	return l
 }
 
 // rawValue is a util.Message holding preformatted field bytes.

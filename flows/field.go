@@ -1,10 +1,10 @@
 package flows
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 )
 
 // Field is one OpenFlow match field (an OXM or NXM TLV) that dvrflow matches on, sets,
@@ -133,11 +133,18 @@ func (f *Field) nxHeaderField() (uint16, uint8) {
 	return f.class, f.field
 }
 
+// nxHeader is the 32-bit field header used inside Nicira actions (move, load): the NXM
+// class and field number when the field has one, its length, no mask.
+func (f *Field) nxHeader() uint32 {
+	class, field := f.nxHeaderField()
+	return uint32(class)<<16 | uint32(field)<<9 | uint32(f.bytes)
+}
+
 // Name is the field's name as OVS prints it in set_field actions.
 func (f *Field) Name() string { return f.name }
 
 // formatValue appends v (and mask m, nil when exact) the way OVS's mf_format does.
-func (f *Field) formatValue(b *strings.Builder, v, m []byte) {
+func (f *Field) formatValue(b *textWriter, v, m []byte) {
 	if m != nil && allOnes(m) {
 		m = nil
 	}
@@ -174,7 +181,7 @@ func (f *Field) formatValue(b *strings.Builder, v, m []byte) {
 }
 
 // writeHexBytes is OVS's ds_put_hex: "0x" and the value without leading zero bytes, or "0".
-func writeHexBytes(b *strings.Builder, v []byte) {
+func writeHexBytes(b *textWriter, v []byte) {
 	printed := false
 	for _, c := range v {
 		if c == 0 && !printed {
@@ -196,7 +203,7 @@ func writeHexBytes(b *strings.Builder, v []byte) {
 }
 
 // writeHexC prints v like C's "%#x": "0x2a", but plain "0" for zero.
-func writeHexC(b *strings.Builder, v uint64) {
+func writeHexC(b *textWriter, v uint64) {
 	if v == 0 {
 		b.WriteByte('0')
 		return
@@ -205,7 +212,7 @@ func writeHexC(b *strings.Builder, v uint64) {
 	b.WriteString(strconv.FormatUint(v, 16))
 }
 
-func writeIPv4Masked(b *strings.Builder, v, m []byte) {
+func writeIPv4Masked(b *textWriter, v, m []byte) {
 	b.WriteString(net.IP(v).To4().String())
 	if m == nil || allOnes(m) {
 		return
@@ -219,7 +226,7 @@ func writeIPv4Masked(b *strings.Builder, v, m []byte) {
 	b.WriteString(net.IP(m).To4().String())
 }
 
-func writeIPv6Masked(b *strings.Builder, v, m []byte) {
+func writeIPv6Masked(b *textWriter, v, m []byte) {
 	b.WriteString(net.IP(v).String())
 	if m == nil || allOnes(m) {
 		return
@@ -260,10 +267,7 @@ func beUint(v []byte) uint64 {
 }
 
 func putBE(v uint64, n int) []byte {
-	out := make([]byte, n)
-	for i := n - 1; i >= 0; i-- {
-		out[i] = byte(v)
-		v >>= 8
-	}
-	return out
+	var a [8]byte
+	binary.BigEndian.PutUint64(a[:], v)
+	return a[8-n:]
 }

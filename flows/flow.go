@@ -3,7 +3,7 @@ package flows
 import (
 	"encoding/binary"
 	"fmt"
-	"strings"
+	"strconv"
 
 	of "antrea.io/libOpenflow/openflow13"
 )
@@ -43,35 +43,39 @@ type Names struct {
 
 // Format renders the flow like ovs-ofctl, with names when given.
 func (f Flow) Format(names *Names) string {
-	var b strings.Builder
+	b := textWriter{buf: make([]byte, 0, 160)}
+	f.appendFormat(&b, names)
+	return b.String()
+}
+
+func (f Flow) appendFormat(b *textWriter, names *Names) {
 	if f.Cookie != 0 {
 		b.WriteString("cookie=")
-		writeHexC(&b, f.Cookie)
+		writeHexC(b, f.Cookie)
 		b.WriteString(", ")
 	}
 	if f.Table != 0 || (names != nil && names.Tables[f.Table] != "") {
 		b.WriteString("table=")
-		writeTable(&b, f.Table, names)
+		writeTable(b, f.Table, names)
 		b.WriteString(", ")
 	}
 	n := b.Len()
-	f.Match.appendText(&b, f.Priority, names)
+	f.Match.appendText(b, f.Priority, names)
 	if b.Len() != n {
 		b.WriteByte(' ')
 	}
 	b.WriteString("actions=")
-	f.appendActions(&b, names)
-	return b.String()
+	f.appendActions(b, names)
 }
 
 // ActionsString renders only the actions part (after "actions=").
 func (f Flow) ActionsString(names *Names) string {
-	var b strings.Builder
+	var b textWriter
 	f.appendActions(&b, names)
 	return b.String()
 }
 
-func (f Flow) appendActions(b *strings.Builder, names *Names) {
+func (f Flow) appendActions(b *textWriter, names *Names) {
 	if len(f.Actions) == 0 {
 		b.WriteString("drop")
 		return
@@ -84,52 +88,58 @@ func (f Flow) appendActions(b *strings.Builder, names *Names) {
 	}
 }
 
-func writeTable(b *strings.Builder, t uint8, names *Names) {
+func writeTable(b *textWriter, t uint8, names *Names) {
 	if names != nil {
 		if n, ok := names.Tables[t]; ok && n != "" {
 			b.WriteString(n)
 			return
 		}
 	}
-	fmt.Fprintf(b, "%d", t)
+	b.buf = strconv.AppendUint(b.buf, uint64(t), 10)
 }
 
+// OpenFlow 1.3 instruction types.
+const (
+	ofpitGotoTable    = 1
+	ofpitApplyActions = 4
+)
+
 // Instructions encodes the flow's instruction list (OpenFlow 1.3 wire format).
-func (f Flow) Instructions() ([]byte, error) {
-	var out []byte
-	apply := of.NewInstrApplyActions()
+func (f Flow) Instructions() ([]byte, error) { return f.AppendInstructions(nil) }
+
+// AppendInstructions appends the flow's encoded instruction list (OpenFlow 1.3 wire format:
+// apply-actions with every action but a final goto_table, then that goto_table) to dst and
+// returns the extended slice. Encoding into a reused buffer allocates nothing (but for
+// learn actions).
+func (f Flow) AppendInstructions(dst []byte) ([]byte, error) {
+	acts := f.Actions
 	var gotoTable *GotoTable
-	for i, a := range f.Actions {
-		if g, ok := a.(GotoTable); ok {
-			if i != len(f.Actions)-1 {
-				return nil, fmt.Errorf("goto_table:%d must be the last action", g.Table)
-			}
-			gotoTable = &g
-			continue
-		}
-		act, err := a.ofAction()
-		if err != nil {
-			return nil, err
-		}
-		if err := apply.AddAction(act, false); err != nil {
-			return nil, err
+	if n := len(acts); n > 0 {
+		if g, ok := acts[n-1].(GotoTable); ok {
+			gotoTable, acts = &g, acts[:n-1]
 		}
 	}
-	if len(apply.Actions) > 0 {
-		b, err := apply.MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("encode actions: %w", err)
+	if len(acts) > 0 {
+		start := len(dst)
+		dst = append(dst, 0, ofpitApplyActions, 0, 0, 0, 0, 0, 0) // type, length, pad
+		for _, a := range acts {
+			if g, ok := a.(GotoTable); ok {
+				return dst[:start], fmt.Errorf("goto_table:%d must be the last action", g.Table)
+			}
+			var err error
+			if dst, err = a.appendOF(dst); err != nil {
+				return dst[:start], err
+			}
 		}
-		out = append(out, b...)
+		if len(dst)-start > 0xffff {
+			return dst[:start], fmt.Errorf("encode actions: %d bytes of actions", len(dst)-start)
+		}
+		binary.BigEndian.PutUint16(dst[start+2:], uint16(len(dst)-start))
 	}
 	if gotoTable != nil {
-		b, err := of.NewInstrGotoTable(gotoTable.Table).MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b...)
+		dst = append(dst, 0, ofpitGotoTable, 0, 8, gotoTable.Table, 0, 0, 0)
 	}
-	return out, nil
+	return dst, nil
 }
 
 // FlowMod commands.

@@ -1,12 +1,14 @@
 package flows
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Match is a set of OpenFlow match fields. It is stored in its wire form: the OXM/NXM
@@ -41,34 +43,72 @@ func (m Match) with(f *Field, value, mask []byte) Match {
 	if mask != nil && allOnes(mask) {
 		mask = nil
 	}
+	// Splice the new TLV into the canonical (key-ordered) bytes: keep the TLVs before it,
+	// drop one with the same field, keep the rest. One allocation: the new string.
+	key := f.key()
+	old := m.oxm
+	at, end := len(old), len(old)
+	for off := 0; off < len(old); {
+		h, n, ok := tlvAt(old, off)
+		if !ok {
+			break // malformed tail (cannot come from a builder): append after it
+		}
+		if k := h &^ 0x1ff; k >= key {
+			at, end = off, off
+			if k == key {
+				end = off + n
+			}
+			break
+		}
+		off += n
+	}
+	var b []byte
+	b = make([]byte, 0, len(old)-(end-at)+4+2*len(value))
+	b = append(b, old[:at]...)
+	b = binary.BigEndian.AppendUint32(b, f.header(mask != nil))
 	if mask != nil {
-		v := make([]byte, len(value))
 		for i := range value {
-			v[i] = value[i] & mask[i]
+			b = append(b, value[i]&mask[i])
 		}
-		value = v
+		b = append(b, mask...)
+	} else {
+		b = append(b, value...)
 	}
-	t := tlv{field: f, header: f.header(mask != nil), value: value, mask: mask}
-	tlvs, _ := parseTLVs([]byte(m.oxm))
-	replaced := false
-	for i := range tlvs {
-		if tlvs[i].key() == t.key() {
-			tlvs[i], replaced = t, true
-		}
-	}
-	if !replaced {
-		tlvs = append(tlvs, t)
-	}
-	return Match{oxm: encodeTLVs(tlvs)}
+	b = append(b, old[end:]...)
+	return Match{oxm: string(b)}
 }
 
-// get returns the value and mask (nil when exact) of f, if the match has it.
+// tlvAt returns the header and the whole length (header included) of the TLV at offset off
+// of encoded match bytes; ok is false when it is truncated.
+func tlvAt(oxm string, off int) (header uint32, n int, ok bool) {
+	if len(oxm)-off < 4 {
+		return 0, 0, false
+	}
+	h := uint32(oxm[off])<<24 | uint32(oxm[off+1])<<16 | uint32(oxm[off+2])<<8 | uint32(oxm[off+3])
+	n = 4 + int(h&0xff)
+	if off+n > len(oxm) {
+		return 0, 0, false
+	}
+	return h, n, true
+}
+
+// get returns the value and mask (nil when exact) of f, if the match has it. The slices
+// must not be modified.
 func (m Match) get(f *Field) (value, mask []byte, ok bool) {
-	tlvs, _ := parseTLVs([]byte(m.oxm))
-	for _, t := range tlvs {
-		if t.key() == f.key() {
-			return t.value, t.mask, true
+	key := f.key()
+	for off := 0; off < len(m.oxm); {
+		h, n, ok := tlvAt(m.oxm, off)
+		if !ok {
+			break
 		}
+		if h&^0x1ff == key {
+			body := readOnlyBytes(m.oxm[off+4 : off+n])
+			if h&0x100 != 0 {
+				return body[:len(body)/2], body[len(body)/2:], true
+			}
+			return body, nil, true
+		}
+		off += n
 	}
 	return nil, nil, false
 }
@@ -207,8 +247,19 @@ func (m Match) withPrefix(f *Field, p netip.Prefix) Match {
 		raw = a[:]
 	}
 	var mask []byte
-	if p.Bits() >= 0 && p.Bits() < len(raw)*8 {
-		mask = net.CIDRMask(p.Bits(), len(raw)*8)
+	var maskBuf [16]byte
+	if bits := p.Bits(); bits >= 0 && bits < len(raw)*8 {
+		mask = maskBuf[:len(raw)]
+		for i := range mask {
+			switch {
+			case bits >= 8:
+				mask[i] = 0xff
+				bits -= 8
+			case bits > 0:
+				mask[i] = byte(0xff << (8 - bits))
+				bits = 0
+			}
+		}
 	}
 	return m.with(f, raw, mask)
 }
@@ -229,9 +280,13 @@ func mac6(mac net.HardwareAddr) []byte {
 	return []byte(mac)
 }
 
-// parseTLVs splits OXM/NXM match bytes into fields.
-func parseTLVs(b []byte) ([]tlv, error) {
-	var out []tlv
+// parseTLVs splits OXM/NXM match bytes into fields. The fields' values and masks point
+// into b.
+func parseTLVs(b []byte) ([]tlv, error) { return appendParsedTLVs(nil, b) }
+
+// appendParsedTLVs is parseTLVs appending to out (pass a stack array's slice to parse
+// without allocating).
+func appendParsedTLVs(out []tlv, b []byte) ([]tlv, error) {
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return out, fmt.Errorf("truncated OXM header (%d bytes left)", len(b))
@@ -263,9 +318,24 @@ func parseTLVs(b []byte) ([]tlv, error) {
 	return out, nil
 }
 
+// appendTLVs is parseTLVs over a Match's bytes, appending to dst (pass a stack array to
+// parse without allocating). The values and masks point into oxm and must not be modified.
+func appendTLVs(dst []tlv, oxm string) ([]tlv, error) {
+	return appendParsedTLVs(dst, readOnlyBytes(oxm))
+}
+
+// readOnlyBytes returns the bytes of s without copying them. The result must never be
+// written to: it aliases the string's (immutable) memory.
+func readOnlyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
 func encodeTLVs(tlvs []tlv) string {
-	sort.SliceStable(tlvs, func(i, j int) bool { return tlvs[i].key() < tlvs[j].key() })
+	slices.SortStableFunc(tlvs, func(a, b tlv) int { return cmp.Compare(a.key(), b.key()) })
+	n := 0
+	for _, t := range tlvs {
+		n += 4 + len(t.value) + len(t.mask)
+	}
 	var sb strings.Builder
+	sb.Grow(n)
 	for _, t := range tlvs {
 		var h [4]byte
 		binary.BigEndian.PutUint32(h[:], t.header)
@@ -278,13 +348,15 @@ func encodeTLVs(tlvs []tlv) string {
 
 // CanonicalMatch turns the OXM bytes of a match as a switch reports them (any field order)
 // into the canonical Match dvrflow builds, so installed and desired flows compare equal.
+// The result never points into oxm.
 func CanonicalMatch(oxm []byte) (Match, error) {
-	tlvs, err := parseTLVs(oxm)
+	var arr [maxParsedTLVs]tlv
+	tlvs, err := appendParsedTLVs(arr[:0], oxm)
 	if err != nil {
 		return Match{}, err
 	}
 	for i := range tlvs {
-		// Copy out of the caller's buffer; drop masks that are all ones (the same as exact).
+		// Drop masks that are all ones (the same as exact).
 		if tlvs[i].mask != nil && allOnes(tlvs[i].mask) && tlvs[i].field != nil {
 			tlvs[i].header = tlvs[i].field.header(false)
 			tlvs[i].mask = nil

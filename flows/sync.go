@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -32,13 +31,9 @@ type Bridge struct {
 
 	mu        sync.Mutex
 	conn      *ofconn.Conn
-	installed map[Key]installed // nil: must be read from the switch
-	lost      chan struct{}     // signalled when a connection ends
-}
-
-type installed struct {
-	cookie       uint64
-	instructions string
+	installed *installedSet // nil: must be read from the switch
+	lost      chan struct{} // signalled when a connection ends
+	scratch   []byte        // instruction encoding buffer of the diff
 }
 
 // NewBridge returns the write path for bridge name, whose OpenFlow management socket is
@@ -158,25 +153,40 @@ func (b *Bridge) connect(ctx context.Context) (read bool, err error) {
 	if b.installed != nil {
 		return false, nil
 	}
-	stats, err := b.conn.FlowStats(ctx, 0xff, 0, 0)
+	inst, err := b.readInstalled(ctx)
 	if err != nil {
-		b.dropConn()
-		return false, fmt.Errorf("read flows of bridge %s: %w", b.name, err)
+		return false, err
 	}
-	inst := make(map[Key]installed, len(stats))
-	for _, s := range stats {
+	b.installed = inst
+	b.log.Debug("read installed flows", zap.Int("flows", inst.Len()))
+	return true, nil
+}
+
+// readInstalled reads every flow from the switch, streaming: only the compact record of
+// each flow is kept, never the replies.
+func (b *Bridge) readInstalled(ctx context.Context) (*installedSet, error) {
+	inst := newInstalledSet(0)
+	var parseErr error
+	err := b.conn.EachFlowStat(ctx, ofconn.TableAll, 0, 0, func(s *ofconn.FlowStat) error {
 		if s.IdleTimeout != 0 || s.HardTimeout != 0 {
-			continue // learned or expiring flows are not ours to manage
+			return nil // learned or expiring flows are not ours to manage
 		}
 		m, err := CanonicalMatch(s.Match)
 		if err != nil {
-			return false, fmt.Errorf("read flows of bridge %s: table %d priority %d: %w", b.name, s.TableID, s.Priority, err)
+			parseErr = fmt.Errorf("read flows of bridge %s: table %d priority %d: %w", b.name, s.TableID, s.Priority, err)
+			return parseErr
 		}
-		inst[Key{Table: s.TableID, Priority: s.Priority, Match: m.Key()}] = installed{cookie: s.Cookie, instructions: string(s.Instructions)}
+		inst.put(Key{Table: s.TableID, Priority: s.Priority, Match: m.Key()}, s.Cookie, internInstructions(s.Instructions))
+		return nil
+	})
+	if parseErr != nil {
+		return nil, parseErr
 	}
-	b.installed = inst
-	b.log.Debug("read installed flows", zap.Int("flows", len(inst)))
-	return true, nil
+	if err != nil {
+		b.dropConn()
+		return nil, fmt.Errorf("read flows of bridge %s: %w", b.name, err)
+	}
+	return inst, nil
 }
 
 // Installed returns how many flows are known to be installed (read or tracked), or -1 when
@@ -187,16 +197,7 @@ func (b *Bridge) Installed() int {
 	if b.installed == nil {
 		return -1
 	}
-	return len(b.installed)
-}
-
-type op struct {
-	flow   Flow
-	cmd    uint8
-	instr  string
-	kind   int // 0 add, 1 modify, 2 delete
-	oldCk  uint64
-	hasOld bool
+	return b.installed.Len()
 }
 
 // Sync makes the bridge's flows equal to desired: it adds what is missing, modifies what
@@ -208,52 +209,17 @@ func (b *Bridge) Sync(ctx context.Context, desired []Flow) (SyncResult, error) {
 	start := time.Now()
 	res := SyncResult{Bridge: b.name}
 
-	want := make(map[Key]int, len(desired))
-	instrs := make([]string, len(desired))
-	for i, f := range desired {
-		k := f.Key()
-		if j, dup := want[k]; dup {
-			return res, fmt.Errorf("bridge %s: two desired flows with the same table, priority and match:\n  %s\n  %s", b.name, desired[j], f)
-		}
-		want[k] = i
-		in, err := f.Instructions()
-		if err != nil {
-			return res, fmt.Errorf("bridge %s: encode flow %s: %w", b.name, f, err)
-		}
-		instrs[i] = string(in)
-	}
-
 	read, err := b.connect(ctx)
 	if err != nil {
 		return res, err
 	}
 	res.Read = read
 
-	var ops []op
-	for i, f := range desired {
-		cur, ok := b.installed[f.Key()]
-		switch {
-		case !ok:
-			ops = append(ops, op{flow: f, cmd: CommandAdd, instr: instrs[i], kind: 0})
-		case cur.cookie != f.Cookie:
-			ops = append(ops, op{flow: f, cmd: CommandAdd, instr: instrs[i], kind: 0, oldCk: cur.cookie, hasOld: true})
-		case cur.instructions != instrs[i]:
-			ops = append(ops, op{flow: f, cmd: CommandModifyStrict, instr: instrs[i], kind: 1})
-		default:
-			res.Unchanged++
-		}
+	ops, unchanged, err := b.installed.plan(b.name, desired, &b.scratch)
+	if err != nil {
+		return res, err
 	}
-	var stale []Key
-	for k, cur := range b.installed {
-		if _, ok := want[k]; !ok && IsOurs(cur.cookie) {
-			stale = append(stale, k)
-		}
-	}
-	sort.Slice(stale, func(i, j int) bool { return keyLess(stale[i], stale[j]) })
-	for _, k := range stale {
-		f := Flow{Table: k.Table, Priority: k.Priority, Cookie: b.installed[k].cookie, Match: Match{oxm: k.Match}}
-		ops = append(ops, op{flow: f, cmd: CommandDeleteStrict, kind: 2})
-	}
+	res.Unchanged = unchanged
 	if len(ops) == 0 {
 		res.Duration = time.Since(start)
 		return res, nil
@@ -296,17 +262,14 @@ func (b *Bridge) Sync(ctx context.Context, desired []Flow) (SyncResult, error) {
 		b.dropConn()
 		return res, fmt.Errorf("bridge %s: send bundle: %w", b.name, err)
 	}
+	b.installed.apply(ops)
 	for _, o := range ops {
-		k := o.flow.Key()
 		switch o.kind {
 		case 0:
-			b.installed[k] = installed{cookie: o.flow.Cookie, instructions: o.instr}
 			res.Added = append(res.Added, Change{Flow: o.flow, OldCookie: o.oldCk})
 		case 1:
-			b.installed[k] = installed{cookie: o.flow.Cookie, instructions: o.instr}
 			res.Modified = append(res.Modified, Change{Flow: o.flow})
 		case 2:
-			delete(b.installed, k)
 			res.Deleted = append(res.Deleted, Change{Flow: o.flow})
 		}
 	}
@@ -324,40 +287,4 @@ func (b *Bridge) Barrier(ctx context.Context) error {
 		return err
 	}
 	return b.conn.Barrier(ctx)
-}
-
-func keyLess(a, b Key) bool {
-	if a.Table != b.Table {
-		return a.Table < b.Table
-	}
-	if a.Priority != b.Priority {
-		return a.Priority > b.Priority
-	}
-	return a.Match < b.Match
-}
-
-// Sort orders flows like the scenario dumps: by table, priority (highest first), then text.
-// Each flow is rendered once, not at every comparison.
-func Sort(fs []Flow) {
-	type keyed struct {
-		text string
-		flow Flow
-	}
-	ks := make([]keyed, len(fs))
-	for i, f := range fs {
-		ks[i] = keyed{text: f.String(), flow: f}
-	}
-	sort.SliceStable(ks, func(i, j int) bool {
-		a, b := ks[i].flow, ks[j].flow
-		if a.Table != b.Table {
-			return a.Table < b.Table
-		}
-		if a.Priority != b.Priority {
-			return a.Priority > b.Priority
-		}
-		return ks[i].text < ks[j].text
-	})
-	for i := range ks {
-		fs[i] = ks[i].flow
-	}
 }

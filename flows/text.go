@@ -2,21 +2,49 @@ package flows
 
 import (
 	"strconv"
-	"strings"
 )
+
+// textWriter accumulates rendered text in a byte slice: rendering appends without copying
+// what was written, can reuse one buffer for many flows (the sort does) and can drop a
+// trailing separator.
+type textWriter struct{ buf []byte }
+
+func (w *textWriter) WriteString(s string) { w.buf = append(w.buf, s...) }
+
+// WriteByte appends c; it never fails.
+func (w *textWriter) WriteByte(c byte) error { w.buf = append(w.buf, c); return nil }
+
+// Write appends p (for fmt.Fprintf); it never fails.
+func (w *textWriter) Write(p []byte) (int, error) { w.buf = append(w.buf, p...); return len(p), nil }
+
+func (w *textWriter) Len() int { return len(w.buf) }
+
+func (w *textWriter) String() string { return string(w.buf) }
+
+// maxParsedTLVs is how many match fields fit in the fixed array appendText parses into;
+// longer matches (not made by dvrflow) spill to the heap.
+const maxParsedTLVs = 16
+
+// hexFields are the fields match_format prints as name=0xVALUE[/0xMASK], in its order:
+// the registers, tun_id, metadata.
+var hexFields = append(append([]*Field(nil), registerFields...), FieldTunnelID, FieldMetadata)
 
 // appendText renders the match (and the priority, which ovs-ofctl prints with it) in the
 // field order of OVS's match_format(), so the text equals `ovs-ofctl dump-flows` output.
-func (m Match) appendText(b *strings.Builder, priority uint16, names *Names) {
+func (m Match) appendText(b *textWriter, priority uint16, names *Names) {
 	start := b.Len()
 	put := func(s string) { b.WriteString(s); b.WriteByte(',') }
 	if priority != 0x8000 {
-		put("priority=" + strconv.Itoa(int(priority)))
+		b.WriteString("priority=")
+		b.buf = strconv.AppendUint(b.buf, uint64(priority), 10)
+		b.WriteByte(',')
 	}
-	tlvs, _ := parseTLVs([]byte(m.oxm))
+	var arr [maxParsedTLVs]tlv
+	tlvs, _ := appendTLVs(arr[:0], m.oxm)
 	get := func(f *Field) *tlv {
+		k := f.key()
 		for i := range tlvs {
-			if tlvs[i].key() == f.key() {
+			if tlvs[i].key() == k {
 				return &tlvs[i]
 			}
 		}
@@ -46,16 +74,14 @@ func (m Match) appendText(b *strings.Builder, priority uint16, names *Names) {
 		skipType = true
 		switch ethType {
 		case EthTypeIPv4:
-			names4 := map[uint64]string{1: "icmp", 6: "tcp", 17: "udp", 132: "sctp"}
-			if n, ok := names4[proto]; ok && protoT != nil {
+			if n := ipProtoName(proto, ""); n != "" && protoT != nil {
 				put(n)
 				skipProto = true
 			} else {
 				put("ip")
 			}
 		case EthTypeIPv6:
-			names6 := map[uint64]string{58: "icmp6", 6: "tcp6", 17: "udp6", 132: "sctp6"}
-			if n, ok := names6[proto]; ok && protoT != nil {
+			if n := ipProtoName(proto, "6"); n != "" && protoT != nil {
 				put(n)
 				skipProto = true
 			} else {
@@ -73,7 +99,7 @@ func (m Match) appendText(b *strings.Builder, priority uint16, names *Names) {
 			skipType = false
 		}
 	}
-	for _, f := range append(append([]*Field(nil), registerFields...), FieldTunnelID, FieldMetadata) {
+	for _, f := range hexFields {
 		if t := get(f); t != nil {
 			appendHexMasked(b, f.name, t)
 		}
@@ -96,8 +122,8 @@ func (m Match) appendText(b *strings.Builder, priority uint16, names *Names) {
 	field("dl_dst", get(FieldEthDst))
 	if !skipType && ethT != nil {
 		b.WriteString("dl_type=0x")
-		s := strconv.FormatUint(ethType, 16)
-		b.WriteString(strings.Repeat("0", 4-len(s)) + s + ",")
+		appendHex0(b, ethType, 4)
+		b.WriteByte(',')
 	}
 	switch ethType {
 	case EthTypeIPv6:
@@ -111,10 +137,14 @@ func (m Match) appendText(b *strings.Builder, priority uint16, names *Names) {
 		field("nw_dst", get(FieldIPv4Dst))
 	}
 	if !skipProto && protoT != nil {
-		put("nw_proto=" + strconv.FormatUint(proto, 10))
+		b.WriteString("nw_proto=")
+		b.buf = strconv.AppendUint(b.buf, proto, 10)
+		b.WriteByte(',')
 	}
 	if t := get(FieldARPOp); t != nil && ethType == EthTypeARP {
-		put("arp_op=" + strconv.FormatUint(beUint(t.value), 10))
+		b.WriteString("arp_op=")
+		b.buf = strconv.AppendUint(b.buf, beUint(t.value), 10)
+		b.WriteByte(',')
 	}
 	if ethType == EthTypeARP {
 		field("arp_sha", get(FieldARPSHA))
@@ -129,29 +159,63 @@ func (m Match) appendText(b *strings.Builder, priority uint16, names *Names) {
 		field("icmp_code", get(FieldICMPv6Code))
 		field("nd_target", get(FieldNDTarget))
 	default:
-		for _, f := range []*Field{FieldTCPSrc, FieldUDPSrc} {
+		for _, f := range [...]*Field{FieldTCPSrc, FieldUDPSrc} {
 			if t := get(f); t != nil {
 				appendBE16Masked(b, "tp_src", t)
 			}
 		}
-		for _, f := range []*Field{FieldTCPDst, FieldUDPDst} {
+		for _, f := range [...]*Field{FieldTCPDst, FieldUDPDst} {
 			if t := get(f); t != nil {
 				appendBE16Masked(b, "tp_dst", t)
 			}
 		}
 	}
-	if b.Len() > start {
-		s := b.String()
-		if s[len(s)-1] == ',' {
-			// strings.Builder cannot shrink: rebuild without the trailing comma.
-			b.Reset()
-			b.WriteString(s[:len(s)-1])
-		}
+	if n := b.Len(); n > start && b.buf[n-1] == ',' {
+		b.buf = b.buf[:n-1]
 	}
 }
 
+// ipProtoName is the ovs-ofctl shorthand for an IP protocol (suffix "6" for IPv6), or "".
+func ipProtoName(proto uint64, suffix string) string {
+	var n string
+	switch proto {
+	case 1:
+		if suffix == "" {
+			return "icmp"
+		}
+		return ""
+	case 58:
+		if suffix == "6" {
+			return "icmp6"
+		}
+		return ""
+	case 6:
+		n = "tcp"
+	case 17:
+		n = "udp"
+	case 132:
+		n = "sctp"
+	default:
+		return ""
+	}
+	if suffix == "" {
+		return n
+	}
+	return n + suffix
+}
+
+// appendHex0 writes v in lower-case hex, left-padded with zeros to width digits.
+func appendHex0(b *textWriter, v uint64, width int) {
+	var tmp [16]byte
+	s := strconv.AppendUint(tmp[:0], v, 16)
+	for i := len(s); i < width; i++ {
+		b.WriteByte('0')
+	}
+	b.buf = append(b.buf, s...)
+}
+
 // appendHexMasked prints name=0xvalue[/0xmask], like OVS's format_uint32/be64_masked.
-func appendHexMasked(b *strings.Builder, name string, t *tlv) {
+func appendHexMasked(b *textWriter, name string, t *tlv) {
 	b.WriteString(name)
 	b.WriteByte('=')
 	writeHexC(b, beUint(t.value))
@@ -162,52 +226,61 @@ func appendHexMasked(b *strings.Builder, name string, t *tlv) {
 	b.WriteByte(',')
 }
 
-func appendBE16Masked(b *strings.Builder, name string, t *tlv) {
+func appendBE16Masked(b *textWriter, name string, t *tlv) {
 	b.WriteString(name)
 	b.WriteByte('=')
 	if t.mask == nil {
-		b.WriteString(strconv.FormatUint(beUint(t.value), 10))
+		b.buf = strconv.AppendUint(b.buf, beUint(t.value), 10)
 	} else {
-		b.WriteString("0x" + strconv.FormatUint(beUint(t.value), 16) + "/0x" + strconv.FormatUint(beUint(t.mask), 16))
+		b.WriteString("0x")
+		b.buf = strconv.AppendUint(b.buf, beUint(t.value), 16)
+		b.WriteString("/0x")
+		b.buf = strconv.AppendUint(b.buf, beUint(t.mask), 16)
 	}
 	b.WriteByte(',')
 }
 
 // appendVLAN prints an OXM vlan_vid match the way OVS prints the equivalent vlan_tci match.
-func appendVLAN(b *strings.Builder, vid uint16, mask []byte) {
+func appendVLAN(b *textWriter, vid uint16, mask []byte) {
 	m := uint16(0x1fff)
 	if mask != nil {
 		m = uint16(beUint(mask))
 	}
 	// OXM vlan_vid bit 12 (OFPVID_PRESENT) is the TCI's CFI bit.
 	tci := vid & 0x1fff
-	appendTCI(b, tci, putBE(uint64(m&0x1fff), 2))
+	appendTCIMask(b, tci, m&0x1fff)
 }
 
-func appendTCI(b *strings.Builder, tci uint16, mask []byte) {
+func appendTCI(b *textWriter, tci uint16, mask []byte) {
 	m := uint16(0xffff)
 	if mask != nil {
 		m = uint16(beUint(mask))
 	}
+	appendTCIMask(b, tci, m)
+}
+
+func appendTCIMask(b *textWriter, tci, m uint16) {
 	vidMask, pcpMask, cfi := m&0x0fff, m&0xe000, m&0x1000
 	if cfi != 0 && tci&0x1000 != 0 && (vidMask == 0 || vidMask == 0x0fff) && (pcpMask == 0 || pcpMask == 0xe000) && (vidMask != 0 || pcpMask != 0) {
 		if vidMask != 0 {
-			b.WriteString("dl_vlan=" + strconv.Itoa(int(tci&0x0fff)) + ",")
+			b.WriteString("dl_vlan=")
+			b.buf = strconv.AppendUint(b.buf, uint64(tci&0x0fff), 10)
+			b.WriteByte(',')
 		}
 		if pcpMask != 0 {
-			b.WriteString("dl_vlan_pcp=" + strconv.Itoa(int(tci>>13)) + ",")
+			b.WriteString("dl_vlan_pcp=")
+			b.buf = strconv.AppendUint(b.buf, uint64(tci>>13), 10)
+			b.WriteByte(',')
 		}
 		return
 	}
-	hex4 := func(v uint16) string {
-		s := strconv.FormatUint(uint64(v), 16)
-		return "0x" + strings.Repeat("0", 4-len(s)) + s
+	b.WriteString("vlan_tci=0x")
+	appendHex0(b, uint64(tci), 4)
+	if m != 0xffff {
+		b.WriteString("/0x")
+		appendHex0(b, uint64(m), 4)
 	}
-	if m == 0xffff {
-		b.WriteString("vlan_tci=" + hex4(tci) + ",")
-		return
-	}
-	b.WriteString("vlan_tci=" + hex4(tci) + "/" + hex4(m) + ",")
+	b.WriteByte(',')
 }
 
 // nxPortToOF13 converts a 16-bit OpenFlow 1.0 port number to its 1.3 form.

@@ -48,25 +48,28 @@ func (b *Bridge) Verify(ctx context.Context, desired []Flow) (Difference, error)
 	if _, err := b.connect(ctx); err != nil {
 		return d, err
 	}
+	inst := b.installed
 	want := make(map[Key]bool, len(desired))
+	buf := b.scratch[:0]
+	defer func() { b.scratch = buf[:0] }()
 	for _, f := range desired {
 		k := f.Key()
 		want[k] = true
-		in, err := f.Instructions()
-		if err != nil {
+		var err error
+		if buf, err = f.AppendInstructions(buf[:0]); err != nil {
 			return d, fmt.Errorf("bridge %s: encode flow %s: %w", b.name, f, err)
 		}
-		cur, ok := b.installed[k]
+		cur, ok := inst.get(k)
 		switch {
 		case !ok || cur.cookie != f.Cookie:
 			d.Missing = append(d.Missing, f)
-		case cur.instructions != string(in):
+		case cur.instructions.Value() != string(buf):
 			d.Differing = append(d.Differing, f)
 		}
 	}
-	for k, cur := range b.installed {
-		if !want[k] && IsOurs(cur.cookie) {
-			d.Extra = append(d.Extra, Flow{Table: k.Table, Priority: k.Priority, Cookie: cur.cookie, Match: Match{oxm: k.Match}})
+	for k, i := range inst.index {
+		if cookie := inst.entries[i].cookie; !want[k] && IsOurs(cookie) {
+			d.Extra = append(d.Extra, Flow{Table: k.Table, Priority: k.Priority, Cookie: cookie, Match: Match{oxm: k.Match}})
 		}
 	}
 	Sort(d.Extra)
