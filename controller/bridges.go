@@ -101,42 +101,28 @@ func (b *Bridges) EnsurePresent(ctx context.Context) error {
 
 // missing reports whether a managed bridge or patch port is absent from the cache.
 func (b *Bridges) missing() bool {
+	return !b.db.LayoutPresent(b.layout())
+}
+
+// layout returns the managed bridges and patch pairs.
+func (b *Bridges) layout() ovsdb.Layout {
 	b.mu.Lock()
-	names := append([]string(nil), b.order...)
-	patches := append([]PatchPair(nil), b.patches...)
-	b.mu.Unlock()
-	ports := map[string]map[string]bool{}
-	for _, n := range names {
-		if !b.db.BridgeExists(n) {
-			return true
-		}
-		ports[n] = map[string]bool{}
-		for _, p := range b.db.BridgePorts(n) {
-			ports[n][p.Name] = p.Type == "patch"
-		}
+	defer b.mu.Unlock()
+	var l ovsdb.Layout
+	for _, n := range b.order {
+		l.Bridges = append(l.Bridges, b.specs[n])
 	}
-	for _, p := range patches {
-		if !ports[p.BridgeA][p.PortA] || !ports[p.BridgeB][p.PortB] {
-			return true
-		}
+	for _, p := range b.patches {
+		l.Patches = append(l.Patches, ovsdb.PatchPair(p))
 	}
-	return false
+	return l
 }
 
 // ensure makes every managed bridge and patch pair exist and be configured (idempotent): one
 // OVSDB transaction holding only what differs, none when all is right. The flow writers of
 // the bridges it created are reset (their flows are gone).
 func (b *Bridges) ensure(ctx context.Context) error {
-	b.mu.Lock()
-	var layout ovsdb.Layout
-	for _, n := range b.order {
-		layout.Bridges = append(layout.Bridges, b.specs[n])
-	}
-	for _, p := range b.patches {
-		layout.Patches = append(layout.Patches, ovsdb.PatchPair(p))
-	}
-	b.mu.Unlock()
-	created, err := b.db.EnsureLayout(ctx, layout)
+	created, err := b.db.EnsureLayout(ctx, b.layout())
 	if err != nil {
 		return err
 	}

@@ -438,3 +438,37 @@ func (c *Client) ifaceIs(spec PortSpec) bool {
 	}
 	return i.Type == spec.Type && maps.Equal(i.Options, spec.Options)
 }
+
+// LayoutPresent reports whether the cache shows every bridge of the layout, and every port
+// of its patch pairs on its bridge with an interface of type patch. Settings are not
+// compared (EnsureLayout does that). It only looks rows up by name: cheap enough for every
+// reconcile, even with thousands of ports.
+func (c *Client) LayoutPresent(l Layout) bool {
+	bridges := map[string]*vswitchd.Bridge{}
+	bridge := func(name string) *vswitchd.Bridge {
+		if br, ok := bridges[name]; ok {
+			return br
+		}
+		br := &vswitchd.Bridge{Name: name}
+		if c.ovs.Get(context.Background(), br) != nil {
+			br = nil
+		}
+		bridges[name] = br
+		return br
+	}
+	for _, spec := range l.Bridges {
+		if bridge(spec.Name) == nil {
+			return false
+		}
+	}
+	for _, spec := range l.ports() {
+		br := bridge(spec.Bridge)
+		port := &vswitchd.Port{Name: spec.Name}
+		iface := &vswitchd.Interface{Name: spec.Name}
+		if br == nil || c.ovs.Get(context.Background(), port) != nil || !slices.Contains(br.Ports, port.UUID) ||
+			c.ovs.Get(context.Background(), iface) != nil || iface.Type != spec.Type {
+			return false
+		}
+	}
+	return true
+}

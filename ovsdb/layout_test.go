@@ -128,6 +128,9 @@ func TestEnsureLayoutWritesOnlyTheDifference(t *testing.T) {
 	if _, err := e.c.EnsureLayout(e.ctx, l); err != nil {
 		t.Fatal(err)
 	}
+	if !e.c.LayoutPresent(l) {
+		t.Error("LayoutPresent = false after EnsureLayout")
+	}
 	tunUUID := e.vsctl("get", "bridge", "br-tun", "_uuid")
 	patchInt := e.ofport("patch-int")
 	// Hand edits: br-tun loses fail_mode secure and one protocol, patch-int's peer is wrong,
@@ -142,6 +145,9 @@ func TestEnsureLayoutWritesOnlyTheDifference(t *testing.T) {
 		return !phy && eth1 && !e.c.ifaceIs(PortSpec{Name: "patch-int", Type: "patch", Options: map[string]string{"peer": "patch-tun"}})
 	})
 
+	if e.c.LayoutPresent(l) {
+		t.Error("LayoutPresent = true without phy-br-vlan")
+	}
 	want := []string{
 		"wait Bridge", "update Bridge", "mutate Bridge", // br-tun: fail_mode, the missing protocol
 		"wait Port", "update Interface", // patch-int: its options
@@ -182,6 +188,15 @@ func TestEnsureLayoutWritesOnlyTheDifference(t *testing.T) {
 	if ops := e.plan(l); len(ops) != 0 {
 		t.Errorf("plan after repair: %v, want nothing", ops)
 	}
+	if !e.c.LayoutPresent(l) {
+		t.Error("LayoutPresent = false after the repair")
+	}
+	// A patch port turned into another type is missing too.
+	e.vsctl("set", "interface", "patch-int", "type=internal")
+	e.eventually("patch-int internal", func() bool { i, _ := e.c.Interface("patch-int"); return i.Type == "internal" })
+	if e.c.LayoutPresent(l) {
+		t.Error("LayoutPresent = true with patch-int of type internal")
+	}
 }
 
 // A deleted bridge is re-created together with its end of the patch pair; the other bridges
@@ -195,6 +210,9 @@ func TestEnsureLayoutRecreatesDeletedBridge(t *testing.T) {
 	intUUID := e.vsctl("get", "bridge", "br-int", "_uuid")
 	e.vsctl("del-br", "br-tun")
 	e.eventually("br-tun deleted", func() bool { return !e.c.BridgeExists("br-tun") })
+	if e.c.LayoutPresent(l) {
+		t.Error("LayoutPresent = true without br-tun")
+	}
 	want := []string{"wait Bridge", "wait Port", "insert Interface", "insert Port", "insert Interface", "insert Port",
 		"insert Bridge", "mutate Open_vSwitch"}
 	if got := e.plan(l); !slices.Equal(got, want) {

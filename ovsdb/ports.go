@@ -205,14 +205,10 @@ func (c *Client) CommitPortTags(ctx context.Context, tags map[string]int) (updat
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	existing := map[string]bool{}
-	for _, m := range c.table(vswitchd.PortTable) {
-		existing[m.(*vswitchd.Port).Name] = true
-	}
 	l := &opList{}
 	for _, name := range names {
-		if !existing[name] {
-			continue
+		if c.ovs.Get(ctx, &vswitchd.Port{Name: name}) != nil {
+			continue // gone (or never there)
 		}
 		tag := tags[name]
 		p := &vswitchd.Port{}
@@ -240,12 +236,11 @@ func (c *Client) CommitPortTags(ctx context.Context, tags map[string]int) (updat
 
 // PortTag returns the tag of a port from the cache; 0 when untagged or unknown.
 func (c *Client) PortTag(name string) int {
-	for _, m := range c.table(vswitchd.PortTable) {
-		if p := m.(*vswitchd.Port); p.Name == name && p.Tag != nil {
-			return *p.Tag
-		}
+	p := &vswitchd.Port{Name: name}
+	if c.ovs.Get(context.Background(), p) != nil || p.Tag == nil {
+		return 0
 	}
-	return 0
+	return *p.Tag
 }
 
 // PortInfo is a port of a bridge with its (first) interface's type, options and ofport.
