@@ -52,7 +52,20 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 	if !n.Host.DVR() {
 		return
 	}
-	g := &generator{n: n, out: out, seen: map[string]map[flows.Key]bool{}}
+	g := &generator{n: n, out: out, seen: map[string]map[flows.Key]bool{},
+		networks: make(map[string]*state.Network, len(n.Networks)), subnets: make(map[string]*state.Subnet, len(n.Subnets))}
+	for i := range n.Networks {
+		if _, dup := g.networks[n.Networks[i].ID]; !dup { // the first, as Node.Network
+			g.networks[n.Networks[i].ID] = &n.Networks[i]
+		}
+	}
+	for i := range n.Subnets {
+		if _, dup := g.subnets[n.Subnets[i].ID]; !dup {
+			g.subnets[n.Subnets[i].ID] = &n.Subnets[i]
+		}
+	}
+	// Most DVR flows are br-int's: two per DVR-serviced port and a few per router port.
+	g.seen[n.Host.IntegrationBridge] = make(map[flows.Key]bool, 2*len(n.Ports)+16)
 	g.baseline()
 	g.dvrMACs()
 	g.ports()
@@ -62,6 +75,9 @@ type generator struct {
 	n    *state.Node
 	out  map[string][]flows.Flow
 	seen map[string]map[flows.Key]bool
+	// networks and subnets index the node's by id.
+	networks map[string]*state.Network
+	subnets  map[string]*state.Subnet
 }
 
 // add appends f to bridge br unless a flow with the same (table, priority, match) is there
@@ -205,7 +221,7 @@ func (g *generator) ports() {
 		switch {
 		case p.IsCentralizedSNAT():
 			// Neutron binds an sg- port on its first subnet, routed here or not.
-			s, ok := g.n.Subnet(p.FixedIPs[0].SubnetID)
+			s, ok := g.subnets[p.FixedIPs[0].SubnetID]
 			if !ok {
 				continue
 			}
@@ -240,10 +256,7 @@ func (g *generator) bindable(p *state.Port) bool {
 	return ok
 }
 
-func (g *generator) network(p *state.Port) *state.Network {
-	nw, _ := g.n.Network(p.NetworkID)
-	return nw
-}
+func (g *generator) network(p *state.Port) *state.Network { return g.networks[p.NetworkID] }
 
 // processBridge is the bridge that carries the network off the host: br-tun for tunnel
 // networks, the physnet's bridge for vlan and flat networks.
@@ -263,7 +276,7 @@ func (g *generator) processBridge(nw *state.Network) (string, bool) {
 // T21/T22 (P10/P11), T23/T24, and on physical bridges our table-1 gateway drops.
 func (g *generator) routerInterface(qr *state.Port) (routedSubnet, bool) {
 	fip := qr.FixedIPs[0]
-	s, ok := g.n.Subnet(fip.SubnetID)
+	s, ok := g.subnets[fip.SubnetID]
 	if !ok {
 		return routedSubnet{}, false
 	}

@@ -10,109 +10,170 @@ import (
 // Sort orders flows like the scenario dumps: by table, priority (highest first), then
 // text (as Flow.String renders it); flows with equal text keep their order.
 //
-// It gets there without rendering most flows: the text of a flow starts with its cookie,
-// so two flows with different non-zero cookies are ordered by the cookies' hex digits.
-// Only flows of one table, priority and cookie (a port's ARP and ND protection, say) are
-// told apart by text, and then by their match's text first, rendered once per flow.
+// It gets there without rendering most flows. The text starts with the cookie, so flows
+// with different non-zero cookies are ordered by the cookies' hex digits, which numbers
+// give: a first sort uses table, priority and cookie only. Only runs of flows with the
+// same table, priority and cookie (a port's ARP and ND protection, say) are then told
+// apart by text: by their protocol keyword ("arp" < "icmp6") when that suffices, else by
+// their rendered match, else by their whole text.
 func Sort(fs []Flow) {
 	if len(fs) < 2 {
 		return
 	}
-	s := flowSorter{fs: fs, match: make([]string, len(fs)), full: make([]string, len(fs))}
-	order := make([]sortKey, len(fs))
+	keys := make([]sortKey, len(fs))
 	for i := range fs {
-		f := &fs[i]
-		k := sortKey{idx: int32(i), table: f.Table, prio: f.Priority}
-		if f.Cookie != 0 {
-			// Left-align the hex digits: comparing (aligned, digits) compares the digit
-			// strings.
-			k.digits = uint8((bits.Len64(f.Cookie) + 3) / 4)
-			k.cookie = f.Cookie << (64 - 4*uint(k.digits))
+		keys[i] = newSortKey(&fs[i], i)
+	}
+	slices.SortFunc(keys, compareSortKeys)
+	var items []sortItem // scratch for sortRun
+	for start := 0; start < len(keys); {
+		end := start + 1
+		mixed := false // zero and non-zero cookies in one table and priority
+		for end < len(keys) && keys[end].group == keys[start].group {
+			mixed = mixed || (keys[end].digits == 0) != (keys[start].digits == 0)
+			end++
 		}
-		order[i] = k
+		if mixed {
+			// "cookie=..." against a text without one: only the texts can tell.
+			items = sortRun(fs, keys[start:end], items, byFullText)
+			start = end
+			continue
+		}
+		for start < end {
+			run := start + 1
+			for run < end && keys[run].cookie == keys[start].cookie && keys[run].digits == keys[start].digits {
+				run++
+			}
+			if run-start > 1 {
+				items = sortRun(fs, keys[start:run], items, byKeyword)
+			}
+			start = run
+		}
 	}
-	slices.SortFunc(order, s.compare)
-	sorted := make([]Flow, len(fs))
-	for i, k := range order {
-		sorted[i] = fs[k.idx]
-	}
-	copy(fs, sorted)
+	permute(fs, keys)
 }
 
-// sortKey is what the sort knows of a flow without rendering it: table, priority, and the
-// cookie's hex digits as a left-aligned number and a digit count (0 for no cookie).
+// sortKey is what the first sort knows of a flow without rendering it: table and
+// priority (group), the cookie's hex digits as a left-aligned number and a digit count (0
+// for no cookie), and the flow's index.
 type sortKey struct {
+	group  uint32 // table, then priority descending
+	digits uint32
 	cookie uint64
-	idx    int32
-	prio   uint16
-	table  uint8
-	digits uint8
+	idx    int
 }
 
-// flowSorter renders the flows' texts lazily, for flows the keys do not tell apart.
-type flowSorter struct {
-	fs []Flow
-	// match and full cache the rendered match (with priority) and the whole flow, "" when
-	// not rendered yet (a rendered match can be empty: then full is consulted).
-	match, full []string
-	arena       textWriter
+func newSortKey(f *Flow, i int) sortKey {
+	k := sortKey{group: uint32(f.Table)<<16 | uint32(^f.Priority), idx: i}
+	if f.Cookie != 0 {
+		// "cookie=0x<hex>, ...": the first difference is in the hex digits, or one runs
+		// out first and its "," sorts before any digit. Comparing (left-aligned digits,
+		// digit count) compares the digit strings.
+		k.digits = uint32((bits.Len64(f.Cookie) + 3) / 4)
+		k.cookie = f.Cookie << (64 - 4*k.digits)
+	}
+	return k
 }
 
-func (s *flowSorter) compare(a, b sortKey) int {
-	if c := cmp.Compare(a.table, b.table); c != 0 {
-		return c
+func compareSortKeys(a, b sortKey) int {
+	if a.group != b.group {
+		return cmp.Compare(a.group, b.group)
 	}
-	if c := cmp.Compare(b.prio, a.prio); c != 0 {
-		return c
+	if a.cookie != b.cookie {
+		return cmp.Compare(a.cookie, b.cookie)
 	}
-	if c := s.compareText(a, b); c != 0 {
-		return c
+	if a.digits != b.digits {
+		return cmp.Compare(a.digits, b.digits)
 	}
-	return cmp.Compare(a.idx, b.idx) // equal texts keep their order
+	return cmp.Compare(a.idx, b.idx)
 }
 
-// compareText compares the rendered texts of two flows with the same table and priority.
-func (s *flowSorter) compareText(a, b sortKey) int {
-	if a.cookie != b.cookie || a.digits != b.digits {
-		if a.digits != 0 && b.digits != 0 {
-			// "cookie=0x<hex>, ...": the first difference is in the hex digits, or one
-			// runs out first and its "," sorts before any digit.
-			return cmp.Or(cmp.Compare(a.cookie, b.cookie), cmp.Compare(a.digits, b.digits))
+// sortItem is a flow of a run being ordered by text, with the text it is ordered by.
+type sortItem struct {
+	key  sortKey
+	text string
+}
+
+// Ways to order a run of flows by text, from the cheapest.
+const (
+	byKeyword = iota // same table, priority and cookie: the protocol keyword, if enough
+	byMatchText
+	byFullText
+)
+
+// sortRun orders keys (a run of flows with the same table and priority, and unless how
+// is byFullText the same cookie) by text. It tries the cheapest text that tells every
+// flow of the run apart, and falls back to the whole text. items is scratch space,
+// returned for reuse.
+func sortRun(fs []Flow, keys []sortKey, items []sortItem, how int) []sortItem {
+	items = items[:0]
+	for _, k := range keys {
+		items = append(items, sortItem{key: k})
+	}
+	for ; how <= byFullText; how++ {
+		for i := range items {
+			f := &fs[items[i].key.idx]
+			switch how {
+			case byKeyword:
+				// The text after the cookie: "priority=N," (equal), then the keyword.
+				// A keyword that is a prefix of another ("ip", "ipv6") is followed by
+				// "," or " ", which sort before any character of a keyword.
+				items[i].text = f.Match.keyword()
+			case byMatchText:
+				// "<match> actions=...": a match that is a prefix of another is followed
+				// by a space, which sorts before any character a match text holds.
+				var w textWriter
+				f.Match.appendText(&w, f.Priority, nil)
+				items[i].text = w.String()
+			default:
+				items[i].text = f.String()
+			}
 		}
-		return strings.Compare(s.fullText(a.idx), s.fullText(b.idx))
+		slices.SortFunc(items, func(a, b sortItem) int {
+			return cmp.Or(strings.Compare(a.text, b.text), cmp.Compare(a.key.idx, b.key.idx))
+		})
+		if how == byFullText || distinctNonEmpty(items) {
+			break
+		}
 	}
-	// Same cookie, table and priority: the texts share everything before the match.
-	ma, mb := s.matchText(a.idx), s.matchText(b.idx)
-	if ma != mb && ma != "" && mb != "" {
-		// "<match> actions=...": a match that is a prefix of the other is followed by a
-		// space, which sorts before any character a match text holds.
-		return strings.Compare(ma, mb)
+	for i := range items {
+		keys[i] = items[i].key
 	}
-	return strings.Compare(s.fullText(a.idx), s.fullText(b.idx))
+	return items
 }
 
-func (s *flowSorter) matchText(i int32) string {
-	if s.match[i] == "" {
-		start := len(s.arena.buf)
-		s.fs[i].Match.appendText(&s.arena, s.fs[i].Priority, nil)
-		s.match[i] = s.arenaString(start)
+// distinctNonEmpty reports whether every item of a run sorted by text has a text and no
+// two are equal.
+func distinctNonEmpty(items []sortItem) bool {
+	for i := range items {
+		if items[i].text == "" || i > 0 && items[i].text == items[i-1].text {
+			return false
+		}
 	}
-	return s.match[i]
+	return true
 }
 
-func (s *flowSorter) fullText(i int32) string {
-	if s.full[i] == "" {
-		s.full[i] = s.fs[i].String()
+// permute reorders fs in place so that fs[i] is the flow keys[i] names. It uses keys' idx
+// fields up.
+func permute(fs []Flow, keys []sortKey) {
+	for i := range keys {
+		if keys[i].idx < 0 {
+			continue
+		}
+		// Follow the cycle through i: position j takes the flow at keys[j].idx.
+		saved := fs[i]
+		j := i
+		for {
+			from := keys[j].idx
+			keys[j].idx = -1
+			if from == i {
+				fs[j] = saved
+				break
+			}
+			fs[j] = fs[from]
+			j = from
+		}
 	}
-	return s.full[i]
-}
-
-// arenaString returns the arena's bytes from start as a string. The arena grows by
-// reallocation, so the bytes are copied out of it once they are complete.
-func (s *flowSorter) arenaString(start int) string {
-	str := string(s.arena.buf[start:])
-	s.arena.buf = s.arena.buf[:start]
-	return str
 }
 
 func keyLess(a, b Key) bool {

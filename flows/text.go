@@ -60,44 +60,18 @@ func (m Match) appendText(b *textWriter, priority uint16, names *Names) {
 		b.WriteByte(',')
 	}
 
-	var ethType uint64
-	var proto uint64 = 0
 	ethT, protoT := get(FieldEthType), get(FieldIPProto)
+	var ethType, proto uint64
 	if ethT != nil {
 		ethType = beUint(ethT.value)
 	}
 	if protoT != nil {
 		proto = beUint(protoT.value)
 	}
-	skipType, skipProto := false, false
-	if ethT != nil {
-		skipType = true
-		switch ethType {
-		case EthTypeIPv4:
-			if n := ipProtoName(proto, ""); n != "" && protoT != nil {
-				put(n)
-				skipProto = true
-			} else {
-				put("ip")
-			}
-		case EthTypeIPv6:
-			if n := ipProtoName(proto, "6"); n != "" && protoT != nil {
-				put(n)
-				skipProto = true
-			} else {
-				put("ipv6")
-			}
-		case EthTypeARP:
-			put("arp")
-		case 0x8035:
-			put("rarp")
-		case 0x8847:
-			put("mpls")
-		case 0x8848:
-			put("mplsm")
-		default:
-			skipType = false
-		}
+	keyword, skipProto := protocolKeyword(ethT != nil, ethType, protoT != nil, proto)
+	skipType := keyword != ""
+	if skipType {
+		put(keyword)
 	}
 	for _, f := range hexFields {
 		if t := get(f); t != nil {
@@ -175,33 +149,65 @@ func (m Match) appendText(b *textWriter, priority uint16, names *Names) {
 	}
 }
 
+// protocolKeyword is the shorthand ovs-ofctl prints first for a match's Ethernet type
+// and IP protocol ("arp", "ip", "icmp6", ...), "" when there is none; usedProto reports
+// whether it stands for the IP protocol too.
+func protocolKeyword(hasType bool, ethType uint64, hasProto bool, proto uint64) (keyword string, usedProto bool) {
+	if !hasType {
+		return "", false
+	}
+	switch ethType {
+	case EthTypeIPv4:
+		if n := ipProtoName(proto, ""); n != "" && hasProto {
+			return n, true
+		}
+		return "ip", false
+	case EthTypeIPv6:
+		if n := ipProtoName(proto, "6"); n != "" && hasProto {
+			return n, true
+		}
+		return "ipv6", false
+	case EthTypeARP:
+		return "arp", false
+	case 0x8035:
+		return "rarp", false
+	case 0x8847:
+		return "mpls", false
+	case 0x8848:
+		return "mplsm", false
+	}
+	return "", false
+}
+
+// keyword is the match's protocolKeyword: the first word of its text after the priority.
+func (m Match) keyword() string {
+	t, _, hasType := m.get(FieldEthType)
+	p, _, hasProto := m.get(FieldIPProto)
+	k, _ := protocolKeyword(hasType, beUint(t), hasProto, beUint(p))
+	return k
+}
+
 // ipProtoName is the ovs-ofctl shorthand for an IP protocol (suffix "6" for IPv6), or "".
 func ipProtoName(proto uint64, suffix string) string {
-	var n string
-	switch proto {
-	case 1:
-		if suffix == "" {
-			return "icmp"
-		}
-		return ""
-	case 58:
-		if suffix == "6" {
-			return "icmp6"
-		}
-		return ""
-	case 6:
-		n = "tcp"
-	case 17:
-		n = "udp"
-	case 132:
-		n = "sctp"
-	default:
-		return ""
+	switch {
+	case proto == 1 && suffix == "":
+		return "icmp"
+	case proto == 58 && suffix == "6":
+		return "icmp6"
+	case proto == 6 && suffix == "":
+		return "tcp"
+	case proto == 6:
+		return "tcp6"
+	case proto == 17 && suffix == "":
+		return "udp"
+	case proto == 17:
+		return "udp6"
+	case proto == 132 && suffix == "":
+		return "sctp"
+	case proto == 132:
+		return "sctp6"
 	}
-	if suffix == "" {
-		return n
-	}
-	return n + suffix
+	return ""
 }
 
 // appendHex0 writes v in lower-case hex, left-padded with zeros to width digits.

@@ -48,7 +48,7 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 		case p.Dead:
 			out[integ] = append(out[integ], DeadPort(p))
 		case h.PreventARPSpoofing:
-			out[integ] = append(out[integ], SpoofingProtection(p)...)
+			out[integ] = appendSpoofingProtection(out[integ], p)
 		}
 	}
 }

@@ -31,18 +31,37 @@ func DeadPort(p *state.Port) flows.Flow {
 //     remain.
 //
 // Host addresses match exactly, prefixes under their mask.
-func SpoofingProtection(p *state.Port) []flows.Flow {
+func SpoofingProtection(p *state.Port) []flows.Flow { return appendSpoofingProtection(nil, p) }
+
+// appendSpoofingProtection appends SpoofingProtection(p) to out.
+func appendSpoofingProtection(out []flows.Flow, p *state.Port) []flows.Flow {
 	if !p.PortSecurity || p.IsNetworkOwned() || p.OFPort == 0 {
-		return nil
+		return out
 	}
 	c := flows.Cookie(flows.CategorySpoofing, p.ID)
 	in := flows.Match{}.InPort(p.OFPort)
+	// The port's flows share one action list per table they continue in.
+	var toTable [4][]flows.Action
+	goTo := func(next uint8) []flows.Action {
+		i := 0
+		switch next {
+		case flows.LocalEgressTable:
+			i = 1
+		case flows.PacketRateLimit:
+			i = 2
+		case flows.ARPSpoofTable:
+			i = 3
+		}
+		if toTable[i] == nil {
+			toTable[i] = []flows.Action{flows.GotoTable{Table: next}}
+		}
+		return toTable[i]
+	}
 	flow := func(table uint8, prio uint16, m flows.Match, next uint8) flows.Flow {
-		return flows.Flow{Table: table, Priority: prio, Cookie: c, Match: m, Actions: []flows.Action{flows.GotoTable{Table: next}}}
+		return flows.Flow{Table: table, Priority: prio, Cookie: c, Match: m, Actions: goTo(next)}
 	}
 
 	macs := AllowedMACs(p)
-	var out []flows.Flow
 	for _, mac := range macs {
 		out = append(out, flow(flows.MACSpoofTable, 2, in.EthSrc(mac), flows.LocalEgressTable))
 	}

@@ -17,7 +17,9 @@ import (
 // flow replaces an earlier one with the same (table, priority, match), as a later OpenFlow
 // ADD does in Neutron (T17 replaces T1 on br-tun, for example).
 func Build(n *state.Node) map[string][]flows.Flow {
-	out := map[string][]flows.Flow{n.Host.IntegrationBridge: nil}
+	// br-int gets most flows: about eight per port (binding, spoofing protection, DVR
+	// delivery); room for them up front saves growing the slice while generating.
+	out := map[string][]flows.Flow{n.Host.IntegrationBridge: make([]flows.Flow, 0, 32+8*len(n.Ports))}
 	for _, p := range n.Host.Physical {
 		out[p.Bridge] = nil
 	}
@@ -38,18 +40,20 @@ func Build(n *state.Node) map[string][]flows.Flow {
 }
 
 // lastWins keeps, for every (table, priority, match), the flow added last, and sorts the
-// result in dump order.
+// result in dump order. It works in place: the result shares fs's array.
 func lastWins(fs []flows.Flow) []flows.Flow {
 	index := make(map[flows.Key]int, len(fs))
-	kept := fs[:0:0]
+	kept := fs[:0]
 	for _, f := range fs {
-		if i, ok := index[f.Key()]; ok {
+		k := f.Key()
+		if i, ok := index[k]; ok {
 			kept[i] = f
 			continue
 		}
-		index[f.Key()] = len(kept)
-		kept = append(kept, f)
+		index[k] = len(kept)
+		kept = append(kept, f) // never past f: len(kept) <= its index
 	}
+	clear(fs[len(kept):]) // no stale references beyond the result
 	flows.Sort(kept)
 	return kept
 }
