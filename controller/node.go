@@ -46,9 +46,9 @@ type Binding struct {
 // releasing those of networks that no longer have a port here. A network is provisioned
 // on this host exactly while at least one of its ports is bound here, as in Neutron.
 func Bind(cfg *Config, topo *Topology, obs Observed, vlans *LocalVLANs) Binding {
-	b := Binding{Node: &state.Node{Host: hostState(cfg, obs)}, Tags: map[string]int{}}
+	b := Binding{Node: &state.Node{Host: hostState(cfg, obs)}, Tags: make(map[string]int, len(obs.VIFs))}
 
-	vifs := map[string]ovsdb.VIF{}
+	vifs := make(map[string]ovsdb.VIF, len(obs.VIFs))
 	for _, v := range obs.VIFs {
 		if v.Bridge != cfg.IntegrationBridge || !v.Ready() {
 			continue
@@ -58,7 +58,7 @@ func Bind(cfg *Config, topo *Topology, obs Observed, vlans *LocalVLANs) Binding 
 			vifs[v.IfaceID] = v
 		}
 	}
-	networks := map[string]*Network{}
+	networks := make(map[string]*Network, len(topo.Networks))
 	for i := range topo.Networks {
 		networks[topo.Networks[i].ID] = &topo.Networks[i]
 	}
@@ -68,9 +68,9 @@ func Bind(cfg *Config, topo *Topology, obs Observed, vlans *LocalVLANs) Binding 
 		port *Port
 		vif  ovsdb.VIF
 	}
-	var ports []bound
-	needed := map[string]bool{}
-	known := map[string]bool{}
+	ports := make([]bound, 0, len(vifs))
+	needed := make(map[string]bool, len(topo.Networks))
+	known := make(map[string]bool, len(topo.Ports))
 	for i := range topo.Ports {
 		p := &topo.Ports[i]
 		known[p.ID] = true
@@ -94,6 +94,7 @@ func Bind(cfg *Config, topo *Topology, obs Observed, vlans *LocalVLANs) Binding 
 			vlans.Recover(bp.port.NetworkID, uint16(tag))
 		}
 	}
+	b.Node.Ports = make([]state.Port, 0, len(vifs))
 	for _, bp := range ports {
 		p := bp.port
 		sp := portState(p, bp.vif)

@@ -40,8 +40,10 @@ func appendSpoofingProtection(out []flows.Flow, p *state.Port) []flows.Flow {
 	}
 	c := flows.Cookie(flows.CategorySpoofing, p.ID)
 	in := flows.Match{}.InPort(p.OFPort)
-	// The port's flows share one action list per table they continue in.
-	var toTable [4][]flows.Action
+	// The port's flows share one action list per table they continue in (one allocation
+	// for the four lists).
+	gotos := &[4]flows.Action{flows.GotoTable{Table: flows.MACSpoofTable}, flows.GotoTable{Table: flows.LocalEgressTable},
+		flows.GotoTable{Table: flows.PacketRateLimit}, flows.GotoTable{Table: flows.ARPSpoofTable}}
 	goTo := func(next uint8) []flows.Action {
 		i := 0
 		switch next {
@@ -52,10 +54,7 @@ func appendSpoofingProtection(out []flows.Flow, p *state.Port) []flows.Flow {
 		case flows.ARPSpoofTable:
 			i = 3
 		}
-		if toTable[i] == nil {
-			toTable[i] = []flows.Action{flows.GotoTable{Table: next}}
-		}
-		return toTable[i]
+		return gotos[i : i+1 : i+1]
 	}
 	flow := func(table uint8, prio uint16, m flows.Match, next uint8) flows.Flow {
 		return flows.Flow{Table: table, Priority: prio, Cookie: c, Match: m, Actions: goTo(next)}

@@ -3,6 +3,8 @@
 package pipeline
 
 import (
+	"hash/maphash"
+
 	"github.com/dvrflow/dvrflow/dvr"
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/l2"
@@ -42,18 +44,36 @@ func Build(n *state.Node) map[string][]flows.Flow {
 // lastWins keeps, for every (table, priority, match), the flow added last, and sorts the
 // result in dump order. It works in place: the result shares fs's array.
 func lastWins(fs []flows.Flow) []flows.Flow {
-	index := make(map[flows.Key]int, len(fs))
+	// An open-addressing table of indices into kept, keyed by the flows' keys: a tenth of
+	// the memory of a map[flows.Key]int and no per-insert bookkeeping.
+	size := 1
+	for size < 2*len(fs) {
+		size <<= 1
+	}
+	slots := make([]int32, size) // index into kept + 1; 0 is empty
+	seed := maphash.MakeSeed()
 	kept := fs[:0]
 	for _, f := range fs {
-		k := f.Key()
-		if i, ok := index[k]; ok {
-			kept[i] = f
-			continue
+		h := keyHash(seed, &f)
+		for i := h & uint64(size-1); ; i = (i + 1) & uint64(size-1) {
+			j := slots[i]
+			if j == 0 {
+				slots[i] = int32(len(kept) + 1)
+				kept = append(kept, f) // never past f: len(kept) <= its index
+				break
+			}
+			if k := &kept[j-1]; k.Table == f.Table && k.Priority == f.Priority && k.Match == f.Match {
+				*k = f
+				break
+			}
 		}
-		index[k] = len(kept)
-		kept = append(kept, f) // never past f: len(kept) <= its index
 	}
 	clear(fs[len(kept):]) // no stale references beyond the result
 	flows.Sort(kept)
 	return kept
+}
+
+// keyHash hashes a flow's (table, priority, match).
+func keyHash(seed maphash.Seed, f *flows.Flow) uint64 {
+	return maphash.String(seed, f.Match.Key()) ^ (uint64(f.Table)<<16|uint64(f.Priority))*0x9e3779b97f4a7c15
 }
