@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"unique"
 )
@@ -77,6 +78,14 @@ func (s *installedSet) remove(k Key) {
 	s.entries[i] = installedFlow{}
 	s.free = append(s.free, i)
 	delete(s.index, k)
+}
+
+// compact drops the spare capacity the entries grew with while a read appended 100,000
+// of them one by one.
+func (s *installedSet) compact() {
+	if cap(s.entries) > len(s.entries)+len(s.entries)/8 {
+		s.entries = slices.Clone(s.entries)
+	}
 }
 
 // internInstructions returns the handle of an encoded instruction list.

@@ -186,6 +186,7 @@ func (b *Bridge) readInstalled(ctx context.Context) (*installedSet, error) {
 		b.dropConn()
 		return nil, fmt.Errorf("read flows of bridge %s: %w", b.name, err)
 	}
+	inst.compact()
 	return inst, nil
 }
 

@@ -125,7 +125,7 @@ func TestInstalledMemory(t *testing.T) {
 		}
 	}
 	perFlow := float64(after-before) / float64(total)
-	t.Logf("installed flows read back: %d flows, %.1f MB live, %.0f bytes/flow", total, float64(after-before)/1e6, perFlow)
+	t.Logf("installed flows read back: %d flows, %.3f MB live, %.1f bytes/flow", total, float64(after-before)/1e6, perFlow)
 	for _, b := range fresh {
 		_ = b.Close()
 	}
