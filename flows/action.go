@@ -11,7 +11,8 @@ import (
 )
 
 // Action is one step of a flow's instructions. The kinds are those Neutron's pipeline uses;
-// each knows its OpenFlow 1.3 encoding (through libOpenflow) and its ovs-ofctl text.
+// each knows its OpenFlow 1.3 encoding (byte for byte what libOpenflow encodes, which the
+// tests check; learn goes through libOpenflow) and its ovs-ofctl text.
 type Action interface {
 	appendText(b *textWriter, names *Names)
 	// appendOF appends the OpenFlow 1.3 encoding of the apply-action to b; GotoTable
@@ -59,9 +60,11 @@ var specialPorts = map[uint32]string{
 }
 
 func writePort(b *textWriter, p uint32, names *Names) {
-	if s, ok := specialPorts[p]; ok {
-		b.WriteString(s)
-		return
+	if p >= PortInPort {
+		if s, ok := specialPorts[p]; ok {
+			b.WriteString(s)
+			return
+		}
 	}
 	if names != nil {
 		if n, ok := names.Ports[p]; ok {

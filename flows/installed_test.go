@@ -210,3 +210,26 @@ func TestPlanEpochWraps(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPlanUnchanged is Sync's diff without a switch: n desired flows, all installed
+// as they are.
+func BenchmarkPlanUnchanged(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		fs := manyFlows(n, Cookie(CategoryTest, "bench"))
+		s := newInstalledSet(0)
+		var scratch []byte
+		ops, _, err := s.plan("br0", fs, &scratch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.apply(ops)
+		b.Run(fmt.Sprintf("flows=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if ops, _, err := s.plan("br0", fs, &scratch); err != nil || len(ops) != 0 {
+					b.Fatalf("%d ops, %v", len(ops), err)
+				}
+			}
+		})
+	}
+}

@@ -62,8 +62,7 @@ func (m Match) with(f *Field, value, mask []byte) Match {
 		}
 		off += n
 	}
-	var b []byte
-	b = make([]byte, 0, len(old)-(end-at)+4+2*len(value))
+	b := make([]byte, 0, len(old)-(end-at)+4+2*len(value))
 	b = append(b, old[:at]...)
 	b = binary.BigEndian.AppendUint32(b, f.header(mask != nil))
 	if mask != nil {
