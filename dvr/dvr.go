@@ -53,7 +53,8 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 		return
 	}
 	g := &generator{n: n, out: out, seen: map[string]map[flows.Key]bool{},
-		networks: make(map[string]*state.Network, len(n.Networks)), subnets: make(map[string]*state.Subnet, len(n.Subnets))}
+		networks: make(map[string]*state.Network, len(n.Networks)), subnets: make(map[string]*state.Subnet, len(n.Subnets)),
+		gatewayActions: map[string][]flows.Action{}}
 	for i := range n.Networks {
 		if _, dup := g.networks[n.Networks[i].ID]; !dup { // the first, as Node.Network
 			g.networks[n.Networks[i].ID] = &n.Networks[i]
@@ -78,6 +79,8 @@ type generator struct {
 	// networks and subnets index the node's by id.
 	networks map[string]*state.Network
 	subnets  map[string]*state.Subnet
+	// gatewayActions holds I30's actions by gateway MAC (fromGateway).
+	gatewayActions map[string][]flows.Action
 }
 
 // add appends f to bridge br unless a flow with the same (table, priority, match) is there
@@ -334,6 +337,17 @@ func (g *generator) routerInterface(qr *state.Port) (routedSubnet, bool) {
 	return routedSubnet{net: nw, gwMAC: gw}, true
 }
 
+// fromGateway returns I30's actions for gateway MAC gw: the same list for every port
+// behind that gateway.
+func (g *generator) fromGateway(gw net.HardwareAddr) []flows.Action {
+	acts, ok := g.gatewayActions[string(gw)]
+	if !ok {
+		acts = []flows.Action{flows.SetEthSrc(gw), goTo(flows.PacketRateLimit)}
+		g.gatewayActions[string(gw)] = acts
+	}
+	return acts
+}
+
 // toServicedPort emits I30 and I31 for a port that DVR delivers to directly: frames routed
 // by another host's router arrive from its DVR MAC, get the gateway MAC as source and go
 // straight to the port. The match is on the VLAN they arrive with (Neutron's vlan_to_use):
@@ -357,7 +371,7 @@ func (g *generator) toServicedPort(nw *state.Network, p *state.Port, gw net.Hard
 	c := flows.Cookie(flows.CategoryDVRServicedPort, p.ID)
 	integ := g.n.Host.IntegrationBridge
 	g.add(integ, flows.Flow{Table: table, Priority: prioIntToServicedPort, Cookie: c, Match: m,
-		Actions: []flows.Action{flows.SetEthSrc(gw), goTo(flows.PacketRateLimit)}})
+		Actions: g.fromGateway(gw)})
 	g.add(integ, flows.Flow{Table: flows.TransientTable, Priority: prioIntToServicedPort, Cookie: c, Match: m,
 		Actions: append(deliver, flows.Output{Port: p.OFPort})})
 }
