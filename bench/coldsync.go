@@ -23,8 +23,10 @@ import (
 type coldRun struct {
 	Agent     time.Duration
 	Reconcile time.Duration // the first reconcile alone (Report.Took)
-	Baseline  time.Duration
-	FlowMods  int
+	// TagsApplied: from the same start until ovs-vswitchd applied the committed tags.
+	TagsApplied time.Duration
+	Baseline    time.Duration
+	FlowMods    int
 }
 
 // coldSync starts the agent on the cold node (bridges bare, ports untagged, no flows) and

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/dvrflow/dvrflow/dvr/namespace"
 	"github.com/dvrflow/dvrflow/flows"
@@ -51,7 +52,38 @@ type Report struct {
 	// RouterErr is why some router namespaces could not be set up (nil when all were, or
 	// when the agent does not manage them); the flows were programmed regardless.
 	RouterErr error
-	Took      time.Duration
+	// TagsCfg is the Open_vSwitch next_cfg of the transaction that wrote the tags (0: none
+	// written). The reconcile returns once ovsdb-server has committed them, as Neutron's
+	// agent does; WaitTagsApplied waits for ovs-vswitchd to have applied them.
+	TagsCfg int
+	Took    time.Duration
+	// Phases of Took.
+	Phases Phases
+}
+
+// Phases is where a reconcile spent its time.
+type Phases struct {
+	Observe time.Duration // bridges present, router namespaces, OVSDB read
+	Build   time.Duration // bind, tunnel ports, flow generation
+	Sync    time.Duration // every bridge's flows, each committed in one confirmed bundle
+	Tags    time.Duration // the tags committed to OVSDB
+}
+
+// MarshalLogObject renders the phases in logs.
+func (p Phases) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddDuration("observe", p.Observe)
+	enc.AddDuration("build", p.Build)
+	enc.AddDuration("sync", p.Sync)
+	enc.AddDuration("tags", p.Tags)
+	return nil
+}
+
+// WaitTagsApplied waits until ovs-vswitchd has applied the tags the reconcile wrote.
+func (a *Agent) WaitTagsApplied(ctx context.Context, rep Report) error {
+	if rep.TagsCfg == 0 {
+		return nil
+	}
+	return a.db.WaitApplied(ctx, rep.TagsCfg)
 }
 
 // FlowMods is the number of flow-mods the reconcile sent.
@@ -172,6 +204,12 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	lap := start
+	phase := func(d *time.Duration) {
+		now := time.Now()
+		*d, lap = now.Sub(lap), now
+	}
+	phase(&rep.Phases.Observe)
 	b := Bind(a.cfg, a.topo, obs, a.vlans)
 	var staleTunnels []string
 	if a.cfg.TunnelingEnabled() {
@@ -185,6 +223,7 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 	}
 	desired := pipeline.Build(b.Node)
 	a.binding, a.desired = b, desired
+	phase(&rep.Phases.Build)
 	for _, br := range a.brs.Names() {
 		res, err := a.brs.syncWithRetry(ctx, br, desired[br])
 		if err != nil {
@@ -206,10 +245,14 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 			retag[name] = tag
 		}
 	}
-	done, err := a.db.SetPortTags(ctx, retag)
+	phase(&rep.Phases.Sync)
+	// Tags after flows, committed without waiting for ovs-vswitchd (WaitTagsApplied).
+	done, cfg, err := a.db.CommitPortTags(ctx, retag)
 	if err != nil {
 		return rep, err
 	}
+	rep.TagsCfg = cfg
+	phase(&rep.Phases.Tags)
 	for _, name := range done {
 		a.log.Info("port tagged", zap.String("port", name), zap.Int("tag", retag[name]))
 	}

@@ -56,7 +56,7 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 				if rep.FlowMods() > 0 || len(rep.Retagged) > 0 {
 					a.log.Info("converged", zap.Int("flow_mods", rep.FlowMods()), zap.Int("ports_tagged", len(rep.Retagged)),
 						zap.Int("ports_bound", len(rep.Binding.Node.Ports)), zap.Int("networks", len(rep.Binding.Node.Networks)),
-						zap.Duration("took", rep.Took))
+						zap.Duration("took", rep.Took), zap.Object("phases", rep.Phases))
 				}
 				if a.onConverged != nil {
 					a.onConverged(rep)

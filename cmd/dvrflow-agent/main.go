@@ -230,9 +230,11 @@ func runOnce(ctx context.Context, agent *controller.Agent, o *options, log *zap.
 		if waiting := agent.WaitForPorts(ctx, o.portWait); len(waiting) > 0 {
 			log.Warn("router ports still without an ofport", zap.Strings("ports", waiting))
 		}
+		tagsCfg := rep.TagsCfg
 		if rep, err = agent.Reconcile(ctx); err != nil {
 			return err
 		}
+		rep.TagsCfg = max(rep.TagsCfg, tagsCfg)
 	}
 	if rep.RouterErr != nil {
 		return fmt.Errorf("router namespaces: %w", rep.RouterErr)
@@ -241,6 +243,9 @@ func runOnce(ctx context.Context, agent *controller.Agent, o *options, log *zap.
 		if err := writeDesired(o.printDesired, agent.Desired()); err != nil {
 			return err
 		}
+	}
+	if err := agent.WaitTagsApplied(ctx, rep); err != nil {
+		return fmt.Errorf("tags not applied by ovs-vswitchd: %w", err)
 	}
 	if err := agent.Verify(ctx); err != nil {
 		return fmt.Errorf("not converged: %w", err)
