@@ -138,6 +138,8 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 			c.poke()
 		},
 	})
+	// The monitored columns are the models' columns except those dvrflow only writes
+	// (Port.vlan_mode and trunks, Interface.ofport_request): they need no cache.
 	root := &vswitchd.OpenvSwitch{}
 	br := &vswitchd.Bridge{}
 	port := &vswitchd.Port{}
