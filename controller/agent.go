@@ -78,11 +78,14 @@ func (p Phases) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// WaitTagsApplied waits until ovs-vswitchd has applied the tags the reconcile wrote.
+// WaitTagsApplied waits, up to a minute, until ovs-vswitchd has applied the tags the
+// reconcile wrote.
 func (a *Agent) WaitTagsApplied(ctx context.Context, rep Report) error {
 	if rep.TagsCfg == 0 {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	return a.db.WaitApplied(ctx, rep.TagsCfg)
 }
 
