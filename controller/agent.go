@@ -41,6 +41,9 @@ type Agent struct {
 	desired map[string][]flows.Flow
 }
 
+// maxPortLogs is how many ports a reconcile logs one by one at info level.
+const maxPortLogs = 20
+
 // Report is the outcome of one reconcile.
 type Report struct {
 	// Results are the flow syncs, one per bridge, in setup order.
@@ -256,8 +259,14 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 	}
 	rep.TagsCfg = cfg
 	phase(&rep.Phases.Tags)
+	// One line per port for the everyday plug; a summary for a node's worth of ports.
+	perPort := a.log.Info
+	if len(done) > maxPortLogs {
+		perPort = a.log.Debug
+		a.log.Info("ports tagged", zap.Int("ports", len(done)), zap.Int("next_cfg", cfg))
+	}
 	for _, name := range done {
-		a.log.Info("port tagged", zap.String("port", name), zap.Int("tag", retag[name]))
+		perPort("port tagged", zap.String("port", name), zap.Int("tag", retag[name]))
 	}
 	for _, v := range b.Unknown {
 		a.log.Warn("VIF not in the topology, marked dead", zap.String("port", v.Name), zap.String("iface_id", v.IfaceID))

@@ -207,16 +207,18 @@ func (c *Client) CommitPortTags(ctx context.Context, tags map[string]int) (updat
 	slices.Sort(names)
 	l := &opList{}
 	for _, name := range names {
-		if c.ovs.Get(ctx, &vswitchd.Port{Name: name}) != nil {
+		cur := &vswitchd.Port{Name: name}
+		if c.ovs.Get(ctx, cur) != nil {
 			continue // gone (or never there)
 		}
 		tag := tags[name]
-		p := &vswitchd.Port{}
-		where := c.ovs.WhereAll(p, model.Condition{Field: &p.Name, Function: ovsdb.ConditionEqual, Value: name})
+		// By _uuid, which ovsdb-server finds directly; a condition on the name is a scan of
+		// the Port table per port (seconds for a cold node of 10000 ports).
+		p := &vswitchd.Port{UUID: cur.UUID}
 		if tag > 0 {
 			p.Tag = &tag
 		}
-		l.add(where.Update(p, &p.Tag, &p.VLANMode, &p.Trunks))
+		l.add(c.ovs.Where(p).Update(p, &p.Tag, &p.VLANMode, &p.Trunks))
 		updated = append(updated, name)
 	}
 	if len(updated) == 0 {
