@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -52,6 +53,10 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 					// instead of keeping it as a heap reserve for the daemon's life.
 					debug.FreeOSMemory()
 					first = false
+					var m runtime.MemStats
+					runtime.ReadMemStats(&m)
+					a.log.Info("initial sync done", zap.Uint64("heap_in_use_bytes", m.HeapInuse),
+						zap.Uint64("heap_released_bytes", m.HeapReleased), zap.Uint64("go_runtime_bytes", m.Sys))
 				}
 				if rep.FlowMods() > 0 || len(rep.Retagged) > 0 {
 					a.log.Info("converged", zap.Int("flow_mods", rep.FlowMods()), zap.Int("ports_tagged", len(rep.Retagged)),
