@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,7 +33,8 @@ type startResult struct {
 	Took   time.Duration
 	Report controller.Report `json:"-"`
 	// Phases of Took: loading config and topology, connecting to OVSDB (initial monitor
-	// dump), Setup (bridges and patch ports), SetTopology (validation), Reconcile.
+	// dump; it runs alongside the load, so Connect is only the wait beyond it), Setup
+	// (bridges and patch ports), SetTopology (validation), Reconcile.
 	Load, Connect, Setup, Validate, Reconcile time.Duration
 	// TagsApplied runs from the same start until ovs-vswitchd has applied the tags the
 	// reconcile committed (outside Took: Neutron's agent does not wait for it either).
@@ -50,15 +52,27 @@ func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inp
 	lap := func(d *time.Duration) {
 		*d = time.Since(start) - r.Load - r.Connect - r.Setup - r.Validate - r.Reconcile
 	}
+	// As the daemon does: the OVSDB connection (its initial copy of the database) is made
+	// while the topology file is decoded.
+	type connected struct {
+		db  *ovsdb.Client
+		err error
+	}
+	conn := make(chan connected, 1)
+	go func() {
+		db, err := ovsdb.Connect(ctx, n.host.DBEndpoint(), log)
+		conn <- connected{db, err}
+	}()
 	cfg, topo, err := agentConfig(topoFile, n)
-	if err != nil {
-		return nil, r, err
-	}
 	lap(&r.Load)
-	db, err := ovsdb.Connect(ctx, cfg.OVSDBConnection, log)
-	if err != nil {
-		return nil, r, err
+	c := <-conn
+	if err != nil || c.err != nil {
+		if c.db != nil {
+			c.db.Close()
+		}
+		return nil, r, errors.Join(err, c.err)
 	}
+	db := c.db
 	lap(&r.Connect)
 	p := &inproc{db: db, agent: controller.NewAgent(cfg, db, log), log: log}
 	if err := p.agent.Setup(ctx); err != nil {

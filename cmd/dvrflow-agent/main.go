@@ -155,10 +155,34 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	if probe.TopologyFile == "" {
 		return errors.New("no topology: give --topology FILE or [dvrflow] topology_file (the Neutron RPC mode is not available yet)")
 	}
+	// Connect to OVSDB (the initial copy of the database) while the topology is decoded: the
+	// host section of the topology never changes the OVSDB connection.
+	type connected struct {
+		db  *ovsdb.Client
+		err error
+	}
+	conn := make(chan connected, 1)
+	connCtx, cancelConn := context.WithCancel(ctx)
+	defer cancelConn()
+	go func() {
+		db, err := ovsdb.Connect(connCtx, probe.OVSDBConnection, log)
+		conn <- connected{db, err}
+	}()
 	topo, err := controller.LoadTopology(probe.TopologyFile)
+	if err != nil {
+		cancelConn() // a bad topology is reported at once, not after the connection attempt
+	}
+	c := <-conn
+	if c.db != nil {
+		defer c.db.Close()
+	}
 	if err != nil {
 		return err
 	}
+	if c.err != nil {
+		return c.err
+	}
+	db := c.db
 	effective := func(t *controller.Topology) (*controller.Config, error) {
 		cfg := base.Clone()
 		cfg.ApplyHost(t.Host)
@@ -179,11 +203,6 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 		zap.String("datapath_type", cfg.DatapathType), zap.Bool("distributed", cfg.DistributedRoutingEnabled()),
 		zap.Strings("tunnel_types", cfg.TunnelTypes), zap.Bool("once", o.once))
 
-	db, err := ovsdb.Connect(ctx, cfg.OVSDBConnection, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	agent := controller.NewAgent(cfg, db, log)
 	defer agent.Close()
 	if cfg.RouterNamespacesManaged() {
