@@ -21,9 +21,7 @@ import (
 // with its ports plugged (router namespaces off: the qr- ports are plugged like VIFs).
 func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, *ovsdb.Client, *controller.Topology) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("real Open vSwitch: skipped with -short")
-	}
+	sandbox.SkipIfShort(t, "real Open vSwitch")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	path := filepath.Join("..", "..", "shared", "scenarios", "dvr_vlan.json")

@@ -45,9 +45,7 @@ func TestMain(m *testing.M) {
 // needsSwitch skips acceptance tests under -short.
 func needsSwitch(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("acceptance test with real Open vSwitch: skipped with -short")
-	}
+	sandbox.SkipIfShort(t, "acceptance test with real Open vSwitch")
 }
 
 // sharedDir returns the shared reference folder beside the repository.

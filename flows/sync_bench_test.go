@@ -99,9 +99,7 @@ func BenchmarkSyncUnchanged(b *testing.B) {
 // what is installed, and whatever the read left reachable), per installed flow (run with
 // -v). It fails above 200 bytes per flow.
 func TestInstalledMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("installs 83,619 flows")
-	}
+	sandbox.SkipIfShort(t, "installs 83,619 flows on a real switch")
 	h, brs := benchSwitch(t)
 	desired := benchDesired(t, 10000)
 	syncAll(t, brs, desired)

@@ -21,9 +21,7 @@ import (
 // EUI-64 link-local targets, untagged matches, push/pop VLAN. The golden files, rendered the
 // same way, therefore say what the switch will show.
 func TestGenerateRendersAsOVS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real Open vSwitch test (skipped with -short)")
-	}
+	sandbox.SkipIfShort(t, "real Open vSwitch test")
 	h := sandbox.StartForTest(t, "l2")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

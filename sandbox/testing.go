@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"testing"
 	"time"
 
@@ -44,4 +45,18 @@ func StartForTest(t testing.TB, name string) *Host {
 		}
 	})
 	return h
+}
+
+// SkipIfShort skips a test that needs the real switch when the tests run with -short (a
+// quick local run), and fails it instead under CI=true: CI must never pass by skipping
+// the real parts.
+func SkipIfShort(t testing.TB, what string) {
+	t.Helper()
+	if !testing.Short() {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s: -short is not allowed in CI (CI=true), the real switch is mandatory", what)
+	}
+	t.Skipf("%s: skipped with -short", what)
 }

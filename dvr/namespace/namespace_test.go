@@ -311,9 +311,7 @@ func topology() Input {
 }
 
 func TestRouterNamespaces(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real Open vSwitch, namespaces and packets; skipped with -short")
-	}
+	sandbox.SkipIfShort(t, "real Open vSwitch, namespaces and packets")
 	h := sandbox.StartForTest(t, "rns")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -523,9 +521,7 @@ func TestRouterNamespaces(t *testing.T) {
 // stale br-int port (removed, and the router rebuilt), a device deleted by hand is
 // recreated, an address and a neighbour added by hand are removed.
 func TestApplyRepairs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real Open vSwitch and namespaces; skipped with -short")
-	}
+	sandbox.SkipIfShort(t, "real Open vSwitch and namespaces")
 	h := sandbox.StartForTest(t, "rnsfix")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
