@@ -170,28 +170,12 @@ func (c *Client) PortTags(bridge string) map[string]int {
 	return tags
 }
 
-// SetPortTags sets the VLAN tags of many ports in one transaction (tag 0 clears a tag),
-// clearing vlan_mode and trunks like [Client.SetPortTag], and returns once ovs-vswitchd has
-// applied them. Ports that no longer exist are skipped (a port can vanish between the read
-// and the write; the next event reports it); the names of the ports actually updated are
-// returned.
-func (c *Client) SetPortTags(ctx context.Context, tags map[string]int) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, txnTimeout)
-	defer cancel()
-	updated, cfg, err := c.CommitPortTags(ctx, tags)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.WaitApplied(ctx, cfg); err != nil {
-		return nil, fmt.Errorf("set tags of %d ports: %w", len(updated), err)
-	}
-	return updated, nil
-}
-
-// CommitPortTags writes the tags as [Client.SetPortTags] does, in one transaction, but
-// returns as soon as ovsdb-server has committed it, without waiting for ovs-vswitchd to
-// reconfigure. cfg is the transaction's Open_vSwitch.next_cfg: [Client.WaitApplied] with it
-// waits for ovs-vswitchd later. With nothing to write (no tags, or none of the ports exist)
+// CommitPortTags sets the VLAN tags of many ports in one transaction (tag 0 clears a tag),
+// clearing vlan_mode and trunks like [Client.SetPortTag]. Ports that no longer exist are
+// skipped (a port can vanish between the read and the write; the next event reports it);
+// the names of the ports actually updated are returned. It returns as soon as ovsdb-server
+// has committed the transaction, without waiting for ovs-vswitchd to reconfigure. cfg is the
+// transaction's Open_vSwitch.next_cfg: [Client.WaitApplied] with it waits for ovs-vswitchd. With nothing to write (no tags, or none of the ports exist)
 // there is no transaction and cfg is 0.
 func (c *Client) CommitPortTags(ctx context.Context, tags map[string]int) (updated []string, cfg int, err error) {
 	if len(tags) == 0 {
@@ -234,15 +218,6 @@ func (c *Client) CommitPortTags(ctx context.Context, tags map[string]int) (updat
 	}
 	c.log.Debug("set port tags", zap.Int("ports", len(updated)), zap.Int("next_cfg", cfg))
 	return updated, cfg, nil
-}
-
-// PortTag returns the tag of a port from the cache; 0 when untagged or unknown.
-func (c *Client) PortTag(name string) int {
-	p := &vswitchd.Port{Name: name}
-	if c.ovs.Get(context.Background(), p) != nil || p.Tag == nil {
-		return 0
-	}
-	return *p.Tag
 }
 
 // PortInfo is a port of a bridge with its (first) interface's type, options and ofport.
