@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,25 +53,18 @@ func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inp
 	}
 	// As the daemon does: the OVSDB connection (its initial copy of the database) is made
 	// while the topology file is decoded.
-	type connected struct {
-		db  *ovsdb.Client
-		err error
+	var (
+		cfg  *controller.Config
+		topo *controller.Topology
+	)
+	db, err := ovsdb.ConnectWhile(ctx, n.host.DBEndpoint(), log, func() (err error) {
+		cfg, topo, err = agentConfig(topoFile, n)
+		lap(&r.Load)
+		return err
+	})
+	if err != nil {
+		return nil, r, err
 	}
-	conn := make(chan connected, 1)
-	go func() {
-		db, err := ovsdb.Connect(ctx, n.host.DBEndpoint(), log)
-		conn <- connected{db, err}
-	}()
-	cfg, topo, err := agentConfig(topoFile, n)
-	lap(&r.Load)
-	c := <-conn
-	if err != nil || c.err != nil {
-		if c.db != nil {
-			c.db.Close()
-		}
-		return nil, r, errors.Join(err, c.err)
-	}
-	db := c.db
 	lap(&r.Connect)
 	p := &inproc{db: db, agent: controller.NewAgent(cfg, db, log), log: log}
 	if err := p.agent.Setup(ctx); err != nil {

@@ -493,3 +493,30 @@ func (l *opList) commit(ctx context.Context, c *Client) error {
 	}
 	return c.commit(ctx, l.ops)
 }
+
+// ConnectWhile connects as [Connect] does while work runs on the calling goroutine (a
+// daemon decodes its topology meanwhile: the initial copy of the database and the decoding
+// then take the time of the longer one). When work fails, the connection attempt is
+// cancelled and work's error returned.
+func ConnectWhile(ctx context.Context, endpoint string, log *zap.Logger, work func() error) (*Client, error) {
+	type connected struct {
+		c   *Client
+		err error
+	}
+	done := make(chan connected, 1)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		c, err := Connect(cctx, endpoint, log)
+		done <- connected{c, err}
+	}()
+	if err := work(); err != nil {
+		cancel()
+		if r := <-done; r.c != nil {
+			r.c.Close()
+		}
+		return nil, err
+	}
+	r := <-done
+	return r.c, r.err
+}

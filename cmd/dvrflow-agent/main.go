@@ -155,34 +155,17 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	if probe.TopologyFile == "" {
 		return errors.New("no topology: give --topology FILE or [dvrflow] topology_file (the Neutron RPC mode is not available yet)")
 	}
-	// Connect to OVSDB (the initial copy of the database) while the topology is decoded: the
-	// host section of the topology never changes the OVSDB connection.
-	type connected struct {
-		db  *ovsdb.Client
-		err error
-	}
-	conn := make(chan connected, 1)
-	connCtx, cancelConn := context.WithCancel(ctx)
-	defer cancelConn()
-	go func() {
-		db, err := ovsdb.Connect(connCtx, probe.OVSDBConnection, log)
-		conn <- connected{db, err}
-	}()
-	topo, err := controller.LoadTopology(probe.TopologyFile)
-	if err != nil {
-		cancelConn() // a bad topology is reported at once, not after the connection attempt
-	}
-	c := <-conn
-	if c.db != nil {
-		defer c.db.Close()
-	}
+	// Connect to OVSDB while the topology is decoded: the topology's host section never
+	// changes the OVSDB connection.
+	var topo *controller.Topology
+	db, err := ovsdb.ConnectWhile(ctx, probe.OVSDBConnection, log, func() (err error) {
+		topo, err = controller.LoadTopology(probe.TopologyFile)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if c.err != nil {
-		return c.err
-	}
-	db := c.db
+	defer db.Close()
 	effective := func(t *controller.Topology) (*controller.Config, error) {
 		cfg := base.Clone()
 		cfg.ApplyHost(t.Host)
