@@ -24,7 +24,7 @@ func Sort(fs []Flow) {
 	for i := range fs {
 		keys[i] = newSortKey(&fs[i], i)
 	}
-	radixSort(keys)
+	sortKeys(keys)
 	var items []sortItem // scratch for sortRun
 	for start := 0; start < len(keys); {
 		end := start + 1
@@ -75,51 +75,13 @@ func newSortKey(f *Flow, i int) sortKey {
 	return k
 }
 
-// radixSort sorts keys by group, cookie and digits, stably (so equal keys stay in index
-// order): a least-significant-digit radix sort by bytes, which skips the bytes in which
-// all keys agree (most of a cookie's: owner mark, category).
-func radixSort(keys []sortKey) {
-	tmp := make([]sortKey, len(keys))
-	// Bytes from the least significant: digits (one byte suffices: at most 16), the
-	// cookie's eight, the group's three (table and priority).
-	type digit struct {
-		field int // 0 digits, 1 cookie, 2 group
-		shift uint
-	}
-	digits := [...]digit{{0, 0}, {1, 0}, {1, 8}, {1, 16}, {1, 24}, {1, 32}, {1, 40}, {1, 48}, {1, 56}, {2, 0}, {2, 8}, {2, 16}}
-	byteOf := func(k *sortKey, d digit) uint8 {
-		switch d.field {
-		case 0:
-			return uint8(k.digits)
-		case 1:
-			return uint8(k.cookie >> d.shift)
-		}
-		return uint8(k.group >> d.shift)
-	}
-	src, dst := keys, tmp
-	for _, d := range digits {
-		var count [256]int
-		for i := range src {
-			count[byteOf(&src[i], d)]++
-		}
-		if count[byteOf(&src[0], d)] == len(src) {
-			continue // every key has this byte: nothing to reorder
-		}
-		pos := 0
-		for b, c := range count {
-			count[b] = pos
-			pos += c
-		}
-		for i := range src {
-			b := byteOf(&src[i], d)
-			dst[count[b]] = src[i]
-			count[b]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &keys[0] {
-		copy(keys, src)
-	}
+// sortKeys orders keys by group, cookie digits and digit count; equal keys keep their
+// index order.
+func sortKeys(keys []sortKey) {
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		return cmp.Or(cmp.Compare(a.group, b.group), cmp.Compare(a.cookie, b.cookie),
+			cmp.Compare(a.digits, b.digits), cmp.Compare(a.idx, b.idx))
+	})
 }
 
 // sortItem is a flow of a run being ordered by text, with the text it is ordered by.
@@ -187,27 +149,13 @@ func distinctNonEmpty(items []sortItem) bool {
 	return true
 }
 
-// permute reorders fs in place so that fs[i] is the flow keys[i] names. It uses keys' idx
-// fields up.
+// permute reorders fs so that fs[i] is the flow keys[i] names.
 func permute(fs []Flow, keys []sortKey) {
-	for i := range keys {
-		if keys[i].idx < 0 {
-			continue
-		}
-		// Follow the cycle through i: position j takes the flow at keys[j].idx.
-		saved := fs[i]
-		j := i
-		for {
-			from := keys[j].idx
-			keys[j].idx = -1
-			if from == i {
-				fs[j] = saved
-				break
-			}
-			fs[j] = fs[from]
-			j = from
-		}
+	sorted := make([]Flow, len(fs))
+	for i, k := range keys {
+		sorted[i] = fs[k.idx]
 	}
+	copy(fs, sorted)
 }
 
 func keyLess(a, b Key) bool {
