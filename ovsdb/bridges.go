@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/ovn-kubernetes/libovsdb/model"
-
 	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
 )
 
@@ -53,8 +51,9 @@ func (c *Client) EnsureBridge(ctx context.Context, spec BridgeSpec) (created boo
 }
 
 // BridgeExists reports whether the cache holds a bridge with this name.
-func (c *Client) BridgeExists(name string) bool {
-	return c.ovs.Get(context.Background(), &vswitchd.Bridge{Name: name}) == nil
+func (c *Client) BridgeExists(name string) (exists bool) {
+	c.read(func(r *rows) { exists = r.bridge(name) != nil })
+	return exists
 }
 
 // otherConfig is the Bridge.other_config dvrflow owns.
@@ -68,8 +67,8 @@ func (spec BridgeSpec) otherConfig() map[string]string {
 
 // newFlowTables returns new Flow_Table rows (with named UUIDs from named) for the named
 // tables that existing does not reference yet, and the flow_tables map entries linking them.
-func newFlowTables(names map[int]string, existing map[int]string, named func(kind string) string) ([]model.Model, map[int]string) {
-	var rows []model.Model
+func newFlowTables(names map[int]string, existing map[int]string, named func(kind string) string) ([]*vswitchd.FlowTable, map[int]string) {
+	var rows []*vswitchd.FlowTable
 	refs := map[int]string{}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
 		if _, ok := existing[n]; ok || names[n] == "" {

@@ -2,13 +2,17 @@
 // bridges and their patch and tunnel ports, sets VLAN tags on VIF ports, and discovers VIFs
 // (interfaces with external_ids:iface-id) as a stream of typed events.
 //
-// It talks to ovsdb-server through libovsdb with the generated models in package vswitchd,
-// which hold only the columns dvrflow uses (see that package). Every write is one
-// transaction whose results are all checked and bumps Open_vSwitch.next_cfg; it returns
-// only once ovs-vswitchd has applied it (cur_cfg >= next_cfg), so a caller that then reads
-// an ofport or connects to a bridge's management socket sees the result. The exception is
-// [Client.CommitPortTags], which leaves the wait to [Client.WaitApplied]. Waits wake up on
-// the cache's change notifications, not on a timer.
+// It speaks OVSDB's JSON-RPC protocol (RFC 7047) to ovsdb-server itself, over one
+// connection: a monitor of only the columns dvrflow reads, decoded straight into the narrow
+// rows of package vswitchd, and transactions built from libovsdb's wire types. ovsdb-server
+// sends a transaction's monitor updates before its reply on the same connection, and they
+// are applied in that order, so when a transaction returns the client's copy of the tables
+// already shows it. Every write is one transaction whose results are all checked and bumps
+// Open_vSwitch.next_cfg; it returns only once ovs-vswitchd has applied it (cur_cfg >=
+// next_cfg), so a caller that then reads an ofport or connects to a bridge's management
+// socket sees the result. The exception is [Client.CommitPortTags], which leaves the wait to
+// [Client.WaitApplied]. Waits wake up on the changes of the rows they look at, not on a
+// timer.
 package ovsdb
 
 import (
@@ -17,14 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-	"github.com/go-logr/zapr"
-	"github.com/ovn-kubernetes/libovsdb/cache"
-	"github.com/ovn-kubernetes/libovsdb/client"
-	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
@@ -33,19 +31,23 @@ import (
 
 const (
 	// txnTimeout bounds every transaction plus the wait for ovs-vswitchd, even when the
-	// caller's context has no deadline: with reconnect enabled libovsdb blocks a
-	// transaction until the server is back.
+	// caller's context has no deadline: a transaction on a lost connection waits for the
+	// reconnection.
 	txnTimeout = 30 * time.Second
-	// reconnectTimeout bounds one connection attempt (connect + monitor replay).
+	// reconnectTimeout bounds one connection attempt (connect + monitor).
 	reconnectTimeout = 5 * time.Second
-	// inactivityTimeout is how long a silent connection may stay idle before an echo probe.
+	// inactivityTimeout is how long a silent connection may stay idle before an echo probe;
+	// the probe must be answered within reconnectTimeout.
 	inactivityTimeout = 10 * time.Second
+	// backoffMin and backoffMax bound the wait between reconnection attempts.
+	backoffMin, backoffMax = 100 * time.Millisecond, 2 * time.Second
 	// eventBuffer is the capacity of the Events channel.
 	eventBuffer = 1024
-	// recheckInterval is how often a wait for the cache (cur_cfg, an ofport) looks again
-	// without a change notification: a safety net, since libovsdb drops notifications when
-	// its event queue is full. Waits normally wake up on the notification itself.
+	// recheckInterval is how often a wait for the rows (cur_cfg, an ofport) looks again
+	// without a change notification: a safety net. Waits normally wake up on the change.
 	recheckInterval = 250 * time.Millisecond
+	// monitorID names dvrflow's monitor in update notifications.
+	monitorID = "dvrflow"
 )
 
 // errConflict marks a transaction aborted by one of its guards (a row that was expected to be
@@ -54,25 +56,26 @@ const (
 var errConflict = errors.New("database changed concurrently")
 
 // Client is a connection to one ovsdb-server holding the Open_vSwitch database. It keeps a
-// cache of the Open_vSwitch, Bridge, Port, Interface and Flow_Table rows (only the columns
+// copy of the Open_vSwitch, Bridge, Port, Interface and Flow_Table rows (only the columns
 // dvrflow reads), reconnects on its own, and is safe for concurrent use.
 type Client struct {
-	ovs client.Client
-	log *zap.Logger
-	bo  *closableBackOff
+	endpoint string
+	log      *zap.Logger
 
 	events chan Event
-	wake   chan struct{} // capacity 1: "the cache changed", coalesced
+	wake   chan struct{} // capacity 1: "the rows changed", coalesced
 	// changes signals the waiters on a table's rows (waitFor), by table name. The map is
-	// filled before the cache handlers are added and never changes afterwards.
+	// filled by Connect and never changes afterwards.
 	changes   map[string]*changeSignal
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	mu       sync.Mutex
-	rootUUID string // the first Open_vSwitch row seen; a later add means a full reload
-	reloaded bool   // set by the cache handler, consumed by the event loop
+	mu       sync.RWMutex
+	rows     *rows         // guarded by mu; replaced whole on a reconnection
+	conn     *rpcConn      // guarded by mu; nil while disconnected
+	up       chan struct{} // guarded by mu; closed when conn is set
+	reloaded bool          // guarded by mu; set by a reconnection, consumed by the event loop
 
 	// Owned by the event loop goroutine (and by Connect before it starts).
 	known knownState
@@ -82,118 +85,218 @@ type Client struct {
 // monitoring the tables dvrflow uses and waits for the initial copy of them. The returned
 // client reconnects by itself (with backoff, and after an inactivity probe fails); the
 // transactions of a disconnected client wait for the reconnection until their context ends.
-// log receives the client's and libovsdb's messages.
+// log receives the client's messages.
 func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	log = log.With(zap.String("ovsdb", endpoint))
-	dbModel, err := vswitchd.FullDatabaseModel()
-	if err != nil {
-		return nil, fmt.Errorf("ovsdb model: %w", err)
-	}
-	logr := zapr.NewLogger(log.Named("libovsdb"))
-	bo := newBackOff()
-	ovs, err := client.NewOVSDBClient(dbModel,
-		client.WithEndpoint(endpoint),
-		client.WithReconnect(reconnectTimeout, bo),
-		client.WithInactivityCheck(inactivityTimeout, reconnectTimeout, bo),
-		client.WithLogger(&logr))
-	if err != nil {
-		return nil, fmt.Errorf("ovsdb client for %s: %w", endpoint, err)
-	}
 	c := &Client{
-		ovs:     ovs,
-		log:     log,
-		bo:      bo,
-		events:  make(chan Event, eventBuffer),
-		wake:    make(chan struct{}, 1),
-		changes: map[string]*changeSignal{},
-		done:    make(chan struct{}),
+		endpoint: endpoint,
+		log:      log,
+		events:   make(chan Event, eventBuffer),
+		wake:     make(chan struct{}, 1),
+		changes:  map[string]*changeSignal{},
+		done:     make(chan struct{}),
+		up:       make(chan struct{}),
 	}
-	for table := range dbModel.Types() {
+	for table := range monitored {
 		c.changes[table] = &changeSignal{}
 	}
-	if err := ovs.Connect(ctx); err != nil {
+	conn, fresh, err := c.dial(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("connect to ovsdb %s: %w", endpoint, err)
 	}
-	// Handlers before Monitor, or the initial dump is missed. libovsdb calls them after
-	// the cache holds the change, so a woken waiter sees it.
-	ovs.Cache().AddEventHandler(&cache.EventHandlerFuncs{
-		AddFunc: func(table string, m model.Model) {
-			if root, ok := m.(*vswitchd.OpenvSwitch); ok {
-				c.noteRoot(root.UUID)
-			}
-			c.changed(table)
-			c.poke()
-		},
-		UpdateFunc: func(table string, _, _ model.Model) {
-			c.changed(table)
-			if table != vswitchd.OpenvSwitchTable { // cur_cfg moves on every write
-				c.poke()
-			}
-		},
-		DeleteFunc: func(table string, _ model.Model) {
-			c.changed(table)
-			c.poke()
-		},
-	})
-	// The monitored columns are the models' columns except those dvrflow only writes
-	// (Port.vlan_mode and trunks, Interface.ofport_request): they need no cache.
-	root := &vswitchd.OpenvSwitch{}
-	br := &vswitchd.Bridge{}
-	port := &vswitchd.Port{}
-	iface := &vswitchd.Interface{}
-	ft := &vswitchd.FlowTable{}
-	mon := ovs.NewMonitor(
-		client.WithTable(root, &root.Bridges, &root.NextCfg, &root.CurCfg),
-		client.WithTable(br, &br.Name, &br.Ports, &br.DatapathType, &br.FailMode, &br.Protocols,
-			&br.OtherConfig, &br.FlowTables),
-		client.WithTable(port, &port.Name, &port.Interfaces, &port.Tag),
-		client.WithTable(iface, &iface.Name, &iface.Type, &iface.Ofport, &iface.Error,
-			&iface.ExternalIDs, &iface.Options),
-		client.WithTable(ft, &ft.Name),
-	)
-	if _, err := ovs.Monitor(ctx, mon); err != nil {
-		c.bo.stop()
-		ovs.Close()
-		return nil, fmt.Errorf("monitor ovsdb %s: %w", endpoint, err)
-	}
-	// The JSON-RPC codec keeps the last reply it read, here the initial dump (megabytes at
-	// 10,000 ports), until the next reply: an echo's small reply replaces it now. Not
-	// worth failing Connect over.
-	if err := ovs.Echo(ctx); err != nil {
-		log.Debug("echo after the initial dump", zap.Error(err))
-	}
+	c.rows = fresh
+	c.setConn(conn)
 	c.known = c.current() // events report changes from here on; VIFs() gives the start
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.run()
+	go c.keepConnected(conn)
 	log.Info("connected to ovsdb")
 	return c, nil
+}
+
+// dial opens a session and monitors the tables; it returns the session and the initial
+// copy of the rows. Until the caller installs the session, its updates go to those rows.
+func (c *Client) dial(ctx context.Context) (*rpcConn, *rows, error) {
+	fresh := newRows()
+	var conn *rpcConn
+	notify := func(method string, params json.RawMessage) {
+		if method != "update" {
+			return
+		}
+		var p [2]json.RawMessage // [monitor-id, table-updates]
+		var u tableUpdates
+		err := json.Unmarshal(params, &p)
+		if err == nil {
+			err = json.Unmarshal(p[1], &u)
+		}
+		if err != nil {
+			c.log.Error("undecodable update from ovsdb-server; reconnecting", zap.Error(err))
+			go conn.close()
+			return
+		}
+		c.applyTo(fresh, &u)
+	}
+	conn, err := dialRPC(ctx, c.endpoint, notify)
+	if err != nil {
+		return nil, nil, err
+	}
+	params := []any{"Open_vSwitch", monitorID, monitorRequests()}
+	err = conn.call(ctx, "monitor", params, func(result json.RawMessage) error {
+		var u tableUpdates
+		if err := json.Unmarshal(result, &u); err != nil {
+			return fmt.Errorf("decode the initial rows: %w", err)
+		}
+		fresh.apply(&u)
+		return nil
+	})
+	if err != nil {
+		conn.close()
+		return nil, nil, fmt.Errorf("monitor: %w", err)
+	}
+	return conn, fresh, nil
+}
+
+// applyTo applies an update to r, the rows of the session it came on, and, if r is the
+// client's current rows, wakes whoever waits on the tables it changed.
+func (c *Client) applyTo(r *rows, u *tableUpdates) {
+	c.mu.Lock()
+	changed, rootAdded := r.apply(u)
+	current := c.rows == r
+	c.mu.Unlock()
+	if !current {
+		return // a session not installed yet: its rows are installed whole
+	}
+	pokes := rootAdded
+	for _, table := range changed {
+		c.changed(table)
+		if table != vswitchd.OpenvSwitchTable { // cur_cfg moves on every write
+			pokes = true
+		}
+	}
+	if pokes {
+		c.poke()
+	}
+}
+
+// setConn installs a connected session.
+func (c *Client) setConn(conn *rpcConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = conn
+	close(c.up)
+}
+
+// session returns the connected session, waiting for a reconnection while there is none.
+func (c *Client) session(ctx context.Context) (*rpcConn, error) {
+	for {
+		c.mu.RLock()
+		conn, up := c.conn, c.up
+		c.mu.RUnlock()
+		if conn != nil {
+			return conn, nil
+		}
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("not connected to ovsdb: %w", ctx.Err())
+		case <-c.done:
+			return nil, errClosed
+		}
+	}
+}
+
+// keepConnected watches the session: it probes a silent one with an echo, and when the
+// session ends (or the probe fails) it reconnects with backoff, replaces the rows with the
+// reloaded ones and tells the event loop (Resynced), until Close.
+func (c *Client) keepConnected(conn *rpcConn) {
+	defer c.wg.Done()
+	for {
+		c.watch(conn)
+		c.mu.Lock()
+		c.conn = nil
+		c.up = make(chan struct{})
+		c.mu.Unlock()
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		c.log.Warn("ovsdb connection lost; reconnecting")
+		var fresh *rows
+		conn, fresh = c.redial()
+		if conn == nil {
+			return // closed
+		}
+		c.mu.Lock()
+		c.rows = fresh
+		c.reloaded = true
+		c.mu.Unlock()
+		c.setConn(conn)
+		for table := range c.changes {
+			c.changed(table)
+		}
+		c.poke()
+		c.log.Info("reconnected to ovsdb")
+	}
+}
+
+// watch returns when the session ends (closing it on Close or a failed echo probe).
+func (c *Client) watch(conn *rpcConn) {
+	probe := time.NewTicker(inactivityTimeout / 2)
+	defer probe.Stop()
+	for {
+		select {
+		case <-c.done:
+			conn.close()
+			return
+		case <-conn.done:
+			return
+		case <-probe.C:
+			if conn.idle() < inactivityTimeout {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), reconnectTimeout)
+			err := conn.call(ctx, "echo", []any{"dvrflow"}, nil)
+			cancel()
+			if err != nil {
+				c.log.Warn("ovsdb echo probe failed", zap.Error(err))
+				conn.close()
+				return
+			}
+		}
+	}
+}
+
+// redial connects again with backoff; nil when the client is closed first.
+func (c *Client) redial() (*rpcConn, *rows) {
+	wait := backoffMin
+	for {
+		select {
+		case <-c.done:
+			return nil, nil
+		case <-time.After(wait):
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), reconnectTimeout)
+		conn, fresh, err := c.dial(ctx)
+		cancel()
+		if err == nil {
+			return conn, fresh
+		}
+		c.log.Debug("reconnect to ovsdb", zap.Error(err), zap.Duration("retry_in", wait))
+		wait = min(2*wait, backoffMax)
+	}
 }
 
 // Close disconnects from the server, stops the event loop and closes the Events channel.
 func (c *Client) Close() {
 	c.closeOnce.Do(func() {
-		c.bo.stop()
-		// Stop the event loop before the client: it reads the client's cache.
 		close(c.done)
 		c.wg.Wait()
-		c.ovs.Close()
 		close(c.events)
 	})
-}
-
-// noteRoot records the Open_vSwitch row. Seeing it added again means libovsdb reconnected
-// and reloaded the whole database (it drops its cache without delete events), so the event
-// loop reports Resynced after diffing the reloaded cache.
-func (c *Client) noteRoot(uuid string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.rootUUID != "" {
-		c.reloaded = true
-	}
-	c.rootUUID = uuid
 }
 
 // poke wakes the event loop without ever blocking libovsdb's event goroutine.
@@ -204,26 +307,25 @@ func (c *Client) poke() {
 	}
 }
 
-// root returns the UUID of the Open_vSwitch row from the cache.
-func (c *Client) root() (string, error) {
-	for uuid := range c.table(vswitchd.OpenvSwitchTable) {
-		return uuid, nil
+// root returns the UUID of the Open_vSwitch row.
+func (c *Client) root() (uuid string, err error) {
+	c.read(func(r *rows) {
+		for u := range r.root {
+			uuid = u
+		}
+	})
+	if uuid == "" {
+		return "", errors.New("no Open_vSwitch row (is the database initialised?)")
 	}
-	return "", errors.New("no Open_vSwitch row (is the database initialised?)")
+	return uuid, nil
 }
 
-// table returns the cached rows of one table by UUID. The models are shared with the cache
-// and must not be modified.
-func (c *Client) table(name string) map[string]model.Model {
-	cache := c.ovs.Cache()
-	if cache == nil {
-		return nil // closed
-	}
-	rc := cache.Table(name)
-	if rc == nil {
-		return nil
-	}
-	return rc.RowsShallow()
+// read calls f with the current rows, read-locked: f must not call anything that locks
+// the client. The rows it returns may be kept (rows are never modified).
+func (c *Client) read(f func(r *rows)) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	f(c.rows)
 }
 
 // commit runs ops in one transaction together with a next_cfg bump, checks every result, and
@@ -251,7 +353,7 @@ func (c *Client) transact(ctx context.Context, ops []ovsdb.Operation) (int, erro
 			Mutations: []ovsdb.Mutation{{Column: "next_cfg", Mutator: ovsdb.MutateOperationAdd, Value: 1}}},
 		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: vswitchd.OpenvSwitchTable, Where: where,
 			Columns: []string{"next_cfg"}})
-	res, err := c.ovs.Transact(ctx, ops...)
+	res, err := c.call(ctx, ops)
 	if err != nil {
 		return 0, fmt.Errorf("transact: %w", err)
 	}
@@ -269,6 +371,25 @@ func (c *Client) transact(ctx context.Context, ops []ovsdb.Operation) (int, erro
 	return next, nil
 }
 
+// call sends one transaction (waiting for a connection if there is none) and returns its
+// results. The monitor updates the server sent before the reply are applied by then.
+func (c *Client) call(ctx context.Context, ops []ovsdb.Operation) ([]ovsdb.OperationResult, error) {
+	conn, err := c.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	params := make([]any, 0, len(ops)+1)
+	params = append(params, "Open_vSwitch")
+	for _, op := range ops {
+		params = append(params, op)
+	}
+	var res []ovsdb.OperationResult
+	err = conn.call(ctx, "transact", params, func(result json.RawMessage) error {
+		return json.Unmarshal(result, &res)
+	})
+	return res, err
+}
+
 // WaitApplied waits until ovs-vswitchd has applied the configuration numbered cfg
 // (Open_vSwitch.cur_cfg >= cfg), as returned by [Client.CommitPortTags], or until ctx ends.
 // cfg 0 (nothing was written) returns at once. It wakes up when the cache sees cur_cfg
@@ -278,13 +399,13 @@ func (c *Client) WaitApplied(ctx context.Context, cfg int) error {
 	if cfg <= 0 {
 		return nil
 	}
-	err := c.waitFor(ctx, vswitchd.OpenvSwitchTable, func() bool {
-		for _, m := range c.table(vswitchd.OpenvSwitchTable) {
-			if m.(*vswitchd.OpenvSwitch).CurCfg >= cfg {
-				return true
+	err := c.waitFor(ctx, vswitchd.OpenvSwitchTable, func() (applied bool) {
+		c.read(func(r *rows) {
+			for _, root := range r.root {
+				applied = applied || root.CurCfg >= cfg
 			}
-		}
-		return false
+		})
+		return applied
 	})
 	if err != nil {
 		return fmt.Errorf("wait for ovs-vswitchd to apply next_cfg %d: %w", cfg, err)
@@ -323,7 +444,7 @@ func (c *Client) waitFor(ctx context.Context, table string, done func() bool) er
 	}
 }
 
-// changed wakes the waiters on table's rows; libovsdb's event goroutine calls it.
+// changed wakes the waiters on table's rows.
 func (c *Client) changed(table string) {
 	if sig := c.changes[table]; sig != nil {
 		sig.notify()
@@ -445,53 +566,6 @@ func guardRow(table, uuid, name string) ovsdb.Operation {
 	op := guard(table, name, true)
 	op.Where = []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: uuid}}}
 	return op
-}
-
-// closableBackOff is libovsdb's reconnect backoff. It never gives up: libovsdb panics when
-// the backoff returns Stop (ExponentialBackOff does after MaxElapsedTime, 15 minutes by
-// default). After stop (Close) it waits a day between attempts, because libovsdb's Close
-// does not end a reconnection loop that is already running.
-type closableBackOff struct {
-	backoff.BackOff
-	stopped atomic.Bool
-}
-
-func newBackOff() *closableBackOff {
-	e := backoff.NewExponentialBackOff()
-	e.InitialInterval = 100 * time.Millisecond
-	e.MaxInterval = 2 * time.Second
-	e.MaxElapsedTime = 0
-	return &closableBackOff{BackOff: e}
-}
-
-func (b *closableBackOff) NextBackOff() time.Duration {
-	if b.stopped.Load() {
-		return 24 * time.Hour
-	}
-	return b.BackOff.NextBackOff()
-}
-
-func (b *closableBackOff) stop() { b.stopped.Store(true) }
-
-// opList collects the operations of one transaction and the first error met building them.
-type opList struct {
-	ops []ovsdb.Operation
-	err error
-}
-
-func (l *opList) add(ops []ovsdb.Operation, err error) {
-	l.ops = append(l.ops, ops...)
-	if l.err == nil && err != nil {
-		l.err = fmt.Errorf("build transaction: %w", err)
-	}
-}
-
-// commit commits the operations unless building them failed.
-func (l *opList) commit(ctx context.Context, c *Client) error {
-	if l.err != nil {
-		return l.err
-	}
-	return c.commit(ctx, l.ops)
 }
 
 // ConnectWhile connects as [Connect] does while work runs on the calling goroutine (a

@@ -5,8 +5,6 @@ import (
 	"slices"
 
 	"go.uber.org/zap"
-
-	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
 )
 
 // EventKind says what an Event reports.
@@ -95,36 +93,26 @@ type knownState struct {
 	bridges map[string]string // Bridge UUID → name
 }
 
-// current computes the VIFs and bridges from the cache. The tables are read one after the
-// other, so a VIF may briefly have no bridge; the next cache event corrects it.
+// current computes the VIFs and bridges from the rows, all read at one moment.
 func (c *Client) current() knownState {
 	st := knownState{vifs: map[string]VIF{}, bridges: map[string]string{}}
-	portBridge := map[string]string{}
-	for uuid, m := range c.table(vswitchd.BridgeTable) {
-		b := m.(*vswitchd.Bridge)
-		st.bridges[uuid] = b.Name
-		for _, p := range b.Ports {
-			portBridge[p] = b.Name
+	c.read(func(r *rows) {
+		ifaceBridge := r.interfaceBridges()
+		for uuid, b := range r.bridges {
+			st.bridges[uuid] = b.Name
 		}
-	}
-	ifaceBridge := map[string]string{}
-	for uuid, m := range c.table(vswitchd.PortTable) {
-		for _, i := range m.(*vswitchd.Port).Interfaces {
-			ifaceBridge[i] = portBridge[uuid]
+		for uuid, i := range r.ifaces {
+			id := i.ExternalIDs["iface-id"]
+			if id == "" {
+				continue
+			}
+			v := VIF{Name: i.Name, IfaceID: id, MAC: i.ExternalIDs["attached-mac"], Bridge: ifaceBridge[uuid]}
+			if i.Ofport != nil {
+				v.Ofport = *i.Ofport
+			}
+			st.vifs[uuid] = v
 		}
-	}
-	for uuid, m := range c.table(vswitchd.InterfaceTable) {
-		i := m.(*vswitchd.Interface)
-		id := i.ExternalIDs["iface-id"]
-		if id == "" {
-			continue
-		}
-		v := VIF{Name: i.Name, IfaceID: id, MAC: i.ExternalIDs["attached-mac"], Bridge: ifaceBridge[uuid]}
-		if i.Ofport != nil {
-			v.Ofport = *i.Ofport
-		}
-		st.vifs[uuid] = v
-	}
+	})
 	return st
 }
 
@@ -167,9 +155,9 @@ func diff(old, cur knownState) []Event {
 	return evs
 }
 
-// run is the event loop: woken by the cache handlers, it diffs the cache against what it
-// reported last and sends the difference. Sending may block on a full channel; that only
-// delays this goroutine, never libovsdb's.
+// run is the event loop: woken by row changes, it diffs the rows against what it reported
+// last and sends the difference. Sending may block on a full channel; that only delays this
+// goroutine, never the connection's.
 func (c *Client) run() {
 	defer c.wg.Done()
 	for {

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/ovn-kubernetes/libovsdb/client"
-	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
@@ -78,7 +76,7 @@ func (c *Client) ensureLayout(ctx context.Context, bridges []BridgeSpec, ports [
 	var created []string
 	err = retry(ctx, func() error {
 		created = nil
-		b, ops, err := c.planLayout(ctx, bridges, ports)
+		b, ops, err := c.planLayout(bridges, ports)
 		if err != nil || len(ops) == 0 {
 			return err
 		}
@@ -97,18 +95,20 @@ func (c *Client) ensureLayout(ctx context.Context, bridges []BridgeSpec, ports [
 	return created, nil
 }
 
-// planLayout looks at the cache and returns the transaction that brings the bridges and
+// planLayout looks at the rows and returns the transaction that brings the bridges and
 // ports to the (checked) specs: no operations when nothing differs.
-func (c *Client) planLayout(ctx context.Context, bridges []BridgeSpec, ports []PortSpec) (*layoutTxn, []ovsdb.Operation, error) {
-	b := &layoutTxn{c: c, ctx: ctx, bridges: map[string]*vswitchd.Bridge{}, newBridges: map[string]*vswitchd.Bridge{},
-		links: map[string][]string{}, guarded: map[string]bool{}}
-	for _, spec := range bridges {
-		b.bridge(spec)
-	}
-	for _, spec := range ports {
-		b.port(spec)
-	}
-	ops, err := b.operations()
+func (c *Client) planLayout(bridges []BridgeSpec, ports []PortSpec) (b *layoutTxn, ops []ovsdb.Operation, err error) {
+	c.read(func(r *rows) {
+		b = &layoutTxn{r: r, bridges: map[string]*vswitchd.Bridge{}, newBridges: map[string]*vswitchd.Bridge{},
+			links: map[string][]string{}, guarded: map[string]bool{}}
+		for _, spec := range bridges {
+			b.bridge(spec)
+		}
+		for _, spec := range ports {
+			b.port(spec)
+		}
+		ops, err = b.operations()
+	})
 	return b, ops, err
 }
 
@@ -143,12 +143,11 @@ func checkLayout(bridges []BridgeSpec, ports []PortSpec) ([]BridgeSpec, error) {
 	return out, nil
 }
 
-// layoutTxn builds one transaction from a look at the cache: guards and updates first,
+// layoutTxn builds one transaction from a look at the rows: guards and updates first,
 // then the rows to insert (referenced rows before the rows referencing them), then the
 // mutations linking new rows to existing ones.
 type layoutTxn struct {
-	c   *Client
-	ctx context.Context
+	r   *rows // read-locked while the transaction is planned
 	err error
 
 	ops     []ovsdb.Operation // guards and updates of existing rows
@@ -177,13 +176,6 @@ func (b *layoutTxn) fail(err error) {
 	}
 }
 
-func (b *layoutTxn) add(ops []ovsdb.Operation, err error) []ovsdb.Operation {
-	if err != nil {
-		b.fail(fmt.Errorf("build transaction: %w", err))
-	}
-	return ops
-}
-
 // named returns a new named UUID for a row inserted by this transaction.
 func (b *layoutTxn) named(kind string) string {
 	b.seq++
@@ -201,24 +193,19 @@ func (b *layoutTxn) guard(table, name string, exists bool) {
 }
 
 // insert plans inserting rows, in order.
-func (b *layoutTxn) insert(rows ...model.Model) {
-	for _, row := range rows {
-		b.inserts = append(b.inserts, b.add(b.c.ovs.Create(row))...)
-	}
+func (b *layoutTxn) insert(ops ...ovsdb.Operation) {
+	b.inserts = append(b.inserts, ops...)
 }
 
 // bridge plans the creation or adoption of one bridge.
 func (b *layoutTxn) bridge(spec BridgeSpec) {
-	cur := &vswitchd.Bridge{Name: spec.Name}
-	switch err := b.c.ovs.Get(b.ctx, cur); {
-	case errors.Is(err, client.ErrNotFound):
+	cur := b.r.bridge(spec.Name)
+	if cur == nil {
 		b.createBridge(spec)
-	case err != nil:
-		b.fail(fmt.Errorf("bridge %s: %w", spec.Name, err))
-	default:
-		b.bridges[spec.Name] = cur
-		b.adoptBridge(spec, cur)
+		return
 	}
+	b.bridges[spec.Name] = cur
+	b.adoptBridge(spec, cur)
 }
 
 // createBridge plans a new bridge with its internal port and its named tables.
@@ -239,9 +226,11 @@ func (b *layoutTxn) createBridge(spec BridgeSpec) {
 	tables, flowTables := newFlowTables(spec.TableNames, nil, b.named)
 	if len(tables) > 0 {
 		br.FlowTables = flowTables
-		b.insert(tables...)
+		for _, ft := range tables {
+			b.insert(insertFlowTable(ft))
+		}
 	}
-	b.insert(iface, port)
+	b.insert(insertInterface(iface), insertPort(port))
 	b.newBridges[spec.Name] = br
 	b.newOrder = append(b.newOrder, spec.Name)
 	b.created = append(b.created, spec.Name)
@@ -253,31 +242,26 @@ func (b *layoutTxn) createBridge(spec BridgeSpec) {
 // from the cache: fail_mode, datapath_type, the missing protocols, the other_config keys
 // dvrflow owns, the table names. Ports are untouched.
 func (b *layoutTxn) adoptBridge(spec BridgeSpec, cur *vswitchd.Bridge) {
-	br := &vswitchd.Bridge{}
-	where := b.c.ovs.WhereAll(br, model.Condition{Field: &br.Name, Function: ovsdb.ConditionEqual, Value: spec.Name})
+	where := whereName(spec.Name)
 	var ops, inserts, mutates []ovsdb.Operation
-	var fields []any
+	settings := ovsdb.Row{}
 	if cur.FailMode == nil || *cur.FailMode != vswitchd.BridgeFailModeSecure {
-		fmode := vswitchd.BridgeFailModeSecure
-		br.FailMode = &fmode
-		fields = append(fields, &br.FailMode)
+		settings["fail_mode"] = string(vswitchd.BridgeFailModeSecure)
 	}
 	if spec.DatapathType != "" && cur.DatapathType != spec.DatapathType {
-		br.DatapathType = spec.DatapathType
-		fields = append(fields, &br.DatapathType)
+		settings["datapath_type"] = spec.DatapathType
 	}
-	if len(fields) > 0 {
-		ops = append(ops, b.add(where.Update(br, fields...))...)
+	if len(settings) > 0 {
+		ops = append(ops, updateOp(vswitchd.BridgeTable, where, settings))
 	}
-	var protocols []string
+	var missing []string
 	for _, p := range spec.Protocols {
 		if !slices.Contains(cur.Protocols, p) {
-			protocols = append(protocols, p)
+			missing = append(missing, p)
 		}
 	}
-	if len(protocols) > 0 {
-		ops = append(ops, b.add(where.Mutate(br,
-			model.Mutation{Field: &br.Protocols, Mutator: ovsdb.MutateOperationInsert, Value: protocols}))...)
+	if len(missing) > 0 {
+		ops = append(ops, mutateOp(vswitchd.BridgeTable, where, "protocols", ovsdb.MutateOperationInsert, stringsSet(missing)))
 	}
 	oc := map[string]string{}
 	for k, v := range spec.otherConfig() {
@@ -287,32 +271,28 @@ func (b *layoutTxn) adoptBridge(spec BridgeSpec, cur *vswitchd.Bridge) {
 	}
 	if len(oc) > 0 {
 		// Map "insert" keeps an existing key's value, so delete those keys first.
-		ops = append(ops, b.add(where.Mutate(br,
-			model.Mutation{Field: &br.OtherConfig, Mutator: ovsdb.MutateOperationDelete, Value: slices.Sorted(maps.Keys(oc))}))...)
-		ops = append(ops, b.add(where.Mutate(br,
-			model.Mutation{Field: &br.OtherConfig, Mutator: ovsdb.MutateOperationInsert, Value: oc}))...)
+		ops = append(ops,
+			mutateOp(vswitchd.BridgeTable, where, "other_config", ovsdb.MutateOperationDelete, stringsSet(slices.Sorted(maps.Keys(oc)))),
+			mutateOp(vswitchd.BridgeTable, where, "other_config", ovsdb.MutateOperationInsert, stringMapValue(oc)))
 	}
 	// Existing Flow_Table rows are renamed in place; missing ones are created and linked.
-	tables := b.c.table(vswitchd.FlowTableTable)
 	for _, n := range slices.Sorted(maps.Keys(spec.TableNames)) {
 		uuid, ok := cur.FlowTables[n]
 		name := spec.TableNames[n]
 		if !ok || name == "" {
 			continue
 		}
-		if ft, ok := tables[uuid].(*vswitchd.FlowTable); ok && ft.Name != nil && *ft.Name == name {
+		if ft := b.r.flowTables[uuid]; ft != nil && ft.Name != nil && *ft.Name == name {
 			continue
 		}
-		ft := &vswitchd.FlowTable{UUID: uuid, Name: &name}
-		ops = append(ops, b.add(b.c.ovs.Where(ft).Update(ft, &ft.Name))...)
+		ops = append(ops, updateOp(vswitchd.FlowTableTable, whereUUID(uuid), ovsdb.Row{"name": name}))
 	}
 	newTables, flowTables := newFlowTables(spec.TableNames, cur.FlowTables, b.named)
 	if len(newTables) > 0 {
-		for _, row := range newTables {
-			inserts = append(inserts, b.add(b.c.ovs.Create(row))...)
+		for _, ft := range newTables {
+			inserts = append(inserts, insertFlowTable(ft))
 		}
-		mutates = append(mutates, b.add(where.Mutate(br,
-			model.Mutation{Field: &br.FlowTables, Mutator: ovsdb.MutateOperationInsert, Value: flowTables}))...)
+		mutates = append(mutates, mutateOp(vswitchd.BridgeTable, where, "flow_tables", ovsdb.MutateOperationInsert, tableRefs(flowTables)))
 	}
 	if len(ops)+len(inserts) == 0 {
 		return // already configured
@@ -331,27 +311,23 @@ func (b *layoutTxn) port(spec PortSpec) {
 	if !b.bridgeKnown(spec.Bridge) {
 		return
 	}
-	cur := &vswitchd.Port{Name: spec.Name}
-	switch err := b.c.ovs.Get(b.ctx, cur); {
-	case errors.Is(err, client.ErrNotFound):
+	cur := b.r.port(spec.Name)
+	if cur == nil {
 		b.guard(vswitchd.PortTable, spec.Name, false)
 		iface := &vswitchd.Interface{UUID: b.named("iface"), Name: spec.Name, Type: spec.Type, Options: spec.Options}
 		p := &vswitchd.Port{UUID: b.named("port"), Name: spec.Name, Interfaces: []string{iface.UUID}}
-		b.insert(iface, p)
+		b.insert(insertInterface(iface), insertPort(p))
 		b.link(spec.Bridge, p.UUID)
 		b.changes = append(b.changes, change{"added port", []zap.Field{zap.String("bridge", spec.Bridge),
 			zap.String("port", spec.Name), zap.String("type", spec.Type)}})
 		return
-	case err != nil:
-		b.fail(fmt.Errorf("port %s: %w", spec.Name, err))
-		return
 	}
-	owner := b.c.portBridge(cur.UUID)
+	owner := b.r.portBridge(cur.UUID)
 	if owner != "" && owner != spec.Bridge {
 		b.fail(fmt.Errorf("port %s exists on bridge %s", spec.Name, owner))
 		return
 	}
-	if owner == spec.Bridge && b.c.ifaceIs(spec) {
+	if owner == spec.Bridge && b.r.ifaceIs(spec) {
 		return
 	}
 	if owner == "" {
@@ -360,11 +336,8 @@ func (b *layoutTxn) port(spec PortSpec) {
 		b.link(spec.Bridge, cur.UUID)
 	}
 	b.guard(vswitchd.PortTable, spec.Name, true)
-	i := &vswitchd.Interface{}
-	where := b.c.ovs.WhereAll(i, model.Condition{Field: &i.Name, Function: ovsdb.ConditionEqual, Value: spec.Name})
-	i.Type = spec.Type
-	i.Options = spec.Options
-	b.ops = append(b.ops, b.add(where.Update(i, &i.Type, &i.Options))...)
+	b.ops = append(b.ops, updateOp(vswitchd.InterfaceTable, whereName(spec.Name),
+		ovsdb.Row{"type": spec.Type, "options": stringMapValue(spec.Options)}))
 	b.changes = append(b.changes, change{"set port", []zap.Field{zap.String("bridge", spec.Bridge),
 		zap.String("port", spec.Name), zap.String("type", spec.Type)}})
 }
@@ -375,9 +348,9 @@ func (b *layoutTxn) bridgeKnown(name string) bool {
 	if b.bridges[name] != nil || b.newBridges[name] != nil {
 		return true
 	}
-	br := &vswitchd.Bridge{Name: name}
-	if err := b.c.ovs.Get(b.ctx, br); err != nil {
-		b.fail(fmt.Errorf("bridge %s: %w", name, err))
+	br := b.r.bridge(name)
+	if br == nil {
+		b.fail(fmt.Errorf("no bridge %s", name))
 		return false
 	}
 	b.bridges[name] = br
@@ -405,70 +378,51 @@ func (b *layoutTxn) operations() ([]ovsdb.Operation, error) {
 	var newUUIDs []string
 	for _, name := range b.newOrder {
 		br := b.newBridges[name]
-		ops = append(ops, b.add(b.c.ovs.Create(br))...)
+		ops = append(ops, insertBridge(br))
 		newUUIDs = append(newUUIDs, br.UUID)
 	}
 	for _, name := range slices.Sorted(maps.Keys(b.links)) {
-		br := &vswitchd.Bridge{}
-		ops = append(ops, b.add(b.c.ovs.WhereAll(br, model.Condition{Field: &br.Name, Function: ovsdb.ConditionEqual, Value: name}).
-			Mutate(br, model.Mutation{Field: &br.Ports, Mutator: ovsdb.MutateOperationInsert, Value: b.links[name]}))...)
+		ops = append(ops, mutateOp(vswitchd.BridgeTable, whereName(name), "ports", ovsdb.MutateOperationInsert, uuids(b.links[name]...)))
 	}
 	ops = append(ops, b.mutates...)
 	if len(newUUIDs) > 0 {
-		root, err := b.c.root()
-		if err != nil {
-			return nil, err
+		var root string
+		for uuid := range b.r.root {
+			root = uuid
 		}
-		row := &vswitchd.OpenvSwitch{UUID: root}
-		ops = append(ops, b.add(b.c.ovs.Where(row).Mutate(row, model.Mutation{
-			Field: &row.Bridges, Mutator: ovsdb.MutateOperationInsert, Value: newUUIDs}))...)
-	}
-	if b.err != nil {
-		return nil, b.err
+		if root == "" {
+			return nil, errors.New("no Open_vSwitch row (is the database initialised?)")
+		}
+		ops = append(ops, mutateOp(vswitchd.OpenvSwitchTable, whereUUID(root), "bridges", ovsdb.MutateOperationInsert, uuids(newUUIDs...)))
 	}
 	return ops, nil
 }
 
-// ifaceIs reports whether the cache shows the interface named like the port with the
-// spec's type and exactly its options.
-func (c *Client) ifaceIs(spec PortSpec) bool {
-	i := &vswitchd.Interface{Name: spec.Name}
-	if c.ovs.Get(context.Background(), i) != nil {
-		return false
-	}
-	return i.Type == spec.Type && maps.Equal(i.Options, spec.Options)
+// ifaceIs reports whether the interface named like the port has the spec's type and
+// exactly its options.
+func (r *rows) ifaceIs(spec PortSpec) bool {
+	i := r.iface(spec.Name)
+	return i != nil && i.Type == spec.Type && maps.Equal(i.Options, spec.Options)
 }
 
-// LayoutPresent reports whether the cache shows every bridge of the layout, and every port
+// LayoutPresent reports whether the rows show every bridge of the layout, and every port
 // of its patch pairs on its bridge with an interface of type patch. Settings are not
 // compared (EnsureLayout does that). It only looks rows up by name: cheap enough for every
 // reconcile, even with thousands of ports.
-func (c *Client) LayoutPresent(l Layout) bool {
-	bridges := map[string]*vswitchd.Bridge{}
-	bridge := func(name string) *vswitchd.Bridge {
-		if br, ok := bridges[name]; ok {
-			return br
+func (c *Client) LayoutPresent(l Layout) (present bool) {
+	c.read(func(r *rows) {
+		for _, spec := range l.Bridges {
+			if r.bridge(spec.Name) == nil {
+				return
+			}
 		}
-		br := &vswitchd.Bridge{Name: name}
-		if c.ovs.Get(context.Background(), br) != nil {
-			br = nil
+		for _, spec := range l.ports() {
+			br, port, iface := r.bridge(spec.Bridge), r.port(spec.Name), r.iface(spec.Name)
+			if br == nil || port == nil || !slices.Contains(br.Ports, port.UUID) || iface == nil || iface.Type != spec.Type {
+				return
+			}
 		}
-		bridges[name] = br
-		return br
-	}
-	for _, spec := range l.Bridges {
-		if bridge(spec.Name) == nil {
-			return false
-		}
-	}
-	for _, spec := range l.ports() {
-		br := bridge(spec.Bridge)
-		port := &vswitchd.Port{Name: spec.Name}
-		iface := &vswitchd.Interface{Name: spec.Name}
-		if br == nil || c.ovs.Get(context.Background(), port) != nil || !slices.Contains(br.Ports, port.UUID) ||
-			c.ovs.Get(context.Background(), iface) != nil || iface.Type != spec.Type {
-			return false
-		}
-	}
-	return true
+		present = true
+	})
+	return present
 }

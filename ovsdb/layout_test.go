@@ -37,7 +37,7 @@ func (e *env) plan(l Layout) []string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	_, ops, err := e.c.planLayout(e.ctx, bridges, l.ports())
+	_, ops, err := e.c.planLayout(bridges, l.ports())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestEnsureLayoutWritesOnlyTheDifference(t *testing.T) {
 	e.eventually("the hand edits", func() bool {
 		_, phy := e.c.Interface("phy-br-vlan")
 		_, eth1 := e.c.Interface("eth1")
-		return !phy && eth1 && !e.c.ifaceIs(PortSpec{Name: "patch-int", Type: "patch", Options: map[string]string{"peer": "patch-tun"}})
+		return !phy && eth1 && !e.ifaceIs(PortSpec{Name: "patch-int", Type: "patch", Options: map[string]string{"peer": "patch-tun"}})
 	})
 
 	if e.c.LayoutPresent(l) {

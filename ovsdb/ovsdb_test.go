@@ -101,6 +101,12 @@ func (e *env) drain() {
 	}
 }
 
+// ifaceIs reports whether the client's rows show the interface as spec has it.
+func (e *env) ifaceIs(spec PortSpec) (is bool) {
+	e.c.read(func(r *rows) { is = r.ifaceIs(spec) })
+	return is
+}
+
 func netdev(name string) BridgeSpec {
 	return BridgeSpec{Name: name, DatapathType: "netdev", MACTableSize: 50000}
 }
@@ -247,7 +253,7 @@ func TestPatchPair(t *testing.T) {
 	e.vsctl("set", "interface", "patch-tun", "options:peer=nonexistent-peer")
 	// The client decides from its cache (an intact pair costs no transaction): let the
 	// monitor deliver the hand edit first.
-	for deadline := time.Now().Add(5 * time.Second); e.c.ifaceIs(PortSpec{Name: "patch-tun", Type: "patch", Options: map[string]string{"peer": "patch-int"}}) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); e.ifaceIs(PortSpec{Name: "patch-tun", Type: "patch", Options: map[string]string{"peer": "patch-int"}}) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := e.c.EnsurePatchPair(e.ctx, "br-int", "patch-tun", "br-tun", "patch-int"); err != nil {

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ovn-kubernetes/libovsdb/client"
-	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
@@ -47,41 +45,30 @@ func (c *Client) EnsurePatchPair(ctx context.Context, bridgeA, portA, bridgeB, p
 	return nil
 }
 
-// portBridge returns the name of the bridge whose ports include portUUID, "" if none.
-func (c *Client) portBridge(portUUID string) string {
-	for _, m := range c.table(vswitchd.BridgeTable) {
-		b := m.(*vswitchd.Bridge)
-		for _, p := range b.Ports {
-			if p == portUUID {
-				return b.Name
-			}
-		}
-	}
-	return ""
-}
-
 // DeletePort removes the port from its bridge (its Port and Interface rows are then
 // garbage-collected). A missing port is not an error.
 func (c *Client) DeletePort(ctx context.Context, bridge, port string) error {
 	err := retry(ctx, func() error {
-		p := &vswitchd.Port{Name: port}
-		switch err := c.ovs.Get(ctx, p); {
-		case errors.Is(err, client.ErrNotFound):
+		var p *vswitchd.Port
+		var owner string
+		c.read(func(r *rows) {
+			if p = r.port(port); p != nil {
+				owner = r.portBridge(p.UUID)
+			}
+		})
+		if p == nil {
 			return nil
-		case err != nil:
-			return err
 		}
-		if owner := c.portBridge(p.UUID); owner != bridge {
+		if owner != bridge {
 			return fmt.Errorf("port is on bridge %q", owner)
 		}
-		// The guard makes sure the cached row is still the port of that name; the Port row
-		// is deleted explicitly and its Interface row is garbage-collected.
-		l := &opList{ops: []ovsdb.Operation{guardRow(vswitchd.PortTable, p.UUID, port)}}
-		b := &vswitchd.Bridge{}
-		l.add(c.ovs.WhereAll(b, model.Condition{Field: &b.Name, Function: ovsdb.ConditionEqual, Value: bridge}).
-			Mutate(b, model.Mutation{Field: &b.Ports, Mutator: ovsdb.MutateOperationDelete, Value: []string{p.UUID}}))
-		l.add(c.ovs.Where(&vswitchd.Port{UUID: p.UUID}).Delete())
-		return l.commit(ctx, c)
+		// The guard makes sure the row is still the port of that name; the Port row is
+		// deleted explicitly and its Interface row is garbage-collected.
+		return c.commit(ctx, []ovsdb.Operation{
+			guardRow(vswitchd.PortTable, p.UUID, port),
+			mutateOp(vswitchd.BridgeTable, whereName(bridge), "ports", ovsdb.MutateOperationDelete, uuids(p.UUID)),
+			deleteOp(vswitchd.PortTable, whereUUID(p.UUID)),
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("delete port %s from %s: %w", port, bridge, err)
@@ -96,11 +83,12 @@ func (c *Client) Ofport(ctx context.Context, iface string) (int, error) {
 	var (
 		ofport int
 		failed error
-		getErr error
+		found  bool
 	)
 	err := c.waitFor(ctx, vswitchd.InterfaceTable, func() bool {
-		i := &vswitchd.Interface{Name: iface}
-		if getErr = c.ovs.Get(ctx, i); getErr != nil || i.Ofport == nil {
+		var i *vswitchd.Interface
+		c.read(func(r *rows) { i = r.iface(iface) })
+		if found = i != nil; !found || i.Ofport == nil {
 			return false
 		}
 		switch {
@@ -122,7 +110,7 @@ func (c *Client) Ofport(ctx context.Context, iface string) (int, error) {
 		return -1, failed
 	case err != nil:
 		state := "not assigned yet"
-		if errors.Is(getErr, client.ErrNotFound) {
+		if !found {
 			state = "no such interface"
 		}
 		return 0, fmt.Errorf("ofport of %s: %s: %w", iface, state, err)
@@ -136,14 +124,11 @@ func (c *Client) SetPortTag(ctx context.Context, port string, tag int) error {
 	if tag < 0 || tag > 4095 {
 		return fmt.Errorf("set tag of port %s: tag %d out of range 0..4095", port, tag)
 	}
-	l := &opList{ops: []ovsdb.Operation{guard(vswitchd.PortTable, port, true)}}
-	p := &vswitchd.Port{}
-	where := c.ovs.WhereAll(p, model.Condition{Field: &p.Name, Function: ovsdb.ConditionEqual, Value: port})
-	if tag > 0 {
-		p.Tag = &tag
+	ops := []ovsdb.Operation{
+		guard(vswitchd.PortTable, port, true),
+		updateOp(vswitchd.PortTable, whereName(port), portTagRow(tag)),
 	}
-	l.add(where.Update(p, &p.Tag, &p.VLANMode, &p.Trunks))
-	if err := l.commit(ctx, c); err != nil {
+	if err := c.commit(ctx, ops); err != nil {
 		if errors.Is(err, errConflict) {
 			err = fmt.Errorf("no such port: %w", err)
 		}
@@ -157,16 +142,17 @@ func (c *Client) SetPortTag(ctx context.Context, port string, tag int) error {
 // cache (used to recover local VLAN allocations after a restart).
 func (c *Client) PortTags(bridge string) map[string]int {
 	tags := map[string]int{}
-	br := &vswitchd.Bridge{Name: bridge}
-	if c.ovs.Get(context.Background(), br) != nil {
-		return tags
-	}
-	ports := c.table(vswitchd.PortTable)
-	for _, uuid := range br.Ports {
-		if p, ok := ports[uuid].(*vswitchd.Port); ok && p.Tag != nil {
-			tags[p.Name] = *p.Tag
+	c.read(func(r *rows) {
+		br := r.bridge(bridge)
+		if br == nil {
+			return
 		}
-	}
+		for _, uuid := range br.Ports {
+			if p := r.ports[uuid]; p != nil && p.Tag != nil {
+				tags[p.Name] = *p.Tag
+			}
+		}
+	})
 	return tags
 }
 
@@ -189,31 +175,25 @@ func (c *Client) CommitPortTags(ctx context.Context, tags map[string]int) (updat
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	l := &opList{}
-	for _, name := range names {
-		cur := &vswitchd.Port{Name: name}
-		if c.ovs.Get(ctx, cur) != nil {
-			continue // gone (or never there)
+	var ops []ovsdb.Operation
+	c.read(func(r *rows) {
+		for _, name := range names {
+			cur := r.port(name)
+			if cur == nil {
+				continue // gone (or never there)
+			}
+			// By _uuid, which ovsdb-server finds directly; a condition on the name is a scan
+			// of the Port table per port (seconds for a cold node of 10000 ports).
+			ops = append(ops, updateOp(vswitchd.PortTable, whereUUID(cur.UUID), portTagRow(tags[name])))
+			updated = append(updated, name)
 		}
-		tag := tags[name]
-		// By _uuid, which ovsdb-server finds directly; a condition on the name is a scan of
-		// the Port table per port (seconds for a cold node of 10000 ports).
-		p := &vswitchd.Port{UUID: cur.UUID}
-		if tag > 0 {
-			p.Tag = &tag
-		}
-		l.add(c.ovs.Where(p).Update(p, &p.Tag, &p.VLANMode, &p.Trunks))
-		updated = append(updated, name)
-	}
+	})
 	if len(updated) == 0 {
 		return nil, 0, nil
 	}
-	if l.err != nil {
-		return nil, 0, l.err
-	}
 	tctx, cancel := context.WithTimeout(ctx, txnTimeout)
 	defer cancel()
-	if cfg, err = c.transact(tctx, l.ops); err != nil {
+	if cfg, err = c.transact(tctx, ops); err != nil {
 		return nil, 0, fmt.Errorf("set tags of %d ports: %w", len(updated), err)
 	}
 	c.log.Debug("set port tags", zap.Int("ports", len(updated)), zap.Int("next_cfg", cfg))
@@ -230,29 +210,29 @@ type PortInfo struct {
 
 // BridgePorts returns the bridge's ports from the cache, sorted by name.
 func (c *Client) BridgePorts(bridge string) []PortInfo {
-	br := &vswitchd.Bridge{Name: bridge}
-	if c.ovs.Get(context.Background(), br) != nil {
-		return nil
-	}
-	ports := c.table(vswitchd.PortTable)
-	ifaces := c.table(vswitchd.InterfaceTable)
 	var out []PortInfo
-	for _, uuid := range br.Ports {
-		p, ok := ports[uuid].(*vswitchd.Port)
-		if !ok {
-			continue
+	c.read(func(r *rows) {
+		br := r.bridge(bridge)
+		if br == nil {
+			return
 		}
-		info := PortInfo{Name: p.Name}
-		if len(p.Interfaces) > 0 {
-			if i, ok := ifaces[p.Interfaces[0]].(*vswitchd.Interface); ok {
-				info.Type, info.Options = i.Type, i.Options
-				if i.Ofport != nil {
-					info.Ofport = *i.Ofport
+		for _, uuid := range br.Ports {
+			p := r.ports[uuid]
+			if p == nil {
+				continue
+			}
+			info := PortInfo{Name: p.Name}
+			if len(p.Interfaces) > 0 {
+				if i := r.ifaces[p.Interfaces[0]]; i != nil {
+					info.Type, info.Options = i.Type, i.Options
+					if i.Ofport != nil {
+						info.Ofport = *i.Ofport
+					}
 				}
 			}
+			out = append(out, info)
 		}
-		out = append(out, info)
-	}
+	})
 	slices.SortFunc(out, func(a, b PortInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ovn-kubernetes/libovsdb/client"
-	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
@@ -78,42 +76,43 @@ func (c *Client) EnsureVIFPort(ctx context.Context, spec VIFPortSpec) error {
 }
 
 func (c *Client) ensureVIFPort(ctx context.Context, spec VIFPortSpec, ids map[string]string) error {
-	if err := c.ovs.Get(ctx, &vswitchd.Bridge{Name: spec.Bridge}); err != nil {
-		return fmt.Errorf("bridge %s: %w", spec.Bridge, err)
+	var (
+		br    *vswitchd.Bridge
+		port  *vswitchd.Port
+		cur   *vswitchd.Interface
+		owner string
+	)
+	c.read(func(r *rows) {
+		br, port, cur = r.bridge(spec.Bridge), r.port(spec.Name), r.iface(spec.Name)
+		if port != nil {
+			owner = r.portBridge(port.UUID)
+		}
+	})
+	if br == nil {
+		return fmt.Errorf("no bridge %s", spec.Bridge)
 	}
-	b := &vswitchd.Bridge{}
-	brWhere := c.ovs.WhereAll(b, model.Condition{Field: &b.Name, Function: ovsdb.ConditionEqual, Value: spec.Bridge})
-	l := &opList{ops: []ovsdb.Operation{guard(vswitchd.BridgeTable, spec.Bridge, true)}}
-
-	port := &vswitchd.Port{Name: spec.Name}
-	switch err := c.ovs.Get(ctx, port); {
-	case errors.Is(err, client.ErrNotFound):
-		l.ops = append(l.ops, guard(vswitchd.PortTable, spec.Name, false))
+	ops := []ovsdb.Operation{guard(vswitchd.BridgeTable, spec.Bridge, true)}
+	if port == nil {
 		iface := &vswitchd.Interface{UUID: "new_iface", Name: spec.Name, Type: spec.Type, ExternalIDs: ids}
 		p := &vswitchd.Port{UUID: "new_port", Name: spec.Name, Interfaces: []string{iface.UUID}}
 		if spec.Tag > 0 {
 			tag := spec.Tag
 			p.Tag = &tag
 		}
-		l.add(c.ovs.Create(iface))
-		l.add(c.ovs.Create(p))
-		l.add(brWhere.Mutate(b, model.Mutation{Field: &b.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{p.UUID}}))
-		if err := l.commit(ctx, c); err != nil {
+		ops = append(ops, guard(vswitchd.PortTable, spec.Name, false), insertInterface(iface), insertPort(p),
+			mutateOp(vswitchd.BridgeTable, whereName(spec.Bridge), "ports", ovsdb.MutateOperationInsert, uuids(p.UUID)))
+		if err := c.commit(ctx, ops); err != nil {
 			return err
 		}
 		c.log.Info("added VIF port", zap.String("bridge", spec.Bridge), zap.String("port", spec.Name),
 			zap.String("iface-id", spec.IfaceID), zap.Int("tag", spec.Tag))
 		return nil
-	case err != nil:
-		return fmt.Errorf("port %s: %w", spec.Name, err)
 	}
-	owner := c.portBridge(port.UUID)
 	if owner != spec.Bridge && owner != "" {
 		return fmt.Errorf("port %s exists on bridge %s", spec.Name, owner)
 	}
-	cur := &vswitchd.Interface{Name: spec.Name}
-	if err := c.ovs.Get(ctx, cur); err != nil {
-		return fmt.Errorf("interface %s: %w", spec.Name, err)
+	if cur == nil {
+		return fmt.Errorf("interface %s: not found", spec.Name)
 	}
 	if owner == spec.Bridge && cur.Type == spec.Type && containsAll(cur.ExternalIDs, ids) {
 		return nil
@@ -121,18 +120,16 @@ func (c *Client) ensureVIFPort(ctx context.Context, spec VIFPortSpec, ids map[st
 	if owner == "" {
 		// A port on no bridge is about to be garbage-collected; link it (the guard below
 		// fails the transaction if it is gone, and the retry then creates it).
-		l.add(brWhere.Mutate(b, model.Mutation{Field: &b.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{port.UUID}}))
+		ops = append(ops, mutateOp(vswitchd.BridgeTable, whereName(spec.Bridge), "ports", ovsdb.MutateOperationInsert, uuids(port.UUID)))
 	}
-	l.ops = append(l.ops, guard(vswitchd.PortTable, spec.Name, true))
-	i := &vswitchd.Interface{}
-	ifWhere := c.ovs.WhereAll(i, model.Condition{Field: &i.Name, Function: ovsdb.ConditionEqual, Value: spec.Name})
-	i.Type = spec.Type
-	l.add(ifWhere.Update(i, &i.Type))
-	// Map "insert" keeps an existing key's value, so delete our keys first.
-	l.add(ifWhere.Mutate(i, model.Mutation{Field: &i.ExternalIDs, Mutator: ovsdb.MutateOperationDelete,
-		Value: slices.Sorted(maps.Keys(ids))}))
-	l.add(ifWhere.Mutate(i, model.Mutation{Field: &i.ExternalIDs, Mutator: ovsdb.MutateOperationInsert, Value: ids}))
-	if err := l.commit(ctx, c); err != nil {
+	ifWhere := whereName(spec.Name)
+	ops = append(ops, guard(vswitchd.PortTable, spec.Name, true),
+		updateOp(vswitchd.InterfaceTable, ifWhere, ovsdb.Row{"type": spec.Type}),
+		// Map "insert" keeps an existing key's value, so delete our keys first.
+		mutateOp(vswitchd.InterfaceTable, ifWhere, "external_ids", ovsdb.MutateOperationDelete,
+			stringsSet(slices.Sorted(maps.Keys(ids)))),
+		mutateOp(vswitchd.InterfaceTable, ifWhere, "external_ids", ovsdb.MutateOperationInsert, stringMapValue(ids)))
+	if err := c.commit(ctx, ops); err != nil {
 		return err
 	}
 	c.log.Info("updated VIF port", zap.String("bridge", spec.Bridge), zap.String("port", spec.Name),
@@ -181,42 +178,25 @@ func (c *Client) InterfacesByExternalID(key, value string) []InterfaceInfo {
 	})
 }
 
-// interfaces returns the cached interfaces that match, sorted by name.
+// interfaces returns the interfaces that match, sorted by name.
 func (c *Client) interfaces(match func(*vswitchd.Interface) bool) []InterfaceInfo {
 	var infos []InterfaceInfo
-	var ifaceBridge map[string]string // computed on the first match
-	for uuid, m := range c.table(vswitchd.InterfaceTable) {
-		i := m.(*vswitchd.Interface)
-		if !match(i) {
-			continue
+	c.read(func(r *rows) {
+		var ifaceBridge map[string]string // computed on the first match
+		for uuid, i := range r.ifaces {
+			if !match(i) {
+				continue
+			}
+			if ifaceBridge == nil {
+				ifaceBridge = r.interfaceBridges()
+			}
+			info := InterfaceInfo{Name: i.Name, Type: i.Type, Bridge: ifaceBridge[uuid], ExternalIDs: maps.Clone(i.ExternalIDs)}
+			if i.Ofport != nil {
+				info.Ofport = *i.Ofport
+			}
+			infos = append(infos, info)
 		}
-		if ifaceBridge == nil {
-			ifaceBridge = c.interfaceBridges()
-		}
-		info := InterfaceInfo{Name: i.Name, Type: i.Type, Bridge: ifaceBridge[uuid], ExternalIDs: maps.Clone(i.ExternalIDs)}
-		if i.Ofport != nil {
-			info.Ofport = *i.Ofport
-		}
-		infos = append(infos, info)
-	}
+	})
 	slices.SortFunc(infos, func(a, b InterfaceInfo) int { return strings.Compare(a.Name, b.Name) })
 	return infos
-}
-
-// interfaceBridges maps Interface UUID → name of the bridge holding its port, from the cache.
-func (c *Client) interfaceBridges() map[string]string {
-	portBridge := map[string]string{}
-	for _, m := range c.table(vswitchd.BridgeTable) {
-		b := m.(*vswitchd.Bridge)
-		for _, p := range b.Ports {
-			portBridge[p] = b.Name
-		}
-	}
-	ifaceBridge := map[string]string{}
-	for uuid, m := range c.table(vswitchd.PortTable) {
-		for _, i := range m.(*vswitchd.Port).Interfaces {
-			ifaceBridge[i] = portBridge[uuid]
-		}
-	}
-	return ifaceBridge
 }
