@@ -127,17 +127,17 @@ func (c *Client) dial(ctx context.Context) (*rpcConn, *rows, error) {
 			return
 		}
 		var p [2]json.RawMessage // [monitor-id, table-updates]
-		var u tableUpdates
 		err := json.Unmarshal(params, &p)
+		var u *tableUpdates
 		if err == nil {
-			err = json.Unmarshal(p[1], &u)
+			u, err = decodeUpdates(p[1])
 		}
 		if err != nil {
 			c.log.Error("undecodable update from ovsdb-server; reconnecting", zap.Error(err))
 			go conn.close()
 			return
 		}
-		c.applyTo(fresh, &u)
+		c.applyTo(fresh, u)
 	}
 	conn, err := dialRPC(ctx, c.endpoint, notify)
 	if err != nil {
@@ -145,11 +145,11 @@ func (c *Client) dial(ctx context.Context) (*rpcConn, *rows, error) {
 	}
 	params := []any{"Open_vSwitch", monitorID, monitorRequests()}
 	err = conn.call(ctx, "monitor", params, func(result json.RawMessage) error {
-		var u tableUpdates
-		if err := json.Unmarshal(result, &u); err != nil {
-			return fmt.Errorf("decode the initial rows: %w", err)
+		u, err := decodeUpdates(result)
+		if err != nil {
+			return fmt.Errorf("the initial rows: %w", err)
 		}
-		fresh.apply(&u)
+		fresh.apply(u)
 		return nil
 	})
 	if err != nil {

@@ -1,0 +1,433 @@
+package ovsdb
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// decodeUpdates decodes table-updates (RFC 7047 section 4.1.6: a monitor reply or the
+// table-updates of an update notification) in one pass over the bytes: the initial copy
+// of 10,000 ports' rows is megabytes, and a generic JSON decoder would scan every value
+// several times. Tables and columns dvrflow does not monitor, and each row's "old", are
+// skipped.
+func decodeUpdates(b []byte) (*tableUpdates, error) {
+	s := &scanner{b: b}
+	u := &tableUpdates{}
+	s.object(func(table string) {
+		switch table {
+		case "Open_vSwitch":
+			u.Root = rowsOf(s, u.Root, (*scanner).rootRow)
+		case "Bridge":
+			u.Bridges = rowsOf(s, u.Bridges, (*scanner).bridgeRow)
+		case "Port":
+			u.Ports = rowsOf(s, u.Ports, (*scanner).portRow)
+		case "Interface":
+			u.Ifaces = rowsOf(s, u.Ifaces, (*scanner).ifaceRow)
+		case "Flow_Table":
+			u.FlowTables = rowsOf(s, u.FlowTables, (*scanner).flowTableRow)
+		default:
+			s.skip()
+		}
+	})
+	s.ws()
+	if s.err == nil && s.i != len(s.b) {
+		s.fail("trailing data")
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	return u, nil
+}
+
+// rowsOf decodes one table's {uuid: {"new": row, "old": row}} into m.
+func rowsOf[T any](s *scanner, m map[string]rowUpdate[T], row func(*scanner, *T, string)) map[string]rowUpdate[T] {
+	if m == nil {
+		m = map[string]rowUpdate[T]{}
+	}
+	s.object(func(uuid string) {
+		var up rowUpdate[T]
+		s.object(func(key string) {
+			if key != "new" {
+				s.skip()
+				return
+			}
+			up.New = new(T)
+			s.object(func(column string) { row(s, up.New, column) })
+		})
+		m[uuid] = up
+	})
+	return m
+}
+
+func (s *scanner) rootRow(r *rootRow, column string) {
+	switch column {
+	case "bridges":
+		r.Bridges = s.uuidSet()
+	case "next_cfg":
+		r.NextCfg = s.integer()
+	case "cur_cfg":
+		r.CurCfg = s.integer()
+	default:
+		s.skip()
+	}
+}
+
+func (s *scanner) bridgeRow(r *bridgeRow, column string) {
+	switch column {
+	case "name":
+		r.Name = s.str()
+	case "ports":
+		r.Ports = s.uuidSet()
+	case "datapath_type":
+		r.DatapathType = s.str()
+	case "fail_mode":
+		r.FailMode = s.optString()
+	case "protocols":
+		r.Protocols = s.stringSet()
+	case "other_config":
+		r.OtherConfig = s.stringMap()
+	case "flow_tables":
+		r.FlowTables = s.intUUIDMap()
+	default:
+		s.skip()
+	}
+}
+
+func (s *scanner) portRow(r *portRow, column string) {
+	switch column {
+	case "name":
+		r.Name = s.str()
+	case "interfaces":
+		r.Interfaces = s.uuidSet()
+	case "tag":
+		r.Tag = s.optInt()
+	default:
+		s.skip()
+	}
+}
+
+func (s *scanner) ifaceRow(r *ifaceRow, column string) {
+	switch column {
+	case "name":
+		r.Name = s.str()
+	case "type":
+		r.Type = s.str()
+	case "ofport":
+		r.Ofport = s.optInt()
+	case "error":
+		r.Error = s.optString()
+	case "external_ids":
+		r.ExternalIDs = s.stringMap()
+	case "options":
+		r.Options = s.stringMap()
+	default:
+		s.skip()
+	}
+}
+
+func (s *scanner) flowTableRow(r *flowTableRow, column string) {
+	if column == "name" {
+		r.Name = s.optString()
+		return
+	}
+	s.skip()
+}
+
+// scanner reads JSON from b. The first error stops it: every later read returns a zero
+// value, and err says where it went wrong.
+type scanner struct {
+	b   []byte
+	i   int
+	err error
+}
+
+func (s *scanner) fail(what string) {
+	if s.err == nil {
+		s.err = fmt.Errorf("decode table updates at byte %d: %s", s.i, what)
+		s.i = len(s.b)
+	}
+}
+
+// ws skips white space.
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte without consuming it (0 at the end).
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// expect consumes c or fails.
+func (s *scanner) expect(c byte) {
+	if s.peek() != c {
+		s.fail(fmt.Sprintf("want %q", c))
+		return
+	}
+	s.i++
+}
+
+// more reports whether a list (object or array) has another element, consuming the comma
+// or the closing byte.
+func (s *scanner) more(close byte, first bool) bool {
+	c := s.peek()
+	switch {
+	case c == close:
+		s.i++
+		return false
+	case first:
+		return s.err == nil
+	case c == ',':
+		s.i++
+		return true
+	}
+	s.fail(fmt.Sprintf("want ',' or %q", close))
+	return false
+}
+
+// object calls member for every key of an object; member must consume the value.
+func (s *scanner) object(member func(key string)) {
+	s.expect('{')
+	for first := true; s.err == nil && s.more('}', first); first = false {
+		key := s.str()
+		s.expect(':')
+		member(key)
+	}
+}
+
+// array calls elem for every element of an array; elem must consume it.
+func (s *scanner) array(elem func()) {
+	s.expect('[')
+	for first := true; s.err == nil && s.more(']', first); first = false {
+		elem()
+	}
+}
+
+// str reads a string.
+func (s *scanner) str() string {
+	if s.peek() != '"' {
+		s.fail("want a string")
+		return ""
+	}
+	start := s.i
+	s.i++
+	escaped := false
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '\\':
+			escaped = true
+			s.i += 2
+			continue
+		case c == '"':
+			s.i++
+			if !escaped {
+				return string(s.b[start+1 : s.i-1])
+			}
+			var out string
+			if err := json.Unmarshal(s.b[start:s.i], &out); err != nil {
+				s.fail("bad string: " + err.Error())
+			}
+			return out
+		case c < 0x20:
+			s.fail("control character in string")
+			return ""
+		}
+		s.i++
+	}
+	s.fail("unterminated string")
+	return ""
+}
+
+// integer reads an integer.
+func (s *scanner) integer() int {
+	s.ws()
+	start := s.i
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	n, err := strconv.Atoi(string(s.b[start:s.i]))
+	if err != nil {
+		s.fail("want an integer")
+	}
+	return n
+}
+
+// skip consumes any value.
+func (s *scanner) skip() {
+	switch c := s.peek(); {
+	case c == '{':
+		s.object(func(string) { s.skip() })
+	case c == '[':
+		s.array(s.skip)
+	case c == '"':
+		s.str()
+	default:
+		start := s.i
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				if s.i == start {
+					s.fail("want a value")
+				}
+				return
+			}
+			s.i++
+		}
+		if s.i == start {
+			s.fail("want a value")
+		}
+	}
+}
+
+// The OVSDB notation of the column types dvrflow reads (RFC 7047 section 5.1): a set of
+// exactly one element may be sent as that bare atom, any set as ["set",[...]], a map as
+// ["map",[[key,value],...]], a UUID as ["uuid","..."].
+
+// tag reads the opening of ["tag", and returns the tag.
+func (s *scanner) tag() string {
+	s.expect('[')
+	t := s.str()
+	s.expect(',')
+	return t
+}
+
+// uuid reads the rest of a UUID after its tag, up to the closing bracket.
+func (s *scanner) uuidRest() string {
+	u := s.str()
+	s.expect(']')
+	return u
+}
+
+// uuidAtom reads ["uuid","..."].
+func (s *scanner) uuidAtom() string {
+	if t := s.tag(); t != "uuid" {
+		s.fail("want a uuid")
+	}
+	return s.uuidRest()
+}
+
+// uuidSet reads a set of UUIDs.
+func (s *scanner) uuidSet() []string {
+	switch t := s.tag(); t {
+	case "uuid":
+		return []string{s.uuidRest()}
+	case "set":
+		var out []string
+		s.array(func() { out = append(out, s.uuidAtom()) })
+		s.expect(']')
+		return out
+	default:
+		s.fail("want a set of uuids")
+		return nil
+	}
+}
+
+// stringSet reads a set of strings.
+func (s *scanner) stringSet() []string {
+	if s.peek() == '"' {
+		return []string{s.str()}
+	}
+	if s.tag() != "set" {
+		s.fail("want a set of strings")
+		return nil
+	}
+	var out []string
+	s.array(func() { out = append(out, s.str()) })
+	s.expect(']')
+	return out
+}
+
+// optString reads a set of at most one string.
+func (s *scanner) optString() *string {
+	set := s.stringSet()
+	switch len(set) {
+	case 0:
+		return nil
+	case 1:
+		return &set[0]
+	}
+	s.fail("want at most one string")
+	return nil
+}
+
+// optInt reads a set of at most one integer.
+func (s *scanner) optInt() *int {
+	if s.peek() != '[' {
+		n := s.integer()
+		return &n
+	}
+	if s.tag() != "set" {
+		s.fail("want a set of integers")
+		return nil
+	}
+	var out []int
+	s.array(func() { out = append(out, s.integer()) })
+	s.expect(']')
+	switch len(out) {
+	case 0:
+		return nil
+	case 1:
+		return &out[0]
+	}
+	s.fail("want at most one integer")
+	return nil
+}
+
+// stringMap reads a map of strings to strings; nil when empty.
+func (s *scanner) stringMap() map[string]string {
+	if s.tag() != "map" {
+		s.fail("want a map")
+		return nil
+	}
+	var out map[string]string
+	s.array(func() {
+		s.expect('[')
+		k := s.str()
+		s.expect(',')
+		v := s.str()
+		s.expect(']')
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	})
+	s.expect(']')
+	return out
+}
+
+// intUUIDMap reads a map of integers to UUIDs; nil when empty.
+func (s *scanner) intUUIDMap() map[int]string {
+	if s.tag() != "map" {
+		s.fail("want a map")
+		return nil
+	}
+	var out map[int]string
+	s.array(func() {
+		s.expect('[')
+		k := s.integer()
+		s.expect(',')
+		v := s.uuidAtom()
+		s.expect(']')
+		if out == nil {
+			out = map[int]string{}
+		}
+		out[k] = v
+	})
+	s.expect(']')
+	return out
+}
