@@ -25,15 +25,15 @@ func TestDecodeUpdates(t *testing.T) {
 			in: `{"Interface":{"` + u1 + `":{"new":{"name":"tap\"1\\x\u00e9","type":"","ofport":7,"error":["set",[]],
 				"external_ids":["map",[["iface-id","p1"],["attached-mac","fa:16:3e:00:00:01"]]],"options":["map",[]]}}}}`,
 			want: tableUpdates{Ifaces: map[string]rowUpdate[ifaceRow]{u1: {New: &ifaceRow{
-				Name: "tap\"1\\x\u00e9", Ofport: ptr(7),
-				ExternalIDs: map[string]string{"iface-id": "p1", "attached-mac": "fa:16:3e:00:00:01"}}}}},
+				Name: "tap\"1\\x\u00e9", Ofport: 7,
+				ExternalIDs: pairs{"iface-id", "p1", "attached-mac", "fa:16:3e:00:00:01"}}}}},
 		},
 		{
 			name: "optional values present, as sets and as atoms",
 			in: `{"Interface":{"` + u1 + `":{"new":{"name":"a","ofport":["set",[-1]],"error":"could not open"}}},
 				"Port":{"` + u2 + `":{"new":{"name":"a","interfaces":["uuid","` + u1 + `"],"tag":["set",[4095]]}}}}`,
 			want: tableUpdates{
-				Ifaces: map[string]rowUpdate[ifaceRow]{u1: {New: &ifaceRow{Name: "a", Ofport: ptr(-1), Error: ptr("could not open")}}},
+				Ifaces: map[string]rowUpdate[ifaceRow]{u1: {New: &ifaceRow{Name: "a", Ofport: -1, Error: "could not open"}}},
 				Ports:  map[string]rowUpdate[portRow]{u2: {New: &portRow{Name: "a", Interfaces: []string{u1}, Tag: ptr(4095)}}},
 			},
 		},
@@ -103,5 +103,31 @@ func TestDecodeUpdatesRejects(t *testing.T) {
 		if u, err := decodeUpdates([]byte(in)); err == nil {
 			t.Errorf("decodeUpdates(%q) = %s, want an error", in, dump(*u))
 		}
+	}
+}
+
+func TestPairs(t *testing.T) {
+	p := pairs{"iface-id", "p1", "attached-mac", "fa:16:3e:00:00:01"}
+	if v, ok := p.get("attached-mac"); !ok || v != "fa:16:3e:00:00:01" {
+		t.Errorf("get(attached-mac) = %q, %v", v, ok)
+	}
+	if v, ok := p.get("fa:16:3e:00:00:01"); ok {
+		t.Errorf("get found a value used as a key: %q", v)
+	}
+	if p.value("vm-uuid") != "" {
+		t.Error("value of a missing key is not empty")
+	}
+	m := map[string]string{"iface-id": "p1", "attached-mac": "fa:16:3e:00:00:01"}
+	if got := p.toMap(); !reflect.DeepEqual(got, m) {
+		t.Errorf("toMap = %v", got)
+	}
+	if !p.equal(m) || !p.containsAll(map[string]string{"iface-id": "p1"}) {
+		t.Error("equal or containsAll false for the same pairs")
+	}
+	if p.equal(map[string]string{"iface-id": "p1"}) || p.containsAll(map[string]string{"iface-id": "p2"}) {
+		t.Error("equal or containsAll true for different pairs")
+	}
+	if pairs(nil).toMap() != nil || !pairs(nil).equal(nil) {
+		t.Error("empty pairs")
 	}
 }

@@ -102,15 +102,12 @@ func (c *Client) current() knownState {
 			st.bridges[uuid] = b.Name
 		}
 		for uuid, i := range r.ifaces {
-			id := i.ExternalIDs["iface-id"]
+			id := i.ExternalIDs.value("iface-id")
 			if id == "" {
 				continue
 			}
-			v := VIF{Name: i.Name, IfaceID: id, MAC: i.ExternalIDs["attached-mac"], Bridge: ifaceBridge[uuid]}
-			if i.Ofport != nil {
-				v.Ofport = *i.Ofport
-			}
-			st.vifs[uuid] = v
+			st.vifs[uuid] = VIF{Name: i.Name, IfaceID: id, MAC: i.ExternalIDs.value("attached-mac"),
+				Bridge: ifaceBridge[uuid], Ofport: i.Ofport}
 		}
 	})
 	return st

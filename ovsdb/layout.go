@@ -402,7 +402,7 @@ func (b *layoutTxn) operations() ([]ovsdb.Operation, error) {
 // exactly its options.
 func (r *rows) ifaceIs(spec PortSpec) bool {
 	i := r.iface(spec.Name)
-	return i != nil && i.Type == spec.Type && maps.Equal(i.Options, spec.Options)
+	return i != nil && i.Type == spec.Type && i.Options.equal(spec.Options)
 }
 
 // LayoutPresent reports whether the rows show every bridge of the layout, and every port

@@ -86,19 +86,19 @@ func (c *Client) Ofport(ctx context.Context, iface string) (int, error) {
 		found  bool
 	)
 	err := c.waitFor(ctx, vswitchd.InterfaceTable, func() bool {
-		var i *vswitchd.Interface
+		var i *ifaceRow
 		c.read(func(r *rows) { i = r.iface(iface) })
-		if found = i != nil; !found || i.Ofport == nil {
+		if found = i != nil; !found {
 			return false
 		}
 		switch {
-		case *i.Ofport > 0:
-			ofport = *i.Ofport
+		case i.Ofport > 0:
+			ofport = i.Ofport
 			return true
-		case *i.Ofport == -1:
+		case i.Ofport == -1:
 			msg := "unknown error"
-			if i.Error != nil {
-				msg = *i.Error
+			if i.Error != "" {
+				msg = i.Error
 			}
 			failed = fmt.Errorf("ofport of %s: ovs-vswitchd failed to add it: %s", iface, msg)
 			return true
@@ -224,10 +224,7 @@ func (c *Client) BridgePorts(bridge string) []PortInfo {
 			info := PortInfo{Name: p.Name}
 			if len(p.Interfaces) > 0 {
 				if i := r.ifaces[p.Interfaces[0]]; i != nil {
-					info.Type, info.Options = i.Type, i.Options
-					if i.Ofport != nil {
-						info.Ofport = *i.Ofport
-					}
+					info.Type, info.Options, info.Ofport = i.Type, i.Options.toMap(), i.Ofport
 				}
 			}
 			out = append(out, info)

@@ -33,7 +33,7 @@ type rows struct {
 	root       map[string]*vswitchd.OpenvSwitch
 	bridges    map[string]*vswitchd.Bridge
 	ports      map[string]*vswitchd.Port
-	ifaces     map[string]*vswitchd.Interface
+	ifaces     map[string]*ifaceRow
 	flowTables map[string]*vswitchd.FlowTable
 
 	bridgeByName map[string]string
@@ -46,7 +46,7 @@ func newRows() *rows {
 		root:         map[string]*vswitchd.OpenvSwitch{},
 		bridges:      map[string]*vswitchd.Bridge{},
 		ports:        map[string]*vswitchd.Port{},
-		ifaces:       map[string]*vswitchd.Interface{},
+		ifaces:       map[string]*ifaceRow{},
 		flowTables:   map[string]*vswitchd.FlowTable{},
 		bridgeByName: map[string]string{},
 		portByName:   map[string]string{},
@@ -61,7 +61,7 @@ func (r *rows) bridge(name string) *vswitchd.Bridge { return r.bridges[r.bridgeB
 func (r *rows) port(name string) *vswitchd.Port { return r.ports[r.portByName[name]] }
 
 // iface returns the interface of that name, nil if none.
-func (r *rows) iface(name string) *vswitchd.Interface { return r.ifaces[r.ifaceByName[name]] }
+func (r *rows) iface(name string) *ifaceRow { return r.ifaces[r.ifaceByName[name]] }
 
 // portBridge returns the name of the bridge whose ports include portUUID, "" if none.
 func (r *rows) portBridge(portUUID string) string {
@@ -126,13 +126,16 @@ type (
 		Interfaces []string
 		Tag        *int
 	}
+	// ifaceRow is also how the client keeps an Interface: 10,000 of them are most of its
+	// memory, so the optional columns are plain values and the maps flat pairs.
 	ifaceRow struct {
+		UUID        string
 		Name        string
 		Type        string
-		Ofport      *int
-		Error       *string
-		ExternalIDs map[string]string
-		Options     map[string]string
+		Ofport      int    // 0 while not assigned (the empty set), -1 when adding it failed
+		Error       string // "" when none
+		ExternalIDs pairs
+		Options     pairs
 	}
 	flowTableRow struct {
 		Name *string
@@ -184,12 +187,11 @@ func (r *rows) apply(u *tableUpdates) (changed []string, rootAdded bool) {
 	if len(u.Ifaces) > 0 {
 		changed = append(changed, vswitchd.InterfaceTable)
 		for uuid, up := range u.Ifaces {
-			var row *vswitchd.Interface
-			if n := up.New; n != nil {
-				row = &vswitchd.Interface{UUID: uuid, Name: n.Name, Type: n.Type, Ofport: n.Ofport, Error: n.Error,
-					ExternalIDs: n.ExternalIDs, Options: n.Options}
+			row := up.New
+			if row != nil {
+				row.UUID = uuid
 			}
-			store(r.ifaces, r.ifaceByName, uuid, row, func(i *vswitchd.Interface) string { return i.Name })
+			store(r.ifaces, r.ifaceByName, uuid, row, func(i *ifaceRow) string { return i.Name })
 		}
 	}
 	if len(u.FlowTables) > 0 {
@@ -218,4 +220,51 @@ func store[T any](table map[string]*T, byName map[string]string, uuid string, ro
 	}
 	table[uuid] = row
 	byName[name(row)] = uuid
+}
+
+// pairs is a small string map stored flat, key, value, key, value...: a few external_ids
+// or options take a fraction of a Go map's memory and are looked up as fast.
+type pairs []string
+
+// get returns the value of key.
+func (p pairs) get(key string) (string, bool) {
+	for i := 0; i+1 < len(p); i += 2 {
+		if p[i] == key {
+			return p[i+1], true
+		}
+	}
+	return "", false
+}
+
+// value returns the value of key, "" if absent.
+func (p pairs) value(key string) string {
+	v, _ := p.get(key)
+	return v
+}
+
+// toMap returns the pairs as a new map (nil when empty).
+func (p pairs) toMap() map[string]string {
+	if len(p) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(p)/2)
+	for i := 0; i+1 < len(p); i += 2 {
+		m[p[i]] = p[i+1]
+	}
+	return m
+}
+
+// equal reports whether the pairs hold exactly the map's keys and values.
+func (p pairs) equal(m map[string]string) bool {
+	return len(p) == 2*len(m) && p.containsAll(m)
+}
+
+// containsAll reports whether the pairs hold every key of m with the same value.
+func (p pairs) containsAll(m map[string]string) bool {
+	for k, v := range m {
+		if have, ok := p.get(k); !ok || have != v {
+			return false
+		}
+	}
+	return true
 }

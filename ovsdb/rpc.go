@@ -1,6 +1,7 @@
 package ovsdb
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -157,13 +158,15 @@ func (r *rpcConn) read() {
 		r.lastRead.Store(time.Now().UnixNano())
 		if msg.Method != "" {
 			r.handleRequest(msg)
-			continue
+		} else {
+			r.handleReply(msg)
 		}
-		r.handleReply(msg)
-		if dec.Buffered().(interface{ Len() int }).Len() == 0 && cap(msg.Result) > 1<<20 {
+		if len(msg.Result)+len(msg.Params) > 1<<20 {
 			// The decoder keeps its largest buffer (the initial dump: megabytes at 10,000
-			// ports) for the connection's life; start a fresh one when nothing is buffered.
-			dec = json.NewDecoder(r.conn)
+			// ports) for the connection's life: go on with a fresh one, which first reads
+			// what the old one had buffered beyond this message.
+			rest, _ := io.ReadAll(dec.Buffered())
+			dec = json.NewDecoder(io.MultiReader(bytes.NewReader(rest), r.conn))
 		}
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {

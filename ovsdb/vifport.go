@@ -79,7 +79,7 @@ func (c *Client) ensureVIFPort(ctx context.Context, spec VIFPortSpec, ids map[st
 	var (
 		br    *vswitchd.Bridge
 		port  *vswitchd.Port
-		cur   *vswitchd.Interface
+		cur   *ifaceRow
 		owner string
 	)
 	c.read(func(r *rows) {
@@ -114,7 +114,7 @@ func (c *Client) ensureVIFPort(ctx context.Context, spec VIFPortSpec, ids map[st
 	if cur == nil {
 		return fmt.Errorf("interface %s: not found", spec.Name)
 	}
-	if owner == spec.Bridge && cur.Type == spec.Type && containsAll(cur.ExternalIDs, ids) {
+	if owner == spec.Bridge && cur.Type == spec.Type && cur.ExternalIDs.containsAll(ids) {
 		return nil
 	}
 	if owner == "" {
@@ -137,16 +137,6 @@ func (c *Client) ensureVIFPort(ctx context.Context, spec VIFPortSpec, ids map[st
 	return nil
 }
 
-// containsAll reports whether have holds every key of want with the same value.
-func containsAll(have, want map[string]string) bool {
-	for k, v := range want {
-		if hv, ok := have[k]; !ok || hv != v {
-			return false
-		}
-	}
-	return true
-}
-
 // InterfaceInfo is an Interface row from the cache, with the bridge holding its port.
 type InterfaceInfo struct {
 	Name string
@@ -162,7 +152,7 @@ type InterfaceInfo struct {
 
 // Interface returns the interface of that name from the cache.
 func (c *Client) Interface(name string) (InterfaceInfo, bool) {
-	infos := c.interfaces(func(i *vswitchd.Interface) bool { return i.Name == name })
+	infos := c.interfaces(func(i *ifaceRow) bool { return i.Name == name })
 	if len(infos) == 0 {
 		return InterfaceInfo{}, false
 	}
@@ -172,14 +162,14 @@ func (c *Client) Interface(name string) (InterfaceInfo, bool) {
 // InterfacesByExternalID returns the interfaces (from the cache) whose external_ids hold key
 // with this value, or with any value when value is "", sorted by name.
 func (c *Client) InterfacesByExternalID(key, value string) []InterfaceInfo {
-	return c.interfaces(func(i *vswitchd.Interface) bool {
-		v, ok := i.ExternalIDs[key]
+	return c.interfaces(func(i *ifaceRow) bool {
+		v, ok := i.ExternalIDs.get(key)
 		return ok && (value == "" || v == value)
 	})
 }
 
 // interfaces returns the interfaces that match, sorted by name.
-func (c *Client) interfaces(match func(*vswitchd.Interface) bool) []InterfaceInfo {
+func (c *Client) interfaces(match func(*ifaceRow) bool) []InterfaceInfo {
 	var infos []InterfaceInfo
 	c.read(func(r *rows) {
 		var ifaceBridge map[string]string // computed on the first match
@@ -190,11 +180,8 @@ func (c *Client) interfaces(match func(*vswitchd.Interface) bool) []InterfaceInf
 			if ifaceBridge == nil {
 				ifaceBridge = r.interfaceBridges()
 			}
-			info := InterfaceInfo{Name: i.Name, Type: i.Type, Bridge: ifaceBridge[uuid], ExternalIDs: maps.Clone(i.ExternalIDs)}
-			if i.Ofport != nil {
-				info.Ofport = *i.Ofport
-			}
-			infos = append(infos, info)
+			infos = append(infos, InterfaceInfo{Name: i.Name, Type: i.Type, Bridge: ifaceBridge[uuid],
+				Ofport: i.Ofport, ExternalIDs: i.ExternalIDs.toMap()})
 		}
 	})
 	slices.SortFunc(infos, func(a, b InterfaceInfo) int { return strings.Compare(a.Name, b.Name) })
