@@ -52,21 +52,42 @@ func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inp
 		*d = time.Since(start) - r.Load - r.Connect - r.Setup - r.Validate - r.Reconcile
 	}
 	// As the daemon does: the OVSDB connection (its initial copy of the database) is made
-	// while the topology file is decoded.
+	// while the topology file is decoded, and the existing bridges' installed flows are
+	// read meanwhile (those the flags name, then those the topology's host section adds).
 	var (
 		cfg  *controller.Config
 		topo *controller.Topology
 	)
-	db, err := ovsdb.ConnectWhile(ctx, n.host.DBEndpoint(), log, func() (err error) {
-		cfg, topo, err = agentConfig(topoFile, n)
+	pre := controller.NewFlowPrefetch(log)
+	defer pre.Close()
+	db, err := ovsdb.ConnectWhile(ctx, n.host.DBEndpoint(), log, func() error {
+		base, _, err := controller.LoadConfig()
+		if err != nil {
+			return err
+		}
+		probe := base.Clone()
+		agentFlags(probe, topoFile, n)
+		pre.Start(ctx, probe)
+		if topo, err = controller.LoadTopology(topoFile); err != nil {
+			return err
+		}
+		cfg = base.Clone()
+		cfg.ApplyHost(topo.Host)
+		agentFlags(cfg, topoFile, n)
+		pre.Start(ctx, cfg)
 		lap(&r.Load)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, r, err
 	}
 	lap(&r.Connect)
+	if err := cfg.Validate(); err != nil {
+		db.Close()
+		return nil, r, err
+	}
 	p := &inproc{db: db, agent: controller.NewAgent(cfg, db, log), log: log}
+	p.agent.UsePrefetch(pre)
 	if err := p.agent.Setup(ctx); err != nil {
 		p.close()
 		return nil, r, err
@@ -91,29 +112,16 @@ func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inp
 	return p, r, nil
 }
 
-// agentConfig is cmd/dvrflow-agent's effective config: defaults (no ini file), the
-// topology's host section, then the flags.
-func agentConfig(topoFile string, n *node) (*controller.Config, *controller.Topology, error) {
-	base, _, err := controller.LoadConfig()
-	if err != nil {
-		return nil, nil, err
-	}
-	topo, err := controller.LoadTopology(topoFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg := base.Clone()
-	cfg.ApplyHost(topo.Host)
+// agentFlags sets what the flags the bench would give cmd/dvrflow-agent set: this host's
+// OVSDB and run dir, netdev, no router namespaces (see agentArgs), on a config of defaults
+// (no ini file) or of defaults and the topology's host section.
+func agentFlags(cfg *controller.Config, topoFile string, n *node) {
 	cfg.TopologyFile = topoFile
 	cfg.OVSDBConnection = n.host.DBEndpoint()
 	cfg.OVSRundir = n.host.RunDir()
 	cfg.DatapathType = controller.DatapathNetdev
 	noNS := false
 	cfg.ManageRouterNamespaces = &noNS
-	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
-	}
-	return cfg, topo, nil
 }
 
 // agentArgs are the flags that give the dvrflow-agent binary the same config.
@@ -160,9 +168,14 @@ func (r startResult) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddDuration("validate", r.Validate)
 	enc.AddDuration("reconcile", r.Reconcile)
 	var sync time.Duration
+	prefetched := 0
 	for _, s := range r.Report.Results {
 		sync += s.Duration
+		if s.Prefetched {
+			prefetched++
+		}
 	}
 	enc.AddDuration("reconcile_flow_syncs", sync)
+	enc.AddInt("bridges_prefetched", prefetched)
 	return nil
 }

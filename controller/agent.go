@@ -105,11 +105,7 @@ func (r Report) FlowMods() int {
 // OVSDB connection. Call Setup, SetTopology, then Reconcile or Run.
 func NewAgent(cfg *Config, db *ovsdb.Client, log *zap.Logger) *Agent {
 	a := &Agent{cfg: cfg, db: db, log: log, vlans: NewLocalVLANs()}
-	rundir := cfg.OVSRundir
-	if rundir == "" {
-		rundir = DefaultOVSRundir
-	}
-	a.brs = NewBridges(db, rundir, log, func(ctx context.Context, bridge string) ([]flows.Flow, error) {
+	a.brs = NewBridges(db, cfg.ovsRundir(), log, func(ctx context.Context, bridge string) ([]flows.Flow, error) {
 		return a.desired[bridge], nil
 	})
 	return a

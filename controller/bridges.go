@@ -72,6 +72,18 @@ func (b *Bridges) Add(spec ovsdb.BridgeSpec, patches ...PatchPair) {
 	}
 }
 
+// use makes w the write path of bridge name, unless it has one (w is closed then). A later
+// Add of the bridge keeps it.
+func (b *Bridges) use(name string, w *flows.Bridge) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.writers[name] != nil {
+		_ = w.Close()
+		return
+	}
+	b.writers[name] = w
+}
+
 // Writer returns the write path of a managed bridge.
 func (b *Bridges) Writer(name string) *flows.Bridge {
 	b.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"antrea.io/libOpenflow/util"
@@ -23,17 +24,24 @@ import (
 // touched when a desired flow has exactly its table, priority and match (it is replaced).
 // Flows with a timeout (learned flows) are never deleted.
 //
+// The first read can be started early with Prefetch, so that it overlaps whatever the
+// caller does before its first Sync.
+//
 // Sync calls are serialised; a Bridge is safe for concurrent use.
 type Bridge struct {
 	name       string
 	socketPath string
 	log        *zap.Logger
+	reads      atomic.Int64 // complete reads of the installed flows (see Reads)
 
 	mu        sync.Mutex
 	conn      *ofconn.Conn
 	installed *installedSet // nil: must be read from the switch
-	lost      chan struct{} // signalled when a connection ends
-	scratch   []byte        // instruction encoding buffer of the diff
+	pre       *prefetch     // a read started by Prefetch, not taken yet (only while conn is nil)
+	// prefetchMaxAge is how old a prefetched read may be when the first Sync takes it.
+	prefetchMaxAge time.Duration
+	lost           chan struct{} // signalled when a connection ends
+	scratch        []byte        // instruction encoding buffer of the diff
 }
 
 // NewBridge returns the write path for bridge name, whose OpenFlow management socket is
@@ -42,7 +50,8 @@ func NewBridge(name, socketPath string, log *zap.Logger) *Bridge {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Bridge{name: name, socketPath: socketPath, log: log.With(zap.String("bridge", name)), lost: make(chan struct{}, 1)}
+	return &Bridge{name: name, socketPath: socketPath, log: log.With(zap.String("bridge", name)),
+		prefetchMaxAge: DefaultPrefetchMaxAge, lost: make(chan struct{}, 1)}
 }
 
 // Lost is signalled (coalesced) whenever the OpenFlow connection ends, for example because
@@ -67,8 +76,11 @@ type SyncResult struct {
 	Modified  []Change // our flows whose actions changed, modified in place
 	Deleted   []Change // our flows no longer desired
 	Unchanged int
-	Read      bool          // the installed set was (re)read from the switch
-	Duration  time.Duration // from start to commit confirmed
+	Read      bool // the installed set was (re)read from the switch
+	// Prefetched: that read was the one Prefetch started (Read is set too); this Sync did
+	// not read the flows itself.
+	Prefetched bool
+	Duration   time.Duration // from start to commit confirmed
 }
 
 // FlowMods is the number of flow-mods sent.
@@ -118,16 +130,25 @@ func (b *Bridge) Close() error {
 	return nil
 }
 
+// dropConn forgets the connection, what is installed and a prefetch not taken yet.
 func (b *Bridge) dropConn() {
 	if b.conn != nil {
 		_ = b.conn.Close()
 	}
 	b.conn = nil
 	b.installed = nil
+	b.discardPrefetch()
 }
 
-// connect (re)dials when needed and (re)reads the installed flows.
-func (b *Bridge) connect(ctx context.Context) (read bool, err error) {
+// connection is how connect came by the installed set.
+type connection struct {
+	read       bool // it was read from the switch (now or by the prefetch)
+	prefetched bool // by the prefetch
+}
+
+// connect (re)dials when needed and (re)reads the installed flows; a prefetch, when there is
+// one, supplies both.
+func (b *Bridge) connect(ctx context.Context) (connection, error) {
 	if b.conn != nil {
 		select {
 		case <-b.conn.Done():
@@ -136,38 +157,64 @@ func (b *Bridge) connect(ctx context.Context) (read bool, err error) {
 		default:
 		}
 	}
+	if b.conn == nil && b.pre != nil {
+		ok, err := b.takePrefetch(ctx)
+		if err != nil {
+			return connection{}, err
+		}
+		if ok {
+			return connection{read: true, prefetched: true}, nil
+		}
+	}
 	if b.conn == nil {
 		c, err := ofconn.Dial(ctx, b.socketPath, b.log)
 		if err != nil {
-			return false, fmt.Errorf("connect to bridge %s at %s: %w", b.name, b.socketPath, err)
+			return connection{}, fmt.Errorf("connect to bridge %s at %s: %w", b.name, b.socketPath, err)
 		}
-		b.conn = c
-		go func() {
-			<-c.Done()
-			select {
-			case b.lost <- struct{}{}:
-			default:
-			}
-		}()
+		b.use(c)
 	}
 	if b.installed != nil {
-		return false, nil
+		return connection{}, nil
 	}
-	inst, err := b.readInstalled(ctx)
+	inst, err := b.readInstalled(ctx, b.conn)
 	if err != nil {
-		return false, err
+		var pe *parseError
+		if !errors.As(err, &pe) {
+			b.dropConn()
+		}
+		return connection{}, err
 	}
 	b.installed = inst
 	b.log.Debug("read installed flows", zap.Int("flows", inst.Len()))
-	return true, nil
+	return connection{read: true}, nil
 }
 
-// readInstalled reads every flow from the switch, streaming: only the compact record of
-// each flow is kept, never the replies.
-func (b *Bridge) readInstalled(ctx context.Context) (*installedSet, error) {
+// use makes c the connection, whose end signals Lost.
+func (b *Bridge) use(c *ofconn.Conn) {
+	b.conn = c
+	go func() {
+		<-c.Done()
+		select {
+		case b.lost <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// parseError is a flow the switch holds that could not be read (the connection is fine).
+type parseError struct{ err error }
+
+func (e *parseError) Error() string { return e.err.Error() }
+func (e *parseError) Unwrap() error { return e.err }
+
+// readInstalled reads every flow from the switch over c, streaming: only the compact record
+// of each flow is kept, never the replies. A *parseError leaves c usable; after any other
+// error the caller must close c. It touches no field of b but the read counter, so a
+// prefetch runs it without the lock.
+func (b *Bridge) readInstalled(ctx context.Context, c *ofconn.Conn) (*installedSet, error) {
 	inst := newInstalledSet(0)
 	var parseErr error
-	err := b.conn.EachFlowStat(ctx, ofconn.TableAll, 0, 0, func(s *ofconn.FlowStat) error {
+	err := c.EachFlowStat(ctx, ofconn.TableAll, 0, 0, func(s *ofconn.FlowStat) error {
 		if s.IdleTimeout != 0 || s.HardTimeout != 0 {
 			return nil // learned or expiring flows are not ours to manage
 		}
@@ -180,15 +227,19 @@ func (b *Bridge) readInstalled(ctx context.Context) (*installedSet, error) {
 		return nil
 	})
 	if parseErr != nil {
-		return nil, parseErr
+		return nil, &parseError{parseErr}
 	}
 	if err != nil {
-		b.dropConn()
 		return nil, fmt.Errorf("read flows of bridge %s: %w", b.name, err)
 	}
 	inst.compact()
+	b.reads.Add(1)
 	return inst, nil
 }
+
+// Reads returns how many times this Bridge has read every installed flow from the switch
+// (a Sync's or Verify's read, or a prefetch's), completely.
+func (b *Bridge) Reads() int { return int(b.reads.Load()) }
 
 // Installed returns how many flows are known to be installed (read or tracked), or -1 when
 // the bridge has not been read yet.
@@ -210,11 +261,11 @@ func (b *Bridge) Sync(ctx context.Context, desired []Flow) (SyncResult, error) {
 	start := time.Now()
 	res := SyncResult{Bridge: b.name}
 
-	read, err := b.connect(ctx)
+	conn, err := b.connect(ctx)
 	if err != nil {
 		return res, err
 	}
-	res.Read = read
+	res.Read, res.Prefetched = conn.read, conn.prefetched
 
 	ops, unchanged, err := b.installed.plan(b.name, desired, &b.scratch)
 	if err != nil {

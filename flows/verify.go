@@ -44,7 +44,8 @@ func (b *Bridge) Verify(ctx context.Context, desired []Flow) (Difference, error)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	d := Difference{Bridge: b.name}
-	b.installed = nil // force a fresh read
+	b.discardPrefetch() // its read is not fresh
+	b.installed = nil   // force a fresh read
 	if _, err := b.connect(ctx); err != nil {
 		return d, err
 	}

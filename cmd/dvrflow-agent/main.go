@@ -155,21 +155,39 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	if probe.TopologyFile == "" {
 		return errors.New("no topology: give --topology FILE or [dvrflow] topology_file (the Neutron RPC mode is not available yet)")
 	}
+	// withHost is the config for a topology: ini and defaults, its host section, the flags.
+	withHost := func(t *controller.Topology) (*controller.Config, error) {
+		cfg := base.Clone()
+		cfg.ApplyHost(t.Host)
+		if err := o.apply(cfg); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}
 	// Connect to OVSDB while the topology is decoded: the topology's host section never
-	// changes the OVSDB connection.
+	// changes the OVSDB connection. Meanwhile the bridges' installed flows are read too:
+	// those of the bridges the ini files and flags name from the start, those the host
+	// section adds once it is decoded (bridges that exist already: on a restart all of them).
+	pre := controller.NewFlowPrefetch(log)
+	defer pre.Close()
 	var topo *controller.Topology
 	db, err := ovsdb.ConnectWhile(ctx, probe.OVSDBConnection, log, func() (err error) {
-		topo, err = controller.LoadTopology(probe.TopologyFile)
-		return err
+		pre.Start(ctx, probe)
+		if topo, err = controller.LoadTopology(probe.TopologyFile); err != nil {
+			return err
+		}
+		if cfg, err := withHost(topo); err == nil {
+			pre.Start(ctx, cfg)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	effective := func(t *controller.Topology) (*controller.Config, error) {
-		cfg := base.Clone()
-		cfg.ApplyHost(t.Host)
-		if err := o.apply(cfg); err != nil {
+		cfg, err := withHost(t)
+		if err != nil {
 			return nil, err
 		}
 		if err := cfg.Validate(); err != nil {
@@ -188,6 +206,7 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 
 	agent := controller.NewAgent(cfg, db, log)
 	defer agent.Close()
+	agent.UsePrefetch(pre)
 	if cfg.RouterNamespacesManaged() {
 		rn := namespace.New(db, cfg.IntegrationBridge, log)
 		defer rn.Close()
