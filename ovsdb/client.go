@@ -378,13 +378,12 @@ func (c *Client) call(ctx context.Context, ops []ovsdb.Operation) ([]ovsdb.Opera
 	if err != nil {
 		return nil, err
 	}
-	params := make([]any, 0, len(ops)+1)
-	params = append(params, "Open_vSwitch")
-	for _, op := range ops {
-		params = append(params, op)
+	params, err := appendTransact(nil, ops)
+	if err != nil {
+		return nil, fmt.Errorf("encode transaction: %w", err)
 	}
 	var res []ovsdb.OperationResult
-	err = conn.call(ctx, "transact", params, func(result json.RawMessage) error {
+	err = conn.call(ctx, "transact", json.RawMessage(params), func(result json.RawMessage) error {
 		return json.Unmarshal(result, &res)
 	})
 	return res, err
