@@ -1,10 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/dvrflow/dvrflow/bench/topogen"
 )
@@ -123,5 +129,137 @@ func TestUpdateReadmeReplacesOnlyBetweenMarkers(t *testing.T) {
 	}
 	if err := updateReadme(path, r); err == nil {
 		t.Error("a README without markers was accepted")
+	}
+}
+
+func TestColdSyncTableFloorColumns(t *testing.T) {
+	s := sized(1000, 600*time.Millisecond, 200*time.Millisecond, 150*time.Millisecond, 8000, 40<<20)
+	s.Cold = []coldRun{
+		{Agent: 700 * time.Millisecond, Baseline: 250 * time.Millisecond, Vsctl: 90 * time.Millisecond},
+		{Agent: 600 * time.Millisecond, Baseline: 200 * time.Millisecond, Vsctl: 100 * time.Millisecond},
+		{Agent: 500 * time.Millisecond, Baseline: 150 * time.Millisecond, Vsctl: 400 * time.Millisecond},
+	}
+	md := (&results{Sizes: []*sizeResult{s}}).markdown("")
+	for _, want := range []string{
+		"| ovs-ofctl --bundle | ratio | ovs-vsctl: patch pair + tags | floor (ovs-vsctl + ovs-ofctl) | agent / floor |",
+		// medians: agent 600, ovs-ofctl 200, ovs-vsctl 100; floor 300, agent / floor 2.00
+		"| 200 ms | **3.00** | 100 ms | 300 ms | 2.00 |",
+		"600 ms / 200 ms / 100 ms",
+		"A second baseline, **ovs-vsctl**",
+		"`int-br-vlan` / `phy-br-vlan`",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if got := strings.Count(strings.Split(md, "\n## 2.")[0], "|---:"); got != 13 {
+		t.Errorf("cold sync table has %d right-aligned columns, want 13", got)
+	}
+	for _, tg := range (&results{Sizes: []*sizeResult{s}}).targets() {
+		if strings.HasPrefix(tg.What, "cold sync, 1000 ports") && (tg.Got != "3.00" || tg.Met) {
+			t.Errorf("the target is judged on agent / ovs-ofctl: got %s, met %v", tg.Got, tg.Met)
+		}
+	}
+}
+
+// An earlier run's -json results lack the ovs-vsctl baseline: they render with "–" there.
+func TestRenderResultsWithoutVsctl(t *testing.T) {
+	old := `{"Reps": 1, "Sizes": [{"Params": {"Ports": 100, "Networks": 5, "OtherHosts": 50}, "Ports": 105, "Flows": 954,
+		"FlowsByBr": {"br-int": 878, "br-vlan": 76},
+		"Cold": [{"Agent": 89247993, "Reconcile": 45256339, "TagsApplied": 96026345, "Baseline": 129971788, "FlowMods": 954}],
+		"Restart": {"Took": 1000000}, "AfterDelete": {"Took": 1000000, "FlowMods": 1}, "Memory": {"AgentRSS": 1000}}]}`
+	var r results
+	if err := json.Unmarshal([]byte(old), &r); err != nil {
+		t.Fatal(err)
+	}
+	md := r.markdown("")
+	if !strings.Contains(md, "| 130 ms | **0.69** | – | – | – | 93.6 |") || !strings.Contains(md, "89.2 ms / 130 ms / –") {
+		t.Errorf("old results render without dashes for the ovs-vsctl columns:\n%s", md)
+	}
+	cold := strings.Split(strings.Split(md, "## 1. Cold sync")[1], "## 2.")[0]
+	for _, bad := range []string{"NaN", "Inf", "0.0 ms"} {
+		if strings.Contains(cold, bad) {
+			t.Errorf("old results render %q in the cold sync section:\n%s", bad, cold)
+		}
+	}
+}
+
+func TestVsctlArgs(t *testing.T) {
+	st := ovsdbState{
+		Patches: []patchPort{
+			{Bridge: "br-int", Name: "int-br-vlan", Type: "patch", Options: map[string]string{"peer": "phy-br-vlan"}},
+			{Bridge: "br-vlan", Name: "phy-br-vlan", Type: "patch", Options: map[string]string{"peer": "int-br-vlan"}},
+		},
+		Tags: map[string]int{"tapb": 2, "qr-a": 1},
+	}
+	want := "add-port br-int int-br-vlan -- set Interface int-br-vlan type=patch options:peer=phy-br-vlan -- " +
+		"add-port br-vlan phy-br-vlan -- set Interface phy-br-vlan type=patch options:peer=int-br-vlan -- " +
+		"set Port qr-a tag=1 -- set Port tapb tag=2"
+	if got := strings.Join(vsctlArgs(st), " "); got != want {
+		t.Errorf("vsctlArgs =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestOvsdbStateDiff(t *testing.T) {
+	want := ovsdbState{
+		Patches: []patchPort{
+			{Bridge: "br-int", Name: "int-br-vlan", Type: "patch", Options: map[string]string{"peer": "phy-br-vlan"}},
+			{Bridge: "br-vlan", Name: "phy-br-vlan", Type: "patch", Options: map[string]string{"peer": "int-br-vlan"}},
+		},
+		Tags: map[string]int{"a": 1, "b": 2},
+	}
+	clone := func(edit func(*ovsdbState)) ovsdbState {
+		s := ovsdbState{Tags: maps.Clone(want.Tags)}
+		for _, p := range want.Patches {
+			p.Options = maps.Clone(p.Options)
+			s.Patches = append(s.Patches, p)
+		}
+		edit(&s)
+		return s
+	}
+	for name, tc := range map[string]struct {
+		got  ovsdbState
+		want string // a part of the error; "" for none
+	}{
+		"equal":           {clone(func(*ovsdbState) {}), ""},
+		"patch absent":    {clone(func(s *ovsdbState) { s.Patches[1].Bridge = "" }), "patch port phy-br-vlan absent"},
+		"patch elsewhere": {clone(func(s *ovsdbState) { s.Patches[0].Bridge = "br-vlan" }), "patch port int-br-vlan: on br-vlan"},
+		"wrong peer":      {clone(func(s *ovsdbState) { s.Patches[0].Options["peer"] = "x" }), "patch port int-br-vlan"},
+		"not patch":       {clone(func(s *ovsdbState) { s.Patches[1].Type = "" }), "patch port phy-br-vlan"},
+		"untagged":        {clone(func(s *ovsdbState) { delete(s.Tags, "b") }), "port b untagged, want tag 2"},
+		"other tag":       {clone(func(s *ovsdbState) { s.Tags["a"] = 3 }), "port a tag 3, want 1"},
+		"extra tag":       {clone(func(s *ovsdbState) { s.Tags["c"] = 1 }), "port c tag 1, want untagged"},
+	} {
+		err := want.diff(tc.got)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want one containing %q", name, err, tc.want)
+		}
+	}
+	many := ovsdbState{Patches: want.Patches, Tags: map[string]int{}}
+	for i := range 10 {
+		many.Tags[fmt.Sprint("p", i)] = 1
+	}
+	if err := many.diff(want); err == nil || !strings.Contains(err.Error(), "and 7 more") {
+		t.Errorf("12 differences: %v, want the first 5 and \"and 7 more\"", err)
+	}
+}
+
+func TestUUIDsAndStringMap(t *testing.T) {
+	if got := uuids(ovsdb.UUID{GoUUID: "u1"}); !slices.Equal(got, []string{"u1"}) {
+		t.Errorf("uuids(one) = %v", got)
+	}
+	set := ovsdb.OvsSet{GoSet: []any{ovsdb.UUID{GoUUID: "u1"}, ovsdb.UUID{GoUUID: "u2"}}}
+	if got := uuids(set); !slices.Equal(got, []string{"u1", "u2"}) {
+		t.Errorf("uuids(set) = %v", got)
+	}
+	if got := uuids(ovsdb.OvsSet{GoSet: []any{}}); len(got) != 0 {
+		t.Errorf("uuids(empty) = %v", got)
+	}
+	m := ovsdb.OvsMap{GoMap: map[any]any{"peer": "phy-br-vlan"}}
+	if got := stringMap(m); !maps.Equal(got, map[string]string{"peer": "phy-br-vlan"}) {
+		t.Errorf("stringMap = %v", got)
 	}
 }

@@ -19,14 +19,19 @@ import (
 	"github.com/dvrflow/dvrflow/flows"
 )
 
-// coldRun is one cold sync of the agent and one baseline load of the same flows.
+// coldRun is one cold sync of the agent, one baseline load of the same flows and one
+// ovs-vsctl run of the same OVSDB changes.
 type coldRun struct {
 	Agent     time.Duration
 	Reconcile time.Duration // the first reconcile alone (Report.Took)
 	// TagsApplied: from the same start until ovs-vswitchd applied the committed tags.
 	TagsApplied time.Duration
 	Baseline    time.Duration
-	FlowMods    int
+	// Vsctl is the second baseline: one ovs-vsctl invocation adding the same patch pair and
+	// setting the same tags on the node reset to cold, until ovs-vswitchd applied them (0 in
+	// results of runs that did not measure it).
+	Vsctl    time.Duration
+	FlowMods int
 }
 
 // coldSync starts the agent on the cold node (bridges bare, ports untagged, no flows) and

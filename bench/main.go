@@ -3,7 +3,8 @@
 // prints every figure next to a baseline measured in the same run, because the machines are
 // shared and absolute times drift:
 //
-//  1. cold sync vs `ovs-ofctl --bundle add-flows` of the same flows into fresh bridges;
+//  1. cold sync vs `ovs-ofctl --bundle add-flows` of the same flows into fresh bridges, and
+//     vs one `ovs-vsctl` run adding the same patch pair and tags (the OVSDB part);
 //  2. no-op restart (0 flow-mods, learned from the switch) and one flow deleted by hand;
 //  3. incremental plug and unplug latency on the 1000-port node;
 //  4. memory of the agent process and of ovs-vswitchd;

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -53,6 +54,29 @@ func (s *sizeResult) coldTagsApplied() time.Duration {
 }
 
 func (s *sizeResult) ratio() float64 { return float64(s.coldAgent()) / float64(s.coldBaseline()) }
+
+// hasVsctl reports whether every repetition measured the ovs-vsctl baseline (results of
+// earlier runs lack it).
+func (s *sizeResult) hasVsctl() bool {
+	return len(s.Cold) > 0 && !slices.ContainsFunc(s.Cold, func(c coldRun) bool { return c.Vsctl <= 0 })
+}
+
+func (s *sizeResult) coldVsctl() time.Duration {
+	return median(collect(s.Cold, func(c coldRun) time.Duration { return c.Vsctl }))
+}
+
+// floor is what the switch's own tools need for the agent's work: the medians of the
+// ovs-vsctl and the ovs-ofctl baselines added.
+func (s *sizeResult) floor() time.Duration { return s.coldVsctl() + s.coldBaseline() }
+
+// floorColumns are the cold sync table's ovs-vsctl, floor and agent / floor cells, "–"
+// each for results that lack the ovs-vsctl baseline.
+func (s *sizeResult) floorColumns() string {
+	if !s.hasVsctl() {
+		return "– | – | –"
+	}
+	return fmt.Sprintf("%s | %s | %.2f", ms(s.coldVsctl()), ms(s.floor()), float64(s.coldAgent())/float64(s.floor()))
+}
 
 func collect[T any](xs []T, f func(T) time.Duration) []time.Duration {
 	out := make([]time.Duration, len(xs))
@@ -127,21 +151,26 @@ func (r *results) markdown(notes string) string {
 	p("\n## Method\n\n")
 	p("One sandbox host per size (own ovsdb-server and ovs-vswitchd, userspace datapath), N VM ports over M = N/20 VLAN networks with one subnet each, a distributed router interface (qr-) on every subnet, K = 50 other hosts' DVR MACs (`dvrflow-topogen`). All N + M ports are inserted into br-int in one OVSDB transaction, as Interface type `%s` with iface-id, attached-mac, iface-status and vm-uuid, before the agent starts; the agent adopts the bare br-int and br-vlan.\n\n", r.VIFType)
 	p("The agent runs **in-process** (the `controller` package, started exactly as `cmd/dvrflow-agent` starts it: no ini file, the topology file's host section, the bench's flags, info logging to a file). Its timer runs from before the config and the topology file are loaded to the return of the first reconcile: OVSDB connected, bridges and patch ports set up, flows committed in one ONF bundle per bridge whose commit reply confirms them, every port's tag committed to OVSDB. It excludes the start of a process; the memory table shows the `dvrflow-agent` binary's own cold sync, process start included. After each cold sync `Agent.Verify` reads every bridge back and the tags are checked (outside the timer).\n\n")
-	p("The baseline loads the very flow set the agent wanted (rendered as `--print-desired` writes it) with `ovs-ofctl -O OpenFlow13 --bundle add-flows` into freshly created bridges of the same settings on the same switch, one bridge after the other; `dump-aggregate` must show as many flows on each baseline bridge as on the agent's. Cold sync is repeated %d times per size (the node reset to cold in between: patch ports, bridge settings, flows and tags removed) and the medians are compared.\n", r.Reps)
+	p("The baseline loads the very flow set the agent wanted (rendered as `--print-desired` writes it) with `ovs-ofctl -O OpenFlow13 --bundle add-flows` into freshly created bridges of the same settings on the same switch, one bridge after the other; `dump-aggregate` must show as many flows on each baseline bridge as on the agent's. Cold sync is repeated %d times per size (the node reset to cold in between: patch ports, bridge settings, flows and tags removed) and the medians are compared.\n\n", r.Reps)
+	p("A second baseline, **ovs-vsctl**, is the OVSDB part of the agent's work done by the switch's own CLI: with each repetition's agent stopped, the node is reset to cold and one `ovs-vsctl` invocation adds the same patch pair between br-int and br-vlan (`%s`, type patch, options:peer) and sets the same tag on every VIF port, as read back from OVSDB after the agent's run; as by default, it waits until ovs-vswitchd has applied the change (the agent waits for that for the patch pair, not for the tags). Its result must equal the agent's; then the node is reset to cold again. The floor, ovs-vsctl + ovs-ofctl (medians added), is what the switch's own tools need for the same OVSDB and OpenFlow work, which no agent can go below; the issue's target stays agent / ovs-ofctl.\n", strings.Join(agentPatchNames(), "` / `"))
 	p("\n## 1. Cold sync\n\n")
-	p("| N | M | ports | flows (br-int + br-vlan) | agent start → converged | of which reconcile | ovs-ofctl --bundle | ratio | agent µs/flow | tags applied by ovs-vswitchd |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| N | M | ports | flows (br-int + br-vlan) | agent start → converged | of which reconcile | ovs-ofctl --bundle | ratio | ovs-vsctl: patch pair + tags | floor (ovs-vsctl + ovs-ofctl) | agent / floor | agent µs/flow | tags applied by ovs-vswitchd |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Sizes {
-		p("| %d | %d | %d | %d (%d + %d) | %s | %s | %s | **%.2f** | %.1f | %s |\n", s.Params.Ports, s.Params.Networks, s.Ports, s.Flows,
+		p("| %d | %d | %d | %d (%d + %d) | %s | %s | %s | **%.2f** | %s | %.1f | %s |\n", s.Params.Ports, s.Params.Networks, s.Ports, s.Flows,
 			s.FlowsByBr["br-int"], s.FlowsByBr["br-vlan"], ms(s.coldAgent()), ms(s.coldReconcile()), ms(s.coldBaseline()), s.ratio(),
-			float64(s.coldAgent().Microseconds())/float64(s.Flows), ms(s.coldTagsApplied()))
+			s.floorColumns(), float64(s.coldAgent().Microseconds())/float64(s.Flows), ms(s.coldTagsApplied()))
 	}
 	p("\n*Converged* is the issue's definition: every flow confirmed (each bridge's bundle committed, which the switch replies to only once the flows are in its tables) and every port's tag committed to OVSDB. The agent, like Neutron's, does not wait for ovs-vswitchd to act on the tags; the last column shows, from the same start, when ovs-vswitchd had applied them (`cur_cfg`), for reference.\n")
-	p("\nEvery run (agent / ovs-ofctl): ")
+	p("\nEvery run (agent / ovs-ofctl / ovs-vsctl): ")
 	var runs []string
 	for _, s := range r.Sizes {
 		var rs []string
 		for _, c := range s.Cold {
-			rs = append(rs, ms(c.Agent)+" / "+ms(c.Baseline))
+			vsctl := "–"
+			if c.Vsctl > 0 {
+				vsctl = ms(c.Vsctl)
+			}
+			rs = append(rs, ms(c.Agent)+" / "+ms(c.Baseline)+" / "+vsctl)
 		}
 		runs = append(runs, fmt.Sprintf("N=%d: %s", s.Params.Ports, strings.Join(rs, ", ")))
 	}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/bench/topogen"
+	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
+)
+
+// ovsdbState is the OVSDB part of a cold sync's result, the part ovs-vsctl can do as well:
+// the patch pair between br-int and the physical bridge, and the VLAN tag of every VIF.
+type ovsdbState struct {
+	Patches []patchPort    // in the order asked for; an absent port has Bridge ""
+	Tags    map[string]int // VIF port name → tag, for the tagged VIFs
+}
+
+// patchPort is one end of a patch pair as OVSDB holds it.
+type patchPort struct {
+	Bridge, Name, Type string
+	Options            map[string]string // Interface.options (peer)
+}
+
+// agentPatchNames are the names of the patch pair the agent adds between br-int and the
+// physical bridge (the ports resetCold deletes).
+func agentPatchNames() []string {
+	return []string{controller.IntPatchName(topogen.PhysBridge), controller.PhyPatchName(topogen.PhysBridge)}
+}
+
+// vsctlBaseline is the second cold sync baseline: the switch's own CLI doing the OVSDB part
+// of the agent's work. It resets the node to cold as between repetitions, times one
+// `ovs-vsctl` invocation that adds the patch pair and sets every tag of want (the agent's
+// converged state, read back from OVSDB), which as by default waits until ovs-vswitchd has
+// applied it, checks that the result equals want, and resets the node to cold again. The
+// agent must be stopped before.
+func (b *bench) vsctlBaseline(ctx context.Context, n *node, want ovsdbState) (time.Duration, error) {
+	if err := b.resetCold(ctx, n); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	// Run as the ovs-ofctl baseline runs: the tool itself, on the host's socket.
+	cmd := exec.CommandContext(ctx, "ovs-vsctl", append([]string{"--db=" + n.host.DBEndpoint()}, vsctlArgs(want)...)...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("baseline: ovs-vsctl (patch pair and %d tags): %w: %s", len(want.Tags), err, out)
+	}
+	got, err := n.hv.ovsdbState(ctx, agentPatchNames(), n.ports)
+	if err != nil {
+		return 0, fmt.Errorf("baseline: ovs-vsctl: read back: %w", err)
+	}
+	if err := want.diff(got); err != nil {
+		return 0, fmt.Errorf("baseline: ovs-vsctl's result differs from the agent's: %w", err)
+	}
+	if err := b.resetCold(ctx, n); err != nil {
+		return 0, err
+	}
+	b.log.Info("ovs-vsctl baseline", zap.Int("N", n.params.Ports), zap.Duration("took", took), zap.Int("tags", len(want.Tags)))
+	return took, nil
+}
+
+// vsctlArgs are the ovs-vsctl commands, separated by "--", that make st: each patch port
+// added to its bridge with its interface's type and options, then every tag set.
+func vsctlArgs(st ovsdbState) []string {
+	var args []string
+	cmd := func(c ...string) {
+		if len(args) > 0 {
+			args = append(args, "--")
+		}
+		args = append(args, c...)
+	}
+	for _, p := range st.Patches {
+		cmd("add-port", p.Bridge, p.Name)
+		set := []string{"set", "Interface", p.Name, "type=" + p.Type}
+		for _, k := range slices.Sorted(maps.Keys(p.Options)) {
+			set = append(set, "options:"+k+"="+p.Options[k])
+		}
+		cmd(set...)
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.Tags)) {
+		cmd("set", "Port", name, "tag="+strconv.Itoa(st.Tags[name]))
+	}
+	return args
+}
+
+// diff reports every way got differs from want (the first few named): a patch port absent
+// or on another bridge, of another type or options, a tag missing, different or extra.
+func (want ovsdbState) diff(got ovsdbState) error {
+	var errs []string
+	gotPatch := map[string]patchPort{}
+	for _, p := range got.Patches {
+		gotPatch[p.Name] = p
+	}
+	for _, w := range want.Patches {
+		g, ok := gotPatch[w.Name]
+		switch {
+		case !ok || g.Bridge == "":
+			errs = append(errs, fmt.Sprintf("patch port %s absent (want it on %s)", w.Name, w.Bridge))
+		case g.Bridge != w.Bridge || g.Type != w.Type || !maps.Equal(g.Options, w.Options):
+			errs = append(errs, fmt.Sprintf("patch port %s: on %s, type %q, options %v; want on %s, type %q, options %v",
+				w.Name, g.Bridge, g.Type, g.Options, w.Bridge, w.Type, w.Options))
+		}
+	}
+	names := slices.Sorted(maps.Keys(want.Tags))
+	for name := range got.Tags {
+		if _, ok := want.Tags[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		w, wok := want.Tags[name]
+		g, gok := got.Tags[name]
+		switch {
+		case !gok:
+			errs = append(errs, fmt.Sprintf("port %s untagged, want tag %d", name, w))
+		case !wok:
+			errs = append(errs, fmt.Sprintf("port %s tag %d, want untagged", name, g))
+		case g != w:
+			errs = append(errs, fmt.Sprintf("port %s tag %d, want %d", name, g, w))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	const shown = 5
+	if len(errs) > shown {
+		errs = append(errs[:shown], fmt.Sprintf("and %d more", len(errs)-shown))
+	}
+	return errors.New(strings.Join(errs, "; "))
+}
+
+// ovsdbState reads, in one transaction, the named patch ports (bridge, interface type and
+// options) and the tags of the named VIF ports.
+func (h *hypervisor) ovsdbState(ctx context.Context, patches, vifs []string) (ovsdbState, error) {
+	sel := func(table string, columns ...string) ovsdb.Operation {
+		return ovsdb.Operation{Op: ovsdb.OperationSelect, Table: table, Where: []ovsdb.Condition{}, Columns: columns}
+	}
+	res, err := h.transact(ctx, []ovsdb.Operation{
+		sel(vswitchd.BridgeTable, "name", "ports"),
+		sel(vswitchd.PortTable, "_uuid", "name", "tag"),
+		sel(vswitchd.InterfaceTable, "name", "type", "options"),
+	})
+	if err != nil {
+		return ovsdbState{}, fmt.Errorf("read ports: %w", err)
+	}
+	bridgeOf := map[string]string{} // Port UUID → bridge name
+	for _, r := range res[0].Rows {
+		name, _ := r["name"].(string)
+		for _, u := range uuids(r["ports"]) {
+			bridgeOf[u] = name
+		}
+	}
+	portBridge := map[string]string{} // port name → bridge name
+	tags := map[string]int{}
+	for _, r := range res[1].Rows {
+		name, _ := r["name"].(string)
+		if u, ok := r["_uuid"].(ovsdb.UUID); ok {
+			portBridge[name] = bridgeOf[u.GoUUID]
+		}
+		if tag, ok := r["tag"].(float64); ok {
+			tags[name] = int(tag) // an empty optional column is an empty set; a tag is a number
+		}
+	}
+	ifaces := map[string]ovsdb.Row{}
+	for _, r := range res[2].Rows {
+		name, _ := r["name"].(string)
+		ifaces[name] = r
+	}
+	st := ovsdbState{Tags: map[string]int{}}
+	for _, name := range patches {
+		p := patchPort{Name: name, Bridge: portBridge[name]}
+		if r, ok := ifaces[name]; ok && p.Bridge != "" {
+			p.Type, _ = r["type"].(string)
+			p.Options = stringMap(r["options"])
+		}
+		st.Patches = append(st.Patches, p)
+	}
+	for _, name := range vifs {
+		if tag, ok := tags[name]; ok {
+			st.Tags[name] = tag
+		}
+	}
+	return st, nil
+}
+
+// agentState reads the agent's converged OVSDB state: its patch pair, which must be one
+// (each end a patch port whose peer is the other), and the tags of the node's VIFs, which
+// must all be tagged.
+func (n *node) agentState(ctx context.Context) (ovsdbState, error) {
+	st, err := n.hv.ovsdbState(ctx, agentPatchNames(), n.ports)
+	if err != nil {
+		return st, fmt.Errorf("the agent's OVSDB state: %w", err)
+	}
+	for i, p := range st.Patches {
+		if peer := st.Patches[1-i].Name; p.Bridge == "" || p.Type != "patch" || p.Options["peer"] != peer {
+			return st, fmt.Errorf("the agent's OVSDB state: patch port %s: on bridge %q, type %q, options %v; want a patch port with peer %s",
+				p.Name, p.Bridge, p.Type, p.Options, peer)
+		}
+	}
+	if len(st.Tags) != len(n.ports) {
+		return st, fmt.Errorf("the agent's OVSDB state: %d of %d VIFs tagged", len(st.Tags), len(n.ports))
+	}
+	return st, nil
+}
+
+// uuids returns the UUIDs of a set-of-UUIDs column (a single UUID is sent bare).
+func uuids(v any) []string {
+	switch v := v.(type) {
+	case ovsdb.UUID:
+		return []string{v.GoUUID}
+	case ovsdb.OvsSet:
+		var out []string
+		for _, e := range v.GoSet {
+			if u, ok := e.(ovsdb.UUID); ok {
+				out = append(out, u.GoUUID)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// stringMap returns a string-to-string map column (nil when empty).
+func stringMap(v any) map[string]string {
+	m, ok := v.(ovsdb.OvsMap)
+	if !ok || len(m.GoMap) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m.GoMap))
+	for k, v := range m.GoMap {
+		ks, _ := k.(string)
+		vs, _ := v.(string)
+		out[ks] = vs
+	}
+	return out
+}
