@@ -107,7 +107,9 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 	if err != nil {
 		return nil, fmt.Errorf("connect to ovsdb %s: %w", endpoint, err)
 	}
+	c.mu.Lock()
 	c.rows = fresh
+	c.mu.Unlock()
 	c.setConn(conn)
 	c.known = c.current() // events report changes from here on; VIFs() gives the start
 	c.wg.Add(2)
@@ -398,18 +400,35 @@ func (c *Client) WaitApplied(ctx context.Context, cfg int) error {
 	if cfg <= 0 {
 		return nil
 	}
+	seen := 0
 	err := c.waitFor(ctx, vswitchd.OpenvSwitchTable, func() (applied bool) {
 		c.read(func(r *rows) {
 			for _, root := range r.root {
+				seen = root.CurCfg
 				applied = applied || root.CurCfg >= cfg
 			}
 		})
 		return applied
 	})
 	if err != nil {
-		return fmt.Errorf("wait for ovs-vswitchd to apply next_cfg %d: %w", cfg, err)
+		return fmt.Errorf("wait for ovs-vswitchd to apply next_cfg %d (cur_cfg %d, %s): %w",
+			cfg, seen, c.serverCfg(), err)
 	}
 	return nil
+}
+
+// serverCfg asks ovsdb-server for cur_cfg and next_cfg directly, for an error message: it
+// tells an ovs-vswitchd that is behind from a client whose rows are.
+func (c *Client) serverCfg() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	res, err := c.call(ctx, []ovsdb.Operation{{Op: ovsdb.OperationSelect, Table: vswitchd.OpenvSwitchTable,
+		Columns: []string{"cur_cfg", "next_cfg"}}})
+	if err != nil || len(res) != 1 || len(res[0].Rows) != 1 {
+		return fmt.Sprintf("ovsdb-server not asked: %v", err)
+	}
+	row := res[0].Rows[0]
+	return fmt.Sprintf("ovsdb-server has cur_cfg %v next_cfg %v", row["cur_cfg"], row["next_cfg"])
 }
 
 // errClosed is returned by a wait interrupted by Close.
