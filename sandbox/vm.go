@@ -184,11 +184,15 @@ func (h *Host) removeVM(ctx context.Context, vm *VM) error {
 			return err
 		}
 	}
-	// Deleting the namespace destroys the veth pair; this is for a pair
-	// whose VM end never made it into the namespace.
+	// Deleting the namespace destroys the veth pair, but the kernel does it
+	// asynchronously: the host end may still show, then be gone before the
+	// delete below, which is fine. This is for a pair whose VM end never made
+	// it into the namespace.
 	if _, err := h.Run(ctx, "ip", "link", "show", s.PortName); err == nil {
 		if _, err := h.Run(ctx, "ip", "link", "delete", s.PortName); err != nil {
-			return err
+			if _, still := h.Run(ctx, "ip", "link", "show", s.PortName); still == nil {
+				return err
+			}
 		}
 	}
 	h.mu.Lock()
