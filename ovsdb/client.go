@@ -165,13 +165,13 @@ func (c *Client) dial(ctx context.Context) (*rpcConn, *rows, error) {
 // client's current rows, wakes whoever waits on the tables it changed.
 func (c *Client) applyTo(r *rows, u *tableUpdates) {
 	c.mu.Lock()
-	changed, rootAdded := r.apply(u)
+	changed := r.apply(u)
 	current := c.rows == r
 	c.mu.Unlock()
 	if !current {
 		return // a session not installed yet: its rows are installed whole
 	}
-	pokes := rootAdded
+	pokes := false
 	for _, table := range changed {
 		c.changed(table)
 		if table != vswitchd.OpenvSwitchTable { // cur_cfg moves on every write
@@ -301,7 +301,7 @@ func (c *Client) Close() {
 	})
 }
 
-// poke wakes the event loop without ever blocking libovsdb's event goroutine.
+// poke wakes the event loop without ever blocking the connection's read goroutine.
 func (c *Client) poke() {
 	select {
 	case c.wake <- struct{}{}:

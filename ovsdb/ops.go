@@ -1,9 +1,6 @@
 package ovsdb
 
 import (
-	"maps"
-	"slices"
-
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
@@ -70,11 +67,11 @@ func optional[T any](v *T) ovsdb.OvsSet {
 	return ovsdb.OvsSet{GoSet: []any{*v}}
 }
 
-// stringMapValue is a map of strings (sorted keys, so the same map gives the same bytes).
+// stringMapValue is a map of strings (appendTransact writes its keys sorted).
 func stringMapValue(m map[string]string) ovsdb.OvsMap {
 	out := ovsdb.OvsMap{GoMap: make(map[any]any, len(m))}
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out.GoMap[k] = m[k]
+	for k, v := range m {
+		out.GoMap[k] = v
 	}
 	return out
 }

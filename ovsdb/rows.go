@@ -142,18 +142,14 @@ type (
 	}
 )
 
-// apply stores the updates and reports which tables changed, and whether an Open_vSwitch
-// row was added.
-func (r *rows) apply(u *tableUpdates) (changed []string, rootAdded bool) {
+// apply stores the updates and reports which tables changed.
+func (r *rows) apply(u *tableUpdates) (changed []string) {
 	if len(u.Root) > 0 {
 		changed = append(changed, vswitchd.OpenvSwitchTable)
 		for uuid, up := range u.Root {
 			if up.New == nil {
 				delete(r.root, uuid)
 				continue
-			}
-			if r.root[uuid] == nil {
-				rootAdded = true
 			}
 			r.root[uuid] = &vswitchd.OpenvSwitch{UUID: uuid, Bridges: up.New.Bridges, NextCfg: up.New.NextCfg, CurCfg: up.New.CurCfg}
 		}
@@ -204,7 +200,7 @@ func (r *rows) apply(u *tableUpdates) (changed []string, rootAdded bool) {
 			r.flowTables[uuid] = &vswitchd.FlowTable{UUID: uuid, Name: up.New.Name}
 		}
 	}
-	return changed, rootAdded
+	return changed
 }
 
 // store puts row (nil: deletes the row) into a table and keeps its name index right.

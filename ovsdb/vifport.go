@@ -152,11 +152,21 @@ type InterfaceInfo struct {
 
 // Interface returns the interface of that name from the cache.
 func (c *Client) Interface(name string) (InterfaceInfo, bool) {
-	infos := c.interfaces(func(i *ifaceRow) bool { return i.Name == name })
-	if len(infos) == 0 {
-		return InterfaceInfo{}, false
-	}
-	return infos[0], true
+	var info InterfaceInfo
+	found := false
+	c.read(func(r *rows) {
+		i := r.iface(name)
+		if found = i != nil; found {
+			info = InterfaceInfo{Name: i.Name, Type: i.Type, Ofport: i.Ofport, ExternalIDs: i.ExternalIDs.toMap()}
+			for uuid, p := range r.ports {
+				if slices.Contains(p.Interfaces, i.UUID) {
+					info.Bridge = r.portBridge(uuid)
+					break
+				}
+			}
+		}
+	})
+	return info, found
 }
 
 // InterfacesByExternalID returns the interfaces (from the cache) whose external_ids hold key
