@@ -54,7 +54,8 @@ func (b *bench) coldSync(ctx context.Context, n *node) (*inproc, startResult, er
 }
 
 // resetCold puts the node back as it was before any agent ran: the agent's patch ports and
-// bridge settings removed, every flow deleted, every port untagged.
+// bridge settings removed, every flow deleted, every port untagged; then it waits for
+// a quiet switch (waitQuiet).
 func (b *bench) resetCold(ctx context.Context, n *node) error {
 	args := []string{"--if-exists", "del-port", controller.IntPatchName(topogen.PhysBridge), "--",
 		"--if-exists", "del-port", controller.PhyPatchName(topogen.PhysBridge)}
@@ -69,7 +70,10 @@ func (b *bench) resetCold(ctx context.Context, n *node) error {
 			return fmt.Errorf("reset node: %w", err)
 		}
 	}
-	return n.hv.clearTags(ctx)
+	if err := n.hv.clearTags(ctx); err != nil {
+		return err
+	}
+	return b.waitQuiet(ctx, n)
 }
 
 // baseline loads each bridge's flows, as the agent exported them, with
@@ -90,6 +94,9 @@ func (b *bench) baseline(ctx context.Context, n *node, desired map[string][]flow
 	}
 	if _, err := n.host.Vsctl(ctx, create...); err != nil {
 		return 0, fmt.Errorf("baseline bridges: %w", err)
+	}
+	if err := b.waitQuiet(ctx, n); err != nil {
+		return 0, err
 	}
 	defer func() {
 		var del []string

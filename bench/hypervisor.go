@@ -182,6 +182,11 @@ func (h *hypervisor) transact(ctx context.Context, ops []ovsdb.Operation) ([]ovs
 		return nil, err
 	}
 	if _, err := ovsdb.CheckOperationResults(res, ops); err != nil {
+		for i, r := range res {
+			if r.Error != "" {
+				return nil, fmt.Errorf("%w: operation %d (%s %s): %s: %s", err, i, ops[min(i, len(ops)-1)].Op, ops[min(i, len(ops)-1)].Table, r.Error, r.Details)
+			}
+		}
 		return nil, err
 	}
 	return res, nil

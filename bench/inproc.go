@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dvrflow/dvrflow/controller"
-	"github.com/dvrflow/dvrflow/ovsdb"
 )
 
 // inproc is dvrflow-agent run in the bench's own process, started exactly as
@@ -19,7 +18,7 @@ import (
 // the flags the bench would pass: this host's OVSDB and run dir, netdev, no router
 // namespaces), logging at info level to a file as the daemon logs to its output.
 type inproc struct {
-	db    *ovsdb.Client
+	boot  *controller.Boot
 	agent *controller.Agent
 	log   *zap.Logger
 }
@@ -51,49 +50,28 @@ func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inp
 	lap := func(d *time.Duration) {
 		*d = time.Since(start) - r.Load - r.Connect - r.Setup - r.Validate - r.Reconcile
 	}
-	// As the daemon does: the OVSDB connection (its initial copy of the database) is made
-	// while the topology file is decoded, and the existing bridges' installed flows are
-	// read meanwhile (those the flags name, then those the topology's host section adds).
-	var (
-		cfg  *controller.Config
-		topo *controller.Topology
-	)
-	pre := controller.NewFlowPrefetch(log)
-	defer pre.Close()
-	db, err := ovsdb.ConnectWhile(ctx, n.host.DBEndpoint(), log, func() error {
-		base, _, err := controller.LoadConfig()
-		if err != nil {
-			return err
-		}
-		probe := base.Clone()
-		agentFlags(probe, topoFile, n)
-		pre.Start(ctx, probe)
-		if topo, err = controller.LoadTopology(topoFile); err != nil {
-			return err
-		}
-		cfg = base.Clone()
-		cfg.ApplyHost(topo.Host)
-		agentFlags(cfg, topoFile, n)
-		pre.Start(ctx, cfg)
-		lap(&r.Load)
-		return nil
-	})
+	// As the daemon starts (controller.Bootstrap): config of defaults (no ini file), the
+	// bench's flags, OVSDB connected while the topology decodes, flows read meanwhile.
+	base, _, err := controller.LoadConfig()
 	if err != nil {
 		return nil, r, err
 	}
-	lap(&r.Connect)
-	if err := cfg.Validate(); err != nil {
-		db.Close()
+	boot, err := controller.Bootstrap(ctx, base, func(cfg *controller.Config) error {
+		agentFlags(cfg, topoFile, n)
+		return nil
+	}, log)
+	if err != nil {
 		return nil, r, err
 	}
-	p := &inproc{db: db, agent: controller.NewAgent(cfg, db, log), log: log}
-	p.agent.UsePrefetch(pre)
+	r.Load, r.Connect = boot.Load, boot.Connect
+	p := &inproc{boot: boot, agent: controller.NewAgent(boot.Config, boot.DB, log), log: log}
+	p.agent.UsePrefetch(boot.Prefetch)
 	if err := p.agent.Setup(ctx); err != nil {
 		p.close()
 		return nil, r, err
 	}
 	lap(&r.Setup)
-	if problems := p.agent.SetTopology(topo); len(problems) > 0 {
+	if problems := p.agent.SetTopology(boot.Topology); len(problems) > 0 {
 		p.close()
 		return nil, r, fmt.Errorf("topology %s: %d problems, first: %v", topoFile, len(problems), problems[0])
 	}
@@ -134,7 +112,7 @@ func agentArgs(n *node, topoFile string) []string {
 // close stops the agent as a process exit would: OpenFlow and OVSDB connections closed.
 func (p *inproc) close() {
 	p.agent.Close()
-	p.db.Close()
+	p.boot.Close()
 	_ = p.log.Sync()
 }
 

@@ -68,6 +68,9 @@ func (b *bench) nodeFor(ctx context.Context, p topogen.Params) (_ *node, err err
 		return nil, err
 	}
 	n.plugTook = time.Since(start)
+	if err := b.waitQuiet(ctx, n); err != nil {
+		return nil, err
+	}
 	b.log.Info("node ready", zap.Int("ports", len(n.ports)), zap.Duration("vswitchd_port_creation", n.plugTook))
 	return n, nil
 }

@@ -24,7 +24,37 @@ type restartResult struct {
 // must have learned what is installed from the switch (every bridge read), not from
 // anything the old one left behind.
 func (b *bench) restart(ctx context.Context, n *node, old *inproc) (*inproc, restartResult, error) {
+	return b.restartAfter(ctx, n, old, nil)
+}
+
+// flowsLost stops the running agent, deletes every flow of its bridges and starts a new
+// agent, which must install every flow again: what a host or an ovs-vswitchd restart leaves
+// (bridges, patch ports and tags in OVSDB, the flow tables of secure bridges empty).
+func (b *bench) flowsLost(ctx context.Context, n *node, old *inproc) (*inproc, restartResult, error) {
+	p, r, err := b.restartAfter(ctx, n, old, func() error {
+		for _, br := range agentBridges() {
+			if _, err := n.host.Ofctl(ctx, "del-flows", br); err != nil {
+				return fmt.Errorf("flows lost: %w", err)
+			}
+		}
+		return nil
+	})
+	r.Sent = nil // every flow: the count says it
+	return p, r, err
+}
+
+// restartAfter stops the running agent, runs between (if any) while no agent runs, waits
+// for a quiet switch and starts a new agent.
+func (b *bench) restartAfter(ctx context.Context, n *node, old *inproc, between func() error) (*inproc, restartResult, error) {
 	old.close()
+	if between != nil {
+		if err := between(); err != nil {
+			return nil, restartResult{}, err
+		}
+	}
+	if err := b.waitQuiet(ctx, n); err != nil {
+		return nil, restartResult{}, fmt.Errorf("restart: %w", err)
+	}
 	p, res, err := b.startInproc(ctx, n, n.topoFile)
 	if err != nil {
 		return nil, restartResult{}, fmt.Errorf("restart: %w", err)

@@ -24,6 +24,8 @@ type sizeResult struct {
 	Restart     restartResult
 	Deleted     string // the flow deleted by hand before the second restart
 	AfterDelete restartResult
+	// FlowsLost are the agent starts on the converged node after every flow was deleted.
+	FlowsLost   []restartResult
 	Memory      memoryResult
 	Incremental *incrementalResult // on the node that runs it, else nil
 }
@@ -105,6 +107,21 @@ func (b *bench) measureSize(ctx context.Context, p topogen.Params, incremental i
 	if r.AfterDelete.FlowMods != 1 || r.AfterDelete.Sent[0] != r.Deleted {
 		agent.close()
 		return nil, fmt.Errorf("restart after deleting %s by hand sent %d flow-mods: %q", r.Deleted, r.AfterDelete.FlowMods, r.AfterDelete.Sent)
+	}
+
+	// 1b. Cold sync on configured bridges: every flow lost, as after a host restart.
+	for i := 0; i < b.reps; i++ {
+		var res restartResult
+		if agent, res, err = b.flowsLost(ctx, n, agent); err != nil {
+			return nil, err
+		}
+		r.FlowsLost = append(r.FlowsLost, res)
+		b.log.Info("cold sync, flow tables lost", zap.Int("N", p.Ports), zap.Int("rep", i+1), zap.Duration("took", res.Took),
+			zap.Int("flow_mods", res.FlowMods), zap.Object("phases", res.Phases))
+		if res.FlowMods != r.Flows {
+			agent.close()
+			return nil, fmt.Errorf("after every flow was deleted the agent sent %d flow-mods for %d flows", res.FlowMods, r.Flows)
+		}
 	}
 	agent.close()
 

@@ -17,18 +17,8 @@ import (
 // start where the bridges already exist, their management sockets are there before OVSDB
 // is; on a cold node there is nothing to read and the first reconcile works as without it.
 //
-// The daemon's start:
-//
-//	pre := controller.NewFlowPrefetch(log)
-//	defer pre.Close()
-//	db, err := ovsdb.ConnectWhile(ctx, endpoint, log, func() error {
-//		pre.Start(ctx, iniAndFlags)       // the bridges known before the topology
-//		topo, err = controller.LoadTopology(file)
-//		...
-//		pre.Start(ctx, withHostSection)   // those its host section adds
-//	})
-//	agent := controller.NewAgent(cfg, db, log)
-//	agent.UsePrefetch(pre)                 // before Setup
+// Bootstrap starts one while OVSDB connects and the topology decodes; the agent takes it
+// with Agent.UsePrefetch before Setup.
 //
 // A FlowPrefetch is safe for concurrent use.
 type FlowPrefetch struct {

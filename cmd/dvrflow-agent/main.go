@@ -30,7 +30,6 @@ import (
 	"github.com/dvrflow/dvrflow/controller"
 	"github.com/dvrflow/dvrflow/dvr/namespace"
 	"github.com/dvrflow/dvrflow/flows"
-	"github.com/dvrflow/dvrflow/ovsdb"
 )
 
 // options are the command-line flags. Flags that override config options are applied
@@ -147,68 +146,22 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	for _, w := range warnings {
 		log.Warn("config", zap.String("warning", w.String()))
 	}
-	// Flags can name the topology file; apply them once to find it.
-	probe := base.Clone()
-	if err := o.apply(probe); err != nil {
-		return err
-	}
-	if probe.TopologyFile == "" {
-		return errors.New("no topology: give --topology FILE or [dvrflow] topology_file (the Neutron RPC mode is not available yet)")
-	}
-	// withHost is the config for a topology: ini and defaults, its host section, the flags.
-	withHost := func(t *controller.Topology) (*controller.Config, error) {
-		cfg := base.Clone()
-		cfg.ApplyHost(t.Host)
-		if err := o.apply(cfg); err != nil {
-			return nil, err
-		}
-		return cfg, nil
-	}
-	// Connect to OVSDB while the topology is decoded: the topology's host section never
-	// changes the OVSDB connection. Meanwhile the bridges' installed flows are read too:
-	// those of the bridges the ini files and flags name from the start, those the host
-	// section adds once it is decoded (bridges that exist already: on a restart all of them).
-	pre := controller.NewFlowPrefetch(log)
-	defer pre.Close()
-	var topo *controller.Topology
-	db, err := ovsdb.ConnectWhile(ctx, probe.OVSDBConnection, log, func() (err error) {
-		pre.Start(ctx, probe)
-		if topo, err = controller.LoadTopology(probe.TopologyFile); err != nil {
-			return err
-		}
-		if cfg, err := withHost(topo); err == nil {
-			pre.Start(ctx, cfg)
-		}
-		return nil
-	})
+	boot, err := controller.Bootstrap(ctx, base, o.apply, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	effective := func(t *controller.Topology) (*controller.Config, error) {
-		cfg, err := withHost(t)
-		if err != nil {
-			return nil, err
-		}
-		if err := cfg.Validate(); err != nil {
-			return nil, err
-		}
-		return cfg, nil
-	}
-	cfg, err := effective(topo)
-	if err != nil {
-		return err
-	}
+	defer boot.Close()
+	cfg, topo := boot.Config, boot.Topology
 	log = log.With(zap.String("host", cfg.Host))
 	log.Info("starting", zap.String("topology", cfg.TopologyFile), zap.String("ovsdb", cfg.OVSDBConnection),
 		zap.String("datapath_type", cfg.DatapathType), zap.Bool("distributed", cfg.DistributedRoutingEnabled()),
 		zap.Strings("tunnel_types", cfg.TunnelTypes), zap.Bool("once", o.once))
 
-	agent := controller.NewAgent(cfg, db, log)
+	agent := controller.NewAgent(cfg, boot.DB, log)
 	defer agent.Close()
-	agent.UsePrefetch(pre)
+	agent.UsePrefetch(boot.Prefetch)
 	if cfg.RouterNamespacesManaged() {
-		rn := namespace.New(db, cfg.IntegrationBridge, log)
+		rn := namespace.New(boot.DB, cfg.IntegrationBridge, log)
 		defer rn.Close()
 		agent.EnableRouterNamespaces(rn)
 		log.Info("managing DVR router namespaces (standalone mode; --manage-router-namespaces=false to leave them to an L3 agent)")
@@ -233,7 +186,7 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 			return err
 		}
 	}
-	err = agent.Run(ctx, updates, effective)
+	err = agent.Run(ctx, updates, boot.Effective)
 	log.Info("stopped")
 	return err
 }
