@@ -24,6 +24,7 @@ import (
 type coldRun struct {
 	Agent     time.Duration
 	Reconcile time.Duration // the first reconcile alone (Report.Took)
+	AgentCPU  time.Duration // CPU time of the agent during Agent
 	// TagsApplied: from the same start until ovs-vswitchd applied the committed tags.
 	TagsApplied time.Duration
 	Baseline    time.Duration

@@ -45,6 +45,23 @@ func (s *sizeResult) coldBaseline() time.Duration {
 	return median(collect(s.Cold, func(c coldRun) time.Duration { return c.Baseline }))
 }
 
+func (s *sizeResult) coldCPU() time.Duration {
+	return median(collect(s.Cold, func(c coldRun) time.Duration { return c.AgentCPU }))
+}
+
+func (s *sizeResult) lostCPU() time.Duration {
+	return median(collect(s.FlowsLost, func(r restartResult) time.Duration { return r.Phases.CPU }))
+}
+
+// cpuCell renders a CPU time and its µs per installed flow; "–" for results of runs that
+// did not measure it.
+func (s *sizeResult) cpuCell(d time.Duration) string {
+	if d <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s (%.1f)", ms(d), float64(d.Microseconds())/float64(s.Flows))
+}
+
 func (s *sizeResult) coldReconcile() time.Duration {
 	return median(collect(s.Cold, func(c coldRun) time.Duration { return c.Reconcile }))
 }
@@ -180,11 +197,11 @@ func (r *results) markdown(notes string) string {
 	p("The baseline loads the very flow set the agent wanted (rendered as `--print-desired` writes it) with `ovs-ofctl -O OpenFlow13 --bundle add-flows` into freshly created bridges of the same settings on the same switch, one bridge after the other; `dump-aggregate` must show as many flows on each baseline bridge as on the agent's. Cold sync is repeated %d times per size (the node reset to cold in between: patch ports, bridge settings, flows and tags removed) and the medians are compared.\n\n", r.Reps)
 	p("A second baseline, **ovs-vsctl**, is the OVSDB part of the agent's work done by the switch's own CLI: with each repetition's agent stopped, the node is reset to cold and one `ovs-vsctl` invocation adds the same patch pair between br-int and br-vlan (`%s`, type patch, options:peer) and sets the same tag on every VIF port, as read back from OVSDB after the agent's run; as by default, it waits until ovs-vswitchd has applied the change (the agent waits for that for the patch pair, not for the tags). Its result must equal the agent's; then the node is reset to cold again. The floor, ovs-vsctl + ovs-ofctl (medians added), is what the switch's own tools need for the same OVSDB and OpenFlow work, which no agent can go below; the issue's target stays agent / ovs-ofctl.\n", strings.Join(agentPatchNames(), "` / `"))
 	p("\n## 1. Cold sync\n\n")
-	p("| N | M | ports | flows (br-int + br-vlan) | agent start → converged | of which reconcile | ovs-ofctl --bundle | ratio | ovs-vsctl: patch pair + tags | floor (ovs-vsctl + ovs-ofctl) | agent / floor | agent µs/flow | tags applied by ovs-vswitchd |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| N | M | ports | flows (br-int + br-vlan) | agent start → converged | of which reconcile | ovs-ofctl --bundle | ratio | ovs-vsctl: patch pair + tags | floor (ovs-vsctl + ovs-ofctl) | agent / floor | agent CPU (µs/flow) | tags applied by ovs-vswitchd |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Sizes {
-		p("| %d | %d | %d | %d (%d + %d) | %s | %s | %s | **%.2f** | %s | %.1f | %s |\n", s.Params.Ports, s.Params.Networks, s.Ports, s.Flows,
+		p("| %d | %d | %d | %d (%d + %d) | %s | %s | %s | **%.2f** | %s | %s | %s |\n", s.Params.Ports, s.Params.Networks, s.Ports, s.Flows,
 			s.FlowsByBr["br-int"], s.FlowsByBr["br-vlan"], ms(s.coldAgent()), ms(s.coldReconcile()), ms(s.coldBaseline()), s.ratio(),
-			s.floorColumns(), float64(s.coldAgent().Microseconds())/float64(s.Flows), ms(s.coldTagsApplied()))
+			s.floorColumns(), s.cpuCell(s.coldCPU()), ms(s.coldTagsApplied()))
 	}
 	p("\n*Converged* is the issue's definition: every flow confirmed (each bridge's bundle committed, which the switch replies to only once the flows are in its tables) and every port's tag committed to OVSDB. The agent, like Neutron's, does not wait for ovs-vswitchd to act on the tags; the last column shows, from the same start, when ovs-vswitchd had applied them (`cur_cfg`), for reference.\n")
 	p("\nEvery run (agent / ovs-ofctl / ovs-vsctl): ")
@@ -203,13 +220,13 @@ func (r *results) markdown(notes string) string {
 	p("%s.\n", strings.Join(runs, "; "))
 	if slices.ContainsFunc(r.Sizes, func(s *sizeResult) bool { return len(s.FlowsLost) > 0 }) {
 		p("\n### Cold sync on configured bridges: every flow lost\n\nWhat a host restart (or an ovs-vswitchd restart) leaves: the bridges, patch ports and tags are in OVSDB, the secure bridges' flow tables are empty. On the converged node the agent is stopped, every flow of br-int and br-vlan deleted (`ovs-ofctl del-flows`), the switch left to become quiet, and a new agent started; it reads the empty bridges and must send every flow again (checked: flow-mods = flows), then `Agent.Verify` reads them back. The baseline is the cold sync's ovs-ofctl median above (the same flows). %d repetitions, medians.\n\n", r.Reps)
-		p("| N | flows | agent start → converged | of which reconcile | flow-mods | ovs-ofctl --bundle | ratio |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| N | flows | agent start → converged | of which reconcile | agent CPU (µs/flow) | flow-mods | ovs-ofctl --bundle | ratio |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range r.Sizes {
 			if len(s.FlowsLost) == 0 {
 				continue
 			}
-			p("| %d | %d | %s | %s | %d | %s | **%.2f** |\n", s.Params.Ports, s.Flows, ms(s.lostAgent()), ms(s.lostReconcile()),
-				s.FlowsLost[0].FlowMods, ms(s.coldBaseline()), s.lostRatio())
+			p("| %d | %d | %s | %s | %s | %d | %s | **%.2f** |\n", s.Params.Ports, s.Flows, ms(s.lostAgent()), ms(s.lostReconcile()),
+				s.cpuCell(s.lostCPU()), s.FlowsLost[0].FlowMods, ms(s.coldBaseline()), s.lostRatio())
 		}
 	}
 	p("\n## 2. Restart\n\nThe agent is stopped (connections closed) and started again on the converged node; it reads every bridge's flows from the switch (no state file exists).\n\n")

@@ -68,7 +68,7 @@ func (b *bench) measureSize(ctx context.Context, p topogen.Params, incremental i
 			agent.close()
 			return nil, err
 		}
-		run := coldRun{Agent: res.Took, Reconcile: res.Report.Took, TagsApplied: res.TagsApplied, Baseline: bl, FlowMods: res.Report.FlowMods()}
+		run := coldRun{Agent: res.Took, AgentCPU: res.CPU, Reconcile: res.Report.Took, TagsApplied: res.TagsApplied, Baseline: bl, FlowMods: res.Report.FlowMods()}
 		r.Cold = append(r.Cold, run)
 		b.log.Info("cold sync", zap.Int("N", p.Ports), zap.Int("rep", i+1), zap.Duration("agent", run.Agent),
 			zap.Duration("ovs-ofctl", run.Baseline), zap.Int("flow_mods", run.FlowMods), zap.Object("phases", res))
