@@ -76,7 +76,7 @@ func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inp
 		return nil, r, err
 	}
 	lap(&r.Setup)
-	if problems := p.agent.SetTopology(boot.Topology); len(problems) > 0 {
+	if problems := p.agent.SetTopology(boot.TakeTopology()); len(problems) > 0 {
 		p.close()
 		return nil, r, fmt.Errorf("topology %s: %d problems, first: %v", topoFile, len(problems), problems[0])
 	}

@@ -12,10 +12,11 @@ import (
 
 // Boot is what an agent starts from: the effective config, the topology, the OVSDB
 // connection and the bridges' installed flows read meanwhile. Hand Prefetch to the agent
-// (Agent.UsePrefetch) before Setup, and Close the Boot when the agent is done.
+// (Agent.UsePrefetch) before Setup and the topology (TakeTopology) to Agent.SetTopology,
+// and Close the Boot when the agent is done.
 type Boot struct {
 	Config   *Config
-	Topology *Topology
+	topology *Topology
 	DB       *ovsdb.Client
 	Prefetch *FlowPrefetch
 	// Effective returns the validated config for a topology: the base config, the
@@ -65,10 +66,10 @@ func Bootstrap(ctx context.Context, base *Config, flags func(*Config) error, log
 	start := time.Now()
 	db, err := ovsdb.ConnectWhile(ctx, probe.OVSDBConnection, log, func() (err error) {
 		b.Prefetch.Start(ctx, probe)
-		if b.Topology, err = LoadTopology(probe.TopologyFile); err != nil {
+		if b.topology, err = LoadTopology(probe.TopologyFile); err != nil {
 			return err
 		}
-		if cfg, err := withHost(b.Topology); err == nil {
+		if cfg, err := withHost(b.topology); err == nil {
 			b.Prefetch.Start(ctx, cfg)
 		}
 		b.Load = time.Since(start)
@@ -80,11 +81,19 @@ func Bootstrap(ctx context.Context, base *Config, flags func(*Config) error, log
 	}
 	b.Connect = time.Since(start) - b.Load
 	b.DB = db
-	if b.Config, err = b.Effective(b.Topology); err != nil {
+	if b.Config, err = b.Effective(b.topology); err != nil {
 		b.Close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// TakeTopology returns the decoded topology and forgets it: the agent keeps its validated
+// copy, and a Boot kept for the daemon's life must not hold the file's whole contents.
+func (b *Boot) TakeTopology() *Topology {
+	t := b.topology
+	b.topology = nil
+	return t
 }
 
 // Close stops the reads the agent did not take and closes the OVSDB connection.

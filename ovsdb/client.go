@@ -100,7 +100,7 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 		done:     make(chan struct{}),
 		up:       make(chan struct{}),
 	}
-	for table := range monitored {
+	for table := range monitored() {
 		c.changes[table] = &changeSignal{}
 	}
 	conn, fresh, err := c.dial(ctx)

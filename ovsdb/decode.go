@@ -3,7 +3,11 @@ package ovsdb
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+
+	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
 )
 
 // decodeUpdates decodes table-updates (RFC 7047 section 4.1.6: a monitor reply or the
@@ -16,16 +20,16 @@ func decodeUpdates(b []byte) (*tableUpdates, error) {
 	u := &tableUpdates{}
 	s.object(func(table string) {
 		switch table {
-		case "Open_vSwitch":
-			u.Root = rowsOf(s, u.Root, (*scanner).rootRow)
-		case "Bridge":
-			u.Bridges = rowsOf(s, u.Bridges, (*scanner).bridgeRow)
-		case "Port":
-			u.Ports = rowsOf(s, u.Ports, (*scanner).portRow)
-		case "Interface":
-			u.Ifaces = rowsOf(s, u.Ifaces, (*scanner).ifaceRow)
-		case "Flow_Table":
-			u.FlowTables = rowsOf(s, u.FlowTables, (*scanner).flowTableRow)
+		case vswitchd.OpenvSwitchTable:
+			u.Root = rowsOf(s, u.Root, rootColumns)
+		case vswitchd.BridgeTable:
+			u.Bridges = rowsOf(s, u.Bridges, bridgeColumns)
+		case vswitchd.PortTable:
+			u.Ports = rowsOf(s, u.Ports, portColumns)
+		case vswitchd.InterfaceTable:
+			u.Ifaces = rowsOf(s, u.Ifaces, ifaceColumns)
+		case vswitchd.FlowTableTable:
+			u.FlowTables = rowsOf(s, u.FlowTables, flowTableColumns)
 		default:
 			s.skip()
 		}
@@ -41,7 +45,7 @@ func decodeUpdates(b []byte) (*tableUpdates, error) {
 }
 
 // rowsOf decodes one table's {uuid: {"new": row, "old": row}} into m.
-func rowsOf[T any](s *scanner, m map[string]rowUpdate[T], row func(*scanner, *T, string)) map[string]rowUpdate[T] {
+func rowsOf[T any](s *scanner, m map[string]rowUpdate[T], cols columns[T]) map[string]rowUpdate[T] {
 	if m == nil {
 		m = map[string]rowUpdate[T]{}
 	}
@@ -53,89 +57,78 @@ func rowsOf[T any](s *scanner, m map[string]rowUpdate[T], row func(*scanner, *T,
 				return
 			}
 			up.New = new(T)
-			s.object(func(column string) { row(s, up.New, column) })
+			s.object(func(column string) { cols.decode(s, up.New, column) })
 		})
 		m[uuid] = up
 	})
 	return m
 }
 
-func (s *scanner) rootRow(r *rootRow, column string) {
-	switch column {
-	case "bridges":
-		r.Bridges = s.uuidSet()
-	case "next_cfg":
-		r.NextCfg = s.integer()
-	case "cur_cfg":
-		r.CurCfg = s.integer()
-	default:
-		s.skip()
-	}
-}
+// columns decodes the monitored columns of one table's rows, by column name. The tables
+// below are the one list of what dvrflow monitors: the monitor request asks for exactly
+// their columns (monitorRequests) and the decoder reads those. Columns dvrflow only writes
+// (Port.vlan_mode and trunks, Interface.ofport_request) are not monitored.
+type columns[T any] map[string]func(*scanner, *T)
 
-func (s *scanner) bridgeRow(r *bridgeRow, column string) {
-	switch column {
-	case "name":
-		r.Name = s.str()
-	case "ports":
-		r.Ports = s.uuidSet()
-	case "datapath_type":
-		r.DatapathType = s.str()
-	case "fail_mode":
-		r.FailMode = s.optString()
-	case "protocols":
-		r.Protocols = s.stringSet()
-	case "other_config":
-		r.OtherConfig = s.stringMap()
-	case "flow_tables":
-		r.FlowTables = s.intUUIDMap()
-	default:
-		s.skip()
-	}
-}
-
-func (s *scanner) portRow(r *portRow, column string) {
-	switch column {
-	case "name":
-		r.Name = s.str()
-	case "interfaces":
-		r.Interfaces = s.uuidSet()
-	case "tag":
-		r.Tag = s.optInt()
-	default:
-		s.skip()
-	}
-}
-
-func (s *scanner) ifaceRow(r *ifaceRow, column string) {
-	switch column {
-	case "name":
-		r.Name = s.str()
-	case "type":
-		r.Type = s.common()
-	case "ofport":
-		if n := s.optInt(); n != nil {
-			r.Ofport = *n
-		}
-	case "error":
-		if e := s.optString(); e != nil {
-			r.Error = *e
-		}
-	case "external_ids":
-		r.ExternalIDs = s.stringPairs()
-	case "options":
-		r.Options = s.stringPairs()
-	default:
-		s.skip()
-	}
-}
-
-func (s *scanner) flowTableRow(r *flowTableRow, column string) {
-	if column == "name" {
-		r.Name = s.optString()
+// decode reads one column of a row, skipping a column it does not know.
+func (c columns[T]) decode(s *scanner, r *T, column string) {
+	if f, ok := c[column]; ok {
+		f(s, r)
 		return
 	}
 	s.skip()
+}
+
+var (
+	rootColumns = columns[rootRow]{
+		"bridges":  func(s *scanner, r *rootRow) { r.Bridges = s.uuidSet() },
+		"next_cfg": func(s *scanner, r *rootRow) { r.NextCfg = s.integer() },
+		"cur_cfg":  func(s *scanner, r *rootRow) { r.CurCfg = s.integer() },
+	}
+	bridgeColumns = columns[bridgeRow]{
+		"name":          func(s *scanner, r *bridgeRow) { r.Name = s.str() },
+		"ports":         func(s *scanner, r *bridgeRow) { r.Ports = s.uuidSet() },
+		"datapath_type": func(s *scanner, r *bridgeRow) { r.DatapathType = s.str() },
+		"fail_mode":     func(s *scanner, r *bridgeRow) { r.FailMode = s.optString() },
+		"protocols":     func(s *scanner, r *bridgeRow) { r.Protocols = s.stringSet() },
+		"other_config":  func(s *scanner, r *bridgeRow) { r.OtherConfig = s.stringMap() },
+		"flow_tables":   func(s *scanner, r *bridgeRow) { r.FlowTables = s.intUUIDMap() },
+	}
+	portColumns = columns[portRow]{
+		"name":       func(s *scanner, r *portRow) { r.Name = s.str() },
+		"interfaces": func(s *scanner, r *portRow) { r.Interfaces = s.uuidSet() },
+		"tag":        func(s *scanner, r *portRow) { r.Tag = s.optInt() },
+	}
+	ifaceColumns = columns[ifaceRow]{
+		"name": func(s *scanner, r *ifaceRow) { r.Name = s.str() },
+		"type": func(s *scanner, r *ifaceRow) { r.Type = s.common() },
+		"ofport": func(s *scanner, r *ifaceRow) {
+			if n := s.optInt(); n != nil {
+				r.Ofport = *n
+			}
+		},
+		"error": func(s *scanner, r *ifaceRow) {
+			if e := s.optString(); e != nil {
+				r.Error = *e
+			}
+		},
+		"external_ids": func(s *scanner, r *ifaceRow) { r.ExternalIDs = s.stringPairs() },
+		"options":      func(s *scanner, r *ifaceRow) { r.Options = s.stringPairs() },
+	}
+	flowTableColumns = columns[flowTableRow]{
+		"name": func(s *scanner, r *flowTableRow) { r.Name = s.optString() },
+	}
+)
+
+// monitored returns the monitored tables and their columns.
+func monitored() map[string][]string {
+	return map[string][]string{
+		vswitchd.OpenvSwitchTable: slices.Sorted(maps.Keys(rootColumns)),
+		vswitchd.BridgeTable:      slices.Sorted(maps.Keys(bridgeColumns)),
+		vswitchd.PortTable:        slices.Sorted(maps.Keys(portColumns)),
+		vswitchd.InterfaceTable:   slices.Sorted(maps.Keys(ifaceColumns)),
+		vswitchd.FlowTableTable:   slices.Sorted(maps.Keys(flowTableColumns)),
+	}
 }
 
 // scanner reads JSON from b. The first error stops it: every later read returns a zero

@@ -6,21 +6,12 @@ import (
 	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
 )
 
-// The monitored tables and columns: those dvrflow reads. Columns it only writes
-// (Port.vlan_mode and trunks, Interface.ofport_request) are not monitored.
-var monitored = map[string][]string{
-	vswitchd.OpenvSwitchTable: {"bridges", "next_cfg", "cur_cfg"},
-	vswitchd.BridgeTable:      {"name", "ports", "datapath_type", "fail_mode", "protocols", "other_config", "flow_tables"},
-	vswitchd.PortTable:        {"name", "interfaces", "tag"},
-	vswitchd.InterfaceTable:   {"name", "type", "ofport", "error", "external_ids", "options"},
-	vswitchd.FlowTableTable:   {"name"},
-}
-
 // monitorRequests is the third parameter of the monitor request (RFC 7047 section 4.1.5):
 // every monitored table's columns, with the initial contents and every change.
 func monitorRequests() map[string]any {
-	req := make(map[string]any, len(monitored))
-	for table, cols := range monitored {
+	tables := monitored()
+	req := make(map[string]any, len(tables))
+	for table, cols := range tables {
 		req[table] = map[string]any{"columns": cols}
 	}
 	return req

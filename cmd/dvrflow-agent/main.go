@@ -151,7 +151,7 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 		return err
 	}
 	defer boot.Close()
-	cfg, topo := boot.Config, boot.Topology
+	cfg := boot.Config
 	log = log.With(zap.String("host", cfg.Host))
 	log.Info("starting", zap.String("topology", cfg.TopologyFile), zap.String("ovsdb", cfg.OVSDBConnection),
 		zap.String("datapath_type", cfg.DatapathType), zap.Bool("distributed", cfg.DistributedRoutingEnabled()),
@@ -169,7 +169,7 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	if err := agent.Setup(ctx); err != nil {
 		return err
 	}
-	agent.SetTopology(topo)
+	agent.SetTopology(boot.TakeTopology())
 
 	if o.once {
 		return runOnce(ctx, agent, o, log)
