@@ -39,6 +39,7 @@ type Agent struct {
 	// Results of the last reconcile.
 	binding Binding
 	desired map[string][]flows.Flow
+	sorted  bool // desired is in dump order (Desired sorts it when asked)
 }
 
 // maxPortLogs is how many ports a reconcile logs one by one at info level.
@@ -172,8 +173,18 @@ func (a *Agent) SetTopology(t *Topology) []Problem {
 // Topology returns the validated topology in force.
 func (a *Agent) Topology() *Topology { return a.topo }
 
-// Desired returns the desired flows of the last reconcile, by bridge.
-func (a *Agent) Desired() map[string][]flows.Flow { return a.desired }
+// Desired returns the desired flows of the last reconcile, by bridge, each bridge's in
+// dump order (sorted on the first call after a reconcile: syncing needs no order). Like
+// Reconcile, it must not run concurrently with Reconcile or Run.
+func (a *Agent) Desired() map[string][]flows.Flow {
+	if !a.sorted {
+		for _, fs := range a.desired {
+			flows.Sort(fs)
+		}
+		a.sorted = true
+	}
+	return a.desired
+}
 
 // Binding returns the resolved state of the last reconcile.
 func (a *Agent) Binding() Binding { return a.binding }
@@ -223,8 +234,8 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 		}
 		b.Node.TunnelPorts, staleTunnels = ports, stale
 	}
-	desired := pipeline.Build(b.Node)
-	a.binding, a.desired = b, desired
+	desired := pipeline.Compose(b.Node)
+	a.binding, a.desired, a.sorted = b, desired, false
 	phase(&rep.Phases.Build)
 	for _, br := range a.brs.Names() {
 		res, err := a.brs.syncWithRetry(ctx, br, desired[br])
@@ -316,7 +327,7 @@ func (a *Agent) observe(ctx context.Context) (Observed, error) {
 func (a *Agent) Verify(ctx context.Context) error {
 	var errs []error
 	for _, br := range a.brs.Names() {
-		d, err := a.brs.Writer(br).Verify(ctx, a.desired[br])
+		d, err := a.brs.Writer(br).Verify(ctx, a.Desired()[br])
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -57,7 +57,7 @@ func (n benchNode) compute(vlans *controller.LocalVLANs) (controller.Binding, in
 		b.Node.FDB = controller.DeriveFDB(n.topo)
 	}
 	total := 0
-	for _, fs := range pipeline.Build(b.Node) {
+	for _, fs := range pipeline.Compose(b.Node) {
 		total += len(fs)
 	}
 	return b, total
@@ -85,7 +85,8 @@ func TestBenchNodeFlows(t *testing.T) {
 
 // BenchmarkReconcileCompute measures one reconcile's computation on the bench node (no
 // OVSDB, no switch): Bind with a warm local VLAN allocator (as every reconcile after the
-// first), then Build; and each of the two alone.
+// first), then Compose (Build without the dump-order sort, as Agent.Reconcile computes);
+// each of the two alone; and Build, which sorts too.
 //
 //	go test -run '^$' -bench ReconcileCompute -benchmem ./controller/
 func BenchmarkReconcileCompute(b *testing.B) {
@@ -93,7 +94,7 @@ func BenchmarkReconcileCompute(b *testing.B) {
 		n := newBenchNode(b, ports)
 		vlans := controller.NewLocalVLANs()
 		bound, flows := n.compute(vlans)
-		b.Run(fmt.Sprintf("ports=%d/bind+build", ports), func(b *testing.B) {
+		b.Run(fmt.Sprintf("ports=%d/bind+compose", ports), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				n.compute(vlans)
@@ -106,7 +107,13 @@ func BenchmarkReconcileCompute(b *testing.B) {
 				controller.Bind(n.cfg, n.topo, n.obs, vlans)
 			}
 		})
-		b.Run(fmt.Sprintf("ports=%d/build", ports), func(b *testing.B) {
+		b.Run(fmt.Sprintf("ports=%d/compose", ports), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				pipeline.Compose(bound.Node)
+			}
+		})
+		b.Run(fmt.Sprintf("ports=%d/build+sort", ports), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				pipeline.Build(bound.Node)

@@ -8,7 +8,7 @@ import (
 )
 
 // referenceLastWins is the definition: for every key the flow added last, at the place
-// its key was first added, then dump order.
+// its key was first added.
 func referenceLastWins(fs []flows.Flow) []flows.Flow {
 	index := map[flows.Key]int{}
 	var kept []flows.Flow
@@ -20,7 +20,6 @@ func referenceLastWins(fs []flows.Flow) []flows.Flow {
 		index[f.Key()] = len(kept)
 		kept = append(kept, f)
 	}
-	flows.Sort(kept)
 	return kept
 }
 

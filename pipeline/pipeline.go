@@ -12,13 +12,25 @@ import (
 	"github.com/dvrflow/dvrflow/tunnels"
 )
 
-// Build returns the desired flows of every bridge of the node, keyed by bridge name. Every
-// bridge the node uses has an entry (possibly empty), so a caller can sync each of them.
+// Build returns the desired flows of every bridge of the node, keyed by bridge name, each
+// bridge's in dump order (flows.Sort). Every bridge the node uses has an entry (possibly
+// empty), so a caller can sync each of them.
 //
 // Generators run in Neutron's order — L2, then tunnels, then DVR — and a later generator's
 // flow replaces an earlier one with the same (table, priority, match), as a later OpenFlow
 // ADD does in Neutron (T17 replaces T1 on br-tun, for example).
 func Build(n *state.Node) map[string][]flows.Flow {
+	out := Compose(n)
+	for _, fs := range out {
+		flows.Sort(fs)
+	}
+	return out
+}
+
+// Compose is Build without the sort: each bridge's flows in the order the generators made
+// them (the first place a replaced flow had). Syncing needs no order, and sorting is about
+// 40 % of the whole computation; the agent sorts only when the flows are shown.
+func Compose(n *state.Node) map[string][]flows.Flow {
 	// br-int gets most flows: about eight per port (binding, spoofing protection, DVR
 	// delivery); room for them up front saves growing the slice while generating.
 	out := map[string][]flows.Flow{n.Host.IntegrationBridge: make([]flows.Flow, 0, 32+8*len(n.Ports))}
@@ -41,8 +53,8 @@ func Build(n *state.Node) map[string][]flows.Flow {
 	return out
 }
 
-// lastWins keeps, for every (table, priority, match), the flow added last, and sorts the
-// result in dump order. It works in place: the result shares fs's array.
+// lastWins keeps, for every (table, priority, match), the flow added last, in the place the
+// first one had. It works in place: the result shares fs's array.
 func lastWins(fs []flows.Flow) []flows.Flow {
 	// An open-addressing table of indices into kept, keyed by the flows' keys: a tenth of
 	// the memory of a map[flows.Key]int and no per-insert bookkeeping.
@@ -69,7 +81,6 @@ func lastWins(fs []flows.Flow) []flows.Flow {
 		}
 	}
 	clear(fs[len(kept):]) // no stale references beyond the result
-	flows.Sort(kept)
 	return kept
 }
 
