@@ -72,6 +72,8 @@ func TestTargets(t *testing.T) {
 		sized(10000, 3*time.Second, 2*time.Second, 2200*time.Millisecond, time.Second, 80000, 70<<20),
 	}}
 	r.Sizes[0].Incremental = &incrementalResult{Plug: []time.Duration{10 * time.Millisecond, 60 * time.Millisecond}}
+	r.Sizes[0].Cold[0].AgentCPU = 100 * time.Millisecond
+	r.Sizes[1].Cold[0].AgentCPU = 1500 * time.Millisecond
 	met := map[string]bool{}
 	for _, tg := range r.targets() {
 		if !tg.Measured {
@@ -88,11 +90,17 @@ func TestTargets(t *testing.T) {
 		"no-op restart, 1000 ports: converged":                                                                   true,
 		"incremental plug, 1000 ports: p99 to flows confirmed":                                                   false, // p99 of two = 60 ms
 		"agent memory, 10000 ports: RSS per installed flow":                                                      true,  // 917 B
-		"cost grows linearly with N (1000 → 10000 ports)":                                                        false, // ×15 time for ×10 flows
+		"cost grows linearly with N (1000 → 10000 ports): the agent's CPU time per cold sync":                    false, // ×15 CPU for ×10 flows
 	}
 	for what, w := range want {
 		if got, ok := met[what]; !ok || got != w {
 			t.Errorf("target %q met=%v (present %v), want %v", what, got, ok, w)
+		}
+	}
+	r.Sizes[1].Cold[0].AgentCPU = 1100 * time.Millisecond // ×11 for ×10 flows: within 1.25×
+	for _, tg := range r.targets() {
+		if strings.HasPrefix(tg.What, "cost grows linearly") && (!tg.Met || !strings.Contains(tg.Got, "agent CPU ×11.0 (wall time: bare bridges ×15.0, every flow lost ×7.3)")) {
+			t.Errorf("linear growth judged on the agent's CPU: met %v, %s", tg.Met, tg.Got)
 		}
 	}
 	r.Sizes[1].Restart.FlowMods = 2

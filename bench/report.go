@@ -171,12 +171,19 @@ func (r *results) targets() []target {
 		mem.Measured, mem.Got, mem.Met = true, fmt.Sprintf("%.0f B", bpf), bpf < 1024
 	}
 	ts = append(ts, mem)
-	lin := target{What: "cost grows linearly with N (1000 → 10000 ports)", Want: "time ratio ≤ 1.25 × flow ratio"}
-	if a, b := r.size(1000), r.size(10000); a != nil && b != nil {
+	// The agent's cost is its CPU time; the wall time of a cold sync is mostly the switch's
+	// (ovs-vswitchd's reconfiguration, ovsdb-server's dump), shown beside it.
+	lin := target{What: "cost grows linearly with N (1000 → 10000 ports): the agent's CPU time per cold sync", Want: "CPU ratio ≤ 1.25 × flow ratio"}
+	if a, b := r.size(1000), r.size(10000); a != nil && b != nil && a.coldCPU() > 0 && b.coldCPU() > 0 {
 		flowRatio := float64(b.Flows) / float64(a.Flows)
-		timeRatio := float64(b.coldAgent()) / float64(a.coldAgent())
-		lin.Measured, lin.Met = true, timeRatio <= 1.25*flowRatio
-		lin.Got = fmt.Sprintf("flows ×%.1f, cold sync ×%.1f", flowRatio, timeRatio)
+		cpuRatio := float64(b.coldCPU()) / float64(a.coldCPU())
+		lin.Measured, lin.Met = true, cpuRatio <= 1.25*flowRatio
+		lin.Got = fmt.Sprintf("flows ×%.1f, agent CPU ×%.1f (wall time: bare bridges ×%.1f", flowRatio, cpuRatio,
+			float64(b.coldAgent())/float64(a.coldAgent()))
+		if len(a.FlowsLost) > 0 && len(b.FlowsLost) > 0 {
+			lin.Got += fmt.Sprintf(", every flow lost ×%.1f", float64(b.lostAgent())/float64(a.lostAgent()))
+		}
+		lin.Got += ")"
 	}
 	ts = append(ts, lin)
 	return ts
