@@ -71,6 +71,9 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 		return nil, err
 	}
 	defer mon.stop()
+	if err := b.settle(ctx, n, reports); err != nil {
+		return nil, err
+	}
 	res := &incrementalResult{}
 	macs := map[string]string{}
 	var names []string
@@ -109,7 +112,7 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 		res.PlugDone = append(res.PlugDone, s.at.Sub(t0))
 		names = append(names, name)
 		macs[name] = port.MAC
-		if err := n.settle(ctx, reports); err != nil {
+		if err := b.settle(ctx, n, reports); err != nil {
 			return nil, err
 		}
 	}
@@ -131,7 +134,7 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 		}
 		res.Unplug = append(res.Unplug, deleted.Sub(t0))
 		res.UnplugDone = append(res.UnplugDone, s.at.Sub(t0))
-		if err := n.settle(ctx, reports); err != nil {
+		if err := b.settle(ctx, n, reports); err != nil {
 			return nil, err
 		}
 	}
@@ -174,14 +177,19 @@ func waitReport(ctx context.Context, reports <-chan stamped, done <-chan error, 
 	}
 }
 
-// settle waits until the agent has been quiet for 50 ms and ovs-vswitchd has applied every
-// committed change, so that the next change finds both idle.
-func (n *node) settle(ctx context.Context, reports <-chan stamped) error {
+// settle waits until the agent has been quiet for 50 ms, ovs-vswitchd has applied every
+// committed change and the switch is idle, so that the next change finds all of them idle
+// (after a port is added or tagged, ovs-vswitchd and ovsdb-server go on working for up to
+// ~100 ms at 1000 ports beyond cur_cfg).
+func (b *bench) settle(ctx context.Context, n *node, reports <-chan stamped) error {
 	for {
 		select {
 		case <-reports:
 		case <-time.After(50 * time.Millisecond):
-			return n.hv.vswitchdIdle(ctx, 30*time.Second)
+			if err := n.hv.vswitchdIdle(ctx, 30*time.Second); err != nil {
+				return err
+			}
+			return b.waitIdle(ctx, n)
 		}
 	}
 }
