@@ -154,7 +154,7 @@ func TestColdSyncTableFloorColumns(t *testing.T) {
 	}
 	md := (&results{Sizes: []*sizeResult{s}}).markdown("")
 	for _, want := range []string{
-		"| ovs-ofctl --bundle | ratio | ovs-vsctl: patch pair + tags | floor (ovs-vsctl + ovs-ofctl) | agent / floor |",
+		"| ovs-ofctl --bundle | ratio | ovs-vsctl: bridge settings, patch pair, tags | floor (ovs-vsctl + ovs-ofctl) | agent / floor |",
 		// medians: agent 600, ovs-ofctl 200, ovs-vsctl 100; floor 300, agent / floor 2.00
 		"| 200 ms | **3.00** | 100 ms | 300 ms | 2.00 |",
 		"600 ms / 200 ms / 100 ms",
@@ -207,13 +207,17 @@ func TestRenderResultsWithoutVsctl(t *testing.T) {
 
 func TestVsctlArgs(t *testing.T) {
 	st := ovsdbState{
+		Bridges: []bridgeSettings{{Name: "br-int", FailMode: "secure", Protocols: []string{"OpenFlow10", "OpenFlow13"},
+			OtherConfig: map[string]string{"mac-table-size": "50000"}, TableNames: map[int]string{0: "LOCAL_SWITCHING", 23: "CANARY"}}},
 		Patches: []patchPort{
 			{Bridge: "br-int", Name: "int-br-vlan", Type: "patch", Options: map[string]string{"peer": "phy-br-vlan"}},
 			{Bridge: "br-vlan", Name: "phy-br-vlan", Type: "patch", Options: map[string]string{"peer": "int-br-vlan"}},
 		},
 		Tags: map[string]int{"tapb": 2, "qr-a": 1},
 	}
-	want := "add-port br-int int-br-vlan -- set Interface int-br-vlan type=patch options:peer=phy-br-vlan -- " +
+	want := "--id=@ft0_0 create Flow_Table name=LOCAL_SWITCHING -- --id=@ft0_23 create Flow_Table name=CANARY -- " +
+		"set Bridge br-int fail_mode=secure protocols=OpenFlow10,OpenFlow13 other_config:mac-table-size=50000 flow_tables:0=@ft0_0 flow_tables:23=@ft0_23 -- " +
+		"add-port br-int int-br-vlan -- set Interface int-br-vlan type=patch options:peer=phy-br-vlan -- " +
 		"add-port br-vlan phy-br-vlan -- set Interface phy-br-vlan type=patch options:peer=int-br-vlan -- " +
 		"set Port qr-a tag=1 -- set Port tapb tag=2"
 	if got := strings.Join(vsctlArgs(st), " "); got != want {
@@ -223,6 +227,7 @@ func TestVsctlArgs(t *testing.T) {
 
 func TestOvsdbStateDiff(t *testing.T) {
 	want := ovsdbState{
+		Bridges: []bridgeSettings{{Name: "br-int", FailMode: "secure", Protocols: []string{"OpenFlow13"}, TableNames: map[int]string{0: "T0"}}},
 		Patches: []patchPort{
 			{Bridge: "br-int", Name: "int-br-vlan", Type: "patch", Options: map[string]string{"peer": "phy-br-vlan"}},
 			{Bridge: "br-vlan", Name: "phy-br-vlan", Type: "patch", Options: map[string]string{"peer": "int-br-vlan"}},
@@ -231,6 +236,10 @@ func TestOvsdbStateDiff(t *testing.T) {
 	}
 	clone := func(edit func(*ovsdbState)) ovsdbState {
 		s := ovsdbState{Tags: maps.Clone(want.Tags)}
+		for _, b := range want.Bridges {
+			b.TableNames = maps.Clone(b.TableNames)
+			s.Bridges = append(s.Bridges, b)
+		}
 		for _, p := range want.Patches {
 			p.Options = maps.Clone(p.Options)
 			s.Patches = append(s.Patches, p)
@@ -243,6 +252,8 @@ func TestOvsdbStateDiff(t *testing.T) {
 		want string // a part of the error; "" for none
 	}{
 		"equal":           {clone(func(*ovsdbState) {}), ""},
+		"standalone":      {clone(func(s *ovsdbState) { s.Bridges[0].FailMode = "" }), "bridge br-int"},
+		"table unnamed":   {clone(func(s *ovsdbState) { delete(s.Bridges[0].TableNames, 0) }), "bridge br-int"},
 		"patch absent":    {clone(func(s *ovsdbState) { s.Patches[1].Bridge = "" }), "patch port phy-br-vlan absent"},
 		"patch elsewhere": {clone(func(s *ovsdbState) { s.Patches[0].Bridge = "br-vlan" }), "patch port int-br-vlan: on br-vlan"},
 		"wrong peer":      {clone(func(s *ovsdbState) { s.Patches[0].Options["peer"] = "x" }), "patch port int-br-vlan"},
@@ -259,7 +270,7 @@ func TestOvsdbStateDiff(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, tc.want)
 		}
 	}
-	many := ovsdbState{Patches: want.Patches, Tags: map[string]int{}}
+	many := ovsdbState{Bridges: want.Bridges, Patches: want.Patches, Tags: map[string]int{}}
 	for i := range 10 {
 		many.Tags[fmt.Sprint("p", i)] = 1
 	}

@@ -20,10 +20,20 @@ import (
 )
 
 // ovsdbState is the OVSDB part of a cold sync's result, the part ovs-vsctl can do as well:
-// the patch pair between br-int and the physical bridge, and the VLAN tag of every VIF.
+// the settings of the bridges the agent adopted, the patch pair between br-int and the
+// physical bridge, and the VLAN tag of every VIF.
 type ovsdbState struct {
-	Patches []patchPort    // in the order asked for; an absent port has Bridge ""
-	Tags    map[string]int // VIF port name → tag, for the tagged VIFs
+	Bridges []bridgeSettings // in the order asked for
+	Patches []patchPort      // in the order asked for; an absent port has Bridge ""
+	Tags    map[string]int   // VIF port name → tag, for the tagged VIFs
+}
+
+// bridgeSettings are the columns of a bridge the agent sets when it adopts it.
+type bridgeSettings struct {
+	Name, FailMode string
+	Protocols      []string // sorted
+	OtherConfig    map[string]string
+	TableNames     map[int]string // Flow_Table names by table number
 }
 
 // patchPort is one end of a patch pair as OVSDB holds it.
@@ -58,7 +68,7 @@ func (b *bench) vsctlBaseline(ctx context.Context, n *node, want ovsdbState) (ti
 	if err != nil {
 		return 0, fmt.Errorf("baseline: ovs-vsctl (patch pair and %d tags): %w: %s", len(want.Tags), err, out)
 	}
-	got, err := n.hv.ovsdbState(ctx, agentPatchNames(), n.ports)
+	got, err := n.hv.ovsdbState(ctx, agentBridges(), agentPatchNames(), n.ports)
 	if err != nil {
 		return 0, fmt.Errorf("baseline: ovs-vsctl: read back: %w", err)
 	}
@@ -72,8 +82,9 @@ func (b *bench) vsctlBaseline(ctx context.Context, n *node, want ovsdbState) (ti
 	return took, nil
 }
 
-// vsctlArgs are the ovs-vsctl commands, separated by "--", that make st: each patch port
-// added to its bridge with its interface's type and options, then every tag set.
+// vsctlArgs are the ovs-vsctl commands, separated by "--", that make st: each bridge's
+// settings (a Flow_Table row per named table), each patch port added to its bridge with its
+// interface's type and options, then every tag set.
 func vsctlArgs(st ovsdbState) []string {
 	var args []string
 	cmd := func(c ...string) {
@@ -81,6 +92,25 @@ func vsctlArgs(st ovsdbState) []string {
 			args = append(args, "--")
 		}
 		args = append(args, c...)
+	}
+	for bi, b := range st.Bridges {
+		set := []string{"set", "Bridge", b.Name}
+		if b.FailMode != "" {
+			set = append(set, "fail_mode="+b.FailMode)
+		}
+		if len(b.Protocols) > 0 {
+			set = append(set, "protocols="+strings.Join(b.Protocols, ","))
+		}
+		for _, k := range slices.Sorted(maps.Keys(b.OtherConfig)) {
+			set = append(set, "other_config:"+k+"="+b.OtherConfig[k])
+		}
+		for _, n := range slices.Sorted(maps.Keys(b.TableNames)) {
+			set = append(set, fmt.Sprintf("flow_tables:%d=@ft%d_%d", n, bi, n))
+		}
+		for _, n := range slices.Sorted(maps.Keys(b.TableNames)) {
+			cmd(fmt.Sprintf("--id=@ft%d_%d", bi, n), "create", "Flow_Table", "name="+b.TableNames[n])
+		}
+		cmd(set...)
 	}
 	for _, p := range st.Patches {
 		cmd("add-port", p.Bridge, p.Name)
@@ -100,6 +130,16 @@ func vsctlArgs(st ovsdbState) []string {
 // or on another bridge, of another type or options, a tag missing, different or extra.
 func (want ovsdbState) diff(got ovsdbState) error {
 	var errs []string
+	gotBridge := map[string]bridgeSettings{}
+	for _, b := range got.Bridges {
+		gotBridge[b.Name] = b
+	}
+	for _, w := range want.Bridges {
+		g := gotBridge[w.Name]
+		if g.FailMode != w.FailMode || !slices.Equal(g.Protocols, w.Protocols) || !maps.Equal(g.OtherConfig, w.OtherConfig) || !maps.Equal(g.TableNames, w.TableNames) {
+			errs = append(errs, fmt.Sprintf("bridge %s: %+v, want %+v", w.Name, g, w))
+		}
+	}
 	gotPatch := map[string]patchPort{}
 	for _, p := range got.Patches {
 		gotPatch[p.Name] = p
@@ -142,26 +182,46 @@ func (want ovsdbState) diff(got ovsdbState) error {
 	return errors.New(strings.Join(errs, "; "))
 }
 
-// ovsdbState reads, in one transaction, the named patch ports (bridge, interface type and
-// options) and the tags of the named VIF ports.
-func (h *hypervisor) ovsdbState(ctx context.Context, patches, vifs []string) (ovsdbState, error) {
+// ovsdbState reads, in one transaction, the named bridges' settings, the named patch ports
+// (bridge, interface type and options) and the tags of the named VIF ports.
+func (h *hypervisor) ovsdbState(ctx context.Context, bridges, patches, vifs []string) (ovsdbState, error) {
 	sel := func(table string, columns ...string) ovsdb.Operation {
 		return ovsdb.Operation{Op: ovsdb.OperationSelect, Table: table, Where: []ovsdb.Condition{}, Columns: columns}
 	}
 	res, err := h.transact(ctx, []ovsdb.Operation{
-		sel(vswitchd.BridgeTable, "name", "ports"),
+		sel(vswitchd.BridgeTable, "name", "ports", "fail_mode", "protocols", "other_config", "flow_tables"),
 		sel(vswitchd.PortTable, "_uuid", "name", "tag"),
 		sel(vswitchd.InterfaceTable, "name", "type", "options"),
+		sel(vswitchd.FlowTableTable, "_uuid", "name"),
 	})
 	if err != nil {
 		return ovsdbState{}, fmt.Errorf("read ports: %w", err)
 	}
+	tableName := map[string]string{} // Flow_Table UUID → name
+	for _, r := range res[3].Rows {
+		if u, ok := r["_uuid"].(ovsdb.UUID); ok {
+			tableName[u.GoUUID] = optionalString(r["name"])
+		}
+	}
 	bridgeOf := map[string]string{} // Port UUID → bridge name
+	settings := map[string]bridgeSettings{}
 	for _, r := range res[0].Rows {
 		name, _ := r["name"].(string)
 		for _, u := range uuids(r["ports"]) {
 			bridgeOf[u] = name
 		}
+		b := bridgeSettings{Name: name, FailMode: optionalString(r["fail_mode"]), Protocols: stringSet(r["protocols"]),
+			OtherConfig: stringMap(r["other_config"])}
+		if m, ok := r["flow_tables"].(ovsdb.OvsMap); ok && len(m.GoMap) > 0 {
+			b.TableNames = map[int]string{}
+			for k, v := range m.GoMap {
+				n, _ := k.(float64)
+				if u, ok := v.(ovsdb.UUID); ok {
+					b.TableNames[int(n)] = tableName[u.GoUUID]
+				}
+			}
+		}
+		settings[name] = b
 	}
 	portBridge := map[string]string{} // port name → bridge name
 	tags := map[string]int{}
@@ -180,6 +240,11 @@ func (h *hypervisor) ovsdbState(ctx context.Context, patches, vifs []string) (ov
 		ifaces[name] = r
 	}
 	st := ovsdbState{Tags: map[string]int{}}
+	for _, name := range bridges {
+		b := settings[name]
+		b.Name = name
+		st.Bridges = append(st.Bridges, b)
+	}
 	for _, name := range patches {
 		p := patchPort{Name: name, Bridge: portBridge[name]}
 		if r, ok := ifaces[name]; ok && p.Bridge != "" {
@@ -200,7 +265,7 @@ func (h *hypervisor) ovsdbState(ctx context.Context, patches, vifs []string) (ov
 // (each end a patch port whose peer is the other), and the tags of the node's VIFs, which
 // must all be tagged.
 func (n *node) agentState(ctx context.Context) (ovsdbState, error) {
-	st, err := n.hv.ovsdbState(ctx, agentPatchNames(), n.ports)
+	st, err := n.hv.ovsdbState(ctx, agentBridges(), agentPatchNames(), n.ports)
 	if err != nil {
 		return st, fmt.Errorf("the agent's OVSDB state: %w", err)
 	}
@@ -231,6 +296,29 @@ func uuids(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// optionalString returns an optional string column's value ("" when empty).
+func optionalString(v any) string {
+	s, _ := v.(string) // an empty optional column is an empty set
+	return s
+}
+
+// stringSet returns a set-of-strings column, sorted (a single string is sent bare).
+func stringSet(v any) []string {
+	var out []string
+	switch v := v.(type) {
+	case string:
+		out = []string{v}
+	case ovsdb.OvsSet:
+		for _, e := range v.GoSet {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // stringMap returns a string-to-string map column (nil when empty).
