@@ -76,9 +76,7 @@ type Client struct {
 	conn     *rpcConn      // guarded by mu; nil while disconnected
 	up       chan struct{} // guarded by mu; closed when conn is set
 	reloaded bool          // guarded by mu; set by a reconnection, consumed by the event loop
-
-	// Owned by the event loop goroutine (and by Connect before it starts).
-	known knownState
+	pending  eventQueue    // guarded by mu; the changes the event loop has not sent yet
 }
 
 // Connect connects to the ovsdb-server at endpoint ("unix:PATH" or "tcp:IP:PORT"), starts
@@ -110,8 +108,7 @@ func Connect(ctx context.Context, endpoint string, log *zap.Logger) (*Client, er
 	c.mu.Lock()
 	c.rows = fresh
 	c.mu.Unlock()
-	c.setConn(conn)
-	c.known = c.current() // events report changes from here on; VIFs() gives the start
+	c.setConn(conn) // events report changes from here on; VIFs() gives the start
 	c.wg.Add(2)
 	go c.run()
 	go c.keepConnected(conn)
@@ -151,7 +148,7 @@ func (c *Client) dial(ctx context.Context) (*rpcConn, *rows, error) {
 		if err != nil {
 			return fmt.Errorf("the initial rows: %w", err)
 		}
-		fresh.apply(u)
+		fresh.apply(u, nil)
 		return nil
 	})
 	if err != nil {
@@ -162,23 +159,25 @@ func (c *Client) dial(ctx context.Context) (*rpcConn, *rows, error) {
 }
 
 // applyTo applies an update to r, the rows of the session it came on, and, if r is the
-// client's current rows, wakes whoever waits on the tables it changed.
+// client's current rows, queues the update's events, wakes the event loop if there are
+// any, and wakes whoever waits on the tables it changed.
 func (c *Client) applyTo(r *rows, u *tableUpdates) {
 	c.mu.Lock()
-	changed := r.apply(u)
 	current := c.rows == r
+	var q *eventQueue
+	if current {
+		q = &c.pending
+	}
+	changed := r.apply(u, q)
+	queued := current && !c.pending.empty()
 	c.mu.Unlock()
 	if !current {
 		return // a session not installed yet: its rows are installed whole
 	}
-	pokes := false
 	for _, table := range changed {
 		c.changed(table)
-		if table != vswitchd.OpenvSwitchTable { // cur_cfg moves on every write
-			pokes = true
-		}
 	}
-	if pokes {
+	if queued {
 		c.poke()
 	}
 }
@@ -232,10 +231,7 @@ func (c *Client) keepConnected(conn *rpcConn) {
 		if conn == nil {
 			return // closed
 		}
-		c.mu.Lock()
-		c.rows = fresh
-		c.reloaded = true
-		c.mu.Unlock()
+		c.reload(fresh)
 		c.setConn(conn)
 		for table := range c.changes {
 			c.changed(table)
@@ -243,6 +239,17 @@ func (c *Client) keepConnected(conn *rpcConn) {
 		c.poke()
 		c.log.Info("reconnected to ovsdb")
 	}
+}
+
+// reload installs the rows of a new session in place of the old ones, queues the changes
+// between the two (a full comparison: reconnections are rare) and marks the reload for the
+// event loop, which sends those changes and then Resynced.
+func (c *Client) reload(fresh *rows) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending.resync(c.rows, fresh)
+	c.rows = fresh
+	c.reloaded = true
 }
 
 // watch returns when the session ends (closing it on Close or a failed echo probe).

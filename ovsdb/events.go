@@ -78,83 +78,22 @@ func (c *Client) Events() <-chan Event { return c.events }
 
 // VIFs returns the current VIFs from the cache, sorted by name.
 func (c *Client) VIFs() []VIF {
-	st := c.current()
-	vifs := make([]VIF, 0, len(st.vifs))
-	for _, v := range st.vifs {
-		vifs = append(vifs, v)
-	}
+	var vifs []VIF
+	c.read(func(r *rows) {
+		vifs = make([]VIF, 0, len(r.ifaces))
+		for _, i := range r.ifaces {
+			if v, ok := r.vif(i); ok {
+				vifs = append(vifs, v)
+			}
+		}
+	})
 	slices.SortFunc(vifs, func(a, b VIF) int { return cmp.Compare(a.Name, b.Name) })
 	return vifs
 }
 
-// knownState is what the event loop last reported.
-type knownState struct {
-	vifs    map[string]VIF    // by Interface UUID
-	bridges map[string]string // Bridge UUID → name
-}
-
-// current computes the VIFs and bridges from the rows, all read at one moment.
-func (c *Client) current() knownState {
-	st := knownState{vifs: map[string]VIF{}, bridges: map[string]string{}}
-	c.read(func(r *rows) {
-		ifaceBridge := r.interfaceBridges()
-		for uuid, b := range r.bridges {
-			st.bridges[uuid] = b.Name
-		}
-		for uuid, i := range r.ifaces {
-			id := i.ExternalIDs.value("iface-id")
-			if id == "" {
-				continue
-			}
-			st.vifs[uuid] = VIF{Name: i.Name, IfaceID: id, MAC: i.ExternalIDs.value("attached-mac"),
-				Bridge: ifaceBridge[uuid], Ofport: i.Ofport}
-		}
-	})
-	return st
-}
-
-// diff returns the events that turn old into cur: bridge deletions, VIF deletions, bridge
-// additions, VIF additions and updates, each group sorted by name.
-func diff(old, cur knownState) []Event {
-	var brDel, vifDel, brAdd, vifAdd []Event
-	for uuid, name := range old.bridges {
-		if _, ok := cur.bridges[uuid]; !ok {
-			brDel = append(brDel, Event{Kind: BridgeDeleted, Bridge: name})
-		}
-	}
-	for uuid, name := range cur.bridges {
-		if _, ok := old.bridges[uuid]; !ok {
-			brAdd = append(brAdd, Event{Kind: BridgeAdded, Bridge: name})
-		}
-	}
-	for uuid, v := range old.vifs {
-		if _, ok := cur.vifs[uuid]; !ok {
-			vifDel = append(vifDel, Event{Kind: VIFDeleted, VIF: v})
-		}
-	}
-	for uuid, v := range cur.vifs {
-		prev, ok := old.vifs[uuid]
-		switch {
-		case !ok:
-			vifAdd = append(vifAdd, Event{Kind: VIFAdded, VIF: v})
-		case prev != v:
-			vifAdd = append(vifAdd, Event{Kind: VIFUpdated, VIF: v})
-		}
-	}
-	byName := func(a, b Event) int {
-		return cmp.Or(cmp.Compare(a.Bridge, b.Bridge), cmp.Compare(a.VIF.Name, b.VIF.Name))
-	}
-	var evs []Event
-	for _, g := range [][]Event{brDel, vifDel, brAdd, vifAdd} {
-		slices.SortFunc(g, byName)
-		evs = append(evs, g...)
-	}
-	return evs
-}
-
-// run is the event loop: woken by row changes, it diffs the rows against what it reported
-// last and sends the difference. Sending may block on a full channel; that only delays this
-// goroutine, never the connection's.
+// run is the event loop: woken when changes are queued, it takes them and sends their
+// events. Sending may block on a full channel; that only delays this goroutine, never the
+// connection's, whose changes meanwhile coalesce in the queue.
 func (c *Client) run() {
 	defer c.wg.Done()
 	for {
@@ -163,13 +102,7 @@ func (c *Client) run() {
 			return
 		case <-c.wake:
 		}
-		c.mu.Lock()
-		reloaded := c.reloaded
-		c.reloaded = false
-		c.mu.Unlock()
-		cur := c.current()
-		evs := diff(c.known, cur)
-		c.known = cur
+		evs, reloaded := c.takeEvents()
 		if reloaded {
 			c.log.Info("ovsdb reloaded after reconnect")
 			evs = append(evs, Event{Kind: Resynced})
@@ -185,4 +118,14 @@ func (c *Client) run() {
 			}
 		}
 	}
+}
+
+// takeEvents empties the queue: it returns the queued events and whether the rows were
+// reloaded since the last call. The events are built after the lock is released.
+func (c *Client) takeEvents() (evs []Event, reloaded bool) {
+	c.mu.Lock()
+	q := c.pending
+	c.pending, reloaded, c.reloaded = eventQueue{}, c.reloaded, false
+	c.mu.Unlock()
+	return q.events(), reloaded
 }

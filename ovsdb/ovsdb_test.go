@@ -510,31 +510,6 @@ func TestChangesWhileDisconnected(t *testing.T) {
 	}
 }
 
-func TestDiffTellsRowsApartByUUID(t *testing.T) {
-	vif := VIF{Name: "tap1", IfaceID: portID, MAC: mac1, Bridge: "br-int", Ofport: 3}
-	old := knownState{
-		bridges: map[string]string{"u-br-int": "br-int", "u-br-tun": "br-tun"},
-		vifs:    map[string]VIF{"u-tap1": vif, "u-tap2": {Name: "tap2", IfaceID: "p2"}},
-	}
-	moved := vif
-	moved.Ofport = 4
-	cur := knownState{
-		bridges: map[string]string{"u-br-int": "br-int", "u-br-tun-2": "br-tun"}, // br-tun re-created
-		vifs:    map[string]VIF{"u-tap1-2": moved, "u-tap2": {Name: "tap2", IfaceID: "p2", Bridge: "br-int"}},
-	}
-	var got []string
-	for _, ev := range diff(old, cur) {
-		got = append(got, ev.Kind.String()+":"+ev.Bridge+ev.VIF.Name)
-	}
-	want := "BridgeDeleted:br-tun VIFDeleted:tap1 BridgeAdded:br-tun VIFAdded:tap1 VIFUpdated:tap2"
-	if strings.Join(got, " ") != want {
-		t.Errorf("diff = %s\nwant   %s", strings.Join(got, " "), want)
-	}
-	if evs := diff(cur, cur); len(evs) != 0 {
-		t.Errorf("diff of equal states = %+v", evs)
-	}
-}
-
 func TestConnectFailsAndCloseClosesEvents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

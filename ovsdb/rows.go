@@ -1,10 +1,6 @@
 package ovsdb
 
-import (
-	"slices"
-
-	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
-)
+import "github.com/dvrflow/dvrflow/ovsdb/vswitchd"
 
 // monitorRequests is the third parameter of the monitor request (RFC 7047 section 4.1.5):
 // every monitored table's columns, with the initial contents and every change.
@@ -17,9 +13,9 @@ func monitorRequests() map[string]any {
 	return req
 }
 
-// rows is the client's copy of the monitored tables, by row UUID, with the name indexes.
-// Rows are never modified once stored (an update stores a new row), so a row read under
-// the lock may be kept after it.
+// rows is the client's copy of the monitored tables, by row UUID, with the name indexes
+// and the links from an interface to its bridge. Rows are never modified once stored (an
+// update stores a new row), so a row read under the lock may be kept after it.
 type rows struct {
 	root       map[string]*vswitchd.OpenvSwitch
 	bridges    map[string]*vswitchd.Bridge
@@ -30,6 +26,12 @@ type rows struct {
 	bridgeByName map[string]string
 	portByName   map[string]string
 	ifaceByName  map[string]string
+
+	// portOfIface (Interface UUID → UUID of the Port listing it) and bridgeOfPort (Port
+	// UUID → UUID of the Bridge listing it) are kept up to date by apply, so that an
+	// interface's bridge is found without a scan. Their strings are the rows' own.
+	portOfIface  map[string]string
+	bridgeOfPort map[string]string
 }
 
 func newRows() *rows {
@@ -42,6 +44,8 @@ func newRows() *rows {
 		bridgeByName: map[string]string{},
 		portByName:   map[string]string{},
 		ifaceByName:  map[string]string{},
+		portOfIface:  map[string]string{},
+		bridgeOfPort: map[string]string{},
 	}
 }
 
@@ -56,29 +60,20 @@ func (r *rows) iface(name string) *ifaceRow { return r.ifaces[r.ifaceByName[name
 
 // portBridge returns the name of the bridge whose ports include portUUID, "" if none.
 func (r *rows) portBridge(portUUID string) string {
-	for _, b := range r.bridges {
-		if slices.Contains(b.Ports, portUUID) {
-			return b.Name
-		}
+	if b := r.bridges[r.bridgeOfPort[portUUID]]; b != nil {
+		return b.Name
 	}
 	return ""
 }
 
-// interfaceBridges maps Interface UUID → name of the bridge holding its port.
-func (r *rows) interfaceBridges() map[string]string {
-	portBridge := map[string]string{}
-	for _, b := range r.bridges {
-		for _, p := range b.Ports {
-			portBridge[p] = b.Name
-		}
+// ifaceBridge returns the name of the bridge holding the port of the interface ifaceUUID,
+// "" if none.
+func (r *rows) ifaceBridge(ifaceUUID string) string {
+	port, ok := r.portOfIface[ifaceUUID]
+	if !ok {
+		return ""
 	}
-	ifaceBridge := make(map[string]string, len(r.ifaces))
-	for uuid, p := range r.ports {
-		for _, i := range p.Interfaces {
-			ifaceBridge[i] = portBridge[uuid]
-		}
-	}
-	return ifaceBridge
+	return r.portBridge(port)
 }
 
 // tableUpdates is a monitor reply or update notification (RFC 7047 section 4.1.6) of the
@@ -133,65 +128,113 @@ type (
 	}
 )
 
-// apply stores the updates and reports which tables changed.
-func (r *rows) apply(u *tableUpdates) (changed []string) {
+// apply stores the updates and reports which tables changed. With a queue, it also queues
+// the VIF and bridge events of the update (see eventQueue), looking only at the rows the
+// update touches. Without one it only stores them: rows not installed yet have no events of
+// their own (they are the starting point, or compared whole on a reconnection).
+func (r *rows) apply(u *tableUpdates, q *eventQueue) (changed []string) {
+	var before *snapshot
+	if q != nil {
+		before = r.snapshot(u)
+	}
 	if len(u.Root) > 0 {
 		changed = append(changed, vswitchd.OpenvSwitchTable)
-		for uuid, up := range u.Root {
-			if up.New == nil {
-				delete(r.root, uuid)
-				continue
-			}
-			r.root[uuid] = &vswitchd.OpenvSwitch{UUID: uuid, Bridges: up.New.Bridges, NextCfg: up.New.NextCfg, CurCfg: up.New.CurCfg}
-		}
+		r.applyRoot(u.Root)
 	}
 	if len(u.Bridges) > 0 {
 		changed = append(changed, vswitchd.BridgeTable)
-		for uuid, up := range u.Bridges {
-			var row *vswitchd.Bridge
-			if n := up.New; n != nil {
-				row = &vswitchd.Bridge{UUID: uuid, Name: n.Name, Ports: n.Ports, DatapathType: n.DatapathType,
-					Protocols: n.Protocols, OtherConfig: n.OtherConfig,
-					FlowTables: n.FlowTables}
-				if n.FailMode != nil {
-					mode := vswitchd.BridgeFailMode(*n.FailMode)
-					row.FailMode = &mode
-				}
-			}
-			store(r.bridges, r.bridgeByName, uuid, row, func(b *vswitchd.Bridge) string { return b.Name })
-		}
+		r.applyBridges(u.Bridges)
 	}
 	if len(u.Ports) > 0 {
 		changed = append(changed, vswitchd.PortTable)
-		for uuid, up := range u.Ports {
-			var row *vswitchd.Port
-			if n := up.New; n != nil {
-				row = &vswitchd.Port{UUID: uuid, Name: n.Name, Interfaces: n.Interfaces, Tag: n.Tag}
-			}
-			store(r.ports, r.portByName, uuid, row, func(p *vswitchd.Port) string { return p.Name })
-		}
+		r.applyPorts(u.Ports)
 	}
 	if len(u.Ifaces) > 0 {
 		changed = append(changed, vswitchd.InterfaceTable)
-		for uuid, up := range u.Ifaces {
-			row := up.New
-			if row != nil {
-				row.UUID = uuid
-			}
-			store(r.ifaces, r.ifaceByName, uuid, row, func(i *ifaceRow) string { return i.Name })
-		}
+		r.applyIfaces(u.Ifaces)
 	}
 	if len(u.FlowTables) > 0 {
 		changed = append(changed, vswitchd.FlowTableTable)
-		for uuid, up := range u.FlowTables {
-			if up.New == nil {
-				delete(r.flowTables, uuid)
-				continue
-			}
-			r.flowTables[uuid] = &vswitchd.FlowTable{UUID: uuid, Name: up.New.Name}
-		}
+		r.applyFlowTables(u.FlowTables)
+	}
+	if q != nil {
+		q.queue(before, r)
 	}
 	return changed
+}
+
+func (r *rows) applyRoot(ups map[string]rowUpdate[rootRow]) {
+	for uuid, up := range ups {
+		if up.New == nil {
+			delete(r.root, uuid)
+			continue
+		}
+		r.root[uuid] = &vswitchd.OpenvSwitch{UUID: uuid, Bridges: up.New.Bridges, NextCfg: up.New.NextCfg, CurCfg: up.New.CurCfg}
+	}
+}
+
+// applyBridges stores Bridge rows and links their ports to them.
+func (r *rows) applyBridges(ups map[string]rowUpdate[bridgeRow]) {
+	for uuid, up := range ups {
+		var row *vswitchd.Bridge
+		if n := up.New; n != nil {
+			row = &vswitchd.Bridge{UUID: uuid, Name: n.Name, Ports: n.Ports, DatapathType: n.DatapathType,
+				Protocols: n.Protocols, OtherConfig: n.OtherConfig,
+				FlowTables: n.FlowTables}
+			if n.FailMode != nil {
+				mode := vswitchd.BridgeFailMode(*n.FailMode)
+				row.FailMode = &mode
+			}
+		}
+		var oldPorts []string
+		if old := r.bridges[uuid]; old != nil {
+			oldPorts = old.Ports
+		}
+		var newPorts []string
+		if row != nil {
+			newPorts = row.Ports
+		}
+		relink(r.bridgeOfPort, uuid, oldPorts, newPorts)
+		store(r.bridges, r.bridgeByName, uuid, row, func(b *vswitchd.Bridge) string { return b.Name })
+	}
+}
+
+// applyPorts stores Port rows and links their interfaces to them.
+func (r *rows) applyPorts(ups map[string]rowUpdate[portRow]) {
+	for uuid, up := range ups {
+		var row *vswitchd.Port
+		var newIfaces []string
+		if n := up.New; n != nil {
+			row = &vswitchd.Port{UUID: uuid, Name: n.Name, Interfaces: n.Interfaces, Tag: n.Tag}
+			newIfaces = n.Interfaces
+		}
+		var oldIfaces []string
+		if old := r.ports[uuid]; old != nil {
+			oldIfaces = old.Interfaces
+		}
+		relink(r.portOfIface, uuid, oldIfaces, newIfaces)
+		store(r.ports, r.portByName, uuid, row, func(p *vswitchd.Port) string { return p.Name })
+	}
+}
+
+func (r *rows) applyIfaces(ups map[string]rowUpdate[ifaceRow]) {
+	for uuid, up := range ups {
+		row := up.New
+		if row != nil {
+			row.UUID = uuid
+		}
+		store(r.ifaces, r.ifaceByName, uuid, row, func(i *ifaceRow) string { return i.Name })
+	}
+}
+
+func (r *rows) applyFlowTables(ups map[string]rowUpdate[flowTableRow]) {
+	for uuid, up := range ups {
+		if up.New == nil {
+			delete(r.flowTables, uuid)
+			continue
+		}
+		r.flowTables[uuid] = &vswitchd.FlowTable{UUID: uuid, Name: up.New.Name}
+	}
 }
 
 // store puts row (nil: deletes the row) into a table and keeps its name index right.

@@ -157,13 +157,8 @@ func (c *Client) Interface(name string) (InterfaceInfo, bool) {
 	c.read(func(r *rows) {
 		i := r.iface(name)
 		if found = i != nil; found {
-			info = InterfaceInfo{Name: i.Name, Type: i.Type, Ofport: i.Ofport, ExternalIDs: i.ExternalIDs.toMap()}
-			for uuid, p := range r.ports {
-				if slices.Contains(p.Interfaces, i.UUID) {
-					info.Bridge = r.portBridge(uuid)
-					break
-				}
-			}
+			info = InterfaceInfo{Name: i.Name, Type: i.Type, Bridge: r.ifaceBridge(i.UUID), Ofport: i.Ofport,
+				ExternalIDs: i.ExternalIDs.toMap()}
 		}
 	})
 	return info, found
@@ -182,15 +177,11 @@ func (c *Client) InterfacesByExternalID(key, value string) []InterfaceInfo {
 func (c *Client) interfaces(match func(*ifaceRow) bool) []InterfaceInfo {
 	var infos []InterfaceInfo
 	c.read(func(r *rows) {
-		var ifaceBridge map[string]string // computed on the first match
 		for uuid, i := range r.ifaces {
 			if !match(i) {
 				continue
 			}
-			if ifaceBridge == nil {
-				ifaceBridge = r.interfaceBridges()
-			}
-			infos = append(infos, InterfaceInfo{Name: i.Name, Type: i.Type, Bridge: ifaceBridge[uuid],
+			infos = append(infos, InterfaceInfo{Name: i.Name, Type: i.Type, Bridge: r.ifaceBridge(uuid),
 				Ofport: i.Ofport, ExternalIDs: i.ExternalIDs.toMap()})
 		}
 	})
