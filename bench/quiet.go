@@ -16,10 +16,9 @@ import (
 
 // Quiet switch: every timed start (agent, ovs-ofctl, ovs-vsctl) and every plug begins once
 // ovs-vswitchd has applied every committed change and the switch then stayed nearly idle
-// for quietWindow. After applying
-// a change to a bridge of 10000 ports it goes on for up to a second (writing every
-// interface's status back to OVSDB), and a start that queued behind that tail would be
-// charged with the previous step's work: a reset to cold, a node's ports being plugged.
+// for quietWindow. After applying a change to a bridge of 10000 ports ovs-vswitchd goes on
+// working for up to a second beyond cur_cfg, and a start that queued behind that tail would
+// be charged with the previous step's work: a reset to cold, a node's ports being plugged.
 const (
 	quietWindow = 250 * time.Millisecond
 	quietTicks  = 2 // CPU clock ticks (1/100 s) the switch may use within quietWindow
