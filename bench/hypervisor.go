@@ -182,9 +182,12 @@ func (h *hypervisor) transact(ctx context.Context, ops []ovsdb.Operation) ([]ovs
 		return nil, err
 	}
 	if _, err := ovsdb.CheckOperationResults(res, ops); err != nil {
+		// Name the failed operation; a result past the operations is ovsdb-server's
+		// commit error, told of the last one.
 		for i, r := range res {
 			if r.Error != "" {
-				return nil, fmt.Errorf("%w: operation %d (%s %s): %s: %s", err, i, ops[min(i, len(ops)-1)].Op, ops[min(i, len(ops)-1)].Table, r.Error, r.Details)
+				op := ops[min(i, len(ops)-1)]
+				return nil, fmt.Errorf("%w: operation %d (%s %s): %s: %s", err, i, op.Op, op.Table, r.Error, r.Details)
 			}
 		}
 		return nil, err

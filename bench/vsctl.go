@@ -105,10 +105,9 @@ func vsctlArgs(st ovsdbState) []string {
 			set = append(set, "other_config:"+k+"="+b.OtherConfig[k])
 		}
 		for _, n := range slices.Sorted(maps.Keys(b.TableNames)) {
-			set = append(set, fmt.Sprintf("flow_tables:%d=@ft%d_%d", n, bi, n))
-		}
-		for _, n := range slices.Sorted(maps.Keys(b.TableNames)) {
-			cmd(fmt.Sprintf("--id=@ft%d_%d", bi, n), "create", "Flow_Table", "name="+b.TableNames[n])
+			id := fmt.Sprintf("@ft%d_%d", bi, n)
+			cmd("--id="+id, "create", "Flow_Table", "name="+b.TableNames[n])
+			set = append(set, fmt.Sprintf("flow_tables:%d=%s", n, id))
 		}
 		cmd(set...)
 	}

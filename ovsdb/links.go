@@ -39,7 +39,7 @@ func symmetricDiff(a, b []string, f func(s string, inB bool)) {
 		mergeDiff(a, b, f)
 		return
 	}
-	setA, setB := stringSet(a), stringSet(b)
+	setA, setB := setOf(a), setOf(b)
 	for _, s := range a {
 		if _, ok := setB[s]; !ok {
 			f(s, false)
@@ -76,8 +76,8 @@ func mergeDiff(a, b []string, f func(s string, inB bool)) {
 	}
 }
 
-// stringSet returns the elements of s as a set.
-func stringSet(s []string) map[string]struct{} {
+// setOf returns the elements of s as a set.
+func setOf(s []string) map[string]struct{} {
 	set := make(map[string]struct{}, len(s))
 	for _, e := range s {
 		set[e] = struct{}{}

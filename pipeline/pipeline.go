@@ -29,7 +29,7 @@ func Build(n *state.Node) map[string][]flows.Flow {
 
 // Compose is Build without the sort: each bridge's flows in the order the generators made
 // them (the first place a replaced flow had). Syncing needs no order, and sorting is about
-// 40 % of the whole computation; the agent sorts only when the flows are shown.
+// half of the whole computation; the agent sorts only when the flows are shown.
 func Compose(n *state.Node) map[string][]flows.Flow {
 	// br-int gets most flows: about eight per port (binding, spoofing protection, DVR
 	// delivery); room for them up front saves growing the slice while generating.
