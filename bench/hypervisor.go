@@ -13,9 +13,9 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"go.uber.org/zap"
 
-	"github.com/dvrflow/dvrflow/controller"
 	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
 	"github.com/dvrflow/dvrflow/testbed"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
 // hypervisor plays nova/os-vif on a sandbox host: it plugs and unplugs VIF ports with its own
@@ -51,7 +51,7 @@ func (h *hypervisor) close() { h.ovs.Close() }
 
 // plug adds ports to bridge in one transaction, with ofport_request firstOfport,
 // firstOfport+1, ... in order. It returns the port names once the transaction committed.
-func (h *hypervisor) plug(ctx context.Context, bridge string, firstOfport int, ports []controller.Port) ([]string, error) {
+func (h *hypervisor) plug(ctx context.Context, bridge string, firstOfport int, ports []topology.Port) ([]string, error) {
 	var ops []ovsdb.Operation
 	names := make([]string, len(ports))
 	portUUIDs := make([]string, len(ports))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dvrflow/dvrflow/bench/topogen"
 	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
 // incrementalResult holds, per VIF, the time from its OVSDB insert (or delete) to
@@ -81,7 +82,7 @@ func (b *bench) incremental(ctx context.Context, n *node, count int) (*increment
 	for i := 0; i < count; i++ {
 		port := topogen.VMPort(n.params, n.params.Ports+i)
 		t0 := time.Now()
-		plugged, err := n.hv.plug(ctx, topogen.IntBridge, next+i, []controller.Port{port})
+		plugged, err := n.hv.plug(ctx, topogen.IntBridge, next+i, []topology.Port{port})
 		if err != nil {
 			return nil, err
 		}

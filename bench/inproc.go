@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/startup"
 )
 
 // inproc is dvrflow-agent run in the bench's own process, started exactly as
@@ -19,7 +21,7 @@ import (
 // the flags the bench would pass: this host's OVSDB and run dir, netdev, no router
 // namespaces), logging at info level to a file as the daemon logs to its output.
 type inproc struct {
-	boot  *controller.Boot
+	boot  *startup.Boot
 	agent *controller.Agent
 	log   *zap.Logger
 }
@@ -55,13 +57,13 @@ func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inp
 	lap := func(d *time.Duration) {
 		*d = time.Since(start) - r.Load - r.Connect - r.Setup - r.Validate - r.Reconcile
 	}
-	// As the daemon starts (controller.Bootstrap): config of defaults (no ini file), the
+	// As the daemon starts (startup.Bootstrap): config of defaults (no ini file), the
 	// bench's flags, OVSDB connected while the topology decodes, flows read meanwhile.
-	base, _, err := controller.LoadConfig()
+	base, _, err := config.LoadConfig()
 	if err != nil {
 		return nil, r, err
 	}
-	boot, err := controller.Bootstrap(ctx, base, func(cfg *controller.Config) error {
+	boot, err := startup.Bootstrap(ctx, base, func(cfg *config.Config) error {
 		agentFlags(cfg, topoFile, n)
 		return nil
 	}, log)
@@ -76,7 +78,7 @@ func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inp
 		return nil, r, err
 	}
 	lap(&r.Setup)
-	if problems := p.agent.SetTopology(boot.TakeTopology()); len(problems) > 0 {
+	if problems := p.agent.SetSnapshot(boot.TakeSnapshot()); len(problems) > 0 {
 		p.close()
 		return nil, r, fmt.Errorf("topology %s: %d problems, first: %v", topoFile, len(problems), problems[0])
 	}
@@ -108,11 +110,11 @@ func processCPU() time.Duration {
 // agentFlags sets what the flags the bench would give cmd/dvrflow-agent set: this host's
 // OVSDB and run dir, netdev, no router namespaces (see agentArgs), on a config of defaults
 // (no ini file) or of defaults and the topology's host section.
-func agentFlags(cfg *controller.Config, topoFile string, n *node) {
+func agentFlags(cfg *config.Config, topoFile string, n *node) {
 	cfg.TopologyFile = topoFile
 	cfg.OVSDBConnection = n.host.DBEndpoint()
 	cfg.OVSRundir = n.host.RunDir()
-	cfg.DatapathType = controller.DatapathNetdev
+	cfg.DatapathType = config.DatapathNetdev
 	noNS := false
 	cfg.ManageRouterNamespaces = &noNS
 }
@@ -120,7 +122,7 @@ func agentFlags(cfg *controller.Config, topoFile string, n *node) {
 // agentArgs are the flags that give the dvrflow-agent binary the same config.
 func agentArgs(n *node, topoFile string) []string {
 	return []string{"--topology", topoFile, "--ovsdb-connection", n.host.DBEndpoint(),
-		"--ovs-rundir", n.host.RunDir(), "--datapath-type", controller.DatapathNetdev,
+		"--ovs-rundir", n.host.RunDir(), "--datapath-type", config.DatapathNetdev,
 		"--manage-router-namespaces=false"}
 }
 

@@ -11,8 +11,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dvrflow/dvrflow/bench/topogen"
-	"github.com/dvrflow/dvrflow/controller"
 	"github.com/dvrflow/dvrflow/sandbox"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
 // node is one benchmark node: a sandbox host whose br-int holds the topology's ports, as
@@ -21,7 +21,7 @@ type node struct {
 	params   topogen.Params
 	host     *sandbox.Host
 	hv       *hypervisor
-	topo     *controller.Topology
+	topo     *topology.File
 	topoFile string
 	ports    []string // the plugged port names (router interfaces first, then VMs)
 	// plugTook is how long ovs-vswitchd took from the one-transaction insert of every port

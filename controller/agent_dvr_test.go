@@ -11,15 +11,18 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
 	"github.com/dvrflow/dvrflow/sandbox"
 	"github.com/dvrflow/dvrflow/testbed"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
 // dvrAgent runs an in-process agent on a sandbox host for ../shared/scenarios/dvr_vlan.json
 // with its ports plugged (router namespaces off: the qr- ports are plugged like VIFs).
-func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, *ovsdb.Client, *controller.Topology) {
+func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, *ovsdb.Client, *topology.File) {
 	t.Helper()
 	sandbox.SkipIfShort(t, "real Open vSwitch")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -28,13 +31,13 @@ func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, 
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("shared scenarios missing beside the repository: %v", err)
 	}
-	topo, err := controller.LoadTopology(path)
+	topo, err := topology.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := sandbox.StartForTest(t, "agentdvr")
-	cfg := controller.DefaultConfig()
-	cfg.ApplyHost(topo.Host)
+	cfg := config.DefaultConfig()
+	cfg.ApplyHost(topo.Snapshot().Host)
 	cfg.DatapathType, cfg.OVSRundir = "netdev", h.RunDir()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -50,7 +53,7 @@ func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, 
 	if err := a.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	a.SetTopology(topo)
+	a.SetSnapshot(topo.Snapshot())
 	plug(t, ctx, h, db, topo.Ports...)
 	reconcile(t, ctx, a)
 	return ctx, a, h, db, topo
@@ -58,7 +61,7 @@ func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, 
 
 // plug plugs the ports and waits until the agent's OVSDB client sees each of them with
 // an ofport (the monitor delivers the insert asynchronously).
-func plug(t *testing.T, ctx context.Context, h *sandbox.Host, db *ovsdb.Client, ports ...controller.Port) {
+func plug(t *testing.T, ctx context.Context, h *sandbox.Host, db *ovsdb.Client, ports ...topology.Port) {
 	t.Helper()
 	first, err := testbed.NextOfport(ctx, h, "br-int")
 	if err != nil {
@@ -124,7 +127,7 @@ func ownedByAny(f flows.Flow, objects ...string) bool {
 	return false
 }
 
-func cloneTopology(t *controller.Topology) *controller.Topology {
+func cloneTopology(t *topology.File) *topology.File {
 	c := *t
 	c.OtherHosts = slices.Clone(t.OtherHosts)
 	c.Networks = slices.Clone(t.Networks)
@@ -156,8 +159,8 @@ func TestDVRChangesAreIncremental(t *testing.T) {
 
 	t.Run("third host's DVR MAC", func(t *testing.T) {
 		topo := cloneTopology(base)
-		topo.OtherHosts = append(topo.OtherHosts, controller.OtherHost{Name: "compute4", DVRMAC: "fa:16:3f:00:00:04"})
-		a.SetTopology(topo)
+		topo.OtherHosts = append(topo.OtherHosts, topology.OtherHost{Name: "compute4", DVRMAC: "fa:16:3f:00:00:04"})
+		a.SetSnapshot(topo.Snapshot())
 		rep := reconcile(t, ctx, a)
 		expectOnly(t, rep, true, false, "fa:16:3f:00:00:04")
 		if n := rep.FlowMods(); n != 2 {
@@ -169,13 +172,13 @@ func TestDVRChangesAreIncremental(t *testing.T) {
 	var newNet, newSubnet, newQR = "a0000003-0000-4000-8000-000000000003", "b0000003-0000-4000-8000-000000000003", "d0000003-0000-4000-8000-000000000003"
 	t.Run("new subnet on the router", func(t *testing.T) {
 		topo := cloneTopology(base)
-		topo.Networks = append(topo.Networks, controller.Network{ID: newNet, NetworkType: "vlan", PhysicalNetwork: "physnet1", SegmentationID: 198})
-		topo.Subnets = append(topo.Subnets, controller.Subnet{ID: newSubnet, NetworkID: newNet, CIDR: "10.0.3.0/24", GatewayIP: "10.0.3.1", GatewayMAC: "fa:16:3e:aa:03:01"})
-		qr := controller.Port{ID: newQR, NetworkID: newNet, MAC: "fa:16:3e:aa:03:01", DeviceOwner: controller.DeviceOwnerRouterInterfaceDistrib,
-			DeviceID: "e0000001-0000-4000-8000-000000000001", FixedIPs: []controller.FixedIP{{SubnetID: newSubnet, IPAddress: "10.0.3.1"}},
+		topo.Networks = append(topo.Networks, topology.Network{ID: newNet, NetworkType: "vlan", PhysicalNetwork: "physnet1", SegmentationID: 198})
+		topo.Subnets = append(topo.Subnets, topology.Subnet{ID: newSubnet, NetworkID: newNet, CIDR: "10.0.3.0/24", GatewayIP: "10.0.3.1", GatewayMAC: "fa:16:3e:aa:03:01"})
+		qr := topology.Port{ID: newQR, NetworkID: newNet, MAC: "fa:16:3e:aa:03:01", DeviceOwner: northbound.OwnerRouterInterfaceDistributed,
+			DeviceID: "e0000001-0000-4000-8000-000000000001", FixedIPs: []topology.FixedIP{{SubnetID: newSubnet, IPAddress: "10.0.3.1"}},
 			PortSecurityEnabled: true, AdminStateUp: true}
 		topo.Ports = append(topo.Ports, qr)
-		a.SetTopology(topo)
+		a.SetSnapshot(topo.Snapshot())
 		plug(t, ctx, h, db, qr)
 		rep := reconcile(t, ctx, a)
 		expectOnly(t, rep, true, false, newNet, newQR)
@@ -185,10 +188,10 @@ func TestDVRChangesAreIncremental(t *testing.T) {
 	newVM := "c0000004-0000-4000-8000-000000000004"
 	t.Run("new VM on the new subnet", func(t *testing.T) {
 		topo := cloneTopology(base)
-		vm := controller.Port{ID: newVM, NetworkID: newNet, MAC: "fa:16:3e:00:03:11", DeviceOwner: "compute:nova",
-			FixedIPs: []controller.FixedIP{{SubnetID: newSubnet, IPAddress: "10.0.3.11"}}, PortSecurityEnabled: true, AdminStateUp: true}
+		vm := topology.Port{ID: newVM, NetworkID: newNet, MAC: "fa:16:3e:00:03:11", DeviceOwner: "compute:nova",
+			FixedIPs: []topology.FixedIP{{SubnetID: newSubnet, IPAddress: "10.0.3.11"}}, PortSecurityEnabled: true, AdminStateUp: true}
 		topo.Ports = append(topo.Ports, vm)
-		a.SetTopology(topo)
+		a.SetSnapshot(topo.Snapshot())
 		plug(t, ctx, h, db, vm)
 		rep := reconcile(t, ctx, a)
 		expectOnly(t, rep, true, false, newVM)
@@ -197,9 +200,9 @@ func TestDVRChangesAreIncremental(t *testing.T) {
 
 	t.Run("removing the router interface removes every flow it caused", func(t *testing.T) {
 		topo := cloneTopology(base)
-		topo.Ports = slices.DeleteFunc(topo.Ports, func(p controller.Port) bool { return p.ID == newQR })
-		a.SetTopology(topo)
-		if _, err := h.Vsctl(ctx, "del-port", "br-int", testbed.PortName(controller.Port{ID: newQR, DeviceOwner: controller.DeviceOwnerRouterInterfaceDistrib})); err != nil {
+		topo.Ports = slices.DeleteFunc(topo.Ports, func(p topology.Port) bool { return p.ID == newQR })
+		a.SetSnapshot(topo.Snapshot())
+		if _, err := h.Vsctl(ctx, "del-port", "br-int", testbed.PortName(topology.Port{ID: newQR, DeviceOwner: northbound.OwnerRouterInterfaceDistributed})); err != nil {
 			t.Fatal(err)
 		}
 		rep := reconcile(t, ctx, a)

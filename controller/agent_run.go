@@ -10,13 +10,15 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
 )
 
-// Reconfigure derives the effective config for a (re)loaded topology: ini and defaults,
-// then the topology's host section, then the flags. The agent applies the result on
-// reload unless it changes the bridge layout, which needs a restart.
-type Reconfigure func(*Topology) (*Config, error)
+// Reconfigure derives the effective config for the host settings of a new snapshot: ini
+// and defaults, then the host settings, then the flags. The agent applies the result
+// unless it changes the bridge layout, which needs a restart.
+type Reconfigure func(*northbound.HostSettings) (*config.Config, error)
 
 // Retry backoff after a failed reconcile (switch not reachable yet, OVSDB busy...).
 const (
@@ -25,18 +27,24 @@ const (
 )
 
 // Run keeps the bridges converged until ctx ends. It reacts to OVSDB events (VIFs plugged,
-// unplugged or changed, bridges deleted, a database reconnect), to topology updates, and to
-// lost OpenFlow connections (ovs-vswitchd restarted), without polling: each wakes the loop,
-// pending events are coalesced, and one reconcile computes and sends the whole difference.
-// A failed reconcile is retried with backoff. reconfigure may be nil (no host re-apply).
-func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfigure Reconfigure) error {
+// unplugged or given their ofport, bridges deleted, a database reconnect), to the ofports
+// of its own tunnel and patch ports arriving, to northbound updates, and to lost OpenFlow
+// connections (ovs-vswitchd restarted), without polling: each wakes the loop, pending
+// events are coalesced, and one reconcile computes and sends the whole difference. A
+// failed reconcile is retried with backoff. reconfigure may be nil (no host re-apply).
+func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reconfigure Reconfigure) error {
 	dirty := true
 	backoff := minRetry
 	var retry <-chan time.Time
 	lost := a.lostSignals(ctx)
 	first := true
+	// ofports is closed at the next Interface change while some of the agent's ports wait
+	// for an ofport; nil otherwise.
+	var ofports <-chan struct{}
+	var waiting []string
 	for {
 		if dirty && retry == nil {
+			changed := a.db.InterfacesChanged()
 			rep, err := a.Reconcile(ctx)
 			switch {
 			case ctx.Err() != nil:
@@ -66,6 +74,14 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 				if a.onConverged != nil {
 					a.onConverged(rep)
 				}
+				waiting, ofports = rep.Waiting, nil
+				if len(waiting) > 0 {
+					ofports = changed
+					if a.ofportArrived(waiting) {
+						dirty = true
+						continue
+					}
+				}
 			}
 		}
 		select {
@@ -73,6 +89,12 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *TopologyUpdate, reconfi
 			return nil
 		case <-retry:
 			retry = nil
+		case <-ofports:
+			ofports = a.db.InterfacesChanged()
+			if a.ofportArrived(waiting) {
+				a.log.Debug("ofports arrived", zap.Strings("ports", waiting))
+				dirty = true
+			}
 		case <-lost:
 			a.log.Warn("openflow connection lost (ovs-vswitchd restarted?), re-syncing")
 			dirty = true
@@ -150,32 +172,41 @@ func (a *Agent) handleEvent(ev ovsdb.Event) bool {
 	return true
 }
 
-// applyUpdate takes a topology update; it reports whether anything changed.
-func (a *Agent) applyUpdate(u *TopologyUpdate, reconfigure Reconfigure) bool {
+// applyUpdate takes a northbound update; it reports whether anything changed.
+func (a *Agent) applyUpdate(u *northbound.Update, reconfigure Reconfigure) bool {
 	if u.Err != nil {
-		a.log.Error("topology not reloaded, keeping the previous one", zap.Error(u.Err))
+		a.log.Error("northbound state not updated, keeping the previous one", zap.Error(u.Err))
 		return false
 	}
-	if u.Topology == nil {
+	if u.Snapshot == nil {
 		return false
 	}
 	if reconfigure != nil {
-		cfg, err := reconfigure(u.Topology)
-		switch {
-		case err != nil:
-			a.log.Error("topology host section refused, keeping the previous settings", zap.Error(err))
-		case layoutChanged(a.cfg, cfg):
-			a.log.Error("topology host section changes the bridges (bridge names, bridge_mappings, tunnel_types or datapath_type); restart the agent to apply that part")
-		default:
+		if bad := u.Snapshot.HostProblems(); len(bad) > 0 {
+			a.log.Error("host settings refused, keeping the previous settings", zap.Error(errors.Join(problemErrors(bad)...)))
+		} else if cfg, err := reconfigure(u.Snapshot.Host); err != nil {
+			a.log.Error("host settings refused, keeping the previous settings", zap.Error(err))
+		} else if layoutChanged(a.cfg, cfg) {
+			a.log.Error("host settings change the bridges (bridge names, bridge_mappings, tunnel_types or datapath_type); restart the agent to apply that part")
+		} else {
 			a.cfg = cfg
 		}
 	}
-	a.SetTopology(u.Topology)
+	a.SetSnapshot(u.Snapshot)
 	return true
 }
 
+// problemErrors returns the problems as errors.
+func problemErrors(ps []northbound.Problem) []error {
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p
+	}
+	return errs
+}
+
 // layoutChanged reports whether two configs differ in what Setup built.
-func layoutChanged(old, cur *Config) bool {
+func layoutChanged(old, cur *config.Config) bool {
 	return old.IntegrationBridge != cur.IntegrationBridge || old.TunnelBridge != cur.TunnelBridge ||
 		!reflect.DeepEqual(old.BridgeMappings, cur.BridgeMappings) ||
 		!reflect.DeepEqual(old.TunnelTypes, cur.TunnelTypes) || old.DatapathType != cur.DatapathType

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -14,11 +13,9 @@ import (
 	"github.com/dvrflow/dvrflow/ovsdb"
 )
 
-// Bridges keeps the agent's bridges in existence and their flows equal to the desired sets.
-// It is the piece that notices, through the OVSDB monitor, a managed bridge deleted by hand
-// (or a fresh ovsdb-server that lacks it), re-creates it with its patch ports, and re-syncs
-// its flows through the one write path. What the flows are is decided elsewhere: Desired is
-// called after every re-creation, because ofports may have changed.
+// Bridges is the agent's set of managed bridges: their OVSDB layout (bridges, patch pairs,
+// and the tunnel ports a reconcile asks for) and one flow write path per bridge. What the
+// flows and tunnel ports are is decided by the reconcile; Bridges makes OVSDB match.
 type Bridges struct {
 	db     *ovsdb.Client
 	rundir string
@@ -29,9 +26,6 @@ type Bridges struct {
 	order   []string
 	patches []PatchPair
 	writers map[string]*flows.Bridge
-	// Desired returns the desired flows of a bridge. It is called with the current ofports
-	// known to OVSDB.
-	desired func(ctx context.Context, bridge string) ([]flows.Flow, error)
 }
 
 // PatchPair is a pair of patch ports joining two managed bridges (patch-int/patch-tun,
@@ -40,17 +34,10 @@ type PatchPair struct {
 	BridgeA, PortA, BridgeB, PortB string
 }
 
-// NewBridges returns the keeper of the bridges; rundir is where ovs-vswitchd puts the
-// BRIDGE.mgmt sockets. desired computes a bridge's flows.
-func NewBridges(db *ovsdb.Client, rundir string, log *zap.Logger, desired func(ctx context.Context, bridge string) ([]flows.Flow, error)) *Bridges {
-	return &Bridges{db: db, rundir: rundir, log: log, specs: map[string]ovsdb.BridgeSpec{}, writers: map[string]*flows.Bridge{}, desired: desired}
-}
-
-// Manage adds a bridge (with its patch pairs, which must join managed bridges) and makes
-// every managed bridge exist; call Reconcile afterwards to program flows.
-func (b *Bridges) Manage(ctx context.Context, spec ovsdb.BridgeSpec, patches ...PatchPair) error {
-	b.Add(spec, patches...)
-	return b.ensure(ctx)
+// NewBridges returns an empty set of managed bridges; rundir is where ovs-vswitchd puts
+// the BRIDGE.mgmt sockets.
+func NewBridges(db *ovsdb.Client, rundir string, log *zap.Logger) *Bridges {
+	return &Bridges{db: db, rundir: rundir, log: log, specs: map[string]ovsdb.BridgeSpec{}, writers: map[string]*flows.Bridge{}}
 }
 
 // Add adds a bridge (with its patch pairs, which must join managed bridges) without touching
@@ -98,26 +85,23 @@ func (b *Bridges) Names() []string {
 	return append([]string(nil), b.order...)
 }
 
-// Ensure makes every managed bridge and patch pair exist (idempotent).
-func (b *Bridges) Ensure(ctx context.Context) error { return b.ensure(ctx) }
+// Ensure makes every managed bridge and patch pair exist and be configured (idempotent).
+func (b *Bridges) Ensure(ctx context.Context) error { return b.ensure(ctx, b.layout(nil)) }
 
-// EnsurePresent re-creates what is missing — a managed bridge or a patch port, as the OVSDB
-// cache shows them — and writes nothing when all is there: a reconcile then costs no OVSDB
-// transaction (each one waits for ovs-vswitchd to reconfigure).
-func (b *Bridges) EnsurePresent(ctx context.Context) error {
-	if b.missing() {
-		return b.ensure(ctx)
+// EnsurePresent makes OVSDB hold the managed bridges, their patch pairs and the given
+// ports (br-tun's tunnel ports, set exactly), as one transaction of what is missing or
+// differs; it writes nothing when the cache shows all of it: a reconcile then costs no
+// OVSDB transaction (each one waits for ovs-vswitchd to reconfigure).
+func (b *Bridges) EnsurePresent(ctx context.Context, ports []ovsdb.PortSpec) error {
+	l := b.layout(ports)
+	if b.db.LayoutPresent(l) {
+		return nil
 	}
-	return nil
+	return b.ensure(ctx, l)
 }
 
-// missing reports whether a managed bridge or patch port is absent from the cache.
-func (b *Bridges) missing() bool {
-	return !b.db.LayoutPresent(b.layout())
-}
-
-// layout returns the managed bridges and patch pairs.
-func (b *Bridges) layout() ovsdb.Layout {
+// layout returns the managed bridges and patch pairs, and the given ports.
+func (b *Bridges) layout(ports []ovsdb.PortSpec) ovsdb.Layout {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var l ovsdb.Layout
@@ -127,14 +111,15 @@ func (b *Bridges) layout() ovsdb.Layout {
 	for _, p := range b.patches {
 		l.Patches = append(l.Patches, ovsdb.PatchPair(p))
 	}
+	l.Ports = ports
 	return l
 }
 
-// ensure makes every managed bridge and patch pair exist and be configured (idempotent): one
-// OVSDB transaction holding only what differs, none when all is right. The flow writers of
-// the bridges it created are reset (their flows are gone).
-func (b *Bridges) ensure(ctx context.Context) error {
-	created, err := b.db.EnsureLayout(ctx, b.layout())
+// ensure makes the layout exist and be configured (idempotent): one OVSDB transaction
+// holding only what differs, none when all is right. The flow writers of the bridges it
+// created are reset (their flows are gone).
+func (b *Bridges) ensure(ctx context.Context, l ovsdb.Layout) error {
+	created, err := b.db.EnsureLayout(ctx, l)
 	if err != nil {
 		return err
 	}
@@ -142,29 +127,6 @@ func (b *Bridges) ensure(ctx context.Context) error {
 		b.Writer(name).Reset()
 	}
 	return nil
-}
-
-// Reconcile makes every managed bridge exist and syncs its flows.
-func (b *Bridges) Reconcile(ctx context.Context) ([]flows.SyncResult, error) {
-	if err := b.ensure(ctx); err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	names := append([]string(nil), b.order...)
-	b.mu.Unlock()
-	var results []flows.SyncResult
-	for _, n := range names {
-		fs, err := b.desired(ctx, n)
-		if err != nil {
-			return results, fmt.Errorf("desired flows of %s: %w", n, err)
-		}
-		res, err := b.syncWithRetry(ctx, n, fs)
-		if err != nil {
-			return results, err
-		}
-		results = append(results, res)
-	}
-	return results, nil
 }
 
 // syncWithRetry retries while a just-created bridge's management socket is not there yet.
@@ -187,55 +149,6 @@ func (b *Bridges) syncWithRetry(ctx context.Context, name string, fs []flows.Flo
 		}
 	}
 	return flows.SyncResult{}, lastErr
-}
-
-// Run consumes OVSDB events until ctx ends: when a managed bridge disappears, or the
-// database was reloaded after a reconnect, it re-creates what is missing and re-syncs.
-// VIF events are passed to onVIF (may be nil).
-func (b *Bridges) Run(ctx context.Context, onVIF func(ovsdb.Event)) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case ev, ok := <-b.db.Events():
-			if !ok {
-				return fmt.Errorf("ovsdb event stream closed")
-			}
-			switch ev.Kind {
-			case ovsdb.BridgeDeleted, ovsdb.Resynced:
-				if ev.Kind == ovsdb.BridgeDeleted && !b.manages(ev.Bridge) {
-					continue
-				}
-				b.log.Warn("managed bridge missing, re-creating", zap.String("bridge", ev.Bridge), zap.Stringer("event", ev.Kind))
-				if ev.Bridge != "" {
-					b.Writer(ev.Bridge).Reset()
-				}
-				start := time.Now()
-				res, err := b.Reconcile(ctx)
-				if err != nil {
-					b.log.Error("re-create bridges", zap.Error(err))
-					continue
-				}
-				for _, r := range res {
-					if r.FlowMods() > 0 {
-						b.log.Info("re-synced bridge", zap.String("result", r.String()))
-					}
-				}
-				b.log.Info("bridges restored", zap.Duration("took", time.Since(start)))
-			default:
-				if onVIF != nil {
-					onVIF(ev)
-				}
-			}
-		}
-	}
-}
-
-func (b *Bridges) manages(name string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	_, ok := b.specs[name]
-	return ok
 }
 
 // Close closes the OpenFlow connections.

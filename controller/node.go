@@ -1,11 +1,12 @@
 package controller
 
 import (
+	"bytes"
 	"cmp"
-	"net"
-	"net/netip"
 	"slices"
 
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
 	"github.com/dvrflow/dvrflow/state"
 )
@@ -24,8 +25,12 @@ type Observed struct {
 	// PatchTun and PatchInt are the ofports of the br-int/br-tun patch pair; 0: unknown.
 	PatchTun uint32
 	PatchInt uint32
-	// TunnelPorts are br-tun's tunnel ports with known ofports.
-	TunnelPorts []state.TunnelPort
+	// Ofports are the ofports of the agent's own ports (patch and tunnel ports), by name:
+	// 0 when not assigned yet, -1 when ovs-vswitchd failed to add one.
+	Ofports map[string]int
+	// TunnelBridgePorts are the ports on the tunnel bridge (the agent's tunnel ports among
+	// them); empty without tunnelling.
+	TunnelBridgePorts []ovsdb.PortInfo
 }
 
 // Binding is the result of resolving the topology against OVSDB.
@@ -41,11 +46,12 @@ type Binding struct {
 	Unknown []ovsdb.VIF
 }
 
-// Bind resolves a validated topology against what OVSDB reports and returns the node
-// state that flow generation takes, allocating or recovering local VLANs in vlans and
-// releasing those of networks that no longer have a port here. A network is provisioned
-// on this host exactly while at least one of its ports is bound here, as in Neutron.
-func Bind(cfg *Config, topo *Topology, obs Observed, vlans *LocalVLANs) Binding {
+// Bind resolves a validated model against what OVSDB reports and returns the node state
+// that flow generation takes (without tunnel ports and FDB: see plan), allocating or
+// recovering local VLANs in vlans and releasing those of networks that no longer have a
+// port here. A network is provisioned on this host exactly while at least one of its ports
+// is bound here, as in Neutron.
+func Bind(cfg *config.Config, topo *northbound.Model, obs Observed, vlans *LocalVLANs) Binding {
 	b := Binding{Node: &state.Node{Host: hostState(cfg, obs)}, Tags: make(map[string]int, len(obs.VIFs))}
 
 	vifs := make(map[string]ovsdb.VIF, len(obs.VIFs))
@@ -58,14 +64,14 @@ func Bind(cfg *Config, topo *Topology, obs Observed, vlans *LocalVLANs) Binding 
 			vifs[v.IfaceID] = v
 		}
 	}
-	networks := make(map[string]*Network, len(topo.Networks))
+	networks := make(map[string]*northbound.Network, len(topo.Networks))
 	for i := range topo.Networks {
 		networks[topo.Networks[i].ID] = &topo.Networks[i]
 	}
 
 	// Bound ports, in topology order (the order Neutron allocates local VLANs in).
 	type bound struct {
-		port *Port
+		port *northbound.Port
 		vif  ovsdb.VIF
 	}
 	ports := make([]bound, 0, len(vifs))
@@ -118,7 +124,7 @@ func Bind(cfg *Config, topo *Topology, obs Observed, vlans *LocalVLANs) Binding 
 		}
 		b.Unknown = append(b.Unknown, v)
 		b.Tags[v.Name] = state.DeadVLAN
-		b.Node.Ports = append(b.Node.Ports, state.Port{ID: v.IfaceID, Name: v.Name, MAC: mac(v.MAC), Dead: true, OFPort: uint32(v.Ofport)})
+		b.Node.Ports = append(b.Node.Ports, state.Port{ID: v.IfaceID, Name: v.Name, MAC: v.HardwareAddr(), Dead: true, OFPort: uint32(v.Ofport)})
 	}
 	slices.SortFunc(b.Unknown, func(x, y ovsdb.VIF) int { return cmp.Compare(x.Name, y.Name) })
 	slices.SortFunc(b.Node.Ports, func(x, y state.Port) int { return cmp.Compare(x.OFPort, y.OFPort) })
@@ -126,10 +132,7 @@ func Bind(cfg *Config, topo *Topology, obs Observed, vlans *LocalVLANs) Binding 
 	for _, id := range vlans.Networks() {
 		n := networks[id]
 		vlan, _ := vlans.Get(id)
-		b.Node.Networks = append(b.Node.Networks, state.Network{
-			ID: n.ID, Type: n.NetworkType, Physnet: n.PhysicalNetwork,
-			SegmentationID: n.SegmentationID, LocalVLAN: vlan, MTU: n.MTU,
-		})
+		b.Node.Networks = append(b.Node.Networks, networkState(n, vlan))
 	}
 	slices.SortFunc(b.Node.Networks, func(x, y state.Network) int { return cmp.Compare(x.LocalVLAN, y.LocalVLAN) })
 
@@ -137,40 +140,32 @@ func Bind(cfg *Config, topo *Topology, obs Observed, vlans *LocalVLANs) Binding 
 		if _, ok := vlans.Get(s.NetworkID); !ok {
 			continue
 		}
-		b.Node.Subnets = append(b.Node.Subnets, subnetState(s))
+		b.Node.Subnets = append(b.Node.Subnets, s)
 	}
 	slices.SortFunc(b.Node.Subnets, func(x, y state.Subnet) int { return cmp.Compare(x.ID, y.ID) })
 
-	for _, h := range topo.OtherHosts {
-		rh := state.RemoteHost{Name: h.Name, DVRMAC: mac(h.DVRMAC), TunnelTypes: slices.Clone(h.TunnelTypes)}
-		if ip, err := netip.ParseAddr(h.IP); err == nil {
-			rh.IP = ip
-		}
-		b.Node.RemoteHosts = append(b.Node.RemoteHosts, rh)
-	}
+	b.Node.RemoteHosts = slices.Clone(topo.OtherHosts)
 	slices.SortFunc(b.Node.RemoteHosts, func(x, y state.RemoteHost) int { return cmp.Compare(x.Name, y.Name) })
-
-	b.Node.TunnelPorts = slices.Clone(obs.TunnelPorts)
-	slices.SortFunc(b.Node.TunnelPorts, func(x, y state.TunnelPort) int { return cmp.Compare(x.OFPort, y.OFPort) })
 	return b
 }
 
 // hostState is the host part of the node: effective settings and patch ofports.
-func hostState(cfg *Config, obs Observed) state.Host {
+func hostState(cfg *config.Config, obs Observed) state.Host {
 	h := state.Host{
 		Name:               cfg.Host,
 		AgentMode:          cfg.AgentMode,
 		IntegrationBridge:  cfg.IntegrationBridge,
 		TunnelBridge:       cfg.TunnelBridge,
 		TunnelTypes:        slices.Clone(cfg.TunnelTypes),
+		LocalIP:            cfg.LocalIP,
 		Distributed:        cfg.DistributedRoutingEnabled(),
 		L2Population:       cfg.L2Population,
 		ARPResponder:       cfg.ArpResponderEnabled(),
-		DVRMAC:             mac(cfg.DVRMAC),
+		DVRMAC:             bytes.Clone(cfg.DVRMAC),
 		PreventARPSpoofing: cfg.PreventARPSpoofing,
 	}
-	if ip, err := netip.ParseAddr(cfg.LocalIP); err == nil {
-		h.LocalIP = ip
+	if len(h.DVRMAC) == 0 {
+		h.DVRMAC = nil
 	}
 	if h.Tunnelling() {
 		h.PatchTun, h.PatchInt = obs.PatchTun, obs.PatchInt
@@ -184,52 +179,17 @@ func hostState(cfg *Config, obs Observed) state.Host {
 	return h
 }
 
-// portState converts a validated topology port bound to vif.
-func portState(p *Port, vif ovsdb.VIF) state.Port {
-	sp := state.Port{
-		ID: p.ID, Name: vif.Name, NetworkID: p.NetworkID, MAC: mac(p.MAC),
+// networkState is a provisioned network with its local VLAN.
+func networkState(n *northbound.Network, vlan uint16) state.Network {
+	return state.Network{ID: n.ID, Type: n.Type, Physnet: n.Physnet, SegmentationID: n.SegmentationID, LocalVLAN: vlan, MTU: n.MTU}
+}
+
+// portState is a model port bound to vif (the zero VIF for a port not bound yet).
+func portState(p *northbound.Port, vif ovsdb.VIF) state.Port {
+	return state.Port{
+		ID: p.ID, Name: vif.Name, NetworkID: p.NetworkID, MAC: p.MAC,
 		DeviceOwner: p.DeviceOwner, DeviceID: p.DeviceID,
-		PortSecurity: p.PortSecurityEnabled, OFPort: uint32(vif.Ofport),
+		FixedIPs: p.FixedIPs, AllowedAddressPairs: p.AllowedAddressPairs,
+		PortSecurity: p.PortSecurity, OFPort: uint32(vif.Ofport),
 	}
-	for _, ip := range p.FixedIPs {
-		if a, err := netip.ParseAddr(ip.IPAddress); err == nil {
-			sp.FixedIPs = append(sp.FixedIPs, state.FixedIP{SubnetID: ip.SubnetID, IP: a})
-		}
-	}
-	for _, ap := range p.AllowedAddressPairs {
-		pfx, err := netip.ParsePrefix(ap.IPAddress)
-		if err != nil {
-			a, err := netip.ParseAddr(ap.IPAddress)
-			if err != nil {
-				continue
-			}
-			pfx = netip.PrefixFrom(a, a.BitLen())
-		}
-		sp.AllowedAddressPairs = append(sp.AllowedAddressPairs, state.AddressPair{Prefix: pfx, MAC: mac(ap.MACAddress)})
-	}
-	return sp
-}
-
-// subnetState converts a validated topology subnet.
-func subnetState(s Subnet) state.Subnet {
-	ss := state.Subnet{ID: s.ID, NetworkID: s.NetworkID, GatewayMAC: mac(s.GatewayMAC), IPVersion: s.IPVersion}
-	if p, err := netip.ParsePrefix(s.CIDR); err == nil {
-		ss.CIDR = p
-	}
-	if a, err := netip.ParseAddr(s.GatewayIP); err == nil {
-		ss.GatewayIP = a
-	}
-	return ss
-}
-
-// mac parses a validated MAC; nil when empty or malformed.
-func mac(s string) net.HardwareAddr {
-	if s == "" {
-		return nil
-	}
-	hw, err := net.ParseMAC(s)
-	if err != nil {
-		return nil
-	}
-	return hw
 }

@@ -3,15 +3,17 @@ package controller
 import (
 	"testing"
 
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
-	"github.com/dvrflow/dvrflow/state"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
-func bindTopology(t *testing.T) (*Config, *Topology) {
+func bindTopology(t *testing.T) (*config.Config, *northbound.Model) {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.BridgeMappings = map[string]string{"physnet1": "br-vlan"}
-	topo, err := ParseTopology([]byte(`
+	topo, err := topology.Parse([]byte(`
 networks:
   - {id: net-a, network_type: vlan, physical_network: physnet1, segmentation_id: 100}
   - {id: net-b, network_type: flat, physical_network: physnet1}
@@ -24,7 +26,7 @@ ports:
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid, problems := Validate(topo, cfg)
+	valid, problems := topo.Validate(cfg)
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}
@@ -75,7 +77,7 @@ func TestBind(t *testing.T) {
 		t.Errorf("dead ports %v, want pdown and the stranger", dead)
 	}
 	if len(b.Node.Networks) != 2 || b.Node.Networks[0].ID != "net-a" || b.Node.Networks[0].LocalVLAN != 1 ||
-		b.Node.Networks[1].Type != state.TypeFlat {
+		b.Node.Networks[1].Type != northbound.Flat {
 		t.Errorf("networks %+v", b.Node.Networks)
 	}
 	if p := b.Node.Host.Physical; len(p) != 1 || p[0].IntPort != 1 || p[0].Bridge != "br-vlan" {

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/flows"
 )
 
@@ -48,11 +49,11 @@ func NewFlowPrefetch(log *zap.Logger) *FlowPrefetch {
 // exists and that is not being read yet, and returns at once. cfg need not be complete nor
 // validated: Start may be called with the config known before the topology is decoded and
 // again with the effective one; a bridge the agent ends up not managing was only read.
-func (p *FlowPrefetch) Start(ctx context.Context, cfg *Config) {
-	rundir := cfg.ovsRundir()
+func (p *FlowPrefetch) Start(ctx context.Context, cfg *config.Config) {
+	rundir := cfg.SocketDir()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, name := range managedBridges(cfg) {
+	for _, name := range cfg.ManagedBridges() {
 		if name == "" {
 			continue
 		}
@@ -101,31 +102,11 @@ func (p *FlowPrefetch) Close() {
 // empty afterwards). Call it before Setup: Setup resets the write path of a bridge it
 // creates, and a bridge it only adopts keeps what was prefetched.
 func (a *Agent) UsePrefetch(p *FlowPrefetch) {
-	rundir := a.cfg.ovsRundir()
-	for _, name := range managedBridges(a.cfg) {
+	rundir := a.cfg.SocketDir()
+	for _, name := range a.cfg.ManagedBridges() {
 		if w := p.take(name, filepath.Join(rundir, name+".mgmt")); w != nil {
 			a.brs.use(name, w)
 		}
 	}
 	p.Close()
-}
-
-// managedBridges returns the bridges Setup creates or adopts for cfg, in setup order.
-func managedBridges(cfg *Config) []string {
-	names := []string{cfg.IntegrationBridge}
-	for _, physnet := range cfg.Physnets() {
-		names = append(names, cfg.BridgeMappings[physnet])
-	}
-	if cfg.TunnelingEnabled() {
-		names = append(names, cfg.TunnelBridge)
-	}
-	return names
-}
-
-// ovsRundir is where ovs-vswitchd puts the bridges' management sockets.
-func (c *Config) ovsRundir() string {
-	if c.OVSRundir == "" {
-		return DefaultOVSRundir
-	}
-	return c.OVSRundir
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/dvrflow/dvrflow/controller/config"
 )
 
 // fakeSwitch listens on dir/NAME.mgmt and hands over every connection it accepts (it never
@@ -58,9 +60,9 @@ func TestUsePrefetchTakesManagedBridges(t *testing.T) {
 	ctx := context.Background()
 	log := zaptest.NewLogger(t)
 
-	probe := DefaultConfig()
+	probe := config.DefaultConfig()
 	probe.IntegrationBridge, probe.OVSRundir = "br-old", dir
-	cfg := DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.OVSRundir = dir
 	cfg.BridgeMappings = map[string]string{"physnet1": "br-phys"} // no socket: not prefetched
 

@@ -11,20 +11,22 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/ovsdb"
 	"github.com/dvrflow/dvrflow/sandbox"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
 // startAgent starts an agent as cmd/dvrflow-agent does: the installed flows prefetched with
 // the config known before the topology (no host section) and with the effective one, then
 // NewAgent, UsePrefetch, Setup, SetTopology.
-func startAgent(t *testing.T, ctx context.Context, cfg *controller.Config, db *ovsdb.Client, topo *controller.Topology) *controller.Agent {
+func startAgent(t *testing.T, ctx context.Context, cfg *config.Config, db *ovsdb.Client, topo *topology.File) *controller.Agent {
 	t.Helper()
 	log := zaptest.NewLogger(t)
 	pre := controller.NewFlowPrefetch(log)
 	defer pre.Close()
-	probe := controller.DefaultConfig()
+	probe := config.DefaultConfig()
 	probe.OVSRundir = cfg.OVSRundir
 	pre.Start(ctx, probe)
 	pre.Start(ctx, cfg)
@@ -34,7 +36,7 @@ func startAgent(t *testing.T, ctx context.Context, cfg *controller.Config, db *o
 	if err := a.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	a.SetTopology(topo)
+	a.SetSnapshot(topo.Snapshot())
 	return a
 }
 
@@ -67,13 +69,13 @@ func TestStartWithPrefetch(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("shared scenarios missing beside the repository: %v", err)
 	}
-	topo, err := controller.LoadTopology(path)
+	topo, err := topology.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := sandbox.StartForTest(t, "prefetch")
-	cfg := controller.DefaultConfig()
-	cfg.ApplyHost(topo.Host)
+	cfg := config.DefaultConfig()
+	cfg.ApplyHost(topo.Snapshot().Host)
 	cfg.DatapathType, cfg.OVSRundir = "netdev", h.RunDir()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

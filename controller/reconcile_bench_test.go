@@ -1,4 +1,4 @@
-package controller_test
+package controller
 
 import (
 	"fmt"
@@ -6,7 +6,8 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/bench/topogen"
-	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
 	"github.com/dvrflow/dvrflow/pipeline"
 	"github.com/dvrflow/dvrflow/testbed"
@@ -18,9 +19,9 @@ import (
 // effective config and what OVSDB reports (VIFs with ofports from 10 up in topology order,
 // as bench/hypervisor.go plugs them; the int-br-vlan/phy-br-vlan patch pair on ofport 1).
 type benchNode struct {
-	cfg  *controller.Config
-	topo *controller.Topology
-	obs  controller.Observed
+	cfg  *config.Config
+	topo *northbound.Model
+	obs  Observed
 }
 
 func newBenchNode(tb testing.TB, ports int) benchNode {
@@ -29,38 +30,35 @@ func newBenchNode(tb testing.TB, ports int) benchNode {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := controller.DefaultConfig()
-	cfg.ApplyHost(raw.Host)
+	cfg := config.DefaultConfig()
+	cfg.ApplyHost(raw.Snapshot().Host)
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}
-	topo, problems := controller.Validate(raw, cfg)
+	topo, problems := raw.Validate(cfg)
 	if len(problems) > 0 {
 		tb.Fatalf("%d topology problems, first: %v", len(problems), problems[0])
 	}
-	obs := controller.Observed{
+	obs := Observed{
 		IntPorts: map[string]uint32{topogen.Physnet: 1},
 		PhyPorts: map[string]uint32{topogen.Physnet: 1},
 	}
 	for i, p := range topo.Ports {
-		obs.VIFs = append(obs.VIFs, ovsdb.VIF{Name: testbed.PortName(p), IfaceID: p.ID, MAC: p.MAC,
+		obs.VIFs = append(obs.VIFs, ovsdb.VIF{Name: testbed.ModelPortName(&topo.Ports[i]), IfaceID: p.ID, MAC: p.MAC.String(),
 			Bridge: topogen.IntBridge, Ofport: 10 + i})
 	}
 	return benchNode{cfg: cfg, topo: topo, obs: obs}
 }
 
-// compute is one reconcile's computation, as Agent.Reconcile runs it: Bind, the FDB (only
-// with tunnels, as the agent), Build.
-func (n benchNode) compute(vlans *controller.LocalVLANs) (controller.Binding, int) {
-	b := controller.Bind(n.cfg, n.topo, n.obs, vlans)
-	if n.cfg.TunnelingEnabled() {
-		b.Node.FDB = controller.DeriveFDB(n.topo)
-	}
+// compute is one reconcile's computation, as Agent.Reconcile runs it (computePlan: Bind,
+// tunnel ports and FDB with tunnels, Compose).
+func (n benchNode) compute(vlans *LocalVLANs) (Binding, int) {
+	p, _ := computePlan(n.cfg, n.topo, n.obs, vlans)
 	total := 0
-	for _, fs := range pipeline.Compose(b.Node) {
+	for _, fs := range p.desired {
 		total += len(fs)
 	}
-	return b, total
+	return p.binding, total
 }
 
 var benchSizes = []int{100, 1000, 10000}
@@ -69,7 +67,7 @@ var benchSizes = []int{100, 1000, 10000}
 // (1000 ports: 8469 flows, br-int 8213, br-vlan 256), so the benchmark measures that node.
 func TestBenchNodeFlows(t *testing.T) {
 	n := newBenchNode(t, 1000)
-	b := controller.Bind(n.cfg, n.topo, n.obs, controller.NewLocalVLANs())
+	b := Bind(n.cfg, n.topo, n.obs, NewLocalVLANs())
 	if len(b.Unbound) != 0 || len(b.Unknown) != 0 {
 		t.Fatalf("unbound %d, unknown %d: every plugged port must bind", len(b.Unbound), len(b.Unknown))
 	}
@@ -92,7 +90,7 @@ func TestBenchNodeFlows(t *testing.T) {
 func BenchmarkReconcileCompute(b *testing.B) {
 	for _, ports := range benchSizes {
 		n := newBenchNode(b, ports)
-		vlans := controller.NewLocalVLANs()
+		vlans := NewLocalVLANs()
 		bound, flows := n.compute(vlans)
 		b.Run(fmt.Sprintf("ports=%d/bind+compose", ports), func(b *testing.B) {
 			b.ReportAllocs()
@@ -104,7 +102,7 @@ func BenchmarkReconcileCompute(b *testing.B) {
 		b.Run(fmt.Sprintf("ports=%d/bind", ports), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				controller.Bind(n.cfg, n.topo, n.obs, vlans)
+				Bind(n.cfg, n.topo, n.obs, vlans)
 			}
 		})
 		b.Run(fmt.Sprintf("ports=%d/compose", ports), func(b *testing.B) {
@@ -129,7 +127,7 @@ func TestDesiredFlowsMemory(t *testing.T) {
 		t.Skip("builds the 10000-port node")
 	}
 	n := newBenchNode(t, 10000)
-	b := controller.Bind(n.cfg, n.topo, n.obs, controller.NewLocalVLANs())
+	b := Bind(n.cfg, n.topo, n.obs, NewLocalVLANs())
 	before := liveHeap()
 	desired := pipeline.Build(b.Node)
 	after := liveHeap()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -53,14 +54,14 @@ func snatNode() *state.Node {
 				{Physnet: "external", Bridge: "br-ex", IntPort: 1, PhyPort: 1},
 				{Physnet: "physnet1", Bridge: "br-vlan", IntPort: 2, PhyPort: 1},
 			},
-			TunnelTypes: []string{state.TypeVXLAN}, LocalIP: addr("192.168.100.13"), PatchTun: 3, PatchInt: 1,
+			TunnelTypes: []northbound.NetworkType{northbound.VXLAN}, LocalIP: addr("192.168.100.13"), PatchTun: 3, PatchInt: 1,
 			Distributed: true, L2Population: true, ARPResponder: true, DVRMAC: mac("fa:16:3f:00:00:03"),
 			PreventARPSpoofing: true,
 		},
 		Networks: []state.Network{
-			{ID: tenantVXLAN, Type: state.TypeVXLAN, SegmentationID: 1001, LocalVLAN: 1, MTU: 1450},
-			{ID: tenantVLAN, Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 196, LocalVLAN: 2, MTU: 1500},
-			{ID: externalFlat, Type: state.TypeFlat, Physnet: "external", LocalVLAN: 3, MTU: 1500},
+			{ID: tenantVXLAN, Type: northbound.VXLAN, SegmentationID: 1001, LocalVLAN: 1, MTU: 1450},
+			{ID: tenantVLAN, Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 196, LocalVLAN: 2, MTU: 1500},
+			{ID: externalFlat, Type: northbound.Flat, Physnet: "external", LocalVLAN: 3, MTU: 1500},
 		},
 		Subnets: []state.Subnet{
 			subnet(subnetVXLAN, tenantVXLAN, "10.1.1.0/24", "fa:16:3e:bb:01:01"),
@@ -68,20 +69,20 @@ func snatNode() *state.Node {
 			subnet(subnetExtern, externalFlat, "203.0.113.0/24", ""),
 		},
 		Ports: []state.Port{
-			port(4, qrVXLAN, tenantVXLAN, "fa:16:3e:bb:01:01", state.OwnerRouterInterfaceDistributed, subnetVXLAN, "10.1.1.1"),
-			port(5, qrVLAN, tenantVLAN, "fa:16:3e:aa:01:01", state.OwnerRouterInterfaceDistributed, subnetVLAN, "10.0.1.1"),
-			port(6, sgVXLAN, tenantVXLAN, "fa:16:3e:30:01:03", state.OwnerRouterCentralizedSNAT, subnetVXLAN, "10.1.1.3"),
-			port(7, sgVLAN, tenantVLAN, "fa:16:3e:30:02:03", state.OwnerRouterCentralizedSNAT, subnetVLAN, "10.0.1.3"),
-			port(8, dhcpVXLAN, tenantVXLAN, "fa:16:3e:30:01:02", state.OwnerDHCP, subnetVXLAN, "10.1.1.2"),
-			port(9, qgExternal, externalFlat, "fa:16:3e:40:00:01", state.OwnerRouterGateway, subnetExtern, "203.0.113.10"),
+			port(4, qrVXLAN, tenantVXLAN, "fa:16:3e:bb:01:01", northbound.OwnerRouterInterfaceDistributed, subnetVXLAN, "10.1.1.1"),
+			port(5, qrVLAN, tenantVLAN, "fa:16:3e:aa:01:01", northbound.OwnerRouterInterfaceDistributed, subnetVLAN, "10.0.1.1"),
+			port(6, sgVXLAN, tenantVXLAN, "fa:16:3e:30:01:03", northbound.OwnerRouterCentralizedSNAT, subnetVXLAN, "10.1.1.3"),
+			port(7, sgVLAN, tenantVLAN, "fa:16:3e:30:02:03", northbound.OwnerRouterCentralizedSNAT, subnetVLAN, "10.0.1.3"),
+			port(8, dhcpVXLAN, tenantVXLAN, "fa:16:3e:30:01:02", northbound.OwnerDHCP, subnetVXLAN, "10.1.1.2"),
+			port(9, qgExternal, externalFlat, "fa:16:3e:40:00:01", northbound.OwnerRouterGateway, subnetExtern, "203.0.113.10"),
 		},
 		RemoteHosts: []state.RemoteHost{
-			{Name: "compute1", IP: addr("192.168.100.11"), DVRMAC: mac("fa:16:3f:00:00:01"), TunnelTypes: []string{state.TypeVXLAN}},
-			{Name: "compute2", IP: addr("192.168.100.12"), DVRMAC: mac("fa:16:3f:00:00:02"), TunnelTypes: []string{state.TypeVXLAN}},
+			{Name: "compute1", IP: addr("192.168.100.11"), DVRMAC: mac("fa:16:3f:00:00:01"), TunnelTypes: []northbound.NetworkType{northbound.VXLAN}},
+			{Name: "compute2", IP: addr("192.168.100.12"), DVRMAC: mac("fa:16:3f:00:00:02"), TunnelTypes: []northbound.NetworkType{northbound.VXLAN}},
 		},
 		TunnelPorts: []state.TunnelPort{
-			{Name: "vxlan-c0a8640b", Type: state.TypeVXLAN, RemoteIP: addr("192.168.100.11"), OFPort: 2},
-			{Name: "vxlan-c0a8640c", Type: state.TypeVXLAN, RemoteIP: addr("192.168.100.12"), OFPort: 3},
+			{Name: "vxlan-c0a8640b", Type: northbound.VXLAN, RemoteIP: addr("192.168.100.11"), OFPort: 2},
+			{Name: "vxlan-c0a8640c", Type: northbound.VXLAN, RemoteIP: addr("192.168.100.12"), OFPort: 3},
 		},
 	}
 }
@@ -95,12 +96,12 @@ func flatNode() *state.Node {
 			Physical:    []state.PhysicalBridge{{Physnet: "physnet1", Bridge: "br-flat", IntPort: 1, PhyPort: 1}},
 			Distributed: true, DVRMAC: mac("fa:16:3f:00:00:01"), PreventARPSpoofing: true,
 		},
-		Networks: []state.Network{{ID: flatNet, Type: state.TypeFlat, Physnet: "physnet1", LocalVLAN: 1, MTU: 1500}},
+		Networks: []state.Network{{ID: flatNet, Type: northbound.Flat, Physnet: "physnet1", LocalVLAN: 1, MTU: 1500}},
 		Subnets:  []state.Subnet{subnet(flatSubnet, flatNet, "10.2.0.0/24", "fa:16:3e:cc:00:01")},
 		Ports: []state.Port{
-			port(2, "d0000031-0000-4000-8000-000000000031", flatNet, "fa:16:3e:cc:00:01", state.OwnerRouterInterfaceDistributed, flatSubnet, "10.2.0.1"),
+			port(2, "d0000031-0000-4000-8000-000000000031", flatNet, "fa:16:3e:cc:00:01", northbound.OwnerRouterInterfaceDistributed, flatSubnet, "10.2.0.1"),
 			port(3, "c0000031-0000-4000-8000-000000000031", flatNet, "fa:16:3e:00:31:11", "compute:nova", flatSubnet, "10.2.0.11"),
-			port(4, "f0000031-0000-4000-8000-000000000031", flatNet, "fa:16:3e:00:31:02", state.OwnerDHCP, flatSubnet, "10.2.0.2"),
+			port(4, "f0000031-0000-4000-8000-000000000031", flatNet, "fa:16:3e:00:31:02", northbound.OwnerDHCP, flatSubnet, "10.2.0.2"),
 		},
 		RemoteHosts: []state.RemoteHost{{Name: "compute2", DVRMAC: mac("fa:16:3f:00:00:02")}},
 	}
@@ -113,26 +114,26 @@ func ipv6Node() *state.Node {
 		Host: state.Host{
 			Name: "compute1", AgentMode: "dvr", IntegrationBridge: "br-int", TunnelBridge: "br-tun",
 			Physical:    []state.PhysicalBridge{{Physnet: "physnet1", Bridge: "br-vlan", IntPort: 1, PhyPort: 1}},
-			TunnelTypes: []string{state.TypeVXLAN}, LocalIP: addr("192.168.100.11"), PatchTun: 2, PatchInt: 1,
+			TunnelTypes: []northbound.NetworkType{northbound.VXLAN}, LocalIP: addr("192.168.100.11"), PatchTun: 2, PatchInt: 1,
 			Distributed: true, L2Population: true, ARPResponder: true, DVRMAC: mac("fa:16:3f:00:00:01"),
 			PreventARPSpoofing: true,
 		},
 		Networks: []state.Network{
-			{ID: v6NetVXLAN, Type: state.TypeVXLAN, SegmentationID: 1001, LocalVLAN: 1, MTU: 1450},
-			{ID: v6NetVLAN, Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 300, LocalVLAN: 2, MTU: 1500},
+			{ID: v6NetVXLAN, Type: northbound.VXLAN, SegmentationID: 1001, LocalVLAN: 1, MTU: 1450},
+			{ID: v6NetVLAN, Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 300, LocalVLAN: 2, MTU: 1500},
 		},
 		Subnets: []state.Subnet{
 			subnet(v6SubnetVXLAN, v6NetVXLAN, "2001:db8:1::/64", "fa:16:3e:dd:01:01"),
 			subnet(v6SubnetVLAN, v6NetVLAN, "2001:db8:2::/64", "fa:16:3e:dd:02:01"),
 		},
 		Ports: []state.Port{
-			port(3, "d0000041-0000-4000-8000-000000000041", v6NetVXLAN, "fa:16:3e:dd:01:01", state.OwnerRouterInterfaceDistributed, v6SubnetVXLAN, "2001:db8:1::1"),
-			port(4, "d0000042-0000-4000-8000-000000000042", v6NetVLAN, "fa:16:3e:dd:02:01", state.OwnerRouterInterfaceDistributed, v6SubnetVLAN, "2001:db8:2::1"),
+			port(3, "d0000041-0000-4000-8000-000000000041", v6NetVXLAN, "fa:16:3e:dd:01:01", northbound.OwnerRouterInterfaceDistributed, v6SubnetVXLAN, "2001:db8:1::1"),
+			port(4, "d0000042-0000-4000-8000-000000000042", v6NetVLAN, "fa:16:3e:dd:02:01", northbound.OwnerRouterInterfaceDistributed, v6SubnetVLAN, "2001:db8:2::1"),
 			port(5, "c0000041-0000-4000-8000-000000000041", v6NetVXLAN, "fa:16:3e:00:41:11", "compute:nova", v6SubnetVXLAN, "2001:db8:1::11"),
 			port(6, "c0000042-0000-4000-8000-000000000042", v6NetVLAN, "fa:16:3e:00:42:11", "compute:nova", v6SubnetVLAN, "2001:db8:2::11"),
 		},
 		RemoteHosts: []state.RemoteHost{
-			{Name: "compute2", IP: addr("192.168.100.12"), DVRMAC: mac("fa:16:3f:00:00:02"), TunnelTypes: []string{state.TypeVXLAN}},
+			{Name: "compute2", IP: addr("192.168.100.12"), DVRMAC: mac("fa:16:3f:00:00:02"), TunnelTypes: []northbound.NetworkType{northbound.VXLAN}},
 		},
 	}
 }
@@ -149,7 +150,7 @@ func withoutPort(n *state.Node, id string) *state.Node {
 // routed here).
 func unroutedNode() *state.Node {
 	n := dvrVLANNode()
-	n.Networks = append(n.Networks, state.Network{ID: vlanNet3, Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 198, LocalVLAN: 3, MTU: 1500})
+	n.Networks = append(n.Networks, state.Network{ID: vlanNet3, Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 198, LocalVLAN: 3, MTU: 1500})
 	n.Subnets = append(n.Subnets,
 		subnet(vlanSubnet3, vlanNet3, "10.0.3.0/24", "fa:16:3e:aa:03:01"),
 		subnet(vlanSubnet11, vlanNet1, "10.0.11.0/24", "fa:16:3e:aa:11:01"))
@@ -163,7 +164,7 @@ func unroutedNode() *state.Node {
 func withRemoteHost(n *state.Node, name, ip, dvrMAC string) *state.Node {
 	c := *n
 	c.RemoteHosts = append(slices.Clone(n.RemoteHosts),
-		state.RemoteHost{Name: name, IP: addr(ip), DVRMAC: mac(dvrMAC), TunnelTypes: []string{state.TypeVXLAN}})
+		state.RemoteHost{Name: name, IP: addr(ip), DVRMAC: mac(dvrMAC), TunnelTypes: []northbound.NetworkType{northbound.VXLAN}})
 	return &c
 }
 
@@ -325,7 +326,7 @@ func TestSharedMatchesFirstPortWins(t *testing.T) {
 	n := dvrVLANNode()
 	n.Subnets = append(n.Subnets, subnet(vlanSubnet11, vlanNet1, "10.0.11.0/24", "fa:16:3e:aa:11:01"))
 	n.Ports = append(n.Ports,
-		port(7, "d0000011-0000-4000-8000-000000000011", vlanNet1, "fa:16:3e:aa:11:01", state.OwnerRouterInterfaceDistributed, vlanSubnet11, "10.0.11.1"),
+		port(7, "d0000011-0000-4000-8000-000000000011", vlanNet1, "fa:16:3e:aa:11:01", northbound.OwnerRouterInterfaceDistributed, vlanSubnet11, "10.0.11.1"),
 		port(8, vlanVM5, vlanNet1, "fa:16:3e:00:11:11", "compute:nova", vlanSubnet11, "10.0.11.11", vlanSubnet1, "10.0.1.15"))
 	got := lines(generate(n)["br-int"])
 	for _, want := range []string{

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -267,7 +268,7 @@ func (g *generator) processBridge(nw *state.Network) (string, bool) {
 	switch {
 	case nw.Tunnelled():
 		return g.n.Host.TunnelBridge, g.n.Host.Tunnelling()
-	case nw.Type == state.TypeVLAN || nw.Type == state.TypeFlat:
+	case nw.Type == northbound.VLAN || nw.Type == northbound.Flat:
 		p, ok := g.n.Host.PhysicalFor(nw.Physnet)
 		return p.Bridge, ok
 	}
@@ -356,9 +357,9 @@ func (g *generator) toServicedPort(nw *state.Network, p *state.Port, gw net.Hard
 	var m flows.Match
 	var deliver []flows.Action
 	switch nw.Type {
-	case state.TypeVLAN:
+	case northbound.VLAN:
 		m, deliver = flows.Match{}.VLAN(uint16(nw.SegmentationID)), []flows.Action{flows.PopVLAN{}}
-	case state.TypeFlat:
+	case northbound.Flat:
 		m = flows.Match{}.Untagged()
 	default:
 		m, deliver = flows.Match{}.VLAN(nw.LocalVLAN), []flows.Action{flows.PopVLAN{}}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dvrflow/dvrflow/dvr"
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -208,18 +209,18 @@ func subnet(id, network, cidr, gatewayMAC string) state.Subnet {
 }
 
 // port builds a bound port named as Neutron names it (prefix + first 11 characters of the id).
-func port(ofport uint32, id, network, macAddr, owner string, ips ...string) state.Port {
-	prefixes := map[string]string{
-		state.OwnerRouterInterfaceDistributed: "qr-",
-		state.OwnerRouterCentralizedSNAT:      "sg-",
-		state.OwnerRouterGateway:              "qg-",
+func port(ofport uint32, id, network, macAddr string, owner northbound.DeviceOwner, ips ...string) state.Port {
+	prefixes := map[northbound.DeviceOwner]string{
+		northbound.OwnerRouterInterfaceDistributed: "qr-",
+		northbound.OwnerRouterCentralizedSNAT:      "sg-",
+		northbound.OwnerRouterGateway:              "qg-",
 	}
 	name := "tap" + id[:11]
 	if p, ok := prefixes[owner]; ok {
 		name = p + id[:11]
 	}
 	p := state.Port{ID: id, Name: name, NetworkID: network, MAC: mac(macAddr), DeviceOwner: owner,
-		PortSecurity: !strings.HasPrefix(owner, state.OwnerNetworkPrefix), OFPort: ofport}
+		PortSecurity: !owner.IsNetworkOwned(), OFPort: ofport}
 	for i := 0; i < len(ips); i += 2 {
 		p.FixedIPs = append(p.FixedIPs, state.FixedIP{SubnetID: ips[i], IP: addr(ips[i+1])})
 	}

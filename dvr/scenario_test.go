@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/dvr"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/pipeline"
 	"github.com/dvrflow/dvrflow/state"
 )
@@ -33,16 +34,16 @@ func dvrVLANNode() *state.Node {
 			Distributed: true, DVRMAC: mac("fa:16:3f:00:00:01"), PreventARPSpoofing: true,
 		},
 		Networks: []state.Network{
-			{ID: vlanNet1, Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 196, LocalVLAN: 1, MTU: 1500},
-			{ID: vlanNet2, Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 197, LocalVLAN: 2, MTU: 1500},
+			{ID: vlanNet1, Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 196, LocalVLAN: 1, MTU: 1500},
+			{ID: vlanNet2, Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 197, LocalVLAN: 2, MTU: 1500},
 		},
 		Subnets: []state.Subnet{
 			subnet(vlanSubnet1, vlanNet1, "10.0.1.0/24", "fa:16:3e:aa:01:01"),
 			subnet(vlanSubnet2, vlanNet2, "10.0.2.0/24", "fa:16:3e:aa:02:01"),
 		},
 		Ports: []state.Port{
-			port(2, vlanQR1, vlanNet1, "fa:16:3e:aa:01:01", state.OwnerRouterInterfaceDistributed, vlanSubnet1, "10.0.1.1"),
-			port(3, vlanQR2, vlanNet2, "fa:16:3e:aa:02:01", state.OwnerRouterInterfaceDistributed, vlanSubnet2, "10.0.2.1"),
+			port(2, vlanQR1, vlanNet1, "fa:16:3e:aa:01:01", northbound.OwnerRouterInterfaceDistributed, vlanSubnet1, "10.0.1.1"),
+			port(3, vlanQR2, vlanNet2, "fa:16:3e:aa:02:01", northbound.OwnerRouterInterfaceDistributed, vlanSubnet2, "10.0.2.1"),
 			port(4, vlanVM1, vlanNet1, "fa:16:3e:00:01:11", "compute:nova", vlanSubnet1, "10.0.1.11"),
 			port(5, vlanVM2, vlanNet1, "fa:16:3e:00:01:12", "compute:nova", vlanSubnet1, "10.0.1.12"),
 			port(6, vlanVM3, vlanNet2, "fa:16:3e:00:02:11", "compute:nova", vlanSubnet2, "10.0.2.11"),
@@ -67,31 +68,31 @@ func dvrVXLANNode() *state.Node {
 	return &state.Node{
 		Host: state.Host{
 			Name: "compute1", AgentMode: "dvr", IntegrationBridge: "br-int", TunnelBridge: "br-tun",
-			TunnelTypes: []string{state.TypeVXLAN}, LocalIP: addr("192.168.100.11"), PatchTun: 1, PatchInt: 1,
+			TunnelTypes: []northbound.NetworkType{northbound.VXLAN}, LocalIP: addr("192.168.100.11"), PatchTun: 1, PatchInt: 1,
 			Distributed: true, L2Population: true, ARPResponder: true, DVRMAC: mac("fa:16:3f:00:00:01"),
 			PreventARPSpoofing: true,
 		},
 		Networks: []state.Network{
-			{ID: net1, Type: state.TypeVXLAN, SegmentationID: 1001, LocalVLAN: 1, MTU: 1450},
-			{ID: net2, Type: state.TypeVXLAN, SegmentationID: 1002, LocalVLAN: 2, MTU: 1450},
+			{ID: net1, Type: northbound.VXLAN, SegmentationID: 1001, LocalVLAN: 1, MTU: 1450},
+			{ID: net2, Type: northbound.VXLAN, SegmentationID: 1002, LocalVLAN: 2, MTU: 1450},
 		},
 		Subnets: []state.Subnet{
 			subnet(sub1, net1, "10.1.1.0/24", "fa:16:3e:bb:01:01"),
 			subnet(sub2, net2, "10.1.2.0/24", "fa:16:3e:bb:02:01"),
 		},
 		Ports: []state.Port{
-			port(2, "d0000011-0000-4000-8000-000000000011", net1, "fa:16:3e:bb:01:01", state.OwnerRouterInterfaceDistributed, sub1, "10.1.1.1"),
-			port(3, "d0000012-0000-4000-8000-000000000012", net2, "fa:16:3e:bb:02:01", state.OwnerRouterInterfaceDistributed, sub2, "10.1.2.1"),
+			port(2, "d0000011-0000-4000-8000-000000000011", net1, "fa:16:3e:bb:01:01", northbound.OwnerRouterInterfaceDistributed, sub1, "10.1.1.1"),
+			port(3, "d0000012-0000-4000-8000-000000000012", net2, "fa:16:3e:bb:02:01", northbound.OwnerRouterInterfaceDistributed, sub2, "10.1.2.1"),
 			port(4, "c0000011-0000-4000-8000-000000000011", net1, "fa:16:3e:10:01:11", "compute:nova", sub1, "10.1.1.11"),
 			port(5, "c0000012-0000-4000-8000-000000000012", net2, "fa:16:3e:10:02:11", "compute:nova", sub2, "10.1.2.11"),
 		},
 		RemoteHosts: []state.RemoteHost{
-			{Name: "compute2", IP: addr("192.168.100.12"), DVRMAC: mac("fa:16:3f:00:00:02"), TunnelTypes: []string{state.TypeVXLAN}},
-			{Name: "network1", IP: addr("192.168.100.13"), DVRMAC: mac("fa:16:3f:00:00:03"), TunnelTypes: []string{state.TypeVXLAN}},
+			{Name: "compute2", IP: addr("192.168.100.12"), DVRMAC: mac("fa:16:3f:00:00:02"), TunnelTypes: []northbound.NetworkType{northbound.VXLAN}},
+			{Name: "network1", IP: addr("192.168.100.13"), DVRMAC: mac("fa:16:3f:00:00:03"), TunnelTypes: []northbound.NetworkType{northbound.VXLAN}},
 		},
 		TunnelPorts: []state.TunnelPort{
-			{Name: "vxlan-c0a8640c", Type: state.TypeVXLAN, RemoteIP: addr("192.168.100.12"), OFPort: 2},
-			{Name: "vxlan-c0a8640d", Type: state.TypeVXLAN, RemoteIP: addr("192.168.100.13"), OFPort: 3},
+			{Name: "vxlan-c0a8640c", Type: northbound.VXLAN, RemoteIP: addr("192.168.100.12"), OFPort: 2},
+			{Name: "vxlan-c0a8640d", Type: northbound.VXLAN, RemoteIP: addr("192.168.100.13"), OFPort: 3},
 		},
 		FDB: []state.FDB{
 			{NetworkID: net1, RemoteIP: addr("192.168.100.12"), Flood: true, Entries: []state.FDBEntry{

@@ -12,8 +12,10 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/sandbox"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
 // The DVR cloud of TestDVRRoutedAcrossHosts, rendered per host from the demo's template
@@ -122,20 +124,20 @@ func TestDVRTopologyTemplate(t *testing.T) {
 	c.VMs = append(c.VMs, dvrVMData("b3", "compute2", "b", 3))
 	for _, host := range []string{"compute1", "compute2", "compute3"} {
 		t.Run(host, func(t *testing.T) {
-			topo, err := controller.ParseTopology(c.render(t, host))
+			topo, err := topology.Parse(c.render(t, host))
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := controller.DefaultConfig()
-			cfg.ApplyHost(topo.Host)
+			cfg := config.DefaultConfig()
+			cfg.ApplyHost(topo.Snapshot().Host)
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			valid, problems := controller.Validate(topo, cfg)
+			valid, problems := topo.Validate(cfg)
 			for _, p := range problems {
 				t.Errorf("problem: %s", p)
 			}
-			if cfg.Host != host || cfg.DVRMAC == "" || !cfg.DistributedRoutingEnabled() {
+			if cfg.Host != host || cfg.DVRMAC == nil || !cfg.DistributedRoutingEnabled() {
 				t.Errorf("host section: name %q, dvr_mac %q, distributed %v; want %s, its DVR MAC, true", cfg.Host, cfg.DVRMAC, cfg.DistributedRoutingEnabled(), host)
 			}
 			if len(valid.OtherHosts) != 2 {
@@ -143,7 +145,7 @@ func TestDVRTopologyTemplate(t *testing.T) {
 			}
 			local, routerPorts := 0, 0
 			for _, p := range valid.Ports {
-				if p.IsDistributedRouterInterface() {
+				if p.DeviceOwner == northbound.OwnerRouterInterfaceDistributed {
 					routerPorts++
 					continue
 				}

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dvrflow/dvrflow/controller"
 	"github.com/dvrflow/dvrflow/dvr"
 	"github.com/dvrflow/dvrflow/sandbox"
 	"github.com/dvrflow/dvrflow/testbed"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
 // expectedToFail lists the scenarios whose pipeline is not complete yet, by name, with the
@@ -56,7 +56,7 @@ func parity(t *testing.T, topoFile, flowsFile string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo, err := controller.LoadTopology(topoFile)
+	topo, err := topology.Load(topoFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func parity(t *testing.T, topoFile, flowsFile string) []string {
 }
 
 // bridgeRole says which of dvr's difference roles a bridge of the scenario plays.
-func bridgeRole(topo *controller.Topology, br string) string {
+func bridgeRole(topo *topology.File, br string) string {
 	integration, tunnel := "br-int", "br-tun"
 	if h := topo.Host; h != nil {
 		if h.IntegrationBridge != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dvrflow/dvrflow/bench/topogen"
 	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/ovsdb"
 	"github.com/dvrflow/dvrflow/pipeline"
@@ -24,15 +25,15 @@ func benchDesired(tb testing.TB, ports int) map[string][]flows.Flow {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := controller.DefaultConfig()
-	cfg.ApplyHost(raw.Host)
-	topo, problems := controller.Validate(raw, cfg)
+	cfg := config.DefaultConfig()
+	cfg.ApplyHost(raw.Snapshot().Host)
+	topo, problems := raw.Validate(cfg)
 	if len(problems) > 0 {
 		tb.Fatalf("%d topology problems, first: %v", len(problems), problems[0])
 	}
 	obs := controller.Observed{IntPorts: map[string]uint32{topogen.Physnet: 1}, PhyPorts: map[string]uint32{topogen.Physnet: 1}}
 	for i, p := range topo.Ports {
-		obs.VIFs = append(obs.VIFs, ovsdb.VIF{Name: testbed.PortName(p), IfaceID: p.ID, MAC: p.MAC, Bridge: topogen.IntBridge, Ofport: 10 + i})
+		obs.VIFs = append(obs.VIFs, ovsdb.VIF{Name: testbed.ModelPortName(&topo.Ports[i]), IfaceID: p.ID, MAC: p.MAC.String(), Bridge: topogen.IntBridge, Ofport: 10 + i})
 	}
 	return pipeline.Build(controller.Bind(cfg, topo, obs, controller.NewLocalVLANs()).Node)
 }

@@ -6,6 +6,7 @@ package l2
 
 import (
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -30,7 +31,7 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 		out[p.Bridge] = append(out[p.Bridge], ph...)
 	}
 	for _, nw := range n.Networks {
-		if nw.Type != state.TypeVLAN && nw.Type != state.TypeFlat {
+		if nw.Type != northbound.VLAN && nw.Type != northbound.Flat {
 			continue // local: the port tag is all; tunnels: br-tun's T12/T13
 		}
 		p, ok := h.PhysicalFor(nw.Physnet)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -33,7 +34,7 @@ func baseNode() *state.Node {
 			Physical:           []state.PhysicalBridge{{Physnet: "physnet1", Bridge: "br-vlan", IntPort: 1, PhyPort: 1}},
 			PreventARPSpoofing: true,
 		},
-		Networks: []state.Network{{ID: netVLAN, Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 100, LocalVLAN: 1}},
+		Networks: []state.Network{{ID: netVLAN, Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 100, LocalVLAN: 1}},
 	}
 }
 
@@ -63,12 +64,12 @@ func derivedCases() []derivedCase {
 
 	add("flat_network", "flat network on physnet2 (br-ex): I16 push_vlan on br-int, P3 strip_vlan in br-ex table 0, P2", func(n *state.Node) {
 		n.Host.Physical = append(n.Host.Physical, state.PhysicalBridge{Physnet: "physnet2", Bridge: "br-ex", IntPort: 2, PhyPort: 1})
-		n.Networks = append(n.Networks, state.Network{ID: netFlat, Type: state.TypeFlat, Physnet: "physnet2", LocalVLAN: 2})
+		n.Networks = append(n.Networks, state.Network{ID: netFlat, Type: northbound.Flat, Physnet: "physnet2", LocalVLAN: 2})
 	})
 	add("flat_network_dvr", "same with enable_distributed_routing: P3 in table 2 of both bridges, no P2", func(n *state.Node) {
 		n.Host.Distributed = true
 		n.Host.Physical = append(n.Host.Physical, state.PhysicalBridge{Physnet: "physnet2", Bridge: "br-ex", IntPort: 2, PhyPort: 1})
-		n.Networks = append(n.Networks, state.Network{ID: netFlat, Type: state.TypeFlat, Physnet: "physnet2", LocalVLAN: 2})
+		n.Networks = append(n.Networks, state.Network{ID: netFlat, Type: northbound.Flat, Physnet: "physnet2", LocalVLAN: 2})
 	})
 	add("aap_cidr_and_mac", "AAPs: a /24, a host address with its own MAC, an IPv6 /64, and one repeating the port's own IP and MAC", func(n *state.Node) {
 		p := vmPort(portA, "fa:16:3e:00:00:0a", 5, "10.0.1.10")
@@ -105,9 +106,9 @@ func derivedCases() []derivedCase {
 	}, portA)
 	add("network_owned_ports", "network:dhcp and network:router_interface_distributed ports: no spoofing flows", func(n *state.Node) {
 		dhcp := vmPort(portA, "fa:16:3e:00:00:0a", 5, "10.0.1.2")
-		dhcp.DeviceOwner = state.OwnerDHCP
+		dhcp.DeviceOwner = northbound.OwnerDHCP
 		qr := vmPort(portB, "fa:16:3e:00:00:0b", 6, "10.0.1.1")
-		qr.DeviceOwner = state.OwnerRouterInterfaceDistributed
+		qr.DeviceOwner = northbound.OwnerRouterInterfaceDistributed
 		n.Ports = []state.Port{dhcp, qr}
 	}, portA, portB)
 	add("dead_port", "admin-down port (with port security and an AAP): I17 only", func(n *state.Node) {
@@ -123,11 +124,11 @@ func derivedCases() []derivedCase {
 	})
 	add("local_network", "local network and a vxlan one (tunnels/'s): no flows for either; the vlan network keeps its own", func(n *state.Node) {
 		n.Networks = append(n.Networks,
-			state.Network{ID: netFlat, Type: state.TypeLocal, LocalVLAN: 2},
-			state.Network{ID: netOther, Type: state.TypeVXLAN, SegmentationID: 1001, LocalVLAN: 3})
+			state.Network{ID: netFlat, Type: northbound.Local, LocalVLAN: 2},
+			state.Network{ID: netOther, Type: northbound.VXLAN, SegmentationID: 1001, LocalVLAN: 3})
 	}, netFlat, netOther)
 	add("unmapped_physnet", "vlan network on a physnet without bridge mapping: no flows", func(n *state.Node) {
-		n.Networks = append(n.Networks, state.Network{ID: netOther, Type: state.TypeVLAN, Physnet: "physnet9", SegmentationID: 200, LocalVLAN: 2})
+		n.Networks = append(n.Networks, state.Network{ID: netOther, Type: northbound.VLAN, Physnet: "physnet9", SegmentationID: 200, LocalVLAN: 2})
 	}, netOther)
 	add("no_spoofing_protection", "prevent_arp_spoofing false: no spoofing flows; a dead port still gets I17", func(n *state.Node) {
 		n.Host.PreventARPSpoofing = false
@@ -138,8 +139,8 @@ func derivedCases() []derivedCase {
 	add("not_ready", "network without local VLAN, port with ofport 0, physnet2 whose patch ports have no ofport yet: only P1 for physnet2", func(n *state.Node) {
 		n.Host.Physical = append(n.Host.Physical, state.PhysicalBridge{Physnet: "physnet2", Bridge: "br-ex"})
 		n.Networks = []state.Network{
-			{ID: netVLAN, Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 100},
-			{ID: netFlat, Type: state.TypeFlat, Physnet: "physnet2", LocalVLAN: 2},
+			{ID: netVLAN, Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 100},
+			{ID: netFlat, Type: northbound.Flat, Physnet: "physnet2", LocalVLAN: 2},
 		}
 		p := vmPort(portA, "fa:16:3e:00:00:0a", 0, "10.0.1.10")
 		d := vmPort(portB, "fa:16:3e:00:00:0b", 0, "10.0.1.11")
@@ -278,7 +279,7 @@ func expectedCookie(t *testing.T, n *state.Node, bridge string, f flows.Flow) (f
 		for _, nw := range n.Networks {
 			p, _ := n.Host.PhysicalFor(nw.Physnet)
 			if p.IntPort == in && (f.Match.Key() == (flows.Match{}).InPort(in).VLAN(uint16(nw.SegmentationID)).Key() ||
-				nw.Type == state.TypeFlat && f.Match.Key() == (flows.Match{}).InPort(in).Untagged().Key()) {
+				nw.Type == northbound.Flat && f.Match.Key() == (flows.Match{}).InPort(in).Untagged().Key()) {
 				return flows.CategoryLocalVLAN, nw.ID
 			}
 		}

@@ -2,6 +2,7 @@ package l2
 
 import (
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -25,7 +26,7 @@ func LocalVLAN(nw state.Network, p PhysicalBridge, distributed bool) (integratio
 	var ingress flows.Match
 	var toLocal, toWire []flows.Action
 	switch nw.Type {
-	case state.TypeVLAN:
+	case northbound.VLAN:
 		if nw.SegmentationID < 1 || nw.SegmentationID >= DeadVLAN {
 			return nil, nil
 		}
@@ -33,7 +34,7 @@ func LocalVLAN(nw state.Network, p PhysicalBridge, distributed bool) (integratio
 		ingress = flows.Match{}.InPort(p.IntPort).VLAN(seg)
 		toLocal = []flows.Action{flows.SetVLANVID(lvid), flows.GotoTable{Table: flows.PacketRateLimit}}
 		toWire = []flows.Action{flows.SetVLANVID(seg), flows.Normal()}
-	case state.TypeFlat:
+	case northbound.Flat:
 		ingress = flows.Match{}.InPort(p.IntPort).Untagged()
 		toLocal = []flows.Action{flows.PushVLAN{}, flows.SetVLANVID(lvid), flows.GotoTable{Table: flows.PacketRateLimit}}
 		toWire = []flows.Action{flows.PopVLAN{}, flows.Normal()}

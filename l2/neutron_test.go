@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -21,7 +22,7 @@ func legacyVLANNode() *state.Node {
 			Physical:           []state.PhysicalBridge{{Physnet: "physnet1", Bridge: "br-vlan", IntPort: 1, PhyPort: 1}},
 			PreventARPSpoofing: true,
 		},
-		Networks: []state.Network{{ID: net1, Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 196, LocalVLAN: 1}},
+		Networks: []state.Network{{ID: net1, Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 196, LocalVLAN: 1}},
 		Ports: []state.Port{
 			{ID: "c0000001-0000-4000-8000-000000000001", Name: "tapc0000001-00", NetworkID: net1,
 				MAC: mac("fa:16:3e:00:01:01"), DeviceOwner: "compute:nova", FixedIPs: fixed(subnet1, "10.0.1.11"),
@@ -47,7 +48,7 @@ func dvrVLANNode() *state.Node {
 			FixedIPs: fixed(subnet, ip), PortSecurity: true, OFPort: ofport}
 	}
 	qr := func(id, name, network, m, subnet, ip string, ofport uint32) state.Port {
-		return state.Port{ID: id, Name: name, NetworkID: network, MAC: mac(m), DeviceOwner: state.OwnerRouterInterfaceDistributed,
+		return state.Port{ID: id, Name: name, NetworkID: network, MAC: mac(m), DeviceOwner: northbound.OwnerRouterInterfaceDistributed,
 			DeviceID: router, FixedIPs: fixed(subnet, ip), PortSecurity: true, OFPort: ofport}
 	}
 	return &state.Node{
@@ -57,8 +58,8 @@ func dvrVLANNode() *state.Node {
 			Distributed: true, DVRMAC: mac("fa:16:3f:00:00:01"), PreventARPSpoofing: true,
 		},
 		Networks: []state.Network{
-			{ID: net1, Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 196, LocalVLAN: 1},
-			{ID: net2, Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 197, LocalVLAN: 2},
+			{ID: net1, Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 196, LocalVLAN: 1},
+			{ID: net2, Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 197, LocalVLAN: 2},
 		},
 		Ports: []state.Port{
 			qr("d0000001-0000-4000-8000-000000000001", "qr-d0000001-00", net1, "fa:16:3e:aa:01:01", subnet1, "10.0.1.1", 2),

@@ -2,6 +2,7 @@ package ovsdb
 
 import (
 	"cmp"
+	"net"
 	"slices"
 
 	"go.uber.org/zap"
@@ -57,6 +58,15 @@ type VIF struct {
 	MAC     string // external_ids:attached-mac; "" if not set
 	Bridge  string // bridge holding its port; "" while the Bridge→Port→Interface link is unknown
 	Ofport  int    // 0 = not yet assigned, -1 = ovs-vswitchd failed to add it
+}
+
+// HardwareAddr returns the VIF's attached-mac; nil when it is absent or not a MAC.
+func (v VIF) HardwareAddr() net.HardwareAddr {
+	hw, err := net.ParseMAC(v.MAC)
+	if err != nil {
+		return nil
+	}
+	return hw
 }
 
 // Ready reports whether flows can be keyed on the VIF: it has a valid ofport and a bridge.

@@ -14,10 +14,12 @@ import (
 	"github.com/dvrflow/dvrflow/ovsdb/vswitchd"
 )
 
-// Layout is the set of bridges and patch pairs dvrflow manages on a node.
+// Layout is the set of bridges and ports dvrflow manages on a node: the bridges, the patch
+// pairs joining them, and other ports (br-tun's tunnel ports) set exactly as specified.
 type Layout struct {
 	Bridges []BridgeSpec
 	Patches []PatchPair
+	Ports   []PortSpec
 }
 
 // PatchPair is a pair of patch ports joining two bridges: PortA on BridgeA and PortB on
@@ -56,14 +58,14 @@ func (c *Client) EnsureLayout(ctx context.Context, l Layout) (created []string, 
 	return created, nil
 }
 
-// ports returns the ports of every patch pair.
+// ports returns the ports of every patch pair, then the other ports.
 func (l Layout) ports() []PortSpec {
-	ports := make([]PortSpec, 0, 2*len(l.Patches))
+	ports := make([]PortSpec, 0, 2*len(l.Patches)+len(l.Ports))
 	for _, p := range l.Patches {
 		ends := p.ports()
 		ports = append(ports, ends[0], ends[1])
 	}
-	return ports
+	return append(ports, l.Ports...)
 }
 
 // ensureLayout brings the bridges and ports to the specs in one transaction (none if nothing
@@ -405,8 +407,9 @@ func (r *rows) ifaceIs(spec PortSpec) bool {
 	return i != nil && i.Type == spec.Type && i.Options.equal(spec.Options)
 }
 
-// LayoutPresent reports whether the rows show every bridge of the layout, and every port
-// of its patch pairs on its bridge with an interface of type patch. Settings are not
+// LayoutPresent reports whether the rows show every bridge of the layout, every port of its
+// patch pairs on its bridge with an interface of type patch, and every other port on its
+// bridge with exactly its type and options. The bridges' and patch ports' settings are not
 // compared (EnsureLayout does that). It only looks rows up by name: cheap enough for every
 // reconcile, even with thousands of ports.
 func (c *Client) LayoutPresent(l Layout) (present bool) {
@@ -416,9 +419,12 @@ func (c *Client) LayoutPresent(l Layout) (present bool) {
 				return
 			}
 		}
-		for _, spec := range l.ports() {
+		for i, spec := range l.ports() {
 			br, port, iface := r.bridge(spec.Bridge), r.port(spec.Name), r.iface(spec.Name)
 			if br == nil || port == nil || !slices.Contains(br.Ports, port.UUID) || iface == nil || iface.Type != spec.Type {
+				return
+			}
+			if i >= 2*len(l.Patches) && !r.ifaceIs(spec) {
 				return
 			}
 		}

@@ -76,6 +76,68 @@ func (c *Client) DeletePort(ctx context.Context, bridge, port string) error {
 	return nil
 }
 
+// DeletePorts removes the named ports from the bridge in one transaction (their Port and
+// Interface rows are then garbage-collected), and waits once for ovs-vswitchd to apply it.
+// Missing ports are skipped; a port of that name on another bridge is an error. Nothing is
+// written when none of them is there.
+func (c *Client) DeletePorts(ctx context.Context, bridge string, names []string) error {
+	err := retry(ctx, func() error {
+		var ops []ovsdb.Operation
+		var gone []string
+		var err error
+		c.read(func(r *rows) {
+			for _, name := range names {
+				p := r.port(name)
+				if p == nil {
+					continue
+				}
+				if owner := r.portBridge(p.UUID); owner != bridge {
+					err = fmt.Errorf("port %s is on bridge %q", name, owner)
+					return
+				}
+				// The guard makes sure the row is still the port of that name; the Port
+				// row is deleted explicitly and its Interface row is garbage-collected.
+				ops = append(ops, guardRow(vswitchd.PortTable, p.UUID, name),
+					mutateOp(vswitchd.BridgeTable, whereName(bridge), "ports", ovsdb.MutateOperationDelete, uuids(p.UUID)),
+					deleteOp(vswitchd.PortTable, whereUUID(p.UUID)))
+				gone = append(gone, name)
+			}
+		})
+		if err != nil || len(ops) == 0 {
+			return err
+		}
+		return c.commit(ctx, ops)
+	})
+	if err != nil {
+		return fmt.Errorf("delete ports %s from %s: %w", strings.Join(names, ", "), bridge, err)
+	}
+	return nil
+}
+
+// Ofports returns the ofports of the named interfaces as the cache holds them now, without
+// waiting: 0 when not assigned yet (or no such interface), -1 when ovs-vswitchd failed to
+// add it. Take [Client.InterfacesChanged] first to learn when to look again.
+func (c *Client) Ofports(names []string) map[string]int {
+	out := make(map[string]int, len(names))
+	c.read(func(r *rows) {
+		for _, name := range names {
+			if i := r.iface(name); i != nil {
+				out[name] = i.Ofport
+			} else {
+				out[name] = 0
+			}
+		}
+	})
+	return out
+}
+
+// InterfacesChanged returns a channel closed at the next change of the cache's Interface
+// rows (an ofport assigned, an interface added or removed). Take it before reading the
+// state it should wake you about: a change after that read then closes this very channel.
+func (c *Client) InterfacesChanged() <-chan struct{} {
+	return c.changes[vswitchd.InterfaceTable].next()
+}
+
 // Ofport waits until the interface has a valid ofport (> 0) and returns it. An ofport of -1
 // (ovs-vswitchd could not add the interface) is an error carrying Interface.error. It also
 // fails when ctx ends first. It looks again whenever the cache's Interface rows change.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -24,7 +25,7 @@ func TestLastWinsKeepsTheLaterFlowOfAKey(t *testing.T) {
 
 func TestBuildCoversEveryBridgeAndReplacesT1WithDVR(t *testing.T) {
 	n := &state.Node{Host: state.Host{
-		IntegrationBridge: "br-int", TunnelBridge: "br-tun", TunnelTypes: []string{state.TypeVXLAN},
+		IntegrationBridge: "br-int", TunnelBridge: "br-tun", TunnelTypes: []northbound.NetworkType{northbound.VXLAN},
 		PatchTun: 2, PatchInt: 1, Distributed: true, DVRMAC: net.HardwareAddr{0xfa, 0x16, 0x3f, 0, 0, 1},
 		Physical: []state.PhysicalBridge{{Physnet: "physnet1", Bridge: "br-vlan", IntPort: 1, PhyPort: 1}},
 	}}

@@ -13,27 +13,8 @@ package state
 import (
 	"net"
 	"net/netip"
-	"strings"
-)
 
-// Network types (Neutron's provider:network_type values).
-const (
-	TypeLocal  = "local"
-	TypeFlat   = "flat"
-	TypeVLAN   = "vlan"
-	TypeVXLAN  = "vxlan"
-	TypeGRE    = "gre"
-	TypeGeneve = "geneve"
-)
-
-// Device owners that matter to the pipeline.
-const (
-	OwnerRouterInterfaceDistributed = "network:router_interface_distributed"
-	OwnerRouterCentralizedSNAT      = "network:router_centralized_snat"
-	OwnerDHCP                       = "network:dhcp"
-	OwnerRouterGateway              = "network:router_gateway"
-	OwnerComputePrefix              = "compute:"
-	OwnerNetworkPrefix              = "network:"
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
 // DeadVLAN is the tag of a port that must not carry traffic.
@@ -60,16 +41,15 @@ type Node struct {
 // Host is this node's agent settings, as effective values (defaults, config, topology host
 // section and flags already merged; derived switches already computed).
 type Host struct {
-	Name string
-	// AgentMode is legacy, dvr, dvr_snat or dvr_no_external.
-	AgentMode         string
+	Name              string
+	AgentMode         northbound.AgentMode
 	IntegrationBridge string
 	TunnelBridge      string
 	// Physical are the bridge_mappings with the ofports of each patch pair, sorted by
 	// Physnet.
 	Physical []PhysicalBridge
 	// TunnelTypes is empty when tunnelling is off (then there is no br-tun).
-	TunnelTypes []string
+	TunnelTypes []northbound.NetworkType
 	LocalIP     netip.Addr
 	// PatchTun is the ofport of patch-tun on br-int, PatchInt that of patch-int on
 	// br-tun; 0 without tunnelling.
@@ -114,9 +94,8 @@ type PhysicalBridge struct {
 
 // Network is a network provisioned on this host.
 type Network struct {
-	ID string
-	// Type is one of the Type* constants.
-	Type    string
+	ID      string
+	Type    northbound.NetworkType
 	Physnet string
 	// SegmentationID is the provider VLAN, VNI or GRE key; 0 for flat and local.
 	SegmentationID int64
@@ -126,34 +105,18 @@ type Network struct {
 }
 
 // Tunnelled reports whether the network is carried over br-tun.
-func (n *Network) Tunnelled() bool {
-	return n.Type == TypeVXLAN || n.Type == TypeGRE || n.Type == TypeGeneve
-}
+func (n *Network) Tunnelled() bool { return n.Type.Tunnelled() }
 
-// Subnet is a subnet of a provisioned network.
-type Subnet struct {
-	ID        string
-	NetworkID string
-	CIDR      netip.Prefix
-	// GatewayIP is invalid when the subnet has no gateway.
-	GatewayIP netip.Addr
-	// GatewayMAC is the MAC of the distributed router interface owning GatewayIP; nil when
-	// unknown.
-	GatewayMAC net.HardwareAddr
-	IPVersion  int
-}
-
-// FixedIP is one address of a port.
-type FixedIP struct {
-	SubnetID string
-	IP       netip.Addr
-}
-
-// AddressPair is one allowed address pair; MAC is nil for the port's own MAC.
-type AddressPair struct {
-	Prefix netip.Prefix
-	MAC    net.HardwareAddr
-}
+// Subnet, FixedIP, AddressPair, RemoteHost, FDB and FDBEntry are the northbound model's:
+// the generators take them as the model holds them.
+type (
+	Subnet      = northbound.Subnet
+	FixedIP     = northbound.FixedIP
+	AddressPair = northbound.AddressPair
+	RemoteHost  = northbound.RemoteHost
+	FDB         = northbound.FDB
+	FDBEntry    = northbound.FDBEntry
+)
 
 // Port is a port bound on br-int.
 type Port struct {
@@ -162,7 +125,7 @@ type Port struct {
 	Name        string
 	NetworkID   string
 	MAC         net.HardwareAddr
-	DeviceOwner string
+	DeviceOwner northbound.DeviceOwner
 	// DeviceID is the VM id, or a router interface's router id.
 	DeviceID            string
 	FixedIPs            []FixedIP
@@ -174,62 +137,31 @@ type Port struct {
 }
 
 // IsCompute reports whether the port belongs to a VM.
-func (p *Port) IsCompute() bool { return strings.HasPrefix(p.DeviceOwner, OwnerComputePrefix) }
+func (p *Port) IsCompute() bool { return p.DeviceOwner.IsCompute() }
 
 // IsNetworkOwned reports whether a network:* service owns the port (no spoofing protection).
-func (p *Port) IsNetworkOwned() bool { return strings.HasPrefix(p.DeviceOwner, OwnerNetworkPrefix) }
+func (p *Port) IsNetworkOwned() bool { return p.DeviceOwner.IsNetworkOwned() }
 
 // IsDistributedRouterInterface reports whether the port is a DVR router interface (qr-).
 func (p *Port) IsDistributedRouterInterface() bool {
-	return p.DeviceOwner == OwnerRouterInterfaceDistributed
+	return p.DeviceOwner == northbound.OwnerRouterInterfaceDistributed
 }
 
 // IsCentralizedSNAT reports whether the port is a centralized SNAT port (sg-).
-func (p *Port) IsCentralizedSNAT() bool { return p.DeviceOwner == OwnerRouterCentralizedSNAT }
+func (p *Port) IsCentralizedSNAT() bool {
+	return p.DeviceOwner == northbound.OwnerRouterCentralizedSNAT
+}
 
 // IsDVRServiced reports whether DVR delivers routed traffic straight to the port
 // (Neutron's is_dvr_serviced: compute:*, DHCP, load balancers, trunk subports).
-func (p *Port) IsDVRServiced() bool {
-	switch {
-	case p.IsCompute(), p.DeviceOwner == OwnerDHCP,
-		p.DeviceOwner == "neutron:LOADBALANCER", p.DeviceOwner == "neutron:LOADBALANCERV2",
-		p.DeviceOwner == "trunk:subport":
-		return true
-	}
-	return false
-}
-
-// RemoteHost is another node of the cloud.
-type RemoteHost struct {
-	Name string
-	// IP is its tunnel endpoint; invalid when it has none.
-	IP netip.Addr
-	// DVRMAC is nil when it has none.
-	DVRMAC      net.HardwareAddr
-	TunnelTypes []string
-}
+func (p *Port) IsDVRServiced() bool { return p.DeviceOwner.IsDVRServiced() }
 
 // TunnelPort is a tunnel port on br-tun.
 type TunnelPort struct {
 	Name     string
-	Type     string
+	Type     northbound.NetworkType
 	RemoteIP netip.Addr
 	OFPort   uint32
-}
-
-// FDB is the l2population state of one network towards one remote VTEP.
-type FDB struct {
-	NetworkID string
-	RemoteIP  netip.Addr
-	// Flood adds the VTEP to the network's flooding list.
-	Flood   bool
-	Entries []FDBEntry
-}
-
-// FDBEntry is one unicast entry; IP is invalid for a MAC-only entry.
-type FDBEntry struct {
-	MAC net.HardwareAddr
-	IP  netip.Addr
 }
 
 // Network returns the provisioned network with the given id.

@@ -10,28 +10,29 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/sandbox"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
 // PortName is the OVS port name Neutron gives a port: a prefix by device owner (tap for VMs
 // and DHCP, qr- for router interfaces, sg- for centralized SNAT, qg- for router gateways,
 // fg- for floating-IP agent gateways) and the first 11 characters of the port id, unless
 // the topology names the port.
-func PortName(p controller.Port) string {
+func PortName(p topology.Port) string {
 	if p.Name != "" {
 		return p.Name
 	}
 	prefix := "tap"
 	switch {
-	case p.DeviceOwner == controller.DeviceOwnerRouterInterfaceDistrib, p.DeviceOwner == controller.DeviceOwnerRouterInterface,
-		p.DeviceOwner == controller.DeviceOwnerRouterHAInterface:
+	case p.DeviceOwner == northbound.OwnerRouterInterfaceDistributed, p.DeviceOwner == northbound.OwnerRouterInterface,
+		p.DeviceOwner == northbound.OwnerRouterHAInterface:
 		prefix = "qr-"
-	case p.DeviceOwner == controller.DeviceOwnerRouterCentralizedSNAT:
+	case p.DeviceOwner == northbound.OwnerRouterCentralizedSNAT:
 		prefix = "sg-"
-	case p.DeviceOwner == controller.DeviceOwnerRouterGateway:
+	case p.DeviceOwner == northbound.OwnerRouterGateway:
 		prefix = "qg-"
-	case p.DeviceOwner == controller.DeviceOwnerFloatingIPAgentGateway:
+	case p.DeviceOwner == northbound.OwnerFloatingIPAgentGateway:
 		prefix = "fg-"
 	}
 	id := p.ID
@@ -41,11 +42,16 @@ func PortName(p controller.Port) string {
 	return prefix + id
 }
 
+// ModelPortName is [PortName] of a northbound model's port.
+func ModelPortName(p *northbound.Port) string {
+	return PortName(topology.Port{ID: p.ID, Name: p.Name, DeviceOwner: p.DeviceOwner})
+}
+
 // PlugPorts adds ports to bridge in one OVSDB transaction, in order, as OVS internal ports
 // named by [PortName], with ofport_request = the port's ofport or else the next free
 // number after firstOfport-1, and external_ids iface-id, attached-mac, iface-status=active
 // and vm-uuid, as the scenarios' README describes. It returns the port names.
-func PlugPorts(ctx context.Context, h *sandbox.Host, bridge string, firstOfport int, ports []controller.Port) ([]string, error) {
+func PlugPorts(ctx context.Context, h *sandbox.Host, bridge string, firstOfport int, ports []topology.Port) ([]string, error) {
 	if len(ports) == 0 {
 		return nil, nil
 	}

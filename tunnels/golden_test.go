@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -22,11 +23,11 @@ var (
 )
 
 // tport is a tunnel port named as Neutron names it.
-func tport(typ string, remote netip.Addr, ofport uint32) state.TunnelPort {
+func tport(typ northbound.NetworkType, remote netip.Addr, ofport uint32) state.TunnelPort {
 	return state.TunnelPort{Name: PortName(typ, remote), Type: typ, RemoteIP: remote, OFPort: ofport}
 }
 
-func host(types []string, l2pop, arpResponder bool) state.Host {
+func host(types []northbound.NetworkType, l2pop, arpResponder bool) state.Host {
 	return state.Host{
 		Name: "compute1", AgentMode: "legacy", IntegrationBridge: "br-int", TunnelBridge: "br-tun",
 		TunnelTypes: types, LocalIP: netip.MustParseAddr("192.168.100.11"), PatchTun: 1, PatchInt: 1,
@@ -43,18 +44,18 @@ var goldenNodes = map[string]func() *state.Node{
 	// ARP responder; a vlan network and one without a local VLAN get nothing.
 	"gre_geneve_full_mesh": func() *state.Node {
 		return &state.Node{
-			Host: host([]string{state.TypeGRE, state.TypeGeneve}, false, false),
+			Host: host([]northbound.NetworkType{northbound.GRE, northbound.Geneve}, false, false),
 			Networks: []state.Network{
-				{ID: "net-gre", Type: state.TypeGRE, SegmentationID: 0x10001, LocalVLAN: 1},
-				{ID: "net-geneve", Type: state.TypeGeneve, SegmentationID: 5000, LocalVLAN: 2},
-				{ID: "net-gre-2", Type: state.TypeGRE, SegmentationID: 77, LocalVLAN: 3},
-				{ID: "net-vlan", Type: state.TypeVLAN, Physnet: "physnet1", SegmentationID: 100, LocalVLAN: 4},
-				{ID: "net-unprovisioned", Type: state.TypeGRE, SegmentationID: 78},
+				{ID: "net-gre", Type: northbound.GRE, SegmentationID: 0x10001, LocalVLAN: 1},
+				{ID: "net-geneve", Type: northbound.Geneve, SegmentationID: 5000, LocalVLAN: 2},
+				{ID: "net-gre-2", Type: northbound.GRE, SegmentationID: 77, LocalVLAN: 3},
+				{ID: "net-vlan", Type: northbound.VLAN, Physnet: "physnet1", SegmentationID: 100, LocalVLAN: 4},
+				{ID: "net-unprovisioned", Type: northbound.GRE, SegmentationID: 78},
 			},
 			TunnelPorts: []state.TunnelPort{
-				tport(state.TypeGRE, ip12, 0), // not ready yet
-				tport(state.TypeGRE, ip13, 2), tport(state.TypeGRE, ip14, 3),
-				tport(state.TypeGeneve, ip12, 4), tport(state.TypeGeneve, ip13, 5),
+				tport(northbound.GRE, ip12, 0), // not ready yet
+				tport(northbound.GRE, ip13, 2), tport(northbound.GRE, ip14, 3),
+				tport(northbound.Geneve, ip12, 4), tport(northbound.Geneve, ip13, 5),
 			},
 			FDB: []state.FDB{{NetworkID: "net-gre", RemoteIP: ip13, Flood: true, Entries: []state.FDBEntry{entry("fa:16:3e:00:00:01", "10.0.0.1")}}},
 		}
@@ -66,12 +67,12 @@ var goldenNodes = map[string]func() *state.Node{
 	// network whose flooding list is empty has no T13.
 	"vxlan_l2pop_no_arp_responder": func() *state.Node {
 		return &state.Node{
-			Host: host([]string{state.TypeVXLAN}, true, false),
+			Host: host([]northbound.NetworkType{northbound.VXLAN}, true, false),
 			Networks: []state.Network{
-				{ID: "net-a", Type: state.TypeVXLAN, SegmentationID: 1001, LocalVLAN: 1},
-				{ID: "net-b", Type: state.TypeVXLAN, SegmentationID: 1002, LocalVLAN: 2},
+				{ID: "net-a", Type: northbound.VXLAN, SegmentationID: 1001, LocalVLAN: 1},
+				{ID: "net-b", Type: northbound.VXLAN, SegmentationID: 1002, LocalVLAN: 2},
 			},
-			TunnelPorts: []state.TunnelPort{tport(state.TypeVXLAN, ip12, 2), tport(state.TypeVXLAN, ip13, 3)},
+			TunnelPorts: []state.TunnelPort{tport(northbound.VXLAN, ip12, 2), tport(northbound.VXLAN, ip13, 3)},
 			FDB: []state.FDB{
 				{NetworkID: "net-a", RemoteIP: ip12, Flood: true, Entries: []state.FDBEntry{
 					entry("fa:16:3e:00:0a:12", "10.0.0.12"), entry("fa:16:3e:00:0a:12", "fd00:a::12")}},
@@ -87,11 +88,11 @@ var goldenNodes = map[string]func() *state.Node{
 	// table 9, the ARP responder answers IPv4 entries only, tunnel ports carry IPv6 names.
 	"dvr_ipv6_underlay": func() *state.Node {
 		n := &state.Node{
-			Host: host([]string{state.TypeVXLAN}, true, true),
+			Host: host([]northbound.NetworkType{northbound.VXLAN}, true, true),
 			Networks: []state.Network{
-				{ID: "net-a", Type: state.TypeVXLAN, SegmentationID: 1001, LocalVLAN: 1},
+				{ID: "net-a", Type: northbound.VXLAN, SegmentationID: 1001, LocalVLAN: 1},
 			},
-			TunnelPorts: []state.TunnelPort{tport(state.TypeVXLAN, ip6a, 2), tport(state.TypeVXLAN, ip6b, 3)},
+			TunnelPorts: []state.TunnelPort{tport(northbound.VXLAN, ip6a, 2), tport(northbound.VXLAN, ip6b, 3)},
 			FDB: []state.FDB{
 				{NetworkID: "net-a", RemoteIP: ip6a, Flood: true, Entries: []state.FDBEntry{
 					entry("fa:16:3e:00:0a:12", "10.0.0.12"), entry("fa:16:3e:00:0a:12", "fd00:a::12")}},

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/dvrflow/dvrflow/flows"
-	"github.com/dvrflow/dvrflow/state"
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
 // deviceNameMaxLen is the longest OVS port / Linux interface name (15 characters plus the
@@ -29,7 +29,7 @@ const DefaultVXLANUDPPort = 4789
 // (RFC 5952, what netip prints), so a peer whose local_ip was configured in another spelling
 // (leading zeros, no "::") gets another name than Neutron would give it. It returns "" for
 // an invalid address.
-func PortName(tunnelType string, remoteIP netip.Addr) string {
+func PortName(tunnelType northbound.NetworkType, remoteIP netip.Addr) string {
 	switch {
 	case !remoteIP.IsValid():
 		return ""
@@ -39,7 +39,7 @@ func PortName(tunnelType string, remoteIP netip.Addr) string {
 	}
 	sum := sha1.Sum([]byte(remoteIP.String()))
 	hash := strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))
-	return tunnelType + "-" + hash[:max(0, deviceNameMaxLen-len(tunnelType)-1)]
+	return string(tunnelType) + "-" + hash[:max(0, deviceNameMaxLen-len(tunnelType)-1)]
 }
 
 // PortSettings are the agent options that shape a tunnel port's OVSDB Interface (Neutron's
@@ -73,7 +73,7 @@ type PortSettings struct {
 //
 // It fails where Neutron creates no port: an unknown tunnel type, an invalid address, or
 // local and remote endpoints of different IP versions.
-func PortOptions(tunnelType string, remoteIP netip.Addr, s PortSettings) (ifaceType string, options map[string]string, err error) {
+func PortOptions(tunnelType northbound.NetworkType, remoteIP netip.Addr, s PortSettings) (ifaceType string, options map[string]string, err error) {
 	if _, ok := tunnelTable(tunnelType); !ok {
 		return "", nil, fmt.Errorf("tunnel type %q is not one of vxlan, gre, geneve", tunnelType)
 	}
@@ -83,7 +83,7 @@ func PortOptions(tunnelType string, remoteIP netip.Addr, s PortSettings) (ifaceT
 	if remoteIP.Is4() != s.LocalIP.Is4() {
 		return "", nil, fmt.Errorf("IP version mismatch, cannot create %s tunnel: local_ip %s, remote_ip %s", tunnelType, s.LocalIP, remoteIP)
 	}
-	ifaceType = tunnelType
+	ifaceType = string(tunnelType)
 	options = map[string]string{
 		"df_default": strconv.FormatBool(s.DontFragment),
 		"remote_ip":  remoteIP.String(),
@@ -91,7 +91,7 @@ func PortOptions(tunnelType string, remoteIP netip.Addr, s PortSettings) (ifaceT
 		"in_key":     "flow",
 		"out_key":    "flow",
 	}
-	if tunnelType == state.TypeVXLAN && s.VXLANUDPPort != 0 && s.VXLANUDPPort != DefaultVXLANUDPPort {
+	if tunnelType == northbound.VXLAN && s.VXLANUDPPort != 0 && s.VXLANUDPPort != DefaultVXLANUDPPort {
 		options["dst_port"] = strconv.Itoa(s.VXLANUDPPort)
 	}
 	if !s.HWOffload {
@@ -106,7 +106,7 @@ func PortOptions(tunnelType string, remoteIP netip.Addr, s PortSettings) (ifaceT
 	case s.DSCP != nil && *s.DSCP != 0:
 		options["tos"] = strconv.Itoa(*s.DSCP << 2)
 	}
-	if tunnelType == state.TypeGRE && remoteIP.Is6() {
+	if tunnelType == northbound.GRE && remoteIP.Is6() {
 		ifaceType = "ip6gre"
 		options["packet_type"] = "legacy_l2"
 	}
@@ -115,13 +115,13 @@ func PortOptions(tunnelType string, remoteIP netip.Addr, s PortSettings) (ifaceT
 
 // tunnelTable returns the br-tun table that maps a tunnel type's key to a local VLAN
 // (Neutron's TUN_TABLE).
-func tunnelTable(tunnelType string) (uint8, bool) {
+func tunnelTable(tunnelType northbound.NetworkType) (uint8, bool) {
 	switch tunnelType {
-	case state.TypeGRE:
+	case northbound.GRE:
 		return flows.GRETunToLV, true
-	case state.TypeVXLAN:
+	case northbound.VXLAN:
 		return flows.VXLANTunToLV, true
-	case state.TypeGeneve:
+	case northbound.Geneve:
 		return flows.GeneveTunToLV, true
 	}
 	return 0, false

@@ -1,6 +1,8 @@
 package tunnels
 
 import (
+	"github.com/dvrflow/dvrflow/northbound"
+
 	"maps"
 	"net/netip"
 	"strings"
@@ -26,7 +28,7 @@ func TestPortName(t *testing.T) {
 		{"vxlan", "fd00:0:0:0:0:0:0:12", "vxlan-bhcswoyzf"},
 	}
 	for _, tt := range tests {
-		got := PortName(tt.typ, netip.MustParseAddr(tt.ip))
+		got := PortName(northbound.NetworkType(tt.typ), netip.MustParseAddr(tt.ip))
 		if got != tt.want {
 			t.Errorf("PortName(%s, %s) = %q, want %q", tt.typ, tt.ip, got, tt.want)
 		}
@@ -44,7 +46,7 @@ func TestPortOptions(t *testing.T) {
 	dscp := func(v int) *int { return &v }
 	tests := []struct {
 		name     string
-		typ      string
+		typ      northbound.NetworkType
 		remote   string
 		settings PortSettings
 		wantType string

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -53,7 +54,7 @@ func readReference(t *testing.T, name string) reference {
 		if m := localVLANLine.FindStringSubmatch(line); m != nil {
 			vlan, _ := strconv.Atoi(m[1])
 			seg, _ := strconv.ParseInt(m[5], 10, 64)
-			ref.networks = append(ref.networks, state.Network{ID: m[2], Type: m[3], Physnet: m[4], SegmentationID: seg, LocalVLAN: uint16(vlan)})
+			ref.networks = append(ref.networks, state.Network{ID: m[2], Type: northbound.NetworkType(m[3]), Physnet: m[4], SegmentationID: seg, LocalVLAN: uint16(vlan)})
 			continue
 		}
 		if m := bridgeLine.FindStringSubmatch(line); m != nil {
@@ -92,7 +93,8 @@ func (r reference) tunnelPorts(t *testing.T) (patchInt uint32, ports []state.Tun
 			patchInt = ofport
 			continue
 		}
-		typ, hex, ok := strings.Cut(name, "-")
+		prefix, hex, ok := strings.Cut(name, "-")
+		typ := northbound.NetworkType(prefix)
 		v, err := strconv.ParseUint(hex, 16, 32)
 		if !ok || err != nil || len(hex) != 8 {
 			t.Fatalf("br-tun port %q is not a tunnel port named after an IPv4 peer", name)
@@ -148,7 +150,7 @@ func TestLegacyTunnelsMatchesNeutron(t *testing.T) {
 	n := &state.Node{
 		Host: state.Host{
 			Name: "compute1", AgentMode: "legacy", IntegrationBridge: "br-int", TunnelBridge: "br-tun",
-			TunnelTypes: []string{state.TypeVXLAN, state.TypeGRE}, LocalIP: netip.MustParseAddr("192.168.100.11"),
+			TunnelTypes: []northbound.NetworkType{northbound.VXLAN, northbound.GRE}, LocalIP: netip.MustParseAddr("192.168.100.11"),
 			PatchTun: 1, PatchInt: patchInt,
 		},
 		Networks:    ref.networks,
@@ -194,7 +196,7 @@ func TestDVRVXLANL2popMatchesNeutron(t *testing.T) {
 	n := &state.Node{
 		Host: state.Host{
 			Name: "compute1", AgentMode: "dvr", IntegrationBridge: "br-int", TunnelBridge: "br-tun",
-			TunnelTypes: []string{state.TypeVXLAN}, LocalIP: netip.MustParseAddr("192.168.100.11"),
+			TunnelTypes: []northbound.NetworkType{northbound.VXLAN}, LocalIP: netip.MustParseAddr("192.168.100.11"),
 			PatchTun: 1, PatchInt: patchInt, Distributed: true, L2Population: true, ARPResponder: true,
 			DVRMAC: mustMAC("fa:16:3f:00:00:01"),
 		},

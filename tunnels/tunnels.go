@@ -13,12 +13,9 @@ import (
 	"slices"
 
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
-
-// tunnelTypes are all tunnel types in Neutron's order; each has a table on br-tun whether
-// it is configured or not (T6).
-var tunnelTypes = []string{state.TypeGRE, state.TypeVXLAN, state.TypeGeneve}
 
 var (
 	macZero      = net.HardwareAddr{0, 0, 0, 0, 0, 0}
@@ -81,7 +78,7 @@ func Baseline(bridge string, patchInt uint32, arpResponder bool) []flows.Flow {
 		flow(flows.PatchLVToTun, 0, flows.Match{}.EthDstMasked(macZero, macMulticast), goTo(flows.UcastToTun)),
 		flow(flows.PatchLVToTun, 0, flows.Match{}.EthDstMasked(macMulticast, macMulticast), goTo(flows.FloodToTun)),
 	)
-	for _, t := range tunnelTypes {
+	for _, t := range northbound.TunnelTypes() {
 		table, _ := tunnelTable(t)
 		fs = append(fs, flow(table, 0, flows.Match{}))
 	}
@@ -251,7 +248,7 @@ func arpResponderFlow(nw *state.Network, e state.FDBEntry) flows.Flow {
 }
 
 // portTo returns the ready tunnel port of the given type towards remoteIP.
-func portTo(ports []state.TunnelPort, tunnelType string, remoteIP netip.Addr) (state.TunnelPort, bool) {
+func portTo(ports []state.TunnelPort, tunnelType northbound.NetworkType, remoteIP netip.Addr) (state.TunnelPort, bool) {
 	for _, p := range ports {
 		if p.Type == tunnelType && p.RemoteIP == remoteIP {
 			return p, true

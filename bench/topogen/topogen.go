@@ -7,7 +7,8 @@ package topogen
 import (
 	"fmt"
 
-	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/northbound"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
 // Params sizes a topology.
@@ -65,37 +66,37 @@ func (p Params) Validate() error {
 // Generate returns the topology for p: the host section (agent_mode dvr, physnet1 on
 // br-vlan, no tunnels), K other hosts, M networks with their subnets, then the M router
 // interfaces (qr-) followed by the N VM ports (tap), in that order.
-func Generate(p Params) (*controller.Topology, error) {
+func Generate(p Params) (*topology.File, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	t := &controller.Topology{
+	t := &topology.File{
 		Name:        fmt.Sprintf("bench-%d-ports", p.Ports),
 		Description: fmt.Sprintf("benchmark node: %d VM ports on %d VLAN networks, a distributed router interface per subnet, %d other hosts' DVR MACs", p.Ports, p.Networks, p.OtherHosts),
 		Host:        host(),
-		Networks:    make([]controller.Network, 0, p.Networks),
-		Subnets:     make([]controller.Subnet, 0, p.Networks),
-		Ports:       make([]controller.Port, 0, p.Networks+p.Ports),
+		Networks:    make([]topology.Network, 0, p.Networks),
+		Subnets:     make([]topology.Subnet, 0, p.Networks),
+		Ports:       make([]topology.Port, 0, p.Networks+p.Ports),
 	}
 	for i := 0; i < p.OtherHosts; i++ {
-		t.OtherHosts = append(t.OtherHosts, controller.OtherHost{
+		t.OtherHosts = append(t.OtherHosts, topology.OtherHost{
 			Name:   fmt.Sprintf("compute-%05d", i+2),
 			DVRMAC: fmt.Sprintf("fa:16:3f:01:%02x:%02x", (i+1)>>8, (i+1)&0xff),
 		})
 	}
 	for i := 0; i < p.Networks; i++ {
-		t.Networks = append(t.Networks, controller.Network{
-			ID: NetworkID(i), Name: fmt.Sprintf("net-%d", i), NetworkType: controller.NetworkTypeVLAN,
+		t.Networks = append(t.Networks, topology.Network{
+			ID: NetworkID(i), Name: fmt.Sprintf("net-%d", i), NetworkType: string(northbound.VLAN),
 			PhysicalNetwork: Physnet, SegmentationID: int64(FirstSegment + i),
 		})
-		t.Subnets = append(t.Subnets, controller.Subnet{
+		t.Subnets = append(t.Subnets, topology.Subnet{
 			ID: subnetID(i), NetworkID: NetworkID(i), CIDR: subnetPrefix(i) + ".0/24",
 			GatewayIP: subnetPrefix(i) + ".1", GatewayMAC: gatewayMAC(i), IPVersion: 4,
 		})
-		t.Ports = append(t.Ports, controller.Port{
+		t.Ports = append(t.Ports, topology.Port{
 			ID: routerPortID(i), NetworkID: NetworkID(i), MAC: gatewayMAC(i),
-			DeviceOwner: controller.DeviceOwnerRouterInterfaceDistrib, DeviceID: routerID(i / routerSubnets),
-			FixedIPs:            []controller.FixedIP{{SubnetID: subnetID(i), IPAddress: subnetPrefix(i) + ".1"}},
+			DeviceOwner: northbound.OwnerRouterInterfaceDistributed, DeviceID: routerID(i / routerSubnets),
+			FixedIPs:            []topology.FixedIP{{SubnetID: subnetID(i), IPAddress: subnetPrefix(i) + ".1"}},
 			PortSecurityEnabled: false, AdminStateUp: true,
 		})
 	}
@@ -107,23 +108,23 @@ func Generate(p Params) (*controller.Topology, error) {
 
 // VMPort returns VM port j of a topology sized by p. j may exceed p.Ports (the ports a
 // benchmark plugs later, on the same networks) as long as Params{Ports: j + 1} is valid.
-func VMPort(p Params, j int) controller.Port {
+func VMPort(p Params, j int) topology.Port {
 	net := j % p.Networks
 	slot := j / p.Networks
-	return controller.Port{
+	return topology.Port{
 		ID: vmPortID(j), NetworkID: NetworkID(net), MAC: vmMAC(j),
-		DeviceOwner: controller.DeviceOwnerCompute, DeviceID: fmt.Sprintf("f%07x-0000-4000-8000-000000000000", j),
-		FixedIPs: []controller.FixedIP{{SubnetID: subnetID(net),
+		DeviceOwner: northbound.OwnerCompute, DeviceID: fmt.Sprintf("f%07x-0000-4000-8000-000000000000", j),
+		FixedIPs: []topology.FixedIP{{SubnetID: subnetID(net),
 			IPAddress: fmt.Sprintf("%s.%d", subnetPrefix(net), 10+slot)}},
 		PortSecurityEnabled: true, AdminStateUp: true,
 	}
 }
 
-func host() *controller.TopologyHost {
+func host() *topology.Host {
 	s := func(v string) *string { return &v }
 	b := func(v bool) *bool { return &v }
-	return &controller.TopologyHost{
-		Name: s(HostName), AgentMode: s(controller.AgentModeDVR), IntegrationBridge: s(IntBridge),
+	return &topology.Host{
+		Name: s(HostName), AgentMode: s(string(northbound.ModeDVR)), IntegrationBridge: s(IntBridge),
 		BridgeMappings: map[string]string{Physnet: PhysBridge}, TunnelTypes: []string{},
 		L2Population: b(false), ARPResponder: b(false), EnableDistributedRouting: b(true),
 		DVRMAC: s(HostDVRMAC), PreventARPSpoofing: b(true),

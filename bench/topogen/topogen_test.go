@@ -6,17 +6,19 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/testbed"
+	"github.com/dvrflow/dvrflow/topology"
 )
 
-// config is the agent config the benchmark runs with: defaults, the topology's host section,
+// agentConfig is the agent config the benchmark runs with: defaults, the topology's host section,
 // the netdev datapath.
-func config(t *testing.T, topo *controller.Topology) *controller.Config {
+func agentConfig(t *testing.T, topo *topology.File) *config.Config {
 	t.Helper()
-	cfg := controller.DefaultConfig()
-	cfg.ApplyHost(topo.Host)
-	cfg.DatapathType = controller.DatapathNetdev
+	cfg := config.DefaultConfig()
+	cfg.ApplyHost(topo.Snapshot().Host)
+	cfg.DatapathType = config.DatapathNetdev
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -30,7 +32,7 @@ func TestGenerateIsValidAndSized(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			valid, problems := controller.Validate(topo, config(t, topo))
+			valid, problems := topo.Validate(agentConfig(t, topo))
 			if len(problems) > 0 {
 				t.Fatalf("%d problems, first: %v", len(problems), problems[0])
 			}
@@ -48,7 +50,7 @@ func TestGenerateIsValidAndSized(t *testing.T) {
 					t.Fatalf("port name %q too long or duplicate", n)
 				}
 				names[n] = true
-				if port.IsDistributedRouterInterface() {
+				if port.DeviceOwner == northbound.OwnerRouterInterfaceDistributed {
 					routers++
 				} else if macs[port.MAC] {
 					t.Fatalf("duplicate VM MAC %s", port.MAC)
@@ -72,7 +74,7 @@ func TestFileRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := controller.ParseTopology(data)
+	back, err := topology.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,8 +28,10 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/dvr/namespace"
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/startup"
 )
 
 // options are the command-line flags. Flags that override config options are applied
@@ -59,12 +61,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.Var((*fileList)(&o.configFiles), "config-file", "Neutron `ini` file (openvswitch_agent.ini format); repeatable, later files override earlier ones")
 	fs.StringVar(&o.topology, "topology", "", "standalone topology `file` (YAML or JSON); overrides [dvrflow] topology_file")
 	fs.StringVar(&o.ovsdbConnection, "ovsdb-connection", "", "OVSDB endpoint, unix:PATH or tcp:IP:PORT (Neutron's [ovs] ovsdb_connection)")
-	fs.StringVar(&o.ovsRundir, "ovs-rundir", "", "`directory` holding the bridges' BRIDGE.mgmt sockets ([dvrflow] ovs_rundir; default "+controller.DefaultOVSRundir+")")
+	fs.StringVar(&o.ovsRundir, "ovs-rundir", "", "`directory` holding the bridges' BRIDGE.mgmt sockets ([dvrflow] ovs_rundir; default "+config.DefaultOVSRundir+")")
 	fs.StringVar(&o.datapathType, "datapath-type", "", "datapath of the bridges: system or netdev ([ovs] datapath_type)")
 	fs.StringVar(&o.manageRouterNS, "manage-router-namespaces", "", "create the DVR router namespaces (true|false; default: true in standalone mode)")
 	fs.BoolVar(&o.once, "once", false, "converge once, verify every bridge against the switch, and exit (0 when equal)")
 	fs.StringVar(&o.printDesired, "print-desired", "", "after converging, write each bridge's desired flows to `DIR`/BRIDGE.flows (ovs-ofctl add-flows format)")
-	fs.DurationVar(&o.portWait, "port-wait", 10*time.Second, "with --once: how long to wait for plugged VIFs to get an ofport")
+	fs.DurationVar(&o.portWait, "port-wait", 10*time.Second, "with --once: how long to wait for plugged VIFs and the agent's tunnel and patch ports to get an ofport")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -78,7 +80,7 @@ func parseFlags(args []string) (*options, error) {
 }
 
 // apply overrides cfg with the flags that were given (flags win over everything).
-func (o *options) apply(cfg *controller.Config) error {
+func (o *options) apply(cfg *config.Config) error {
 	if o.set["topology"] {
 		cfg.TopologyFile = o.topology
 	}
@@ -139,14 +141,14 @@ func newLogger(level string) (*zap.Logger, error) {
 }
 
 func run(ctx context.Context, o *options, log *zap.Logger) error {
-	base, warnings, err := controller.LoadConfig(o.configFiles...)
+	base, warnings, err := config.LoadConfig(o.configFiles...)
 	if err != nil {
 		return err
 	}
 	for _, w := range warnings {
 		log.Warn("config", zap.String("warning", w.String()))
 	}
-	boot, err := controller.Bootstrap(ctx, base, o.apply, log)
+	boot, err := startup.Bootstrap(ctx, base, o.apply, log)
 	if err != nil {
 		return err
 	}
@@ -155,7 +157,7 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	log = log.With(zap.String("host", cfg.Host))
 	log.Info("starting", zap.String("topology", cfg.TopologyFile), zap.String("ovsdb", cfg.OVSDBConnection),
 		zap.String("datapath_type", cfg.DatapathType), zap.Bool("distributed", cfg.DistributedRoutingEnabled()),
-		zap.Strings("tunnel_types", cfg.TunnelTypes), zap.Bool("once", o.once))
+		zap.Any("tunnel_types", cfg.TunnelTypes), zap.Bool("once", o.once))
 
 	agent := controller.NewAgent(cfg, boot.DB, log)
 	defer agent.Close()
@@ -169,22 +171,26 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	if err := agent.Setup(ctx); err != nil {
 		return err
 	}
-	agent.SetTopology(boot.TakeTopology())
+	agent.SetSnapshot(boot.TakeSnapshot())
 
 	if o.once {
 		return runOnce(ctx, agent, o, log)
 	}
-	updates, err := controller.WatchTopology(ctx, cfg.TopologyFile, log)
+	updates, err := boot.Watch(ctx, log)
 	if err != nil {
 		return err
 	}
 	if o.printDesired != "" {
-		if _, err := agent.Reconcile(ctx); err != nil {
-			return err
-		}
-		if err := writeDesired(o.printDesired, agent.Desired()); err != nil {
-			return err
-		}
+		written := false
+		agent.OnConverged(func(controller.Report) {
+			if written {
+				return
+			}
+			written = true
+			if err := writeDesired(o.printDesired, agent.Desired()); err != nil {
+				log.Error("print desired flows", zap.Error(err))
+			}
+		})
 	}
 	err = agent.Run(ctx, updates, boot.Effective)
 	log.Info("stopped")
@@ -195,7 +201,7 @@ func runOnce(ctx context.Context, agent *controller.Agent, o *options, log *zap.
 	if waiting := agent.WaitForPorts(ctx, o.portWait); len(waiting) > 0 {
 		log.Warn("ports still without an ofport, not bound in this run", zap.Strings("ports", waiting))
 	}
-	rep, err := agent.Reconcile(ctx)
+	rep, err := agent.Converge(ctx, o.portWait)
 	if err != nil {
 		return err
 	}
@@ -205,10 +211,13 @@ func runOnce(ctx context.Context, agent *controller.Agent, o *options, log *zap.
 			log.Warn("router ports still without an ofport", zap.Strings("ports", waiting))
 		}
 		tagsCfg := rep.TagsCfg
-		if rep, err = agent.Reconcile(ctx); err != nil {
+		if rep, err = agent.Converge(ctx, o.portWait); err != nil {
 			return err
 		}
 		rep.TagsCfg = max(rep.TagsCfg, tagsCfg)
+	}
+	if len(rep.Waiting) > 0 {
+		return fmt.Errorf("ports still without an ofport after %s: %s", o.portWait, strings.Join(rep.Waiting, ", "))
 	}
 	if rep.RouterErr != nil {
 		return fmt.Errorf("router namespaces: %w", rep.RouterErr)

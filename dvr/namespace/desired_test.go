@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -52,9 +53,9 @@ func TestDesired(t *testing.T) {
 		},
 		Networks: []state.Network{{ID: "n1", MTU: 1450}, {ID: "n2"}},
 		LocalPorts: []state.Port{
-			{ID: "rp2-xxxxxxxxxxxxxxxx", NetworkID: "n2", MAC: mac("fa:16:3e:00:00:02"), DeviceOwner: state.OwnerRouterInterfaceDistributed,
+			{ID: "rp2-xxxxxxxxxxxxxxxx", NetworkID: "n2", MAC: mac("fa:16:3e:00:00:02"), DeviceOwner: northbound.OwnerRouterInterfaceDistributed,
 				DeviceID: "r1", FixedIPs: []state.FixedIP{fip("s2", "10.0.2.1")}},
-			{ID: "rp1-xxxxxxxxxxxxxxxx", NetworkID: "n1", MAC: mac("fa:16:3e:00:00:01"), DeviceOwner: state.OwnerRouterInterfaceDistributed,
+			{ID: "rp1-xxxxxxxxxxxxxxxx", NetworkID: "n1", MAC: mac("fa:16:3e:00:00:01"), DeviceOwner: northbound.OwnerRouterInterfaceDistributed,
 				DeviceID: "r1", FixedIPs: []state.FixedIP{fip("s1v6", "fd00:1::1"), fip("s1", "10.0.1.1"), fip("unknown", "10.9.9.9")}},
 			{ID: "vm1", NetworkID: "n1", MAC: mac("fa:16:3e:00:01:01"), DeviceOwner: "compute:nova",
 				FixedIPs: []state.FixedIP{fip("s1", "10.0.1.11"), fip("s1v6", "fd00:1::11")},
@@ -65,7 +66,7 @@ func TestDesired(t *testing.T) {
 					{Prefix: netip.MustParsePrefix("fd00:1::100/128")}, // v6 pair on the v4 subnet: only via s1v6
 				}},
 			// Another router's interface on s3 only: a second router; no neighbours from it.
-			{ID: "rp3", NetworkID: "n3", MAC: mac("fa:16:3e:00:00:03"), DeviceOwner: state.OwnerRouterInterfaceDistributed,
+			{ID: "rp3", NetworkID: "n3", MAC: mac("fa:16:3e:00:00:03"), DeviceOwner: northbound.OwnerRouterInterfaceDistributed,
 				DeviceID: "r0", FixedIPs: []state.FixedIP{fip("s3", "10.0.3.1")}},
 			// A port on no router subnet here.
 			{ID: "vm9", NetworkID: "n9", MAC: mac("fa:16:3e:00:09:09"), DeviceOwner: "compute:nova",
@@ -82,9 +83,9 @@ func TestDesired(t *testing.T) {
 				AllowedAddressPairs: []state.AddressPair{{Prefix: netip.MustParsePrefix("10.0.1.11/32")}}},
 			// The same router's interface on another host, and an SNAT port: the former
 			// never gets an entry, the latter does (not a router interface owner).
-			{ID: "rp1-xxxxxxxxxxxxxxxx", NetworkID: "n1", MAC: mac("fa:16:3e:00:00:01"), DeviceOwner: state.OwnerRouterInterfaceDistributed,
+			{ID: "rp1-xxxxxxxxxxxxxxxx", NetworkID: "n1", MAC: mac("fa:16:3e:00:00:01"), DeviceOwner: northbound.OwnerRouterInterfaceDistributed,
 				DeviceID: "r1", FixedIPs: []state.FixedIP{fip("s1", "10.0.1.1")}},
-			{ID: "sg1", NetworkID: "n1", MAC: mac("fa:16:3e:00:00:5a"), DeviceOwner: state.OwnerRouterCentralizedSNAT,
+			{ID: "sg1", NetworkID: "n1", MAC: mac("fa:16:3e:00:00:5a"), DeviceOwner: northbound.OwnerRouterCentralizedSNAT,
 				DeviceID: "r1", FixedIPs: []state.FixedIP{fip("s1", "10.0.1.5")}},
 			{ID: "legacy", NetworkID: "n2", MAC: mac("fa:16:3e:00:00:ee"), DeviceOwner: "network:router_interface",
 				FixedIPs: []state.FixedIP{fip("s2", "10.0.2.254")}},

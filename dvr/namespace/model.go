@@ -36,6 +36,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -113,10 +114,10 @@ type Input struct {
 
 // routerInterfaceOwners are the device owners that never get a neighbour entry (Neutron's
 // ROUTER_INTERFACE_OWNERS: the router's own ports on every host).
-var routerInterfaceOwners = map[string]bool{
-	state.OwnerRouterInterfaceDistributed:    true,
-	"network:router_interface":               true,
-	"network:ha_router_replicated_interface": true,
+var routerInterfaceOwners = map[northbound.DeviceOwner]bool{
+	northbound.OwnerRouterInterfaceDistributed: true,
+	northbound.OwnerRouterInterface:            true,
+	"network:ha_router_replicated_interface":   true,
 }
 
 // Desired returns the routers this host must hold, sorted by ID: one per router id among the

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
 	"github.com/dvrflow/dvrflow/sandbox"
 	"github.com/dvrflow/dvrflow/state"
@@ -285,7 +286,7 @@ const (
 
 func topology() Input {
 	router := func(id, network, m, subnet, ip string) state.Port {
-		return state.Port{ID: id, NetworkID: network, MAC: mac(m), DeviceOwner: state.OwnerRouterInterfaceDistributed,
+		return state.Port{ID: id, NetworkID: network, MAC: mac(m), DeviceOwner: northbound.OwnerRouterInterfaceDistributed,
 			DeviceID: routerID, FixedIPs: []state.FixedIP{fip(subnet, ip)}}
 	}
 	vm := func(id, network, m, subnet, ip string) state.Port {

@@ -1,4 +1,4 @@
-package controller
+package northbound
 
 import (
 	"reflect"
@@ -38,12 +38,10 @@ func (d IDDiff) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// TopologyDiff is what changed between two topologies, per kind. Objects are identified
-// as in [Problem.ID]: by id, remote ports by "host/id", other hosts by name, FDB entries by
+// Diff is what changed between two models, per kind. Objects are identified as in
+// [Problem.ID]: by id, remote ports by "host/id", other hosts by name, FDB entries by
 // "network_id/remote_ip".
-type TopologyDiff struct {
-	// Host is true when the host section changed.
-	Host        bool
+type Diff struct {
 	OtherHosts  IDDiff
 	Networks    IDDiff
 	Subnets     IDDiff
@@ -52,18 +50,14 @@ type TopologyDiff struct {
 	L2popFDB    IDDiff
 }
 
-// Empty reports whether the two topologies hold the same objects (name and description are
-// not compared).
-func (d TopologyDiff) Empty() bool {
-	return !d.Host && d.OtherHosts.Empty() && d.Networks.Empty() && d.Subnets.Empty() &&
+// Empty reports whether the two models hold the same objects.
+func (d Diff) Empty() bool {
+	return d.OtherHosts.Empty() && d.Networks.Empty() && d.Subnets.Empty() &&
 		d.Ports.Empty() && d.RemotePorts.Empty() && d.L2popFDB.Empty()
 }
 
 // MarshalLogObject logs the kinds that changed, for zap.Object.
-func (d TopologyDiff) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	if d.Host {
-		enc.AddBool("host", true)
-	}
+func (d Diff) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	for _, k := range []struct {
 		name string
 		diff IDDiff
@@ -78,23 +72,22 @@ func (d TopologyDiff) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// DiffTopology compares two topologies (nil is an empty one). Two objects with the same
-// identity are "changed" when any attribute differs; of duplicates, the first counts.
-func DiffTopology(old, new *Topology) TopologyDiff {
+// Compare compares two models (nil is an empty one). Two objects with the same identity
+// are "changed" when any attribute differs; of duplicates, the first counts.
+func Compare(old, new *Model) Diff {
 	if old == nil {
-		old = &Topology{}
+		old = &Model{}
 	}
 	if new == nil {
-		new = &Topology{}
+		new = &Model{}
 	}
-	return TopologyDiff{
-		Host:        !reflect.DeepEqual(old.Host, new.Host),
-		OtherHosts:  diffBy(old.OtherHosts, new.OtherHosts, func(h OtherHost) string { return h.Name }),
+	return Diff{
+		OtherHosts:  diffBy(old.OtherHosts, new.OtherHosts, func(h RemoteHost) string { return h.Name }),
 		Networks:    diffBy(old.Networks, new.Networks, func(n Network) string { return n.ID }),
 		Subnets:     diffBy(old.Subnets, new.Subnets, func(s Subnet) string { return s.ID }),
 		Ports:       diffBy(old.Ports, new.Ports, func(p Port) string { return p.ID }),
 		RemotePorts: diffBy(old.RemotePorts, new.RemotePorts, func(p RemotePort) string { return p.Key() }),
-		L2popFDB:    diffBy(old.L2popFDB, new.L2popFDB, func(f FDB) string { return f.Key() }),
+		L2popFDB:    diffBy(old.FDB, new.FDB, func(f FDB) string { return f.Key() }),
 	}
 }
 

@@ -1,11 +1,14 @@
-package controller
+package config
 
 import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
 // option is one ini option dvrflow reads: where it lives and how its text is stored.
@@ -30,7 +33,17 @@ var options = []option{
 		}
 		return err
 	}},
-	{"ovs", "local_ip", setChecked(func(c *Config) *string { return &c.LocalIP }, checkOptionalIP)},
+	{"ovs", "local_ip", func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "" {
+			c.LocalIP = netip.Addr{}
+			return nil
+		}
+		ip, err := northbound.ParseIP(v)
+		if err == nil {
+			c.LocalIP = ip
+		}
+		return err
+	}},
 	{"ovs", "datapath_type", setChecked(func(c *Config) *string { return &c.DatapathType }, checkDatapathType)},
 	{"ovs", "ovsdb_connection", setString(func(c *Config) *string { return &c.OVSDBConnection })},
 	{"ovs", "ovsdb_timeout", setInt(func(c *Config) *int { return &c.OVSDBTimeout }, 0, maxInt32)},
@@ -41,7 +54,7 @@ var options = []option{
 	{"ovs", "igmp_snooping_enable", setBool(func(c *Config) *bool { return &c.IGMPSnoopingEnable })},
 
 	{"agent", "tunnel_types", func(c *Config, v string) error {
-		types, err := parseTunnelTypes(parseList(v))
+		types, err := ParseTunnelTypes(parseList(v))
 		if err == nil {
 			c.TunnelTypes = types
 		}
@@ -85,13 +98,19 @@ var options = []option{
 	{"dvrflow", "ovs_rundir", setString(func(c *Config) *string { return &c.OVSRundir })},
 	{"dvrflow", "manage_router_namespaces", setOptBool(func(c *Config) **bool { return &c.ManageRouterNamespaces })},
 	{"dvrflow", "metrics_address", setChecked(func(c *Config) *string { return &c.MetricsAddress }, checkOptionalHostPort)},
-	{"dvrflow", "agent_mode", setChecked(func(c *Config) *string { return &c.AgentMode }, checkAgentMode)},
+	{"dvrflow", "agent_mode", func(c *Config, v string) error {
+		m, err := northbound.ParseAgentMode(strings.TrimSpace(v))
+		if err == nil {
+			c.AgentMode = m
+		}
+		return err
+	}},
 	{"dvrflow", "dvr_mac", func(c *Config, v string) error {
 		if strings.TrimSpace(v) == "" {
-			c.DVRMAC = ""
+			c.DVRMAC = nil
 			return nil
 		}
-		mac, err := parseMAC(v)
+		mac, err := northbound.ParseMAC(v)
 		if err == nil {
 			c.DVRMAC = mac
 		}
@@ -198,13 +217,13 @@ func setInt(field func(*Config) *int, min, max int64) func(*Config, string) erro
 	}
 }
 
-// parseTunnelTypes checks and normalises (lower case, no duplicates) a tunnel type list.
-func parseTunnelTypes(types []string) ([]string, error) {
-	out := []string{}
-	for _, t := range types {
-		t = strings.ToLower(strings.TrimSpace(t))
-		if err := checkTunnelType(t); err != nil {
-			return nil, err
+// ParseTunnelTypes checks and normalises (lower case, no duplicates) a tunnel type list.
+func ParseTunnelTypes(types []string) ([]northbound.NetworkType, error) {
+	out := []northbound.NetworkType{}
+	for _, s := range types {
+		t, err := northbound.ParseTunnelType(strings.ToLower(strings.TrimSpace(s)))
+		if err != nil {
+			return nil, fmt.Errorf("has a tunnel type %q that is not one of vxlan, gre, geneve", s)
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)
@@ -213,30 +232,8 @@ func parseTunnelTypes(types []string) ([]string, error) {
 	return out, nil
 }
 
-// checkTunnelType accepts the tunnel types Neutron's OVS agent supports.
-func checkTunnelType(t string) error {
-	if oneOf(t, NetworkTypeVXLAN, NetworkTypeGRE, NetworkTypeGeneve) != nil {
-		return fmt.Errorf("has a tunnel type %q that is not one of vxlan, gre, geneve", t)
-	}
-	return nil
-}
-
 // checkDatapathType accepts Neutron's datapath_type choices.
 func checkDatapathType(v string) error { return oneOf(v, DatapathSystem, DatapathNetdev) }
-
-// checkAgentMode accepts the agent modes.
-func checkAgentMode(v string) error {
-	return oneOf(v, AgentModeLegacy, AgentModeDVR, AgentModeDVRSNAT, AgentModeDVRNoExternal)
-}
-
-// checkOptionalIP accepts an empty value or an IP address.
-func checkOptionalIP(v string) error {
-	if v == "" {
-		return nil
-	}
-	_, err := parseIP(v)
-	return err
-}
 
 // checkOptionalHostPort accepts an empty value or host:port.
 func checkOptionalHostPort(v string) error {

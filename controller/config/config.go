@@ -1,35 +1,20 @@
-package controller
+package config
 
 import (
+	"bytes"
 	"maps"
+	"net"
+	"net/netip"
 	"os"
 	"slices"
-)
 
-// Agent modes ([dvrflow] agent_mode, topology host agent_mode). They name the node's role
-// as Neutron's L3 agent does; for the L2 pipeline they only set the default of
-// enable_distributed_routing.
-const (
-	AgentModeLegacy        = "legacy"
-	AgentModeDVR           = "dvr"
-	AgentModeDVRSNAT       = "dvr_snat"
-	AgentModeDVRNoExternal = "dvr_no_external"
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
 // Datapath types ([ovs] datapath_type).
 const (
 	DatapathSystem = "system"
 	DatapathNetdev = "netdev"
-)
-
-// Network types (a network's network_type). The last three are also tunnel types.
-const (
-	NetworkTypeLocal  = "local"
-	NetworkTypeFlat   = "flat"
-	NetworkTypeVLAN   = "vlan"
-	NetworkTypeVXLAN  = "vxlan"
-	NetworkTypeGRE    = "gre"
-	NetworkTypeGeneve = "geneve"
 )
 
 // Config is the agent configuration: Neutron's openvswitch_agent.ini options (same names,
@@ -53,7 +38,7 @@ type Config struct {
 	// Iterate with [Config.Physnets] for a stable order.
 	BridgeMappings map[string]string
 	// LocalIP is [ovs] local_ip: the tunnel endpoint address (default unset).
-	LocalIP string
+	LocalIP netip.Addr
 	// DatapathType is [ovs] datapath_type: system or netdev (default system).
 	DatapathType string
 	// OVSDBConnection is [ovs] ovsdb_connection (default tcp:127.0.0.1:6640).
@@ -72,7 +57,7 @@ type Config struct {
 	IGMPSnoopingEnable bool
 
 	// TunnelTypes is [agent] tunnel_types: vxlan, gre, geneve (default empty: no br-tun).
-	TunnelTypes []string
+	TunnelTypes []northbound.NetworkType
 	// VXLANUDPPort is [agent] vxlan_udp_port (default 4789).
 	VXLANUDPPort int
 	// L2Population is [agent] l2_population (default false).
@@ -122,10 +107,10 @@ type Config struct {
 	MetricsAddress string
 	// AgentMode is [dvrflow] agent_mode: legacy, dvr, dvr_snat or dvr_no_external
 	// (default legacy).
-	AgentMode string
+	AgentMode northbound.AgentMode
 	// DVRMAC is [dvrflow] dvr_mac: this host's DVR MAC (default unset; with Neutron it
 	// comes from the server).
-	DVRMAC string
+	DVRMAC net.HardwareAddr
 	// PreventARPSpoofing is [dvrflow] prevent_arp_spoofing: install the ARP/MAC/ND
 	// spoofing protection of br-int tables 24/25 (default true). Neutron removed this
 	// option in 11.0.0; dvrflow keeps it as its own.
@@ -150,14 +135,14 @@ func DefaultConfig() *Config {
 		OFConnectTimeout:    300,
 		OFRequestTimeout:    300,
 		BridgeMACTableSize:  50000,
-		TunnelTypes:         []string{},
+		TunnelTypes:         []northbound.NetworkType{},
 		VXLANUDPPort:        4789,
 		DontFragment:        true,
 		PollingInterval:     2,
 		ReportInterval:      30,
 		Extensions:          []string{},
 		EnableSecurityGroup: true,
-		AgentMode:           AgentModeLegacy,
+		AgentMode:           northbound.ModeLegacy,
 		PreventARPSpoofing:  true,
 	}
 }
@@ -167,6 +152,7 @@ func (c *Config) Clone() *Config {
 	d := *c
 	d.BridgeMappings = maps.Clone(c.BridgeMappings)
 	d.TunnelTypes = slices.Clone(c.TunnelTypes)
+	d.DVRMAC = bytes.Clone(c.DVRMAC)
 	d.Extensions = slices.Clone(c.Extensions)
 	d.EnableDistributedRouting = clonePtr(c.EnableDistributedRouting)
 	d.DSCP = clonePtr(c.DSCP)
@@ -187,7 +173,7 @@ func (c *Config) TunnelingEnabled() bool {
 }
 
 // HasTunnelType reports whether t is one of the configured tunnel types.
-func (c *Config) HasTunnelType(t string) bool {
+func (c *Config) HasTunnelType(t northbound.NetworkType) bool {
 	return slices.Contains(c.TunnelTypes, t)
 }
 
@@ -197,8 +183,7 @@ func (c *Config) DistributedRoutingEnabled() bool {
 	if c.EnableDistributedRouting != nil {
 		return *c.EnableDistributedRouting
 	}
-	return c.AgentMode == AgentModeDVR || c.AgentMode == AgentModeDVRSNAT ||
-		c.AgentMode == AgentModeDVRNoExternal
+	return c.AgentMode.Distributed()
 }
 
 // ArpResponderEnabled is the effective ARP responder setting, as Neutron's agent computes
@@ -226,13 +211,9 @@ func (c *Config) RouterNamespacesManaged() bool {
 	return c.Standalone()
 }
 
-// ApplyHost overrides c with the settings present in a topology host section; absent
-// settings (nil pointers, nil map or slice) leave c alone, so an explicit empty
-// bridge_mappings ({}) or tunnel_types ([]) does override the ini. Values are copied
-// (tunnel types and the DVR MAC in normal form when valid, malformed ones as they are:
-// [Config.Validate] refuses them and [Validate] reports them as host problems). host.name
-// sets Host. A nil h changes nothing.
-func (c *Config) ApplyHost(h *TopologyHost) {
+// ApplyHost overrides c with the settings present in h (see [northbound.HostSettings]). A
+// nil h changes nothing.
+func (c *Config) ApplyHost(h *northbound.HostSettings) {
 	if h == nil {
 		return
 	}
@@ -246,20 +227,24 @@ func (c *Config) ApplyHost(h *TopologyHost) {
 	setIf(&c.LocalIP, h.LocalIP)
 	if h.TunnelTypes != nil {
 		c.TunnelTypes = slices.Clone(h.TunnelTypes)
-		if types, err := parseTunnelTypes(h.TunnelTypes); err == nil {
-			c.TunnelTypes = types
-		}
 	}
 	setIf(&c.L2Population, h.L2Population)
 	setIf(&c.ARPResponder, h.ARPResponder)
 	if h.EnableDistributedRouting != nil {
 		c.EnableDistributedRouting = clonePtr(h.EnableDistributedRouting)
 	}
-	setIf(&c.DVRMAC, h.DVRMAC)
-	if mac, err := parseMAC(c.DVRMAC); err == nil {
-		c.DVRMAC = mac
+	if h.DVRMAC != nil {
+		c.DVRMAC = bytes.Clone(*h.DVRMAC)
 	}
 	setIf(&c.PreventARPSpoofing, h.PreventARPSpoofing)
+}
+
+// Env is what northbound validation needs of this node's settings.
+func (c *Config) Env() northbound.Env {
+	return northbound.Env{
+		Host: c.Host, TunnelTypes: slices.Clone(c.TunnelTypes), BridgeMappings: maps.Clone(c.BridgeMappings),
+		LocalIP: c.LocalIP, DVRMAC: bytes.Clone(c.DVRMAC),
+	}
 }
 
 // setIf sets *dst to *src when src is not nil.
@@ -276,4 +261,29 @@ func clonePtr[T any](p *T) *T {
 	}
 	v := *p
 	return &v
+}
+
+// DefaultOVSRundir is where ovs-vswitchd puts the bridges' management sockets by default.
+const DefaultOVSRundir = "/var/run/openvswitch"
+
+// SocketDir is where ovs-vswitchd puts the bridges' BRIDGE.mgmt sockets: ovs_rundir, or
+// [DefaultOVSRundir].
+func (c *Config) SocketDir() string {
+	if c.OVSRundir == "" {
+		return DefaultOVSRundir
+	}
+	return c.OVSRundir
+}
+
+// ManagedBridges returns the bridges the agent creates or adopts, in setup order: the
+// integration bridge, the physical bridges by physnet, then the tunnel bridge.
+func (c *Config) ManagedBridges() []string {
+	names := []string{c.IntegrationBridge}
+	for _, physnet := range c.Physnets() {
+		names = append(names, c.BridgeMappings[physnet])
+	}
+	if c.TunnelingEnabled() {
+		names = append(names, c.TunnelBridge)
+	}
+	return names
 }

@@ -1,11 +1,9 @@
-package controller
+package config
 
 import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,11 +76,11 @@ func parseBridgeMappings(s string) (map[string]string, error) {
 		}
 		m[physnet] = bridge
 	}
-	return m, checkBridgeMappings(m)
+	return m, CheckBridgeMappings(m)
 }
 
-// checkBridgeMappings checks a physnet → bridge map: no empty names, no bridge used twice.
-func checkBridgeMappings(m map[string]string) error {
+// CheckBridgeMappings checks a physnet → bridge map: no empty names, no bridge used twice.
+func CheckBridgeMappings(m map[string]string) error {
 	byBridge := map[string]string{}
 	for _, physnet := range sortedKeys(m) {
 		bridge := m[physnet]
@@ -95,62 +93,6 @@ func checkBridgeMappings(m map[string]string) error {
 		byBridge[bridge] = physnet
 	}
 	return nil
-}
-
-// parseMAC parses a 48-bit unicast MAC address (any form net.ParseMAC accepts) and returns
-// it in canonical lower-case colon form.
-func parseMAC(s string) (string, error) {
-	hw, err := net.ParseMAC(strings.TrimSpace(s))
-	if err != nil || len(hw) != 6 {
-		return "", errors.New("is not a MAC address")
-	}
-	if hw[0]&1 == 1 {
-		return "", errors.New("is a multicast MAC address")
-	}
-	if hw.String() == "00:00:00:00:00:00" {
-		return "", errors.New("is the all-zero MAC address")
-	}
-	return hw.String(), nil
-}
-
-// parseIP parses an IPv4 or IPv6 address without a zone.
-func parseIP(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(strings.TrimSpace(s))
-	if err != nil || a.Zone() != "" {
-		return netip.Addr{}, errors.New("is not an IP address")
-	}
-	return a.Unmap(), nil
-}
-
-// parseCIDR parses a network in CIDR notation whose host bits are zero (Neutron refuses
-// "10.0.0.1/24" and suggests "10.0.0.0/24").
-func parseCIDR(s string) (netip.Prefix, error) {
-	p, err := netip.ParsePrefix(strings.TrimSpace(s))
-	if err != nil {
-		return netip.Prefix{}, errors.New("is not a CIDR (address/length)")
-	}
-	if p.Masked() != p {
-		return netip.Prefix{}, fmt.Errorf("has host bits set (did you mean %s?)", p.Masked())
-	}
-	return p, nil
-}
-
-// parseIPOrCIDR parses an address or a prefix (host bits allowed, as in Neutron's
-// allowed_address_pairs) and returns its canonical text.
-func parseIPOrCIDR(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return "", errors.New("is not an IP address or CIDR")
-		}
-		return p.String(), nil
-	}
-	a, err := parseIP(s)
-	if err != nil {
-		return "", errors.New("is not an IP address or CIDR")
-	}
-	return a.String(), nil
 }
 
 // oneOf checks that s is one of the allowed values.

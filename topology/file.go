@@ -1,33 +1,21 @@
-package controller
+// Package topology is the standalone northbound source: the topology file, a YAML (or JSON)
+// document in Neutron's own attribute names (the format of testdata's scenarios and their
+// README), decoded ([Load], [Parse]), parsed into the typed northbound model
+// ([File.Snapshot]) and watched for changes ([Watch]). Unknown keys are accepted and
+// ignored. Defaults that the format documents (admin_state_up, port_security_enabled,
+// device_owner, flood) are filled in by the decoder; code that builds these structs itself
+// (test beds, generators of topologies) sets every field.
+package topology
 
-import "strings"
+import "github.com/dvrflow/dvrflow/northbound"
 
-// The topology is the standalone northbound state, in the format of
-// shared/scenarios/README.md: Neutron's own attribute names, YAML or JSON. Unknown keys are
-// accepted and ignored. Defaults that the format documents (admin_state_up,
-// port_security_enabled, device_owner, flood) are filled in by the decoder
-// ([ParseTopology], [LoadTopology]); code that builds these structs itself sets every field.
-
-// Device owners that matter to the pipeline (a port's device_owner).
-const (
-	DeviceOwnerCompute                = "compute:nova"
-	DeviceOwnerRouterInterfaceDistrib = "network:router_interface_distributed"
-	DeviceOwnerRouterCentralizedSNAT  = "network:router_centralized_snat"
-	DeviceOwnerDHCP                   = "network:dhcp"
-	DeviceOwnerRouterGateway          = "network:router_gateway"
-	DeviceOwnerRouterInterface        = "network:router_interface"
-	DeviceOwnerRouterHAInterface      = "network:router_ha_interface"
-	DeviceOwnerFloatingIPAgentGateway = "network:floatingip_agent_gateway"
-	deviceOwnerComputePrefix          = "compute:"
-)
-
-// Topology is one node's view of the cloud.
-type Topology struct {
+// File is one node's view of the cloud, as the file spells it.
+type File struct {
 	// Name and Description are free text.
 	Name        string `json:"name,omitempty"`
 	Description string `json:"description,omitempty"`
 	// Host holds the agent settings of this node; nil when the file has no host section.
-	Host *TopologyHost `json:"host,omitempty"`
+	Host *Host `json:"host,omitempty"`
 	// OtherHosts are the other nodes: tunnel endpoints and DVR MACs.
 	OtherHosts []OtherHost `json:"other_hosts,omitempty"`
 	// Networks and Ports are required keys (an empty list is fine).
@@ -38,15 +26,15 @@ type Topology struct {
 	L2popFDB    []FDB        `json:"l2pop_fdb,omitempty"`
 
 	// undecodable are objects the decoder could not read (a value of the wrong type);
-	// Validate reports them and treats their ids as invalid.
-	undecodable []Problem
+	// Snapshot reports them.
+	undecodable []northbound.Problem
 }
 
-// TopologyHost is the topology's host section: Neutron agent option names that override
-// the ini config ([Config.ApplyHost]). A nil pointer, map or slice means "not in the file";
+// Host is the topology's host section: Neutron agent option names that override the ini
+// config (see [northbound.HostSettings]). A nil pointer, map or slice means "not in the file";
 // an empty map or slice is present and overrides. Keys that only matter to Neutron's agent
 // (firewall_driver, polling_interval, extra_config) are accepted and ignored.
-type TopologyHost struct {
+type Host struct {
 	// Name is this node's name ([DEFAULT] host).
 	Name *string `json:"name,omitempty"`
 	// AgentMode is legacy, dvr, dvr_snat or dvr_no_external.
@@ -136,7 +124,7 @@ type Port struct {
 	// MAC is the port's MAC ("mac_address" is accepted too).
 	MAC string `json:"mac"`
 	// DeviceOwner defaults to compute:nova.
-	DeviceOwner string `json:"device_owner"`
+	DeviceOwner northbound.DeviceOwner `json:"device_owner"`
 	// DeviceID is the VM's id, or for a router interface its router's id.
 	DeviceID            string        `json:"device_id,omitempty"`
 	FixedIPs            []FixedIP     `json:"fixed_ips,omitempty"`
@@ -157,8 +145,8 @@ type RemotePort struct {
 	NetworkID string `json:"network_id"`
 	MAC       string `json:"mac"`
 	// DeviceOwner defaults to compute:nova.
-	DeviceOwner string    `json:"device_owner"`
-	FixedIPs    []FixedIP `json:"fixed_ips,omitempty"`
+	DeviceOwner northbound.DeviceOwner `json:"device_owner"`
+	FixedIPs    []FixedIP              `json:"fixed_ips,omitempty"`
 }
 
 // FDB is an explicit l2population FDB entry for one network and one remote VTEP.
@@ -182,16 +170,3 @@ func (p *RemotePort) Key() string { return p.Host + "/" + p.ID }
 
 // Key returns the FDB entry's identity: "network_id/remote_ip".
 func (f *FDB) Key() string { return f.NetworkID + "/" + f.RemoteIP }
-
-// IsCompute reports whether the port belongs to a VM (device_owner compute:*).
-func (p *Port) IsCompute() bool { return strings.HasPrefix(p.DeviceOwner, deviceOwnerComputePrefix) }
-
-// IsDistributedRouterInterface reports whether the port is a DVR router interface (qr-).
-func (p *Port) IsDistributedRouterInterface() bool {
-	return p.DeviceOwner == DeviceOwnerRouterInterfaceDistrib
-}
-
-// IsDistributedRouterInterface reports whether the port is a DVR router interface.
-func (p *RemotePort) IsDistributedRouterInterface() bool {
-	return p.DeviceOwner == DeviceOwnerRouterInterfaceDistrib
-}

@@ -1,16 +1,28 @@
-package controller
+package config
 
 import (
 	"errors"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
 // neutronIni is the openvswitch_agent.ini Neutron 21 ships (as Debian packages it).
-const neutronIni = "../../shared/reference/openvswitch_agent.ini"
+const neutronIni = "../../../shared/reference/openvswitch_agent.ini"
 
 // writeIni writes an ini file into a temporary directory and returns its path.
 func writeIni(t *testing.T, name, text string) string {
@@ -31,7 +43,7 @@ func TestDefaultConfig(t *testing.T) {
 		BridgeMappings: map[string]string{}, DatapathType: "system",
 		OVSDBConnection: "tcp:127.0.0.1:6640", OVSDBTimeout: 10, OFInactivityProbe: 10,
 		OFConnectTimeout: 300, OFRequestTimeout: 300, BridgeMACTableSize: 50000,
-		TunnelTypes: []string{}, VXLANUDPPort: 4789, DontFragment: true, PollingInterval: 2,
+		TunnelTypes: []northbound.NetworkType{}, VXLANUDPPort: 4789, DontFragment: true, PollingInterval: 2,
 		ReportInterval: 30, Extensions: []string{}, EnableSecurityGroup: true,
 		AgentMode: "legacy", PreventARPSpoofing: true,
 	}
@@ -51,8 +63,8 @@ func TestLoadNeutronIni(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := DefaultConfig()
-	want.TunnelTypes = []string{"vxlan"}
-	want.LocalIP = "127.0.0.1"
+	want.TunnelTypes = []northbound.NetworkType{northbound.VXLAN}
+	want.LocalIP = netip.MustParseAddr("127.0.0.1")
 	want.BridgeMappings = map[string]string{"external": "br-ex"}
 	want.FirewallDriver = "openvswitch"
 	if !reflect.DeepEqual(c, want) {
@@ -122,11 +134,11 @@ enable_distributed_routing = false
 	want.Host = "compute7"
 	want.IntegrationBridge = "br-int2"
 	want.BridgeMappings = map[string]string{"physnet1": "br-vlan", "extnet": "br-ex"}
-	want.LocalIP = "192.0.2.7"
+	want.LocalIP = netip.MustParseAddr("192.0.2.7")
 	want.DatapathType = "system"
 	want.OFInactivityProbe = 0
 	want.IGMPSnoopingEnable = true
-	want.TunnelTypes = []string{"geneve"}
+	want.TunnelTypes = []northbound.NetworkType{northbound.Geneve}
 	want.L2Population = true
 	want.ARPResponder = true
 	want.DontFragment = false
@@ -135,7 +147,7 @@ enable_distributed_routing = false
 	want.ReportInterval = 7.5
 	want.Extensions = []string{"qos"}
 	want.AgentMode = "dvr"
-	want.DVRMAC = "fa:16:3f:00:00:07"
+	want.DVRMAC = mustMAC("fa:16:3f:00:00:07")
 	want.TopologyFile = "/etc/dvrflow/topology.yaml"
 	want.ManageRouterNamespaces = &off
 	want.MetricsAddress = "127.0.0.1:9100"
@@ -216,18 +228,16 @@ func TestLoadConfigFileErrors(t *testing.T) {
 	}
 }
 
-// TestPrecedence checks defaults < ini < topology host < flags on legacy_vlan.json, whose
-// host section overrides the bridge_mappings and tunnel_types of Neutron's shipped ini.
+// TestPrecedence checks defaults < ini < host settings < flags, with the host section of
+// legacy_vlan.json, which overrides the bridge_mappings and tunnel_types of Neutron's
+// shipped ini.
 func TestPrecedence(t *testing.T) {
 	c, _, err := LoadConfig(neutronIni)
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo, err := LoadTopology(scenarioDir + "/legacy_vlan.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.ApplyHost(topo.Host)
+	name := "compute1"
+	c.ApplyHost(&northbound.HostSettings{Name: &name, BridgeMappings: map[string]string{"physnet1": "br-vlan"}, TunnelTypes: []northbound.NetworkType{}})
 	if want := map[string]string{"physnet1": "br-vlan"}; !reflect.DeepEqual(c.BridgeMappings, want) {
 		t.Errorf("bridge_mappings = %v, want the host's %v", c.BridgeMappings, want)
 	}
@@ -237,8 +247,8 @@ func TestPrecedence(t *testing.T) {
 	if c.Host != "compute1" {
 		t.Errorf("host = %q, want compute1", c.Host)
 	}
-	if c.LocalIP != "127.0.0.1" || c.FirewallDriver != "openvswitch" {
-		t.Errorf("ini values not in the host section were lost: local_ip %q firewall_driver %q", c.LocalIP, c.FirewallDriver)
+	if c.LocalIP != netip.MustParseAddr("127.0.0.1") || c.FirewallDriver != "openvswitch" {
+		t.Errorf("ini values not in the host section were lost: local_ip %s firewall_driver %q", c.LocalIP, c.FirewallDriver)
 	}
 	// Flags come last: the cmd sets fields directly.
 	c.DatapathType = DatapathNetdev
@@ -247,17 +257,19 @@ func TestPrecedence(t *testing.T) {
 	}
 	// A host section without a setting leaves the ini's value.
 	c2, _, _ := LoadConfig(neutronIni)
-	name := "n1"
-	c2.ApplyHost(&TopologyHost{Name: &name})
-	if c2.BridgeMappings["external"] != "br-ex" || c2.Host != "n1" {
+	name = "n1"
+	c2.ApplyHost(&northbound.HostSettings{Name: &name})
+	if c2.BridgeMappings["external"] != "br-ex" || c2.Host != "n1" || c2.LocalIP != netip.MustParseAddr("127.0.0.1") {
 		t.Errorf("ApplyHost(name only) = %+v", c2)
 	}
 	c2.ApplyHost(nil)
-	// Host values come in normal form.
-	mac := "FA:16:3F:00:00:09"
-	c2.ApplyHost(&TopologyHost{TunnelTypes: []string{"VXLAN", "vxlan"}, DVRMAC: &mac})
-	if !reflect.DeepEqual(c2.TunnelTypes, []string{"vxlan"}) || c2.DVRMAC != "fa:16:3f:00:00:09" {
-		t.Errorf("ApplyHost did not normalise: %v %q", c2.TunnelTypes, c2.DVRMAC)
+	// Explicit unsets override.
+	var noIP netip.Addr
+	noMAC := net.HardwareAddr(nil)
+	c2.DVRMAC = mustMAC("fa:16:3f:00:00:09")
+	c2.ApplyHost(&northbound.HostSettings{LocalIP: &noIP, DVRMAC: &noMAC})
+	if c2.LocalIP.IsValid() || c2.DVRMAC != nil {
+		t.Errorf("explicit unsets ignored: local_ip %s dvr_mac %s", c2.LocalIP, c2.DVRMAC)
 	}
 }
 
@@ -265,20 +277,20 @@ func TestDerivedSettings(t *testing.T) {
 	yes, no := true, false
 	tests := []struct {
 		name                           string
-		mode                           string
+		mode                           northbound.AgentMode
 		edr                            *bool
-		tunnels                        []string
+		tunnels                        []northbound.NetworkType
 		l2pop, arp                     bool
 		wantDVR, wantArp, wantTunneled bool
 	}{
 		{"legacy defaults", "legacy", nil, nil, false, false, false, false, false},
-		{"arp_responder needs l2pop", "legacy", nil, []string{"vxlan"}, false, true, false, false, true},
-		{"arp_responder with l2pop", "legacy", nil, []string{"vxlan"}, true, true, false, true, true},
+		{"arp_responder needs l2pop", "legacy", nil, []northbound.NetworkType{"vxlan"}, false, true, false, false, true},
+		{"arp_responder with l2pop", "legacy", nil, []northbound.NetworkType{"vxlan"}, true, true, false, true, true},
 		{"dvr mode sets DVR", "dvr", nil, nil, false, false, true, false, false},
 		{"dvr_snat mode sets DVR", "dvr_snat", nil, nil, false, false, true, false, false},
 		{"explicit false beats dvr mode", "dvr", &no, nil, false, false, false, false, false},
 		{"explicit true in legacy mode", "legacy", &yes, nil, false, false, true, false, false},
-		{"DVR with tunnels forces the ARP responder", "dvr", nil, []string{"vxlan"}, true, false, true, true, true},
+		{"DVR with tunnels forces the ARP responder", "dvr", nil, []northbound.NetworkType{"vxlan"}, true, false, true, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,24 +327,25 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"defaults", func(c *Config) {}, ""},
 		{"DVR VLAN standalone", func(c *Config) {
-			c.AgentMode, c.TopologyFile, c.DVRMAC = "dvr", "t.yaml", "fa:16:3f:00:00:01"
+			c.AgentMode, c.TopologyFile, c.DVRMAC = "dvr", "t.yaml", mustMAC("fa:16:3f:00:00:01")
 		}, ""},
 		{"DVR tunnels without l2pop", func(c *Config) {
-			c.AgentMode, c.TunnelTypes, c.LocalIP, c.DVRMAC = "dvr", []string{"vxlan"}, "192.0.2.1", "fa:16:3f:00:00:01"
+			c.AgentMode, c.TunnelTypes, c.LocalIP, c.DVRMAC = "dvr", []northbound.NetworkType{"vxlan"}, netip.MustParseAddr("192.0.2.1"), mustMAC("fa:16:3f:00:00:01")
 		}, "enable_distributed_routing: DVR with tunnel_types vxlan requires l2_population = true (Neutron's agent refuses to start"},
-		{"tunnels without local_ip", func(c *Config) { c.TunnelTypes = []string{"gre"} },
+		{"tunnels without local_ip", func(c *Config) { c.TunnelTypes = []northbound.NetworkType{"gre"} },
 			"local_ip: is required with tunnel_types gre"},
 		{"DVR standalone without dvr_mac", func(c *Config) { c.AgentMode, c.TopologyFile = "dvr_snat", "t.yaml" },
 			"dvr_mac: is required with enable_distributed_routing in standalone mode"},
 		{"DVR with Neutron needs no dvr_mac", func(c *Config) { c.AgentMode = "dvr" }, ""},
-		{"bad dvr_mac from a host section", func(c *Config) { c.DVRMAC = "zz" }, `dvr_mac: "zz" is not a MAC address`},
 		{"bad agent_mode", func(c *Config) { c.AgentMode = "fast" }, `agent_mode: "fast" is not one of`},
 		{"bad datapath", func(c *Config) { c.DatapathType = "dpdk" }, `datapath_type: "dpdk" is not one of system, netdev`},
 		{"physnet on br-int", func(c *Config) { c.BridgeMappings = map[string]string{"p": "br-int"} },
 			`bridge_mappings: physical network "p" is mapped to "br-int"`},
 		{"same bridge twice", func(c *Config) { c.BridgeMappings = map[string]string{"p": "br-a", "q": "br-a"} },
 			`bridge_mappings: maps bridge "br-a" twice`},
-		{"bad tunnel type", func(c *Config) { c.TunnelTypes, c.LocalIP = []string{"stt"}, "192.0.2.1" }, `tunnel_types: has a tunnel type "stt"`},
+		{"bad tunnel type", func(c *Config) {
+			c.TunnelTypes, c.LocalIP = []northbound.NetworkType{"stt"}, netip.MustParseAddr("192.0.2.1")
+		}, `tunnel_types: has a tunnel type "stt"`},
 		{"port range", func(c *Config) { c.VXLANUDPPort = -1 }, "vxlan_udp_port: -1 is outside 0–65535"},
 		{"empty host", func(c *Config) { c.Host = "" }, "host: is empty"},
 		{"same bridges", func(c *Config) { c.TunnelBridge = "br-int" }, `tunnel_bridge: "br-int" is also the integration_bridge`},

@@ -1,4 +1,4 @@
-package controller
+package topology
 
 import (
 	"encoding/json"
@@ -8,28 +8,30 @@ import (
 	"reflect"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
-// LoadTopology reads and decodes a topology file (YAML, or JSON, which is YAML). File-level
+// Load reads and decodes a topology file (YAML, or JSON, which is YAML). File-level
 // errors name the path, and the line when the YAML decoder gives one: the file cannot be
 // read, is not YAML, is not a mapping, lacks networks or ports, or has a host section or a
 // top-level key of the wrong shape. An object of the wrong shape inside a list (say a
 // string segmentation_id) is not a file-level error: it is left out and reported by
 // [Validate], like any other invalid object.
-func LoadTopology(path string) (*Topology, error) {
+func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read topology: %w", err)
 	}
-	t, err := ParseTopology(data)
+	t, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("topology %s: %w", path, err)
 	}
 	return t, nil
 }
 
-// ParseTopology decodes a topology document; see [LoadTopology].
-func ParseTopology(data []byte) (*Topology, error) {
+// Parse decodes a topology document; see [Load].
+func Parse(data []byte) (*File, error) {
 	doc := data
 	if !json.Valid(data) { // JSON is YAML; only real YAML needs the (slower) conversion
 		var err error
@@ -41,7 +43,7 @@ func ParseTopology(data []byte) (*Topology, error) {
 	if err := json.Unmarshal(doc, &top); err != nil || top == nil {
 		return nil, errors.New("not a mapping with networks, ports, ... at the top level")
 	}
-	t := &Topology{}
+	t := &File{}
 	if err := decodeValue(top["name"], &t.Name); err != nil {
 		return nil, fmt.Errorf("name: %w", err)
 	}
@@ -49,7 +51,7 @@ func ParseTopology(data []byte) (*Topology, error) {
 		return nil, fmt.Errorf("description: %w", err)
 	}
 	if raw := top["host"]; !isNull(raw) {
-		t.Host = &TopologyHost{}
+		t.Host = &Host{}
 		if err := decodeValue(raw, t.Host); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
@@ -61,12 +63,12 @@ func ParseTopology(data []byte) (*Topology, error) {
 	}
 	var errs []error
 	collect := func(err error) { errs = append(errs, err) }
-	t.OtherHosts = decodeList(t, top, "other_hosts", KindOtherHost, decodeOtherHost, collect)
-	t.Networks = decodeList(t, top, "networks", KindNetwork, decodeNetwork, collect)
-	t.Subnets = decodeList(t, top, "subnets", KindSubnet, decodeSubnet, collect)
-	t.Ports = decodeList(t, top, "ports", KindPort, decodePort, collect)
-	t.RemotePorts = decodeList(t, top, "remote_ports", KindRemotePort, decodeRemotePort, collect)
-	t.L2popFDB = decodeList(t, top, "l2pop_fdb", KindL2popFDB, decodeFDB, collect)
+	t.OtherHosts = decodeList(t, top, "other_hosts", northbound.KindOtherHost, decodeOtherHost, collect)
+	t.Networks = decodeList(t, top, "networks", northbound.KindNetwork, decodeNetwork, collect)
+	t.Subnets = decodeList(t, top, "subnets", northbound.KindSubnet, decodeSubnet, collect)
+	t.Ports = decodeList(t, top, "ports", northbound.KindPort, decodePort, collect)
+	t.RemotePorts = decodeList(t, top, "remote_ports", northbound.KindRemotePort, decodeRemotePort, collect)
+	t.L2popFDB = decodeList(t, top, "l2pop_fdb", northbound.KindL2popFDB, decodeFDB, collect)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -76,7 +78,7 @@ func ParseTopology(data []byte) (*Topology, error) {
 // decodeList decodes the list under key one object at a time. An object that cannot be
 // decoded is recorded in t.undecodable; a key whose value is not a list is passed to fail.
 // An absent list stays nil; an empty one is empty.
-func decodeList[T any](t *Topology, top map[string]json.RawMessage, key, kind string,
+func decodeList[T any](t *File, top map[string]json.RawMessage, key string, kind northbound.Kind,
 	decode func(json.RawMessage) (T, error), fail func(error)) []T {
 	raw := top[key]
 	if isNull(raw) {
@@ -161,7 +163,7 @@ func kindWord(t reflect.Type) string {
 
 // undecodableProblem describes an object that could not be decoded, naming it by its id
 // when it has a readable one.
-func undecodableProblem(kind, key string, i int, raw json.RawMessage, err error) Problem {
+func undecodableProblem(kind northbound.Kind, key string, i int, raw json.RawMessage, err error) northbound.Problem {
 	var ids struct {
 		ID, Name, Host, NetworkID, RemoteIP any
 	}
@@ -169,13 +171,13 @@ func undecodableProblem(kind, key string, i int, raw json.RawMessage, err error)
 	str := func(v any) string { s, _ := v.(string); return s }
 	var id string
 	switch kind {
-	case KindOtherHost:
+	case northbound.KindOtherHost:
 		id = str(ids.Name)
-	case KindRemotePort:
+	case northbound.KindRemotePort:
 		if str(ids.ID) != "" {
 			id = str(ids.Host) + "/" + str(ids.ID)
 		}
-	case KindL2popFDB:
+	case northbound.KindL2popFDB:
 		if str(ids.NetworkID) != "" {
 			id = str(ids.NetworkID) + "/" + str(ids.RemoteIP)
 		}
@@ -185,7 +187,7 @@ func undecodableProblem(kind, key string, i int, raw json.RawMessage, err error)
 	if id == "" {
 		id = fmt.Sprintf("%s[%d]", key, i)
 	}
-	p := Problem{Kind: kind, ID: id, Reason: err.Error()}
+	p := northbound.Problem{Kind: kind, ID: id, Reason: err.Error()}
 	var fe *fieldError
 	if errors.As(err, &fe) {
 		p.Field, p.Reason = fe.field, fe.reason
@@ -227,7 +229,7 @@ func decodeNetwork(raw json.RawMessage) (Network, error) {
 }
 
 func decodePort(raw json.RawMessage) (Port, error) {
-	p := Port{DeviceOwner: DeviceOwnerCompute, PortSecurityEnabled: true, AdminStateUp: true}
+	p := Port{DeviceOwner: northbound.OwnerCompute, PortSecurityEnabled: true, AdminStateUp: true}
 	var a macAlias
 	if err := errors.Join(decodeValue(raw, &p), decodeValue(raw, &a)); err != nil {
 		return Port{}, err
@@ -237,7 +239,7 @@ func decodePort(raw json.RawMessage) (Port, error) {
 }
 
 func decodeRemotePort(raw json.RawMessage) (RemotePort, error) {
-	p := RemotePort{DeviceOwner: DeviceOwnerCompute}
+	p := RemotePort{DeviceOwner: northbound.OwnerCompute}
 	var a macAlias
 	if err := errors.Join(decodeValue(raw, &p), decodeValue(raw, &a)); err != nil {
 		return RemotePort{}, err

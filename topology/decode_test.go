@@ -1,4 +1,4 @@
-package controller
+package topology
 
 import (
 	"os"
@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
 // scenarioDir holds the golden scenarios (shared/scenarios beside the repository).
@@ -16,10 +19,10 @@ const allKinds = "../testdata/topologies/all_kinds.yaml"
 
 // effectiveConfig is the config a scenario runs with: defaults, then its host section,
 // in standalone mode.
-func effectiveConfig(t *Topology, path string) *Config {
-	c := DefaultConfig()
+func effectiveConfig(t *File, path string) *config.Config {
+	c := config.DefaultConfig()
 	c.TopologyFile = path
-	c.ApplyHost(t.Host)
+	c.ApplyHost(t.Snapshot().Host)
 	return c
 }
 
@@ -31,7 +34,7 @@ func TestScenariosLoadAndValidate(t *testing.T) {
 	paths = append(paths, allKinds)
 	for _, path := range paths {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			topo, err := LoadTopology(path)
+			topo, err := Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,25 +42,21 @@ func TestScenariosLoadAndValidate(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Errorf("config: %v", err)
 			}
-			valid, problems := Validate(topo, cfg)
+			valid, problems := topo.Validate(cfg)
 			for _, p := range problems {
 				t.Errorf("problem: %v", p)
 			}
-			d := DiffTopology(topo, valid)
-			for _, ids := range [][]string{d.OtherHosts.Removed, d.Networks.Removed, d.Subnets.Removed,
-				d.Ports.Removed, d.RemotePorts.Removed, d.L2popFDB.Removed} {
-				if len(ids) > 0 {
-					t.Errorf("valid topology lost %v", ids)
-				}
+			if in, out := fileCounts(topo), modelCounts(valid); !reflect.DeepEqual(in, out) {
+				t.Errorf("valid model lost objects: %v of %v", out, in)
 			}
 		})
 	}
 }
 
 func TestScenarioValues(t *testing.T) {
-	load := func(name string) (*Topology, *Config) {
+	load := func(name string) (*File, *config.Config) {
 		t.Helper()
-		topo, err := LoadTopology(filepath.Join(scenarioDir, name))
+		topo, err := Load(filepath.Join(scenarioDir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +78,7 @@ func TestScenarioValues(t *testing.T) {
 	}
 
 	topo, cfg = load("dvr_vlan.json")
-	if !cfg.DistributedRoutingEnabled() || cfg.DVRMAC != "fa:16:3f:00:00:01" || cfg.AgentMode != "dvr" {
+	if !cfg.DistributedRoutingEnabled() || cfg.DVRMAC.String() != "fa:16:3f:00:00:01" || cfg.AgentMode != "dvr" {
 		t.Errorf("dvr_vlan config = %+v", cfg)
 	}
 	if h := topo.OtherHosts[1]; h.Name != "compute3" || h.DVRMAC != "fa:16:3f:00:00:03" || h.IP != "" {
@@ -88,12 +87,12 @@ func TestScenarioValues(t *testing.T) {
 	if s := topo.Subnets[1]; s.GatewayMAC != "fa:16:3e:aa:02:01" || s.CIDR != "10.0.2.0/24" {
 		t.Errorf("dvr_vlan subnet = %+v", s)
 	}
-	if p := topo.Ports[0]; !p.IsDistributedRouterInterface() || p.DeviceID != "e0000001-0000-4000-8000-000000000001" {
+	if p := topo.Ports[0]; p.DeviceOwner != northbound.OwnerRouterInterfaceDistributed || p.DeviceID != "e0000001-0000-4000-8000-000000000001" {
 		t.Errorf("dvr_vlan router port = %+v", p)
 	}
 
 	topo, cfg = load("dvr_vxlan_l2pop.json")
-	if !cfg.ArpResponderEnabled() || !cfg.L2Population || cfg.LocalIP != "192.168.100.11" {
+	if !cfg.ArpResponderEnabled() || !cfg.L2Population || cfg.LocalIP.String() != "192.168.100.11" {
 		t.Errorf("dvr_vxlan_l2pop config = %+v", cfg)
 	}
 	if len(topo.RemotePorts) != 5 || topo.RemotePorts[1].Key() != "compute2/d0000011-0000-4000-8000-000000000011" {
@@ -102,27 +101,27 @@ func TestScenarioValues(t *testing.T) {
 	if f := topo.L2popFDB[0]; !f.Flood || f.RemoteIP != "192.168.100.13" || f.Entries[0] != (FDBEntry{MAC: "fa:16:3e:30:02:02", IP: "10.1.2.2"}) {
 		t.Errorf("dvr_vxlan_l2pop fdb = %+v", f)
 	}
-	valid, _ := Validate(topo, cfg)
+	valid, _ := topo.Validate(cfg)
 	// gateway_mac defaults to the MAC of the port holding gateway_ip.
-	if s := valid.Subnets[0]; s.GatewayMAC != "fa:16:3e:bb:01:01" || s.IPVersion != 4 {
+	if s := valid.Subnets[0]; s.GatewayMAC.String() != "fa:16:3e:bb:01:01" || s.IPVersion != 4 {
 		t.Errorf("dvr_vxlan_l2pop valid subnet = %+v", s)
 	}
 
 	topo, cfg = load("legacy_tunnels.json")
-	if !reflect.DeepEqual(cfg.TunnelTypes, []string{"vxlan", "gre"}) || cfg.ArpResponderEnabled() {
+	if !reflect.DeepEqual(cfg.TunnelTypes, []northbound.NetworkType{"vxlan", "gre"}) || cfg.ArpResponderEnabled() {
 		t.Errorf("legacy_tunnels config = %+v", cfg)
 	}
 	if topo.Subnets[2].GatewayIP != "" || topo.Networks[2].NetworkType != "local" || topo.Networks[1].SegmentationID != 4002 {
 		t.Errorf("legacy_tunnels = %+v %+v", topo.Subnets[2], topo.Networks)
 	}
-	valid, _ = Validate(topo, cfg)
-	if h := valid.OtherHosts; !reflect.DeepEqual(h[0].TunnelTypes, []string{"vxlan", "gre"}) || !reflect.DeepEqual(h[1].TunnelTypes, []string{"vxlan"}) {
+	valid, _ = topo.Validate(cfg)
+	if h := valid.OtherHosts; !reflect.DeepEqual(h[0].TunnelTypes, []northbound.NetworkType{"vxlan", "gre"}) || !reflect.DeepEqual(h[1].TunnelTypes, []northbound.NetworkType{"vxlan"}) {
 		t.Errorf("legacy_tunnels other hosts' tunnel_types = %+v", h)
 	}
 }
 
 func TestAllKindsYAML(t *testing.T) {
-	topo, err := LoadTopology(allKinds)
+	topo, err := Load(allKinds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,21 +137,21 @@ func TestAllKindsYAML(t *testing.T) {
 	if f := topo.L2popFDB[1]; f.Flood {
 		t.Errorf("flood: false lost: %+v", f)
 	}
-	valid, problems := Validate(topo, effectiveConfig(topo, allKinds))
+	valid, problems := topo.Validate(effectiveConfig(topo, allKinds))
 	if len(problems) != 0 {
 		t.Fatalf("problems: %v", problems)
 	}
 	if got := valid.Ports[3].FixedIPs[0].SubnetID; got != "sub-vxlan" {
 		t.Errorf("inferred subnet_id = %q", got)
 	}
-	if got := valid.Subnets[2].GatewayMAC; got != "" {
+	if got := valid.Subnets[2].GatewayMAC; got != nil {
 		t.Errorf("gateway_mac of a subnet whose gateway no port holds = %q", got)
 	}
 }
 
 // TestNeutronSpellings checks that Neutron's API attribute names are accepted too.
 func TestNeutronSpellings(t *testing.T) {
-	topo, err := ParseTopology([]byte(`
+	topo, err := Parse([]byte(`
 networks: [{id: n1, "provider:network_type": vlan, "provider:physical_network": p1, "provider:segmentation_id": 5}]
 ports: [{id: p1, network_id: n1, mac_address: "fa:16:3e:00:00:01", device_owner: ""}]
 remote_ports: [{host: h2, id: p2, network_id: n1, mac_address: "fa:16:3e:00:00:02"}]
@@ -190,21 +189,21 @@ func TestLoadTopologyFileErrors(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := LoadTopology(path)
+			_, err := Load(path)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) {
 				t.Errorf("err = %v, want the path and %q", err, tt.want)
 			}
 		})
 	}
-	if _, err := LoadTopology(filepath.Join(t.TempDir(), "none.yaml")); err == nil || !strings.Contains(err.Error(), "none.yaml") {
+	if _, err := Load(filepath.Join(t.TempDir(), "none.yaml")); err == nil || !strings.Contains(err.Error(), "none.yaml") {
 		t.Errorf("unreadable file: err = %v", err)
 	}
 }
 
-// TestUndecodableObject checks that an object of the wrong shape is reported by Validate
+// TestUndecodableObject checks that an object of the wrong shape is reported
 // and only it (and its dependents) is lost.
 func TestUndecodableObject(t *testing.T) {
-	topo, err := ParseTopology([]byte(`
+	topo, err := Parse([]byte(`
 networks:
   - {id: n1, network_type: vlan, physical_network: p1, segmentation_id: "one"}
   - {id: n2, network_type: vlan, physical_network: p1, segmentation_id: 2}
@@ -216,13 +215,13 @@ ports:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.BridgeMappings = map[string]string{"p1": "br-p1"}
-	valid, problems := Validate(topo, cfg)
-	want := []Problem{
-		{Kind: KindNetwork, ID: "n1", Field: "segmentation_id", Reason: "is a JSON string, want an integer"},
-		{Kind: KindPort, ID: "ports[2]", Reason: "is a JSON string, want a mapping"},
-		{Kind: KindPort, ID: "a", Field: "network_id", Reason: "network n1 is invalid"},
+	valid, problems := topo.Validate(cfg)
+	want := []northbound.Problem{
+		{Kind: northbound.KindNetwork, ID: "n1", Field: "segmentation_id", Reason: "is a JSON string, want an integer"},
+		{Kind: northbound.KindPort, ID: "ports[2]", Reason: "is a JSON string, want a mapping"},
+		{Kind: northbound.KindPort, ID: "a", Field: "network_id", Reason: "network n1 is invalid"},
 	}
 	if !reflect.DeepEqual(problems, want) {
 		t.Errorf("problems:\n%v\nwant\n%v", problems, want)
@@ -236,16 +235,32 @@ ports:
 // (no base-60 numbers), a number given for a string field becomes a string, and YAML 1.1
 // "no" is false.
 func TestYAMLScalars(t *testing.T) {
-	topo, err := ParseTopology([]byte(`
+	topo, err := Parse([]byte(`
 networks: []
 ports: [{id: p1, name: 1234, network_id: n1, mac: 12:34:56:00:01:02, admin_state_up: no, device_id: 42}]
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Port{ID: "p1", Name: "1234", NetworkID: "n1", MAC: "12:34:56:00:01:02", DeviceOwner: DeviceOwnerCompute,
+	want := Port{ID: "p1", Name: "1234", NetworkID: "n1", MAC: "12:34:56:00:01:02", DeviceOwner: northbound.OwnerCompute,
 		DeviceID: "42", PortSecurityEnabled: true}
 	if !reflect.DeepEqual(topo.Ports[0], want) {
 		t.Errorf("port = %+v\nwant %+v", topo.Ports[0], want)
+	}
+}
+
+// fileCounts returns the number of objects per kind of a file.
+func fileCounts(f *File) map[northbound.Kind]int {
+	return map[northbound.Kind]int{
+		northbound.KindOtherHost: len(f.OtherHosts), northbound.KindNetwork: len(f.Networks), northbound.KindSubnet: len(f.Subnets),
+		northbound.KindPort: len(f.Ports), northbound.KindRemotePort: len(f.RemotePorts), northbound.KindL2popFDB: len(f.L2popFDB),
+	}
+}
+
+// modelCounts returns the number of objects per kind of a model.
+func modelCounts(m *northbound.Model) map[northbound.Kind]int {
+	return map[northbound.Kind]int{
+		northbound.KindOtherHost: len(m.OtherHosts), northbound.KindNetwork: len(m.Networks), northbound.KindSubnet: len(m.Subnets),
+		northbound.KindPort: len(m.Ports), northbound.KindRemotePort: len(m.RemotePorts), northbound.KindL2popFDB: len(m.FDB),
 	}
 }

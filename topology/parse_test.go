@@ -1,21 +1,20 @@
-package controller
+package topology
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
 // where names a problem without its reason.
-type where struct{ kind, id, field string }
-
-// counts returns the number of objects per kind.
-func counts(t *Topology) map[string]int {
-	return map[string]int{
-		KindOtherHost: len(t.OtherHosts), KindNetwork: len(t.Networks), KindSubnet: len(t.Subnets),
-		KindPort: len(t.Ports), KindRemotePort: len(t.RemotePorts), KindL2popFDB: len(t.L2popFDB),
-	}
+type where struct {
+	kind      northbound.Kind
+	id, field string
 }
 
 func TestValidateInvalidTopologies(t *testing.T) {
@@ -28,16 +27,16 @@ func TestValidateInvalidTopologies(t *testing.T) {
 	localPort := func(id, mac string) Port {
 		return Port{ID: id, NetworkID: "net-local", MAC: mac, AdminStateUp: true, PortSecurityEnabled: true}
 	}
-	addNetwork := func(n Network) func(*Topology) {
-		return func(t *Topology) { t.Networks = append(t.Networks, n) }
+	addNetwork := func(n Network) func(*File) {
+		return func(t *File) { t.Networks = append(t.Networks, n) }
 	}
-	addSubnet := func(s Subnet) func(*Topology) {
-		return func(t *Topology) { t.Subnets = append(t.Subnets, s) }
+	addSubnet := func(s Subnet) func(*File) {
+		return func(t *File) { t.Subnets = append(t.Subnets, s) }
 	}
-	addPort := func(p Port) func(*Topology) {
-		return func(t *Topology) { t.Ports = append(t.Ports, p) }
+	addPort := func(p Port) func(*File) {
+		return func(t *File) { t.Ports = append(t.Ports, p) }
 	}
-	port := func(t *Topology, id string) *Port {
+	port := func(t *File, id string) *Port {
 		for i := range t.Ports {
 			if t.Ports[i].ID == id {
 				return &t.Ports[i]
@@ -47,38 +46,38 @@ func TestValidateInvalidTopologies(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		ini    func(*Config) // before the host section is applied
-		edit   func(*Topology)
+		ini    func(*config.Config) // before the host section is applied
+		edit   func(*File)
 		want   []where
 		reason string // the first problem's reason
 	}{
 		// MACs
-		{name: "port mac", edit: func(t *Topology) { port(t, "vm-vlan").MAC = "fa:16:3e:zz:01:01" },
+		{name: "port mac", edit: func(t *File) { port(t, "vm-vlan").MAC = "fa:16:3e:zz:01:01" },
 			want: []where{{"port", "vm-vlan", "mac"}}, reason: `"fa:16:3e:zz:01:01" is not a MAC address`},
-		{name: "port without mac", edit: func(t *Topology) { port(t, "vm-local").MAC = "" },
+		{name: "port without mac", edit: func(t *File) { port(t, "vm-local").MAC = "" },
 			want: []where{{"port", "vm-local", "mac"}}, reason: "missing"},
-		{name: "remote port mac", edit: func(t *Topology) { t.RemotePorts[0].MAC = "fa:16:3e:20:01" },
+		{name: "remote port mac", edit: func(t *File) { t.RemotePorts[0].MAC = "fa:16:3e:20:01" },
 			want: []where{{"remote_port", "compute2/vm-remote", "mac"}}, reason: `"fa:16:3e:20:01" is not a MAC address`},
-		{name: "other host dvr_mac", edit: func(t *Topology) { t.OtherHosts[2].DVRMAC = "fa:16:3f" },
+		{name: "other host dvr_mac", edit: func(t *File) { t.OtherHosts[2].DVRMAC = "fa:16:3f" },
 			want: []where{{"other_host", "compute3", "dvr_mac"}}, reason: `"fa:16:3f" is not a MAC address`},
-		{name: "other host has this host's dvr_mac", edit: func(t *Topology) { t.OtherHosts[2].DVRMAC = "FA:16:3F:00:00:01" },
+		{name: "other host has this host's dvr_mac", edit: func(t *File) { t.OtherHosts[2].DVRMAC = "FA:16:3F:00:00:01" },
 			want: []where{{"other_host", "compute3", "dvr_mac"}}, reason: `"fa:16:3f:00:00:01" is this host's dvr_mac`},
-		{name: "two other hosts share a dvr_mac", edit: func(t *Topology) { t.OtherHosts[2].DVRMAC = "fa:16:3f:00:00:02" },
+		{name: "two other hosts share a dvr_mac", edit: func(t *File) { t.OtherHosts[2].DVRMAC = "fa:16:3f:00:00:02" },
 			want: []where{{"other_host", "compute3", "dvr_mac"}}, reason: `"fa:16:3f:00:00:02" is also the dvr_mac of other host "compute2"`},
 		{name: "gateway_mac", edit: addSubnet(Subnet{ID: "sub-new", NetworkID: "net-local", CIDR: "10.9.0.0/24", GatewayMAC: "ff:ff:ff:ff:ff:ff"}),
 			want: []where{{"subnet", "sub-new", "gateway_mac"}}, reason: `"ff:ff:ff:ff:ff:ff" is a multicast MAC address`},
-		{name: "allowed address pair mac", edit: func(t *Topology) { port(t, "vm-vlan").AllowedAddressPairs[1].MACAddress = "nope" },
+		{name: "allowed address pair mac", edit: func(t *File) { port(t, "vm-vlan").AllowedAddressPairs[1].MACAddress = "nope" },
 			want: []where{{"port", "vm-vlan", "allowed_address_pairs[1].mac_address"}}, reason: `"nope" is not a MAC address`},
 		{name: "duplicate mac on one network", edit: addPort(localPort("vm-local2", "FA:16:3E:30:01:11")),
 			want: []where{{"port", "vm-local2", "mac"}}, reason: `"fa:16:3e:30:01:11" is also the MAC of port vm-local on the same network`},
-		{name: "same mac on another network is fine", edit: func(t *Topology) { port(t, "vm-local").MAC = "fa:16:3e:00:01:11" }},
+		{name: "same mac on another network is fine", edit: func(t *File) { port(t, "vm-local").MAC = "fa:16:3e:00:01:11" }},
 
 		// addresses
-		{name: "other host ip", edit: func(t *Topology) { t.OtherHosts[2].IP = "192.168.100.512" },
+		{name: "other host ip", edit: func(t *File) { t.OtherHosts[2].IP = "192.168.100.512" },
 			want: []where{{"other_host", "compute3", "ip"}}, reason: `"192.168.100.512" is not an IP address`},
-		{name: "other host ip is local_ip", edit: func(t *Topology) { t.OtherHosts[2].IP = "192.168.100.11" },
+		{name: "other host ip is local_ip", edit: func(t *File) { t.OtherHosts[2].IP = "192.168.100.11" },
 			want: []where{{"other_host", "compute3", "ip"}}, reason: `"192.168.100.11" is this host's local_ip`},
-		{name: "allowed address pair ip", edit: func(t *Topology) { port(t, "vm-vlan").AllowedAddressPairs[0].IPAddress = "10.0.1/24" },
+		{name: "allowed address pair ip", edit: func(t *File) { port(t, "vm-vlan").AllowedAddressPairs[0].IPAddress = "10.0.1/24" },
 			want: []where{{"port", "vm-vlan", "allowed_address_pairs[0].ip_address"}}, reason: `"10.0.1/24" is not an IP address or CIDR`},
 		{name: "bad cidr", edit: addSubnet(Subnet{ID: "sub-new", NetworkID: "net-local", CIDR: "10.9.0.0/33"}),
 			want: []where{{"subnet", "sub-new", "cidr"}}, reason: `"10.9.0.0/33" is not a CIDR (address/length)`},
@@ -88,15 +87,15 @@ func TestValidateInvalidTopologies(t *testing.T) {
 			want: []where{{"subnet", "sub-new", "gateway_ip"}}, reason: "10.9.1.1 is outside the subnet's cidr 10.9.0.0/24"},
 		{name: "ip_version against cidr", edit: addSubnet(Subnet{ID: "sub-new", NetworkID: "net-local", CIDR: "10.9.0.0/24", IPVersion: 6}),
 			want: []where{{"subnet", "sub-new", "ip_version"}}, reason: "6 does not match cidr 10.9.0.0/24"},
-		{name: "fixed ip not an address", edit: func(t *Topology) { port(t, "vm-gre").FixedIPs[0].IPAddress = "10.2.1.x" },
+		{name: "fixed ip not an address", edit: func(t *File) { port(t, "vm-gre").FixedIPs[0].IPAddress = "10.2.1.x" },
 			want: []where{{"port", "vm-gre", "fixed_ips[0].ip_address"}}, reason: `"10.2.1.x" is not an IP address`},
-		{name: "fixed ip outside its subnet", edit: func(t *Topology) { port(t, "vm-gre").FixedIPs[0].IPAddress = "10.2.2.11" },
+		{name: "fixed ip outside its subnet", edit: func(t *File) { port(t, "vm-gre").FixedIPs[0].IPAddress = "10.2.2.11" },
 			want: []where{{"port", "vm-gre", "fixed_ips[0].ip_address"}}, reason: "10.2.2.11 is outside subnet sub-gre (10.2.1.0/24)"},
-		{name: "fixed ip in an unknown subnet", edit: func(t *Topology) { port(t, "vm-gre").FixedIPs[0].SubnetID = "sub-nope" },
+		{name: "fixed ip in an unknown subnet", edit: func(t *File) { port(t, "vm-gre").FixedIPs[0].SubnetID = "sub-nope" },
 			want: []where{{"port", "vm-gre", "fixed_ips[0].subnet_id"}}, reason: "unknown subnet sub-nope"},
-		{name: "fixed ip in another network's subnet", edit: func(t *Topology) { port(t, "vm-gre").FixedIPs[0].SubnetID = "sub-vxlan" },
+		{name: "fixed ip in another network's subnet", edit: func(t *File) { port(t, "vm-gre").FixedIPs[0].SubnetID = "sub-vxlan" },
 			want: []where{{"port", "vm-gre", "fixed_ips[0].subnet_id"}}, reason: "subnet sub-vxlan is on network net-vxlan, not net-gre"},
-		{name: "fixed ip without subnet_id in no subnet", edit: func(t *Topology) { port(t, "vm-vxlan").FixedIPs[0].IPAddress = "10.7.0.1" },
+		{name: "fixed ip without subnet_id in no subnet", edit: func(t *File) { port(t, "vm-vxlan").FixedIPs[0].IPAddress = "10.7.0.1" },
 			want: []where{{"port", "vm-vxlan", "fixed_ips[0].subnet_id"}}, reason: "missing, and 10.7.0.1 is in no subnet of network net-vxlan"},
 
 		// segments
@@ -106,7 +105,7 @@ func TestValidateInvalidTopologies(t *testing.T) {
 			want: []where{{"network", "net-new", "segmentation_id"}}, reason: "0 is outside 1–4094 for a vlan network"},
 		{name: "vni too big", edit: addNetwork(tunnelNet("vxlan", 1<<24)),
 			want: []where{{"network", "net-new", "segmentation_id"}}, reason: "16777216 is outside 1–16777215 for a vxlan network"},
-		{name: "geneve vni too big", ini: func(c *Config) {}, edit: func(t *Topology) {
+		{name: "geneve vni too big", ini: func(c *config.Config) {}, edit: func(t *File) {
 			t.Host.TunnelTypes = []string{"vxlan", "gre", "geneve"}
 			addNetwork(tunnelNet("geneve", 1<<24))(t)
 		}, want: []where{{"network", "net-new", "segmentation_id"}}, reason: "16777216 is outside 1–16777215 for a geneve network"},
@@ -125,7 +124,7 @@ func TestValidateInvalidTopologies(t *testing.T) {
 		{name: "flat on an unmapped physical network", edit: addNetwork(Network{ID: "net-new", NetworkType: "flat", PhysicalNetwork: "physnet9"}),
 			want: []where{{"network", "net-new", "physical_network"}}, reason: `"physnet9" is not in bridge_mappings (extnet, physnet1)`},
 		{name: "physnet from the ini replaced by the host's mappings",
-			ini:  func(c *Config) { c.BridgeMappings = map[string]string{"physnet9": "br-9"} },
+			ini:  func(c *config.Config) { c.BridgeMappings = map[string]string{"physnet9": "br-9"} },
 			edit: addNetwork(Network{ID: "net-new", NetworkType: "flat", PhysicalNetwork: "physnet9"}),
 			want: []where{{"network", "net-new", "physical_network"}}, reason: `"physnet9" is not in bridge_mappings (extnet, physnet1)`},
 		{name: "flat with a segmentation id", edit: addNetwork(Network{ID: "net-new", NetworkType: "flat", PhysicalNetwork: "physnet1", SegmentationID: 3}),
@@ -136,11 +135,11 @@ func TestValidateInvalidTopologies(t *testing.T) {
 		// references, ids
 		{name: "port on an unknown network", edit: addPort(Port{ID: "p-new", NetworkID: "net-nope", MAC: "fa:16:3e:99:00:01"}),
 			want: []where{{"port", "p-new", "network_id"}}, reason: "unknown network net-nope"},
-		{name: "dropped network drops its dependents", edit: func(t *Topology) { t.Networks[3].SegmentationID = 0 },
+		{name: "dropped network drops its dependents", edit: func(t *File) { t.Networks[3].SegmentationID = 0 },
 			want: []where{{"network", "net-gre", "segmentation_id"}, {"subnet", "sub-gre", "network_id"},
 				{"port", "vm-gre", "network_id"}, {"l2pop_fdb", "net-gre/192.168.100.12", "network_id"}},
 			reason: "0 is outside 1–4294967295 for a gre network"},
-		{name: "dropped subnet drops the ports using it", edit: func(t *Topology) { t.Subnets[2].CIDR = "172.24.4.0" },
+		{name: "dropped subnet drops the ports using it", edit: func(t *File) { t.Subnets[2].CIDR = "172.24.4.0" },
 			want:   []where{{"subnet", "sub-flat", "cidr"}, {"port", "gw-flat", "fixed_ips[0].subnet_id"}},
 			reason: `"172.24.4.0" is not a CIDR (address/length)`},
 		{name: "duplicate network id", edit: addNetwork(Network{ID: "net-local", NetworkType: "local"}),
@@ -155,57 +154,60 @@ func TestValidateInvalidTopologies(t *testing.T) {
 			want: []where{{"subnet", "subnets[5]", "id"}}, reason: "missing"},
 		{name: "port without id", edit: addPort(localPort("", "fa:16:3e:99:00:01")),
 			want: []where{{"port", "ports[7]", "id"}}, reason: "missing"},
-		{name: "port ofport", edit: func(t *Topology) { port(t, "vm-vlan").OFPort = 65280 },
+		{name: "port ofport", edit: func(t *File) { port(t, "vm-vlan").OFPort = 65280 },
 			want: []where{{"port", "vm-vlan", "ofport"}}, reason: "65280 is outside 1–65279"},
 
 		// other hosts, remote ports, FDB
-		{name: "other host without name", edit: func(t *Topology) { t.OtherHosts = append(t.OtherHosts, OtherHost{IP: "192.168.100.20"}) },
+		{name: "other host without name", edit: func(t *File) { t.OtherHosts = append(t.OtherHosts, OtherHost{IP: "192.168.100.20"}) },
 			want: []where{{"other_host", "other_hosts[3]", "name"}}, reason: "missing"},
-		{name: "two other hosts share an ip", edit: func(t *Topology) { t.OtherHosts[2].IP = "192.168.100.12" },
+		{name: "two other hosts share an ip", edit: func(t *File) { t.OtherHosts[2].IP = "192.168.100.12" },
 			want: []where{{"other_host", "compute3", "ip"}}, reason: `"192.168.100.12" is also the ip of other host "compute2"`},
-		{name: "duplicate other host", edit: func(t *Topology) { t.OtherHosts = append(t.OtherHosts, OtherHost{Name: "compute2"}) },
+		{name: "duplicate other host", edit: func(t *File) { t.OtherHosts = append(t.OtherHosts, OtherHost{Name: "compute2"}) },
 			want: []where{{"other_host", "compute2", "name"}}, reason: "duplicate name"},
-		{name: "other host named like this host", edit: func(t *Topology) { t.OtherHosts = append(t.OtherHosts, OtherHost{Name: "compute1"}) },
+		{name: "other host named like this host", edit: func(t *File) { t.OtherHosts = append(t.OtherHosts, OtherHost{Name: "compute1"}) },
 			want: []where{{"other_host", "compute1", "name"}}, reason: `"compute1" is this host's name`},
-		{name: "other host tunnel type", edit: func(t *Topology) { t.OtherHosts[2].TunnelTypes = []string{"ipip"} },
+		{name: "other host tunnel type", edit: func(t *File) { t.OtherHosts[2].TunnelTypes = []string{"ipip"} },
 			want: []where{{"other_host", "compute3", "tunnel_types"}}, reason: `has a tunnel type "ipip" that is not one of vxlan, gre, geneve`},
-		{name: "remote port on an unknown host", edit: func(t *Topology) { t.RemotePorts[3].Host = "network9" },
+		{name: "remote port on an unknown host", edit: func(t *File) { t.RemotePorts[3].Host = "network9" },
 			want: []where{{"remote_port", "network9/dhcp-vxlan", "host"}}, reason: `unknown host "network9" (not in other_hosts)`},
-		{name: "remote port on a host without tunnel ip", edit: func(t *Topology) { t.OtherHosts[0].IP = "" },
+		{name: "remote port on a host without tunnel ip", edit: func(t *File) { t.OtherHosts[0].IP = "" },
 			want:   []where{{"remote_port", "compute2/vm-remote", "host"}, {"remote_port", "compute2/qr-vxlan", "host"}},
 			reason: `other host "compute2" has no ip (tunnel endpoint) for vxlan network net-vxlan`},
-		{name: "remote port of an invalid host", edit: func(t *Topology) { t.OtherHosts[1].IP = "x" },
+		{name: "remote port of an invalid host", edit: func(t *File) { t.OtherHosts[1].IP = "x" },
 			want:   []where{{"other_host", "network1", "ip"}, {"remote_port", "network1/qr-vxlan", "host"}, {"remote_port", "network1/dhcp-vxlan", "host"}},
 			reason: `"x" is not an IP address`},
-		{name: "fdb on a vlan network", edit: func(t *Topology) { t.L2popFDB[1].NetworkID = "net-vlan" },
+		{name: "fdb on a vlan network", edit: func(t *File) { t.L2popFDB[1].NetworkID = "net-vlan" },
 			want: []where{{"l2pop_fdb", "net-vlan/192.168.100.12", "network_id"}}, reason: "network net-vlan is vlan; l2pop FDB entries apply to tunnel networks only"},
-		{name: "fdb remote_ip", edit: func(t *Topology) { t.L2popFDB[0].RemoteIP = "192.168.100" },
+		{name: "fdb remote_ip", edit: func(t *File) { t.L2popFDB[0].RemoteIP = "192.168.100" },
 			want: []where{{"l2pop_fdb", "net-vxlan/192.168.100", "remote_ip"}}, reason: `"192.168.100" is not an IP address`},
-		{name: "fdb entry mac", edit: func(t *Topology) { t.L2popFDB[0].Entries[0].MAC = "00:00:00:00:00:00" },
+		{name: "fdb entry mac", edit: func(t *File) { t.L2popFDB[0].Entries[0].MAC = "00:00:00:00:00:00" },
 			want: []where{{"l2pop_fdb", "net-vxlan/192.168.100.13", "entries[0].mac"}}, reason: `"00:00:00:00:00:00" is the all-zero MAC address`},
 
 		// host section
-		{name: "host dvr_mac", edit: func(t *Topology) { bad := "fa:16:3f:00:00"; t.Host.DVRMAC = &bad },
+		{name: "host dvr_mac", edit: func(t *File) { bad := "fa:16:3f:00:00"; t.Host.DVRMAC = &bad },
 			want: []where{{"host", "compute1", "dvr_mac"}}, reason: `"fa:16:3f:00:00" is not a MAC address`},
-		{name: "host bridge mappings", edit: func(t *Topology) {
+		// An invalid host setting is left out: the ini's value stays in force.
+		{name: "host bridge mappings", ini: func(c *config.Config) {
+			c.BridgeMappings = map[string]string{"physnet1": "br-vlan", "extnet": "br-ex"}
+		}, edit: func(t *File) {
 			t.Host.BridgeMappings = map[string]string{"physnet1": "br-vlan", "extnet": "br-vlan"}
 		}, want: []where{{"host", "compute1", "bridge_mappings"}}, reason: `maps bridge "br-vlan" twice (physical networks "extnet" and "physnet1")`},
-		{name: "host agent_mode", edit: func(t *Topology) { m := "distributed"; t.Host.AgentMode = &m },
+		{name: "host agent_mode", edit: func(t *File) { m := "distributed"; t.Host.AgentMode = &m },
 			want: []where{{"host", "compute1", "agent_mode"}}, reason: `"distributed" is not one of legacy, dvr, dvr_snat, dvr_no_external`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			topo, err := LoadTopology(allKinds)
+			topo, err := Load(allKinds)
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.edit(topo)
-			cfg := DefaultConfig()
+			cfg := config.DefaultConfig()
 			if tt.ini != nil {
 				tt.ini(cfg)
 			}
-			cfg.ApplyHost(topo.Host)
-			valid, problems := Validate(topo, cfg)
+			cfg.ApplyHost(topo.Snapshot().Host)
+			valid, problems := topo.Validate(cfg)
 			var got []where
 			for _, p := range problems {
 				got = append(got, where{p.Kind, p.ID, p.Field})
@@ -217,11 +219,11 @@ func TestValidateInvalidTopologies(t *testing.T) {
 				t.Errorf("reason = %q\nwant     %q", problems[0].Reason, tt.reason)
 			}
 			// Every object without a problem is kept.
-			dropped := map[string]int{}
+			dropped := map[northbound.Kind]int{}
 			for _, w := range tt.want {
 				dropped[w.kind]++ // each case has one problem per dropped object
 			}
-			in, out := counts(topo), counts(valid)
+			in, out := fileCounts(topo), modelCounts(valid)
 			for kind, n := range in {
 				if out[kind] != n-dropped[kind] {
 					t.Errorf("%s: %d valid of %d, want %d dropped", kind, out[kind], n, dropped[kind])
@@ -232,7 +234,7 @@ func TestValidateInvalidTopologies(t *testing.T) {
 }
 
 func TestProblemError(t *testing.T) {
-	p := Problem{Kind: KindPort, ID: "c0000001-0000-4000-8000-000000000001", Field: "mac", Reason: `"fa:16:3e:zz:01:01" is not a MAC address`}
+	p := northbound.Problem{Kind: northbound.KindPort, ID: "c0000001-0000-4000-8000-000000000001", Field: "mac", Reason: `"fa:16:3e:zz:01:01" is not a MAC address`}
 	if got, want := p.Error(), `port c0000001-0000-4000-8000-000000000001: field mac: "fa:16:3e:zz:01:01" is not a MAC address`; got != want {
 		t.Errorf("Error() = %s, want %s", got, want)
 	}
@@ -245,7 +247,7 @@ func TestProblemError(t *testing.T) {
 // TestValidateNormalises checks the normal forms and filled-in defaults of the valid copy,
 // and that the input is left alone.
 func TestValidateNormalises(t *testing.T) {
-	topo, err := ParseTopology([]byte(`
+	topo, err := Parse([]byte(`
 host: {name: h1, tunnel_types: [vxlan], local_ip: 192.0.2.1}
 other_hosts: [{name: h2, ip: 192.0.2.2, dvr_mac: FA-16-3F-00-00-02}]
 networks: [{id: n1, network_type: vxlan, segmentation_id: 7}]
@@ -256,22 +258,22 @@ remote_ports: [{host: h2, id: r1, network_id: n1, mac: fa:16:3e:00:00:02, device
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
-	cfg.ApplyHost(topo.Host)
-	valid, problems := Validate(topo, cfg)
+	cfg := config.DefaultConfig()
+	cfg.ApplyHost(topo.Snapshot().Host)
+	valid, problems := topo.Validate(cfg)
 	if len(problems) != 0 {
 		t.Fatal(problems)
 	}
-	if h := valid.OtherHosts[0]; h.DVRMAC != "fa:16:3f:00:00:02" || !reflect.DeepEqual(h.TunnelTypes, []string{"vxlan"}) {
+	if h := valid.OtherHosts[0]; h.DVRMAC.String() != "fa:16:3f:00:00:02" || !reflect.DeepEqual(h.TunnelTypes, []northbound.NetworkType{"vxlan"}) {
 		t.Errorf("other host = %+v", h)
 	}
-	if s := valid.Subnets[0]; s.CIDR != "2001:db8::/64" || s.GatewayIP != "2001:db8::1" || s.IPVersion != 6 || s.GatewayMAC != "fa:16:3e:00:00:02" {
+	if s := valid.Subnets[0]; s.CIDR.String() != "2001:db8::/64" || s.GatewayIP.String() != "2001:db8::1" || s.IPVersion != 6 || s.GatewayMAC.String() != "fa:16:3e:00:00:02" {
 		t.Errorf("subnet = %+v", s)
 	}
-	if p := valid.Ports[0]; p.MAC != "fa:16:3e:00:00:01" || p.FixedIPs[0] != (FixedIP{SubnetID: "s1", IPAddress: "2001:db8::5"}) {
+	if p := valid.Ports[0]; p.MAC.String() != "fa:16:3e:00:00:01" || p.FixedIPs[0] != (northbound.FixedIP{SubnetID: "s1", IP: netip.MustParseAddr("2001:db8::5")}) {
 		t.Errorf("port = %+v", p)
 	}
 	if topo.Ports[0].MAC != "FA:16:3E:00:00:01" || topo.Ports[0].FixedIPs[0].SubnetID != "" || topo.Subnets[0].GatewayMAC != "" {
-		t.Errorf("Validate modified its input: %+v", topo.Ports[0])
+		t.Errorf("validation modified the file: %+v", topo.Ports[0])
 	}
 }

@@ -1,4 +1,4 @@
-package controller
+package topology
 
 import (
 	"context"
@@ -8,11 +8,21 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
-// topologyText is a minimal valid topology named name.
+// topologyText is a minimal valid topology whose one network is called name.
 func topologyText(name string) string {
-	return "name: " + name + "\nnetworks: [{id: n1, network_type: local}]\nports: []\n"
+	return "name: " + name + "\nnetworks: [{id: " + name + ", network_type: local}]\nports: []\n"
+}
+
+// networkOf names the one network of an update's snapshot; empty without a snapshot.
+func networkOf(u *northbound.Update) string {
+	if u.Snapshot == nil || len(u.Snapshot.Model.Networks) != 1 {
+		return ""
+	}
+	return u.Snapshot.Model.Networks[0].ID
 }
 
 // replaceFile writes text to a temporary file beside path and renames it over path, the way
@@ -29,7 +39,7 @@ func replaceFile(t *testing.T, path, text string) {
 }
 
 // nextUpdate waits up to a second for an update.
-func nextUpdate(t *testing.T, ch <-chan *TopologyUpdate) *TopologyUpdate {
+func nextUpdate(t *testing.T, ch <-chan *northbound.Update) *northbound.Update {
 	t.Helper()
 	select {
 	case u, ok := <-ch:
@@ -44,7 +54,7 @@ func nextUpdate(t *testing.T, ch <-chan *TopologyUpdate) *TopologyUpdate {
 }
 
 // noUpdate checks that nothing arrives for a while.
-func noUpdate(t *testing.T, ch <-chan *TopologyUpdate) {
+func noUpdate(t *testing.T, ch <-chan *northbound.Update) {
 	t.Helper()
 	select {
 	case u := <-ch:
@@ -60,27 +70,26 @@ func TestWatchTopology(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch, err := WatchTopology(ctx, path, zaptest.NewLogger(t))
+	ch, err := Watch(ctx, path, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect := func(step, name string) *Topology {
+	expect := func(step, name string) {
 		t.Helper()
 		u := nextUpdate(t, ch)
-		if u.Err != nil || u.Topology == nil || u.Topology.Name != name {
+		if u.Err != nil || networkOf(u) != name {
 			t.Fatalf("%s: update %+v, want topology %s", step, u, name)
 		}
-		return u.Topology
 	}
 	expect("initial load", "v1")
 
 	replaceFile(t, path, topologyText("v2"))
-	v2 := expect("write then rename", "v2")
+	expect("write then rename", "v2")
 
 	replaceFile(t, path, "networks: [\n")
 	u := nextUpdate(t, ch)
-	if u.Err == nil || u.Topology != v2 {
-		t.Fatalf("broken file: update %+v, want an error and the previous topology", u)
+	if u.Err == nil || u.Snapshot != nil {
+		t.Fatalf("broken file: update %+v, want an error and no snapshot", u)
 	}
 	t.Logf("broken file reported as: %v", u.Err)
 
@@ -95,7 +104,7 @@ func TestWatchTopology(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if u := nextUpdate(t, ch); u.Err == nil || u.Topology == nil || u.Topology.Name != "v3" {
+	if u := nextUpdate(t, ch); u.Err == nil || u.Snapshot != nil {
 		t.Fatalf("removed file: update %+v", u)
 	}
 	replaceFile(t, path, topologyText("v3"))
@@ -113,7 +122,7 @@ func TestWatchTopology(t *testing.T) {
 }
 
 func TestWatchTopologyErrors(t *testing.T) {
-	_, err := WatchTopology(context.Background(), filepath.Join(t.TempDir(), "nodir", "t.yaml"), nil)
+	_, err := Watch(context.Background(), filepath.Join(t.TempDir(), "nodir", "t.yaml"), nil)
 	if err == nil {
 		t.Fatal("watching a file in a missing directory: no error")
 	}
@@ -124,11 +133,11 @@ func TestWatchTopologyErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch, err := WatchTopology(ctx, path, nil)
+	ch, err := Watch(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := nextUpdate(t, ch); u.Err == nil || u.Topology != nil {
+	if u := nextUpdate(t, ch); u.Err == nil || u.Snapshot != nil {
 		t.Fatalf("update %+v, want an error and no topology", u)
 	}
 }

@@ -1,8 +1,11 @@
-package controller
+package config
 
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
 // Validate checks the effective configuration (after the topology host section and the
@@ -16,7 +19,7 @@ func (c *Config) Validate() error {
 	if c.Host == "" {
 		bad("host", "is empty (and the OS hostname could not be read)")
 	}
-	if err := checkAgentMode(c.AgentMode); err != nil {
+	if _, err := northbound.ParseAgentMode(string(c.AgentMode)); err != nil {
 		bad("agent_mode", "%q %v", c.AgentMode, err)
 	}
 	if err := checkDatapathType(c.DatapathType); err != nil {
@@ -32,7 +35,7 @@ func (c *Config) Validate() error {
 	if c.IntegrationBridge == c.TunnelBridge {
 		bad("tunnel_bridge", "%q is also the integration_bridge", c.TunnelBridge)
 	}
-	if err := checkBridgeMappings(c.BridgeMappings); err != nil {
+	if err := CheckBridgeMappings(c.BridgeMappings); err != nil {
 		bad("bridge_mappings", "%v", err)
 	}
 	for _, physnet := range c.Physnets() {
@@ -40,27 +43,21 @@ func (c *Config) Validate() error {
 			bad("bridge_mappings", "physical network %q is mapped to %q, the integration or tunnel bridge", physnet, b)
 		}
 	}
-	if _, err := parseTunnelTypes(c.TunnelTypes); err != nil {
-		bad("tunnel_types", "%v", err)
-	}
-	if err := checkOptionalIP(c.LocalIP); err != nil {
-		bad("local_ip", "%q %v", c.LocalIP, err)
-	}
-	if c.TunnelingEnabled() && c.LocalIP == "" {
-		bad("local_ip", "is required with tunnel_types %s", listOrNone(c.TunnelTypes))
-	}
-	if c.DVRMAC != "" {
-		if _, err := parseMAC(c.DVRMAC); err != nil {
-			bad("dvr_mac", "%q %v", c.DVRMAC, err)
+	for _, t := range c.TunnelTypes {
+		if !t.Tunnelled() {
+			bad("tunnel_types", "has a tunnel type %q that is not one of vxlan, gre, geneve", t)
 		}
+	}
+	if c.TunnelingEnabled() && !c.LocalIP.IsValid() {
+		bad("local_ip", "is required with tunnel_types %s", tunnelTypesText(c.TunnelTypes))
 	}
 	if c.DistributedRoutingEnabled() {
 		if c.TunnelingEnabled() && !c.L2Population {
 			bad("enable_distributed_routing", "DVR with tunnel_types %s requires l2_population = true "+
 				"(Neutron's agent refuses to start: \"DVR deployments for VXLAN/GRE/Geneve underlays "+
-				"require L2-pop to be enabled, in both the Agent and Server side\")", listOrNone(c.TunnelTypes))
+				"require L2-pop to be enabled, in both the Agent and Server side\")", tunnelTypesText(c.TunnelTypes))
 		}
-		if c.Standalone() && c.DVRMAC == "" {
+		if c.Standalone() && c.DVRMAC == nil {
 			bad("dvr_mac", "is required with enable_distributed_routing in standalone mode "+
 				"(set host.dvr_mac in the topology or [dvrflow] dvr_mac)")
 		}
@@ -97,4 +94,16 @@ func (c *Config) validateNumbers(bad func(option, format string, args ...any)) {
 	if c.ReportInterval < 0 {
 		bad("report_interval", "%v is negative", c.ReportInterval)
 	}
+}
+
+// tunnelTypesText renders tunnel types for a message.
+func tunnelTypesText(types []northbound.NetworkType) string {
+	if len(types) == 0 {
+		return "none"
+	}
+	s := make([]string, len(types))
+	for i, t := range types {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
 }

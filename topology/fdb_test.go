@@ -1,4 +1,4 @@
-package controller
+package topology
 
 import (
 	"bufio"
@@ -12,7 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dvrflow/dvrflow/state"
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
 // fdbFacts are the l2population facts of one host, as comparable strings: the VTEPs each
@@ -23,7 +24,7 @@ type fdbFacts struct {
 }
 
 // factsOf reads the facts off a derived FDB; the ARP responder only answers IPv4.
-func factsOf(fdb []state.FDB) fdbFacts {
+func factsOf(fdb []northbound.FDB) fdbFacts {
 	var f fdbFacts
 	for _, e := range fdb {
 		if e.Flood {
@@ -136,12 +137,12 @@ func TestDeriveFDBMatchesScenarios(t *testing.T) {
 	}
 	compared := 0
 	for _, path := range paths {
-		topo, err := LoadTopology(path)
+		topo, err := Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg := effectiveConfig(topo, path)
-		valid, problems := Validate(topo, cfg)
+		valid, problems := topo.Validate(cfg)
 		if len(problems) > 0 {
 			t.Fatalf("%s: %v", path, problems)
 		}
@@ -150,7 +151,7 @@ func TestDeriveFDBMatchesScenarios(t *testing.T) {
 		}
 		compared++
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			got := factsOf(DeriveFDB(valid))
+			got := factsOf(valid.L2popFDB())
 			want := factsOfFlows(t, strings.TrimSuffix(path, ".json")+".flows")
 			if len(want.flood) == 0 || len(want.unicast) == 0 || len(want.arp) == 0 {
 				t.Fatalf("the reference shows no l2population flows: %+v", want)
@@ -176,24 +177,24 @@ func TestDeriveFDB(t *testing.T) {
 			"a0000003-0000-4000-8000-000000000003", "a0000004-0000-4000-8000-000000000004"
 		subA, subA6 = "b0000001-0000-4000-8000-000000000001", "b0000006-0000-4000-8000-000000000006"
 	)
-	remote := func(host, id, network, mac, owner string, ips ...string) RemotePort {
+	remote := func(host, id, network, mac string, owner northbound.DeviceOwner, ips ...string) RemotePort {
 		p := RemotePort{Host: host, ID: id, NetworkID: network, MAC: mac, DeviceOwner: owner}
 		for _, ip := range ips {
 			p.FixedIPs = append(p.FixedIPs, FixedIP{IPAddress: ip})
 		}
 		return p
 	}
-	topo := &Topology{
+	topo := &File{
 		OtherHosts: []OtherHost{
 			{Name: "compute2", IP: "192.168.100.12"},
-			{Name: "compute3", IP: "192.168.100.13", TunnelTypes: []string{NetworkTypeVXLAN}},
+			{Name: "compute3", IP: "192.168.100.13", TunnelTypes: []string{"vxlan"}},
 			{Name: "vlan-only"},
 		},
 		Networks: []Network{
-			{ID: netA, NetworkType: NetworkTypeVXLAN, SegmentationID: 1001},
-			{ID: netB, NetworkType: NetworkTypeVXLAN, SegmentationID: 1002},
-			{ID: netGRE, NetworkType: NetworkTypeGRE, SegmentationID: 7},
-			{ID: netVLAN, NetworkType: NetworkTypeVLAN, PhysicalNetwork: "physnet1", SegmentationID: 100},
+			{ID: netA, NetworkType: "vxlan", SegmentationID: 1001},
+			{ID: netB, NetworkType: "vxlan", SegmentationID: 1002},
+			{ID: netGRE, NetworkType: "gre", SegmentationID: 7},
+			{ID: netVLAN, NetworkType: "vlan", PhysicalNetwork: "physnet1", SegmentationID: 100},
 		},
 		Subnets: []Subnet{
 			{ID: subA, NetworkID: netA, CIDR: "10.0.0.0/24", GatewayIP: "10.0.0.1"},
@@ -202,18 +203,18 @@ func TestDeriveFDB(t *testing.T) {
 		Ports: []Port{},
 		RemotePorts: []RemotePort{
 			// compute3's port comes before compute2's: the output is sorted anyway.
-			remote("compute3", "c0000031-0000-4000-8000-000000000031", netA, "fa:16:3e:00:03:01", DeviceOwnerCompute, "10.0.0.31"),
+			remote("compute3", "c0000031-0000-4000-8000-000000000031", netA, "fa:16:3e:00:03:01", northbound.OwnerCompute, "10.0.0.31"),
 			// Two fixed IPs: two entries, IPv4 and IPv6.
-			remote("compute2", "c0000021-0000-4000-8000-000000000021", netA, "fa:16:3e:00:02:01", DeviceOwnerCompute, "fd00:a::21", "10.0.0.21"),
+			remote("compute2", "c0000021-0000-4000-8000-000000000021", netA, "fa:16:3e:00:02:01", northbound.OwnerCompute, "fd00:a::21", "10.0.0.21"),
 			// A DVR router interface adds flooding only.
-			remote("compute2", "d0000001-0000-4000-8000-000000000001", netA, "fa:16:3e:bb:00:01", DeviceOwnerRouterInterfaceDistrib, "10.0.0.1"),
+			remote("compute2", "d0000001-0000-4000-8000-000000000001", netA, "fa:16:3e:bb:00:01", northbound.OwnerRouterInterfaceDistributed, "10.0.0.1"),
 			// A port without fixed IPs adds flooding only, as in Neutron.
-			remote("compute2", "c0000022-0000-4000-8000-000000000022", netB, "fa:16:3e:00:02:02", DeviceOwnerCompute),
+			remote("compute2", "c0000022-0000-4000-8000-000000000022", netB, "fa:16:3e:00:02:02", northbound.OwnerCompute),
 			// compute3 has no GRE: its GRE port adds nothing.
-			remote("compute3", "c0000032-0000-4000-8000-000000000032", netGRE, "fa:16:3e:00:03:02", DeviceOwnerCompute),
-			remote("compute2", "c0000023-0000-4000-8000-000000000023", netGRE, "fa:16:3e:00:02:03", DeviceOwnerCompute),
+			remote("compute3", "c0000032-0000-4000-8000-000000000032", netGRE, "fa:16:3e:00:03:02", northbound.OwnerCompute),
+			remote("compute2", "c0000023-0000-4000-8000-000000000023", netGRE, "fa:16:3e:00:02:03", northbound.OwnerCompute),
 			// Not a tunnel network: no FDB.
-			remote("vlan-only", "c0000041-0000-4000-8000-000000000041", netVLAN, "fa:16:3e:00:04:01", DeviceOwnerCompute),
+			remote("vlan-only", "c0000041-0000-4000-8000-000000000041", netVLAN, "fa:16:3e:00:04:01", northbound.OwnerCompute),
 		},
 		L2popFDB: []FDB{
 			// Merged with the derived entry: a duplicate and a new entry; flood false keeps
@@ -226,15 +227,15 @@ func TestDeriveFDB(t *testing.T) {
 			{NetworkID: netB, RemoteIP: "192.168.100.15", Flood: false},
 		},
 	}
-	cfg := DefaultConfig()
-	cfg.Host, cfg.LocalIP = "compute1", "192.168.100.11"
-	cfg.TunnelTypes = []string{NetworkTypeVXLAN, NetworkTypeGRE}
+	cfg := config.DefaultConfig()
+	cfg.Host, cfg.LocalIP = "compute1", netip.MustParseAddr("192.168.100.11")
+	cfg.TunnelTypes = []northbound.NetworkType{"vxlan", "gre"}
 	cfg.BridgeMappings = map[string]string{"physnet1": "br-vlan"}
-	valid, problems := Validate(topo, cfg)
+	valid, problems := topo.Validate(cfg)
 	if len(problems) > 0 {
 		t.Fatalf("test topology is invalid: %v", problems)
 	}
-	got := describeFDB(DeriveFDB(valid))
+	got := describeFDB(valid.L2popFDB())
 	want := strings.Join([]string{
 		netA + " 192.168.100.12 flood [fa:16:3e:00:02:01 10.0.0.21] [fa:16:3e:00:02:01 fd00:a::21] [fa:16:3e:00:02:99 10.0.0.99]",
 		netA + " 192.168.100.13 flood [fa:16:3e:00:03:01 10.0.0.31]",
@@ -248,7 +249,7 @@ func TestDeriveFDB(t *testing.T) {
 }
 
 // describeFDB renders an FDB one (network, VTEP) per line.
-func describeFDB(fdb []state.FDB) string {
+func describeFDB(fdb []northbound.FDB) string {
 	var lines []string
 	for _, f := range fdb {
 		line := f.NetworkID + " " + f.RemoteIP.String()

@@ -1,0 +1,15 @@
+// Package northbound is the typed desired state of the cloud as this node sees it: networks,
+// subnets, ports bound here, ports bound to other hosts, the other hosts themselves (tunnel
+// endpoints, DVR MACs) and explicit l2population FDB entries, with Neutron's enums (network
+// type, device owner, agent mode) and one set of constants for the whole project.
+//
+// Sources feed it: the topology file (package topology) and, later, Neutron's RPC. A source
+// parses its input once into these types — addresses as [netip.Addr] and [netip.Prefix],
+// MACs as [net.HardwareAddr] — and reports what it could not parse as [Problem]s naming the
+// object and the field. [Validate] then checks what no parser can: references between
+// objects and the node's settings ([Env]). Each invalid object, and every object that
+// depends on it, is dropped with a Problem; every other object is kept. The agent consumes
+// the validated [Model] without knowing which source produced it.
+//
+// Nothing here does I/O.
+package northbound

@@ -1,0 +1,130 @@
+// Package startup is the agent's start sequence, shared by dvrflow-agent and the bench:
+// the effective config, the northbound source read once, the OVSDB connection, and the
+// bridges' installed flows read meanwhile. It wires the parts; the agent itself
+// (controller) does not know which northbound source it has.
+package startup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/controller"
+	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/northbound"
+	"github.com/dvrflow/dvrflow/ovsdb"
+	"github.com/dvrflow/dvrflow/topology"
+)
+
+// Boot is what an agent starts from: the effective config, the northbound source with its
+// first snapshot, the OVSDB connection and the bridges' installed flows read meanwhile.
+// Hand Prefetch to the agent (Agent.UsePrefetch) before Setup and the snapshot
+// (TakeSnapshot) to Agent.SetSnapshot, start Watch after the first reconcile, and Close the
+// Boot when the agent is done.
+type Boot struct {
+	Config *config.Config
+	source *topology.Loaded
+	DB     *ovsdb.Client
+	// Prefetch holds the bridges' installed flows read while OVSDB connected.
+	Prefetch *controller.FlowPrefetch
+	// Effective returns the validated config for a snapshot's host settings: the base
+	// config, the host settings, then the flags. The event loop takes it for updates.
+	Effective controller.Reconfigure
+	// Load is how long the topology took to read and parse; Connect how much longer OVSDB
+	// took.
+	Load, Connect time.Duration
+}
+
+// Bootstrap is the agent's start: it connects to OVSDB while the topology file is read and
+// parsed (the host settings never change the OVSDB connection), and meanwhile starts
+// reading the installed flows of the bridges it will manage: those base and the flags name
+// at once, those the host settings add once they are known (bridges that exist already; on
+// a restart, all of them). base holds the ini files and defaults; flags, which may be nil,
+// applies the command line on top. Invalid host settings stop the start, naming them.
+func Bootstrap(ctx context.Context, base *config.Config, flags func(*config.Config) error, log *zap.Logger) (*Boot, error) {
+	if flags == nil {
+		flags = func(*config.Config) error { return nil }
+	}
+	withHost := func(h *northbound.HostSettings) (*config.Config, error) {
+		cfg := base.Clone()
+		cfg.ApplyHost(h)
+		if err := flags(cfg); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}
+	// Flags can name the topology file and the OVSDB connection; apply them once to find both.
+	probe := base.Clone()
+	if err := flags(probe); err != nil {
+		return nil, err
+	}
+	if probe.TopologyFile == "" {
+		return nil, errors.New("no topology: give --topology FILE or [dvrflow] topology_file (the Neutron RPC mode is not available yet)")
+	}
+	b := &Boot{Prefetch: controller.NewFlowPrefetch(log)}
+	b.Effective = func(h *northbound.HostSettings) (*config.Config, error) {
+		cfg, err := withHost(h)
+		if err != nil {
+			return nil, err
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}
+	start := time.Now()
+	db, err := ovsdb.ConnectWhile(ctx, probe.OVSDBConnection, log, func() (err error) {
+		b.Prefetch.Start(ctx, probe)
+		if b.source, err = topology.LoadSnapshot(probe.TopologyFile); err != nil {
+			return err
+		}
+		if cfg, err := withHost(b.source.Snapshot.Host); err == nil {
+			b.Prefetch.Start(ctx, cfg)
+		}
+		b.Load = time.Since(start)
+		return nil
+	})
+	if err != nil {
+		b.Prefetch.Close()
+		return nil, err
+	}
+	b.Connect = time.Since(start) - b.Load
+	b.DB = db
+	if bad := b.source.Snapshot.HostProblems(); len(bad) > 0 {
+		b.Close()
+		errs := make([]error, len(bad))
+		for i, p := range bad {
+			errs[i] = p
+		}
+		return nil, fmt.Errorf("topology %s: %w", probe.TopologyFile, errors.Join(errs...))
+	}
+	if b.Config, err = b.Effective(b.source.Snapshot.Host); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// TakeSnapshot returns the first snapshot and forgets it: the agent keeps its validated
+// model, and a Boot kept for the daemon's life must not hold the whole state twice.
+func (b *Boot) TakeSnapshot() *northbound.Snapshot {
+	s := b.source.Snapshot
+	b.source.Snapshot = nil
+	return s
+}
+
+// Watch starts watching the northbound source for changes since the first snapshot.
+func (b *Boot) Watch(ctx context.Context, log *zap.Logger) (<-chan *northbound.Update, error) {
+	return b.source.Watch(ctx, log)
+}
+
+// Close stops the reads the agent did not take and closes the OVSDB connection.
+func (b *Boot) Close() {
+	b.Prefetch.Close()
+	if b.DB != nil {
+		b.DB.Close()
+	}
+}
