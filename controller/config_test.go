@@ -10,7 +10,7 @@ import (
 )
 
 // neutronIni is the openvswitch_agent.ini Neutron 21 ships (as Debian packages it).
-const neutronIni = "../../shared/reference/openvswitch_agent.ini"
+const neutronIni = "../testdata/neutron/openvswitch_agent.ini"
 
 // writeIni writes an ini file into a temporary directory and returns its path.
 func writeIni(t *testing.T, name, text string) string {

@@ -3,8 +3,8 @@ package controller
 import "strings"
 
 // The topology is the standalone northbound state, in the format of
-// shared/scenarios/README.md: Neutron's own attribute names, YAML or JSON. Unknown keys are
-// accepted and ignored. Defaults that the format documents (admin_state_up,
+// testdata/neutron/scenarios/README.md: Neutron's own attribute names, YAML or JSON. Unknown
+// keys are accepted and ignored. Defaults that the format documents (admin_state_up,
 // port_security_enabled, device_owner, flood) are filled in by the decoder
 // ([ParseTopology], [LoadTopology]); code that builds these structs itself sets every field.
 
