@@ -34,7 +34,10 @@ test: deps vet
 	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller)(/|$$)')
 	$(GO) test $(TESTFLAGS) -race $(RACE_PKGS)
 
-# Pure tests only (no Open vSwitch): fast feedback while editing.
+# Fast feedback while editing: -short skips the tests that need a real Open vSwitch, except
+# controller's TestDeletedBridgeIsRecreatedAndResynced, which starts one sandbox host
+# (ovsdb-server and ovs-vswitchd in namespaces; needs root, installs openvswitch-switch when
+# missing). Everything else is pure.
 unit:
 	$(GO) test -short -count=1 ./flows/... ./l2/ ./dvr/ ./tunnels/ ./pipeline/ ./controller/
 

@@ -20,16 +20,16 @@ import (
 	"github.com/dvrflow/dvrflow/topology"
 )
 
-// dvrAgent runs an in-process agent on a sandbox host for ../shared/scenarios/dvr_vlan.json
+// dvrAgent runs an in-process agent on a sandbox host for testdata/neutron/scenarios/dvr_vlan.json
 // with its ports plugged (router namespaces off: the qr- ports are plugged like VIFs).
 func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, *ovsdb.Client, *topology.File) {
 	t.Helper()
 	sandbox.SkipIfShort(t, "real Open vSwitch")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	path := filepath.Join("..", "..", "shared", "scenarios", "dvr_vlan.json")
+	path := filepath.Join("..", "testdata", "neutron", "scenarios", "dvr_vlan.json")
 	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("shared scenarios missing beside the repository: %v", err)
+		t.Fatalf("Neutron scenarios missing from testdata/neutron: %v", err)
 	}
 	topo, err := topology.Load(path)
 	if err != nil {

@@ -65,9 +65,9 @@ func TestStartWithPrefetch(t *testing.T) {
 	sandbox.SkipIfShort(t, "real Open vSwitch")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	path := filepath.Join("..", "..", "shared", "scenarios", "dvr_vlan.json")
+	path := filepath.Join("..", "testdata", "neutron", "scenarios", "dvr_vlan.json")
 	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("shared scenarios missing beside the repository: %v", err)
+		t.Fatalf("Neutron scenarios missing from testdata/neutron: %v", err)
 	}
 	topo, err := topology.Load(path)
 	if err != nil {

@@ -2,9 +2,7 @@ package dvr_test
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -21,19 +19,16 @@ import (
 	"github.com/dvrflow/dvrflow/state"
 )
 
-// scenarios is where the reference dumps of Neutron's own agent live (../shared/scenarios
-// from the repository root).
-var scenarios = filepath.Join("..", "..", "shared", "scenarios")
+// scenarios is where the reference dumps of Neutron's own agent live, in the repository
+// (testdata/neutron/README.md says where they come from).
+var scenarios = filepath.Join("..", "testdata", "neutron", "scenarios")
 
 // readDump reads the bridges of a scenario's .flows file: bridge name → lines, with the
-// blanked cookie removed. The test is skipped only when the file does not exist.
+// blanked cookie removed.
 func readDump(t *testing.T, name string) map[string][]string {
 	t.Helper()
 	path := filepath.Join(scenarios, name)
 	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("reference dump %s is absent: nothing to compare with", path)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

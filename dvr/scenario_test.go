@@ -11,7 +11,7 @@ import (
 	"github.com/dvrflow/dvrflow/state"
 )
 
-// Ids of ../shared/scenarios/dvr_vlan.json.
+// Ids of testdata/neutron/scenarios/dvr_vlan.json.
 const (
 	vlanNet1    = "a0000001-0000-4000-8000-000000000001"
 	vlanNet2    = "a0000002-0000-4000-8000-000000000002"
@@ -24,7 +24,7 @@ const (
 	vlanVM3     = "c0000003-0000-4000-8000-000000000003"
 )
 
-// dvrVLANNode is ../shared/scenarios/dvr_vlan.json resolved for compute1, with the ofports
+// dvrVLANNode is testdata/neutron/scenarios/dvr_vlan.json resolved for compute1, with the ofports
 // and local VLANs of the header of dvr_vlan.flows.
 func dvrVLANNode() *state.Node {
 	return &state.Node{
@@ -55,7 +55,7 @@ func dvrVLANNode() *state.Node {
 	}
 }
 
-// dvrVXLANNode is ../shared/scenarios/dvr_vxlan_l2pop.json resolved for compute1 (ofports
+// dvrVXLANNode is testdata/neutron/scenarios/dvr_vxlan_l2pop.json resolved for compute1 (ofports
 // and local VLANs from dvr_vxlan_l2pop.flows). The subnets' gateway MACs default to the MAC
 // of the port holding the gateway IP, the local qr ports. The FDB is what l2population
 // derives from remote_ports and l2pop_fdb: per remote VTEP a flooding entry and every port

@@ -48,21 +48,16 @@ func needsSwitch(t *testing.T) {
 	sandbox.SkipIfShort(t, "acceptance test with real Open vSwitch")
 }
 
-// sharedDir returns the shared reference folder beside the repository.
-func sharedDir(t *testing.T) string {
+// scenarioDir returns where Neutron's reference scenarios are in the repository
+// (testdata/neutron/README.md says where they come from), as an absolute path: the agent
+// runs inside a host, from "/".
+func scenarioDir(t *testing.T) string {
 	t.Helper()
-	wd, _ := os.Getwd()
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			s := filepath.Join(filepath.Dir(d), "shared")
-			if _, err := os.Stat(filepath.Join(s, "scenarios")); err != nil {
-				t.Fatalf("the shared reference folder is missing beside the repository: %v", err)
-			}
-			return s
-		}
+	dir, err := filepath.Abs(filepath.Join("..", "testdata", "neutron", "scenarios"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("repository root (go.mod) not found")
-	return ""
+	return dir
 }
 
 // agentOnce runs `dvrflow-agent --once` inside the host against its own OVS and returns its

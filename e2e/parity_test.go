@@ -19,13 +19,13 @@ import (
 // pass fails the test, so the list cannot go stale.
 var expectedToFail = map[string]string{}
 
-// TestParityWithNeutron runs the real agent for every scenario in shared/scenarios and
-// compares what the real switch holds with what Neutron's own agent installed for the same
-// topology: cookies blanked, port numbers mapped to names and local VLANs to networks,
+// TestParityWithNeutron runs the real agent for every scenario in testdata/neutron/scenarios
+// and compares what the real switch holds with what Neutron's own agent installed for the
+// same topology: cookies blanked, port numbers mapped to names and local VLANs to networks,
 // one-to-one and non-empty.
 func TestParityWithNeutron(t *testing.T) {
 	needsSwitch(t)
-	dir := filepath.Join(sharedDir(t), "scenarios")
+	dir := scenarioDir(t)
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scenarios in %s: %v", dir, err)

@@ -17,9 +17,11 @@ import (
 )
 
 // testBridge starts a sandbox host with bridge br0 (netdev, secure, OpenFlow13) and three
-// internal ports with ofports 1, 2, 3, and returns the host and our write path to it.
+// internal ports with ofports 1, 2, 3, and returns the host and our write path to it. It
+// skips the test under -short.
 func testBridge(t *testing.T) (*sandbox.Host, *Bridge) {
 	t.Helper()
+	sandbox.SkipIfShort(t, "real Open vSwitch")
 	h := sandbox.StartForTest(t, "flows")
 	ctx := context.Background()
 	if _, err := h.Vsctl(ctx, "add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev",

@@ -35,7 +35,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestRenderScenarioShapes(t *testing.T) {
-	// Lines copied from ../shared/scenarios/*.flows (what Neutron's agent installed, as OVS
+	// Lines copied from testdata/neutron/scenarios/*.flows (what Neutron's agent installed, as OVS
 	// printed it), with COOKIE removed.
 	tests := []struct {
 		flow Flow

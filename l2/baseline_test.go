@@ -7,8 +7,8 @@ import (
 	"github.com/dvrflow/dvrflow/flows"
 )
 
-// The expected lines are copied from ../shared/scenarios/legacy_vlan.flows (Neutron 21's own
-// agent on OVS 3.1), with "cookie=COOKIE, " removed.
+// The expected lines are copied from testdata/neutron/scenarios/legacy_vlan.flows (Neutron
+// 21's own agent on OVS 3.1), with "cookie=COOKIE, " removed.
 func TestBaselineMatchesNeutron(t *testing.T) {
 	integ, phys := PhysicalBaseline(PhysicalBridge{Physnet: "physnet1", Bridge: "br-vlan", IntPort: 1, PhyPort: 1}, false)
 	tests := []struct {

@@ -65,35 +65,15 @@ func lines(fs []flows.Flow) []string {
 	return out
 }
 
-// scenarioDir returns ../shared/scenarios next to the repository root, or skips the test.
-func scenarioDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("repository root (go.mod) not found above the test directory")
-		}
-		dir = parent
-	}
-	scenarios := filepath.Join(dir, "..", "shared", "scenarios")
-	if _, err := os.Stat(scenarios); err != nil {
-		t.Fatalf("Neutron reference dumps unavailable: %s does not exist (../shared must be next to the repository root)", scenarios)
-	}
-	return scenarios
-}
+// scenarios holds the reference dumps of Neutron's own agent, in the repository
+// (testdata/neutron/README.md says where they come from).
+var scenarios = filepath.Join("..", "testdata", "neutron", "scenarios")
 
 // readScenario returns the flows of a NAME.flows reference dump per bridge, without the
 // "cookie=COOKIE, " prefix, in file order.
 func readScenario(t *testing.T, name string) map[string][]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(scenarioDir(t), name+".flows"))
+	f, err := os.Open(filepath.Join(scenarios, name+".flows"))
 	if err != nil {
 		t.Fatal(err)
 	}

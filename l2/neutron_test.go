@@ -9,8 +9,8 @@ import (
 	"github.com/dvrflow/dvrflow/state"
 )
 
-// legacyVLANNode is ../shared/scenarios/legacy_vlan.json as the controller resolves it, with
-// the ofports and local VLAN of the header comments of legacy_vlan.flows.
+// legacyVLANNode is testdata/neutron/scenarios/legacy_vlan.json as the controller resolves
+// it, with the ofports and local VLAN of the header comments of legacy_vlan.flows.
 func legacyVLANNode() *state.Node {
 	const (
 		net1    = "a0000001-0000-4000-8000-000000000001"
@@ -35,7 +35,7 @@ func legacyVLANNode() *state.Node {
 	}
 }
 
-// dvrVLANNode is ../shared/scenarios/dvr_vlan.json with the ofports and local VLANs of
+// dvrVLANNode is testdata/neutron/scenarios/dvr_vlan.json with the ofports and local VLANs of
 // dvr_vlan.flows.
 func dvrVLANNode() *state.Node {
 	const (

@@ -11,8 +11,8 @@ import (
 	"github.com/dvrflow/dvrflow/northbound"
 )
 
-// scenarioDir holds the golden scenarios (shared/scenarios beside the repository).
-const scenarioDir = "../../shared/scenarios"
+// scenarioDir holds the golden scenarios (testdata/neutron/README.md says where they come from).
+const scenarioDir = "../testdata/neutron/scenarios"
 
 // allKinds is the YAML fixture with one object of every kind.
 const allKinds = "../testdata/topologies/all_kinds.yaml"

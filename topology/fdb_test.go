@@ -133,7 +133,7 @@ func TestDeriveFDBMatchesScenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(paths) == 0 {
-		t.Skipf("no scenarios in %s (the shared scenarios are not beside the repository)", scenarioDir)
+		t.Skipf("no scenarios in %s", scenarioDir)
 	}
 	compared := 0
 	for _, path := range paths {

@@ -1,6 +1,6 @@
 // Package topology is the standalone northbound source: the topology file, a YAML (or JSON)
-// document in Neutron's own attribute names (the format of testdata's scenarios and their
-// README), decoded ([Load], [Parse]), parsed into the typed northbound model
+// document in Neutron's own attribute names (the format of testdata/neutron/scenarios and
+// its README), decoded ([Load], [Parse]), parsed into the typed northbound model
 // ([File.Snapshot]) and watched for changes ([Watch]). Unknown keys are accepted and
 // ignored. Defaults that the format documents (admin_state_up, port_security_enabled,
 // device_owner, flood) are filled in by the decoder; code that builds these structs itself

@@ -22,7 +22,7 @@ func mustMAC(s string) net.HardwareAddr {
 }
 
 // neutronIni is the openvswitch_agent.ini Neutron 21 ships (as Debian packages it).
-const neutronIni = "../../../shared/reference/openvswitch_agent.ini"
+const neutronIni = "../../testdata/neutron/openvswitch_agent.ini"
 
 // writeIni writes an ini file into a temporary directory and returns its path.
 func writeIni(t *testing.T, name, text string) string {

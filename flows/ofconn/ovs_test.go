@@ -19,6 +19,7 @@ type testOVS struct {
 
 func startOVS(t testing.TB) *testOVS {
 	t.Helper()
+	sandbox.SkipIfShort(t, "real Open vSwitch")
 	o := &testOVS{h: sandbox.StartForTest(t, "ofconn")}
 	o.vsctl(t, "add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev",
 		"fail_mode=secure", "protocols=OpenFlow10,OpenFlow13")
