@@ -64,9 +64,9 @@ func TestDeletedBridgeIsRecreatedAndResynced(t *testing.T) {
 		}
 		integ, phys := l2.PhysicalBaseline(l2.PhysicalBridge{Physnet: "physnet1", Bridge: "br-vlan", IntPort: uint32(intPort), PhyPort: uint32(phyPort)}, false)
 		if bridge == "br-int" {
-			return append(l2.IntegrationBaseline(), integ...), nil
+			return flows.FlowsOf(append(l2.IntegrationBaseline(), integ...)), nil
 		}
-		return phys, nil
+		return flows.FlowsOf(phys), nil
 	}
 	bs := NewBridges(db, h.RunDir(), log, desired)
 	defer bs.Close()

@@ -270,11 +270,12 @@ func expectedCookie(t *testing.T, n *state.Node, bridge string, f flows.Flow) (f
 		t.Errorf("flow for no port: %s", f)
 		return ""
 	}
+	table := flows.IntTable(f.Table) // a br-int flow
 	switch {
-	case f.Table != flows.LocalSwitching && f.Priority == 0, f.Table == flows.TransientTable, f.Table == flows.TransientEgressTable,
-		f.Table == flows.LocalSwitching && (f.Priority == 0 || f.Priority == 65535):
+	case table != flows.IntLocalSwitching && f.Priority == 0, table == flows.IntTransient, table == flows.IntTransientEgress,
+		table == flows.IntLocalSwitching && (f.Priority == 0 || f.Priority == 65535):
 		return flows.CategoryBaseline, "br-int"
-	case f.Table == flows.LocalSwitching && f.Priority == 3: // I15, I16
+	case table == flows.IntLocalSwitching && f.Priority == 3: // I15, I16
 		for _, nw := range n.Networks {
 			p, _ := n.Host.PhysicalFor(nw.Physnet)
 			if p.IntPort == in && (f.Match.Key() == (flows.Match{}).InPort(in).VLAN(uint16(nw.SegmentationID)).Key() ||
@@ -282,15 +283,15 @@ func expectedCookie(t *testing.T, n *state.Node, bridge string, f flows.Flow) (f
 				return flows.CategoryLocalVLAN, nw.ID
 			}
 		}
-	case f.Table == flows.LocalSwitching && f.Priority == 2: // I14 or I17
+	case table == flows.IntLocalSwitching && f.Priority == 2: // I14 or I17
 		for _, p := range n.Host.Physical {
 			if p.IntPort == in {
 				return flows.CategoryPhysicalPatch, p.Physnet
 			}
 		}
 		return flows.CategoryPort, port()
-	case f.Table == flows.LocalSwitching && (f.Priority == 9 || f.Priority == 10),
-		(f.Table == flows.ARPSpoofTable || f.Table == flows.MACSpoofTable) && f.Priority == 2:
+	case table == flows.IntLocalSwitching && (f.Priority == 9 || f.Priority == 10),
+		(table == flows.IntARPSpoof || table == flows.IntMACSpoof) && f.Priority == 2:
 		return flows.CategorySpoofing, port()
 	}
 	t.Errorf("unexpected flow on br-int: %s", f)

@@ -115,14 +115,14 @@ func PortOptions(tunnelType string, remoteIP netip.Addr, s PortSettings) (ifaceT
 
 // tunnelTable returns the br-tun table that maps a tunnel type's key to a local VLAN
 // (Neutron's TUN_TABLE).
-func tunnelTable(tunnelType string) (uint8, bool) {
+func tunnelTable(tunnelType string) (flows.TunTable, bool) {
 	switch tunnelType {
 	case state.TypeGRE:
-		return flows.GRETunToLV, true
+		return flows.TunGRETunToLV, true
 	case state.TypeVXLAN:
-		return flows.VXLANTunToLV, true
+		return flows.TunVXLANTunToLV, true
 	case state.TypeGeneve:
-		return flows.GeneveTunToLV, true
+		return flows.TunGeneveTunToLV, true
 	}
 	return 0, false
 }
