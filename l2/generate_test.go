@@ -165,13 +165,9 @@ func goldenText(c derivedCase, out map[string][]flows.Flow) string {
 		flows.Sort(fs)
 		fmt.Fprintf(&b, "\n## %s: %d flows\n", br, len(fs))
 		for _, f := range fs {
-			obj, ok := names[flows.CookieObject(f.Cookie)]
-			if !ok {
-				obj = fmt.Sprintf("%#x", flows.CookieObject(f.Cookie))
-			}
-			cookie := f.Cookie
+			cookie := flows.DescribeCookie(f.Cookie)
 			f.Cookie = 0
-			fmt.Fprintf(&b, "%s  # %s %s\n", f, flows.CookieCategory(cookie), obj)
+			fmt.Fprintf(&b, "%s  # %s\n", f, cookie.Text(names))
 		}
 	}
 	return b.String()
