@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/pipeline"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -330,15 +331,62 @@ func sharedMatchesNode() *state.Node {
 	return n
 }
 
+// dvrNodes returns every DVR node of these tests by name.
+func dvrNodes() map[string]*state.Node {
+	return map[string]*state.Node{
+		"dvr_vlan": dvrVLANNode(), "dvr_vxlan_l2pop": dvrVXLANNode(), "dvr_snat": snatNode(),
+		"flat_router": flatNode(), "ipv6": ipv6Node(), "unrouted_subnets": unroutedNode(),
+		"router_interface_removed": withoutPort(dvrVLANNode(), vlanQR1), "shared_matches": sharedMatchesNode(),
+	}
+}
+
+// TestPipelineUsesEachBridgesOwnTables: the typed tables make a flow's own table its
+// bridge's; this checks what they cannot, on the whole pipeline of every DVR node: every
+// table a flow sits in or continues to (goto_table, resubmit) is in its bridge's
+// catalogue, and goto_table only goes forward.
+func TestPipelineUsesEachBridgesOwnTables(t *testing.T) {
+	for name, n := range dvrNodes() {
+		catalogues := map[string]flows.Pipeline{n.Host.IntegrationBridge: flows.IntegrationPipeline, n.Host.TunnelBridge: flows.TunnelPipeline}
+		for _, p := range n.Host.Physical {
+			catalogues[p.Bridge] = flows.PhysicalPipeline
+		}
+		for br, fs := range pipeline.Build(n) {
+			catalogue, ok := catalogues[br]
+			if !ok {
+				t.Errorf("%s: flows for unknown bridge %s", name, br)
+				continue
+			}
+			for _, f := range fs {
+				if _, ok := catalogue.Lookup(f.Table); !ok {
+					t.Errorf("%s %s: flow in a table the bridge does not have: %s", name, br, f)
+				}
+				for _, a := range f.Actions {
+					next, forward := uint8(0), false
+					switch a := a.(type) {
+					case flows.GotoTable:
+						next, forward = a.Table, true
+					case flows.Resubmit:
+						next = a.Table
+					default:
+						continue
+					}
+					if _, ok := catalogue.Lookup(next); !ok {
+						t.Errorf("%s %s: flow continues in table %d the bridge does not have: %s", name, br, next, f)
+					}
+					if forward && next <= f.Table {
+						t.Errorf("%s %s: goto_table does not go forward: %s", name, br, f)
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestGenerateEmitsEachKeyOnce: dvr.Generate chooses among its own candidates (Generate's
 // doc) and so never emits two flows with one (table, priority, match) on a bridge; only
 // collisions with other generators are left to pipeline.Compose.
 func TestGenerateEmitsEachKeyOnce(t *testing.T) {
-	for name, n := range map[string]*state.Node{
-		"dvr_vlan": dvrVLANNode(), "dvr_vxlan_l2pop": dvrVXLANNode(), "dvr_snat": snatNode(),
-		"flat_router": flatNode(), "ipv6": ipv6Node(), "unrouted_subnets": unroutedNode(),
-		"router_interface_removed": withoutPort(dvrVLANNode(), vlanQR1), "shared_matches": sharedMatchesNode(),
-	} {
+	for name, n := range dvrNodes() {
 		for br, fs := range generate(n) {
 			seen := map[flows.Key]flows.Flow{}
 			for _, f := range fs {
