@@ -10,6 +10,7 @@ import (
 
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/northbound"
+	"github.com/dvrflow/dvrflow/pipeline"
 	"github.com/dvrflow/dvrflow/state"
 )
 
@@ -319,16 +320,91 @@ func TestNewRemoteDVRMACAddsExactlyItsFlows(t *testing.T) {
 	}
 }
 
-// TestSharedMatchesFirstPortWins: where two flows would share a match, the state decides,
-// not binding order: of two router interfaces on one network the lowest ofport owns I32, and
-// a VM on two routed subnets of its network takes its first fixed IP's gateway MAC.
-func TestSharedMatchesFirstPortWins(t *testing.T) {
+// sharedMatchesNode is dvr_vlan with a second routed subnet on network 1 (its own router
+// interface, ofport 7) and a VM on both subnets: candidates for I32 and I30/I31 that share
+// a match.
+func sharedMatchesNode() *state.Node {
 	n := dvrVLANNode()
 	n.Subnets = append(n.Subnets, subnet(vlanSubnet11, vlanNet1, "10.0.11.0/24", "fa:16:3e:aa:11:01"))
 	n.Ports = append(n.Ports,
 		port(7, "d0000011-0000-4000-8000-000000000011", vlanNet1, "fa:16:3e:aa:11:01", northbound.OwnerRouterInterfaceDistributed, vlanSubnet11, "10.0.11.1"),
 		port(8, vlanVM5, vlanNet1, "fa:16:3e:00:11:11", "compute:nova", vlanSubnet11, "10.0.11.11", vlanSubnet1, "10.0.1.15"))
-	got := lines(generate(n)["br-int"])
+	return n
+}
+
+// dvrNodes returns every DVR node of these tests by name.
+func dvrNodes() map[string]*state.Node {
+	return map[string]*state.Node{
+		"dvr_vlan": dvrVLANNode(), "dvr_vxlan_l2pop": dvrVXLANNode(), "dvr_snat": snatNode(),
+		"flat_router": flatNode(), "ipv6": ipv6Node(), "unrouted_subnets": unroutedNode(),
+		"router_interface_removed": withoutPort(dvrVLANNode(), vlanQR1), "shared_matches": sharedMatchesNode(),
+	}
+}
+
+// TestPipelineUsesEachBridgesOwnTables: the typed tables make a flow's own table its
+// bridge's; this checks what they cannot, on the whole pipeline of every DVR node: every
+// table a flow sits in or continues to (goto_table, resubmit) is in its bridge's
+// catalogue, and goto_table only goes forward.
+func TestPipelineUsesEachBridgesOwnTables(t *testing.T) {
+	for name, n := range dvrNodes() {
+		catalogues := map[string]flows.Pipeline{n.Host.IntegrationBridge: flows.IntegrationPipeline, n.Host.TunnelBridge: flows.TunnelPipeline}
+		for _, p := range n.Host.Physical {
+			catalogues[p.Bridge] = flows.PhysicalPipeline
+		}
+		for br, fs := range pipeline.Build(n) {
+			catalogue, ok := catalogues[br]
+			if !ok {
+				t.Errorf("%s: flows for unknown bridge %s", name, br)
+				continue
+			}
+			for _, f := range fs {
+				if _, ok := catalogue.Lookup(f.Table); !ok {
+					t.Errorf("%s %s: flow in a table the bridge does not have: %s", name, br, f)
+				}
+				for _, a := range f.Actions {
+					next, forward := uint8(0), false
+					switch a := a.(type) {
+					case flows.GotoTable:
+						next, forward = a.Table, true
+					case flows.Resubmit:
+						next = a.Table
+					default:
+						continue
+					}
+					if _, ok := catalogue.Lookup(next); !ok {
+						t.Errorf("%s %s: flow continues in table %d the bridge does not have: %s", name, br, next, f)
+					}
+					if forward && next <= f.Table {
+						t.Errorf("%s %s: goto_table does not go forward: %s", name, br, f)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestGenerateEmitsEachKeyOnce: dvr.Generate chooses among its own candidates (Generate's
+// doc) and so never emits two flows with one (table, priority, match) on a bridge; only
+// collisions with other generators are left to pipeline.Compose.
+func TestGenerateEmitsEachKeyOnce(t *testing.T) {
+	for name, n := range dvrNodes() {
+		for br, fs := range generate(n) {
+			seen := map[flows.Key]flows.Flow{}
+			for _, f := range fs {
+				if first, dup := seen[f.Key()]; dup {
+					t.Errorf("%s %s: two flows with one key:\n%s\n%s", name, br, first, f)
+				}
+				seen[f.Key()] = f
+			}
+		}
+	}
+}
+
+// TestSharedMatchesFirstPortWins: where two flows would share a match, the state decides,
+// not binding order: of two router interfaces on one network the lowest ofport owns I32, and
+// a VM on two routed subnets of its network takes its first fixed IP's gateway MAC.
+func TestSharedMatchesFirstPortWins(t *testing.T) {
+	got := lines(generate(sharedMatchesNode())["br-int"])
 	for _, want := range []string{
 		"table=4, priority=5,dl_vlan=1,dl_dst=fa:16:3f:00:00:01 actions=set_field:fa:16:3e:aa:01:01->eth_dst,pop_vlan,output:2",
 		"table=2, priority=20,dl_vlan=196,dl_dst=fa:16:3e:00:11:11 actions=set_field:fa:16:3e:aa:11:01->eth_src,goto_table:59",

@@ -46,16 +46,22 @@ const (
 // Generate appends the DVR flows of the node to out (bridge name → flows): the DVR baseline
 // (§2.9.1), the flows of every DVR MAC (§2.9.2) and of every local router interface,
 // DVR-serviced port and centralized SNAT port (§2.9.3). It emits nothing unless the node is
-// in DVR mode (Host.DVR). Where two flows would share (table, priority, match) — two router
-// interfaces on one network (I32), a port routed on two subnets of its network (I30/I31) —
-// the first one wins, in port order (ofport), then fixed-IP order.
+// in DVR mode (Host.DVR).
+//
+// Where the state offers several candidates for one flow, the generator picks one and emits
+// only that: of two router interfaces on one network the first (port order, that is ofport)
+// owns the network's I32, and a port routed on two subnets of its network gets I30/I31 for
+// its first routed fixed IP. Flows that repeat another generator's (table, priority, match)
+// — I1 and I14 of l2, T1 of tunnels — are emitted as Neutron's DVR code installs them; which
+// one the bridge keeps is decided by pipeline.Compose alone (the later generator: DVR's).
 func Generate(n *state.Node, out map[string][]flows.Flow) {
 	if !n.Host.DVR() {
 		return
 	}
-	g := &generator{n: n, out: out, seen: map[string]map[flows.Key]bool{},
+	h := &n.Host
+	g := &generator{n: n,
 		networks: make(map[string]*state.Network, len(n.Networks)), subnets: make(map[string]*state.Subnet, len(n.Subnets)),
-		gatewayActions: map[string][]flows.Action{}}
+		gatewayActions: map[string][]flows.Action{}, ownedDstMAC: map[string]bool{}, ownedGateway: map[string]bool{}}
 	for i := range n.Networks {
 		if _, dup := g.networks[n.Networks[i].ID]; !dup { // the first, as Node.Network
 			g.networks[n.Networks[i].ID] = &n.Networks[i]
@@ -66,79 +72,110 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 			g.subnets[n.Subnets[i].ID] = &n.Subnets[i]
 		}
 	}
-	// Most DVR flows are br-int's: two per DVR-serviced port and a few per router port.
-	g.seen[n.Host.IntegrationBridge] = make(map[flows.Key]bool, 2*len(n.Ports)+16)
+	lists := bridgeLists{out: out, lists: map[string]*[]flows.Flow{}}
+	g.integ = flows.IntTarget(lists.of(h.IntegrationBridge))
+	if h.Tunnelling() {
+		g.tun = flows.TunTarget(lists.of(h.TunnelBridge))
+	}
+	g.phys = make(map[string]flows.Target[flows.PhysTable], len(h.Physical))
+	for _, p := range h.Physical {
+		g.phys[p.Bridge] = flows.PhysTarget(lists.of(p.Bridge))
+	}
 	g.baseline()
 	g.dvrMACs()
 	g.ports()
+	lists.writeBack()
+}
+
+// bridgeLists lends the generator the flow lists of out's bridges by pointer (map entries
+// are not addressable) and puts them back when it is done.
+type bridgeLists struct {
+	out   map[string][]flows.Flow
+	lists map[string]*[]flows.Flow
+}
+
+// of returns bridge br's list.
+func (b bridgeLists) of(br string) *[]flows.Flow {
+	l, ok := b.lists[br]
+	if !ok {
+		l = new([]flows.Flow)
+		*l = b.out[br]
+		b.lists[br] = l
+	}
+	return l
+}
+
+// writeBack stores every list in out; a bridge out did not have gets an entry only if it
+// got flows.
+func (b bridgeLists) writeBack() {
+	for br, l := range b.lists {
+		if _, ok := b.out[br]; ok || len(*l) > 0 {
+			b.out[br] = *l
+		}
+	}
 }
 
 type generator struct {
-	n    *state.Node
-	out  map[string][]flows.Flow
-	seen map[string]map[flows.Key]bool
+	n *state.Node
+	// integ, tun and phys (by bridge name) are where the flows of the node's bridges go;
+	// tun is set only when the node tunnels.
+	integ flows.Target[flows.IntTable]
+	tun   flows.Target[flows.TunTable]
+	phys  map[string]flows.Target[flows.PhysTable]
 	// networks and subnets index the node's by id.
 	networks map[string]*state.Network
 	subnets  map[string]*state.Subnet
 	// gatewayActions holds I30's actions by gateway MAC (fromGateway).
 	gatewayActions map[string][]flows.Action
+	// ownedDstMAC holds the networks whose I32 a router interface already owns, and
+	// ownedGateway the gateway MACs whose I33 one does.
+	ownedDstMAC  map[string]bool
+	ownedGateway map[string]bool
 }
-
-// add appends f to bridge br unless a flow with the same (table, priority, match) is there
-// already from this generator.
-func (g *generator) add(br string, f flows.Flow) {
-	if g.seen[br] == nil {
-		g.seen[br] = map[flows.Key]bool{}
-	}
-	if k := f.Key(); !g.seen[br][k] {
-		g.seen[br][k] = true
-		g.out[br] = append(g.out[br], f)
-	}
-}
-
-func goTo(t uint8) flows.Action { return flows.GotoTable{Table: t} }
 
 // baseline is Neutron's setup_dvr_flows (§2.9.1): I1, I24, I25, I14 on br-int, P4–P8 on
 // every physical bridge, T17–T19 on br-tun.
 func (g *generator) baseline() {
 	h := &g.n.Host
-	integ := h.IntegrationBridge
-	c := flows.Cookie(flows.CategoryBaseline, integ)
-	g.add(integ, flows.Flow{Table: flows.CanaryTable, Priority: 0, Cookie: c})
-	g.add(integ, flows.Flow{Table: flows.DVRToSrcMAC, Priority: prioIntDrop, Cookie: c})
-	g.add(integ, flows.Flow{Table: flows.DVRToSrcMACPhysical, Priority: prioIntDrop, Cookie: c})
+	c := flows.Cookie(flows.CategoryBaseline, h.IntegrationBridge)
+	g.integ.Add(
+		flows.IntFlow{Table: flows.IntCanary, Priority: 0, Cookie: c},
+		flows.IntFlow{Table: flows.IntDVRToSrcMAC, Priority: prioIntDrop, Cookie: c},
+		flows.IntFlow{Table: flows.IntDVRToSrcMACPhysical, Priority: prioIntDrop, Cookie: c})
 	for _, p := range h.Physical {
 		if p.IntPort != 0 {
-			g.add(integ, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntPhysPatchDrop, Cookie: c,
+			g.integ.Add(flows.IntFlow{Table: flows.IntLocalSwitching, Priority: prioIntPhysPatchDrop, Cookie: c,
 				Match: flows.Match{}.InPort(p.IntPort)})
 		}
+		phys := g.phys[p.Bridge]
 		pc := flows.Cookie(flows.CategoryBaseline, p.Bridge)
 		if p.PhyPort != 0 {
-			g.add(p.Bridge, flows.Flow{Table: flows.LocalSwitching, Priority: prioPhysFromIntegration, Cookie: pc,
-				Match: flows.Match{}.InPort(p.PhyPort), Actions: []flows.Action{goTo(flows.DVRProcessPhysical)}})
+			phys.Add(flows.PhysFlow{Table: flows.PhysLocalSwitching, Priority: prioPhysFromIntegration, Cookie: pc,
+				Match: flows.Match{}.InPort(p.PhyPort), Actions: []flows.Action{flows.Goto(flows.PhysDVRProcess)}})
 		}
-		g.add(p.Bridge, flows.Flow{Table: flows.LocalSwitching, Priority: prioPhysInbound, Cookie: pc,
-			Actions: []flows.Action{goTo(flows.DVRNotLearnPhysical)}})
-		g.add(p.Bridge, flows.Flow{Table: flows.DVRProcessPhysical, Priority: 0, Cookie: pc,
-			Actions: []flows.Action{goTo(flows.LocalVLANTranslation)}})
+		phys.Add(
+			flows.PhysFlow{Table: flows.PhysLocalSwitching, Priority: prioPhysInbound, Cookie: pc,
+				Actions: []flows.Action{flows.Goto(flows.PhysDVRNotLearn)}},
+			flows.PhysFlow{Table: flows.PhysDVRProcess, Priority: 0, Cookie: pc,
+				Actions: []flows.Action{flows.Goto(flows.PhysLocalVLANTranslation)}})
 		if p.PhyPort != 0 {
-			g.add(p.Bridge, flows.Flow{Table: flows.LocalVLANTranslation, Priority: prioPhysUnprovisioned, Cookie: pc,
+			phys.Add(flows.PhysFlow{Table: flows.PhysLocalVLANTranslation, Priority: prioPhysUnprovisioned, Cookie: pc,
 				Match: flows.Match{}.InPort(p.PhyPort)})
 		}
-		g.add(p.Bridge, flows.Flow{Table: flows.DVRNotLearnPhysical, Priority: prioPhysNormal, Cookie: pc,
+		phys.Add(flows.PhysFlow{Table: flows.PhysDVRNotLearn, Priority: prioPhysNormal, Cookie: pc,
 			Actions: []flows.Action{flows.Normal()}})
 	}
 	if !h.Tunnelling() {
 		return
 	}
-	tun := h.TunnelBridge
-	tc := flows.Cookie(flows.CategoryBaseline, tun)
+	tc := flows.Cookie(flows.CategoryBaseline, h.TunnelBridge)
 	if h.PatchInt != 0 {
-		g.add(tun, flows.Flow{Table: flows.LocalSwitching, Priority: prioTunFromIntegration, Cookie: tc,
-			Match: flows.Match{}.InPort(h.PatchInt), Actions: []flows.Action{goTo(flows.DVRProcess)}})
+		g.tun.Add(flows.TunFlow{Table: flows.TunLocalSwitching, Priority: prioTunFromIntegration, Cookie: tc,
+			Match: flows.Match{}.InPort(h.PatchInt), Actions: []flows.Action{flows.Goto(flows.TunDVRProcess)}})
 	}
-	g.add(tun, flows.Flow{Table: flows.DVRNotLearn, Priority: 0, Cookie: tc, Actions: []flows.Action{goTo(flows.LearnFromTun)}})
-	g.add(tun, flows.Flow{Table: flows.DVRProcess, Priority: 0, Cookie: tc, Actions: []flows.Action{goTo(flows.PatchLVToTun)}})
+	g.tun.Add(
+		flows.TunFlow{Table: flows.TunDVRNotLearn, Priority: 0, Cookie: tc, Actions: []flows.Action{flows.Goto(flows.TunLearnFromTun)}},
+		flows.TunFlow{Table: flows.TunDVRProcess, Priority: 0, Cookie: tc, Actions: []flows.Action{flows.Goto(flows.TunPatchLVToTun)}})
 }
 
 // dvrMACs is Neutron's setup_dvr_mac_flows_on_all_brs (§2.9.2): frames to this host's DVR
@@ -146,21 +183,20 @@ func (g *generator) baseline() {
 // physical bridge and br-tun (P9, T20) and go to tables 2/1 on br-int (I26, I27).
 func (g *generator) dvrMACs() {
 	h := &g.n.Host
-	integ := h.IntegrationBridge
 	own := h.DVRMAC
 	oc := flows.Cookie(flows.CategoryDVRMAC, own.String())
 	for _, p := range h.Physical {
 		if p.IntPort != 0 {
-			g.add(integ, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntToOwnDVRMAC, Cookie: oc,
+			g.integ.Add(flows.IntFlow{Table: flows.IntLocalSwitching, Priority: prioIntToOwnDVRMAC, Cookie: oc,
 				Match:   flows.Match{}.InPort(p.IntPort).EthDst(own),
-				Actions: []flows.Action{goTo(flows.ARPDVRMACToDstMACPhysical)}})
+				Actions: []flows.Action{flows.Goto(flows.IntARPDVRMACToDstMACPhysical)}})
 		}
 	}
 	tunnelling := h.Tunnelling()
 	if tunnelling && h.PatchTun != 0 {
-		g.add(integ, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntToOwnDVRMAC, Cookie: oc,
+		g.integ.Add(flows.IntFlow{Table: flows.IntLocalSwitching, Priority: prioIntToOwnDVRMAC, Cookie: oc,
 			Match:   flows.Match{}.InPort(h.PatchTun).EthDst(own),
-			Actions: []flows.Action{goTo(flows.ARPDVRMACToDstMAC)}})
+			Actions: []flows.Action{flows.Goto(flows.IntARPDVRMACToDstMAC)}})
 	}
 	for _, r := range g.n.RemoteHosts {
 		mac := r.DVRMAC
@@ -170,12 +206,12 @@ func (g *generator) dvrMACs() {
 		c := flows.Cookie(flows.CategoryDVRMAC, mac.String())
 		for _, p := range h.Physical {
 			if p.IntPort != 0 {
-				g.add(integ, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntFromPhysDVRMAC, Cookie: c,
+				g.integ.Add(flows.IntFlow{Table: flows.IntLocalSwitching, Priority: prioIntFromPhysDVRMAC, Cookie: c,
 					Match:   flows.Match{}.InPort(p.IntPort).EthSrc(mac),
-					Actions: []flows.Action{goTo(flows.DVRToSrcMACPhysical)}})
+					Actions: []flows.Action{flows.Goto(flows.IntDVRToSrcMACPhysical)}})
 			}
 			if p.PhyPort != 0 {
-				g.add(p.Bridge, flows.Flow{Table: flows.DVRNotLearnPhysical, Priority: prioPhysFromDVRMAC, Cookie: c,
+				g.phys[p.Bridge].Add(flows.PhysFlow{Table: flows.PhysDVRNotLearn, Priority: prioPhysFromDVRMAC, Cookie: c,
 					Match: flows.Match{}.EthSrc(mac), Actions: []flows.Action{flows.Output{Port: p.PhyPort}}})
 			}
 		}
@@ -183,12 +219,12 @@ func (g *generator) dvrMACs() {
 			continue
 		}
 		if h.PatchTun != 0 {
-			g.add(integ, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntFromTunDVRMAC, Cookie: c,
+			g.integ.Add(flows.IntFlow{Table: flows.IntLocalSwitching, Priority: prioIntFromTunDVRMAC, Cookie: c,
 				Match:   flows.Match{}.InPort(h.PatchTun).EthSrc(mac),
-				Actions: []flows.Action{goTo(flows.DVRToSrcMAC)}})
+				Actions: []flows.Action{flows.Goto(flows.IntDVRToSrcMAC)}})
 		}
 		if h.PatchInt != 0 {
-			g.add(h.TunnelBridge, flows.Flow{Table: flows.DVRNotLearn, Priority: prioTunFromDVRMAC, Cookie: c,
+			g.tun.Add(flows.TunFlow{Table: flows.TunDVRNotLearn, Priority: prioTunFromDVRMAC, Cookie: c,
 				Match: flows.Match{}.EthSrc(mac), Actions: []flows.Action{flows.Output{Port: h.PatchInt}}})
 		}
 	}
@@ -237,9 +273,12 @@ func (g *generator) ports() {
 				g.toServicedPort(g.network(p), p, gw)
 			}
 		case p.IsDVRServiced():
+			// I30/I31 match the port's MAC, not the subnet: the first routed fixed IP
+			// chooses the gateway MAC.
 			for _, ip := range p.FixedIPs {
 				if r, ok := routed[ip.SubnetID]; ok && r.net.ID == p.NetworkID {
 					g.toServicedPort(r.net, p, r.gwMAC)
+					break
 				}
 			}
 		}
@@ -285,7 +324,6 @@ func (g *generator) routerInterface(qr *state.Port) (routedSubnet, bool) {
 		return routedSubnet{}, false
 	}
 	nw := g.network(qr)
-	br, _ := g.processBridge(nw)
 	h := &g.n.Host
 	// Neutron's gateway_mac comes from get_subnet_for_dvr with the qr port's fixed IP, so it
 	// is the qr port's MAC whenever the subnet does not say otherwise.
@@ -297,45 +335,72 @@ func (g *generator) routerInterface(qr *state.Port) (routedSubnet, bool) {
 	c := flows.Cookie(flows.CategoryDVRRouterPort, qr.ID)
 	localVLAN := flows.Match{}.VLAN(nw.LocalVLAN)
 
-	// I32: unicast to this host's DVR MAC → the router port (always matched on the local VLAN).
-	toDst := flows.ARPDVRMACToDstMACPhysical
-	if nw.Tunnelled() {
-		toDst = flows.ARPDVRMACToDstMAC
+	// I32: unicast to this host's DVR MAC → the router port (always matched on the local
+	// VLAN, so one per network: the network's first router interface owns it).
+	if !g.ownedDstMAC[nw.ID] {
+		g.ownedDstMAC[nw.ID] = true
+		toDst := flows.IntARPDVRMACToDstMACPhysical
+		if nw.Tunnelled() {
+			toDst = flows.IntARPDVRMACToDstMAC
+		}
+		g.integ.Add(flows.IntFlow{Table: toDst, Priority: prioIntToOwnDVRMAC, Cookie: c,
+			Match:   localVLAN.EthDst(h.DVRMAC),
+			Actions: []flows.Action{flows.SetEthDst(qr.MAC), flows.PopVLAN{}, flows.Output{Port: qr.OFPort}}})
 	}
-	g.add(h.IntegrationBridge, flows.Flow{Table: toDst, Priority: prioIntToOwnDVRMAC, Cookie: c,
-		Match:   localVLAN.EthDst(h.DVRMAC),
-		Actions: []flows.Action{flows.SetEthDst(qr.MAC), flows.PopVLAN{}, flows.Output{Port: qr.OFPort}}})
-	// I33: ARP replies to the DVR MAC for the gateway MAC → the router (IPv4 only).
-	if ipv4 {
-		g.add(h.IntegrationBridge, flows.Flow{Table: flows.LocalSwitching, Priority: prioIntARPReplyToGateway, Cookie: c,
+	// I33: ARP replies to the DVR MAC for the gateway MAC → the router (IPv4 only; one per
+	// gateway MAC: the first router interface behind it owns it).
+	if ipv4 && !g.ownedGateway[string(gw)] {
+		g.ownedGateway[string(gw)] = true
+		g.integ.Add(flows.IntFlow{Table: flows.IntLocalSwitching, Priority: prioIntARPReplyToGateway, Cookie: c,
 			Match:   flows.Match{}.ARP().ARPOp(arpReply).EthDst(h.DVRMAC).ARPTHA(gw),
-			Actions: []flows.Action{flows.SetEthDst(gw), goTo(flows.PacketRateLimit)}})
+			Actions: []flows.Action{flows.SetEthDst(gw), flows.Goto(flows.IntPacketRateLimit)}})
 	}
 
-	// T21/P10: frames to the router stay on this host; T22/P11: the router's frames leave
-	// with this host's DVR MAC.
-	g.add(br, flows.Flow{Table: flows.DVRProcess, Priority: prioProcessToRouter, Cookie: c,
-		Match: localVLAN.EthDst(qr.MAC)})
-	g.add(br, flows.Flow{Table: flows.DVRProcess, Priority: prioProcessFromRouter, Cookie: c,
-		Match:   localVLAN.EthSrc(qr.MAC),
-		Actions: []flows.Action{flows.SetEthSrc(h.DVRMAC), goTo(flows.PatchLVToTun)}})
-
-	// T23/T24: ARP for the gateway IP and the router's RAs do not leave the host. br-tun
-	// drops them in table 22, after the ARP responder, as Neutron does. On physical bridges
-	// Neutron's copies in table 22 are never reached; ours sit in table 1 above P11.
-	table, prio := flows.FloodToTun, uint16(prioTunGatewayDrop)
-	if !nw.Tunnelled() {
-		table, prio = flows.DVRProcessPhysical, prioProcessGatewayDrop
-	}
+	process := routerProcess{qr: qr, cookie: c, localVLAN: nw.LocalVLAN, dvrMAC: h.DVRMAC}
 	switch {
 	case ipv4 && s.GatewayIP.IsValid() && fip.IP.Is4():
-		g.add(br, flows.Flow{Table: table, Priority: prio, Cookie: c,
-			Match: flows.Match{}.ARP().VLAN(nw.LocalVLAN).ARPTPA(netip.PrefixFrom(fip.IP, 32))})
+		process.gatewayDrop = flows.Match{}.ARP().VLAN(nw.LocalVLAN).ARPTPA(netip.PrefixFrom(fip.IP, 32))
 	case !ipv4:
-		g.add(br, flows.Flow{Table: table, Priority: prio, Cookie: c,
-			Match: flows.Match{}.ICMPv6().ICMPType(icmpv6RouterAdvertisement).VLAN(nw.LocalVLAN).EthSrc(qr.MAC)})
+		process.gatewayDrop = flows.Match{}.ICMPv6().ICMPType(icmpv6RouterAdvertisement).VLAN(nw.LocalVLAN).EthSrc(qr.MAC)
+	}
+	// br-tun drops the gateway's ARP and RAs in table 22, after the ARP responder, as
+	// Neutron does. On physical bridges Neutron's copies in table 22 are never reached; ours
+	// sit in table 1 above P11.
+	if nw.Tunnelled() {
+		addRouterProcess(g.tun, process, flows.TunDVRProcess, flows.TunPatchLVToTun, flows.TunFloodToTun, prioTunGatewayDrop)
+	} else {
+		br, _ := g.processBridge(nw)
+		addRouterProcess(g.phys[br], process, flows.PhysDVRProcess, flows.PhysLocalVLANTranslation, flows.PhysDVRProcess, prioProcessGatewayDrop)
 	}
 	return routedSubnet{net: nw, gwMAC: gw}, true
+}
+
+// routerProcess is what a router interface's flows on the bridge that carries its network
+// off the host depend on.
+type routerProcess struct {
+	qr        *state.Port
+	cookie    uint64
+	localVLAN uint16
+	dvrMAC    net.HardwareAddr
+	// gatewayDrop matches the ARP for the gateway IP or the router's RAs; zero: none.
+	gatewayDrop flows.Match
+}
+
+// addRouterProcess adds a router interface's flows to br-tun or a physical bridge, the same
+// flows in each kind's tables: T21/P10 (frames to the router stay on this host) and T22/P11
+// (the router's frames leave with this host's DVR MAC) in table process, continuing in
+// table next; T23/T24 (the gateway's ARP and RAs do not leave the host) in table drop.
+func addRouterProcess[T flows.BridgeTable](b flows.Target[T], r routerProcess, process, next, drop T, dropPrio uint16) {
+	localVLAN := flows.Match{}.VLAN(r.localVLAN)
+	b.Add(
+		flows.TableFlow[T]{Table: process, Priority: prioProcessToRouter, Cookie: r.cookie,
+			Match: localVLAN.EthDst(r.qr.MAC)},
+		flows.TableFlow[T]{Table: process, Priority: prioProcessFromRouter, Cookie: r.cookie,
+			Match:   localVLAN.EthSrc(r.qr.MAC),
+			Actions: []flows.Action{flows.SetEthSrc(r.dvrMAC), flows.Goto(next)}})
+	if !r.gatewayDrop.IsZero() {
+		b.Add(flows.TableFlow[T]{Table: drop, Priority: dropPrio, Cookie: r.cookie, Match: r.gatewayDrop})
+	}
 }
 
 // fromGateway returns I30's actions for gateway MAC gw: the same list for every port
@@ -343,7 +408,7 @@ func (g *generator) routerInterface(qr *state.Port) (routedSubnet, bool) {
 func (g *generator) fromGateway(gw net.HardwareAddr) []flows.Action {
 	acts, ok := g.gatewayActions[string(gw)]
 	if !ok {
-		acts = []flows.Action{flows.SetEthSrc(gw), goTo(flows.PacketRateLimit)}
+		acts = []flows.Action{flows.SetEthSrc(gw), flows.Goto(flows.IntPacketRateLimit)}
 		g.gatewayActions[string(gw)] = acts
 	}
 	return acts
@@ -365,14 +430,14 @@ func (g *generator) toServicedPort(nw *state.Network, p *state.Port, gw net.Hard
 		m, deliver = flows.Match{}.VLAN(nw.LocalVLAN), []flows.Action{flows.PopVLAN{}}
 	}
 	m = m.EthDst(p.MAC)
-	table := flows.DVRToSrcMACPhysical
+	table := flows.IntDVRToSrcMACPhysical
 	if nw.Tunnelled() {
-		table = flows.DVRToSrcMAC
+		table = flows.IntDVRToSrcMAC
 	}
 	c := flows.Cookie(flows.CategoryDVRServicedPort, p.ID)
-	integ := g.n.Host.IntegrationBridge
-	g.add(integ, flows.Flow{Table: table, Priority: prioIntToServicedPort, Cookie: c, Match: m,
-		Actions: g.fromGateway(gw)})
-	g.add(integ, flows.Flow{Table: flows.TransientTable, Priority: prioIntToServicedPort, Cookie: c, Match: m,
-		Actions: append(deliver, flows.Output{Port: p.OFPort})})
+	g.integ.Add(
+		flows.IntFlow{Table: table, Priority: prioIntToServicedPort, Cookie: c, Match: m,
+			Actions: g.fromGateway(gw)},
+		flows.IntFlow{Table: flows.IntTransient, Priority: prioIntToServicedPort, Cookie: c, Match: m,
+			Actions: append(deliver, flows.Output{Port: p.OFPort})})
 }

@@ -114,7 +114,8 @@ func generate(n *state.Node) map[string][]flows.Flow {
 }
 
 // annotated renders the flows of every bridge as a golden file: flows without cookies,
-// sorted as in a reference dump (table, priority descending, text), each followed by its cookie's category and the name of its object.
+// sorted as in a reference dump (table, priority descending, text), each followed by
+// its cookie's category and the name of its object (flows.CookieInfo.Text).
 func annotated(n *state.Node, out map[string][]flows.Flow) string {
 	names := objectNames(n)
 	var b strings.Builder
@@ -137,7 +138,7 @@ func annotated(n *state.Node, out map[string][]flows.Flow) string {
 		})
 		fmt.Fprintf(&b, "## bridge %s: %d flows\n", br, len(fs))
 		for _, f := range fs {
-			fmt.Fprintf(&b, "%s  # %s\n", withoutCookie(f), describeCookie(f.Cookie, names))
+			fmt.Fprintf(&b, "%s  # %s\n", withoutCookie(f), flows.DescribeCookie(f.Cookie).Text(names))
 		}
 	}
 	return b.String()
@@ -146,9 +147,9 @@ func annotated(n *state.Node, out map[string][]flows.Flow) string {
 func withoutCookie(f flows.Flow) string { f.Cookie = 0; return f.String() }
 
 // objectNames maps cookie object hashes to readable names: bridges, DVR MACs, ports.
-func objectNames(n *state.Node) map[uint64]string {
-	m := map[uint64]string{}
-	add := func(id, name string) { m[flows.ObjectHash(id)] = name }
+func objectNames(n *state.Node) flows.ObjectNames {
+	m := flows.ObjectNames{}
+	add := m.Add
 	add(n.Host.IntegrationBridge, n.Host.IntegrationBridge)
 	add(n.Host.TunnelBridge, n.Host.TunnelBridge)
 	for _, p := range n.Host.Physical {
@@ -166,17 +167,6 @@ func objectNames(n *state.Node) map[uint64]string {
 		add(p.ID, p.Name)
 	}
 	return m
-}
-
-func describeCookie(c uint64, names map[uint64]string) string {
-	if !flows.IsOurs(c) {
-		return fmt.Sprintf("FOREIGN COOKIE %#x", c)
-	}
-	name, ok := names[flows.CookieObject(c)]
-	if !ok {
-		name = fmt.Sprintf("unknown object %#x", flows.CookieObject(c))
-	}
-	return flows.CookieCategory(c).String() + " " + name
 }
 
 func mac(s string) net.HardwareAddr {

@@ -21,38 +21,59 @@ const (
 // Category names the generator of a flow. Values are stable: they are written into switches.
 type Category uint8
 
-// The flow categories, named after what Neutron's agent calls the same work.
+// The flow categories, named after what Neutron's agent calls the same work. Each comment
+// says what the cookie's object is (Category.Object).
 const (
 	CategoryUnknown         Category = iota
-	CategoryBaseline                 // setup_default_table: per-bridge defaults
-	CategoryPhysicalPatch            // per physnet patch-port flows
-	CategoryLocalVLAN                // provision_local_vlan: per network
-	CategoryPort                     // port binding, dead ports
-	CategorySpoofing                 // ARP/MAC/ND spoofing protection, per port
-	CategoryDVRMAC                   // add_dvr_mac_*: per DVR MAC
-	CategoryDVRRouterPort            // install_dvr_process / dst_mac_for_arp: per router interface
-	CategoryDVRServicedPort          // install_dvr_to_src_mac: per DVR-serviced port
-	CategoryTunnelPort               // setup_tunnel_port: per tunnel port
-	CategoryFlood                    // install_flood_to_tun: per network
-	CategoryL2popUnicast             // install_unicast_to_tun: per remote port
-	CategoryARPResponder             // install_arp_responder: per remote IP
+	CategoryBaseline                 // setup_default_table: per-bridge defaults; object: bridge name
+	CategoryPhysicalPatch            // per physnet patch-port flows; object: physnet
+	CategoryLocalVLAN                // provision_local_vlan: object: network id
+	CategoryPort                     // port binding, dead ports; object: port id
+	CategorySpoofing                 // ARP/MAC/ND spoofing protection; object: port id
+	CategoryDVRMAC                   // add_dvr_mac_*: object: DVR MAC
+	CategoryDVRRouterPort            // install_dvr_process / dst_mac_for_arp: object: router interface port id
+	CategoryDVRServicedPort          // install_dvr_to_src_mac: object: DVR-serviced port id
+	CategoryTunnelPort               // setup_tunnel_port: object: tunnel port name
+	CategoryFlood                    // install_flood_to_tun: object: network id
+	CategoryL2popUnicast             // install_unicast_to_tun: object: "network id/MAC"
+	CategoryARPResponder             // install_arp_responder: object: "network id/IP"
 	CategoryTest                     // flows written by tests and benchmarks
 )
 
-var categoryNames = [...]string{
-	CategoryUnknown: "unknown", CategoryBaseline: "baseline", CategoryPhysicalPatch: "physical-patch",
-	CategoryLocalVLAN: "local-vlan", CategoryPort: "port", CategorySpoofing: "spoofing",
-	CategoryDVRMAC: "dvr-mac", CategoryDVRRouterPort: "dvr-router-port",
-	CategoryDVRServicedPort: "dvr-serviced-port", CategoryTunnelPort: "tunnel-port",
-	CategoryFlood: "flood", CategoryL2popUnicast: "l2pop-unicast", CategoryARPResponder: "arp-responder",
-	CategoryTest: "test",
+// categories holds each category's name and what its cookie's object is.
+var categories = [...]struct{ name, object string }{
+	CategoryUnknown:         {"unknown", "object"},
+	CategoryBaseline:        {"baseline", "bridge"},
+	CategoryPhysicalPatch:   {"physical-patch", "physnet"},
+	CategoryLocalVLAN:       {"local-vlan", "network"},
+	CategoryPort:            {"port", "port"},
+	CategorySpoofing:        {"spoofing", "port"},
+	CategoryDVRMAC:          {"dvr-mac", "DVR MAC"},
+	CategoryDVRRouterPort:   {"dvr-router-port", "router interface"},
+	CategoryDVRServicedPort: {"dvr-serviced-port", "port"},
+	CategoryTunnelPort:      {"tunnel-port", "tunnel port"},
+	CategoryFlood:           {"flood", "network"},
+	CategoryL2popUnicast:    {"l2pop-unicast", "network/MAC"},
+	CategoryARPResponder:    {"arp-responder", "network/IP"},
+	CategoryTest:            {"test", "test object"},
 }
 
+// String returns the category's name ("dvr-mac"), or "category-N" for a value this
+// version does not know.
 func (c Category) String() string {
-	if int(c) < len(categoryNames) && categoryNames[c] != "" {
-		return categoryNames[c]
+	if int(c) < len(categories) && categories[c].name != "" {
+		return categories[c].name
 	}
 	return fmt.Sprintf("category-%d", uint8(c))
+}
+
+// Object says what kind of object the cookies of this category hash ("network", "DVR
+// MAC", ...): whose id to hash to find the owner of a flow.
+func (c Category) Object() string {
+	if int(c) < len(categories) && categories[c].object != "" {
+		return categories[c].object
+	}
+	return "object"
 }
 
 // Cookie returns the cookie for a flow of category c owned by the object with id object.
@@ -80,3 +101,47 @@ func CookieCategory(cookie uint64) Category { return Category(cookie >> 40 & 0xf
 
 // CookieObject returns the object hash encoded in a cookie.
 func CookieObject(cookie uint64) uint64 { return cookie & objectMask }
+
+// CookieInfo is what a flow's cookie says: whether dvrflow wrote the flow, and if so which
+// generator made it (Category) for which object (ObjectHash, the 40-bit hash of the
+// object's id; ObjectNames turns it back into a name).
+type CookieInfo struct {
+	Cookie     uint64
+	Ours       bool     // the cookie carries OwnerMark; the other fields are zero otherwise
+	Category   Category // the generator
+	ObjectHash uint64   // ObjectHash of the owning object's id
+}
+
+// DescribeCookie decodes a cookie.
+func DescribeCookie(cookie uint64) CookieInfo {
+	if !IsOurs(cookie) {
+		return CookieInfo{Cookie: cookie}
+	}
+	return CookieInfo{Cookie: cookie, Ours: true, Category: CookieCategory(cookie), ObjectHash: CookieObject(cookie)}
+}
+
+// Text renders the cookie for people: the category and the object's name from names
+// ("dvr-mac fa:16:3f:00:00:02 (compute2)"), or the kind of object and its hash when names
+// lacks it ("dvr-mac DVR MAC 0x9a3c51f2e7"); a cookie without our mark is "foreign
+// 0x...". names may be nil.
+func (i CookieInfo) Text(names ObjectNames) string {
+	if !i.Ours {
+		return fmt.Sprintf("foreign %#x", i.Cookie)
+	}
+	if name, ok := names[i.ObjectHash]; ok {
+		return i.Category.String() + " " + name
+	}
+	return fmt.Sprintf("%s %s %#x", i.Category, i.Category.Object(), i.ObjectHash)
+}
+
+// String is Text without names.
+func (i CookieInfo) String() string { return i.Text(nil) }
+
+// ObjectNames maps the object hashes of cookies back to readable names. Cookies hold only a
+// hash, so whoever shows flows builds one from the objects it knows (ports, networks,
+// bridges, DVR MACs).
+type ObjectNames map[uint64]string
+
+// Add names the object with the given id (what the generator hashed: a port id, a
+// bridge name, a DVR MAC in lower case, ...).
+func (n ObjectNames) Add(id, name string) { n[ObjectHash(id)] = name }

@@ -23,12 +23,13 @@ const DeadVLAN = state.DeadVLAN
 // VLANs and provider VLANs) each (table, priority, match) appears at most once per bridge.
 func Generate(n *state.Node, out map[string][]flows.Flow) {
 	h := &n.Host
-	integ := h.IntegrationBridge
-	out[integ] = append(out[integ], IntegrationBaseline()...)
+	intFlows := out[h.IntegrationBridge]
+	integ := flows.IntTarget(&intFlows)
+	integ.Add(IntegrationBaseline()...)
 	for _, p := range h.Physical {
 		i, ph := PhysicalBaseline(p, h.Distributed)
-		out[integ] = append(out[integ], i...)
-		out[p.Bridge] = append(out[p.Bridge], ph...)
+		integ.Add(i...)
+		addPhysical(out, p.Bridge, ph)
 	}
 	for _, nw := range n.Networks {
 		if nw.Type != northbound.VLAN && nw.Type != northbound.Flat {
@@ -39,36 +40,46 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 			continue // unmapped physnet: the controller reports it
 		}
 		i, ph := LocalVLAN(nw, p, h.Distributed)
-		out[integ] = append(out[integ], i...)
-		out[p.Bridge] = append(out[p.Bridge], ph...)
+		integ.Add(i...)
+		addPhysical(out, p.Bridge, ph)
 	}
+	var spoofing []flows.IntFlow // one port's, the buffer reused
 	for i := range n.Ports {
 		p := &n.Ports[i]
 		switch {
 		case p.OFPort == 0:
 		case p.Dead:
-			out[integ] = append(out[integ], DeadPort(p))
+			integ.Add(DeadPort(p))
 		case h.PreventARPSpoofing:
-			out[integ] = appendSpoofingProtection(out[integ], p)
+			spoofing = appendSpoofingProtection(spoofing[:0], p)
+			integ.Add(spoofing...)
 		}
 	}
+	out[h.IntegrationBridge] = intFlows
+}
+
+// addPhysical adds fs to the physical bridge br of out.
+func addPhysical(out map[string][]flows.Flow, br string, fs []flows.PhysFlow) {
+	list := out[br]
+	flows.PhysTarget(&list).Add(fs...)
+	out[br] = list
 }
 
 // IntegrationBaseline returns br-int's default flows (Neutron's setup_default_table and
 // setup_canary_table, I1–I9): the canary, the table defaults that lead every packet to
 // table 60's NORMAL, and the dead-VLAN drop.
-func IntegrationBaseline() []flows.Flow {
+func IntegrationBaseline() []flows.IntFlow {
 	c := flows.Cookie(flows.CategoryBaseline, "br-int")
-	return []flows.Flow{
-		{Table: flows.CanaryTable, Priority: 0, Cookie: c},
-		{Table: flows.LocalSwitching, Priority: 0, Cookie: c, Actions: []flows.Action{flows.GotoTable{Table: flows.PacketRateLimit}}},
-		{Table: flows.PacketRateLimit, Priority: 0, Cookie: c, Actions: []flows.Action{flows.GotoTable{Table: flows.TransientTable}}},
-		{Table: flows.TransientTable, Priority: 3, Cookie: c, Actions: []flows.Action{flows.Normal()}},
-		{Table: flows.ARPSpoofTable, Priority: 0, Cookie: c},
-		{Table: flows.LocalSwitching, Priority: 65535, Cookie: c, Match: flows.Match{}.VLAN(DeadVLAN)},
-		{Table: flows.TransientEgressTable, Priority: 3, Cookie: c, Actions: []flows.Action{flows.Normal()}},
-		{Table: flows.LocalEgressTable, Priority: 0, Cookie: c, Actions: []flows.Action{flows.GotoTable{Table: flows.PacketRateLimit}}},
-		{Table: flows.LocalIPTable, Priority: 0, Cookie: c, Actions: []flows.Action{flows.GotoTable{Table: flows.PacketRateLimit}}},
+	return []flows.IntFlow{
+		{Table: flows.IntCanary, Priority: 0, Cookie: c},
+		{Table: flows.IntLocalSwitching, Priority: 0, Cookie: c, Actions: []flows.Action{flows.Goto(flows.IntPacketRateLimit)}},
+		{Table: flows.IntPacketRateLimit, Priority: 0, Cookie: c, Actions: []flows.Action{flows.Goto(flows.IntTransient)}},
+		{Table: flows.IntTransient, Priority: 3, Cookie: c, Actions: []flows.Action{flows.Normal()}},
+		{Table: flows.IntARPSpoof, Priority: 0, Cookie: c},
+		{Table: flows.IntLocalSwitching, Priority: 65535, Cookie: c, Match: flows.Match{}.VLAN(DeadVLAN)},
+		{Table: flows.IntTransientEgress, Priority: 3, Cookie: c, Actions: []flows.Action{flows.Normal()}},
+		{Table: flows.IntLocalEgress, Priority: 0, Cookie: c, Actions: []flows.Action{flows.Goto(flows.IntPacketRateLimit)}},
+		{Table: flows.IntLocalIP, Priority: 0, Cookie: c, Actions: []flows.Action{flows.Goto(flows.IntPacketRateLimit)}},
 	}
 }
 
@@ -81,14 +92,14 @@ type PhysicalBridge = state.PhysicalBridge
 // provisioned, in both directions (I14 on br-int, P2 on the physical bridge, the latter only
 // without DVR). It returns the br-int flows and the physical bridge's flows; a patch port
 // whose ofport is still 0 gets no flow.
-func PhysicalBaseline(p PhysicalBridge, distributed bool) (integration, physical []flows.Flow) {
+func PhysicalBaseline(p PhysicalBridge, distributed bool) (integration []flows.IntFlow, physical []flows.PhysFlow) {
 	c := flows.Cookie(flows.CategoryPhysicalPatch, p.Physnet)
 	if p.IntPort != 0 {
-		integration = append(integration, flows.Flow{Table: flows.LocalSwitching, Priority: 2, Cookie: c, Match: flows.Match{}.InPort(p.IntPort)})
+		integration = append(integration, flows.IntFlow{Table: flows.IntLocalSwitching, Priority: 2, Cookie: c, Match: flows.Match{}.InPort(p.IntPort)})
 	}
-	physical = append(physical, flows.Flow{Table: flows.LocalSwitching, Priority: 0, Cookie: c, Actions: []flows.Action{flows.Normal()}})
+	physical = append(physical, flows.PhysFlow{Table: flows.PhysLocalSwitching, Priority: 0, Cookie: c, Actions: []flows.Action{flows.Normal()}})
 	if !distributed && p.PhyPort != 0 {
-		physical = append(physical, flows.Flow{Table: flows.LocalSwitching, Priority: 2, Cookie: c, Match: flows.Match{}.InPort(p.PhyPort)})
+		physical = append(physical, flows.PhysFlow{Table: flows.PhysLocalSwitching, Priority: 2, Cookie: c, Match: flows.Match{}.InPort(p.PhyPort)})
 	}
 	return integration, physical
 }

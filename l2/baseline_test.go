@@ -16,7 +16,7 @@ func TestBaselineMatchesNeutron(t *testing.T) {
 		got  []flows.Flow
 		want []string
 	}{
-		{"br-int", append(IntegrationBaseline(), integ...), []string{
+		{"br-int", flows.FlowsOf(append(IntegrationBaseline(), integ...)), []string{
 			"priority=65535,dl_vlan=4095 actions=drop",
 			"priority=2,in_port=1 actions=drop",
 			"priority=0 actions=goto_table:59",
@@ -28,7 +28,7 @@ func TestBaselineMatchesNeutron(t *testing.T) {
 			"table=60, priority=3 actions=NORMAL",
 			"table=62, priority=3 actions=NORMAL",
 		}},
-		{"br-vlan", phys, []string{
+		{"br-vlan", flows.FlowsOf(phys), []string{
 			"priority=2,in_port=1 actions=drop",
 			"priority=0 actions=NORMAL",
 		}},

@@ -166,13 +166,9 @@ func goldenText(c derivedCase, out map[string][]flows.Flow) string {
 		flows.Sort(fs)
 		fmt.Fprintf(&b, "\n## %s: %d flows\n", br, len(fs))
 		for _, f := range fs {
-			obj, ok := names[flows.CookieObject(f.Cookie)]
-			if !ok {
-				obj = fmt.Sprintf("%#x", flows.CookieObject(f.Cookie))
-			}
-			cookie := f.Cookie
+			cookie := flows.DescribeCookie(f.Cookie)
 			f.Cookie = 0
-			fmt.Fprintf(&b, "%s  # %s %s\n", f, flows.CookieCategory(cookie), obj)
+			fmt.Fprintf(&b, "%s  # %s\n", f, cookie.Text(names))
 		}
 	}
 	return b.String()
@@ -271,11 +267,12 @@ func expectedCookie(t *testing.T, n *state.Node, bridge string, f flows.Flow) (f
 		t.Errorf("flow for no port: %s", f)
 		return ""
 	}
+	table := flows.IntTable(f.Table) // a br-int flow
 	switch {
-	case f.Table != flows.LocalSwitching && f.Priority == 0, f.Table == flows.TransientTable, f.Table == flows.TransientEgressTable,
-		f.Table == flows.LocalSwitching && (f.Priority == 0 || f.Priority == 65535):
+	case table != flows.IntLocalSwitching && f.Priority == 0, table == flows.IntTransient, table == flows.IntTransientEgress,
+		table == flows.IntLocalSwitching && (f.Priority == 0 || f.Priority == 65535):
 		return flows.CategoryBaseline, "br-int"
-	case f.Table == flows.LocalSwitching && f.Priority == 3: // I15, I16
+	case table == flows.IntLocalSwitching && f.Priority == 3: // I15, I16
 		for _, nw := range n.Networks {
 			p, _ := n.Host.PhysicalFor(nw.Physnet)
 			if p.IntPort == in && (f.Match.Key() == (flows.Match{}).InPort(in).VLAN(uint16(nw.SegmentationID)).Key() ||
@@ -283,15 +280,15 @@ func expectedCookie(t *testing.T, n *state.Node, bridge string, f flows.Flow) (f
 				return flows.CategoryLocalVLAN, nw.ID
 			}
 		}
-	case f.Table == flows.LocalSwitching && f.Priority == 2: // I14 or I17
+	case table == flows.IntLocalSwitching && f.Priority == 2: // I14 or I17
 		for _, p := range n.Host.Physical {
 			if p.IntPort == in {
 				return flows.CategoryPhysicalPatch, p.Physnet
 			}
 		}
 		return flows.CategoryPort, port()
-	case f.Table == flows.LocalSwitching && (f.Priority == 9 || f.Priority == 10),
-		(f.Table == flows.ARPSpoofTable || f.Table == flows.MACSpoofTable) && f.Priority == 2:
+	case table == flows.IntLocalSwitching && (f.Priority == 9 || f.Priority == 10),
+		(table == flows.IntARPSpoof || table == flows.IntMACSpoof) && f.Priority == 2:
 		return flows.CategorySpoofing, port()
 	}
 	t.Errorf("unexpected flow on br-int: %s", f)

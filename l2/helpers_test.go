@@ -137,16 +137,17 @@ func lineDiff(want, got []string) string {
 }
 
 // objectNames maps cookie object hashes back to the ids of the node's objects.
-func objectNames(n *state.Node) map[uint64]string {
-	m := map[uint64]string{flows.ObjectHash("br-int"): "br-int"}
+func objectNames(n *state.Node) flows.ObjectNames {
+	m := flows.ObjectNames{}
+	m.Add("br-int", "br-int")
 	for _, p := range n.Host.Physical {
-		m[flows.ObjectHash(p.Physnet)] = p.Physnet
+		m.Add(p.Physnet, p.Physnet)
 	}
 	for _, nw := range n.Networks {
-		m[flows.ObjectHash(nw.ID)] = nw.ID
+		m.Add(nw.ID, nw.ID)
 	}
 	for _, p := range n.Ports {
-		m[flows.ObjectHash(p.ID)] = p.ID
+		m.Add(p.ID, p.ID)
 	}
 	return m
 }

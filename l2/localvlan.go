@@ -17,7 +17,7 @@ import (
 // P3 sits in table 2 when distributed routing is configured, else in table 0. Other network
 // types, a local VLAN or segmentation id outside 1–4094, and patch ports with ofport 0 give
 // no flows. The caller checks that p is nw's physnet.
-func LocalVLAN(nw state.Network, p PhysicalBridge, distributed bool) (integration, physical []flows.Flow) {
+func LocalVLAN(nw state.Network, p PhysicalBridge, distributed bool) (integration []flows.IntFlow, physical []flows.PhysFlow) {
 	lvid := nw.LocalVLAN
 	if lvid == 0 || lvid >= DeadVLAN {
 		return nil, nil
@@ -32,24 +32,24 @@ func LocalVLAN(nw state.Network, p PhysicalBridge, distributed bool) (integratio
 		}
 		seg := uint16(nw.SegmentationID)
 		ingress = flows.Match{}.InPort(p.IntPort).VLAN(seg)
-		toLocal = []flows.Action{flows.SetVLANVID(lvid), flows.GotoTable{Table: flows.PacketRateLimit}}
+		toLocal = []flows.Action{flows.SetVLANVID(lvid), flows.Goto(flows.IntPacketRateLimit)}
 		toWire = []flows.Action{flows.SetVLANVID(seg), flows.Normal()}
 	case northbound.Flat:
 		ingress = flows.Match{}.InPort(p.IntPort).Untagged()
-		toLocal = []flows.Action{flows.PushVLAN{}, flows.SetVLANVID(lvid), flows.GotoTable{Table: flows.PacketRateLimit}}
+		toLocal = []flows.Action{flows.PushVLAN{}, flows.SetVLANVID(lvid), flows.Goto(flows.IntPacketRateLimit)}
 		toWire = []flows.Action{flows.PopVLAN{}, flows.Normal()}
 	default:
 		return nil, nil
 	}
 	if p.IntPort != 0 {
-		integration = []flows.Flow{{Table: flows.LocalSwitching, Priority: 3, Cookie: c, Match: ingress, Actions: toLocal}}
+		integration = []flows.IntFlow{{Table: flows.IntLocalSwitching, Priority: 3, Cookie: c, Match: ingress, Actions: toLocal}}
 	}
 	if p.PhyPort != 0 {
-		table := flows.LocalSwitching
+		table := flows.PhysLocalSwitching
 		if distributed {
-			table = flows.LocalVLANTranslation
+			table = flows.PhysLocalVLANTranslation
 		}
-		physical = []flows.Flow{{Table: table, Priority: 4, Cookie: c, Match: flows.Match{}.InPort(p.PhyPort).VLAN(lvid), Actions: toWire}}
+		physical = []flows.PhysFlow{{Table: table, Priority: 4, Cookie: c, Match: flows.Match{}.InPort(p.PhyPort).VLAN(lvid), Actions: toWire}}
 	}
 	return integration, physical
 }

@@ -12,8 +12,8 @@ import (
 const icmpv6NeighborAdvert = 136
 
 // DeadPort returns I17 (§2.5): every frame from a dead port is dropped in table 0.
-func DeadPort(p *state.Port) flows.Flow {
-	return flows.Flow{Table: flows.LocalSwitching, Priority: 2, Cookie: flows.Cookie(flows.CategoryPort, p.ID),
+func DeadPort(p *state.Port) flows.IntFlow {
+	return flows.IntFlow{Table: flows.IntLocalSwitching, Priority: 2, Cookie: flows.Cookie(flows.CategoryPort, p.ID),
 		Match: flows.Match{}.InPort(p.OFPort)}
 }
 
@@ -31,10 +31,10 @@ func DeadPort(p *state.Port) flows.Flow {
 //     remain.
 //
 // Host addresses match exactly, prefixes under their mask.
-func SpoofingProtection(p *state.Port) []flows.Flow { return appendSpoofingProtection(nil, p) }
+func SpoofingProtection(p *state.Port) []flows.IntFlow { return appendSpoofingProtection(nil, p) }
 
 // appendSpoofingProtection appends SpoofingProtection(p) to out.
-func appendSpoofingProtection(out []flows.Flow, p *state.Port) []flows.Flow {
+func appendSpoofingProtection(out []flows.IntFlow, p *state.Port) []flows.IntFlow {
 	if !p.PortSecurity || p.IsNetworkOwned() || p.OFPort == 0 {
 		return out
 	}
@@ -42,29 +42,29 @@ func appendSpoofingProtection(out []flows.Flow, p *state.Port) []flows.Flow {
 	in := flows.Match{}.InPort(p.OFPort)
 	// The port's flows share one action list per table they continue in (one allocation
 	// for the four lists).
-	gotos := &[4]flows.Action{flows.GotoTable{Table: flows.MACSpoofTable}, flows.GotoTable{Table: flows.LocalEgressTable},
-		flows.GotoTable{Table: flows.PacketRateLimit}, flows.GotoTable{Table: flows.ARPSpoofTable}}
-	goTo := func(next uint8) []flows.Action {
+	gotos := &[4]flows.Action{flows.Goto(flows.IntMACSpoof), flows.Goto(flows.IntLocalEgress),
+		flows.Goto(flows.IntPacketRateLimit), flows.Goto(flows.IntARPSpoof)}
+	goTo := func(next flows.IntTable) []flows.Action {
 		i := 0
 		switch next {
-		case flows.LocalEgressTable:
+		case flows.IntLocalEgress:
 			i = 1
-		case flows.PacketRateLimit:
+		case flows.IntPacketRateLimit:
 			i = 2
-		case flows.ARPSpoofTable:
+		case flows.IntARPSpoof:
 			i = 3
 		}
 		return gotos[i : i+1 : i+1]
 	}
-	flow := func(table uint8, prio uint16, m flows.Match, next uint8) flows.Flow {
-		return flows.Flow{Table: table, Priority: prio, Cookie: c, Match: m, Actions: goTo(next)}
+	flow := func(table flows.IntTable, prio uint16, m flows.Match, next flows.IntTable) flows.IntFlow {
+		return flows.IntFlow{Table: table, Priority: prio, Cookie: c, Match: m, Actions: goTo(next)}
 	}
 
 	macs := AllowedMACs(p)
 	for _, mac := range macs {
-		out = append(out, flow(flows.MACSpoofTable, 2, in.EthSrc(mac), flows.LocalEgressTable))
+		out = append(out, flow(flows.IntMACSpoof, 2, in.EthSrc(mac), flows.IntLocalEgress))
 	}
-	out = append(out, flow(flows.LocalSwitching, 9, in, flows.MACSpoofTable))
+	out = append(out, flow(flows.IntLocalSwitching, 9, in, flows.IntMACSpoof))
 
 	v4, v6 := AllowedAddresses(p)
 	if anyZeroLength(v4) {
@@ -76,15 +76,15 @@ func appendSpoofingProtection(out []flows.Flow, p *state.Port) []flows.Flow {
 		}
 		na := in.ICMPv6().ICMPType(icmpv6NeighborAdvert)
 		for _, a := range v6 {
-			out = append(out, flow(flows.ARPSpoofTable, 2, na.NDTarget(a), flows.PacketRateLimit))
+			out = append(out, flow(flows.IntARPSpoof, 2, na.NDTarget(a), flows.IntPacketRateLimit))
 		}
-		out = append(out, flow(flows.LocalSwitching, 10, na, flows.ARPSpoofTable))
+		out = append(out, flow(flows.IntLocalSwitching, 10, na, flows.IntARPSpoof))
 	}
 	arp := in.ARP()
 	for _, a := range v4 {
-		out = append(out, flow(flows.ARPSpoofTable, 2, arp.ARPSPA(a), flows.MACSpoofTable))
+		out = append(out, flow(flows.IntARPSpoof, 2, arp.ARPSPA(a), flows.IntMACSpoof))
 	}
-	return append(out, flow(flows.LocalSwitching, 10, arp, flows.ARPSpoofTable))
+	return append(out, flow(flows.IntLocalSwitching, 10, arp, flows.IntARPSpoof))
 }
 
 // AllowedMACs returns the source MACs a port may use: its own, then those of its allowed

@@ -1,5 +1,18 @@
 // Package pipeline composes the pure flow generators (l2, tunnels, dvr) into the desired
 // flow set of every bridge of a node.
+//
+// # One flow per (table, priority, match): the later generator wins
+//
+// A bridge holds one flow per (table, priority, match), and the generators overlap: DVR
+// re-emits l2's I1 (canary) and I14 (drop from the physical patch port) under its own
+// cookie, and replaces tunnels' T1 with T17. Compose alone decides such collisions, with
+// one rule: the flow added last wins, in the place the first had. Generators run in
+// Neutron's order — L2, then tunnels, then DVR — so the later generator's flow (its cookie
+// and actions) is the one installed, as Neutron's later OpenFlow ADD replaces the earlier
+// flow. The same rule settles the one overlap inside a generator that the state can cause
+// (an l2population MAC or IP listed under two VTEPs: the later entry wins, as in Neutron).
+// Generators do not dedup against each other; where the state offers a generator several
+// candidates for one flow, it chooses one itself (dvr.Generate says which).
 package pipeline
 
 import (
@@ -18,7 +31,7 @@ import (
 //
 // Generators run in Neutron's order — L2, then tunnels, then DVR — and a later generator's
 // flow replaces an earlier one with the same (table, priority, match), as a later OpenFlow
-// ADD does in Neutron (T17 replaces T1 on br-tun, for example).
+// ADD does in Neutron (T17 replaces T1 on br-tun, for example; see the package doc).
 func Build(n *state.Node) map[string][]flows.Flow {
 	out := Compose(n)
 	for _, fs := range out {
@@ -40,6 +53,7 @@ func Compose(n *state.Node) map[string][]flows.Flow {
 	if n.Host.Tunnelling() {
 		out[n.Host.TunnelBridge] = nil
 	}
+	// The order is the collision rule's (package doc): do not reorder.
 	l2.Generate(n, out)
 	if n.Host.Tunnelling() {
 		tunnels.Generate(n, out)

@@ -115,14 +115,14 @@ func PortOptions(tunnelType northbound.NetworkType, remoteIP netip.Addr, s PortS
 
 // tunnelTable returns the br-tun table that maps a tunnel type's key to a local VLAN
 // (Neutron's TUN_TABLE).
-func tunnelTable(tunnelType northbound.NetworkType) (uint8, bool) {
+func tunnelTable(tunnelType northbound.NetworkType) (flows.TunTable, bool) {
 	switch tunnelType {
 	case northbound.GRE:
-		return flows.GRETunToLV, true
+		return flows.TunGRETunToLV, true
 	case northbound.VXLAN:
-		return flows.VXLANTunToLV, true
+		return flows.TunVXLANTunToLV, true
 	case northbound.Geneve:
-		return flows.GeneveTunToLV, true
+		return flows.TunGeneveTunToLV, true
 	}
 	return 0, false
 }

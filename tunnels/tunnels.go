@@ -8,6 +8,7 @@ package tunnels
 
 import (
 	"bytes"
+	"cmp"
 	"net"
 	"net/netip"
 	"slices"
@@ -51,7 +52,9 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 	if n.Host.L2Population {
 		fs = append(fs, l2popFlows(n, ports)...)
 	}
-	out[br] = append(out[br], fs...)
+	tun := out[br]
+	flows.TunTarget(&tun).Add(fs...)
+	out[br] = tun
 }
 
 // Baseline returns br-tun's default flows (Neutron's setup_default_table, T1–T10): from
@@ -60,36 +63,36 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 // type's table (T6), learning and output to patch-int (T7), unknown unicast flooded (T8),
 // responder misses flooded (T9, only with arpResponder), and table 22's default drop (T10).
 // Without a patch-int ofport, T1 and T7 are left out.
-func Baseline(bridge string, patchInt uint32, arpResponder bool) []flows.Flow {
+func Baseline(bridge string, patchInt uint32, arpResponder bool) []flows.TunFlow {
 	c := flows.Cookie(flows.CategoryBaseline, bridge)
-	flow := func(table uint8, prio uint16, m flows.Match, acts ...flows.Action) flows.Flow {
-		return flows.Flow{Table: table, Priority: prio, Cookie: c, Match: m, Actions: acts}
+	flow := func(table flows.TunTable, prio uint16, m flows.Match, acts ...flows.Action) flows.TunFlow {
+		return flows.TunFlow{Table: table, Priority: prio, Cookie: c, Match: m, Actions: acts}
 	}
-	goTo := func(t uint8) flows.Action { return flows.GotoTable{Table: t} }
-	var fs []flows.Flow
+	goTo := flows.Goto[flows.TunTable]
+	var fs []flows.TunFlow
 	if patchInt != 0 {
-		fs = append(fs, flow(flows.LocalSwitching, 1, flows.Match{}.InPort(patchInt), goTo(flows.PatchLVToTun)))
+		fs = append(fs, flow(flows.TunLocalSwitching, 1, flows.Match{}.InPort(patchInt), goTo(flows.TunPatchLVToTun)))
 	}
-	fs = append(fs, flow(flows.LocalSwitching, 0, flows.Match{}))
+	fs = append(fs, flow(flows.TunLocalSwitching, 0, flows.Match{}))
 	if arpResponder {
-		fs = append(fs, flow(flows.PatchLVToTun, 1, flows.Match{}.ARP().EthDst(macBroadcast), goTo(flows.ARPResponder)))
+		fs = append(fs, flow(flows.TunPatchLVToTun, 1, flows.Match{}.ARP().EthDst(macBroadcast), goTo(flows.TunARPResponder)))
 	}
 	fs = append(fs,
-		flow(flows.PatchLVToTun, 0, flows.Match{}.EthDstMasked(macZero, macMulticast), goTo(flows.UcastToTun)),
-		flow(flows.PatchLVToTun, 0, flows.Match{}.EthDstMasked(macMulticast, macMulticast), goTo(flows.FloodToTun)),
+		flow(flows.TunPatchLVToTun, 0, flows.Match{}.EthDstMasked(macZero, macMulticast), goTo(flows.TunUcastToTun)),
+		flow(flows.TunPatchLVToTun, 0, flows.Match{}.EthDstMasked(macMulticast, macMulticast), goTo(flows.TunFloodToTun)),
 	)
 	for _, t := range northbound.TunnelTypes() {
 		table, _ := tunnelTable(t)
 		fs = append(fs, flow(table, 0, flows.Match{}))
 	}
 	if patchInt != 0 {
-		fs = append(fs, flow(flows.LearnFromTun, 1, flows.Match{}, learnFromTunnel(c), flows.Output{Port: patchInt}))
+		fs = append(fs, flow(flows.TunLearnFromTun, 1, flows.Match{}, learnFromTunnel(c), flows.Output{Port: patchInt}))
 	}
-	fs = append(fs, flow(flows.UcastToTun, 0, flows.Match{}, goTo(flows.FloodToTun)))
+	fs = append(fs, flow(flows.TunUcastToTun, 0, flows.Match{}, goTo(flows.TunFloodToTun)))
 	if arpResponder {
-		fs = append(fs, flow(flows.ARPResponder, 0, flows.Match{}, goTo(flows.FloodToTun)))
+		fs = append(fs, flow(flows.TunARPResponder, 0, flows.Match{}, goTo(flows.TunFloodToTun)))
 	}
-	return append(fs, flow(flows.FloodToTun, 0, flows.Match{}))
+	return append(fs, flow(flows.TunFloodToTun, 0, flows.Match{}))
 }
 
 // learnFromTunnel is T7's learn action: a table-20 flow (T15) that sends frames for the
@@ -98,7 +101,7 @@ func Baseline(bridge string, patchInt uint32, arpResponder bool) []flows.Flow {
 func learnFromTunnel(cookie uint64) flows.Action {
 	vid := flows.Subfield{Field: flows.FieldVLANTCI, Bits: 12}
 	return flows.Learn{
-		Table: flows.UcastToTun, HardTimeout: learnedTimeout, Priority: 1, Cookie: cookie,
+		Table: uint8(flows.TunUcastToTun), HardTimeout: learnedTimeout, Priority: 1, Cookie: cookie,
 		Specs: []flows.LearnSpec{
 			{Kind: flows.LearnMatch, Dst: vid, Src: vid},
 			{Kind: flows.LearnMatch, Dst: flows.Whole(flows.FieldEthDst), Src: flows.Whole(flows.FieldEthSrc)},
@@ -122,66 +125,79 @@ func readyPorts(ports []state.TunnelPort) []state.TunnelPort {
 }
 
 // tunnelPortFlow is T11: frames from a tunnel port go to its type's table.
-func tunnelPortFlow(p state.TunnelPort) flows.Flow {
+func tunnelPortFlow(p state.TunnelPort) flows.TunFlow {
 	table, _ := tunnelTable(p.Type)
-	return flows.Flow{
-		Table: flows.LocalSwitching, Priority: 1, Cookie: flows.Cookie(flows.CategoryTunnelPort, p.Name),
-		Match: flows.Match{}.InPort(p.OFPort), Actions: []flows.Action{flows.GotoTable{Table: table}},
+	return flows.TunFlow{
+		Table: flows.TunLocalSwitching, Priority: 1, Cookie: flows.Cookie(flows.CategoryTunnelPort, p.Name),
+		Match: flows.Match{}.InPort(p.OFPort), Actions: []flows.Action{flows.Goto(table)},
 	}
 }
 
 // localVLANFlow is T12: frames with the network's key get its local VLAN and go to learning
 // (table 10), or with DVR first to the DVR MAC check (table 9).
-func localVLANFlow(nw *state.Network, dvr bool) flows.Flow {
+func localVLANFlow(nw *state.Network, dvr bool) flows.TunFlow {
 	table, _ := tunnelTable(nw.Type)
-	next := flows.LearnFromTun
+	next := flows.TunLearnFromTun
 	if dvr {
-		next = flows.DVRNotLearn
+		next = flows.TunDVRNotLearn
 	}
-	return flows.Flow{
+	return flows.TunFlow{
 		Table: table, Priority: 1, Cookie: flows.Cookie(flows.CategoryLocalVLAN, nw.ID),
 		Match:   flows.Match{}.TunnelID(uint64(nw.SegmentationID)),
-		Actions: []flows.Action{flows.PushVLAN{}, flows.SetVLANVID(nw.LocalVLAN), flows.GotoTable{Table: next}},
+		Actions: []flows.Action{flows.PushVLAN{}, flows.SetVLANVID(nw.LocalVLAN), flows.Goto(next)},
 	}
 }
 
-// floodPorts returns the ofports a network floods to, ascending. Without l2population that
-// is every tunnel port of the network's type (Neutron's full mesh); with it, the ports of the
-// network's type towards the VTEPs whose FDB has the flooding entry.
+// floodPorts returns the ofports a network floods to, ordered by remote IP. Without
+// l2population that is every tunnel port of the network's type (Neutron's full mesh); with
+// it, the ports of the network's type towards the VTEPs whose FDB has the flooding entry.
+//
+// Neutron lists them by ofport, which follows the order it happened to create the ports
+// in; dvrflow creates a reconcile's new tunnel ports in one OVSDB transaction, where
+// ovs-vswitchd numbers them in no set order, so it orders them by the peer's address: the
+// same set of outputs, and the same flow on every start (docs/neutron-differences.md).
 func floodPorts(n *state.Node, nw *state.Network, ports []state.TunnelPort) []uint32 {
-	var out []uint32
+	var peers []state.TunnelPort
 	if !n.Host.L2Population {
 		for _, p := range ports {
 			if p.Type == nw.Type {
-				out = append(out, p.OFPort)
+				peers = append(peers, p)
 			}
 		}
-		return out
-	}
-	for _, f := range n.FDB {
-		if f.NetworkID != nw.ID || !f.Flood || f.RemoteIP == n.Host.LocalIP {
-			continue
+	} else {
+		for _, f := range n.FDB {
+			if f.NetworkID != nw.ID || !f.Flood || f.RemoteIP == n.Host.LocalIP {
+				continue
+			}
+			if p, ok := portTo(ports, nw.Type, f.RemoteIP); ok {
+				peers = append(peers, p)
+			}
 		}
-		if p, ok := portTo(ports, nw.Type, f.RemoteIP); ok {
+	}
+	slices.SortFunc(peers, func(a, b state.TunnelPort) int {
+		return cmp.Or(a.RemoteIP.Compare(b.RemoteIP), cmp.Compare(a.OFPort, b.OFPort))
+	})
+	out := make([]uint32, 0, len(peers))
+	for _, p := range peers {
+		if !slices.Contains(out, p.OFPort) {
 			out = append(out, p.OFPort)
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 // floodFlow is T13: broadcast, multicast and unknown unicast of the network's local VLAN
 // leave untagged with its key through every port given. There is none without ports.
-func floodFlow(nw *state.Network, ofports []uint32) (flows.Flow, bool) {
+func floodFlow(nw *state.Network, ofports []uint32) (flows.TunFlow, bool) {
 	if len(ofports) == 0 {
-		return flows.Flow{}, false
+		return flows.TunFlow{}, false
 	}
 	acts := []flows.Action{flows.PopVLAN{}, flows.SetTunnelID(uint64(nw.SegmentationID))}
 	for _, p := range ofports {
 		acts = append(acts, flows.Output{Port: p})
 	}
-	return flows.Flow{
-		Table: flows.FloodToTun, Priority: 1, Cookie: flows.Cookie(flows.CategoryFlood, nw.ID),
+	return flows.TunFlow{
+		Table: flows.TunFloodToTun, Priority: 1, Cookie: flows.Cookie(flows.CategoryFlood, nw.ID),
 		Match: flows.Match{}.VLAN(nw.LocalVLAN), Actions: acts,
 	}, true
 }
@@ -192,8 +208,8 @@ func floodFlow(nw *state.Network, ofports []uint32) (flows.Flow, bool) {
 // are sorted by MAC) gives one unicast flow; a MAC or IP listed under two VTEPs gives two
 // flows with the same match, of which pipeline.Build keeps the later, as Neutron's later
 // OpenFlow ADD would.
-func l2popFlows(n *state.Node, ports []state.TunnelPort) []flows.Flow {
-	var fs []flows.Flow
+func l2popFlows(n *state.Node, ports []state.TunnelPort) []flows.TunFlow {
+	var fs []flows.TunFlow
 	for _, fdb := range n.FDB {
 		nw, ok := n.Network(fdb.NetworkID)
 		if !ok || !nw.Tunnelled() || nw.LocalVLAN == 0 || fdb.RemoteIP == n.Host.LocalIP {
@@ -217,9 +233,9 @@ func l2popFlows(n *state.Node, ports []state.TunnelPort) []flows.Flow {
 
 // unicastFlow is T14: frames to a remote MAC leave untagged with the network's key through
 // the tunnel port of its VTEP.
-func unicastFlow(nw *state.Network, mac net.HardwareAddr, ofport uint32) flows.Flow {
-	return flows.Flow{
-		Table: flows.UcastToTun, Priority: 2, Cookie: flows.Cookie(flows.CategoryL2popUnicast, nw.ID+"/"+mac.String()),
+func unicastFlow(nw *state.Network, mac net.HardwareAddr, ofport uint32) flows.TunFlow {
+	return flows.TunFlow{
+		Table: flows.TunUcastToTun, Priority: 2, Cookie: flows.Cookie(flows.CategoryL2popUnicast, nw.ID+"/"+mac.String()),
 		Match:   flows.Match{}.VLAN(nw.LocalVLAN).EthDst(mac),
 		Actions: []flows.Action{flows.PopVLAN{}, flows.SetTunnelID(uint64(nw.SegmentationID)), flows.Output{Port: ofport}},
 	}
@@ -229,10 +245,10 @@ func unicastFlow(nw *state.Network, mac net.HardwareAddr, ofport uint32) flows.F
 // (opcode 2, sender and target swapped, the remote MAC as sender) and sent back out of the
 // port it came from, so it never crosses the overlay. Like Neutron's, it does not match the
 // ARP opcode (§7.10).
-func arpResponderFlow(nw *state.Network, e state.FDBEntry) flows.Flow {
+func arpResponderFlow(nw *state.Network, e state.FDBEntry) flows.TunFlow {
 	ip := e.IP.Unmap()
-	return flows.Flow{
-		Table: flows.ARPResponder, Priority: 1, Cookie: flows.Cookie(flows.CategoryARPResponder, nw.ID+"/"+ip.String()),
+	return flows.TunFlow{
+		Table: flows.TunARPResponder, Priority: 1, Cookie: flows.Cookie(flows.CategoryARPResponder, nw.ID+"/"+ip.String()),
 		Match: flows.Match{}.ARP().VLAN(nw.LocalVLAN).ARPTPA(netip.PrefixFrom(ip, 32)),
 		Actions: []flows.Action{
 			flows.SetARPOp(2),

@@ -72,39 +72,26 @@ func dumpFlows(ctx context.Context, h *sandbox.Host, bridge string, pipeline flo
 	return fs, nil
 }
 
-// owner names the generator and object of a flow from its cookie: the category dvrflow
-// encodes in it, and the object whose id hashes to the cookie's object bits.
-func owner(cookie uint64, objects map[uint64]string) string {
-	if !flows.IsOurs(cookie) {
-		return fmt.Sprintf("not dvrflow's (%#x)", cookie)
-	}
-	obj, ok := objects[flows.CookieObject(cookie)]
-	if !ok {
-		obj = fmt.Sprintf("object %#x", flows.CookieObject(cookie))
-	}
-	return flows.CookieCategory(cookie).String() + ": " + obj
-}
-
 // printFlows prints a bridge's flows grouped by table, each with its packet counter and
-// owner.
-func printFlows(title string, fs []dumpedFlow, objects map[uint64]string) {
+// owner: the generator and object its cookie names.
+func printFlows(title string, fs []dumpedFlow, objects flows.ObjectNames) {
 	fmt.Printf("\n   %s: %d flows\n", title, len(fs))
-	fmt.Printf("     %8s  %-34s %s\n", "packets", "owner (cookie: category: object)", "flow")
+	fmt.Printf("     %8s  %-34s %s\n", "packets", "owner (cookie: category object)", "flow")
 	last := -1
 	for _, f := range fs {
 		if int(f.table.Number) != last {
 			last = int(f.table.Number)
 			fmt.Printf("     -- table %d %s: %s\n", f.table.Number, f.table.Name, f.table.Purpose)
 		}
-		fmt.Printf("     %8d  %-34s %s\n", f.packets, owner(f.cookie, objects), f.text)
+		fmt.Printf("     %8d  %-34s %s\n", f.packets, flows.DescribeCookie(f.cookie).Text(objects), f.text)
 	}
 }
 
 // objectLabels maps the cookie object hashes of everything in the cloud to readable names:
 // bridges and the physical network, networks, router interfaces, VM ports and DVR MACs.
-func objectLabels(c cloud, here string) map[uint64]string {
-	m := map[uint64]string{}
-	add := func(id, label string) { m[flows.ObjectHash(id)] = label }
+func objectLabels(c cloud, here string) flows.ObjectNames {
+	m := flows.ObjectNames{}
+	add := m.Add
 	for _, b := range []string{"br-int", "br-vlan", "br-tun"} {
 		add(b, b)
 	}
