@@ -26,7 +26,7 @@ ports:
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid, problems := topo.Validate(cfg)
+	valid, problems := topo.Validate(cfg.Env())
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}

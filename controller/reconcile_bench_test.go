@@ -35,7 +35,7 @@ func newBenchNode(tb testing.TB, ports int) benchNode {
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}
-	topo, problems := raw.Validate(cfg)
+	topo, problems := raw.Validate(cfg.Env())
 	if len(problems) > 0 {
 		tb.Fatalf("%d topology problems, first: %v", len(problems), problems[0])
 	}

@@ -133,7 +133,7 @@ func TestDVRTopologyTemplate(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			valid, problems := topo.Validate(cfg)
+			valid, problems := topo.Validate(cfg.Env())
 			for _, p := range problems {
 				t.Errorf("problem: %s", p)
 			}

@@ -27,7 +27,7 @@ func benchDesired(tb testing.TB, ports int) map[string][]flows.Flow {
 	}
 	cfg := config.DefaultConfig()
 	cfg.ApplyHost(raw.Snapshot().Host)
-	topo, problems := raw.Validate(cfg)
+	topo, problems := raw.Validate(cfg.Env())
 	if len(problems) > 0 {
 		tb.Fatalf("%d topology problems, first: %v", len(problems), problems[0])
 	}

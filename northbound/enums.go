@@ -87,6 +87,7 @@ const (
 	OwnerRouterGateway              DeviceOwner = "network:router_gateway"
 	OwnerRouterInterface            DeviceOwner = "network:router_interface"
 	OwnerRouterHAInterface          DeviceOwner = "network:router_ha_interface"
+	OwnerHARouterReplicatedIface    DeviceOwner = "network:ha_router_replicated_interface"
 	OwnerFloatingIPAgentGateway     DeviceOwner = "network:floatingip_agent_gateway"
 	OwnerLoadBalancer               DeviceOwner = "neutron:LOADBALANCER"
 	OwnerLoadBalancerV2             DeviceOwner = "neutron:LOADBALANCERV2"

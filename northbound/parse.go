@@ -3,8 +3,10 @@ package northbound
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -66,4 +68,37 @@ func ParseIPOrCIDR(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, errors.New("is not an IP address or CIDR")
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ParseTunnelTypes parses a tunnel_types list: each item is checked and normalised (lower
+// case, blanks trimmed), duplicates dropped.
+func ParseTunnelTypes(types []string) ([]NetworkType, error) {
+	out := []NetworkType{}
+	for _, s := range types {
+		t, err := ParseTunnelType(strings.ToLower(strings.TrimSpace(s)))
+		if err != nil {
+			return nil, fmt.Errorf("has a tunnel type %q that is not one of vxlan, gre, geneve", s)
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// CheckBridgeMappings checks a bridge_mappings map (physical network → bridge): no empty
+// names, no bridge used twice.
+func CheckBridgeMappings(m map[string]string) error {
+	byBridge := map[string]string{}
+	for _, physnet := range slices.Sorted(maps.Keys(m)) {
+		bridge := m[physnet]
+		if physnet == "" || bridge == "" {
+			return fmt.Errorf("has an entry %q:%q with an empty physical network or bridge", physnet, bridge)
+		}
+		if other, dup := byBridge[bridge]; dup {
+			return fmt.Errorf("maps bridge %q twice (physical networks %q and %q)", bridge, other, physnet)
+		}
+		byBridge[bridge] = physnet
+	}
+	return nil
 }

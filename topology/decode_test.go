@@ -42,7 +42,7 @@ func TestScenariosLoadAndValidate(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Errorf("config: %v", err)
 			}
-			valid, problems := topo.Validate(cfg)
+			valid, problems := topo.Validate(cfg.Env())
 			for _, p := range problems {
 				t.Errorf("problem: %v", p)
 			}
@@ -101,7 +101,7 @@ func TestScenarioValues(t *testing.T) {
 	if f := topo.L2popFDB[0]; !f.Flood || f.RemoteIP != "192.168.100.13" || f.Entries[0] != (FDBEntry{MAC: "fa:16:3e:30:02:02", IP: "10.1.2.2"}) {
 		t.Errorf("dvr_vxlan_l2pop fdb = %+v", f)
 	}
-	valid, _ := topo.Validate(cfg)
+	valid, _ := topo.Validate(cfg.Env())
 	// gateway_mac defaults to the MAC of the port holding gateway_ip.
 	if s := valid.Subnets[0]; s.GatewayMAC.String() != "fa:16:3e:bb:01:01" || s.IPVersion != 4 {
 		t.Errorf("dvr_vxlan_l2pop valid subnet = %+v", s)
@@ -114,7 +114,7 @@ func TestScenarioValues(t *testing.T) {
 	if topo.Subnets[2].GatewayIP != "" || topo.Networks[2].NetworkType != "local" || topo.Networks[1].SegmentationID != 4002 {
 		t.Errorf("legacy_tunnels = %+v %+v", topo.Subnets[2], topo.Networks)
 	}
-	valid, _ = topo.Validate(cfg)
+	valid, _ = topo.Validate(cfg.Env())
 	if h := valid.OtherHosts; !reflect.DeepEqual(h[0].TunnelTypes, []northbound.NetworkType{"vxlan", "gre"}) || !reflect.DeepEqual(h[1].TunnelTypes, []northbound.NetworkType{"vxlan"}) {
 		t.Errorf("legacy_tunnels other hosts' tunnel_types = %+v", h)
 	}
@@ -137,7 +137,7 @@ func TestAllKindsYAML(t *testing.T) {
 	if f := topo.L2popFDB[1]; f.Flood {
 		t.Errorf("flood: false lost: %+v", f)
 	}
-	valid, problems := topo.Validate(effectiveConfig(topo, allKinds))
+	valid, problems := topo.Validate(effectiveConfig(topo, allKinds).Env())
 	if len(problems) != 0 {
 		t.Fatalf("problems: %v", problems)
 	}
@@ -217,7 +217,7 @@ ports:
 	}
 	cfg := config.DefaultConfig()
 	cfg.BridgeMappings = map[string]string{"p1": "br-p1"}
-	valid, problems := topo.Validate(cfg)
+	valid, problems := topo.Validate(cfg.Env())
 	want := []northbound.Problem{
 		{Kind: northbound.KindNetwork, ID: "n1", Field: "segmentation_id", Reason: "is a JSON string, want an integer"},
 		{Kind: northbound.KindPort, ID: "ports[2]", Reason: "is a JSON string, want a mapping"},

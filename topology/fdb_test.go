@@ -142,7 +142,7 @@ func TestDeriveFDBMatchesScenarios(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := effectiveConfig(topo, path)
-		valid, problems := topo.Validate(cfg)
+		valid, problems := topo.Validate(cfg.Env())
 		if len(problems) > 0 {
 			t.Fatalf("%s: %v", path, problems)
 		}
@@ -231,7 +231,7 @@ func TestDeriveFDB(t *testing.T) {
 	cfg.Host, cfg.LocalIP = "compute1", netip.MustParseAddr("192.168.100.11")
 	cfg.TunnelTypes = []northbound.NetworkType{"vxlan", "gre"}
 	cfg.BridgeMappings = map[string]string{"physnet1": "br-vlan"}
-	valid, problems := topo.Validate(cfg)
+	valid, problems := topo.Validate(cfg.Env())
 	if len(problems) > 0 {
 		t.Fatalf("test topology is invalid: %v", problems)
 	}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/northbound"
 )
 
@@ -32,10 +31,10 @@ func (f *File) Snapshot() *northbound.Snapshot {
 	return s
 }
 
-// Validate parses the file and validates it against the effective config: the valid
-// model and every problem, in the order [northbound.Validate] gives.
-func (f *File) Validate(cfg *config.Config) (*northbound.Model, []northbound.Problem) {
-	return northbound.Validate(*f.Snapshot(), cfg.Env())
+// Validate parses the file and validates it against the node's settings (config.Env): the
+// valid model and every problem, in the order [northbound.Validate] gives.
+func (f *File) Validate(env northbound.Env) (*northbound.Model, []northbound.Problem) {
+	return northbound.Validate(*f.Snapshot(), env)
 }
 
 // parser collects the problems of one file.
@@ -132,7 +131,7 @@ func (o *object) ip(field, value string) netip.Addr {
 func (p *parser) otherHost(o *object, h *OtherHost) northbound.RemoteHost {
 	out := northbound.RemoteHost{Name: h.Name, IP: o.ip("ip", h.IP), DVRMAC: o.mac("dvr_mac", h.DVRMAC)}
 	if h.TunnelTypes != nil {
-		types, err := config.ParseTunnelTypes(h.TunnelTypes)
+		types, err := northbound.ParseTunnelTypes(h.TunnelTypes)
 		if err != nil {
 			o.fail("tunnel_types", "%v", err)
 		}
@@ -247,7 +246,7 @@ func (p *parser) host(h *Host) *northbound.HostSettings {
 		out.TunnelBridge = nil
 	}
 	if h.BridgeMappings != nil {
-		if err := config.CheckBridgeMappings(h.BridgeMappings); err != nil {
+		if err := northbound.CheckBridgeMappings(h.BridgeMappings); err != nil {
 			o.fail("bridge_mappings", "%v", err)
 			out.BridgeMappings = nil
 		}
@@ -270,7 +269,7 @@ func (p *parser) host(h *Host) *northbound.HostSettings {
 		}
 	}
 	if h.TunnelTypes != nil {
-		if types, err := config.ParseTunnelTypes(h.TunnelTypes); err != nil {
+		if types, err := northbound.ParseTunnelTypes(h.TunnelTypes); err != nil {
 			o.fail("tunnel_types", "%v", err)
 		} else {
 			out.TunnelTypes = types

@@ -207,7 +207,7 @@ func TestValidateInvalidTopologies(t *testing.T) {
 				tt.ini(cfg)
 			}
 			cfg.ApplyHost(topo.Snapshot().Host)
-			valid, problems := topo.Validate(cfg)
+			valid, problems := topo.Validate(cfg.Env())
 			var got []where
 			for _, p := range problems {
 				got = append(got, where{p.Kind, p.ID, p.Field})
@@ -260,7 +260,7 @@ remote_ports: [{host: h2, id: r1, network_id: n1, mac: fa:16:3e:00:00:02, device
 	}
 	cfg := config.DefaultConfig()
 	cfg.ApplyHost(topo.Snapshot().Host)
-	valid, problems := topo.Validate(cfg)
+	valid, problems := topo.Validate(cfg.Env())
 	if len(problems) != 0 {
 		t.Fatal(problems)
 	}

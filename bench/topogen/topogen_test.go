@@ -32,7 +32,7 @@ func TestGenerateIsValidAndSized(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			valid, problems := topo.Validate(agentConfig(t, topo))
+			valid, problems := topo.Validate(agentConfig(t, topo).Env())
 			if len(problems) > 0 {
 				t.Fatalf("%d problems, first: %v", len(problems), problems[0])
 			}

@@ -2,10 +2,8 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/dvrflow/dvrflow/northbound"
@@ -54,7 +52,7 @@ var options = []option{
 	{"ovs", "igmp_snooping_enable", setBool(func(c *Config) *bool { return &c.IGMPSnoopingEnable })},
 
 	{"agent", "tunnel_types", func(c *Config, v string) error {
-		types, err := ParseTunnelTypes(parseList(v))
+		types, err := northbound.ParseTunnelTypes(parseList(v))
 		if err == nil {
 			c.TunnelTypes = types
 		}
@@ -215,21 +213,6 @@ func setInt(field func(*Config) *int, min, max int64) func(*Config, string) erro
 		}
 		return err
 	}
-}
-
-// ParseTunnelTypes checks and normalises (lower case, no duplicates) a tunnel type list.
-func ParseTunnelTypes(types []string) ([]northbound.NetworkType, error) {
-	out := []northbound.NetworkType{}
-	for _, s := range types {
-		t, err := northbound.ParseTunnelType(strings.ToLower(strings.TrimSpace(s)))
-		if err != nil {
-			return nil, fmt.Errorf("has a tunnel type %q that is not one of vxlan, gre, geneve", s)
-		}
-		if !slices.Contains(out, t) {
-			out = append(out, t)
-		}
-	}
-	return out, nil
 }
 
 // checkDatapathType accepts Neutron's datapath_type choices.

@@ -35,7 +35,7 @@ func (c *Config) Validate() error {
 	if c.IntegrationBridge == c.TunnelBridge {
 		bad("tunnel_bridge", "%q is also the integration_bridge", c.TunnelBridge)
 	}
-	if err := CheckBridgeMappings(c.BridgeMappings); err != nil {
+	if err := northbound.CheckBridgeMappings(c.BridgeMappings); err != nil {
 		bad("bridge_mappings", "%v", err)
 	}
 	for _, physnet := range c.Physnets() {

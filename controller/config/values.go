@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/dvrflow/dvrflow/northbound"
 )
 
-// Value parsers shared by the ini loader, Config.Validate and topology validation. Each
-// returns an error whose text completes "<option or field> <value>: ...".
+// Value parsers of the ini loader and Config.Validate (northbound has those of Neutron's
+// attribute types). Each returns an error whose text completes "<option> <value>: ...".
 
 // parseBool parses a boolean the way oslo.config does: true/false, yes/no, 1/0, on/off,
 // case-insensitive, surrounding blanks ignored.
@@ -76,23 +78,7 @@ func parseBridgeMappings(s string) (map[string]string, error) {
 		}
 		m[physnet] = bridge
 	}
-	return m, CheckBridgeMappings(m)
-}
-
-// CheckBridgeMappings checks a physnet → bridge map: no empty names, no bridge used twice.
-func CheckBridgeMappings(m map[string]string) error {
-	byBridge := map[string]string{}
-	for _, physnet := range sortedKeys(m) {
-		bridge := m[physnet]
-		if physnet == "" || bridge == "" {
-			return fmt.Errorf("has an entry %q:%q with an empty physical network or bridge", physnet, bridge)
-		}
-		if other, dup := byBridge[bridge]; dup {
-			return fmt.Errorf("maps bridge %q twice (physical networks %q and %q)", bridge, other, physnet)
-		}
-		byBridge[bridge] = physnet
-	}
-	return nil
+	return m, northbound.CheckBridgeMappings(m)
 }
 
 // oneOf checks that s is one of the allowed values.

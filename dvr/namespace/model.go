@@ -117,7 +117,7 @@ type Input struct {
 var routerInterfaceOwners = map[northbound.DeviceOwner]bool{
 	northbound.OwnerRouterInterfaceDistributed: true,
 	northbound.OwnerRouterInterface:            true,
-	"network:ha_router_replicated_interface":   true,
+	northbound.OwnerHARouterReplicatedIface:    true,
 }
 
 // Desired returns the routers this host must hold, sorted by ID: one per router id among the
