@@ -7,7 +7,7 @@ GO      ?= go
 SHORT   ?=
 TESTFLAGS ?= -count=1 -timeout 20m $(if $(SHORT),-short,)
 # Packages with goroutines get the race detector.
-RACE_PKGS = ./flows/... ./ovsdb/... ./controller/...
+RACE_PKGS = ./flows/... ./ovsdb/... ./controller/... ./topology/...
 
 .PHONY: all build demo test unit vet fmt deps clean
 
@@ -31,15 +31,14 @@ vet:
 	$(GO) vet ./...
 
 test: deps vet
-	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller)(/|$$)')
+	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller|topology)(/|$$)')
 	$(GO) test $(TESTFLAGS) -race $(RACE_PKGS)
 
-# Fast feedback while editing: -short skips the tests that need a real Open vSwitch, except
-# controller's TestDeletedBridgeIsRecreatedAndResynced, which starts one sandbox host
-# (ovsdb-server and ovs-vswitchd in namespaces; needs root, installs openvswitch-switch when
-# missing). Everything else is pure.
+# Pure tests only, for fast feedback while editing: -short skips every test that needs a real
+# Open vSwitch (no ovsdb-server or ovs-vswitchd is started, nothing is installed).
 unit:
-	$(GO) test -short -count=1 ./flows/... ./l2/ ./dvr/ ./tunnels/ ./pipeline/ ./controller/
+	$(GO) test -short -count=1 ./northbound/ ./topology/ ./architecture/ ./flows/... ./l2/ ./dvr/ \
+	  ./tunnels/ ./pipeline/ ./controller/...
 
 # Stop every sandbox host a crashed run may have left behind (by recorded pid only).
 clean:
