@@ -1,32 +1,23 @@
-// Package controller owns dvrflow's desired state: the agent configuration, the northbound
-// topology (networks, subnets, ports, other hosts, l2population FDB), its validation, and
-// (later) the event loop that turns that state into calls to the pure flow generators.
+// Package controller is the agent: it binds the VIFs OVSDB reports to the ports of the
+// northbound model (local VLANs, tags), and keeps the node's bridges, patch and tunnel
+// ports and flows equal to what the model asks for, through one event loop.
 //
-// # Configuration precedence
+// The agent takes [northbound.Snapshot]s and validates them against its config
+// (package config); it does not know which source produced them (the topology file, or
+// Neutron). Every change — a new snapshot, a VIF plugged, unplugged or given its ofport, one
+// of its own ports given its ofport, a bridge deleted, ovs-vswitchd restarted — leads to the
+// same reconcile ([Agent.Reconcile]):
 //
-// A setting can come from four places; the first one that sets it wins:
+//  1. observe: read the OVSDB cache (VIFs, tags, the ofports of patch and tunnel ports);
+//  2. plan: compute everything — binding and local VLANs, tunnel ports, every bridge's
+//     flows with the pure generators (package pipeline), the tags to change — before
+//     anything is written;
+//  3. apply, in the order that keeps traffic safe: bridges, patch and tunnel ports (one
+//     OVSDB transaction, none when all is there); every bridge's flows (one bundle each,
+//     confirmed by a barrier); the tags; the removal of tunnel ports no flow uses any more.
 //
-//  1. command-line flags (applied by the cmd, last, directly on the [Config] fields);
-//  2. the topology file's host section ([Config.ApplyHost]);
-//  3. the ini files given to [LoadConfig] (later files override earlier ones, like
-//     oslo.config's repeated --config-file);
-//  4. Neutron's defaults ([DefaultConfig]).
-//
-// The start-up sequence is therefore:
-//
-//	cfg, warnings, err := controller.LoadConfig(files...)   // defaults < ini
-//	topo, err := controller.LoadTopology(path)
-//	cfg.ApplyHost(topo.Host)                                 // < topology host
-//	applyFlags(cfg)                                          // < flags (cmd)
-//	err = cfg.Validate()                                     // refuse to start on error
-//	valid, problems := controller.Validate(topo, cfg)        // program valid, log problems
-//
-// On a topology reload ([WatchTopology]) the cmd starts again from a [Config.Clone] of the
-// ini-only config, so that a host setting removed from the file falls back to the ini.
-//
-// # Validation
-//
-// Bad input is refused loudly and nothing else is lost: [Validate] drops each invalid object
-// (and the objects that depend on it) and reports it as a [Problem] naming the object and
-// the field; every valid object is kept.
+// Nothing in a reconcile waits for an ofport: a port without one is left out of the flows
+// and reported in [Report.Waiting], and the loop reconciles again when OVSDB reports it.
+// [Agent.Converge] does the same for one-shot runs. Router namespaces (dvr/namespace) are a
+// separate applier fed from the same model.
 package controller

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,5 +140,35 @@ func TestWatchTopologyErrors(t *testing.T) {
 	}
 	if u := nextUpdate(t, ch); u.Err == nil || u.Snapshot != nil {
 		t.Fatalf("update %+v, want an error and no topology", u)
+	}
+}
+
+// A watch started from a loaded file sends nothing while the file is as it was read (the
+// agent reconciles its first snapshot once), then one update per change.
+func TestLoadedWatchSendsOnlyChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "topology.yaml")
+	if err := os.WriteFile(path, []byte(topologyText("v1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadSnapshot(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := loaded.Snapshot.Model.Networks; len(n) != 1 || n[0].ID != "v1" {
+		t.Fatalf("loaded snapshot networks = %+v", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := loaded.Watch(ctx, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noUpdate(t, ch)
+	replaceFile(t, path, topologyText("v2"))
+	if u := nextUpdate(t, ch); u.Err != nil || networkOf(u) != "v2" {
+		t.Fatalf("after a change: update %+v, want v2", u)
+	}
+	if _, err := LoadSnapshot(filepath.Join(t.TempDir(), "none.yaml")); err == nil || !strings.Contains(err.Error(), "none.yaml") {
+		t.Errorf("loading a missing file: err = %v, want one naming it", err)
 	}
 }
