@@ -83,7 +83,7 @@ func (b *bench) startInproc(ctx context.Context, n *node, topoFile string) (*inp
 		return nil, r, fmt.Errorf("topology %s: %d problems, first: %v", topoFile, len(problems), problems[0])
 	}
 	lap(&r.Validate)
-	if r.Report, err = p.agent.Reconcile(ctx); err != nil {
+	if r.Report, err = p.agent.Converge(ctx, time.Minute); err != nil {
 		p.close()
 		return nil, r, err
 	}
