@@ -8,10 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/dvrflow/dvrflow/controller"
-	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
@@ -35,25 +32,7 @@ func dvrAgent(t *testing.T) (context.Context, *controller.Agent, *sandbox.Host, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sandbox.StartForTest(t, "agentdvr")
-	cfg := config.DefaultConfig()
-	cfg.ApplyHost(topo.Snapshot().Host)
-	cfg.DatapathType, cfg.OVSRundir = "netdev", h.RunDir()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := zaptest.NewLogger(t)
-	db, err := ovsdb.Connect(ctx, h.DBEndpoint(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	a := controller.NewAgent(cfg, db, log)
-	t.Cleanup(a.Close)
-	if err := a.Setup(ctx); err != nil {
-		t.Fatal(err)
-	}
-	a.SetSnapshot(topo.Snapshot())
+	a, h, db := startAgent(t, ctx, "agentdvr", topo)
 	plug(t, ctx, h, db, topo.Ports...)
 	reconcile(t, ctx, a)
 	return ctx, a, h, db, topo

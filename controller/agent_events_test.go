@@ -38,7 +38,7 @@ ports:
 	return doc
 }
 
-// eventsAgent starts a sandbox host and an agent (bridges set up, topology in force) on it.
+// eventsAgent starts a sandbox host and an agent for the topology doc on it.
 func eventsAgent(t *testing.T, name, doc string) (context.Context, *controller.Agent, *sandbox.Host, *ovsdb.Client, *topology.File) {
 	t.Helper()
 	sandbox.SkipIfShort(t, "real Open vSwitch")
@@ -48,6 +48,14 @@ func eventsAgent(t *testing.T, name, doc string) (context.Context, *controller.A
 	if err != nil {
 		t.Fatal(err)
 	}
+	a, h, db := startAgent(t, ctx, name, topo)
+	return ctx, a, h, db, topo
+}
+
+// startAgent starts a sandbox host and an in-process agent on it (netdev bridges set up,
+// the topology in force), stopped when the test ends.
+func startAgent(t *testing.T, ctx context.Context, name string, topo *topology.File) (*controller.Agent, *sandbox.Host, *ovsdb.Client) {
+	t.Helper()
 	h := sandbox.StartForTest(t, name)
 	cfg := config.DefaultConfig()
 	cfg.ApplyHost(topo.Snapshot().Host)
@@ -69,7 +77,7 @@ func eventsAgent(t *testing.T, name, doc string) (context.Context, *controller.A
 	if problems := a.SetSnapshot(topo.Snapshot()); len(problems) > 0 {
 		t.Fatal(problems)
 	}
-	return ctx, a, h, db, topo
+	return a, h, db
 }
 
 // reports collects the reports of a running agent's reconciles.

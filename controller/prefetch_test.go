@@ -18,10 +18,10 @@ import (
 	"github.com/dvrflow/dvrflow/topology"
 )
 
-// startAgent starts an agent as cmd/dvrflow-agent does: the installed flows prefetched with
-// the config known before the topology (no host section) and with the effective one, then
-// NewAgent, UsePrefetch, Setup, SetTopology.
-func startAgent(t *testing.T, ctx context.Context, cfg *config.Config, db *ovsdb.Client, topo *topology.File) *controller.Agent {
+// startPrefetchedAgent starts an agent as cmd/dvrflow-agent does: the installed flows
+// prefetched with the config known before the topology (no host section) and with the
+// effective one, then NewAgent, UsePrefetch, Setup, SetSnapshot.
+func startPrefetchedAgent(t *testing.T, ctx context.Context, cfg *config.Config, db *ovsdb.Client, topo *topology.File) *controller.Agent {
 	t.Helper()
 	log := zaptest.NewLogger(t)
 	pre := controller.NewFlowPrefetch(log)
@@ -86,7 +86,7 @@ func TestStartWithPrefetch(t *testing.T) {
 	}
 	defer db.Close()
 
-	cold := startAgent(t, ctx, cfg, db, topo)
+	cold := startPrefetchedAgent(t, ctx, cfg, db, topo)
 	plug(t, ctx, h, db, topo.Ports...)
 	rep := reconcile(t, ctx, cold)
 	total := 0
@@ -114,7 +114,7 @@ func TestStartWithPrefetch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	restarted := startAgent(t, ctx, cfg, db, topo)
+	restarted := startPrefetchedAgent(t, ctx, cfg, db, topo)
 	rep = reconcile(t, ctx, restarted)
 	checkResults(t, "restart", rep, 2, true, 1)
 	if added, _, _ := changed(rep); len(added) != 1 || added[0].String() != gone.String() {

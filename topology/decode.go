@@ -17,17 +17,23 @@ import (
 // read, is not YAML, is not a mapping, lacks networks or ports, or has a host section or a
 // top-level key of the wrong shape. An object of the wrong shape inside a list (say a
 // string segmentation_id) is not a file-level error: it is left out and reported by
-// [Validate], like any other invalid object.
+// [File.Snapshot], like any other invalid object.
 func Load(path string) (*File, error) {
+	f, _, err := load(path)
+	return f, err
+}
+
+// load is [Load], also returning the file's content.
+func load(path string) (*File, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read topology: %w", err)
+		return nil, nil, fmt.Errorf("read topology: %w", err)
 	}
-	t, err := Parse(data)
+	f, err := Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("topology %s: %w", path, err)
+		return nil, nil, fmt.Errorf("topology %s: %w", path, err)
 	}
-	return t, nil
+	return f, data, nil
 }
 
 // Parse decodes a topology document; see [Load].

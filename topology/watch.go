@@ -41,13 +41,9 @@ type Loaded struct {
 
 // LoadSnapshot reads, decodes and parses the topology file at path once.
 func LoadSnapshot(path string) (*Loaded, error) {
-	data, err := os.ReadFile(path)
+	f, data, err := load(path)
 	if err != nil {
-		return nil, fmt.Errorf("read topology: %w", err)
-	}
-	f, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("topology %s: %w", path, err)
+		return nil, err
 	}
 	return &Loaded{Path: path, Snapshot: f.Snapshot(), data: data}, nil
 }
