@@ -23,30 +23,6 @@ type Model struct {
 	FDB []FDB
 }
 
-// HostSettings are node settings a northbound source carries besides the model: the
-// topology file's host section, in Neutron's option names. A nil pointer, map or slice
-// means "not given"; an empty map or slice is given and overrides (so an explicit
-// bridge_mappings: {} or tunnel_types: [] does override the ini). The source has parsed and
-// checked every value.
-type HostSettings struct {
-	// Name is this node's name ([DEFAULT] host).
-	Name              *string
-	AgentMode         *AgentMode
-	IntegrationBridge *string
-	TunnelBridge      *string
-	// BridgeMappings maps physical network → bridge.
-	BridgeMappings map[string]string
-	// LocalIP points at the zero Addr when the source unsets it explicitly.
-	LocalIP                  *netip.Addr
-	TunnelTypes              []NetworkType
-	L2Population             *bool
-	ARPResponder             *bool
-	EnableDistributedRouting *bool
-	// DVRMAC points at nil when the source unsets it explicitly.
-	DVRMAC             *net.HardwareAddr
-	PreventARPSpoofing *bool
-}
-
 // RemoteHost is another node of the cloud.
 type RemoteHost struct {
 	Name string

@@ -24,34 +24,6 @@ type Env struct {
 	DVRMAC net.HardwareAddr
 }
 
-// Snapshot is a full northbound state as a source parsed it: every object it could read,
-// in source order, and a Problem for each one it could not (those are absent from Model).
-type Snapshot struct {
-	// Host holds the node settings the source gives (nil: none); problems of kind host
-	// name those it refused.
-	Host     *HostSettings
-	Model    Model
-	Problems []Problem
-}
-
-// Update is one result of a source: a new snapshot, or why the source could not produce
-// one (the state in force stays).
-type Update struct {
-	Snapshot *Snapshot
-	Err      error
-}
-
-// HostProblems returns the snapshot's problems of kind host.
-func (s *Snapshot) HostProblems() []Problem {
-	var out []Problem
-	for _, p := range s.Problems {
-		if p.Kind == KindHost {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // Validate checks a parsed snapshot against the node's settings and returns a model
 // holding only the valid objects, with the problems of the others. Each invalid object is
 // dropped and reported, and so is every object that depends on a dropped or unknown one (a
