@@ -104,7 +104,10 @@ type RemotePort struct {
 	NetworkID   string
 	MAC         net.HardwareAddr
 	DeviceOwner DeviceOwner
-	FixedIPs    []FixedIP
+	// DeviceID is the VM's id, or for a router's port (an interface, a centralized SNAT
+	// port) its router's id; empty when unknown.
+	DeviceID string
+	FixedIPs []FixedIP
 }
 
 // Key is the remote port's identity, "host/id": a distributed router interface has the

@@ -146,7 +146,9 @@ type RemotePort struct {
 	MAC       string `json:"mac"`
 	// DeviceOwner defaults to compute:nova.
 	DeviceOwner northbound.DeviceOwner `json:"device_owner"`
-	FixedIPs    []FixedIP              `json:"fixed_ips,omitempty"`
+	// DeviceID is the VM's id, or for a router's port its router's id (optional).
+	DeviceID string    `json:"device_id,omitempty"`
+	FixedIPs []FixedIP `json:"fixed_ips,omitempty"`
 }
 
 // FDB is an explicit l2population FDB entry for one network and one remote VTEP.

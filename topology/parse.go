@@ -202,7 +202,7 @@ func (p *parser) port(o *object, r *Port) northbound.Port {
 func (p *parser) remotePort(o *object, r *RemotePort) northbound.RemotePort {
 	return northbound.RemotePort{
 		Host: r.Host, ID: r.ID, NetworkID: r.NetworkID, MAC: o.mac("mac", r.MAC),
-		DeviceOwner: r.DeviceOwner, FixedIPs: p.fixedIPs(o, r.FixedIPs),
+		DeviceOwner: r.DeviceOwner, DeviceID: r.DeviceID, FixedIPs: p.fixedIPs(o, r.FixedIPs),
 	}
 }
 
