@@ -19,9 +19,10 @@ type overlayHost struct {
 	name, ip, dvrMAC string
 }
 
-// overlayNet is a tunnelled network with one subnet.
+// overlayNet is a network with one subnet: tunnelled, or a vlan network on physnet.
 type overlayNet struct {
 	id, netType string
+	physnet     string // vlan networks: the physical network
 	segment     int
 	subnetID    string
 	cidr        string
@@ -33,6 +34,9 @@ type overlayNet struct {
 type overlayPort struct {
 	host, id, network, subnet, mac, ip string
 	owner, deviceID                    string // device_owner ("" = compute:nova), router id
+	// unlisted leaves the port out of the other hosts' remote_ports, as a topology written
+	// by hand leaves out the remote copies of a distributed router's interfaces.
+	unlisted bool
 }
 
 // overlayTopology renders the topology file that self's agent reads: its host section
@@ -64,7 +68,11 @@ func overlayTopology(t *testing.T, self overlayHost, settings map[string]any, ho
 	}
 	var networks, subnets []map[string]any
 	for _, n := range nets {
-		networks = append(networks, map[string]any{"id": n.id, "network_type": n.netType, "segmentation_id": n.segment})
+		network := map[string]any{"id": n.id, "network_type": n.netType, "segmentation_id": n.segment}
+		if n.physnet != "" {
+			network["physical_network"] = n.physnet
+		}
+		networks = append(networks, network)
 		s := map[string]any{"id": n.subnetID, "network_id": n.id, "cidr": n.cidr}
 		if n.gateway != "" {
 			s["gateway_ip"] = n.gateway
@@ -91,7 +99,7 @@ func overlayTopology(t *testing.T, self overlayHost, settings map[string]any, ho
 			local = append(local, entry())
 		}
 		for _, h := range hosts {
-			if h.name != self.name && (p.host == "" || p.host == h.name) {
+			if h.name != self.name && (p.host == "" || p.host == h.name) && !p.unlisted {
 				e := entry()
 				e["host"] = h.name
 				remote = append(remote, e)

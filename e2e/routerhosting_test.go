@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dvrflow/dvrflow/sandbox"
+)
+
+// The cloud of TestDVRRouterHostsGetTunnels: three DVR hosts, a VXLAN network X with VMs on
+// rh-a and rh-c, a VLAN network Y with a VM on rh-b, one distributed router R on both. Every
+// host hosts R (each has a VM on one of its subnets), so every host has R's interfaces; the
+// topologies list them as this host's ports only, never as remote ports, the way one writes
+// a topology by hand.
+var (
+	rhHosts = []overlayHost{
+		{name: "rh-a", ip: "192.168.60.1", dvrMAC: "fa:16:3f:00:06:01"},
+		{name: "rh-b", ip: "192.168.60.2", dvrMAC: "fa:16:3f:00:06:02"},
+		{name: "rh-c", ip: "192.168.60.3", dvrMAC: "fa:16:3f:00:06:03"},
+	}
+	rhRouter = "e0000006-0000-4000-8000-000000000006"
+	rhNets   = []overlayNet{
+		{id: "0a000006-0000-4000-8000-000000000001", netType: "vxlan", segment: 1601, subnetID: "5b000006-0000-4000-8000-000000000001", cidr: "10.6.1.0/24", gateway: "10.6.1.1"},
+		{id: "0a000006-0000-4000-8000-000000000002", netType: "vlan", physnet: "physnet1", segment: 106, subnetID: "5b000006-0000-4000-8000-000000000002", cidr: "10.6.2.0/24", gateway: "10.6.2.1"},
+	}
+	rhQrX = overlayPort{id: "d0610000-0000-4000-8000-000000000001", network: rhNets[0].id, subnet: rhNets[0].subnetID, mac: "fa:16:3e:bb:06:01", ip: "10.6.1.1",
+		owner: "network:router_interface_distributed", deviceID: rhRouter, unlisted: true}
+	rhQrY = overlayPort{id: "d0620000-0000-4000-8000-000000000002", network: rhNets[1].id, subnet: rhNets[1].subnetID, mac: "fa:16:3e:bb:06:02", ip: "10.6.2.1",
+		owner: "network:router_interface_distributed", deviceID: rhRouter, unlisted: true}
+	rhVMA = overlayPort{host: "rh-a", id: "c06a0000-0000-4000-8000-0000000000a1", network: rhNets[0].id, subnet: rhNets[0].subnetID, mac: "fa:16:3e:06:01:0a", ip: "10.6.1.10"}
+	rhVMC = overlayPort{host: "rh-c", id: "c06c0000-0000-4000-8000-0000000000c1", network: rhNets[0].id, subnet: rhNets[0].subnetID, mac: "fa:16:3e:06:01:0c", ip: "10.6.1.12"}
+	rhVMB = overlayPort{host: "rh-b", id: "c06b0000-0000-4000-8000-0000000000b1", network: rhNets[1].id, subnet: rhNets[1].subnetID, mac: "fa:16:3e:06:02:0b", ip: "10.6.2.11"}
+)
+
+// TestDVRRouterHostsGetTunnels: a host that routes replies into a VXLAN network it has no
+// VM on (rh-b: its VM is on the VLAN network) must be reachable through a tunnel from the
+// hosts with VMs on that network. neutron-server gives every host of the router a flooding
+// entry on each of the router's networks; the agent derives the same from the topology
+// (northbound RouterHosts), so rh-a and rh-c make tunnels to rh-b although no remote port
+// of rh-b is on the VXLAN network. Pings go in every direction, routed and switched.
+func TestDVRRouterHostsGetTunnels(t *testing.T) {
+	needsSwitch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	settings := map[string]any{"agent_mode": "dvr", "tunnel_types": []string{"vxlan"}, "l2_population": true,
+		"arp_responder": true, "bridge_mappings": map[string]string{"physnet1": "br-vlan"}}
+	ports := []overlayPort{rhQrX, rhQrY, rhVMA, rhVMB, rhVMC}
+
+	hs := map[string]*sandbox.Host{}
+	for _, oh := range rhHosts {
+		hs[oh.name] = sandbox.StartForTest(t, oh.name)
+	}
+	a, b, c := hs["rh-a"], hs["rh-b"], hs["rh-c"]
+	// A chain a — b — c, for the underlay (br-phy) and the VLAN trunk (br-vlan): b's
+	// bridges join the other two (no loop).
+	for _, l := range []struct {
+		h1, h2   *sandbox.Host
+		if1, if2 string
+	}{{a, b, "ul0", "ula"}, {c, b, "ul0", "ulc"}, {a, b, "vl0", "vla"}, {c, b, "vl0", "vlc"}} {
+		if err := sandbox.Link(ctx, l.h1, l.if1, l.h2, l.if2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, oh := range rhHosts {
+		uplink := "ul0"
+		if oh.name == "rh-b" {
+			uplink = "ula"
+		}
+		if err := hs[oh.name].AddUnderlay(ctx, sandbox.UnderlaySpec{Bridge: "br-phy", Uplink: uplink, CIDR: rhHosts[i].ip + "/24"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Vsctl(ctx, "add-port", "br-phy", "ulc"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, oh := range rhHosts {
+		path := filepath.Join(dir, oh.name+".json")
+		writeFileAtomic(t, path, overlayTopology(t, oh, settings, rhHosts, rhNets, ports))
+		startAgent(t, hs[oh.name], path)
+	}
+	trunks := map[string][]string{"rh-a": {"vl0"}, "rh-b": {"vla", "vlc"}, "rh-c": {"vl0"}}
+	ns := "qrouter-" + rhRouter
+	for _, oh := range rhHosts {
+		h := hs[oh.name]
+		waitFor(t, 20*time.Second, "agent creates br-vlan and br-tun on "+oh.name, func() error {
+			return errors.Join(bridgeExists(ctx, h, "br-vlan"), bridgeExists(ctx, h, "br-tun"))
+		})
+		for _, uplink := range trunks[oh.name] {
+			if _, err := h.Vsctl(ctx, "--may-exist", "add-port", "br-vlan", uplink); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, 30*time.Second, "agent creates the router namespace on "+oh.name, func() error {
+			out, err := h.Run(ctx, "ip", "-n", ns, "-o", "addr", "show", "to", rhQrY.ip)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, rhQrY.ip) {
+				return fmt.Errorf("no %s in %s yet", rhQrY.ip, ns)
+			}
+			return nil
+		})
+	}
+
+	vms := map[string]*sandbox.VM{
+		"a": addOverlayVM(t, ctx, a, "a", rhVMA, "24", rhNets[0].gateway),
+		"b": addOverlayVM(t, ctx, b, "b", rhVMB, "24", rhNets[1].gateway),
+		"c": addOverlayVM(t, ctx, c, "c", rhVMC, "24", rhNets[0].gateway),
+	}
+	ip := map[string]string{"a": rhVMA.ip, "b": rhVMB.ip, "c": rhVMC.ip}
+
+	// rh-c's tunnel to rh-b exists only through the router's hosting: rh-b has no port on
+	// the VXLAN network in rh-c's topology.
+	waitFor(t, 20*time.Second, "rh-c has a tunnel port to rh-b", func() error {
+		out, err := c.Vsctl(ctx, "list-ports", "br-tun")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "vxlan-c0a83c02") {
+			return fmt.Errorf("br-tun ports on rh-c: %s", strings.Fields(out))
+		}
+		return nil
+	})
+	waitFor(t, 30*time.Second, "c (rh-c, VXLAN) reaches b (rh-b, VLAN) through the router", func() error {
+		return vms["c"].Ping(ctx, ip["b"], 1)
+	})
+	for _, p := range []struct{ from, to, what string }{
+		{"c", "b", "routed VXLAN → VLAN; the reply comes back through rh-b's tunnel to rh-c"},
+		{"b", "c", "routed VLAN → VXLAN"},
+		{"a", "b", "routed VXLAN → VLAN; the reply comes back through rh-b's tunnel to rh-a"},
+		{"b", "a", "routed VLAN → VXLAN"},
+		{"a", "c", "switched on the VXLAN network"},
+		{"c", "a", "switched on the VXLAN network"},
+	} {
+		if err := vms[p.from].Ping(ctx, ip[p.to], 3); err != nil {
+			t.Errorf("%s → %s (%s): %v", p.from, p.to, p.what, err)
+		}
+	}
+}
