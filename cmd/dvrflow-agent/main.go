@@ -155,6 +155,10 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	defer boot.Close()
 	cfg := boot.Config
 	log = log.With(zap.String("host", cfg.Host))
+	for _, u := range cfg.Unhonoured() {
+		log.Warn("option not honoured", zap.String("section", u.Section), zap.String("option", u.Option),
+			zap.String("value", u.Value), zap.String("reason", u.Reason))
+	}
 	log.Info("starting", zap.String("topology", cfg.TopologyFile), zap.String("ovsdb", cfg.OVSDBConnection),
 		zap.String("datapath_type", cfg.DatapathType), zap.Bool("distributed", cfg.DistributedRoutingEnabled()),
 		zap.Any("tunnel_types", cfg.TunnelTypes), zap.Bool("once", o.once))

@@ -115,6 +115,10 @@ type Config struct {
 	// spoofing protection of br-int tables 24/25 (default true). Neutron removed this
 	// option in 11.0.0; dvrflow keeps it as its own.
 	PreventARPSpoofing bool
+	// AllowUnfilteredPorts is [dvrflow] allow_unfiltered_ports: start although
+	// firewall_driver asks for security-group filtering, which dvrflow does not implement
+	// yet (default false: the agent refuses to start, see [Config.Validate]).
+	AllowUnfilteredPorts bool
 }
 
 // DefaultConfig returns the configuration with every option at its default. Host is the

@@ -115,6 +115,7 @@ var options = []option{
 		return err
 	}},
 	{"dvrflow", "prevent_arp_spoofing", setBool(func(c *Config) *bool { return &c.PreventARPSpoofing })},
+	{"dvrflow", "allow_unfiltered_ports", setBool(func(c *Config) *bool { return &c.AllowUnfilteredPorts })},
 }
 
 // renamedOptions maps deprecated or removed option names (section → name) to the warning

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -75,8 +76,17 @@ func TestLoadNeutronIni(t *testing.T) {
 	if !reflect.DeepEqual(warnings, wantWarnings) {
 		t.Errorf("warnings = %v, want %v", warnings, wantWarnings)
 	}
+	// The shipped file asks for the openvswitch firewall, which dvrflow does not give: it
+	// fails closed until the operator accepts unfiltered ports, and then says so.
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `firewall_driver: "openvswitch" asks for security-group filtering`) {
+		t.Errorf("Validate = %v, want the firewall_driver refusal", err)
+	}
+	c.AllowUnfilteredPorts = true
 	if err := c.Validate(); err != nil {
-		t.Errorf("Validate: %v", err)
+		t.Errorf("Validate with allow_unfiltered_ports: %v", err)
+	}
+	if u := c.Unhonoured(); len(u) != 1 || u[0].Option != "firewall_driver" || !strings.Contains(u[0].Reason, "NOT filtered") {
+		t.Errorf("Unhonoured = %v, want the unfiltered ports named", u)
 	}
 }
 
@@ -251,7 +261,7 @@ func TestPrecedence(t *testing.T) {
 		t.Errorf("ini values not in the host section were lost: local_ip %s firewall_driver %q", c.LocalIP, c.FirewallDriver)
 	}
 	// Flags come last: the cmd sets fields directly.
-	c.DatapathType = DatapathNetdev
+	c.DatapathType, c.AllowUnfilteredPorts = DatapathNetdev, true
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
@@ -377,5 +387,74 @@ func TestConfigClone(t *testing.T) {
 	d.TunnelTypes = append(d.TunnelTypes, "vxlan")
 	if len(c.BridgeMappings) != 1 || !*c.EnableDistributedRouting || len(c.TunnelTypes) != 0 {
 		t.Errorf("Clone shares state: %+v", c)
+	}
+}
+
+// TestFailClosedFiltering: a firewall_driver that asks for filtering stops the agent unless
+// the operator accepts unfiltered ports; one that names no driver is refused by name.
+func TestFailClosedFiltering(t *testing.T) {
+	tests := []struct {
+		driver   string
+		sgOff    bool
+		allow    bool
+		want     string // substring of Validate's error; empty: valid
+		filtered bool   // FilteringRequested
+	}{
+		{driver: "", want: ""},
+		{driver: "noop", want: ""},
+		{driver: "neutron.agent.firewall.NoopFirewallDriver", want: ""},
+		{driver: "openvswitch", want: `"openvswitch" asks for security-group filtering`, filtered: true},
+		{driver: "iptables_hybrid", want: "allow_unfiltered_ports = true", filtered: true},
+		{driver: "neutron.agent.linux.iptables_firewall:OVSHybridIptablesFirewallDriver", want: "asks for security-group filtering", filtered: true},
+		{driver: "neutron.agent.linux.openvswitch_firewall.OVSFirewallDriver", want: "asks for security-group filtering", filtered: true},
+		{driver: "openvswitch", sgOff: true, want: ""},
+		{driver: "openvswitch", allow: true, want: "", filtered: true},
+		{driver: "ovs", want: `firewall_driver: "ovs" is not a firewall driver of Neutron's Open vSwitch agent (iptables, iptables_hybrid, noop, openvswitch`},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s sg_off=%v allow=%v", tt.driver, tt.sgOff, tt.allow), func(t *testing.T) {
+			c := DefaultConfig()
+			c.Host, c.FirewallDriver, c.EnableSecurityGroup, c.AllowUnfilteredPorts = "h", tt.driver, !tt.sgOff, tt.allow
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate = %v, want %q", err, tt.want)
+			}
+			if got := c.FilteringRequested(); got != tt.filtered {
+				t.Errorf("FilteringRequested = %v, want %v", got, tt.filtered)
+			}
+		})
+	}
+}
+
+// TestUnhonoured: every option dvrflow accepts but does not act on is listed by name when
+// set to other than its default; a default config lists none.
+func TestUnhonoured(t *testing.T) {
+	if u := DefaultConfig().Unhonoured(); len(u) != 0 {
+		t.Fatalf("defaults: %v", u)
+	}
+	c := DefaultConfig()
+	c.TopologyFile = "t.yaml"
+	c.FirewallDriver, c.AllowUnfilteredPorts = "openvswitch", true
+	c.DropFlowsOnStart, c.ExplicitlyEgressDirect, c.IGMPSnoopingEnable = true, true, true
+	c.Extensions = []string{"qos"}
+	c.PollingInterval, c.ReportInterval = 5, 10
+	c.OVSDBTimeout, c.OFInactivityProbe, c.OFConnectTimeout, c.OFRequestTimeout = 1, 2, 3, 4
+	c.MetricsAddress = "127.0.0.1:9108"
+	var got []string
+	for _, u := range c.Unhonoured() {
+		got = append(got, u.Section+"/"+u.Option)
+		if u.Reason == "" || u.Value == "" {
+			t.Errorf("%v: no value or reason", u)
+		}
+	}
+	want := []string{"securitygroup/firewall_driver", "agent/drop_flows_on_start", "agent/explicitly_egress_direct",
+		"agent/extensions", "ovs/igmp_snooping_enable", "agent/polling_interval", "agent/report_interval",
+		"ovs/ovsdb_timeout", "ovs/of_inactivity_probe", "ovs/of_connect_timeout", "ovs/of_request_timeout",
+		"dvrflow/metrics_address"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Unhonoured names %v\nwant %v", got, want)
 	}
 }

@@ -62,6 +62,7 @@ func (c *Config) Validate() error {
 				"(set host.dvr_mac in the topology or [dvrflow] dvr_mac)")
 		}
 	}
+	c.checkFiltering(bad)
 	c.validateNumbers(bad)
 	if err := checkOptionalHostPort(c.MetricsAddress); err != nil {
 		bad("metrics_address", "%q %v", c.MetricsAddress, err)
