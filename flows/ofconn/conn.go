@@ -88,6 +88,8 @@ type Conn struct {
 	pendMu  sync.Mutex
 	pending []*pending
 	echoCh  chan []byte
+	// onMonitor receives the flow monitor's updates and notices (MonitorFlows).
+	onMonitor atomic.Pointer[onfHandler]
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -272,6 +274,9 @@ func (c *Conn) dispatch(msg []byte) {
 	}
 	if p := c.lookup(xid); p != nil {
 		p.onMsg(xid, msg)
+		return
+	}
+	if c.monitorMessage(msg) {
 		return
 	}
 	if typ == ofptError && c.log.Core().Enabled(zap.DebugLevel) {
