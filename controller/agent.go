@@ -35,6 +35,8 @@ type Agent struct {
 	routers RouterNamespaces
 	// onConverged, when set, is called by Run after every successful reconcile.
 	onConverged func(Report)
+	// repairs counts the flow-mods that undid other clients' changes.
+	repairs int
 
 	// Results of the last reconcile.
 	binding Binding

@@ -39,7 +39,7 @@ ports:
 }
 
 // eventsAgent starts a sandbox host and an agent for the topology doc on it.
-func eventsAgent(t *testing.T, name, doc string) (context.Context, *controller.Agent, *sandbox.Host, *ovsdb.Client, *topology.File) {
+func eventsAgent(t *testing.T, name, doc string, tune ...func(*config.Config)) (context.Context, *controller.Agent, *sandbox.Host, *ovsdb.Client, *topology.File) {
 	t.Helper()
 	sandbox.SkipIfShort(t, "real Open vSwitch")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -48,18 +48,21 @@ func eventsAgent(t *testing.T, name, doc string) (context.Context, *controller.A
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, h, db := startAgent(t, ctx, name, topo)
+	a, h, db := startAgent(t, ctx, name, topo, tune...)
 	return ctx, a, h, db, topo
 }
 
 // startAgent starts a sandbox host and an in-process agent on it (netdev bridges set up,
-// the topology in force), stopped when the test ends.
-func startAgent(t *testing.T, ctx context.Context, name string, topo *topology.File) (*controller.Agent, *sandbox.Host, *ovsdb.Client) {
+// the topology in force), stopped when the test ends; tune adjusts the config first.
+func startAgent(t *testing.T, ctx context.Context, name string, topo *topology.File, tune ...func(*config.Config)) (*controller.Agent, *sandbox.Host, *ovsdb.Client) {
 	t.Helper()
 	h := sandbox.StartForTest(t, name)
 	cfg := config.DefaultConfig()
 	cfg.ApplyHost(topo.Snapshot().Host)
 	cfg.DatapathType, cfg.OVSRundir = config.DatapathNetdev, h.RunDir()
+	for _, f := range tune {
+		f(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -294,4 +297,87 @@ func TestDeletedBridgeIsRecreatedAndResynced(t *testing.T) {
 	if out, _ := h.Vsctl(ctx, "get", "interface", "phy-br-vlan", "options:peer"); strings.Trim(strings.TrimSpace(out), `"`) != "int-br-vlan" {
 		t.Fatalf("patch port not restored: peer=%s", out)
 	}
+}
+
+// A flow of the agent's deleted by hand, and a foreign flow put on one of its keys, are
+// repaired by the running agent within a second, through the flow monitor and the one
+// write path; the switch then equals the desired state again.
+func TestFlowsChangedByOthersAreRepaired(t *testing.T) {
+	ctx, a, h, db, topo := eventsAgent(t, "repair", eventsTopology(false))
+	plug(t, ctx, h, db, topo.Ports...)
+	r, stop := runAgent(t, ctx, a)
+	first := r.await(t, ctx, 0, "at start", func(rep controller.Report) bool { return len(rep.Waiting) == 0 })
+
+	// The port's MAC protection (table 25) and the NORMAL of table 60, as dumped.
+	mac := dumpLines(t, ctx, h, "br-int", "table=25", "dl_src=fa:16:3e:00:00:01")
+	if len(mac) != 1 {
+		t.Fatalf("table 25 flows of the port: %q", mac)
+	}
+	changedAt := time.Now()
+	if _, err := h.Ofctl(ctx, "-O", "OpenFlow13", "del-flows", "br-int", "table=25,dl_src=fa:16:3e:00:00:01"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Ofctl(ctx, "-O", "OpenFlow13", "add-flow", "br-int", "cookie=0x1234,table=60,priority=3,actions=drop"); err != nil {
+		t.Fatal(err)
+	}
+	foreign, mods := 0, 0 // over the reconciles since the changes (one or two)
+	got := r.await(t, ctx, first+1, "repairing", func(rep controller.Report) bool {
+		for _, res := range rep.Results {
+			foreign += res.Foreign
+			mods += res.FlowMods()
+		}
+		return foreign >= 2 && mods >= 2
+	})
+	took := time.Since(changedAt)
+	stop()
+	t.Logf("repaired %s after the changes (reconcile %d)", took.Round(time.Millisecond), got)
+	if took > time.Second {
+		t.Errorf("repair took %s, want < 1 s", took)
+	}
+	if a.Repairs() < 2 {
+		t.Errorf("Repairs() = %d, want ≥ 2", a.Repairs())
+	}
+	if err := a.Verify(ctx); err != nil {
+		t.Fatalf("after the repair: %v", err)
+	}
+	if got := dumpLines(t, ctx, h, "br-int", "table=25", "dl_src=fa:16:3e:00:00:01"); len(got) != 1 {
+		t.Errorf("the MAC protection flow is not back: %q", got)
+	}
+}
+
+// With verify_interval the running agent reads every bridge back periodically.
+func TestVerifyIntervalReadsBack(t *testing.T) {
+	ctx, a, _, _, _ := eventsAgent(t, "verify", eventsTopology(false), func(c *config.Config) { c.VerifyInterval = 1 })
+	r, stop := runAgent(t, ctx, a)
+	first := r.await(t, ctx, 0, "at start", func(controller.Report) bool { return true })
+	r.await(t, ctx, first+1, "a periodic read-back", func(rep controller.Report) bool {
+		for _, res := range rep.Results {
+			if !res.Read {
+				return false
+			}
+		}
+		return len(rep.Results) > 0
+	})
+	stop()
+}
+
+// dumpLines returns the bridge's flows (ovs-ofctl dump-flows with the filter) that contain
+// every substring.
+func dumpLines(t *testing.T, ctx context.Context, h *sandbox.Host, bridge, filter string, subs ...string) []string {
+	t.Helper()
+	out, err := h.Ofctl(ctx, "-O", "OpenFlow13", "--no-stats", "dump-flows", bridge, filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		ok := strings.Contains(l, "actions=")
+		for _, s := range subs {
+			ok = ok && strings.Contains(l, s)
+		}
+		if ok {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return lines
 }

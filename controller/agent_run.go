@@ -3,9 +3,11 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -37,6 +39,13 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 	backoff := minRetry
 	var retry <-chan time.Time
 	lost := a.lostSignals(ctx)
+	changed := a.changedSignals(ctx)
+	var verify <-chan time.Time
+	if a.cfg.VerifyInterval > 0 {
+		t := time.NewTicker(time.Duration(a.cfg.VerifyInterval) * time.Second)
+		defer t.Stop()
+		verify = t.C
+	}
 	first := true
 	// ofports is closed at the next Interface change while some of the agent's ports wait
 	// for an ofport; nil otherwise.
@@ -44,7 +53,7 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 	var waiting []string
 	for {
 		if dirty && retry == nil {
-			changed := a.db.InterfacesChanged()
+			ifaces := a.db.InterfacesChanged()
 			rep, err := a.Reconcile(ctx)
 			switch {
 			case ctx.Err() != nil:
@@ -74,9 +83,10 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 				if a.onConverged != nil {
 					a.onConverged(rep)
 				}
+				a.logRepairs(rep)
 				waiting, ofports = rep.Waiting, nil
 				if len(waiting) > 0 {
-					ofports = changed
+					ofports = ifaces
 					if a.ofportArrived(waiting) {
 						dirty = true
 						continue
@@ -97,6 +107,15 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 			}
 		case <-lost:
 			a.log.Warn("openflow connection lost (ovs-vswitchd restarted?), re-syncing")
+			dirty = true
+		case br := <-changed:
+			a.log.Debug("flows changed by another client", zap.String("bridge", br))
+			dirty = true
+		case <-verify:
+			for _, br := range a.brs.Names() {
+				a.brs.Writer(br).Invalidate()
+			}
+			a.log.Debug("periodic verify: reading every bridge's flows again")
 			dirty = true
 		case ev, ok := <-a.db.Events():
 			if !ok {
@@ -211,6 +230,60 @@ func layoutChanged(old, cur *config.Config) bool {
 		!reflect.DeepEqual(old.BridgeMappings, cur.BridgeMappings) ||
 		!reflect.DeepEqual(old.TunnelTypes, cur.TunnelTypes) || old.DatapathType != cur.DatapathType
 }
+
+// changedSignals merges the managed bridges' foreign-change signals (their flow monitors)
+// into one channel of bridge names.
+func (a *Agent) changedSignals(ctx context.Context) <-chan string {
+	out := make(chan string, len(a.brs.Names()))
+	for _, br := range a.brs.Names() {
+		w := a.brs.Writer(br)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-w.Changed():
+					select {
+					case out <- br:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}()
+	}
+	return out
+}
+
+// logRepairs logs, per bridge, the flows a reconcile changed because another client had
+// changed them, and counts them.
+func (a *Agent) logRepairs(rep Report) {
+	for _, res := range rep.Results {
+		if res.Foreign == 0 {
+			continue
+		}
+		a.repairs += res.FlowMods()
+		if res.FlowMods() == 0 {
+			a.log.Info("flows changed by another client need no repair (no collision with ours)",
+				zap.String("bridge", res.Bridge), zap.Int("changes", res.Foreign))
+			continue
+		}
+		fields := []zap.Field{zap.String("bridge", res.Bridge), zap.Int("changes", res.Foreign),
+			zap.Int("added", len(res.Added)), zap.Int("modified", len(res.Modified)), zap.Int("deleted", len(res.Deleted)),
+			zap.Duration("took", res.Duration)}
+		for i, c := range slices.Concat(res.Added, res.Modified, res.Deleted) {
+			if i == maxPortLogs {
+				break
+			}
+			fields = append(fields, zap.String(fmt.Sprintf("flow%d", i), c.Flow.String()))
+		}
+		a.log.Warn("flows changed by another client repaired", fields...)
+	}
+}
+
+// Repairs is how many flow-mods the agent has sent to undo changes other clients made to
+// its flows since it started.
+func (a *Agent) Repairs() int { return a.repairs }
 
 // lostSignals merges the managed bridges' lost-connection signals into one channel.
 func (a *Agent) lostSignals(ctx context.Context) <-chan struct{} {

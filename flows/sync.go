@@ -42,6 +42,9 @@ type Bridge struct {
 	prefetchMaxAge time.Duration
 	lost           chan struct{} // signalled when a connection ends
 	scratch        []byte        // instruction encoding buffer of the diff
+	// foreign holds the changes others made, reported by the connection's flow monitor.
+	foreign *foreignChanges
+	changed chan struct{} // signalled when foreign changes are queued
 }
 
 // NewBridge returns the write path for bridge name, whose OpenFlow management socket is
@@ -51,7 +54,7 @@ func NewBridge(name, socketPath string, log *zap.Logger) *Bridge {
 		log = zap.NewNop()
 	}
 	return &Bridge{name: name, socketPath: socketPath, log: log.With(zap.String("bridge", name)),
-		prefetchMaxAge: DefaultPrefetchMaxAge, lost: make(chan struct{}, 1)}
+		prefetchMaxAge: DefaultPrefetchMaxAge, lost: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
 }
 
 // Lost is signalled (coalesced) whenever the OpenFlow connection ends, for example because
@@ -80,7 +83,10 @@ type SyncResult struct {
 	// Prefetched: that read was the one Prefetch started (Read is set too); this Sync did
 	// not read the flows itself.
 	Prefetched bool
-	Duration   time.Duration // from start to commit confirmed
+	// Foreign is how many changes made by other clients (reported by the flow monitor)
+	// this Sync took into account before the diff: the flow-mods then repair them.
+	Foreign  int
+	Duration time.Duration // from start to commit confirmed
 }
 
 // FlowMods is the number of flow-mods sent.
@@ -137,6 +143,7 @@ func (b *Bridge) dropConn() {
 	}
 	b.conn = nil
 	b.installed = nil
+	b.foreign = nil
 	b.discardPrefetch()
 }
 
@@ -171,7 +178,7 @@ func (b *Bridge) connect(ctx context.Context) (connection, error) {
 		if err != nil {
 			return connection{}, fmt.Errorf("connect to bridge %s at %s: %w", b.name, b.socketPath, err)
 		}
-		b.use(c)
+		b.use(c, b.startMonitor(ctx, c))
 	}
 	if b.installed != nil {
 		return connection{}, nil
@@ -189,9 +196,9 @@ func (b *Bridge) connect(ctx context.Context) (connection, error) {
 	return connection{read: true}, nil
 }
 
-// use makes c the connection, whose end signals Lost.
-func (b *Bridge) use(c *ofconn.Conn) {
-	b.conn = c
+// use makes c the connection, whose end signals Lost, and q the queue of its flow monitor.
+func (b *Bridge) use(c *ofconn.Conn, q *foreignChanges) {
+	b.conn, b.foreign = c, q
 	go func() {
 		<-c.Done()
 		select {
@@ -261,6 +268,7 @@ func (b *Bridge) Sync(ctx context.Context, desired []Flow) (SyncResult, error) {
 	start := time.Now()
 	res := SyncResult{Bridge: b.name}
 
+	res.Foreign = b.applyForeign()
 	conn, err := b.connect(ctx)
 	if err != nil {
 		return res, err

@@ -115,6 +115,10 @@ type Config struct {
 	// spoofing protection of br-int tables 24/25 (default true). Neutron removed this
 	// option in 11.0.0; dvrflow keeps it as its own.
 	PreventARPSpoofing bool
+	// VerifyInterval is [dvrflow] verify_interval: every so many seconds the agent reads
+	// every bridge's flows back and repairs what differs, as a backstop to the switch's
+	// flow monitor (default 0: off).
+	VerifyInterval int
 	// AllowUnfilteredPorts is [dvrflow] allow_unfiltered_ports: start although
 	// firewall_driver asks for security-group filtering, which dvrflow does not implement
 	// yet (default false: the agent refuses to start, see [Config.Validate]).

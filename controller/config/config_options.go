@@ -115,6 +115,7 @@ var options = []option{
 		return err
 	}},
 	{"dvrflow", "prevent_arp_spoofing", setBool(func(c *Config) *bool { return &c.PreventARPSpoofing })},
+	{"dvrflow", "verify_interval", setInt(func(c *Config) *int { return &c.VerifyInterval }, 0, maxInt32)},
 	{"dvrflow", "allow_unfiltered_ports", setBool(func(c *Config) *bool { return &c.AllowUnfilteredPorts })},
 }
 

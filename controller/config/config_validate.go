@@ -84,6 +84,7 @@ func (c *Config) validateNumbers(bad func(option, format string, args ...any)) {
 		{"of_request_timeout", c.OFRequestTimeout, 0, maxInt32},
 		{"bridge_mac_table_size", c.BridgeMACTableSize, 0, maxInt32},
 		{"polling_interval", c.PollingInterval, 0, maxInt32},
+		{"verify_interval", c.VerifyInterval, 0, maxInt32},
 	} {
 		if n.value < n.min || n.value > n.max {
 			bad(n.option, "%d is outside %d–%d", n.value, n.min, n.max)
