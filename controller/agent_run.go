@@ -22,10 +22,15 @@ import (
 // unless it changes the bridge layout, which needs a restart.
 type Reconfigure func(*northbound.HostSettings) (*config.Config, error)
 
-// Retry backoff after a failed reconcile (switch not reachable yet, OVSDB busy...).
+// Retry backoff after a failed reconcile (switch not reachable yet, OVSDB busy...). The
+// cap keeps the flows' return after an ovs-vswitchd restart within half a second of the
+// switch accepting connections again; a retry that fails costs one dial.
 const (
 	minRetry = 50 * time.Millisecond
-	maxRetry = 5 * time.Second
+	maxRetry = 500 * time.Millisecond
+	// failureLogEvery is how often the same reconcile failure is logged again at error
+	// level while it lasts (at debug level in between).
+	failureLogEvery = 30 * time.Second
 )
 
 // Run keeps the bridges converged until ctx ends. It reacts to OVSDB events (VIFs plugged,
@@ -47,6 +52,7 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 		verify = t.C
 	}
 	first := true
+	var failures failureLog
 	// ofports is closed at the next Interface change while some of the agent's ports wait
 	// for an ofport; nil otherwise.
 	var ofports <-chan struct{}
@@ -59,10 +65,11 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 			case ctx.Err() != nil:
 				return nil
 			case err != nil:
-				a.log.Error("reconcile failed, retrying", zap.Error(err), zap.Duration("in", backoff))
+				failures.log(a.log, err, backoff)
 				retry = time.After(backoff)
 				backoff = min(2*backoff, maxRetry)
 			default:
+				failures.recovered(a.log)
 				dirty, backoff = false, minRetry
 				if first {
 					// The first sync read every flow from the switch and the whole
@@ -137,6 +144,33 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 			dirty = true
 		}
 	}
+}
+
+// failureLog logs a lasting reconcile failure once at error level, again when it changes
+// and every failureLogEvery, and at debug level in between, so that an agent retrying twice
+// a second while the switch is down does not flood its log.
+type failureLog struct {
+	last     string
+	loggedAt time.Time
+	count    int
+}
+
+func (f *failureLog) log(log *zap.Logger, err error, retryIn time.Duration) {
+	f.count++
+	if msg := err.Error(); msg != f.last || time.Since(f.loggedAt) >= failureLogEvery {
+		log.Error("reconcile failed, retrying", zap.Error(err), zap.Duration("in", retryIn), zap.Int("failures", f.count))
+		f.last, f.loggedAt = msg, time.Now()
+		return
+	}
+	log.Debug("reconcile failed, retrying", zap.Error(err), zap.Duration("in", retryIn))
+}
+
+// recovered logs the end of a run of failures.
+func (f *failureLog) recovered(log *zap.Logger) {
+	if f.count > 0 {
+		log.Info("reconcile succeeded again", zap.Int("failures", f.count))
+	}
+	*f = failureLog{}
 }
 
 // OnConverged sets f to be called by Run, on Run's goroutine, with the report of every
