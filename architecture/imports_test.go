@@ -47,7 +47,8 @@ var allowed = map[string][]string{
 	"dvr/namespace":                  {"ethtool", "northbound", "nsthread", "ovsdb", "state"},
 	"controller":                     {"controller/config", "dvr/namespace", "flows", "northbound", "ovsdb", "pipeline", "state", "tunnels"},
 	"startup":                        {"controller", "controller/config", "northbound", "ovsdb", "topology"},
-	"cmd/dvrflow-agent":              {"controller", "controller/config", "dvr/namespace", "flows", "startup"},
+	"metrics":                        {"controller", "flows"},
+	"cmd/dvrflow-agent":              {"controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
 	"architecture":                   {},
 
 	// The harness.

@@ -37,6 +37,8 @@ type Agent struct {
 	onConverged func(Report)
 	// repairs counts the flow-mods that undid other clients' changes.
 	repairs int
+	// problems is how many objects the northbound state in force lacks (invalid ones).
+	problems int
 
 	// Results of the last reconcile.
 	binding Binding
@@ -101,9 +103,26 @@ func (a *Agent) SetSnapshot(s *northbound.Snapshot) []northbound.Problem {
 			a.log.Info("northbound state changed", zap.Object("diff", d))
 		}
 	}
-	a.model = valid
+	a.model, a.problems = valid, len(problems)
 	return problems
 }
+
+// Problems is how many northbound objects of the state in force were refused as invalid.
+func (a *Agent) Problems() int { return a.problems }
+
+// Pipeline returns the table catalogue of a managed bridge (by its role in the config).
+func (a *Agent) Pipeline(bridge string) flows.Pipeline {
+	switch {
+	case bridge == a.cfg.IntegrationBridge:
+		return flows.IntegrationPipeline
+	case bridge == a.cfg.TunnelBridge && a.cfg.TunnelingEnabled():
+		return flows.TunnelPipeline
+	}
+	return flows.PhysicalPipeline
+}
+
+// Writer returns the write path of a managed bridge (nil for another name).
+func (a *Agent) Writer(bridge string) *flows.Bridge { return a.brs.Writer(bridge) }
 
 // Model returns the validated model in force.
 func (a *Agent) Model() *northbound.Model { return a.model }

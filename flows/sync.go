@@ -44,6 +44,8 @@ type Bridge struct {
 	scratch        []byte        // instruction encoding buffer of the diff
 	// foreign holds the changes others made, reported by the connection's flow monitor.
 	foreign *foreignChanges
+	// current is conn, readable without the lock (Connected).
+	current atomic.Pointer[ofconn.Conn]
 	changed chan struct{} // signalled when foreign changes are queued
 }
 
@@ -61,6 +63,21 @@ func NewBridge(name, socketPath string, log *zap.Logger) *Bridge {
 // ovs-vswitchd restarted and lost every flow; the next Sync reconnects and re-reads what is
 // installed, so a caller reacts by syncing again.
 func (b *Bridge) Lost() <-chan struct{} { return b.lost }
+
+// Connected reports whether the Bridge has a live OpenFlow connection to the switch. It
+// does not block (a Sync in progress holds the Bridge).
+func (b *Bridge) Connected() bool {
+	c := b.current.Load()
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.Done():
+		return false
+	default:
+		return true
+	}
+}
 
 // Name returns the bridge name.
 func (b *Bridge) Name() string { return b.name }
@@ -142,6 +159,7 @@ func (b *Bridge) dropConn() {
 		_ = b.conn.Close()
 	}
 	b.conn = nil
+	b.current.Store(nil)
 	b.installed = nil
 	b.foreign = nil
 	b.discardPrefetch()
@@ -199,6 +217,7 @@ func (b *Bridge) connect(ctx context.Context) (connection, error) {
 // use makes c the connection, whose end signals Lost, and q the queue of its flow monitor.
 func (b *Bridge) use(c *ofconn.Conn, q *foreignChanges) {
 	b.conn, b.foreign = c, q
+	b.current.Store(c)
 	go func() {
 		<-c.Done()
 		select {

@@ -182,6 +182,13 @@ func (c *Client) applyTo(r *rows, u *tableUpdates) {
 	}
 }
 
+// Connected reports whether the client has a session with ovsdb-server now.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil
+}
+
 // setConn installs a connected session.
 func (c *Client) setConn(conn *rpcConn) {
 	c.mu.Lock()

@@ -31,6 +31,7 @@ import (
 	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/dvr/namespace"
 	"github.com/dvrflow/dvrflow/flows"
+	"github.com/dvrflow/dvrflow/metrics"
 	"github.com/dvrflow/dvrflow/startup"
 )
 
@@ -178,7 +179,19 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	agent.SetSnapshot(boot.TakeSnapshot())
 
 	if o.once {
+		if cfg.MetricsAddress != "" {
+			log.Warn("option not honoured", zap.String("section", "dvrflow"), zap.String("option", "metrics_address"),
+				zap.String("value", cfg.MetricsAddress), zap.String("reason", "no metrics listener in a one-shot run (--once)"))
+		}
 		return runOnce(ctx, agent, o, log)
+	}
+	var onConverged []func(controller.Report)
+	if cfg.MetricsAddress != "" {
+		rec := metrics.NewRecorder(metrics.Agent{Agent: agent, DB: boot.DB})
+		if err := rec.Serve(ctx, cfg.MetricsAddress, log); err != nil {
+			return err
+		}
+		onConverged = append(onConverged, rec.Reconciled)
 	}
 	updates, err := boot.Watch(ctx, log)
 	if err != nil {
@@ -186,7 +199,7 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	}
 	if o.printDesired != "" {
 		written := false
-		agent.OnConverged(func(controller.Report) {
+		onConverged = append(onConverged, func(controller.Report) {
 			if written {
 				return
 			}
@@ -196,6 +209,11 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 			}
 		})
 	}
+	agent.OnConverged(func(rep controller.Report) {
+		for _, f := range onConverged {
+			f(rep)
+		}
+	})
 	err = agent.Run(ctx, updates, boot.Effective)
 	log.Info("stopped")
 	return err

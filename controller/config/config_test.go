@@ -442,7 +442,6 @@ func TestUnhonoured(t *testing.T) {
 	c.Extensions = []string{"qos"}
 	c.PollingInterval, c.ReportInterval = 5, 10
 	c.OVSDBTimeout, c.OFInactivityProbe, c.OFConnectTimeout, c.OFRequestTimeout = 1, 2, 3, 4
-	c.MetricsAddress = "127.0.0.1:9108"
 	var got []string
 	for _, u := range c.Unhonoured() {
 		got = append(got, u.Section+"/"+u.Option)
@@ -452,8 +451,7 @@ func TestUnhonoured(t *testing.T) {
 	}
 	want := []string{"securitygroup/firewall_driver", "agent/drop_flows_on_start", "agent/explicitly_egress_direct",
 		"agent/extensions", "ovs/igmp_snooping_enable", "agent/polling_interval", "agent/report_interval",
-		"ovs/ovsdb_timeout", "ovs/of_inactivity_probe", "ovs/of_connect_timeout", "ovs/of_request_timeout",
-		"dvrflow/metrics_address"}
+		"ovs/ovsdb_timeout", "ovs/of_inactivity_probe", "ovs/of_connect_timeout", "ovs/of_request_timeout"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Unhonoured names %v\nwant %v", got, want)
 	}

@@ -119,8 +119,5 @@ func (c *Config) Unhonoured() []Unhonoured {
 			add("ovs", n.option, n.set, "not honoured yet: dvrflow uses its own timeouts")
 		}
 	}
-	if c.MetricsAddress != "" {
-		add("dvrflow", "metrics_address", c.MetricsAddress, "metrics are not implemented yet: no listener is started")
-	}
 	return out
 }
