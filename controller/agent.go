@@ -49,7 +49,7 @@ type Agent struct {
 // NewAgent returns an agent for the effective config cfg (validated, flags applied) on an
 // OVSDB connection. Call Setup, SetSnapshot, then Reconcile, Converge or Run.
 func NewAgent(cfg *config.Config, db *ovsdb.Client, log *zap.Logger) *Agent {
-	return &Agent{cfg: cfg, db: db, log: log, vlans: NewLocalVLANs(), brs: NewBridges(db, cfg.SocketDir(), log)}
+	return &Agent{cfg: cfg, db: db, log: log, vlans: NewLocalVLANs(), brs: NewBridges(db, cfg.SocketDir(), cfg.InactivityProbe(), log)}
 }
 
 // Setup creates or adopts the bridges the config names and their patch ports: the

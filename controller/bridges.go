@@ -19,6 +19,7 @@ import (
 type Bridges struct {
 	db     *ovsdb.Client
 	rundir string
+	probe  time.Duration // of_inactivity_probe of every OpenFlow connection
 	log    *zap.Logger
 
 	mu      sync.Mutex
@@ -35,9 +36,9 @@ type PatchPair struct {
 }
 
 // NewBridges returns an empty set of managed bridges; rundir is where ovs-vswitchd puts
-// the BRIDGE.mgmt sockets.
-func NewBridges(db *ovsdb.Client, rundir string, log *zap.Logger) *Bridges {
-	return &Bridges{db: db, rundir: rundir, log: log, specs: map[string]ovsdb.BridgeSpec{}, writers: map[string]*flows.Bridge{}}
+// the BRIDGE.mgmt sockets, probe the echo interval of their OpenFlow connections (0: none).
+func NewBridges(db *ovsdb.Client, rundir string, probe time.Duration, log *zap.Logger) *Bridges {
+	return &Bridges{db: db, rundir: rundir, probe: probe, log: log, specs: map[string]ovsdb.BridgeSpec{}, writers: map[string]*flows.Bridge{}}
 }
 
 // Add adds a bridge (with its patch pairs, which must join managed bridges) without touching
@@ -55,7 +56,9 @@ func (b *Bridges) Add(spec ovsdb.BridgeSpec, patches ...PatchPair) {
 		}
 	}
 	if b.writers[spec.Name] == nil {
-		b.writers[spec.Name] = flows.NewBridge(spec.Name, filepath.Join(b.rundir, spec.Name+".mgmt"), b.log)
+		w := flows.NewBridge(spec.Name, filepath.Join(b.rundir, spec.Name+".mgmt"), b.log)
+		w.SetInactivityProbe(b.probe)
+		b.writers[spec.Name] = w
 	}
 }
 

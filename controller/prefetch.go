@@ -69,6 +69,7 @@ func (p *FlowPrefetch) Start(ctx context.Context, cfg *config.Config) {
 			continue // no such bridge yet: the first reconcile creates it
 		}
 		w := flows.NewBridge(name, socket, p.log)
+		w.SetInactivityProbe(cfg.InactivityProbe())
 		w.Prefetch(ctx)
 		p.writers[name] = prefetched{w: w, socket: socket}
 		p.log.Debug("reading installed flows ahead of the first reconcile", zap.String("bridge", name))

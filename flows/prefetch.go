@@ -66,6 +66,7 @@ func (b *Bridge) runPrefetch(ctx context.Context, p *prefetch) {
 		p.err = fmt.Errorf("connect to bridge %s at %s: %w", b.name, b.socketPath, err)
 		return
 	}
+	c.Probe(b.probe) // set before Prefetch, never changed while it runs
 	p.foreign = b.startMonitor(ctx, c)
 	p.readAt = time.Now()
 	inst, err := b.readInstalled(ctx, c)

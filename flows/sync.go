@@ -46,6 +46,8 @@ type Bridge struct {
 	foreign *foreignChanges
 	// current is conn, readable without the lock (Connected).
 	current atomic.Pointer[ofconn.Conn]
+	// probe is the echo interval of every connection (0: none); see SetInactivityProbe.
+	probe   time.Duration
 	changed chan struct{} // signalled when foreign changes are queued
 }
 
@@ -63,6 +65,15 @@ func NewBridge(name, socketPath string, log *zap.Logger) *Bridge {
 // ovs-vswitchd restarted and lost every flow; the next Sync reconnects and re-reads what is
 // installed, so a caller reacts by syncing again.
 func (b *Bridge) Lost() <-chan struct{} { return b.lost }
+
+// SetInactivityProbe makes every later connection send an echo request each interval and
+// give up on a switch that does not answer within it (ofconn.Conn.Probe): the next Sync
+// then reconnects. Call it before the first Sync or Prefetch.
+func (b *Bridge) SetInactivityProbe(interval time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.probe = interval
+}
 
 // Connected reports whether the Bridge has a live OpenFlow connection to the switch. It
 // does not block (a Sync in progress holds the Bridge).
@@ -196,6 +207,7 @@ func (b *Bridge) connect(ctx context.Context) (connection, error) {
 		if err != nil {
 			return connection{}, fmt.Errorf("connect to bridge %s at %s: %w", b.name, b.socketPath, err)
 		}
+		c.Probe(b.probe)
 		b.use(c, b.startMonitor(ctx, c))
 	}
 	if b.installed != nil {

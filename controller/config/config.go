@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/dvrflow/dvrflow/northbound"
 )
@@ -294,4 +295,10 @@ func (c *Config) ManagedBridges() []string {
 		names = append(names, c.TunnelBridge)
 	}
 	return names
+}
+
+// InactivityProbe is of_inactivity_probe as a duration: the echo interval of the agent's
+// OpenFlow connections (0: no probes).
+func (c *Config) InactivityProbe() time.Duration {
+	return time.Duration(c.OFInactivityProbe) * time.Second
 }

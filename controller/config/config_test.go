@@ -451,7 +451,7 @@ func TestUnhonoured(t *testing.T) {
 	}
 	want := []string{"securitygroup/firewall_driver", "agent/drop_flows_on_start", "agent/explicitly_egress_direct",
 		"agent/extensions", "ovs/igmp_snooping_enable", "agent/polling_interval", "agent/report_interval",
-		"ovs/ovsdb_timeout", "ovs/of_inactivity_probe", "ovs/of_connect_timeout", "ovs/of_request_timeout"}
+		"ovs/ovsdb_timeout", "ovs/of_connect_timeout", "ovs/of_request_timeout"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Unhonoured names %v\nwant %v", got, want)
 	}

@@ -111,7 +111,6 @@ func (c *Config) Unhonoured() []Unhonoured {
 		set, def int
 	}{
 		{"ovsdb_timeout", c.OVSDBTimeout, d.OVSDBTimeout},
-		{"of_inactivity_probe", c.OFInactivityProbe, d.OFInactivityProbe},
 		{"of_connect_timeout", c.OFConnectTimeout, d.OFConnectTimeout},
 		{"of_request_timeout", c.OFRequestTimeout, d.OFRequestTimeout},
 	} {

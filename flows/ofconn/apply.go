@@ -412,3 +412,32 @@ func (b *batch) firstError() error {
 	}
 	return b.errs[0]
 }
+
+// Probe sends an echo request every interval while the connection lives and fails the
+// connection when one is not answered within interval (the switch hung, or the way to it
+// died without closing the socket): Done then reports it, and the connection's users
+// reconnect. It is Neutron's [ovs] of_inactivity_probe; interval 0 disables it. Call it
+// once per connection.
+func (c *Conn) Probe(interval time.Duration) {
+	if interval <= 0 {
+		return
+	}
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.done:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), interval)
+			_, err := c.Echo(ctx)
+			cancel()
+			if err != nil && c.Err() == nil {
+				c.fail(fmt.Errorf("ofconn: no echo reply within %s (of_inactivity_probe): %w", interval, err))
+				return
+			}
+		}
+	}()
+}

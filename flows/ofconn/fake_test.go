@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -129,5 +130,36 @@ func TestStrayErrorIsIgnored(t *testing.T) {
 	sw.Write([]byte{4, ofptBarrierReply, 0, 8, req[4], req[5], req[6], req[7]})
 	if err := <-done; err != nil {
 		t.Fatalf("Barrier = %v", err)
+	}
+}
+
+// Probe keeps a connection whose switch answers its echo requests, and fails one whose
+// switch stops answering, naming of_inactivity_probe.
+func TestProbeFailsASilentSwitch(t *testing.T) {
+	c, sw := fakeSwitch(t)
+	c.Probe(50 * time.Millisecond)
+	for range 3 {
+		req := readFake(t, sw)
+		if req[1] != ofptEchoRequest {
+			t.Fatalf("probe sent message type %d, want an echo request", req[1])
+		}
+		req[1] = ofptEchoReply
+		if _, err := sw.Write(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-c.Done():
+		t.Fatalf("connection failed although the switch answered: %v", c.Err())
+	default:
+	}
+	// The switch goes silent: the next unanswered probe fails the connection.
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection still up 5 s after the switch stopped answering")
+	}
+	if err := c.Err(); err == nil || !strings.Contains(err.Error(), "of_inactivity_probe") {
+		t.Errorf("Err = %v, want the probe named", err)
 	}
 }
