@@ -33,6 +33,22 @@ vet:
 test: deps vet
 	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller|topology)(/|$$)')
 	$(GO) test $(TESTFLAGS) -race $(RACE_PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# Fuzzing (Go's native fuzzer): every decoder of outside input — the topology file and its
+# validation, the ini loader, OVSDB's table updates, the OpenFlow flow stats, flow monitor
+# updates and errors, the OXM matches a switch reports — runs for FUZZTIME each. The seed
+# corpora (f.Add in each target, and testdata/fuzz/ where the fuzzer found something) also
+# run in every plain `go test`; `make test` fuzzes each briefly on top.
+FUZZTIME ?= 30s
+TEST_FUZZTIME ?= 3s
+FUZZ_TARGETS = ./topology:FuzzParseAndValidate ./controller/config:FuzzLoadConfig ./ovsdb:FuzzDecodeUpdates \
+  ./flows:FuzzCanonicalMatch ./flows/ofconn:FuzzParseFlowStats ./flows/ofconn:FuzzFlowMonitorUpdates \
+  ./flows/ofconn:FuzzParseError
+.PHONY: fuzz
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
 
 # Pure tests only, for fast feedback while editing: -short skips every test that needs a real
 # Open vSwitch (no ovsdb-server or ovs-vswitchd is started, nothing is installed).

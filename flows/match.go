@@ -303,9 +303,15 @@ func appendParsedTLVs(out []tlv, b []byte) ([]tlv, error) {
 		body := b[hdr : hdr+n]
 		t := tlv{header: h, field: fieldsByHeader[h&^0x1ff]}
 		if h&0x100 != 0 {
+			if n%2 != 0 {
+				return out, fmt.Errorf("OXM field 0x%08x: a value and mask of %d bytes in all", h, n)
+			}
 			t.value, t.mask = body[:n/2], body[n/2:]
 		} else {
 			t.value = body
+		}
+		if t.field != nil && h>>16 != 0xffff && len(t.value) != t.field.bytes {
+			return out, fmt.Errorf("OXM field %s: %d bytes, want %d", t.field.name, len(t.value), t.field.bytes)
 		}
 		if h>>16 == 0xffff {
 			t.value = b[4 : hdr+n] // keep the experimenter id in the value: it is part of the identity
