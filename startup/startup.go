@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,7 +29,9 @@ import (
 type Boot struct {
 	Config *config.Config
 	source *topology.Loaded
-	DB     *ovsdb.Client
+	// base is the ini files' config (defaults < ini), replaced by Reload.
+	base atomic.Pointer[config.Config]
+	DB   *ovsdb.Client
 	// Prefetch holds the bridges' installed flows read while OVSDB connected.
 	Prefetch *controller.FlowPrefetch
 	// Effective returns the validated config for a snapshot's host settings: the base
@@ -48,8 +52,10 @@ func Bootstrap(ctx context.Context, base *config.Config, flags func(*config.Conf
 	if flags == nil {
 		flags = func(*config.Config) error { return nil }
 	}
+	b := &Boot{Prefetch: controller.NewFlowPrefetch(log)}
+	b.base.Store(base)
 	withHost := func(h *northbound.HostSettings) (*config.Config, error) {
-		cfg := base.Clone()
+		cfg := b.base.Load().Clone()
 		cfg.ApplyHost(h)
 		if err := flags(cfg); err != nil {
 			return nil, err
@@ -64,7 +70,6 @@ func Bootstrap(ctx context.Context, base *config.Config, flags func(*config.Conf
 	if probe.TopologyFile == "" {
 		return nil, errors.New("no topology: give --topology FILE or [dvrflow] topology_file (the Neutron RPC mode is not available yet)")
 	}
-	b := &Boot{Prefetch: controller.NewFlowPrefetch(log)}
 	b.Effective = func(h *northbound.HostSettings) (*config.Config, error) {
 		cfg, err := withHost(h)
 		if err != nil {
@@ -119,6 +124,69 @@ func (b *Boot) TakeSnapshot() *northbound.Snapshot {
 // Watch starts watching the northbound source for changes since the first snapshot.
 func (b *Boot) Watch(ctx context.Context, log *zap.Logger) (<-chan *northbound.Update, error) {
 	return b.source.Watch(ctx, log)
+}
+
+// Updates returns the northbound updates for the agent's loop: the topology file's changes
+// (Watch), and on every signal of reload (SIGHUP) the config files read again — later
+// snapshots are judged against them, see Effective — followed by the topology file read
+// again, sent even when unchanged. A config file that no longer loads is reported as the
+// update's error and changes nothing.
+func (b *Boot) Updates(ctx context.Context, files []string, reload <-chan os.Signal, log *zap.Logger) (<-chan *northbound.Update, error) {
+	watched, err := b.Watch(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *northbound.Update)
+	go func() {
+		defer close(out)
+		for {
+			var u *northbound.Update
+			select {
+			case <-ctx.Done():
+				return
+			case w, ok := <-watched:
+				if !ok {
+					return
+				}
+				u = w
+			case <-reload:
+				log.Info("reload requested: reading the config files and the topology again", zap.Strings("config_files", files))
+				u = b.reload(files, log)
+			}
+			select {
+			case out <- u:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// reload reads the config files and the topology file again.
+func (b *Boot) reload(files []string, log *zap.Logger) *northbound.Update {
+	base, warnings, err := config.LoadConfig(files...)
+	for _, w := range warnings {
+		log.Warn("config", zap.String("warning", w.String()))
+	}
+	if err != nil {
+		return &northbound.Update{Err: fmt.Errorf("reload: config not changed: %w", err)}
+	}
+	loaded, err := topology.LoadSnapshot(b.source.Path)
+	if err != nil {
+		return &northbound.Update{Err: fmt.Errorf("reload: %w", err)}
+	}
+	old := b.base.Swap(base)
+	cfg, err := b.Effective(loaded.Snapshot.Host)
+	if err != nil {
+		b.base.Store(old)
+		return &northbound.Update{Err: fmt.Errorf("reload: config refused, not changed: %w", err)}
+	}
+	for _, u := range cfg.Unhonoured() {
+		log.Warn("option not honoured", zap.String("section", u.Section), zap.String("option", u.Option),
+			zap.String("value", u.Value), zap.String("reason", u.Reason))
+	}
+	return &northbound.Update{Snapshot: loaded.Snapshot}
 }
 
 // Close stops the reads the agent did not take and closes the OVSDB connection.

@@ -193,7 +193,10 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 		}
 		onConverged = append(onConverged, rec.Reconciled)
 	}
-	updates, err := boot.Watch(ctx, log)
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, syscall.SIGHUP)
+	defer signal.Stop(reload)
+	updates, err := boot.Updates(ctx, o.configFiles, reload, log)
 	if err != nil {
 		return err
 	}
