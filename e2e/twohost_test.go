@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,25 +184,36 @@ func TestTwoHostsRealPackets(t *testing.T) {
 }
 
 // startCapture starts tcpdump (through run: a host's or a VM's Command) and returns a
-// function that stops it and returns what it printed. It waits until tcpdump listens.
+// function that stops it and returns what it printed. It waits until tcpdump listens, and
+// fails the test when it does not (a capture that never started proves nothing).
 func startCapture(t *testing.T, ctx context.Context, run func(context.Context, string, ...string) *exec.Cmd, args ...string) func() string {
 	t.Helper()
 	cctx, cancel := context.WithCancel(ctx)
 	cmd := run(cctx, "tcpdump", append([]string{"-U"}, args...)...)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	out := &lockedBuffer{}
+	listening := make(chan struct{})
+	errOut := &lockedBuffer{notify: func(s string) bool { return strings.Contains(s, "listening on") }, ready: listening}
+	cmd.Stdout, cmd.Stderr = out, errOut
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("start tcpdump: %v", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(errOut.String(), "listening on") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-listening:
+	case <-done:
+		cancel()
+		t.Fatalf("tcpdump %s exited before it listened: %s", strings.Join(args, " "), errOut.String())
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+		t.Fatalf("tcpdump %s did not start listening within 10 s: %s", strings.Join(args, " "), errOut.String())
 	}
 	return func() string {
-		time.Sleep(300 * time.Millisecond) // let the last frames through
+		// Frames a test waited for have crossed the interface when its ping returned; the
+		// pause lets the kernel hand the last of them to tcpdump's socket.
+		time.Sleep(300 * time.Millisecond)
 		_ = cmd.Process.Signal(interruptSignal)
 		select {
 		case <-done:
@@ -212,6 +224,33 @@ func startCapture(t *testing.T, ctx context.Context, run func(context.Context, s
 		cancel()
 		return out.String()
 	}
+}
+
+// lockedBuffer is an output buffer a command's copying goroutine writes while the test
+// reads it. When notify matches the output so far, ready is closed (once).
+type lockedBuffer struct {
+	mu     sync.Mutex
+	b      strings.Builder
+	notify func(string) bool
+	ready  chan struct{}
+	fired  bool
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.b.Write(p)
+	if l.notify != nil && !l.fired && l.notify(l.b.String()) {
+		l.fired = true
+		close(l.ready)
+	}
+	return n, err
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // countFrames counts the frame lines of a tcpdump output.
