@@ -47,73 +47,8 @@ func TestDVRRouterHostsGetTunnels(t *testing.T) {
 	needsSwitch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	settings := map[string]any{"agent_mode": "dvr", "tunnel_types": []string{"vxlan"}, "l2_population": true,
-		"arp_responder": true, "bridge_mappings": map[string]string{"physnet1": "br-vlan"}}
-	ports := []overlayPort{rhQrX, rhQrY, rhVMA, rhVMB, rhVMC}
-
-	hs := map[string]*sandbox.Host{}
-	for _, oh := range rhHosts {
-		hs[oh.name] = sandbox.StartForTest(t, oh.name)
-	}
-	a, b, c := hs["rh-a"], hs["rh-b"], hs["rh-c"]
-	// A chain a — b — c, for the underlay (br-phy) and the VLAN trunk (br-vlan): b's
-	// bridges join the other two (no loop).
-	for _, l := range []struct {
-		h1, h2   *sandbox.Host
-		if1, if2 string
-	}{{a, b, "ul0", "ula"}, {c, b, "ul0", "ulc"}, {a, b, "vl0", "vla"}, {c, b, "vl0", "vlc"}} {
-		if err := sandbox.Link(ctx, l.h1, l.if1, l.h2, l.if2); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i, oh := range rhHosts {
-		uplink := "ul0"
-		if oh.name == "rh-b" {
-			uplink = "ula"
-		}
-		if err := hs[oh.name].AddUnderlay(ctx, sandbox.UnderlaySpec{Bridge: "br-phy", Uplink: uplink, CIDR: rhHosts[i].ip + "/24"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := b.Vsctl(ctx, "add-port", "br-phy", "ulc"); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, oh := range rhHosts {
-		path := filepath.Join(dir, oh.name+".json")
-		writeFileAtomic(t, path, overlayTopology(t, oh, settings, rhHosts, rhNets, ports))
-		startAgent(t, hs[oh.name], path)
-	}
-	trunks := map[string][]string{"rh-a": {"vl0"}, "rh-b": {"vla", "vlc"}, "rh-c": {"vl0"}}
-	ns := "qrouter-" + rhRouter
-	for _, oh := range rhHosts {
-		h := hs[oh.name]
-		waitFor(t, 20*time.Second, "agent creates br-vlan and br-tun on "+oh.name, func() error {
-			return errors.Join(bridgeExists(ctx, h, "br-vlan"), bridgeExists(ctx, h, "br-tun"))
-		})
-		for _, uplink := range trunks[oh.name] {
-			if _, err := h.Vsctl(ctx, "--may-exist", "add-port", "br-vlan", uplink); err != nil {
-				t.Fatal(err)
-			}
-		}
-		waitFor(t, 30*time.Second, "agent creates the router namespace on "+oh.name, func() error {
-			out, err := h.Run(ctx, "ip", "-n", ns, "-o", "addr", "show", "to", rhQrY.ip)
-			if err != nil {
-				return err
-			}
-			if !strings.Contains(out, rhQrY.ip) {
-				return fmt.Errorf("no %s in %s yet", rhQrY.ip, ns)
-			}
-			return nil
-		})
-	}
-
-	vms := map[string]*sandbox.VM{
-		"a": addOverlayVM(t, ctx, a, "a", rhVMA, "24", rhNets[0].gateway),
-		"b": addOverlayVM(t, ctx, b, "b", rhVMB, "24", rhNets[1].gateway),
-		"c": addOverlayVM(t, ctx, c, "c", rhVMC, "24", rhNets[0].gateway),
-	}
-	ip := map[string]string{"a": rhVMA.ip, "b": rhVMB.ip, "c": rhVMC.ip}
+	cl := startRouterHostsCloud(t, ctx)
+	c, vms, ip := cl.hosts["rh-c"], cl.vms, cl.ip
 
 	// rh-c's tunnel to rh-b exists only through the router's hosting: rh-b has no port on
 	// the VXLAN network in rh-c's topology.
@@ -140,6 +75,112 @@ func TestDVRRouterHostsGetTunnels(t *testing.T) {
 	} {
 		if err := vms[p.from].Ping(ctx, ip[p.to], 3); err != nil {
 			t.Errorf("%s → %s (%s): %v", p.from, p.to, p.what, err)
+		}
+	}
+}
+
+// routerHostsCloud is the running three-host cloud of rhHosts: hosts, agents, topology
+// files and VMs (a, b, c) by name.
+type routerHostsCloud struct {
+	hosts  map[string]*sandbox.Host
+	agents map[string]*runningAgent
+	topo   map[string]string
+	vms    map[string]*sandbox.VM
+	ip     map[string]string
+}
+
+// rhSettings are the agents' host settings of the three-host cloud.
+var rhSettings = map[string]any{"agent_mode": "dvr", "tunnel_types": []string{"vxlan"}, "l2_population": true,
+	"arp_responder": true, "bridge_mappings": map[string]string{"physnet1": "br-vlan"}}
+
+// rhUplinks are each host's underlay uplink (on br-phy) and VLAN trunks (on br-vlan): a
+// chain a — b — c, b's bridges joining the other two.
+var (
+	rhUnderlay = map[string][]string{"rh-a": {"ul0"}, "rh-b": {"ula", "ulc"}, "rh-c": {"ul0"}}
+	rhTrunks   = map[string][]string{"rh-a": {"vl0"}, "rh-b": {"vla", "vlc"}, "rh-c": {"vl0"}}
+)
+
+// startRouterHostsCloud brings up the three-host cloud and waits until c reaches b through
+// the router.
+func startRouterHostsCloud(t *testing.T, ctx context.Context) *routerHostsCloud {
+	t.Helper()
+	ports := []overlayPort{rhQrX, rhQrY, rhVMA, rhVMB, rhVMC}
+	cl := &routerHostsCloud{hosts: map[string]*sandbox.Host{}, agents: map[string]*runningAgent{}, topo: map[string]string{}}
+	for _, oh := range rhHosts {
+		cl.hosts[oh.name] = sandbox.StartForTest(t, oh.name)
+	}
+	a, b, c := cl.hosts["rh-a"], cl.hosts["rh-b"], cl.hosts["rh-c"]
+	for _, l := range []struct {
+		h1, h2   *sandbox.Host
+		if1, if2 string
+	}{{a, b, "ul0", "ula"}, {c, b, "ul0", "ulc"}, {a, b, "vl0", "vla"}, {c, b, "vl0", "vlc"}} {
+		if err := sandbox.Link(ctx, l.h1, l.if1, l.h2, l.if2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, oh := range rhHosts {
+		cl.addUnderlay(t, ctx, oh.name)
+	}
+	dir := t.TempDir()
+	for _, oh := range rhHosts {
+		cl.topo[oh.name] = filepath.Join(dir, oh.name+".json")
+		writeFileAtomic(t, cl.topo[oh.name], overlayTopology(t, oh, rhSettings, rhHosts, rhNets, ports))
+		cl.agents[oh.name] = startAgent(t, cl.hosts[oh.name], cl.topo[oh.name])
+	}
+	ns := "qrouter-" + rhRouter
+	for _, oh := range rhHosts {
+		h := cl.hosts[oh.name]
+		waitFor(t, 20*time.Second, "agent creates br-vlan and br-tun on "+oh.name, func() error {
+			return errors.Join(bridgeExists(ctx, h, "br-vlan"), bridgeExists(ctx, h, "br-tun"))
+		})
+		cl.addTrunks(t, ctx, oh.name)
+		waitFor(t, 30*time.Second, "agent creates the router namespace on "+oh.name, func() error {
+			out, err := h.Run(ctx, "ip", "-n", ns, "-o", "addr", "show", "to", rhQrY.ip)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, rhQrY.ip) {
+				return fmt.Errorf("no %s in %s yet", rhQrY.ip, ns)
+			}
+			return nil
+		})
+	}
+	cl.vms = map[string]*sandbox.VM{
+		"a": addOverlayVM(t, ctx, a, "a", rhVMA, "24", rhNets[0].gateway),
+		"b": addOverlayVM(t, ctx, b, "b", rhVMB, "24", rhNets[1].gateway),
+		"c": addOverlayVM(t, ctx, c, "c", rhVMC, "24", rhNets[0].gateway),
+	}
+	cl.ip = map[string]string{"a": rhVMA.ip, "b": rhVMB.ip, "c": rhVMC.ip}
+	return cl
+}
+
+// addUnderlay puts host's tunnel endpoint on br-phy with its uplinks (again after an
+// ovs-vswitchd restart, which re-creates br-phy's internal port without its address).
+func (cl *routerHostsCloud) addUnderlay(t *testing.T, ctx context.Context, host string) {
+	t.Helper()
+	h, links := cl.hosts[host], rhUnderlay[host]
+	var ip string
+	for _, oh := range rhHosts {
+		if oh.name == host {
+			ip = oh.ip
+		}
+	}
+	if err := h.AddUnderlay(ctx, sandbox.UnderlaySpec{Bridge: "br-phy", Uplink: links[0], CIDR: ip + "/24"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links[1:] {
+		if _, err := h.Vsctl(ctx, "--may-exist", "add-port", "br-phy", l); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// addTrunks puts host's VLAN trunks on br-vlan (what belongs to others than the agent).
+func (cl *routerHostsCloud) addTrunks(t *testing.T, ctx context.Context, host string) {
+	t.Helper()
+	for _, uplink := range rhTrunks[host] {
+		if _, err := cl.hosts[host].Vsctl(ctx, "--may-exist", "add-port", "br-vlan", uplink); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
