@@ -57,9 +57,23 @@ var cookieField = regexp.MustCompile(`cookie=(0x[0-9a-f]+), `)
 
 func dumpInstalled(t *testing.T, ctx context.Context, h *sandbox.Host, br string) installed {
 	t.Helper()
-	out, err := h.Ofctl(ctx, "-O", "OpenFlow13", "--no-stats", "--no-names", "dump-flows", br)
+	set, err := readInstalled(ctx, h, br)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return set
+}
+
+// readInstalled is dumpInstalled returning the error (a bridge that is not there), with
+// port numbers or, with names, port names.
+func readInstalled(ctx context.Context, h *sandbox.Host, br string, names ...bool) (installed, error) {
+	naming := "--no-names"
+	if len(names) > 0 && names[0] {
+		naming = "--names"
+	}
+	out, err := h.Ofctl(ctx, "-O", "OpenFlow13", "--no-stats", naming, "dump-flows", br)
+	if err != nil {
+		return nil, err
 	}
 	set := installed{}
 	for _, l := range strings.Split(out, "\n") {
@@ -71,7 +85,7 @@ func dumpInstalled(t *testing.T, ctx context.Context, h *sandbox.Host, br string
 		c, _ := strconv.ParseUint(m[1], 0, 64)
 		set[l] = c
 	}
-	return set
+	return set, nil
 }
 
 // changes returns the lines removed from and added to a bridge between two dumps.

@@ -34,6 +34,8 @@ var (
 		owner: "network:router_interface_distributed", deviceID: rhRouter, unlisted: true}
 	rhVMA = overlayPort{host: "rh-a", id: "c06a0000-0000-4000-8000-0000000000a1", network: rhNets[0].id, subnet: rhNets[0].subnetID, mac: "fa:16:3e:06:01:0a", ip: "10.6.1.10"}
 	rhVMC = overlayPort{host: "rh-c", id: "c06c0000-0000-4000-8000-0000000000c1", network: rhNets[0].id, subnet: rhNets[0].subnetID, mac: "fa:16:3e:06:01:0c", ip: "10.6.1.12"}
+	// rhVMD is in the topology from the start but plugged only by the fault matrix.
+	rhVMD = overlayPort{host: "rh-a", id: "c06d0000-0000-4000-8000-0000000000d1", network: rhNets[0].id, subnet: rhNets[0].subnetID, mac: "fa:16:3e:06:01:0d", ip: "10.6.1.13"}
 	rhVMB = overlayPort{host: "rh-b", id: "c06b0000-0000-4000-8000-0000000000b1", network: rhNets[1].id, subnet: rhNets[1].subnetID, mac: "fa:16:3e:06:02:0b", ip: "10.6.2.11"}
 )
 
@@ -104,7 +106,7 @@ var (
 // the router.
 func startRouterHostsCloud(t *testing.T, ctx context.Context) *routerHostsCloud {
 	t.Helper()
-	ports := []overlayPort{rhQrX, rhQrY, rhVMA, rhVMB, rhVMC}
+	ports := []overlayPort{rhQrX, rhQrY, rhVMA, rhVMB, rhVMC, rhVMD}
 	cl := &routerHostsCloud{hosts: map[string]*sandbox.Host{}, agents: map[string]*runningAgent{}, topo: map[string]string{}}
 	for _, oh := range rhHosts {
 		cl.hosts[oh.name] = sandbox.StartForTest(t, oh.name)
