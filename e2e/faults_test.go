@@ -26,12 +26,12 @@ func TestFaultMatrix(t *testing.T) {
 	for _, p := range faultPings {
 		waitFor(t, 20*time.Second, p.from+" reaches "+p.to, func() error { return cl.vms[p.from].Ping(ctx, cl.ip[p.to], 1) })
 	}
-	// during runs fault while the pings run (4 s of them at 100 ms) and returns how many of
-	// them were lost in all.
-	during := func(t *testing.T, fault func()) int {
+	// duringPings runs fault while the pings run (4 s of them at 100 ms) and returns how
+	// many of them were lost in all.
+	duringPings := func(t *testing.T, pings []struct{ from, to string }, fault func()) int {
 		t.Helper()
 		var ps []*pinger
-		for _, p := range faultPings {
+		for _, p := range pings {
 			ps = append(ps, startPinger(ctx, cl.vms[p.from], cl.ip[p.to], 40, 100*time.Millisecond))
 		}
 		fault()
@@ -41,6 +41,7 @@ func TestFaultMatrix(t *testing.T) {
 		}
 		return lost
 	}
+	during := func(t *testing.T, fault func()) int { return duringPings(t, faultPings, fault) }
 	// Flows learned from traffic (with a timeout) come and go with the traffic: the agent
 	// does not own them, and the comparisons leave them out.
 	unlearned := func(set installed) installed {
@@ -200,6 +201,53 @@ func TestFaultMatrix(t *testing.T) {
 		report(t, "br-tun deleted by hand (rh-c)", lost, took)
 		if err := cl.vms["c"].Ping(ctx, cl.ip["b"], 3); err != nil {
 			t.Errorf("c → b after br-tun came back: %v", err)
+		}
+	})
+
+	t.Run("br-vlan deleted by hand on rh-b: re-created; traffic resumes once the trunks are back", func(t *testing.T) {
+		ref := flowsOf("rh-b")
+		var took time.Duration
+		lost := during(t, func() {
+			start := time.Now()
+			if _, err := cl.hosts["rh-b"].Vsctl(ctx, "del-br", "br-vlan"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "rh-b's bridges back", func() error { return same("rh-b", ref) })
+			took = time.Since(start)
+			cl.addTrunks(t, ctx, "rh-b") // the uplinks belong to the test bed, not the agent
+		})
+		report(t, "br-vlan deleted by hand (rh-b)", lost, took)
+		for _, p := range faultPings {
+			waitFor(t, 20*time.Second, p.from+" reaches "+p.to+" after br-vlan came back", func() error {
+				return cl.vms[p.from].Ping(ctx, cl.ip[p.to], 1)
+			})
+		}
+	})
+
+	t.Run("br-int deleted by hand on rh-a: re-created; traffic resumes once the VM is re-plugged", func(t *testing.T) {
+		ref := flowsOf("rh-a")
+		h := cl.hosts["rh-a"]
+		var took time.Duration
+		// VM a is re-plugged (a new namespace), so the pings that run are those not from a.
+		lost := duringPings(t, faultPings[:2], func() {
+			start := time.Now()
+			if _, err := h.Vsctl(ctx, "del-br", "br-int"); err != nil {
+				t.Fatal(err)
+			}
+			// The VM's port went with the bridge: the test bed, which owns it, plugs it again.
+			if err := h.RemoveVM(ctx, "a"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "br-int back on rh-a", func() error { return bridgeExists(ctx, h, "br-int") })
+			cl.vms["a"] = addOverlayVM(t, ctx, h, "a", rhVMA, "24", rhNets[0].gateway)
+			waitFor(t, 20*time.Second, "rh-a's flows back", func() error { return same("rh-a", ref) })
+			took = time.Since(start)
+		})
+		report(t, "br-int deleted by hand (rh-a)", lost, took)
+		for _, p := range faultPings {
+			waitFor(t, 20*time.Second, p.from+" reaches "+p.to+" after br-int came back", func() error {
+				return cl.vms[p.from].Ping(ctx, cl.ip[p.to], 1)
+			})
 		}
 	})
 

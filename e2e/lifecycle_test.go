@@ -148,8 +148,12 @@ func TestTopologyChangesAreIncremental(t *testing.T) {
 		}
 		return nil
 	})
-	settle := func() { time.Sleep(500 * time.Millisecond) }
-	settle()
+	// quiet is a negative check's window, not a synchronisation: after a change has been
+	// seen whole (the waits above and below are on the change itself), it gives a wrong
+	// extra change (a flow added or removed that should not be) time to show, so that
+	// the dump compared afterwards would contain it.
+	quiet := func() { time.Sleep(500 * time.Millisecond) }
+	quiet()
 
 	t.Run("removing a port removes exactly its flows", func(t *testing.T) {
 		before := dumpInstalled(t, ctx, h, "br-int")
@@ -174,7 +178,7 @@ func TestTopologyChangesAreIncremental(t *testing.T) {
 			}
 			return nil
 		})
-		settle()
+		quiet()
 		removed, added := changes(before, dumpInstalled(t, ctx, h, "br-int"))
 		if len(added) > 0 {
 			t.Errorf("removing p2 added flows:\n%s", lines(added))
@@ -201,7 +205,7 @@ func TestTopologyChangesAreIncremental(t *testing.T) {
 			}
 			return nil
 		})
-		settle()
+		quiet()
 		net2, p3 := "11111111-0000-4000-8000-000000000002", portIDs["p3"]
 		for br, before := range map[string]installed{"br-int": beforeInt, "br-vlan": beforeVLAN} {
 			removed, added := changes(before, dumpInstalled(t, ctx, h, br))

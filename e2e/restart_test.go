@@ -66,7 +66,16 @@ func TestRestartsLoseNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "vm1 reaches vm2", func() error { return vm1.Ping(ctx, "10.0.0.2", 1) })
-	time.Sleep(300 * time.Millisecond)
+	// The agent tags a port after the bundle that confirmed its flows: once both ports are
+	// tagged, the flows the reference is taken from are complete.
+	waitFor(t, 20*time.Second, "both ports tagged", func() error {
+		for _, p := range []string{"p1", "p2"} {
+			if got := portTag(t, ctx, h, "tap"+portIDs[p][:11]); got != "1" {
+				return fmt.Errorf("port %s tag %s", p, got)
+			}
+		}
+		return nil
+	})
 	reference := dumpInstalled(t, ctx, h, "br-int")
 
 	t.Run("agent restart: zero flow-mods, zero loss", func(t *testing.T) {

@@ -212,7 +212,8 @@ func startCapture(t *testing.T, ctx context.Context, run func(context.Context, s
 	}
 	return func() string {
 		// Frames a test waited for have crossed the interface when its ping returned; the
-		// pause lets the kernel hand the last of them to tcpdump's socket.
+		// pause lets the kernel hand the last of them to tcpdump's socket, and gives a frame
+		// that must not appear (an isolation check) time to show.
 		time.Sleep(300 * time.Millisecond)
 		_ = cmd.Process.Signal(interruptSignal)
 		select {
