@@ -134,7 +134,7 @@ func TestTwoHostsRealPackets(t *testing.T) {
 		}
 		before := flowPackets(t, ctx, h1, "table=24,", "priority=0 ")
 		capture := startCapture(t, ctx, a1b.Command, "-i", "eth0", "-n", "-l", "arp and host 10.0.0.99")
-		out, _ := a1.Run(ctx, "arping", "-c", "3", "-w", "2", "-I", "eth0", "-s", "10.0.0.99", "10.0.0.12")
+		out, _ := a1.Run(ctx, "arping", "-c", "3", "-w", "5", "-I", "eth0", "-s", "10.0.0.99", "10.0.0.12")
 		seen := capture()
 		if strings.Contains(out, "Unicast reply") {
 			t.Errorf("the spoofed ARP was answered:\n%s", out)
