@@ -307,6 +307,11 @@ func TestFlowsChangedByOthersAreRepaired(t *testing.T) {
 	plug(t, ctx, h, db, topo.Ports...)
 	r, stop := runAgent(t, ctx, a)
 	first := r.await(t, ctx, 0, "at start", func(rep controller.Report) bool { return len(rep.Waiting) == 0 })
+	for _, br := range a.Bridges() {
+		if err := a.Writer(br).WaitMonitor(ctx); err != nil { // started after each first sync
+			t.Fatal(err)
+		}
+	}
 
 	// The port's MAC protection (table 25) and the NORMAL of table 60, as dumped.
 	mac := dumpLines(t, ctx, h, "br-int", "table=25", "dl_src=fa:16:3e:00:00:01")

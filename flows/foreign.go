@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -11,13 +12,18 @@ import (
 )
 
 // Changes made to a bridge's flows by anyone else are learnt from the switch's flow
-// monitor (ofconn.MonitorFlows), started on every connection before the installed flows
-// are read. They are queued as they arrive and applied to the installed set at the start
-// of the next Sync, which therefore repairs them through the one write path: a flow of
-// ours deleted or modified is put back, a foreign flow that took one of our keys is
-// replaced, and a foreign flow that collides with nothing stays. Flows with a timeout
-// (learned or expiring flows) are ignored, as when reading. When the switch paused the
-// monitor (updates were lost), the next Sync reads every flow again.
+// monitor (ofconn.MonitorFlows), started on every connection once its first Sync is done:
+// a monitor makes ovs-vswitchd look at every flow-mod of a bundle, which costs a cold
+// start's 10,000 flow-mods a measurable share of its time (bench/NOTES.md), and the first
+// Sync has just made the switch equal to the desired set anyway. A change made by someone
+// else between that Sync's read and the monitor's start is not seen by the monitor (the
+// periodic verify, [dvrflow] verify_interval, is the backstop). Changes are queued as they
+// arrive and applied to the installed set at the start of the next Sync, which therefore
+// repairs them through the one write path: a flow of ours deleted or modified is put back,
+// a foreign flow that took one of our keys is replaced, and a foreign flow that collides
+// with nothing stays. Flows with a timeout (learned or expiring flows) are ignored, as
+// when reading. When the switch paused the monitor (updates were lost), the next Sync reads
+// every flow again.
 
 // maxForeignLogs is how many foreign changes one Sync logs one by one.
 const maxForeignLogs = 20
@@ -38,13 +44,46 @@ type foreignChanges struct {
 	changes []foreignChange
 	// lost: the switch paused the monitor or sent an unreadable update.
 	lost bool
+	// ready is closed once the switch has accepted (or refused) the monitor.
+	ready chan struct{}
 }
 
-// startMonitor starts the flow monitor on c; its changes go to the returned queue and
-// signal b.changed. A switch that refuses the monitor leaves the queue empty (logged):
-// changes by others are then only noticed by a full read.
-func (b *Bridge) startMonitor(ctx context.Context, c *ofconn.Conn) *foreignChanges {
-	q := &foreignChanges{}
+// monitorTimeout bounds the start of a flow monitor (one request and a barrier).
+const monitorTimeout = 10 * time.Second
+
+// startMonitor starts the flow monitor on c in the background; its changes go to the
+// returned queue and signal b.changed. A switch that refuses the monitor leaves the queue
+// empty (logged): changes by others are then only noticed by a full read.
+func (b *Bridge) startMonitor(c *ofconn.Conn) *foreignChanges {
+	q := &foreignChanges{ready: make(chan struct{})}
+	go func() {
+		defer close(q.ready)
+		ctx, cancel := context.WithTimeout(context.Background(), monitorTimeout)
+		defer cancel()
+		b.monitor(ctx, c, q)
+	}()
+	return q
+}
+
+// WaitMonitor waits until the flow monitor of the current connection runs (or was
+// refused); it returns at once when there is none yet (before the first Sync).
+func (b *Bridge) WaitMonitor(ctx context.Context) error {
+	b.mu.Lock()
+	q := b.foreign
+	b.mu.Unlock()
+	if q == nil {
+		return nil
+	}
+	select {
+	case <-q.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// monitor asks the switch over c for the changes of others, for q.
+func (b *Bridge) monitor(ctx context.Context, c *ofconn.Conn, q *foreignChanges) {
 	err := c.MonitorFlows(ctx, func(u *ofconn.FlowUpdate) {
 		if u.IdleTimeout != 0 || u.HardTimeout != 0 {
 			return // learned or expiring flows are not ours to manage
@@ -63,10 +102,9 @@ func (b *Bridge) startMonitor(ctx context.Context, c *ofconn.Conn) *foreignChang
 		}
 		b.signalChanged()
 	})
-	if err != nil {
+	if err != nil && c.Err() == nil {
 		b.log.Warn("flow monitor not available: changes made by others are only noticed by a full read", zap.Error(err))
 	}
-	return q
 }
 
 // signalChanged wakes whoever waits on Changed.

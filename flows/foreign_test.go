@@ -20,6 +20,9 @@ func TestForeignChangesAreRepairedWithoutARead(t *testing.T) {
 	if _, err := b.Sync(ctx, fs); err != nil {
 		t.Fatal(err)
 	}
+	if err := b.WaitMonitor(ctx); err != nil { // started after the first Sync
+		t.Fatal(err)
+	}
 	reads := b.Reads()
 	victim, modified, taken := fs[10], fs[20], fs[30]
 	ofctl := func(args ...string) {

@@ -25,7 +25,6 @@ type prefetch struct {
 	done   chan struct{}
 
 	conn      *ofconn.Conn
-	foreign   *foreignChanges // the connection's flow monitor, started before the read
 	installed *installedSet
 	readAt    time.Time // when the read was requested: the view is at least this recent
 	took      time.Duration
@@ -67,7 +66,6 @@ func (b *Bridge) runPrefetch(ctx context.Context, p *prefetch) {
 		return
 	}
 	c.Probe(b.probe) // set before Prefetch, never changed while it runs
-	p.foreign = b.startMonitor(ctx, c)
 	p.readAt = time.Now()
 	inst, err := b.readInstalled(ctx, c)
 	if err != nil {
@@ -113,7 +111,7 @@ func (b *Bridge) takePrefetch(ctx context.Context) (bool, error) {
 		}
 		return reject("connection lost since the prefetch", err)
 	}
-	b.use(p.conn, p.foreign)
+	b.use(p.conn, nil)
 	b.installed = p.installed
 	b.log.Debug("using prefetched flows", zap.Int("flows", p.installed.Len()),
 		zap.Duration("read_took", p.took), zap.Duration("age", time.Since(p.readAt)))

@@ -208,7 +208,7 @@ func (b *Bridge) connect(ctx context.Context) (connection, error) {
 			return connection{}, fmt.Errorf("connect to bridge %s at %s: %w", b.name, b.socketPath, err)
 		}
 		c.Probe(b.probe)
-		b.use(c, b.startMonitor(ctx, c))
+		b.use(c, nil)
 	}
 	if b.installed != nil {
 		return connection{}, nil
@@ -226,7 +226,16 @@ func (b *Bridge) connect(ctx context.Context) (connection, error) {
 	return connection{read: true}, nil
 }
 
-// use makes c the connection, whose end signals Lost, and q the queue of its flow monitor.
+// monitorOnce starts the connection's flow monitor after its first Sync (see foreign.go).
+// b.mu is held.
+func (b *Bridge) monitorOnce() {
+	if b.foreign == nil && b.conn != nil {
+		b.foreign = b.startMonitor(b.conn)
+	}
+}
+
+// use makes c the connection, whose end signals Lost, and q the queue of its flow monitor
+// (nil: none started yet).
 func (b *Bridge) use(c *ofconn.Conn, q *foreignChanges) {
 	b.conn, b.foreign = c, q
 	b.current.Store(c)
@@ -312,6 +321,7 @@ func (b *Bridge) Sync(ctx context.Context, desired []Flow) (SyncResult, error) {
 	}
 	res.Unchanged = unchanged
 	if len(ops) == 0 {
+		b.monitorOnce()
 		res.Duration = time.Since(start)
 		return res, nil
 	}
@@ -354,6 +364,7 @@ func (b *Bridge) Sync(ctx context.Context, desired []Flow) (SyncResult, error) {
 		return res, fmt.Errorf("bridge %s: send bundle: %w", b.name, err)
 	}
 	b.installed.apply(ops)
+	b.monitorOnce()
 	for _, o := range ops {
 		switch o.kind {
 		case 0:
