@@ -13,11 +13,11 @@ import (
 
 // Changes made to a bridge's flows by anyone else are learnt from the switch's flow
 // monitor (ofconn.MonitorFlows), started on every connection once its first Sync is done:
-// a monitor makes ovs-vswitchd look at every flow-mod of a bundle, which costs a cold
-// start's 10,000 flow-mods a measurable share of its time (bench/NOTES.md), and the first
-// Sync has just made the switch equal to the desired set anyway. A change made by someone
-// else between that Sync's read and the monitor's start is not seen by the monitor (the
-// periodic verify, [dvrflow] verify_interval, is the backstop). Changes are queued as they
+// that Sync has just made the switch equal to the desired set, and ovs-vswitchd, which
+// checks every monitor for every flow-mod of a bundle, has none to consult for the biggest
+// bundle, a cold start's (bench/NOTES.md: within the noise either way). A change made by
+// someone else between that Sync's read and the monitor's start is not seen by the monitor
+// (the periodic verify, [dvrflow] verify_interval, is the backstop). Changes are queued as they
 // arrive and applied to the installed set at the start of the next Sync, which therefore
 // repairs them through the one write path: a flow of ours deleted or modified is put back,
 // a foreign flow that took one of our keys is replaced, and a foreign flow that collides
