@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
 )
@@ -43,8 +44,8 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 	dirty := true
 	backoff := minRetry
 	var retry <-chan time.Time
-	lost := a.lostSignals(ctx)
-	changed := a.changedSignals(ctx)
+	lost := a.bridgeSignals(ctx, (*flows.Bridge).Lost)
+	changed := a.bridgeSignals(ctx, (*flows.Bridge).Changed)
 	var verify <-chan time.Time
 	if a.cfg.VerifyInterval > 0 {
 		t := time.NewTicker(time.Duration(a.cfg.VerifyInterval) * time.Second)
@@ -112,8 +113,8 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 				a.log.Debug("ofports arrived", zap.Strings("ports", waiting))
 				dirty = true
 			}
-		case <-lost:
-			a.log.Warn("openflow connection lost (ovs-vswitchd restarted?), re-syncing")
+		case br := <-lost:
+			a.log.Warn("openflow connection lost (ovs-vswitchd restarted?), re-syncing", zap.String("bridge", br))
 			dirty = true
 		case br := <-changed:
 			a.log.Debug("flows changed by another client", zap.String("bridge", br))
@@ -265,18 +266,18 @@ func layoutChanged(old, cur *config.Config) bool {
 		!reflect.DeepEqual(old.TunnelTypes, cur.TunnelTypes) || old.DatapathType != cur.DatapathType
 }
 
-// changedSignals merges the managed bridges' foreign-change signals (their flow monitors)
-// into one channel of bridge names.
-func (a *Agent) changedSignals(ctx context.Context) <-chan string {
+// bridgeSignals merges one signal of every managed bridge (its Lost or its Changed) into
+// one channel of bridge names.
+func (a *Agent) bridgeSignals(ctx context.Context, signal func(*flows.Bridge) <-chan struct{}) <-chan string {
 	out := make(chan string, len(a.brs.Names()))
 	for _, br := range a.brs.Names() {
-		w := a.brs.Writer(br)
+		sig := signal(a.brs.Writer(br))
 		go func() {
 			for {
 				select {
 				case <-ctx.Done():
 					return
-				case <-w.Changed():
+				case <-sig:
 					select {
 					case out <- br:
 					case <-ctx.Done():
@@ -318,25 +319,3 @@ func (a *Agent) logRepairs(rep Report) {
 // Repairs is how many flow-mods the agent has sent to undo changes other clients made to
 // its flows since it started.
 func (a *Agent) Repairs() int { return a.repairs }
-
-// lostSignals merges the managed bridges' lost-connection signals into one channel.
-func (a *Agent) lostSignals(ctx context.Context) <-chan struct{} {
-	out := make(chan struct{}, 1)
-	for _, br := range a.brs.Names() {
-		w := a.brs.Writer(br)
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-w.Lost():
-					select {
-					case out <- struct{}{}:
-					default:
-					}
-				}
-			}
-		}()
-	}
-	return out
-}

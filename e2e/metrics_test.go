@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,14 +20,8 @@ func TestMetricsAndReadiness(t *testing.T) {
 	needsSwitch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	topo := filepath.Join(dir, "topology.yaml")
-	writeFileAtomic(t, topo, []byte(oneHostTopology(false, "p1")))
-	ini := filepath.Join(dir, "metrics.ini")
 	// The listener is on the host's own loopback, in its private network namespace.
-	if err := os.WriteFile(ini, []byte("[dvrflow]\nmetrics_address = 127.0.0.1:9108\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	topo, ini := oneHostWithIni(t, "[dvrflow]\nmetrics_address = 127.0.0.1:9108\n")
 	h := sandbox.StartForTest(t, "metrics")
 	startAgent(t, h, topo, "--config-file", ini)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{

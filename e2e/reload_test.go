@@ -20,17 +20,13 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 	needsSwitch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	topo := filepath.Join(dir, "topology.yaml")
-	writeFileAtomic(t, topo, []byte(oneHostTopology(false, "p1")))
-	ini := filepath.Join(dir, "agent.ini")
+	topo, ini := oneHostWithIni(t, "[dvrflow]\nprevent_arp_spoofing = true\n")
 	write := func(text string) {
 		t.Helper()
 		if err := os.WriteFile(ini, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("[dvrflow]\nprevent_arp_spoofing = true\n")
 	h := sandbox.StartForTest(t, "sighup")
 	a := startAgent(t, h, topo, "--config-file", ini)
 	waitFor(t, 20*time.Second, "the agent creates br-int", func() error { return bridgeExists(ctx, h, "br-int") })
@@ -74,4 +70,17 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// oneHostWithIni writes oneHostTopology with port p1 and an ini file holding text, and
+// returns their paths.
+func oneHostWithIni(t *testing.T, text string) (topo, ini string) {
+	t.Helper()
+	dir := t.TempDir()
+	topo, ini = filepath.Join(dir, "topology.yaml"), filepath.Join(dir, "agent.ini")
+	writeFileAtomic(t, topo, []byte(oneHostTopology(false, "p1")))
+	if err := os.WriteFile(ini, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return topo, ini
 }
