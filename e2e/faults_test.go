@@ -181,6 +181,10 @@ func TestFaultMatrix(t *testing.T) {
 			took = time.Since(start)
 		})
 		report(t, "flows deleted/modified/foreign (rh-b)", lost, took)
+		if log := cl.agents["rh-b"].Log(); !strings.Contains(log, "flows changed by another client repaired") ||
+			!strings.Contains(log, "table=60") {
+			t.Errorf("the repair is not logged with the flows it changed:\n%s", log)
+		}
 		if took > time.Second {
 			t.Errorf("repaired %s after the changes, want < 1 s", took.Round(time.Millisecond))
 		}

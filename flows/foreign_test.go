@@ -99,3 +99,32 @@ func TestForeignChangesAreRepairedWithoutARead(t *testing.T) {
 		t.Errorf("the learned flow is gone or doubled: %q", learned)
 	}
 }
+
+// When the switch paused the monitor (updates were lost), the next Sync reads every flow
+// again instead of trusting what it tracked.
+func TestLostUpdatesForceAFullRead(t *testing.T) {
+	_, b := testBridge(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fs := manyFlows(10, Cookie(CategoryTest, "paused"))
+	if _, err := b.Sync(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitMonitor(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Sync(ctx, fs)
+	if err != nil || res.Read {
+		t.Fatalf("a Sync with nothing lost read every flow again (%v, %v)", res.Read, err)
+	}
+	reads := b.Reads()
+	b.foreign.mu.Lock()
+	b.foreign.lost = true // as the monitor's pause notice sets it
+	b.foreign.mu.Unlock()
+	if res, err = b.Sync(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	if !res.Read || b.Reads() != reads+1 {
+		t.Errorf("after lost updates: Read %v, reads %d (was %d), want a full read", res.Read, b.Reads(), reads)
+	}
+}
