@@ -81,34 +81,37 @@ func TestFaultMatrix(t *testing.T) {
 		t.Logf("FAULT %-45s lost %d pings, converged %s after the fault", fault, lost, took.Round(time.Millisecond))
 	}
 
-	t.Run("agent SIGKILL and restart on rh-c: nothing lost, no flow-mod", func(t *testing.T) {
-		ref := flowsOf("rh-c")
-		var took time.Duration
-		lost := during(t, func() {
-			old := cl.agents["rh-c"]
-			_ = old.cmd.Process.Kill()
-			<-old.done
-			start := time.Now()
-			cl.agents["rh-c"] = startAgent(parent, cl.hosts["rh-c"], cl.topo["rh-c"])
-			waitFor(t, 20*time.Second, "the restarted agent's first sync", func() error {
-				if !strings.Contains(cl.agents["rh-c"].Log(), "initial sync done") {
-					return fmt.Errorf("not yet")
-				}
-				return nil
+	// The agent killed and restarted on a VXLAN host and on the VLAN host.
+	for _, host := range []string{"rh-c", "rh-b"} {
+		t.Run("agent SIGKILL and restart on "+host+": nothing lost, no flow-mod", func(t *testing.T) {
+			ref := flowsOf(host)
+			var took time.Duration
+			lost := during(t, func() {
+				old := cl.agents[host]
+				_ = old.cmd.Process.Kill()
+				<-old.done
+				start := time.Now()
+				cl.agents[host] = startAgent(parent, cl.hosts[host], cl.topo[host])
+				waitFor(t, 20*time.Second, "the restarted agent's first sync", func() error {
+					if !strings.Contains(cl.agents[host].Log(), "initial sync done") {
+						return fmt.Errorf("not yet")
+					}
+					return nil
+				})
+				took = time.Since(start)
 			})
-			took = time.Since(start)
+			report(t, "agent SIGKILL + restart ("+host+")", lost, took)
+			if lost != 0 {
+				t.Errorf("%d pings lost across the agent's restart, want 0", lost)
+			}
+			if log := cl.agents[host].Log(); strings.Contains(log, "flows synced") {
+				t.Errorf("the restarted agent sent flow-mods:\n%s", log)
+			}
+			if err := same(host, ref); err != nil {
+				t.Error(err)
+			}
 		})
-		report(t, "agent SIGKILL + restart (rh-c)", lost, took)
-		if lost != 0 {
-			t.Errorf("%d pings lost across the agent's restart, want 0", lost)
-		}
-		if log := cl.agents["rh-c"].Log(); strings.Contains(log, "flows synced") {
-			t.Errorf("the restarted agent sent flow-mods:\n%s", log)
-		}
-		if err := same("rh-c", ref); err != nil {
-			t.Error(err)
-		}
-	})
+	}
 
 	t.Run("topology replaced by invalid YAML on rh-c: state kept", func(t *testing.T) {
 		ref := flowsOf("rh-c")
@@ -279,28 +282,32 @@ func TestFaultMatrix(t *testing.T) {
 		waitFor(t, 20*time.Second, "the new VM d (rh-a) reaches b through the router", func() error { return d.Ping(ctx, cl.ip["b"], 1) })
 	})
 
-	t.Run("ovs-vswitchd restart on rh-b: flows back < 1 s, traffic resumes", func(t *testing.T) {
-		ref := flowsOf("rh-b")
-		var took time.Duration
-		lost := during(t, func() {
-			if err := cl.hosts["rh-b"].RestartVswitchd(ctx); err != nil {
-				t.Fatal(err)
-			}
-			start := time.Now()
-			waitFor(t, 10*time.Second, "rh-b's flows back", func() error { return same("rh-b", ref) })
-			took = time.Since(start)
-			// br-phy's internal port came back without its address: the test bed, which
-			// owns the underlay, puts it back.
-			cl.addUnderlay(t, ctx, "rh-b")
-		})
-		report(t, "ovs-vswitchd restart (rh-b)", lost, took)
-		if took > time.Second {
-			t.Errorf("flows back %s after ovs-vswitchd returned, want < 1 s", took.Round(time.Millisecond))
-		}
-		for _, p := range faultPings {
-			waitFor(t, 20*time.Second, p.from+" reaches "+p.to+" after the restart", func() error {
-				return cl.vms[p.from].Ping(ctx, cl.ip[p.to], 1)
+	// ovs-vswitchd restarts on the VLAN host and on a VXLAN host.
+	for _, host := range []string{"rh-b", "rh-c"} {
+		t.Run("ovs-vswitchd restart on "+host+": flows back < 1 s, traffic resumes", func(t *testing.T) {
+			ref := flowsOf(host)
+			var took time.Duration
+			lost := during(t, func() {
+				if err := cl.hosts[host].RestartVswitchd(ctx); err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				waitFor(t, 10*time.Second, host+"'s flows back", func() error { return same(host, ref) })
+				took = time.Since(start)
+				// br-phy's internal port came back without its address: the test bed, which
+				// owns the underlay, puts it back.
+				cl.addUnderlay(t, ctx, host)
 			})
-		}
-	})
+			report(t, "ovs-vswitchd restart ("+host+")", lost, took)
+			if took > time.Second {
+				t.Errorf("flows back %s after ovs-vswitchd returned, want < 1 s", took.Round(time.Millisecond))
+			}
+			for _, p := range faultPings {
+				waitFor(t, 20*time.Second, p.from+" reaches "+p.to+" after the restart", func() error {
+					return cl.vms[p.from].Ping(ctx, cl.ip[p.to], 1)
+				})
+			}
+		})
+	}
+
 }
