@@ -35,7 +35,7 @@ type startResult struct {
 	Report controller.Report `json:"-"`
 	// Phases of Took: loading config and topology, connecting to OVSDB (initial monitor
 	// dump; it runs alongside the load, so Connect is only the wait beyond it), Setup
-	// (bridges and patch ports), SetTopology (validation), Reconcile.
+	// (bridges and patch ports), SetSnapshot (validation), Converge.
 	Load, Connect, Setup, Validate, Reconcile time.Duration
 	// CPU is the CPU time the bench process (the in-process agent; the bench itself waits)
 	// used during Took, user and system.

@@ -18,7 +18,7 @@ import (
 // start where the bridges already exist, their management sockets are there before OVSDB
 // is; on a cold node there is nothing to read and the first reconcile works as without it.
 //
-// Bootstrap starts one while OVSDB connects and the topology decodes; the agent takes it
+// startup.Bootstrap starts one while OVSDB connects and the topology decodes; the agent takes it
 // with Agent.UsePrefetch before Setup.
 //
 // A FlowPrefetch is safe for concurrent use.

@@ -171,7 +171,7 @@ remote_ports: [{host: h2, id: p2, network_id: n1, mac_address: "fa:16:3e:00:00:0
 	}
 }
 
-func TestLoadTopologyFileErrors(t *testing.T) {
+func TestLoadFileErrors(t *testing.T) {
 	tests := []struct {
 		name, text, want string
 	}{

@@ -124,10 +124,10 @@ func factsOfFlows(t *testing.T, path string) fdbFacts {
 	return f.sorted()
 }
 
-// TestDeriveFDBMatchesScenarios: for every l2population scenario, the FDB derived from the
+// TestL2popFDBMatchesScenarios: for every l2population scenario, the FDB derived from the
 // topology (remote_ports and l2pop_fdb) is exactly what Neutron's br-tun flows show: the same
 // flooding VTEPs per network, unicast entries and ARP responder entries.
-func TestDeriveFDBMatchesScenarios(t *testing.T) {
+func TestL2popFDBMatchesScenarios(t *testing.T) {
 	paths, err := filepath.Glob(scenarioDir + "/*.json")
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestDeriveFDBMatchesScenarios(t *testing.T) {
 	}
 }
 
-func TestDeriveFDB(t *testing.T) {
+func TestL2popFDB(t *testing.T) {
 	const (
 		netA, netB, netGRE, netVLAN = "a0000001-0000-4000-8000-000000000001", "a0000002-0000-4000-8000-000000000002",
 			"a0000003-0000-4000-8000-000000000003", "a0000004-0000-4000-8000-000000000004"

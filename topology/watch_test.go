@@ -64,7 +64,7 @@ func noUpdate(t *testing.T, ch <-chan *northbound.Update) {
 	}
 }
 
-func TestWatchTopology(t *testing.T) {
+func TestWatch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "topology.yaml")
 	if err := os.WriteFile(path, []byte(topologyText("v1")), 0o644); err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestWatchTopology(t *testing.T) {
 	}
 }
 
-func TestWatchTopologyErrors(t *testing.T) {
+func TestWatchErrors(t *testing.T) {
 	_, err := Watch(context.Background(), filepath.Join(t.TempDir(), "nodir", "t.yaml"), nil)
 	if err == nil {
 		t.Fatal("watching a file in a missing directory: no error")
