@@ -140,6 +140,10 @@ func (a *Agent) Desired() map[string][]flows.Flow {
 	return a.desired
 }
 
+// DesiredFlows returns the desired flows of the last reconcile, by bridge, in no particular
+// order and without sorting them (Desired sorts): for counting, on Run's goroutine.
+func (a *Agent) DesiredFlows() map[string][]flows.Flow { return a.desired }
+
 // Binding returns the resolved state of the last reconcile.
 func (a *Agent) Binding() Binding { return a.binding }
 

@@ -46,8 +46,9 @@ type Source interface {
 	Bridges() []string
 	// Pipeline returns a bridge's table catalogue (for table names).
 	Pipeline(bridge string) flows.Pipeline
-	// Desired returns the desired flows of the last reconcile, by bridge.
-	Desired() map[string][]flows.Flow
+	// DesiredFlows returns the desired flows of the last reconcile, by bridge, in any
+	// order (counting them must not cost the agent a sort).
+	DesiredFlows() map[string][]flows.Flow
 	// Problems is how many northbound objects were refused.
 	Problems() int
 	// BridgeConnected reports whether a bridge's OpenFlow connection is up.
@@ -134,7 +135,7 @@ func (r *Recorder) Reconciled(rep controller.Report) {
 		r.reconcile.WithLabelValues(phase).Observe(d.Seconds())
 	}
 	r.flowsInstalled.Reset()
-	for br, fs := range r.source.Desired() {
+	for br, fs := range r.source.DesiredFlows() {
 		names := r.source.Pipeline(br).Names()
 		count := map[uint8]int{}
 		for _, f := range fs {

@@ -28,10 +28,10 @@ func (f *fakeSource) Pipeline(br string) flows.Pipeline {
 	}
 	return flows.PhysicalPipeline
 }
-func (f *fakeSource) Desired() map[string][]flows.Flow { return f.desired }
-func (f *fakeSource) Problems() int                    { return f.problems }
-func (f *fakeSource) BridgeConnected(br string) bool   { return f.ofUp[br] }
-func (f *fakeSource) OVSDBConnected() bool             { return f.ovsdbUp }
+func (f *fakeSource) DesiredFlows() map[string][]flows.Flow { return f.desired }
+func (f *fakeSource) Problems() int                         { return f.problems }
+func (f *fakeSource) BridgeConnected(br string) bool        { return f.ofUp[br] }
+func (f *fakeSource) OVSDBConnected() bool                  { return f.ovsdbUp }
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()

@@ -135,10 +135,11 @@ func (o *object) checkID(id string, seen bool) {
 func (v *validator) otherHosts(hosts []RemoteHost) []RemoteHost {
 	v.reportParsed(KindOtherHost)
 	out := []RemoteHost{}
+	seen := map[string]bool{}
 	byIP, byMAC := map[netip.Addr]string{}, map[string]string{}
 	for i, h := range hosts {
 		o := v.begin(KindOtherHost, "other_hosts", i, h.Name)
-		switch _, dup := v.hosts[h.Name]; {
+		switch _, dup := seen[h.Name]; {
 		case h.Name == "":
 			o.fail("name", "missing")
 		case dup || v.invalid[KindOtherHost][h.Name]:
@@ -171,10 +172,9 @@ func (v *validator) otherHosts(hosts []RemoteHost) []RemoteHost {
 		if h.DVRMAC != nil {
 			byMAC[h.DVRMAC.String()] = h.Name
 		}
+		seen[h.Name] = true
 		out = append(out, h)
-		v.hosts[h.Name] = &out[len(out)-1]
 	}
-	// out may have moved while growing: index the final elements.
 	for i := range out {
 		v.hosts[out[i].Name] = &out[i]
 	}

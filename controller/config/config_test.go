@@ -365,13 +365,7 @@ func TestConfigValidate(t *testing.T) {
 			c := DefaultConfig()
 			c.Host = "h"
 			tt.modify(c)
-			err := c.Validate()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("Validate = %v, want nil", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("Validate = %v, want %q", err, tt.want)
-			}
+			checkValidate(t, c, tt.want)
 		})
 	}
 }
@@ -415,13 +409,7 @@ func TestFailClosedFiltering(t *testing.T) {
 		t.Run(fmt.Sprintf("%s sg_off=%v allow=%v", tt.driver, tt.sgOff, tt.allow), func(t *testing.T) {
 			c := DefaultConfig()
 			c.Host, c.FirewallDriver, c.EnableSecurityGroup, c.AllowUnfilteredPorts = "h", tt.driver, !tt.sgOff, tt.allow
-			err := c.Validate()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("Validate = %v, want nil", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("Validate = %v, want %q", err, tt.want)
-			}
+			checkValidate(t, c, tt.want)
 			if got := c.FilteringRequested(); got != tt.filtered {
 				t.Errorf("FilteringRequested = %v, want %v", got, tt.filtered)
 			}
@@ -454,5 +442,17 @@ func TestUnhonoured(t *testing.T) {
 		"ovs/ovsdb_timeout", "ovs/of_connect_timeout", "ovs/of_request_timeout"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Unhonoured names %v\nwant %v", got, want)
+	}
+}
+
+// checkValidate checks c.Validate's error: none when want is empty, else one holding want.
+func checkValidate(t *testing.T, c *Config, want string) {
+	t.Helper()
+	err := c.Validate()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("Validate = %v, want nil", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("Validate = %v, want %q", err, want)
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -45,13 +46,7 @@ func (c *Config) FilteringRequested() bool {
 // does not give stops the agent, unless allow_unfiltered_ports says to go on.
 func (c *Config) checkFiltering(bad func(option, format string, args ...any)) {
 	if _, ok := c.firewallDriver(); !ok {
-		names := slices.Sorted(func(yield func(string) bool) {
-			for n := range firewallDrivers {
-				if !yield(n) {
-					return
-				}
-			}
-		})
+		names := slices.Sorted(maps.Keys(firewallDrivers))
 		bad("firewall_driver", "%q is not a firewall driver of Neutron's Open vSwitch agent (%s, or their class paths)",
 			c.FirewallDriver, strings.Join(names, ", "))
 		return
