@@ -49,6 +49,7 @@ var allowed = map[string][]string{
 	"startup":                        {"controller", "controller/config", "northbound", "ovsdb", "topology"},
 	"metrics":                        {"controller", "flows"},
 	"cmd/dvrflow-agent":              {"controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
+	"cmd/dvrflow":                    {},
 	"architecture":                   {},
 
 	// The harness.
