@@ -49,7 +49,9 @@ var allowed = map[string][]string{
 	"startup":                        {"controller", "controller/config", "northbound", "ovsdb", "topology"},
 	"metrics":                        {"controller", "flows"},
 	"cmd/dvrflow-agent":              {"controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
-	"cmd/dvrflow":                    {},
+	"cmd/dvrflow":                    {"explain", "flows/dumptext"},
+	"explain":                        {"flows", "flows/dumptext", "northbound", "ovsdb"},
+	"flows/dumptext":                 {},
 	"architecture":                   {},
 
 	// The harness.

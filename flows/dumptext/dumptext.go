@@ -1,0 +1,276 @@
+// Package dumptext reads the text `ovs-ofctl dump-flows` prints: one flow per line with its
+// cookie, table, counters, priority, match and actions, with or without statistics
+// (--no-stats) and with or without names (--names: tables and ports by name). It is how the
+// CLI reads a switch (live, or a dump attached to a bug report) in the same form as
+// Neutron's reference dumps; it knows nothing about what the flows mean.
+package dumptext
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// DefaultPriority is OpenFlow's priority when the text names none.
+const DefaultPriority = 0x8000
+
+// Flow is one dumped flow.
+type Flow struct {
+	Cookie uint64
+	// Table is the table number; TableName is the name ovs-ofctl printed instead of a number
+	// (--names and a named table), "" when it printed a number. A name that Parse could not
+	// resolve leaves Table 0 and TableResolved false.
+	Table         uint8
+	TableName     string
+	TableResolved bool
+	Priority      uint16
+	// Match holds the match fields in the order printed, without priority; a protocol
+	// keyword ("arp", "icmp6") is a field with an empty Value and no '='.
+	Match []Field
+	// Actions are the top-level actions in order ("drop" for none).
+	Actions []string
+	// Packets and Bytes are the counters; HasStats says the line carried them.
+	Packets, Bytes uint64
+	HasStats       bool
+	// Extra holds the other header fields (idle_timeout=..., importance=...), as printed.
+	Extra []string
+}
+
+// Field is one match field: "dl_vlan=196" is {Name: "dl_vlan", Value: "196"}.
+type Field struct {
+	Name  string
+	Value string
+	// Bare is set for keywords printed without '=' ("arp", "ip").
+	Bare bool
+}
+
+// String renders the field as ovs-ofctl does.
+func (f Field) String() string {
+	if f.Bare {
+		return f.Name
+	}
+	return f.Name + "=" + f.Value
+}
+
+// Get returns the value of the first match field with that name.
+func (f *Flow) Get(name string) (string, bool) {
+	for _, m := range f.Match {
+		if m.Name == name {
+			return m.Value, true
+		}
+	}
+	return "", false
+}
+
+// Has reports whether the match has a field (or keyword) of that name.
+func (f *Flow) Has(name string) bool {
+	_, ok := f.Get(name)
+	return ok
+}
+
+// MatchText is the match as ovs-ofctl prints it, without the priority.
+func (f *Flow) MatchText() string {
+	parts := make([]string, len(f.Match))
+	for i, m := range f.Match {
+		parts[i] = m.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// ActionsText is the action list as ovs-ofctl prints it.
+func (f *Flow) ActionsText() string { return strings.Join(f.Actions, ",") }
+
+// Text is the flow without cookie, table and statistics: "priority=N,MATCH actions=A", as
+// `ovs-ofctl --no-stats` prints it after the table.
+func (f *Flow) Text() string {
+	var b strings.Builder
+	if f.Priority != DefaultPriority {
+		b.WriteString("priority=")
+		b.WriteString(strconv.Itoa(int(f.Priority)))
+		if len(f.Match) > 0 {
+			b.WriteByte(',')
+		}
+	}
+	b.WriteString(f.MatchText())
+	if b.Len() > 0 {
+		b.WriteByte(' ')
+	}
+	b.WriteString("actions=")
+	b.WriteString(f.ActionsText())
+	return b.String()
+}
+
+// headerFields are the fields ovs-ofctl prints before the priority, separated by ", ".
+var headerFields = map[string]bool{
+	"cookie": true, "duration": true, "table": true, "n_packets": true, "n_bytes": true,
+	"idle_age": true, "hard_age": true, "idle_timeout": true, "hard_timeout": true,
+	"importance": true, "send_flow_rem": true, "reset_counts": true, "no_packet_counts": true,
+	"no_byte_counts": true, "check_overlap": true, "out_port": true, "out_group": true,
+}
+
+// Tables resolves a table name to its number; nil resolves none.
+type Tables func(name string) (uint8, bool)
+
+// Parse reads a dump: every line that is a flow; blank lines, '#' comments and ovs-ofctl's
+// reply headers ("OFPST_FLOW reply ...", "NXST_FLOW ...") are skipped. tables resolves table
+// names (--names dumps). An unparsable line is an error naming its line number.
+func Parse(r io.Reader, tables Tables) ([]Flow, error) {
+	var out []Flow
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "OFPST_") || strings.HasPrefix(line, "NXST_") {
+			continue
+		}
+		f, err := ParseLine(line, tables)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		out = append(out, f)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ParseLine parses one flow line.
+func ParseLine(line string, tables Tables) (Flow, error) {
+	f := Flow{Priority: DefaultPriority, TableResolved: true}
+	line = strings.TrimSpace(line)
+	head, actions, ok := cutActions(line)
+	if !ok {
+		return f, fmt.Errorf("no actions= in %q", line)
+	}
+	f.Actions = SplitActions(actions)
+	if len(f.Actions) == 0 {
+		return f, fmt.Errorf("empty actions in %q", line)
+	}
+	for _, tok := range splitTopLevel(head) {
+		tok = strings.TrimSpace(tok)
+		if tok == "" {
+			continue
+		}
+		name, value, hasValue := strings.Cut(tok, "=")
+		if !hasValue {
+			name, value, hasValue = strings.Cut(tok, ":") // e.g. "importance:5" never; keep bare
+			if hasValue && headerFields[name] {
+				f.Extra = append(f.Extra, tok)
+				continue
+			}
+			f.Match = append(f.Match, Field{Name: tok, Bare: true})
+			continue
+		}
+		value = unquote(value)
+		switch {
+		case name == "cookie":
+			c, err := strconv.ParseUint(strings.TrimPrefix(value, "0x"), 16, 64)
+			if err != nil {
+				return f, fmt.Errorf("cookie %q: %w", value, err)
+			}
+			f.Cookie = c
+		case name == "table":
+			if n, err := strconv.ParseUint(value, 10, 8); err == nil {
+				f.Table = uint8(n)
+				break
+			}
+			f.TableName = value
+			f.TableResolved = false
+			if tables != nil {
+				if n, ok := tables(value); ok {
+					f.Table, f.TableResolved = n, true
+				}
+			}
+		case name == "n_packets":
+			n, err := strconv.ParseUint(value, 10, 64)
+			if err != nil {
+				return f, fmt.Errorf("n_packets %q: %w", value, err)
+			}
+			f.Packets, f.HasStats = n, true
+		case name == "n_bytes":
+			n, err := strconv.ParseUint(value, 10, 64)
+			if err != nil {
+				return f, fmt.Errorf("n_bytes %q: %w", value, err)
+			}
+			f.Bytes, f.HasStats = n, true
+		case name == "priority":
+			n, err := strconv.ParseUint(value, 10, 16)
+			if err != nil {
+				return f, fmt.Errorf("priority %q: %w", value, err)
+			}
+			f.Priority = uint16(n)
+		case headerFields[name]:
+			if name != "duration" && name != "idle_age" && name != "hard_age" {
+				f.Extra = append(f.Extra, tok)
+			}
+		default:
+			f.Match = append(f.Match, Field{Name: name, Value: value})
+		}
+	}
+	return f, nil
+}
+
+// cutActions splits a line at " actions=" (or a leading "actions="): the match part cannot
+// contain it, the actions may contain anything.
+func cutActions(line string) (head, actions string, ok bool) {
+	if strings.HasPrefix(line, "actions=") {
+		return "", line[len("actions="):], true
+	}
+	i := strings.Index(line, " actions=")
+	if i < 0 {
+		i = strings.Index(line, ",actions=")
+	}
+	if i < 0 {
+		return "", "", false
+	}
+	return line[:i], strings.TrimSpace(line[i+len(" actions="):]), true
+}
+
+// SplitActions splits an action list at its top-level commas: "learn(a,b),output:2" is
+// ["learn(a,b)", "output:2"].
+func SplitActions(s string) []string {
+	var out []string
+	for _, a := range splitTopLevel(s) {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// splitTopLevel splits at commas outside parentheses and quotes.
+func splitTopLevel(s string) []string {
+	var out []string
+	depth, start, quoted := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth > 0 {
+				depth--
+			}
+		case c == ',' && depth == 0:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// unquote removes the double quotes ovs-ofctl puts around some names.
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		if u, err := strconv.Unquote(s); err == nil {
+			return u
+		}
+		return s[1 : len(s)-1]
+	}
+	return s
+}
