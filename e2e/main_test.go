@@ -17,8 +17,9 @@ import (
 	"github.com/dvrflow/dvrflow/sandbox"
 )
 
-// agentBinary is the dvrflow-agent built once for the whole package.
-var agentBinary string
+// agentBinary and cliBinary are dvrflow-agent and the dvrflow CLI, built once for the
+// whole package.
+var agentBinary, cliBinary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -31,11 +32,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	agentBinary = filepath.Join(dir, "dvrflow-agent")
-	build := exec.Command("go", "build", "-o", agentBinary, "github.com/dvrflow/dvrflow/cmd/dvrflow-agent")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build dvrflow-agent:", err)
-		os.Exit(1)
+	cliBinary = filepath.Join(dir, "dvrflow")
+	for bin, pkg := range map[string]string{agentBinary: "cmd/dvrflow-agent", cliBinary: "cmd/dvrflow"} {
+		build := exec.Command("go", "build", "-o", bin, "github.com/dvrflow/dvrflow/"+pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
