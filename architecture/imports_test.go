@@ -50,7 +50,7 @@ var allowed = map[string][]string{
 	"metrics":                        {"controller", "flows"},
 	"cmd/dvrflow-agent":              {"controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
 	"cmd/dvrflow":                    {"explain", "flows/dumptext", "inspect"},
-	"inspect":                        {"controller", "controller/config", "explain", "flows", "flows/dumptext", "northbound", "ovsdb", "topology"},
+	"inspect":                        {"controller", "controller/config", "dvr", "explain", "flows", "flows/dumptext", "northbound", "ovsdb", "topology"},
 	"explain":                        {"flows", "flows/dumptext", "northbound", "ovsdb"},
 	"flows/dumptext":                 {},
 	"architecture":                   {},
