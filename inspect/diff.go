@@ -3,6 +3,7 @@ package inspect
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 
@@ -48,6 +49,23 @@ func (n *Node) Diff(bridges []string) (*DiffResult, *controller.Preview, error) 
 	return res, prev, nil
 }
 
+// learnCookie is the cookie a learn action gives the flows it learns: the installing
+// agent's, so it is compared only between dvrflow's own flows.
+var learnCookie = regexp.MustCompile(`,cookie=0x[0-9a-f]+|cookie=0x[0-9a-f]+,?`)
+
+// sameActions compares an installed flow's actions with a desired flow's; for a flow that
+// is not dvrflow's, cookies inside learn actions are ignored like the flow's own.
+func sameActions(installed, desired *dumptext.Flow) bool {
+	a, b := installed.ActionsText(), desired.ActionsText()
+	if a == b {
+		return true
+	}
+	if flows.IsOurs(installed.Cookie) {
+		return false
+	}
+	return learnCookie.ReplaceAllString(a, "") == learnCookie.ReplaceAllString(b, "")
+}
+
 func flowKey(f *dumptext.Flow) string {
 	return strconv.Itoa(int(f.Table)) + "|" + strconv.Itoa(int(f.Priority)) + "|" + f.MatchText()
 }
@@ -83,7 +101,7 @@ func (n *Node) diffBridge(br string, desired []flows.Flow, installed []dumptext.
 		switch {
 		case !ok:
 			missing = append(missing, w)
-		case h.ActionsText() != w.ActionsText() || (flows.IsOurs(h.Cookie) && h.Cookie != w.Cookie):
+		case !sameActions(h, w) || (flows.IsOurs(h.Cookie) && h.Cookie != w.Cookie):
 			res.Changed = append(res.Changed, Change{Desired: n.record(br, w), Installed: n.record(br, h)})
 		}
 	}
