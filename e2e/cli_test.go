@@ -263,3 +263,178 @@ func cliOnNeutronFlows(t *testing.T, topoFile, flowsFile string) {
 		}
 	}
 }
+
+// TestCLIOnDvrflowNode: on a node dvrflow-agent programmed, `dvrflow flows` renders every
+// flow as `ovs-ofctl --names` does (ports and tables by name), reads each owner off the
+// cookie, its filters keep exactly the flows they name, and `dvrflow diff` is equal.
+func TestCLIOnDvrflowNode(t *testing.T) {
+	needsSwitch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	topoFile := filepath.Join(scenarioDir(t), "dvr_vxlan_l2pop.json")
+	topo, err := topology.Load(topoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sandbox.StartForTest(t, "cli")
+	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
+	first, err := testbed.NextOfport(ctx, h, "br-int")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testbed.PlugPorts(ctx, h, "br-int", first, topo.Ports); err != nil {
+		t.Fatal(err)
+	}
+	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
+
+	out, code := runCLI(t, ctx, h, "flows", "-o", "json", "--topology", topoFile)
+	if code != 0 {
+		t.Fatalf("dvrflow flows: exit %d", code)
+	}
+	var recs []inspect.FlowRecord
+	if err := json.Unmarshal([]byte(out), &recs); err != nil {
+		t.Fatal(err)
+	}
+	byBridge := map[string][]inspect.FlowRecord{}
+	for _, r := range recs {
+		byBridge[r.Bridge] = append(byBridge[r.Bridge], r)
+		if r.Rule == "" || r.Owner == nil || !strings.HasPrefix(r.Cookie, "0xd7f1") {
+			t.Errorf("%s: rule %q owner %v cookie %s", r.Bridge, r.Rule, r.Owner, r.Cookie)
+		}
+	}
+	// The same text as ovs-ofctl --names, line for line.
+	for _, br := range []string{"br-int", "br-tun"} {
+		dump, err := h.Ofctl(ctx, "-O", "OpenFlow13", "--names", "--no-stats", "dump-flows", br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{}
+		for _, l := range strings.Split(dump, "\n") {
+			if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "OFPST") {
+				continue
+			}
+			want[l] = true
+		}
+		if len(want) != len(byBridge[br]) {
+			t.Errorf("%s: %d flows listed, ovs-ofctl dumps %d", br, len(byBridge[br]), len(want))
+		}
+		for _, r := range byBridge[br] {
+			line := "cookie=" + r.Cookie + ", "
+			if r.Table != 0 || r.TableName != "" {
+				table := r.TableName
+				if strings.ContainsAny(table, "_-.") {
+					table = strconv.Quote(table)
+				}
+				line += "table=" + table + ", "
+			}
+			if r.Priority != 32768 {
+				line += "priority=" + strconv.Itoa(int(r.Priority))
+				if r.Match != "" {
+					line += ","
+				}
+			}
+			line += r.Match
+			if !strings.HasSuffix(line, ", ") {
+				line += " "
+			}
+			line += "actions=" + r.Actions
+			if !want[line] {
+				t.Errorf("%s: %s is not as ovs-ofctl --names prints it", br, line)
+			}
+		}
+	}
+
+	// Offline: the same node from a dump directory (flows dumped with names and stats,
+	// OVSDB with ovsdb-client) gives the same records.
+	dir := t.TempDir()
+	for _, br := range []string{"br-int", "br-tun"} {
+		dump, err := h.Ofctl(ctx, "-O", "OpenFlow13", "--names", "dump-flows", br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, br+".flows"), []byte(dump), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := h.Run(ctx, "ovsdb-client", "dump", "-f", "json", h.DBEndpoint(), "Open_vSwitch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topoData, err := os.ReadFile(topoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"ovsdb.json": db, "topology.json": string(topoData)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offline, code := runCLI(t, ctx, h, "flows", "-o", "json", "--from-dir", dir, "br-int", "br-tun")
+	var fromDir []inspect.FlowRecord
+	if err := json.Unmarshal([]byte(offline), &fromDir); code != 0 || err != nil {
+		t.Fatalf("flows --from-dir: exit %d, %v", code, err)
+	}
+	var live []inspect.FlowRecord
+	for _, br := range []string{"br-int", "br-tun"} {
+		live = append(live, byBridge[br]...)
+	}
+	strip := func(rs []inspect.FlowRecord) map[string]bool {
+		m := map[string]bool{}
+		for _, r := range rs {
+			r.Packets, r.Bytes = 0, 0
+			b, _ := json.Marshal(r)
+			m[string(b)] = true
+		}
+		return m
+	}
+	if a, b := strip(live), strip(fromDir); len(a) != len(b) || len(a) == 0 {
+		t.Errorf("--from-dir: %d distinct records, live %d", len(b), len(a))
+	} else {
+		for r := range a {
+			if !b[r] {
+				t.Errorf("live record not read from the dump directory: %s", r)
+			}
+		}
+	}
+
+	// Filters keep exactly what they name.
+	vm := topo.Ports[len(topo.Ports)-1]
+	for _, tc := range []struct {
+		args []string
+		keep func(r inspect.FlowRecord) bool
+	}{
+		{[]string{"--rule", "I30"}, func(r inspect.FlowRecord) bool { return r.Rule == "I30" }},
+		{[]string{"--table", "DVR_TO_SRC_MAC"}, func(r inspect.FlowRecord) bool { return r.Bridge == "br-int" && r.Table == 1 }},
+		{[]string{"--port", testbed.PortName(vm)}, func(r inspect.FlowRecord) bool {
+			return r.Owner != nil && r.Owner.Kind == explain.KindPort && r.Owner.ID == vm.ID ||
+				strings.Contains(r.Match+" "+r.Actions, `"`+testbed.PortName(vm)+`"`)
+		}},
+		{[]string{"--network", "1001"}, func(r inspect.FlowRecord) bool {
+			return r.Owner != nil && r.Owner.Kind == explain.KindNetwork && strings.HasSuffix(r.Owner.Name, " 1001")
+		}},
+	} {
+		out, code := runCLI(t, ctx, h, append([]string{"flows", "-o", "json", "--topology", topoFile}, tc.args...)...)
+		var got []inspect.FlowRecord
+		if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
+			t.Fatalf("flows %v: exit %d, %v", tc.args, code, err)
+		}
+		var want int
+		for _, r := range recs {
+			if tc.keep(r) {
+				want++
+			}
+		}
+		if want == 0 || len(got) != want {
+			t.Errorf("flows %v: %d flows, want %d (of %d)", tc.args, len(got), want, len(recs))
+		}
+		for _, r := range got {
+			if !tc.keep(r) {
+				t.Errorf("flows %v kept %+v", tc.args, r)
+			}
+		}
+	}
+
+	if out, code := runCLI(t, ctx, h, "diff", "--topology", topoFile); code != 0 || !strings.HasPrefix(out, "equal") {
+		t.Errorf("diff on the agent's own node: exit %d\n%s", code, out)
+	}
+}

@@ -44,6 +44,10 @@ func rewrite(f *dumptext.Flow, port func(string) string, table func(string) stri
 			f.Actions[i] = "output:" + port(strings.TrimPrefix(a, "output:"))
 		case strings.HasPrefix(a, "goto_table:"):
 			f.Actions[i] = "goto_table:" + table(strings.TrimPrefix(a, "goto_table:"))
+		case strings.HasPrefix(a, "learn(table=") && strings.HasSuffix(a, ")"):
+			inner := strings.TrimPrefix(a, "learn(table=")
+			t, rest, _ := cutOutsideQuotes(inner)
+			f.Actions[i] = "learn(table=" + table(t) + "," + rest
 		case strings.HasPrefix(a, "resubmit(") && strings.HasSuffix(a, ")"):
 			inner := strings.TrimSuffix(strings.TrimPrefix(a, "resubmit("), ")")
 			p, t, ok := cutOutsideQuotes(inner)
