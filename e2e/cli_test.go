@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,9 +270,18 @@ func cliOnNeutronFlows(t *testing.T, topoFile, flowsFile string) {
 // cookie, its filters keep exactly the flows they name, and `dvrflow diff` is equal.
 func TestCLIOnDvrflowNode(t *testing.T) {
 	needsSwitch(t)
+	files, err := filepath.Glob(filepath.Join(scenarioDir(t), "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenarios: %v", err)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) { cliOnDvrflowNode(t, file) })
+	}
+}
+
+func cliOnDvrflowNode(t *testing.T, topoFile string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	topoFile := filepath.Join(scenarioDir(t), "dvr_vxlan_l2pop.json")
 	topo, err := topology.Load(topoFile)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +313,12 @@ func TestCLIOnDvrflowNode(t *testing.T) {
 		}
 	}
 	// The same text as ovs-ofctl --names, line for line.
-	for _, br := range []string{"br-int", "br-tun"} {
+	var bridges []string
+	for br := range byBridge {
+		bridges = append(bridges, br)
+	}
+	slices.Sort(bridges)
+	for _, br := range bridges {
 		dump, err := h.Ofctl(ctx, "-O", "OpenFlow13", "--names", "--no-stats", "dump-flows", br)
 		if err != nil {
 			t.Fatal(err)
@@ -347,7 +362,7 @@ func TestCLIOnDvrflowNode(t *testing.T) {
 	// Offline: the same node from a dump directory (flows dumped with names and stats,
 	// OVSDB with ovsdb-client) gives the same records.
 	dir := t.TempDir()
-	for _, br := range []string{"br-int", "br-tun"} {
+	for _, br := range bridges {
 		dump, err := h.Ofctl(ctx, "-O", "OpenFlow13", "--names", "dump-flows", br)
 		if err != nil {
 			t.Fatal(err)
@@ -369,13 +384,13 @@ func TestCLIOnDvrflowNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	offline, code := runCLI(t, ctx, h, "flows", "-o", "json", "--from-dir", dir, "br-int", "br-tun")
+	offline, code := runCLI(t, ctx, h, append([]string{"flows", "-o", "json", "--from-dir", dir}, bridges...)...)
 	var fromDir []inspect.FlowRecord
 	if err := json.Unmarshal([]byte(offline), &fromDir); code != 0 || err != nil {
 		t.Fatalf("flows --from-dir: exit %d, %v", code, err)
 	}
 	var live []inspect.FlowRecord
-	for _, br := range []string{"br-int", "br-tun"} {
+	for _, br := range bridges {
 		live = append(live, byBridge[br]...)
 	}
 	strip := func(rs []inspect.FlowRecord) map[string]bool {
@@ -398,21 +413,27 @@ func TestCLIOnDvrflowNode(t *testing.T) {
 	}
 
 	// Filters keep exactly what they name.
-	vm := topo.Ports[len(topo.Ports)-1]
+	vm := topo.Ports[0]
+	dvrNode := strings.HasPrefix(filepath.Base(topoFile), "dvr_")
 	for _, tc := range []struct {
-		args []string
-		keep func(r inspect.FlowRecord) bool
+		args    []string
+		keep    func(r inspect.FlowRecord) bool
+		dvrOnly bool
 	}{
-		{[]string{"--rule", "I30"}, func(r inspect.FlowRecord) bool { return r.Rule == "I30" }},
-		{[]string{"--table", "DVR_TO_SRC_MAC"}, func(r inspect.FlowRecord) bool { return r.Bridge == "br-int" && r.Table == 1 }},
+		{[]string{"--rule", "I30"}, func(r inspect.FlowRecord) bool { return r.Rule == "I30" }, true},
+		{[]string{"--table", "DVR_TO_SRC_MAC"}, func(r inspect.FlowRecord) bool { return r.Bridge == "br-int" && r.Table == 1 }, true},
+		{[]string{"--rule", "I6"}, func(r inspect.FlowRecord) bool { return r.Rule == "I6" }, false},
 		{[]string{"--port", testbed.PortName(vm)}, func(r inspect.FlowRecord) bool {
 			return r.Owner != nil && r.Owner.Kind == explain.KindPort && r.Owner.ID == vm.ID ||
 				strings.Contains(r.Match+" "+r.Actions, `"`+testbed.PortName(vm)+`"`)
-		}},
-		{[]string{"--network", "1001"}, func(r inspect.FlowRecord) bool {
-			return r.Owner != nil && r.Owner.Kind == explain.KindNetwork && strings.HasSuffix(r.Owner.Name, " 1001")
-		}},
+		}, false},
+		{[]string{"--network", vm.NetworkID}, func(r inspect.FlowRecord) bool {
+			return r.Owner != nil && r.Owner.Kind == explain.KindNetwork && r.Owner.ID == vm.NetworkID
+		}, false},
 	} {
+		if tc.dvrOnly && !dvrNode {
+			continue
+		}
 		out, code := runCLI(t, ctx, h, append([]string{"flows", "-o", "json", "--topology", topoFile}, tc.args...)...)
 		var got []inspect.FlowRecord
 		if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {

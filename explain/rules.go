@@ -112,7 +112,8 @@ var rules = []rule{
 	{id: "T20", concerns: KindHost, role: RoleTunnel, tables: t(9), priority: 1, fields: f("dl_src"), owner: hostByMAC("dl_src")},
 	{id: "I29", concerns: KindHost, role: RoleIntegration, tables: t(0), priority: 5, fields: f("in_port,dl_dst"), check: inPortPeerRole(RoleTunnel), owner: hostByMAC("dl_dst")},
 	{id: "I28", concerns: KindHost, role: RoleIntegration, tables: t(0), priority: 5, fields: f("in_port,dl_dst"), owner: hostByMAC("dl_dst")},
-	// DVR per port (§2.9.3).
+	// DVR per port (§2.9.3). On physical bridges dvrflow puts P12 in table 1, where it
+	// works (docs/neutron-differences.md); both placements are P12.
 	{id: "I30", concerns: KindPort, role: RoleIntegration, tables: t(1, 2), priority: 20, fields: anyFields, owner: portByMACOrNetwork("dl_dst", "")},
 	{id: "I31", concerns: KindPort, role: RoleIntegration, tables: t(60), priority: 20, fields: anyFields, owner: portByMACOrNetwork("dl_dst", "")},
 	{id: "I32", concerns: KindRouter, role: RoleIntegration, tables: t(3, 4), priority: 5, fields: f("dl_vlan,dl_dst"), owner: routerBySetEthDst},
@@ -122,9 +123,9 @@ var rules = []rule{
 	{id: "T22", concerns: KindRouter, role: RoleTunnel, tables: t(1), priority: 1, fields: f("dl_vlan,dl_src"), owner: routerByMAC("dl_src")},
 	{id: "P11", concerns: KindRouter, role: RolePhysical, tables: t(1), priority: 1, fields: f("dl_vlan,dl_src"), owner: routerByMAC("dl_src")},
 	{id: "T23", concerns: KindRouter, role: RoleTunnel, tables: t(22), priority: 3, fields: f("arp,dl_vlan,arp_tpa"), owner: routerByIP},
-	{id: "P12-v4", concerns: KindRouter, role: RolePhysical, tables: t(22), priority: 3, fields: f("arp,dl_vlan,arp_tpa"), owner: routerByIP},
+	{id: "P12-v4", concerns: KindRouter, role: RolePhysical, tables: t(1, 22), priority: 3, fields: f("arp,dl_vlan,arp_tpa"), owner: routerByIP},
 	{id: "T24", concerns: KindRouter, role: RoleTunnel, tables: t(22), priority: 3, fields: f("icmp6,dl_vlan,dl_src,icmp_type"), owner: routerByMAC("dl_src")},
-	{id: "P12-v6", concerns: KindRouter, role: RolePhysical, tables: t(22), priority: 3, fields: f("icmp6,dl_vlan,dl_src,icmp_type"), owner: routerByMAC("dl_src")},
+	{id: "P12-v6", concerns: KindRouter, role: RolePhysical, tables: t(1, 22), priority: 3, fields: f("icmp6,dl_vlan,dl_src,icmp_type"), owner: routerByMAC("dl_src")},
 	// Explicit egress direct output (§2.10).
 	{id: "I34", role: RoleIntegration, tables: t(60), priority: 4, fields: f("in_port"), check: inPortPeerRole(RolePhysical), owner: peerBridgeOwner},
 	{id: "I35", role: RoleIntegration, tables: t(60), priority: 4, fields: f("in_port"), owner: peerBridgeOwner},
