@@ -60,7 +60,7 @@ var allowed = map[string][]string{
 	"testbed":             {"northbound", "sandbox", "topology"},
 	"bench/topogen":       {"northbound", "topology"},
 	"bench":               {"bench/topogen", "controller", "controller/config", "flows", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "topology"},
-	"cmd/dvrflow-demo":    {"flows", "sandbox"},
+	"cmd/dvrflow-demo":    {"sandbox"},
 	"cmd/dvrflow-sandbox": {"sandbox"},
 	"cmd/dvrflow-topogen": {"bench/topogen"},
 }
