@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -202,5 +203,17 @@ func TestUnknownFlowsAreListedUnrecognised(t *testing.T) {
 			t.Errorf("%s: rule %s, want none", line, got.Rule)
 		}
 	}
-	_ = os.Stderr
+}
+
+// TestRulesDocumented: every rule id the explainer can answer is in docs/cli/rules.md.
+func TestRulesDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "cli", "rules.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range RuleIDs() {
+		if !regexp.MustCompile(`(^|[ |,])` + regexp.QuoteMeta(id) + `([ |,]|$)`).Match(doc) {
+			t.Errorf("rule %s is not in docs/cli/rules.md", id)
+		}
+	}
 }
