@@ -53,6 +53,8 @@ var allowed = map[string][]string{
 	"inspect":                        {"controller", "controller/config", "explain", "flows", "flows/dumptext", "northbound", "ovsdb", "topology"},
 	"explain":                        {"flows", "flows/dumptext", "northbound", "ovsdb"},
 	"flows/dumptext":                 {},
+	"flowgraph":                      {"flows", "flows/dumptext", "inspect"},
+	"flowgraph/scenario":             {"flowgraph", "flows", "flows/dumptext", "inspect"},
 	"architecture":                   {},
 
 	// The harness.
