@@ -55,6 +55,7 @@ var allowed = map[string][]string{
 	"flows/dumptext":                 {},
 	"flowgraph":                      {"flows", "flows/dumptext", "inspect"},
 	"flowgraph/scenario":             {"flowgraph", "flows", "flows/dumptext", "inspect"},
+	"report":                         {"inspect"},
 	"architecture":                   {},
 
 	// The harness.
