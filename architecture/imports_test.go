@@ -49,7 +49,7 @@ var allowed = map[string][]string{
 	"startup":                        {"controller", "controller/config", "northbound", "ovsdb", "topology"},
 	"metrics":                        {"controller", "flows"},
 	"cmd/dvrflow-agent":              {"controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
-	"cmd/dvrflow":                    {"explain", "flows/dumptext", "inspect"},
+	"cmd/dvrflow":                    {"explain", "flowgraph", "flowgraph/scenario", "flows/dumptext", "inspect", "ovsdb", "report"},
 	"inspect":                        {"controller", "controller/config", "explain", "flows", "flows/dumptext", "northbound", "ovsdb", "topology"},
 	"explain":                        {"flows", "flows/dumptext", "northbound", "ovsdb"},
 	"flows/dumptext":                 {},
