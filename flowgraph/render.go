@@ -34,12 +34,10 @@ func (g *Graph) Render(ctx context.Context, format Format, w io.Writer) error {
 	if format == FormatDOT {
 		return g.WriteDOT(w)
 	}
-	var gvFormat graphviz.Format
 	switch format {
-	case FormatSVG:
-		gvFormat = graphviz.SVG
 	case FormatPNG:
-		gvFormat = graphviz.PNG
+		return renderPNG(ctx, []byte(g.DOT()), w)
+	case FormatSVG:
 	default:
 		return fmt.Errorf("render: unknown format %q", format)
 	}
@@ -53,8 +51,8 @@ func (g *Graph) Render(ctx context.Context, format Format, w io.Writer) error {
 		return fmt.Errorf("graphviz parses the DOT: %w", err)
 	}
 	defer parsed.Close()
-	if err := gv.Render(ctx, parsed, gvFormat, w); err != nil {
-		return fmt.Errorf("graphviz renders %s: %w", format, err)
+	if err := gv.Render(ctx, parsed, graphviz.SVG, w); err != nil {
+		return fmt.Errorf("graphviz renders svg: %w", err)
 	}
 	return nil
 }
