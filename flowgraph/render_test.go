@@ -62,8 +62,22 @@ func TestRenderPNG(t *testing.T) {
 	if err != nil {
 		t.Fatalf("not a PNG: %v", err)
 	}
-	if b := img.Bounds(); b.Dx() < 200 || b.Dy() < 100 {
-		t.Errorf("PNG is %dx%d, too small for the pipeline", b.Dx(), b.Dy())
+	b := img.Bounds()
+	if b.Dx() < 200 || b.Dy() < 100 {
+		t.Fatalf("PNG is %dx%d, too small for the pipeline", b.Dx(), b.Dy())
+	}
+	// Lines and text on white: a filled-curve renderer (goccy/go-graphviz#106) paints far
+	// more dark pixels than that.
+	dark := 0
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if r, g, bl, _ := img.At(x, y).RGBA(); r+g+bl < 3*0x4000 {
+				dark++
+			}
+		}
+	}
+	if share := float64(dark) / float64(b.Dx()*b.Dy()); share > 0.015 {
+		t.Errorf("%.1f%% of the PNG is dark: edges drawn as filled shapes?", 100*share)
 	}
 }
 
