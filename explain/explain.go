@@ -252,6 +252,21 @@ func networkByProviderVLAN(x *index, c *flowCtx) *Owner {
 			return n.owner()
 		}
 	}
+	// Without the in_port's bridge: the only VLAN network of that segment, if one.
+	if seg, ok := c.flow.Get("dl_vlan"); ok {
+		var found *network
+		for key, n := range x.bySeg {
+			if strings.HasPrefix(key, "vlan/") && strings.HasSuffix(key, "/"+seg) {
+				if found != nil {
+					return nil
+				}
+				found = n
+			}
+		}
+		if found != nil {
+			return found.owner()
+		}
+	}
 	return nil
 }
 

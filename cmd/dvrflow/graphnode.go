@@ -1,10 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dvrflow/dvrflow/flowgraph"
-	"github.com/dvrflow/dvrflow/flowgraph/scenario"
 	"github.com/dvrflow/dvrflow/inspect"
 	"github.com/dvrflow/dvrflow/ovsdb"
 )
@@ -28,57 +27,48 @@ type graphNode struct {
 	diff              *inspect.DiffResult
 }
 
-// loadRecords reads the node for graph and report.
-//
-// INTERIM (until inspect's node loader is on main): it reads only a --from-dir dump, the
-// BRIDGE.flows files (`ovs-ofctl dump-flows` text; Neutron's reference format with
-// "## bridge" sections and "# ofports:" lines works too) and, when present, ovsdb.json
-// for the patch ports; rules, owners and the diff are left empty. Once inspect loads a
-// live node or a dump into flow records with rules and owners and computes the diff, this
-// function becomes a call to it plus patchesFromInventory.
-func loadRecords(_ context.Context, g *globalOptions) (*graphNode, error) {
-	if g.fromDir == "" {
-		return nil, errors.New("graph and report read a dump for now: give --from-dir DIR (reading a live node comes with inspect's loader)")
-	}
-	paths, err := filepath.Glob(filepath.Join(g.fromDir, "*.flows"))
+// loadRecords reads the node the global flags point at (live, or --from-dir) with every
+// bridge: the flows with their rules and owners, the patch ports from the OVSDB inventory
+// (a dump without ovsdb.json has none, so its bridges are drawn unjoined), and the diff
+// when there is a topology to compare with.
+func loadRecords(ctx context.Context, g *globalOptions) (*graphNode, error) {
+	n, err := g.loadNode(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("--from-dir: %w", err)
-	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("--from-dir %s: no BRIDGE.flows file", g.fromDir)
+		return nil, err
 	}
 	node := &graphNode{
-		name:              filepath.Base(filepath.Clean(g.fromDir)),
+		name:              nodeName(g, n),
+		readAt:            time.Now().UTC(),
 		flows:             map[string][]inspect.FlowRecord{},
-		integrationBridge: flowgraph.DefaultIntegrationBridge,
+		integrationBridge: n.Config.IntegrationBridge,
 	}
-	ports := map[string]map[int]string{}
-	for _, path := range paths {
-		dump, err := scenario.Load(path)
-		if err != nil {
-			return nil, fmt.Errorf("--from-dir: %w", err)
-		}
-		for bridge, records := range dump.Flows {
-			node.flows[bridge] = append(node.flows[bridge], records...)
-		}
-		maps.Copy(ports, dump.Ports)
-		if info, err := os.Stat(path); err == nil && info.ModTime().After(node.readAt) {
-			node.readAt = info.ModTime().UTC()
-		}
+	for _, br := range n.Bridges {
+		node.flows[br] = n.Records(br)
 	}
-	node.patches = scenario.NeutronPatches(ports)
-	inventoryPath := filepath.Join(g.fromDir, "ovsdb.json")
-	if f, err := os.Open(inventoryPath); err == nil {
-		defer f.Close()
-		inv, err := ovsdb.ParseInventoryDump(f)
-		if err != nil {
-			return nil, fmt.Errorf("--from-dir %s: %w", inventoryPath, err)
-		}
-		node.patches = patchesFromInventory(inv)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("--from-dir: %w", err)
+	if n.Inventory != nil {
+		node.patches = patchesFromInventory(n.Inventory)
+	}
+	switch diff, _, err := n.Diff(nil); {
+	case errors.Is(err, inspect.ErrNoTopology):
+	case err != nil:
+		return nil, fmt.Errorf("diff: %w", err)
+	default:
+		node.diff = diff
 	}
 	return node, nil
+}
+
+// nodeName names the node in the report: the agent's host name, else the dump's directory
+// or this machine's name.
+func nodeName(g *globalOptions, n *inspect.Node) string {
+	if n.Config.Host != "" {
+		return n.Config.Host
+	}
+	if g.fromDir != "" {
+		return filepath.Base(filepath.Clean(g.fromDir))
+	}
+	host, _ := os.Hostname()
+	return host
 }
 
 // patchesFromInventory lists the patch ports of the switch: interfaces of type patch and
@@ -101,7 +91,7 @@ func patchesFromInventory(inv *ovsdb.Inventory) []flowgraph.Patch {
 		}
 	}
 	slices.SortFunc(out, func(a, b flowgraph.Patch) int {
-		return strings.Compare(a.Bridge+"\x00"+a.Port, b.Bridge+"\x00"+b.Port)
+		return cmp.Or(strings.Compare(a.Bridge, b.Bridge), strings.Compare(a.Port, b.Port))
 	})
 	return out
 }

@@ -51,7 +51,12 @@ Exit codes: 0 success (diff: equal), 1 diff found differences, 2 error.`,
 
 // commands are the subcommands, each built in its own file.
 func commands(g *globalOptions) []*cobra.Command {
-	return []*cobra.Command{newGraphCommand(g), newReportCommand(g)}
+	return []*cobra.Command{
+		newFlowsCommand(g),
+		newDiffCommand(g),
+		newGraphCommand(g),
+		newReportCommand(g),
+	}
 }
 
 // writer opens the command's output: --out FILE or standard output. close must be called.
