@@ -49,10 +49,13 @@ var allowed = map[string][]string{
 	"startup":                        {"controller", "controller/config", "northbound", "ovsdb", "topology"},
 	"metrics":                        {"controller", "flows"},
 	"cmd/dvrflow-agent":              {"controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
-	"cmd/dvrflow":                    {"explain", "flows/dumptext", "inspect"},
+	"cmd/dvrflow":                    {"explain", "flowgraph", "flows/dumptext", "inspect", "ovsdb", "report"},
 	"inspect":                        {"controller", "controller/config", "dvr", "explain", "flows", "flows/dumptext", "northbound", "ovsdb", "topology"},
 	"explain":                        {"flows", "flows/dumptext", "northbound", "ovsdb"},
 	"flows/dumptext":                 {},
+	"flowgraph":                      {"flows", "flows/dumptext", "inspect"},
+	"flowgraph/scenario":             {"flowgraph", "flows", "flows/dumptext", "inspect"},
+	"report":                         {"inspect"},
 	"architecture":                   {},
 
 	// The harness.

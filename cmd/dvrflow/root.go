@@ -54,6 +54,8 @@ func commands(g *globalOptions) []*cobra.Command {
 	return []*cobra.Command{
 		newFlowsCommand(g),
 		newDiffCommand(g),
+		newGraphCommand(g),
+		newReportCommand(g),
 	}
 }
 
