@@ -54,13 +54,12 @@ var allowed = map[string][]string{
 	"explain":                        {"flows", "flows/dumptext", "northbound", "ovsdb"},
 	"flows/dumptext":                 {},
 	"flowgraph":                      {"flows", "flows/dumptext", "inspect"},
-	"flowgraph/scenario":             {"flowgraph", "flows", "flows/dumptext", "inspect"},
 	"report":                         {"inspect"},
 	"architecture":                   {},
 
 	// The harness.
 	"sandbox":             {"ethtool", "nsthread"},
-	"testbed":             {"northbound", "sandbox", "topology"},
+	"testbed":             {"controller/config", "inspect", "northbound", "ovsdb", "sandbox", "topology"},
 	"bench/topogen":       {"northbound", "topology"},
 	"bench":               {"bench/topogen", "controller", "controller/config", "flows", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "topology"},
 	"cmd/dvrflow-demo":    {"sandbox"},

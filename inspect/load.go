@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,13 +109,31 @@ func Load(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.explain()
+	return n, nil
+}
+
+// NewNode makes a node of parts already read: the effective config, the topology (nil for
+// none), the OVSDB inventory and each bridge's dump (`ovs-ofctl dump-flows` text).
+func NewNode(cfg *config.Config, snap *northbound.Snapshot, inv *ovsdb.Inventory, dumps map[string][]byte) (*Node, error) {
+	n := &Node{Config: cfg, Snapshot: snap, Inventory: inv, Flows: map[string][]dumptext.Flow{}, refs: map[string]*refNames{}}
+	for _, br := range slices.Sorted(maps.Keys(dumps)) {
+		if err := n.addDump(br, dumps[br]); err != nil {
+			return nil, err
+		}
+	}
+	n.explain()
+	return n, nil
+}
+
+func (n *Node) explain() {
+	cfg := n.Config
 	node := explain.Node{Inventory: n.Inventory, Host: cfg.Host, DVRMAC: cfg.DVRMAC,
 		IntegrationBridge: cfg.IntegrationBridge, TunnelBridge: cfg.TunnelBridge, BridgeMappings: cfg.BridgeMappings}
 	if n.Snapshot != nil {
 		node.Model = &n.Snapshot.Model
 	}
 	n.Explainer = explain.New(node)
-	return n, nil
 }
 
 func fileExists(p string) bool {
@@ -284,4 +303,35 @@ func (n *Node) refNames(br string) *refNames {
 	}
 	n.refs[br] = r
 	return r
+}
+
+// PatchPort is one end of a patch port pair: the port on Bridge whose peer is PeerPort on
+// PeerBridge.
+type PatchPort struct {
+	Bridge, Port, PeerBridge, PeerPort string
+}
+
+// PatchPorts lists the switch's patch ports (interfaces of type patch whose options:peer
+// is a port of a bridge), sorted by bridge and port.
+func (n *Node) PatchPorts() []PatchPort {
+	bridgeOf := map[string]string{} // port name → bridge
+	for _, b := range n.Inventory.Bridges {
+		for _, p := range b.Ports {
+			bridgeOf[p.Name] = b.Name
+		}
+	}
+	var out []PatchPort
+	for _, b := range n.Inventory.Bridges {
+		for _, p := range b.Ports {
+			peer := p.Options["peer"]
+			if p.Type != "patch" || peer == "" || bridgeOf[peer] == "" {
+				continue
+			}
+			out = append(out, PatchPort{Bridge: b.Name, Port: p.Name, PeerBridge: bridgeOf[peer], PeerPort: peer})
+		}
+	}
+	slices.SortFunc(out, func(a, b PatchPort) int {
+		return strings.Compare(a.Bridge+"\x00"+a.Port, b.Bridge+"\x00"+b.Port)
+	})
+	return out
 }
