@@ -49,10 +49,12 @@ var allowed = map[string][]string{
 	"startup":                        {"controller", "controller/config", "northbound", "ovsdb", "topology"},
 	"metrics":                        {"controller", "flows"},
 	"cmd/dvrflow-agent":              {"controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
-	"cmd/dvrflow":                    {"explain", "flows/dumptext", "inspect"},
+	"cmd/dvrflow":                    {"controller/config", "explain", "flows/dumptext", "inspect", "northbound", "ovsdb", "topology", "trace", "unixctl"},
 	"inspect":                        {"controller", "controller/config", "explain", "flows", "flows/dumptext", "northbound", "ovsdb", "topology"},
 	"explain":                        {"flows", "flows/dumptext", "northbound", "ovsdb"},
 	"flows/dumptext":                 {},
+	"unixctl":                        {},
+	"trace":                          {"explain", "flows/dumptext", "northbound", "ovsdb"},
 	"architecture":                   {},
 
 	// The harness.

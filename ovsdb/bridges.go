@@ -56,24 +56,6 @@ func (c *Client) BridgeExists(name string) (exists bool) {
 	return exists
 }
 
-// TableNames returns the names the bridge's Flow_Table rows give its OpenFlow tables
-// (table number → name), from the cache; empty when the bridge names none or is unknown.
-func (c *Client) TableNames(bridge string) map[int]string {
-	names := map[int]string{}
-	c.read(func(r *rows) {
-		br := r.bridge(bridge)
-		if br == nil {
-			return
-		}
-		for n, uuid := range br.FlowTables {
-			if t := r.flowTables[uuid]; t != nil && t.Name != nil && *t.Name != "" {
-				names[n] = *t.Name
-			}
-		}
-	})
-	return names
-}
-
 // otherConfig is the Bridge.other_config dvrflow owns.
 func (spec BridgeSpec) otherConfig() map[string]string {
 	oc := map[string]string{"disable-in-band": "true"}
