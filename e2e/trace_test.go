@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +142,198 @@ func TestTrace(t *testing.T) {
 		raw("flood", "br-int", "in_port="+tap(trX1)+",dl_src="+trX1.mac+",dl_dst=fa:16:3e:99:99:99,icmp,nw_src="+trX1.ip+",nw_dst=10.7.1.99,nw_ttl=64")
 		raw("arp", "br-int", "in_port="+tap(trX1)+",dl_src="+trX1.mac+",dl_dst=ff:ff:ff:ff:ff:ff,arp,arp_op=1,arp_spa="+trX1.ip+",arp_tpa="+trX2.ip+",arp_sha="+trX1.mac)
 	}
+
+	// run runs `dvrflow trace -o json` on tr-1 and decodes its answer.
+	run := func(t *testing.T, args ...string) traceJSON {
+		t.Helper()
+		args = append([]string{"trace", "-o", "json", "--ovs-rundir", h1.RunDir(), "--unixctl", filepath.Join(h1.RunDir(), "vswitchd.ctl"),
+			"--topology", cl.topo["tr-1"]}, args...)
+		out, err := h1.Command(ctx, cliBinary, args...).Output()
+		if err != nil {
+			t.Fatalf("dvrflow %s: %v\n%s", strings.Join(args, " "), err, stderrOf(err))
+		}
+		var tr traceJSON
+		if err := json.Unmarshal(out, &tr); err != nil {
+			t.Fatalf("dvrflow trace -o json: %v\n%s", err, out)
+		}
+		t.Logf("dvrflow %s:\n%s", strings.Join(args, " "), out)
+		return tr
+	}
+	dvrMAC1 := trHosts[0].dvrMAC
+	// learn has the bridges learn where dst's MAC is (NORMAL floods to unknown MACs) by a
+	// switched ping from dst to from, just before a trace relies on it.
+	learn := func(t *testing.T, dst, from string, ip string) {
+		t.Helper()
+		if err := cl.vms[dst].Ping(ctx, ip, 1); err != nil {
+			t.Fatalf("%s → %s: %v", dst, from, err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				for _, br := range []string{"br-int", "br-vlan"} {
+					out, _ := h1.Appctl(ctx, "vswitchd", "fdb/show", br)
+					t.Logf("tr-1 fdb/show %s:\n%s", br, out)
+				}
+			}
+		})
+	}
+
+	t.Run("routed to a VLAN network on another host: DVR MAC and provider VLAN on br-vlan, out the trunk", func(t *testing.T) {
+		learn(t, "y2", "y1", trY1.ip)
+		tr := run(t, "--port", trX1.id, "--dst", trY2.ip)
+		if len(tr.Legs) != 2 || tr.Legs[1].Router == nil || tr.Legs[1].Router.ID != trRouter {
+			t.Fatalf("legs %+v: want two, the second routed by %s", tr.Legs, trRouter)
+		}
+		rewrite := tr.find("br-vlan", "set_field:"+dvrMAC1+"->eth_src")
+		if rewrite == nil || rewrite.Table != 1 || rewrite.TableName == "" || rewrite.Owner == nil || rewrite.Rule == "" {
+			t.Errorf("no explained br-vlan table 1 step rewriting eth_src to tr-1's DVR MAC %s: %+v", dvrMAC1, rewrite)
+		}
+		if s := tr.find("br-vlan", "set_field:"+strconv.Itoa(0x1000|trNets[1].segment)+"->vlan_vid"); s == nil {
+			t.Errorf("no br-vlan step translating to provider VLAN %d", trNets[1].segment)
+		}
+		tr.wantUplink(t, "br-vlan", "vl0", trNets[1].segment, nil)
+	})
+
+	t.Run("routed to a VXLAN network on another host: DVR MAC and VNI on br-tun, out the tunnel", func(t *testing.T) {
+		tr := run(t, "--port", "tap"+trY1.id[:11], "--dst", trX2.ip)
+		if s := tr.find("br-tun", "set_field:"+dvrMAC1+"->eth_src"); s == nil || s.Owner == nil {
+			t.Errorf("no explained br-tun step rewriting eth_src to tr-1's DVR MAC %s: %+v", dvrMAC1, s)
+		}
+		if s := tr.find("br-tun", fmt.Sprintf("set_field:%#x->tun_id", trNets[0].segment)); s == nil {
+			t.Errorf("no br-tun step setting VNI %d", trNets[0].segment)
+		}
+		tr.wantUplink(t, "br-tun", "vxlan-c0a84602", 0, &traceTunnel{Type: "vxlan", VNI: trNets[0].segment, RemoteIP: trHosts[1].ip})
+	})
+
+	t.Run("routed on the same host: out the destination VM's port", func(t *testing.T) {
+		learn(t, "y1", "gateway", trQrY.ip)
+		tr := run(t, "--port", trX1.id, "--dst", trY1.ip)
+		if len(tr.Legs) != 2 {
+			t.Fatalf("legs %+v: want two (to the router, from it)", tr.Legs)
+		}
+		tr.wantOnlyOutput(t, "br-int", "tap"+trY1.id[:11], 0, nil)
+	})
+
+	t.Run("spoofed source MAC: a miss in table 25 MAC_SPOOF", func(t *testing.T) {
+		tr := run(t, "--bridge", "br-int", "--flow", "in_port=tap"+trX1.id[:11]+",dl_src=fa:16:3e:66:66:66,dl_dst="+trQrX.mac+",icmp,nw_src="+trX1.ip+",nw_dst="+trY2.ip)
+		if tr.Result.Kind != "drop" || !tr.Result.Miss || len(tr.Result.Outputs) != 0 {
+			t.Errorf("result %+v, want a drop by a miss", tr.Result)
+		}
+		last := tr.Steps[len(tr.Steps)-1]
+		if last.Bridge != "br-int" || last.Table != 25 || last.TableName != "MAC_SPOOF" || last.Priority != nil || last.Match != "" || last.Actions != "" {
+			t.Errorf("last step %+v, want br-int table 25 MAC_SPOOF without a flow", last)
+		}
+	})
+
+	t.Run("errors exit 2", func(t *testing.T) {
+		cmd := h1.Command(ctx, cliBinary, "trace", "--ovs-rundir", h1.RunDir(), "--unixctl", filepath.Join(h1.RunDir(), "vswitchd.ctl"),
+			"--bridge", "br-nope", "--flow", "in_port=1")
+		out, err := cmd.CombinedOutput()
+		if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "br-nope: unknown bridge") {
+			t.Errorf("dvrflow trace on an unknown bridge: %v, %s; want exit 2 and ovs-vswitchd's complaint", err, out)
+		}
+	})
+}
+
+// traceJSON is `dvrflow trace -o json` as docs/cli/trace.md documents it.
+type traceJSON struct {
+	Legs []struct {
+		Bridge, Flow string
+		Router       *struct{ ID string }
+	}
+	Steps []struct {
+		Bridge    string
+		Table     int
+		TableName string `json:"table_name"`
+		Priority  *int
+		Match     string
+		Actions   string
+		Rule      string
+		Owner     *struct{ Kind, ID, Name string }
+	}
+	Result struct {
+		Kind    string
+		Miss    bool
+		Outputs []struct {
+			Bridge, Port string
+			VLAN         *int
+			Tunnel       *traceTunnel
+		}
+	}
+}
+
+type traceTunnel struct {
+	Type     string
+	VNI      int    `json:"vni"`
+	RemoteIP string `json:"remote_ip"`
+}
+
+// find returns the first step on bridge whose actions contain action, nil if none.
+func (tr *traceJSON) find(bridge, action string) *struct {
+	Bridge    string
+	Table     int
+	TableName string `json:"table_name"`
+	Priority  *int
+	Match     string
+	Actions   string
+	Rule      string
+	Owner     *struct{ Kind, ID, Name string }
+} {
+	for i, s := range tr.Steps {
+		if s.Bridge == bridge && strings.Contains(s.Actions, action) {
+			return &tr.Steps[i]
+		}
+	}
+	return nil
+}
+
+// wantOnlyOutput checks that the packet leaves by exactly one port: bridge/port, with the
+// VLAN (0: untagged) and the tunnel.
+func (tr *traceJSON) wantOnlyOutput(t *testing.T, bridge, port string, vlan int, tunnel *traceTunnel) {
+	t.Helper()
+	if tr.Result.Kind != "output" || len(tr.Result.Outputs) != 1 {
+		t.Fatalf("result %+v, want one output", tr.Result)
+	}
+	o := tr.Result.Outputs[0]
+	gotVLAN := 0
+	if o.VLAN != nil {
+		gotVLAN = *o.VLAN
+	}
+	if o.Bridge != bridge || o.Port != port || gotVLAN != vlan {
+		t.Errorf("output %s/%s VLAN %d, want %s/%s VLAN %d", o.Bridge, o.Port, gotVLAN, bridge, port, vlan)
+	}
+	if (o.Tunnel == nil) != (tunnel == nil) || (tunnel != nil && *o.Tunnel != *tunnel) {
+		t.Errorf("tunnel %+v, want %+v", o.Tunnel, tunnel)
+	}
+}
+
+// wantUplink checks that the packet leaves the host by exactly one port, bridge/port with
+// the VLAN (0: untagged) and the tunnel. br-int's NORMAL floods a frame for a MAC it has not
+// learned (a remote VM's, which only reaches br-int when a broadcast from it did) to the
+// network's other local ports as well: those copies, on br-int, are allowed.
+func (tr *traceJSON) wantUplink(t *testing.T, bridge, port string, vlan int, tunnel *traceTunnel) {
+	t.Helper()
+	if tr.Result.Kind != "output" {
+		t.Fatalf("result %+v, want output", tr.Result)
+	}
+	var uplinks []int
+	for i, o := range tr.Result.Outputs {
+		if o.Bridge != "br-int" {
+			uplinks = append(uplinks, i)
+		}
+	}
+	if len(uplinks) != 1 {
+		t.Fatalf("outputs %+v: want exactly one off br-int", tr.Result.Outputs)
+	}
+	only := *tr
+	only.Result.Outputs = tr.Result.Outputs[uplinks[0] : uplinks[0]+1]
+	only.wantOnlyOutput(t, bridge, port, vlan, tunnel)
+}
+
+// stderrOf returns a failed command's standard error.
+func stderrOf(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(ee.Stderr)
+	}
+	return ""
 }
