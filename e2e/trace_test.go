@@ -224,6 +224,20 @@ func TestTrace(t *testing.T) {
 		}
 	})
 
+	t.Run("text output: a line per step, then the result", func(t *testing.T) {
+		out, err := h1.Run(ctx, cliBinary, "trace", "--ovs-rundir", h1.RunDir(), "--unixctl", filepath.Join(h1.RunDir(), "vswitchd.ctl"),
+			"--topology", cl.topo["tr-1"], "--port", trX1.id, "--dst", trY2.ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("dvrflow trace:\n%s", out)
+		for _, want := range []string{"routed by router " + trRouter, "1 DVR_PROCESS_PHYSICAL", "set_field:" + dvrMAC1 + "->eth_src", "result: output on br-vlan port vl0 VLAN 107"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("text output lacks %q", want)
+			}
+		}
+	})
+
 	t.Run("errors exit 2", func(t *testing.T) {
 		cmd := h1.Command(ctx, cliBinary, "trace", "--ovs-rundir", h1.RunDir(), "--unixctl", filepath.Join(h1.RunDir(), "vswitchd.ctl"),
 			"--bridge", "br-nope", "--flow", "in_port=1")
