@@ -254,16 +254,7 @@ type traceJSON struct {
 		Bridge, Flow string
 		Router       *struct{ ID string }
 	}
-	Steps []struct {
-		Bridge    string
-		Table     int
-		TableName string `json:"table_name"`
-		Priority  *int
-		Match     string
-		Actions   string
-		Rule      string
-		Owner     *struct{ Kind, ID, Name string }
-	}
+	Steps  []traceStep
 	Result struct {
 		Kind    string
 		Miss    bool
@@ -275,14 +266,8 @@ type traceJSON struct {
 	}
 }
 
-type traceTunnel struct {
-	Type     string
-	VNI      int    `json:"vni"`
-	RemoteIP string `json:"remote_ip"`
-}
-
-// find returns the first step on bridge whose actions contain action, nil if none.
-func (tr *traceJSON) find(bridge, action string) *struct {
+// traceStep is one step of the JSON.
+type traceStep struct {
 	Bridge    string
 	Table     int
 	TableName string `json:"table_name"`
@@ -291,7 +276,16 @@ func (tr *traceJSON) find(bridge, action string) *struct {
 	Actions   string
 	Rule      string
 	Owner     *struct{ Kind, ID, Name string }
-} {
+}
+
+type traceTunnel struct {
+	Type     string
+	VNI      int    `json:"vni"`
+	RemoteIP string `json:"remote_ip"`
+}
+
+// find returns the first step on bridge whose actions contain action, nil if none.
+func (tr *traceJSON) find(bridge, action string) *traceStep {
 	for i, s := range tr.Steps {
 		if s.Bridge == bridge && strings.Contains(s.Actions, action) {
 			return &tr.Steps[i]
