@@ -22,6 +22,9 @@ deps:
 	  echo "installing openvswitch-switch iproute2 iputils-ping iputils-arping tcpdump"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    openvswitch-switch iproute2 iputils-ping iputils-arping tcpdump util-linux >/dev/null; }
+	@command -v chromium >/dev/null || { echo "installing chromium (the report's browser test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium >/dev/null; }
 
 demo: deps
 	$(GO) run ./cmd/dvrflow-demo
@@ -54,7 +57,7 @@ fuzz:
 # Open vSwitch (no ovsdb-server or ovs-vswitchd is started, nothing is installed).
 unit:
 	$(GO) test -short -count=1 ./northbound/ ./topology/ ./architecture/ ./flows/... ./l2/ ./dvr/ \
-	  ./tunnels/ ./pipeline/ ./controller/...
+	  ./tunnels/ ./pipeline/ ./controller/... ./flowgraph/... ./report/ ./cmd/dvrflow/
 
 # Stop every sandbox host a crashed run may have left behind (by recorded pid only).
 clean:

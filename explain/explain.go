@@ -59,15 +59,17 @@ func (e *Explainer) Explain(bridge string, fl *dumptext.Flow) Explanation {
 	if r != nil {
 		out.Rule = r.id
 	}
+	if r != nil && r.owner != nil {
+		out.Owner = r.owner(e.x, c)
+	}
+	// dvrflow's cookie names the object, except that a bridge's own cookie (a baseline
+	// flow) says less than a shape that names another bridge.
 	if info := flows.DescribeCookie(fl.Cookie); info.Ours {
-		if o := e.x.cookies[cookieKey{info.Category, info.ObjectHash}]; o != nil {
+		if o := e.x.cookies[cookieKey{info.Category, info.ObjectHash}]; o != nil && (o.Kind != KindBridge || out.Owner == nil) {
 			cp := *o
 			out.Owner = &cp
 			return out
 		}
-	}
-	if r != nil && r.owner != nil {
-		out.Owner = r.owner(e.x, c)
 	}
 	if out.Owner == nil && c.role != RoleOther {
 		out.Owner = bridgeOwner(e.x, c)
@@ -250,6 +252,21 @@ func networkByProviderVLAN(x *index, c *flowCtx) *Owner {
 	if lvid, ok := setVLANAction(c.flow.Actions); ok {
 		if n := x.byLVID[lvid]; n != nil {
 			return n.owner()
+		}
+	}
+	// Without the in_port's bridge: the only VLAN network of that segment, if one.
+	if seg, ok := c.flow.Get("dl_vlan"); ok {
+		var found *network
+		for key, n := range x.bySeg {
+			if strings.HasPrefix(key, "vlan/") && strings.HasSuffix(key, "/"+seg) {
+				if found != nil {
+					return nil
+				}
+				found = n
+			}
+		}
+		if found != nil {
+			return found.owner()
 		}
 	}
 	return nil

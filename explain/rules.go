@@ -9,7 +9,10 @@ import (
 // which fields it matches (the set of names, as ovs-ofctl prints them), what else tells it
 // apart from a rule of the same shape, and how to find its owner.
 type rule struct {
-	id       string
+	id string
+	// concerns is the kind of object the rule exists for ("" for a bridge's own flows,
+	// whose owner is the bridge).
+	concerns string
 	role     Role
 	tables   []uint8
 	priority int // -1: any
@@ -56,7 +59,7 @@ var rules = []rule{
 	{id: "I11", role: RoleIntegration, tables: t(77), priority: 0, owner: bridgeOwner},
 	{id: "I12", role: RoleIntegration, tables: t(60), priority: 101, fields: f("udp6,ipv6_dst,tp_src,tp_dst"), owner: bridgeOwner},
 	{id: "I13", role: RoleIntegration, tables: t(78), priority: 0, owner: bridgeOwner},
-	{id: "DHCP", role: RoleIntegration, tables: t(77, 78), priority: 100, fields: anyFields, owner: portOwnerByInPort},
+	{id: "DHCP", concerns: KindPort, role: RoleIntegration, tables: t(77, 78), priority: 100, fields: anyFields, owner: portOwnerByInPort},
 	// Physical bridges and patch ports (§2.2), DVR baselines (§2.9.1).
 	{id: "P1", role: RolePhysical, tables: t(0), priority: 0, check: actionsAre("NORMAL"), owner: physicalBridgeOwner},
 	{id: "I14", role: RoleIntegration, tables: t(0), priority: 2, fields: f("in_port"), check: inPortPeerRole(RolePhysical), owner: peerBridgeOwner},
@@ -71,7 +74,7 @@ var rules = []rule{
 	// br-tun baseline (§2.3, §2.9.1).
 	{id: "T1", role: RoleTunnel, tables: t(0), priority: 1, fields: f("in_port"), check: both(inPortPeerRole(RoleIntegration), gotoTable("2")), owner: bridgeOwner},
 	{id: "T17", role: RoleTunnel, tables: t(0), priority: 1, fields: f("in_port"), check: both(inPortPeerRole(RoleIntegration), gotoTable("1")), owner: bridgeOwner},
-	{id: "T11", role: RoleTunnel, tables: t(0), priority: 1, fields: f("in_port"), owner: tunnelOwnerByInPort},
+	{id: "T11", concerns: KindTunnel, role: RoleTunnel, tables: t(0), priority: 1, fields: f("in_port"), owner: tunnelOwnerByInPort},
 	{id: "T2", role: RoleTunnel, tables: t(0), priority: 0, owner: bridgeOwner},
 	{id: "T3", role: RoleTunnel, tables: t(2), priority: 1, fields: f("arp,dl_dst"), owner: bridgeOwner},
 	{id: "T4", role: RoleTunnel, tables: t(2), priority: 0, fields: f("dl_dst"), check: fieldIs("dl_dst", "00:00:00:00:00:00/01:00:00:00:00:00"), owner: bridgeOwner},
@@ -84,52 +87,53 @@ var rules = []rule{
 	{id: "T18", role: RoleTunnel, tables: t(9), priority: 0, owner: bridgeOwner},
 	{id: "T19", role: RoleTunnel, tables: t(1), priority: 0, owner: bridgeOwner},
 	// Local VLANs (§2.4).
-	{id: "I15", role: RoleIntegration, tables: t(0), priority: 3, fields: f("in_port,dl_vlan"), owner: networkByProviderVLAN},
-	{id: "I16", role: RoleIntegration, tables: t(0), priority: 3, fields: f("in_port,vlan_tci"), owner: networkByProviderVLAN},
-	{id: "P3-flat", role: RolePhysical, tables: t(0, 2), priority: 4, fields: f("in_port,dl_vlan"), check: actionsHave("strip_vlan", "pop_vlan"), owner: networkByLVID("dl_vlan")},
-	{id: "P3-vlan", role: RolePhysical, tables: t(0, 2), priority: 4, fields: f("in_port,dl_vlan"), owner: networkByLVID("dl_vlan")},
-	{id: "T12", role: RoleTunnel, tables: t(3, 4, 6), priority: 1, fields: f("tun_id"), owner: networkBySegment},
-	{id: "T13", role: RoleTunnel, tables: t(22), priority: 1, fields: f("dl_vlan"), owner: networkByLVID("dl_vlan")},
+	{id: "I15", concerns: KindNetwork, role: RoleIntegration, tables: t(0), priority: 3, fields: f("in_port,dl_vlan"), owner: networkByProviderVLAN},
+	{id: "I16", concerns: KindNetwork, role: RoleIntegration, tables: t(0), priority: 3, fields: f("in_port,vlan_tci"), owner: networkByProviderVLAN},
+	{id: "P3-flat", concerns: KindNetwork, role: RolePhysical, tables: t(0, 2), priority: 4, fields: f("in_port,dl_vlan"), check: actionsHave("strip_vlan", "pop_vlan"), owner: networkByLVID("dl_vlan")},
+	{id: "P3-vlan", concerns: KindNetwork, role: RolePhysical, tables: t(0, 2), priority: 4, fields: f("in_port,dl_vlan"), owner: networkByLVID("dl_vlan")},
+	{id: "T12", concerns: KindNetwork, role: RoleTunnel, tables: t(3, 4, 6), priority: 1, fields: f("tun_id"), owner: networkBySegment},
+	{id: "T13", concerns: KindNetwork, role: RoleTunnel, tables: t(22), priority: 1, fields: f("dl_vlan"), owner: networkByLVID("dl_vlan")},
 	// Ports (§2.5, §2.6).
-	{id: "I17", role: RoleIntegration, tables: t(0), priority: 2, fields: f("in_port"), owner: portOwnerByInPort},
-	{id: "I18", role: RoleIntegration, tables: t(25), priority: 2, fields: f("in_port,dl_src"), owner: portOwnerByInPort},
-	{id: "I19", role: RoleIntegration, tables: t(0), priority: 9, fields: f("in_port"), owner: portOwnerByInPort},
-	{id: "I20", role: RoleIntegration, tables: t(24), priority: 2, fields: f("icmp6,icmp_type,in_port,nd_target"), owner: portOwnerByInPort},
-	{id: "I21", role: RoleIntegration, tables: t(0), priority: 10, fields: f("icmp6,in_port,icmp_type"), owner: portOwnerByInPort},
-	{id: "I22", role: RoleIntegration, tables: t(24), priority: 2, fields: f("arp,in_port,arp_spa"), owner: portOwnerByInPort},
-	{id: "I23", role: RoleIntegration, tables: t(0), priority: 10, fields: f("arp,in_port"), owner: portOwnerByInPort},
+	{id: "I17", concerns: KindPort, role: RoleIntegration, tables: t(0), priority: 2, fields: f("in_port"), owner: portOwnerByInPort},
+	{id: "I18", concerns: KindPort, role: RoleIntegration, tables: t(25), priority: 2, fields: f("in_port,dl_src"), owner: portOwnerByInPort},
+	{id: "I19", concerns: KindPort, role: RoleIntegration, tables: t(0), priority: 9, fields: f("in_port"), owner: portOwnerByInPort},
+	{id: "I20", concerns: KindPort, role: RoleIntegration, tables: t(24), priority: 2, fields: f("icmp6,icmp_type,in_port,nd_target"), owner: portOwnerByInPort},
+	{id: "I21", concerns: KindPort, role: RoleIntegration, tables: t(0), priority: 10, fields: f("icmp6,in_port,icmp_type"), owner: portOwnerByInPort},
+	{id: "I22", concerns: KindPort, role: RoleIntegration, tables: t(24), priority: 2, fields: f("arp,in_port,arp_spa"), owner: portOwnerByInPort},
+	{id: "I23", concerns: KindPort, role: RoleIntegration, tables: t(0), priority: 10, fields: f("arp,in_port"), owner: portOwnerByInPort},
 	// l2population (§2.8).
-	{id: "T14", role: RoleTunnel, tables: t(20), priority: 2, fields: f("dl_vlan,dl_dst"), owner: portByMACOrNetwork("dl_dst", "dl_vlan")},
-	{id: "T15", role: RoleTunnel, tables: t(20), priority: 1, fields: anyFields, owner: portByMACOrNetwork("dl_dst", "vlan_tci")},
-	{id: "T16", role: RoleTunnel, tables: t(21), priority: 1, fields: f("arp,dl_vlan,arp_tpa"), owner: portByIPOrNetwork},
+	{id: "T14", concerns: KindPort, role: RoleTunnel, tables: t(20), priority: 2, fields: f("dl_vlan,dl_dst"), owner: portByMACOrNetwork("dl_dst", "dl_vlan")},
+	{id: "T15", concerns: KindPort, role: RoleTunnel, tables: t(20), priority: 1, fields: anyFields, owner: portByMACOrNetwork("dl_dst", "vlan_tci")},
+	{id: "T16", concerns: KindPort, role: RoleTunnel, tables: t(21), priority: 1, fields: f("arp,dl_vlan,arp_tpa"), owner: portByIPOrNetwork},
 	// DVR MACs (§2.9.2).
-	{id: "I26", role: RoleIntegration, tables: t(0), priority: 4, fields: f("in_port,dl_src"), owner: hostByMAC("dl_src")},
-	{id: "P9", role: RolePhysical, tables: t(3), priority: 2, fields: f("dl_src"), owner: hostByMAC("dl_src")},
-	{id: "I27", role: RoleIntegration, tables: t(0), priority: 2, fields: f("in_port,dl_src"), owner: hostByMAC("dl_src")},
-	{id: "T20", role: RoleTunnel, tables: t(9), priority: 1, fields: f("dl_src"), owner: hostByMAC("dl_src")},
-	{id: "I29", role: RoleIntegration, tables: t(0), priority: 5, fields: f("in_port,dl_dst"), check: inPortPeerRole(RoleTunnel), owner: hostByMAC("dl_dst")},
-	{id: "I28", role: RoleIntegration, tables: t(0), priority: 5, fields: f("in_port,dl_dst"), owner: hostByMAC("dl_dst")},
-	// DVR per port (§2.9.3).
-	{id: "I30", role: RoleIntegration, tables: t(1, 2), priority: 20, fields: anyFields, owner: portByMACOrNetwork("dl_dst", "")},
-	{id: "I31", role: RoleIntegration, tables: t(60), priority: 20, fields: anyFields, owner: portByMACOrNetwork("dl_dst", "")},
-	{id: "I32", role: RoleIntegration, tables: t(3, 4), priority: 5, fields: f("dl_vlan,dl_dst"), owner: routerBySetEthDst},
-	{id: "I33", role: RoleIntegration, tables: t(0), priority: 99, fields: f("arp,dl_dst,arp_op,arp_tha"), owner: routerByMAC("arp_tha")},
-	{id: "T21", role: RoleTunnel, tables: t(1), priority: 2, fields: f("dl_vlan,dl_dst"), owner: routerByMAC("dl_dst")},
-	{id: "P10", role: RolePhysical, tables: t(1), priority: 2, fields: f("dl_vlan,dl_dst"), owner: routerByMAC("dl_dst")},
-	{id: "T22", role: RoleTunnel, tables: t(1), priority: 1, fields: f("dl_vlan,dl_src"), owner: routerByMAC("dl_src")},
-	{id: "P11", role: RolePhysical, tables: t(1), priority: 1, fields: f("dl_vlan,dl_src"), owner: routerByMAC("dl_src")},
-	{id: "T23", role: RoleTunnel, tables: t(22), priority: 3, fields: f("arp,dl_vlan,arp_tpa"), owner: routerByIP},
-	{id: "P12-v4", role: RolePhysical, tables: t(22), priority: 3, fields: f("arp,dl_vlan,arp_tpa"), owner: routerByIP},
-	{id: "T24", role: RoleTunnel, tables: t(22), priority: 3, fields: f("icmp6,dl_vlan,dl_src,icmp_type"), owner: routerByMAC("dl_src")},
-	{id: "P12-v6", role: RolePhysical, tables: t(22), priority: 3, fields: f("icmp6,dl_vlan,dl_src,icmp_type"), owner: routerByMAC("dl_src")},
+	{id: "I26", concerns: KindHost, role: RoleIntegration, tables: t(0), priority: 4, fields: f("in_port,dl_src"), owner: hostByMAC("dl_src")},
+	{id: "P9", concerns: KindHost, role: RolePhysical, tables: t(3), priority: 2, fields: f("dl_src"), owner: hostByMAC("dl_src")},
+	{id: "I27", concerns: KindHost, role: RoleIntegration, tables: t(0), priority: 2, fields: f("in_port,dl_src"), owner: hostByMAC("dl_src")},
+	{id: "T20", concerns: KindHost, role: RoleTunnel, tables: t(9), priority: 1, fields: f("dl_src"), owner: hostByMAC("dl_src")},
+	{id: "I29", concerns: KindHost, role: RoleIntegration, tables: t(0), priority: 5, fields: f("in_port,dl_dst"), check: inPortPeerRole(RoleTunnel), owner: hostByMAC("dl_dst")},
+	{id: "I28", concerns: KindHost, role: RoleIntegration, tables: t(0), priority: 5, fields: f("in_port,dl_dst"), owner: hostByMAC("dl_dst")},
+	// DVR per port (§2.9.3). On physical bridges dvrflow puts P12 in table 1, where it
+	// works (docs/neutron-differences.md); both placements are P12.
+	{id: "I30", concerns: KindPort, role: RoleIntegration, tables: t(1, 2), priority: 20, fields: anyFields, owner: portByMACOrNetwork("dl_dst", "")},
+	{id: "I31", concerns: KindPort, role: RoleIntegration, tables: t(60), priority: 20, fields: anyFields, owner: portByMACOrNetwork("dl_dst", "")},
+	{id: "I32", concerns: KindRouter, role: RoleIntegration, tables: t(3, 4), priority: 5, fields: f("dl_vlan,dl_dst"), owner: routerBySetEthDst},
+	{id: "I33", concerns: KindRouter, role: RoleIntegration, tables: t(0), priority: 99, fields: f("arp,dl_dst,arp_op,arp_tha"), owner: routerByMAC("arp_tha")},
+	{id: "T21", concerns: KindRouter, role: RoleTunnel, tables: t(1), priority: 2, fields: f("dl_vlan,dl_dst"), owner: routerByMAC("dl_dst")},
+	{id: "P10", concerns: KindRouter, role: RolePhysical, tables: t(1), priority: 2, fields: f("dl_vlan,dl_dst"), owner: routerByMAC("dl_dst")},
+	{id: "T22", concerns: KindRouter, role: RoleTunnel, tables: t(1), priority: 1, fields: f("dl_vlan,dl_src"), owner: routerByMAC("dl_src")},
+	{id: "P11", concerns: KindRouter, role: RolePhysical, tables: t(1), priority: 1, fields: f("dl_vlan,dl_src"), owner: routerByMAC("dl_src")},
+	{id: "T23", concerns: KindRouter, role: RoleTunnel, tables: t(22), priority: 3, fields: f("arp,dl_vlan,arp_tpa"), owner: routerByIP},
+	{id: "P12-v4", concerns: KindRouter, role: RolePhysical, tables: t(1, 22), priority: 3, fields: f("arp,dl_vlan,arp_tpa"), owner: routerByIP},
+	{id: "T24", concerns: KindRouter, role: RoleTunnel, tables: t(22), priority: 3, fields: f("icmp6,dl_vlan,dl_src,icmp_type"), owner: routerByMAC("dl_src")},
+	{id: "P12-v6", concerns: KindRouter, role: RolePhysical, tables: t(1, 22), priority: 3, fields: f("icmp6,dl_vlan,dl_src,icmp_type"), owner: routerByMAC("dl_src")},
 	// Explicit egress direct output (§2.10).
 	{id: "I34", role: RoleIntegration, tables: t(60), priority: 4, fields: f("in_port"), check: inPortPeerRole(RolePhysical), owner: peerBridgeOwner},
 	{id: "I35", role: RoleIntegration, tables: t(60), priority: 4, fields: f("in_port"), owner: peerBridgeOwner},
 	{id: "I36", role: RoleIntegration, tables: t(61), priority: 0, owner: bridgeOwner},
-	{id: "I37", role: RoleIntegration, tables: t(60), priority: 9, fields: f("in_port,dl_src"), owner: portOwnerByInPort},
-	{id: "I38", role: RoleIntegration, tables: t(61), priority: 12, fields: f("dl_vlan,dl_dst"), owner: portByMACOrNetwork("dl_dst", "dl_vlan")},
-	{id: "I39", role: RoleIntegration, tables: t(61), priority: 12, fields: f("reg6,dl_dst"), owner: portByMACOrNetwork("dl_dst", "")},
-	{id: "I40", role: RoleIntegration, tables: t(62), priority: 10, fields: f("in_port,dl_src,dl_dst"), owner: portOwnerByInPort},
+	{id: "I37", concerns: KindPort, role: RoleIntegration, tables: t(60), priority: 9, fields: f("in_port,dl_src"), owner: portOwnerByInPort},
+	{id: "I38", concerns: KindPort, role: RoleIntegration, tables: t(61), priority: 12, fields: f("dl_vlan,dl_dst"), owner: portByMACOrNetwork("dl_dst", "dl_vlan")},
+	{id: "I39", concerns: KindPort, role: RoleIntegration, tables: t(61), priority: 12, fields: f("reg6,dl_dst"), owner: portByMACOrNetwork("dl_dst", "")},
+	{id: "I40", concerns: KindPort, role: RoleIntegration, tables: t(62), priority: 10, fields: f("in_port,dl_src,dl_dst"), owner: portOwnerByInPort},
 	// The OVS firewall (§2.11), table by table; ids of our own (docs/cli.md).
 	{id: "F60-egress", role: RoleIntegration, tables: t(60), priority: 100, fields: anyFields, owner: firewallPortOwner},
 	{id: "F60-ingress", role: RoleIntegration, tables: t(60), priority: 90, fields: anyFields, owner: firewallPortOwner},
@@ -143,6 +147,18 @@ var rules = []rule{
 	{id: "F92", role: RoleIntegration, tables: t(92), priority: -1, fields: anyFields, owner: firewallPortOwner},
 	{id: "F93", role: RoleIntegration, tables: t(93), priority: -1, fields: anyFields, owner: firewallPortOwner},
 	{id: "F94", role: RoleIntegration, tables: t(94), priority: -1, fields: anyFields, owner: firewallPortOwner},
+}
+
+// Concerns returns the kind of object a rule exists for (KindPort, KindNetwork, ...), ""
+// for a bridge's own flows and for an unknown rule id. An owner of that kind with an id is
+// what Explain names for such a flow when the node knows the object.
+func Concerns(ruleID string) string {
+	for _, r := range rules {
+		if r.id == ruleID {
+			return r.concerns
+		}
+	}
+	return ""
 }
 
 // RuleIDs lists every rule id the explainer knows, in catalogue order.

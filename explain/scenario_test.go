@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,17 +16,6 @@ import (
 	"github.com/dvrflow/dvrflow/testbed"
 	"github.com/dvrflow/dvrflow/topology"
 )
-
-// objectRules says which kind of owner each object rule must name.
-var objectRules = map[string]string{
-	"I15": KindNetwork, "I16": KindNetwork, "P3-vlan": KindNetwork, "P3-flat": KindNetwork, "T12": KindNetwork, "T13": KindNetwork,
-	"I17": KindPort, "I18": KindPort, "I19": KindPort, "I20": KindPort, "I21": KindPort, "I22": KindPort, "I23": KindPort,
-	"T11": KindTunnel, "T14": KindPort, "T16": KindPort,
-	"I26": KindHost, "I27": KindHost, "P9": KindHost, "T20": KindHost, "I28": KindHost, "I29": KindHost,
-	"I30": KindPort, "I31": KindPort,
-	"I32": KindRouter, "I33": KindRouter, "T21": KindRouter, "T22": KindRouter, "T23": KindRouter, "T24": KindRouter,
-	"P10": KindRouter, "P11": KindRouter, "P12-v4": KindRouter, "P12-v6": KindRouter,
-}
 
 // scenarioNode builds what a switch holding a scenario's reference dump would have in
 // OVSDB: the dump's ports with their ofports, patch peers, tunnel remote IPs, and the VIFs'
@@ -124,9 +114,9 @@ func TestScenarios(t *testing.T) {
 						t.Errorf("%s: no rule for %s", br, line)
 					case got.Owner == nil:
 						t.Errorf("%s: rule %s, no owner for %s", br, got.Rule, line)
-					case objectRules[got.Rule] != "" && (got.Owner.Kind != objectRules[got.Rule] || got.Owner.ID == "") &&
-						!(objectRules[got.Rule] == KindPort && got.Owner.Kind == KindTunnel && got.Owner.ID != ""): // an l2pop entry of no known port
-						t.Errorf("%s: rule %s owner %+v, want a %s with an id: %s", br, got.Rule, *got.Owner, objectRules[got.Rule], line)
+					case Concerns(got.Rule) != "" && (got.Owner.Kind != Concerns(got.Rule) || got.Owner.ID == "") &&
+						!(Concerns(got.Rule) == KindPort && got.Owner.Kind == KindTunnel && got.Owner.ID != ""): // an l2pop entry of no known port
+						t.Errorf("%s: rule %s owner %+v, want a %s with an id: %s", br, got.Rule, *got.Owner, Concerns(got.Rule), line)
 					}
 					if got.TableName == "" {
 						t.Errorf("%s: table %d unnamed", br, fl.Table)
@@ -213,5 +203,17 @@ func TestUnknownFlowsAreListedUnrecognised(t *testing.T) {
 			t.Errorf("%s: rule %s, want none", line, got.Rule)
 		}
 	}
-	_ = os.Stderr
+}
+
+// TestRulesDocumented: every rule id the explainer can answer is in docs/cli/rules.md.
+func TestRulesDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "cli", "rules.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range RuleIDs() {
+		if !regexp.MustCompile(`(^|[ |,])` + regexp.QuoteMeta(id) + `([ |,]|$)`).Match(doc) {
+			t.Errorf("rule %s is not in docs/cli/rules.md", id)
+		}
+	}
 }

@@ -13,17 +13,18 @@ import (
 	"github.com/dvrflow/dvrflow/sandbox"
 )
 
-// buildAgent builds dvrflow-agent from the repository at root into dir and returns its path.
-func buildAgent(ctx context.Context, root, dir string) (string, error) {
+// build builds the command cmd/NAME (dvrflow-agent, dvrflow) from the repository at root
+// into dir and returns its path.
+func build(ctx context.Context, root, dir, name string) (string, error) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("build dvrflow-agent: the go command is not on PATH: %w", err)
+		return "", fmt.Errorf("build %s: the go command is not on PATH: %w", name, err)
 	}
-	bin := filepath.Join(dir, "dvrflow-agent")
-	cmd := exec.CommandContext(ctx, gobin, "build", "-o", bin, "./cmd/dvrflow-agent")
+	bin := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, gobin, "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build dvrflow-agent: %w\n%s", err, out)
+		return "", fmt.Errorf("build %s: %w\n%s", name, err, out)
 	}
 	return bin, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +14,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/sandbox"
 )
 
@@ -25,6 +25,8 @@ type demo struct {
 
 	cloud  cloud
 	hosts  map[string]*sandbox.Host // by cloud host name
+	topos  map[string]string        // each host's topology file
+	cli    string                   // the dvrflow CLI binary
 	agents map[string]*agent
 	vms    map[string]*sandbox.VM
 	failed []string // checks that did not hold
@@ -35,7 +37,7 @@ var hostOrder = []string{"compute1", "compute2"}
 
 func (d *demo) run(ctx context.Context) (err error) {
 	d.cloud = demoCloud()
-	d.hosts, d.agents, d.vms = map[string]*sandbox.Host{}, map[string]*agent{}, map[string]*sandbox.VM{}
+	d.hosts, d.agents, d.vms, d.topos = map[string]*sandbox.Host{}, map[string]*agent{}, map[string]*sandbox.VM{}, map[string]string{}
 	fmt.Println("dvrflow demo: distributed virtual routing (Neutron DVR) on two compute hosts, with real packets")
 	fmt.Println(wrap(`Two simulated compute hosts, each with its own Open vSwitch, are joined by a VLAN trunk (the
 provider network physnet1). A distributed router r1 joins subnet-a (10.0.1.0/24, provider VLAN
@@ -99,11 +101,14 @@ func (d *demo) setup(ctx context.Context) error {
 		return fmt.Errorf("read the topology template: %w", err)
 	}
 	t0 := time.Now()
-	bin, err := buildAgent(ctx, root, d.dir)
+	bin, err := build(ctx, root, d.dir, "dvrflow-agent")
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   dvrflow-agent built (%s)\n", since(t0))
+	if d.cli, err = build(ctx, root, d.dir, "dvrflow"); err != nil {
+		return err
+	}
+	fmt.Printf("   dvrflow-agent and the dvrflow CLI built (%s)\n", since(t0))
 
 	for _, name := range hostOrder {
 		h, err := sandbox.Start(ctx, "demo-"+name, sandbox.Options{Log: d.log})
@@ -115,6 +120,7 @@ func (d *demo) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		d.topos[name] = topo
 		a, err := startAgent(h, name, bin, topo, filepath.Join(d.dir, name+"-agent.log"))
 		if err != nil {
 			return err
@@ -343,14 +349,16 @@ also ARPs for a2 on the other host, which must cross the trunk.`))
 	drops := func() (uint64, error) {
 		var total uint64
 		for _, name := range hostOrder {
-			fs, err := dumpFlows(ctx, d.hosts[name], "br-vlan", flows.PhysicalPipeline)
+			out, err := d.dvrflow(ctx, name, "flows", "-o", "json", "--rule", "P12-v4", "br-vlan")
 			if err != nil {
 				return 0, err
 			}
-			for _, f := range fs {
-				if f.table.Number == 1 && strings.HasPrefix(f.text, "priority=3,arp,") {
-					total += f.packets
-				}
+			var recs []struct{ Packets uint64 }
+			if err := json.Unmarshal([]byte(out), &recs); err != nil {
+				return 0, fmt.Errorf("dvrflow flows -o json on %s: %w", name, err)
+			}
+			for _, r := range recs {
+				total += r.Packets
 			}
 		}
 		return total, nil
@@ -429,18 +437,31 @@ compute2's DVR MAC: br-vlan table 3 hands it to br-int without MAC learning, br-
 	slices.Sort(local)
 	fmt.Println(wrap("Inside the host each network has a local VLAN the agent chose (its br-int ports' tag, dl_vlan\n" +
 		"in the flows): " + strings.Join(local, ", ") + ";\nonly the wire carries the provider VLANs (br-vlan table 2 translates)."))
-	objects := objectLabels(d.cloud, name)
-	for _, br := range []struct {
-		name     string
-		pipeline flows.Pipeline
-	}{{"br-int", flows.IntegrationPipeline}, {"br-vlan", flows.PhysicalPipeline}} {
-		fs, err := dumpFlows(ctx, d.hosts[name], br.name, br.pipeline)
-		if err != nil {
-			return err
-		}
-		printFlows(br.name+" on "+name, fs, objects)
+	fmt.Println(wrap(`The listing is the dvrflow CLI's, run on the host as an operator would:
+each flow with its rule of Neutron's pipeline (I30, P11, ...) and the object it belongs to.`))
+	fmt.Printf("\n   $ dvrflow flows br-int br-vlan\n")
+	out, err := d.dvrflow(ctx, name, "flows", "br-int", "br-vlan")
+	if err != nil {
+		return err
+	}
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		fmt.Println("   " + l)
 	}
 	return nil
+}
+
+// dvrflow runs the dvrflow CLI on a host, pointed at its switch and topology.
+func (d *demo) dvrflow(ctx context.Context, host string, args ...string) (string, error) {
+	h := d.hosts[host]
+	args = append(args, "--ovs-rundir", h.RunDir(), "--ovsdb-connection", h.DBEndpoint(), "--topology", d.topos[host])
+	cmd := h.Command(ctx, d.cli, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("dvrflow %s on %s: %w: %s", strings.Join(args, " "), host, err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
 }
 
 // check records and prints one expectation.

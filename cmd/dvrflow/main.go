@@ -13,9 +13,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // Exit codes, documented in the README ("Debugging a node").
@@ -30,8 +33,10 @@ const (
 var errDifferent = errors.New("different")
 
 func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	root := newRootCommand()
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
+	stop()
 	switch {
 	case err == nil:
 		os.Exit(exitOK)

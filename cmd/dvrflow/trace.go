@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -107,9 +106,7 @@ func runTrace(ctx context.Context, g *globalOptions, o *traceOptions) error {
 		return err
 	}
 	if g.output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(tr)
+		err = writeJSON(w, tr)
 	} else {
 		err = writeTraceText(w, tr)
 	}
@@ -125,11 +122,12 @@ type traceNode struct {
 	vswitchd  *unixctl.Client
 }
 
-// loadTraceNode reads the node as the agent would see it: the config files, the topology
-// (flag or [dvrflow] topology_file), the OVSDB inventory (--ovsdb-connection, else
-// unix:RUNDIR/db.sock when a run directory is given, else [ovs] ovsdb_connection) and
-// ovs-vswitchd's control socket (--unixctl, else RUNDIR/ovs-vswitchd.PID.ctl), and builds
-// the explainer of its flows.
+// loadTraceNode reads what trace needs of the node: the config files, the topology (flag
+// or [dvrflow] topology_file; validated, so that subnets get their gateway MACs from the
+// router's ports), the OVSDB inventory (--ovsdb-connection, else [ovs] ovsdb_connection,
+// else RUNDIR/db.sock when it exists) and ovs-vswitchd's control socket (--unixctl, else
+// RUNDIR/ovs-vswitchd.PID.ctl), and builds the explainer of its flows. It is not
+// inspect.Load, which also dumps every bridge's flows: a trace needs none of them.
 func loadTraceNode(ctx context.Context, g *globalOptions) (*traceNode, error) {
 	cfg, _, err := config.LoadConfig(g.configFiles...)
 	if err != nil {
@@ -151,12 +149,12 @@ func loadTraceNode(ctx context.Context, g *globalOptions) (*traceNode, error) {
 		cfg.ApplyHost(file.Snapshot().Host)
 		n.model, _ = file.Validate(cfg.Env()) // invalid objects are left out, as the agent leaves them
 	}
-	endpoint := g.ovsdbConnection
-	if endpoint == "" && cfg.OVSRundir != "" {
-		endpoint = "unix:" + filepath.Join(cfg.OVSRundir, "db.sock")
-	}
-	if endpoint == "" {
-		endpoint = cfg.OVSDBConnection
+	// The same endpoint as inspect.Load (dvrflow flows, diff) finds.
+	endpoint := cfg.OVSDBConnection
+	if g.ovsdbConnection != "" {
+		endpoint = g.ovsdbConnection
+	} else if sock := filepath.Join(cfg.SocketDir(), "db.sock"); endpoint == config.DefaultConfig().OVSDBConnection && fileExists(sock) {
+		endpoint = "unix:" + sock
 	}
 	if n.inventory, err = ovsdb.ReadInventory(ctx, endpoint); err != nil {
 		return nil, fmt.Errorf("OVSDB %s: %w", endpoint, err)
@@ -198,7 +196,7 @@ func writeTraceText(out io.Writer, tr *trace.Trace) error {
 			if match == "" {
 				match = "*"
 			}
-			fmt.Fprintf(w, "  %s\t%s\tprio %d\t%s → %s\t%s\n", s.Bridge, table, *s.Priority, match, s.Actions, ownerText(s))
+			fmt.Fprintf(w, "  %s\t%s\tprio %d\t%s → %s\t%s\n", s.Bridge, table, *s.Priority, match, s.Actions, ruleText(s.Rule)+" "+ownerText(s.Owner))
 		}
 	}
 	if err := w.Flush(); err != nil {
@@ -235,17 +233,7 @@ func writeTraceText(out io.Writer, tr *trace.Trace) error {
 	return nil
 }
 
-// ownerText is a step's rule and owner, "[I18 port c07a…: tapc07a1000-00]".
-func ownerText(s trace.Step) string {
-	parts := []string{}
-	if s.Rule != "" {
-		parts = append(parts, s.Rule)
-	}
-	if o := s.Owner; o != nil {
-		parts = append(parts, strings.TrimSpace(o.Kind+" "+o.Name))
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "[" + strings.Join(parts, " ") + "]"
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
