@@ -49,12 +49,14 @@ var allowed = map[string][]string{
 	"startup":                        {"controller", "controller/config", "northbound", "ovsdb", "topology"},
 	"metrics":                        {"controller", "flows"},
 	"cmd/dvrflow-agent":              {"controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
-	"cmd/dvrflow":                    {"explain", "flowgraph", "flows/dumptext", "inspect", "ovsdb", "report"},
+	"cmd/dvrflow":                    {"controller/config", "explain", "flowgraph", "flows/dumptext", "inspect", "northbound", "ovsdb", "report", "topology", "trace", "unixctl"},
 	"inspect":                        {"controller", "controller/config", "dvr", "explain", "flows", "flows/dumptext", "northbound", "ovsdb", "topology"},
 	"explain":                        {"flows", "flows/dumptext", "northbound", "ovsdb"},
 	"flows/dumptext":                 {},
 	"flowgraph":                      {"flows", "flows/dumptext", "inspect"},
 	"report":                         {"inspect"},
+	"unixctl":                        {},
+	"trace":                          {"explain", "flows/dumptext", "northbound", "ovsdb"},
 	"architecture":                   {},
 
 	// The harness.

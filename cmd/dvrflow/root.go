@@ -56,6 +56,7 @@ func commands(g *globalOptions) []*cobra.Command {
 		newDiffCommand(g),
 		newGraphCommand(g),
 		newReportCommand(g),
+		newTraceCommand(g),
 	}
 }
 
