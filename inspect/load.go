@@ -34,14 +34,20 @@ type Options struct {
 	FromDir string
 	// Bridges limits the bridges read; empty: every bridge of the node.
 	Bridges []string
+	// SkipFlows reads no flows: only the config, the topology and the inventory (what a
+	// trace needs).
+	SkipFlows bool
 }
 
 // Node is one node read without writing: its config, topology, OVSDB inventory and every
 // bridge's installed flows.
 type Node struct {
 	Config *config.Config
-	// Snapshot is the topology; nil when none was given.
+	// Snapshot is the topology as read, nil when none was given; Model is its objects
+	// validated against the config as the agent validates them (invalid objects left out,
+	// derived values such as subnets' gateway MACs filled in), nil without a topology.
 	Snapshot  *northbound.Snapshot
+	Model     *northbound.Model
 	Inventory *ovsdb.Inventory
 	Explainer *explain.Explainer
 	// Bridges are the bridges read, in name order; Flows their installed flows (canonical:
@@ -101,9 +107,14 @@ func Load(ctx context.Context, o Options) (*Node, error) {
 	}
 	n.Config = cfg
 
-	if o.FromDir != "" {
+	switch {
+	case o.FromDir != "":
 		err = n.loadDir(o.FromDir, o.Bridges)
-	} else {
+	case o.SkipFlows:
+		if n.Inventory, err = ovsdb.ReadInventory(ctx, n.Config.OVSDBConnection); err != nil {
+			err = fmt.Errorf("%w (give --ovsdb-connection or --ovs-rundir)", err)
+		}
+	default:
 		err = n.loadLive(ctx, o.Bridges)
 	}
 	if err != nil {
@@ -128,12 +139,11 @@ func NewNode(cfg *config.Config, snap *northbound.Snapshot, inv *ovsdb.Inventory
 
 func (n *Node) explain() {
 	cfg := n.Config
-	node := explain.Node{Inventory: n.Inventory, Host: cfg.Host, DVRMAC: cfg.DVRMAC,
-		IntegrationBridge: cfg.IntegrationBridge, TunnelBridge: cfg.TunnelBridge, BridgeMappings: cfg.BridgeMappings}
 	if n.Snapshot != nil {
-		node.Model = &n.Snapshot.Model
+		n.Model, _ = northbound.Validate(*n.Snapshot, cfg.Env())
 	}
-	n.Explainer = explain.New(node)
+	n.Explainer = explain.New(explain.Node{Inventory: n.Inventory, Model: n.Model, Host: cfg.Host, DVRMAC: cfg.DVRMAC,
+		IntegrationBridge: cfg.IntegrationBridge, TunnelBridge: cfg.TunnelBridge, BridgeMappings: cfg.BridgeMappings})
 }
 
 func fileExists(p string) bool {

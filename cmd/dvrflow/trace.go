@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -15,9 +13,9 @@ import (
 
 	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/explain"
+	"github.com/dvrflow/dvrflow/inspect"
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
-	"github.com/dvrflow/dvrflow/topology"
 	"github.com/dvrflow/dvrflow/trace"
 	"github.com/dvrflow/dvrflow/unixctl"
 )
@@ -122,53 +120,23 @@ type traceNode struct {
 	vswitchd  *unixctl.Client
 }
 
-// loadTraceNode reads what trace needs of the node: the config files, the topology (flag
-// or [dvrflow] topology_file; validated, so that subnets get their gateway MACs from the
-// router's ports), the OVSDB inventory (--ovsdb-connection, else [ovs] ovsdb_connection,
-// else RUNDIR/db.sock when it exists) and ovs-vswitchd's control socket (--unixctl, else
-// RUNDIR/ovs-vswitchd.PID.ctl), and builds the explainer of its flows. It is not
-// inspect.Load, which also dumps every bridge's flows: a trace needs none of them.
+// loadTraceNode reads what trace needs of the node through the loader every command uses
+// (the config, the validated topology, the OVSDB inventory; no flows), and finds
+// ovs-vswitchd's unixctl socket (--unixctl, else OVS's own rule in the run directory).
 func loadTraceNode(ctx context.Context, g *globalOptions) (*traceNode, error) {
-	cfg, _, err := config.LoadConfig(g.configFiles...)
+	opts := g.inspectOptions(nil)
+	opts.SkipFlows = true
+	n, err := inspect.Load(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	if g.ovsRundir != "" {
-		cfg.OVSRundir = g.ovsRundir
-	}
-	n := &traceNode{cfg: cfg}
-	topoPath := g.topology
-	if topoPath == "" {
-		topoPath = cfg.TopologyFile
-	}
-	if topoPath != "" {
-		file, err := topology.Load(topoPath)
-		if err != nil {
-			return nil, fmt.Errorf("--topology: %w", err)
-		}
-		cfg.ApplyHost(file.Snapshot().Host)
-		n.model, _ = file.Validate(cfg.Env()) // invalid objects are left out, as the agent leaves them
-	}
-	// The same endpoint as inspect.Load (dvrflow flows, diff) finds.
-	endpoint := cfg.OVSDBConnection
-	if g.ovsdbConnection != "" {
-		endpoint = g.ovsdbConnection
-	} else if sock := filepath.Join(cfg.SocketDir(), "db.sock"); endpoint == config.DefaultConfig().OVSDBConnection && fileExists(sock) {
-		endpoint = "unix:" + sock
-	}
-	if n.inventory, err = ovsdb.ReadInventory(ctx, endpoint); err != nil {
-		return nil, fmt.Errorf("OVSDB %s: %w", endpoint, err)
-	}
 	sock := g.unixctl
 	if sock == "" {
-		if sock, err = unixctl.Find(cfg.SocketDir(), "ovs-vswitchd"); err != nil {
+		if sock, err = unixctl.Find(n.Config.SocketDir(), "ovs-vswitchd"); err != nil {
 			return nil, err
 		}
 	}
-	n.vswitchd = unixctl.New(sock)
-	n.explainer = explain.New(explain.Node{Inventory: n.inventory, Model: n.model, Host: cfg.Host, DVRMAC: cfg.DVRMAC,
-		IntegrationBridge: cfg.IntegrationBridge, TunnelBridge: cfg.TunnelBridge, BridgeMappings: cfg.BridgeMappings})
-	return n, nil
+	return &traceNode{cfg: n.Config, model: n.Model, inventory: n.Inventory, explainer: n.Explainer, vswitchd: unixctl.New(sock)}, nil
 }
 
 // writeTraceText prints one line per step, then the result.
@@ -233,7 +201,3 @@ func writeTraceText(out io.Writer, tr *trace.Trace) error {
 	return nil
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
