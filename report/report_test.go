@@ -10,8 +10,8 @@ import (
 
 	"github.com/dvrflow/dvrflow/explain"
 	"github.com/dvrflow/dvrflow/flowgraph"
-	"github.com/dvrflow/dvrflow/testbed"
 	"github.com/dvrflow/dvrflow/inspect"
+	"github.com/dvrflow/dvrflow/testbed"
 )
 
 // scenarioInput is the report of a node holding the flows Neutron's own agent installed

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
 )
 
 // dumpDir is a --from-dir holding one of Neutron's reference dumps as BRIDGE.flows files

@@ -200,4 +200,3 @@ func writeTraceText(out io.Writer, tr *trace.Trace) error {
 	}
 	return nil
 }
-
