@@ -297,6 +297,23 @@ func cliOnDvrflowNode(t *testing.T, topoFile string) {
 	}
 	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
 
+	// The CLI never writes: the switch holds the same flows before and after every command.
+	snapshot := func() string {
+		var all []string
+		for _, br := range []string{"br-int", "br-tun", "br-vlan"} {
+			if out, err := h.Ofctl(ctx, "-O", "OpenFlow13", "--no-stats", "dump-flows", br); err == nil {
+				all = append(all, out)
+			}
+		}
+		return strings.Join(all, "\n")
+	}
+	before := snapshot()
+	defer func() {
+		if after := snapshot(); after != before {
+			t.Errorf("the switch's flows changed while only the CLI ran:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	}()
+
 	out, code := runCLI(t, ctx, h, "flows", "-o", "json", "--topology", topoFile)
 	if code != 0 {
 		t.Fatalf("dvrflow flows: exit %d", code)
