@@ -51,7 +51,7 @@ Exit codes: 0 success (diff: equal), 1 diff found differences, 2 error.`,
 
 // commands are the subcommands, each built in its own file.
 func commands(g *globalOptions) []*cobra.Command {
-	return nil
+	return []*cobra.Command{newStatusCommand(g)}
 }
 
 // writer opens the command's output: --out FILE or standard output. close must be called.
