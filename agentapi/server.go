@@ -139,6 +139,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // flows' "->" as is
 	_ = enc.Encode(v) // the client went away: nothing to do
 }
 

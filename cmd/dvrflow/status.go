@@ -55,6 +55,7 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 	if g.output == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		err = enc.Encode(status)
 	} else {
 		err = writeStatusText(w, status, time.Now())
