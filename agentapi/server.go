@@ -140,7 +140,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // flows' "->" as is
-	_ = enc.Encode(v)        // the client went away: nothing to do
+	// An error here means the client went away: nothing to do.
+	_ = enc.Encode(v)
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
