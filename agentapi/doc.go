@@ -16,6 +16,9 @@
 // Concurrency: the agent's state belongs to its event loop. A [Publisher] takes a snapshot
 // on that goroutine after every reconcile ([Publisher.Reconciled], the agent's
 // OnConverged) and publishes it through an atomic pointer; requests read the latest
-// snapshot and never touch the agent. Only the connection states are read live, from
-// accessors that are safe on any goroutine.
+// snapshot and never touch the agent. The snapshot keeps the binding, model, problems and
+// desired flows by reference (the agent makes new ones and never modifies those it handed
+// out), so publishing costs the event loop time in proportion to the bridges only; the
+// documents are rendered on the request's goroutine. Only the connection states are read
+// live, from accessors that are safe on any goroutine.
 package agentapi

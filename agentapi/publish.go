@@ -14,7 +14,9 @@ import (
 )
 
 // Source is what the API reads of the agent, on the agent's event loop only
-// (*controller.Agent is one).
+// (*controller.Agent is one). What Config, Binding, Model, DesiredFlows and ProblemList
+// return must never change once handed out (the agent replaces them instead): the
+// snapshot keeps them by reference and reads them on other goroutines.
 type Source interface {
 	// Config is the effective config in force.
 	Config() *config.Config
@@ -26,8 +28,8 @@ type Source interface {
 	Binding() controller.Binding
 	// Model is the validated northbound model in force.
 	Model() *northbound.Model
-	// DesiredFlows are the last reconcile's flows by bridge; neither the map nor the
-	// slices may change after they are handed out.
+	// DesiredFlows are the last reconcile's flows by bridge (the map is copied, the
+	// slices kept).
 	DesiredFlows() map[string][]flows.Flow
 	// ProblemList are the refused northbound objects.
 	ProblemList() []northbound.Problem
@@ -55,11 +57,18 @@ type Publisher struct {
 	lastChange *Reconcile
 }
 
-// snapshot is one published state. Nothing in it is modified once it is published.
+// snapshot is one published state. Nothing in it is modified once it is published: the
+// agent replaces its binding, model, problems and flows at every reconcile or snapshot and
+// never modifies those it handed out, so the snapshot keeps them by reference and the
+// documents are rendered from them on the request's goroutine.
 type snapshot struct {
-	status Status
-	// desired are the flows by bridge (the agent's slices, read-only), tableNames each
-	// bridge's table names.
+	// status holds the small parts, computed when published; Ports, LocalVLANs and
+	// Problems are rendered from binding, model and problems when served.
+	status   Status
+	binding  controller.Binding
+	model    *northbound.Model
+	problems []northbound.Problem
+	// desired are the flows by bridge, tableNames each bridge's table names.
 	desired      map[string][]flows.Flow
 	tableNames   map[string]map[uint8]string
 	reconciledAt time.Time
@@ -75,24 +84,25 @@ func NewPublisher(src Source, started time.Time) *Publisher {
 func (p *Publisher) Reconciled(rep controller.Report) { p.Publish(&rep) }
 
 // Publish publishes the agent's state with the report of the reconcile that made it; rep
-// is nil before the first reconcile. Call it on the agent's event loop. Its cost grows
-// with the ports, not with the flows (those are kept by reference and rendered when
-// asked for).
+// is nil before the first reconcile. Call it on the agent's event loop. It costs the loop
+// time in proportion to the bridges only: ports, problems and flows are kept by reference
+// and rendered when asked for.
 func (p *Publisher) Publish(rep *controller.Report) {
 	now := time.Now()
 	cfg := p.source.Config()
-	b := p.source.Binding()
 	s := &snapshot{
+		problems:   p.source.ProblemList(),
+		model:      p.source.Model(),
 		desired:    maps.Clone(p.source.DesiredFlows()),
 		tableNames: map[string]map[uint8]string{},
 		status: Status{
-			Host:       cfg.Host,
-			AgentMode:  string(cfg.AgentMode),
-			Northbound: northboundKind(cfg),
-			StartedAt:  p.started,
-			Problems:   problems(p.source.ProblemList()),
-			Repairs:    p.source.Repairs(),
-			Config:     configSummary(cfg),
+			Host:             cfg.Host,
+			AgentMode:        string(cfg.AgentMode),
+			Northbound:       northboundKind(cfg),
+			StartedAt:        p.started,
+			Repairs:          p.source.Repairs(),
+			Config:           configSummary(cfg),
+			WaitingForOfport: []string{},
 		},
 	}
 	for _, br := range p.source.Bridges() {
@@ -105,17 +115,23 @@ func (p *Publisher) Publish(rep *controller.Report) {
 		if r.FlowMods > 0 || len(r.PortsTagged) > 0 || p.lastChange == nil {
 			p.lastChange = r
 		}
-		s.reconciledAt = now
+		s.binding, s.reconciledAt = p.source.Binding(), now
 		s.status.Synced = true
 		s.status.LastReconcile, s.status.LastChange = r, p.lastChange
 		s.status.WaitingForOfport = nonNil(slices.Clone(rep.Waiting))
-		s.status.Ports, s.status.LocalVLANs = portsOf(b, p.source.Model())
 	}
 	s.status.Reconciles = p.reconciles
-	s.status.Ports = nonNil(s.status.Ports)
-	s.status.LocalVLANs = nonNil(s.status.LocalVLANs)
-	s.status.WaitingForOfport = nonNil(s.status.WaitingForOfport)
 	p.current.Store(s)
+}
+
+// statusDocument renders the snapshot's status (without the live connection states).
+func (s *snapshot) statusDocument() Status {
+	status := s.status
+	status.Bridges = slices.Clone(status.Bridges)
+	status.Ports, status.LocalVLANs = portsOf(s.binding, s.model)
+	status.Ports, status.LocalVLANs = nonNil(status.Ports), nonNil(status.LocalVLANs)
+	status.Problems = problems(s.problems)
+	return status
 }
 
 // northboundKind says where the agent's state comes from.

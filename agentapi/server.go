@@ -70,8 +70,7 @@ func (p *Publisher) serveStatus(w http.ResponseWriter, r *http.Request, conns Co
 	if s == nil {
 		return
 	}
-	status := s.status
-	status.Bridges = slices.Clone(status.Bridges)
+	status := s.statusDocument()
 	if conns != nil {
 		status.OVSDBConnected = conns.OVSDBConnected()
 		for i := range status.Bridges {

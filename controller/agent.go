@@ -133,7 +133,8 @@ func (a *Agent) Pipeline(bridge string) flows.Pipeline {
 // Writer returns the write path of a managed bridge (nil for another name).
 func (a *Agent) Writer(bridge string) *flows.Bridge { return a.brs.Writer(bridge) }
 
-// Model returns the validated model in force.
+// Model returns the validated model in force (replaced, never modified, by the next
+// snapshot).
 func (a *Agent) Model() *northbound.Model { return a.model }
 
 // Desired returns the desired flows of the last reconcile, by bridge, each bridge's in
@@ -159,7 +160,8 @@ func (a *Agent) Desired() map[string][]flows.Flow {
 // reader on another goroutine may keep them once they are handed over.
 func (a *Agent) DesiredFlows() map[string][]flows.Flow { return a.desired }
 
-// Binding returns the resolved state of the last reconcile.
+// Binding returns the resolved state of the last reconcile (replaced, never modified, by
+// the next reconcile: a reader on another goroutine may keep it once it is handed over).
 func (a *Agent) Binding() Binding { return a.binding }
 
 // Bridges returns the managed bridges' names in setup order.
