@@ -54,9 +54,10 @@ func commands(g *globalOptions) []*cobra.Command {
 	return []*cobra.Command{
 		newFlowsCommand(g),
 		newDiffCommand(g),
+		newTraceCommand(g),
 		newGraphCommand(g),
 		newReportCommand(g),
-		newTraceCommand(g),
+		newStatusCommand(g),
 	}
 }
 
