@@ -37,6 +37,10 @@ type Options struct {
 	// SkipFlows reads no flows: only the config, the topology and the inventory (what a
 	// trace needs).
 	SkipFlows bool
+	// Defaults, when set, adjusts the config read from ConfigFiles (or Neutron's defaults)
+	// before the topology and the flags apply: the running agent's view of the node, when
+	// the CLI is given no config file.
+	Defaults func(*config.Config)
 }
 
 // Node is one node read without writing: its config, topology, OVSDB inventory and every
@@ -69,6 +73,9 @@ func Load(ctx context.Context, o Options) (*Node, error) {
 	}
 	for _, w := range warnings {
 		n.Warnings = append(n.Warnings, w.String())
+	}
+	if o.Defaults != nil {
+		o.Defaults(cfg)
 	}
 	topoFile := o.Topology
 	if topoFile == "" && o.FromDir != "" {

@@ -28,7 +28,7 @@ type graphNode struct {
 // (a dump without ovsdb.json has none, so its bridges are drawn unjoined), and the diff
 // when there is a topology to compare with.
 func loadRecords(ctx context.Context, g *globalOptions) (*graphNode, error) {
-	n, err := g.loadNode(ctx, nil)
+	n, _, err := g.loadNode(ctx, nil, false)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/explain"
-	"github.com/dvrflow/dvrflow/inspect"
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
 	"github.com/dvrflow/dvrflow/trace"
@@ -124,9 +123,7 @@ type traceNode struct {
 // (the config, the validated topology, the OVSDB inventory; no flows), and finds
 // ovs-vswitchd's unixctl socket (--unixctl, else OVS's own rule in the run directory).
 func loadTraceNode(ctx context.Context, g *globalOptions) (*traceNode, error) {
-	opts := g.inspectOptions(nil)
-	opts.SkipFlows = true
-	n, err := inspect.Load(ctx, opts)
+	n, _, err := g.loadNode(ctx, nil, true)
 	if err != nil {
 		return nil, err
 	}
