@@ -177,3 +177,38 @@ func TestRulesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestFirewallFlows: the OVS firewall's flows (shapes of Neutron's openvswitch driver) get
+// their table's rule id and the port they concern, by reg5 (the port's ofport), in_port or
+// destination MAC; flows of no port belong to the bridge.
+func TestFirewallFlows(t *testing.T) {
+	node, _ := scenarioNode(t, "dvr_vlan") // tapc0000001-00 has ofport 4, MAC fa:16:3e:00:01:11
+	e := explain.New(node)
+	port := explain.Owner{Kind: explain.KindPort, ID: "c0000001-0000-4000-8000-000000000001", Name: "tapc0000001-00"}
+	bridge := explain.Owner{Kind: explain.KindBridge, ID: "br-int", Name: "br-int"}
+	for _, tc := range []struct {
+		line  string
+		rule  string
+		owner explain.Owner
+	}{
+		{"table=60, priority=100,in_port=4 actions=load:0x4->NXM_NX_REG5[],load:0x1->NXM_NX_REG6[],resubmit(,71)", "F60-egress", port},
+		{"table=60, priority=90,dl_vlan=1,dl_dst=fa:16:3e:00:01:11 actions=load:0x4->NXM_NX_REG5[],load:0x1->NXM_NX_REG6[],strip_vlan,resubmit(,81)", "F60-ingress", port},
+		{"table=71, priority=65,ip,reg5=0x4,in_port=4,dl_src=fa:16:3e:00:01:11,nw_src=10.0.1.11 actions=ct(table=72,zone=NXM_NX_REG6[0..15])", "F71", port},
+		{"table=72, priority=77,ct_state=+est-rel-rpl,ip,reg5=0x4 actions=resubmit(,73)", "F72", port},
+		{"table=73, priority=100,reg6=0x1,dl_dst=fa:16:3e:00:01:11 actions=load:0x4->NXM_NX_REG5[],resubmit(,81)", "F73", port},
+		{"table=81, priority=100,arp,reg5=0x4 actions=output:4", "F81", port},
+		{"table=82, priority=77,ct_state=+est-rel-rpl,ip,reg5=0x4 actions=output:4", "F82", port},
+		{"table=91, priority=1 actions=resubmit(,94)", "F91", bridge},
+		{"table=94, priority=12,reg6=0x1,dl_dst=fa:16:3e:00:01:11 actions=output:4", "F94", port},
+		{"table=94, priority=1 actions=NORMAL", "F94", bridge},
+	} {
+		fl, err := dumptext.ParseLine("cookie=0x77, "+tc.line, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := e.Explain("br-int", &fl)
+		if got.Rule != tc.rule || got.Owner == nil || *got.Owner != tc.owner {
+			t.Errorf("%s:\n got %s %+v, want %s %+v", tc.line, got.Rule, got.Owner, tc.rule, tc.owner)
+		}
+	}
+}
