@@ -22,9 +22,6 @@ deps:
 	  echo "installing openvswitch-switch iproute2 iputils-ping iputils-arping tcpdump"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    openvswitch-switch iproute2 iputils-ping iputils-arping tcpdump util-linux >/dev/null; }
-	@command -v chromium >/dev/null || { echo "installing chromium (the report's browser test)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    chromium >/dev/null; }
 
 demo: deps
 	$(GO) run ./cmd/dvrflow-demo
@@ -40,14 +37,15 @@ test: deps vet
 
 # Fuzzing (Go's native fuzzer): every decoder of outside input — the topology file and its
 # validation, the ini loader, OVSDB's table updates, the OpenFlow flow stats, flow monitor
-# updates and errors, the OXM matches a switch reports — runs for FUZZTIME each. The seed
+# updates and errors, the OXM matches a switch reports, and the CLI's inputs (dump-flows
+# text, ovsdb-client dumps, ofproto/trace output) — runs for FUZZTIME each. The seed
 # corpora (f.Add in each target, and testdata/fuzz/ where the fuzzer found something) also
 # run in every plain `go test`; `make test` fuzzes each briefly on top.
 FUZZTIME ?= 30s
 TEST_FUZZTIME ?= 3s
 FUZZ_TARGETS = ./topology:FuzzParseAndValidate ./controller/config:FuzzLoadConfig ./ovsdb:FuzzDecodeUpdates \
   ./flows:FuzzCanonicalMatch ./flows/ofconn:FuzzParseFlowStats ./flows/ofconn:FuzzFlowMonitorUpdates \
-  ./flows/ofconn:FuzzParseError
+  ./flows/ofconn:FuzzParseError ./flows/dumptext:FuzzParseLine ./ovsdb:FuzzParseInventoryDump ./trace:FuzzParse
 .PHONY: fuzz
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
