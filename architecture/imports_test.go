@@ -62,7 +62,8 @@ var allowed = map[string][]string{
 
 	// The harness.
 	"sandbox":             {"ethtool", "nsthread"},
-	"testbed":             {"controller/config", "inspect", "northbound", "ovsdb", "sandbox", "topology"},
+	"testbed":             {"northbound", "ovsdb", "sandbox", "topology"},
+	"testbed/scenario":    {"controller/config", "inspect", "testbed", "topology"},
 	"bench/topogen":       {"northbound", "topology"},
 	"bench":               {"bench/topogen", "controller", "controller/config", "flows", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "topology"},
 	"cmd/dvrflow-demo":    {"sandbox"},
@@ -71,7 +72,7 @@ var allowed = map[string][]string{
 }
 
 // harness are the packages the product must not import, whatever the table says.
-var harness = []string{"sandbox", "testbed", "bench", "bench/topogen", "e2e"}
+var harness = []string{"sandbox", "testbed", "testbed/scenario", "bench", "bench/topogen", "e2e"}
 
 // product reports whether a package is part of what ships (not the harness or a command
 // of the harness).

@@ -9,7 +9,7 @@ import (
 
 	"github.com/dvrflow/dvrflow/flowgraph"
 	"github.com/dvrflow/dvrflow/inspect"
-	"github.com/dvrflow/dvrflow/testbed"
+	"github.com/dvrflow/dvrflow/testbed/scenario"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden DOT files in testdata/")
@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite the golden DOT files in testdat
 // scenarioGraph draws the graph of one of Neutron's reference dumps.
 func scenarioGraph(t *testing.T, name string) *flowgraph.Graph {
 	t.Helper()
-	node, err := testbed.ScenarioNode(filepath.Join("..", "testdata", "neutron", "scenarios"), name)
+	node, err := scenario.Node(filepath.Join("..", "testdata", "neutron", "scenarios"), name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,14 @@ import (
 	"github.com/dvrflow/dvrflow/explain"
 	"github.com/dvrflow/dvrflow/flowgraph"
 	"github.com/dvrflow/dvrflow/inspect"
-	"github.com/dvrflow/dvrflow/testbed"
+	"github.com/dvrflow/dvrflow/testbed/scenario"
 )
 
 // scenarioInput is the report of a node holding the flows Neutron's own agent installed
 // for one of the reference scenarios, every flow explained (rule and owner), with its graph.
 func scenarioInput(t *testing.T, name string) Input {
 	t.Helper()
-	node, err := testbed.ScenarioNode(filepath.Join("..", "testdata", "neutron", "scenarios"), name)
+	node, err := scenario.Node(filepath.Join("..", "testdata", "neutron", "scenarios"), name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,10 @@ package testbed
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/dvrflow/dvrflow/controller/config"
-	"github.com/dvrflow/dvrflow/inspect"
 	"github.com/dvrflow/dvrflow/ovsdb"
 	"github.com/dvrflow/dvrflow/topology"
 )
@@ -62,34 +58,4 @@ func ScenarioInventory(ref *Reference, topo *topology.File) (*ovsdb.Inventory, e
 		inv.Bridges = append(inv.Bridges, b)
 	}
 	return inv, nil
-}
-
-// ScenarioNode is a node holding the flows Neutron's own agent installed for scenario name
-// of dir (testdata/neutron/scenarios), read as the CLI reads a node: with the scenario's
-// topology, its OVSDB inventory (ScenarioInventory) and the reference dump, each bridge's
-// flows given a random-looking cookie as Neutron's agent does (the same on every call, so
-// that outputs can be compared with golden files).
-func ScenarioNode(dir, name string) (*inspect.Node, error) {
-	topo, err := topology.Load(filepath.Join(dir, name+".json"))
-	if err != nil {
-		return nil, err
-	}
-	ref, err := ParseReference(filepath.Join(dir, name+".flows"))
-	if err != nil {
-		return nil, err
-	}
-	inv, err := ScenarioInventory(ref, topo)
-	if err != nil {
-		return nil, err
-	}
-	snap := topo.Snapshot()
-	cfg := config.DefaultConfig()
-	cfg.ApplyHost(snap.Host)
-	dumps := map[string][]byte{}
-	random := rand.New(rand.NewPCG(uint64(len(name)), 0x6e657574726f6e)) // "neutron"
-	for _, br := range ref.Order {
-		cookie := fmt.Sprintf("cookie=%#x", random.Uint64()>>1)
-		dumps[br] = []byte(strings.ReplaceAll(strings.Join(ref.Bridges[br].Lines, "\n"), "cookie=COOKIE", cookie))
-	}
-	return inspect.NewNode(cfg, snap, inv, dumps)
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/inspect"
-	"github.com/dvrflow/dvrflow/testbed"
+	"github.com/dvrflow/dvrflow/testbed/scenario"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden text outputs in testdata/")
@@ -34,7 +34,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func scenarioNode(t *testing.T, name string) *inspect.Node {
 	t.Helper()
-	n, err := testbed.ScenarioNode(filepath.Join("..", "..", "testdata", "neutron", "scenarios"), name)
+	n, err := scenario.Node(filepath.Join("..", "..", "testdata", "neutron", "scenarios"), name)
 	if err != nil {
 		t.Fatal(err)
 	}
