@@ -452,7 +452,20 @@ compute1's copy of r1 and leaves on the trunk with compute1's DVR MAC on subnet-
 	}
 	fmt.Println(wrap(`
 And it compares the switch with what dvrflow would install for the topology (read-only):`))
-	return d.showCLI(ctx, name, "diff")
+	if err := d.showCLI(ctx, name, "diff"); err != nil {
+		return err
+	}
+	fmt.Println(wrap(`
+The running agent's own view, from its read-only API socket:`))
+	if err := d.showCLI(ctx, name, "status"); err != nil {
+		return err
+	}
+	report := filepath.Join(d.dir, name+"-report.html")
+	if _, err := d.dvrflow(ctx, name, "report", "--out", report); err != nil {
+		return err
+	}
+	fmt.Printf("\n   %s$ dvrflow report --out %s\n   (one page: the pipeline graph, every flow filterable, the diff; open it in a browser)\n", name, report)
+	return nil
 }
 
 // showCLI prints a dvrflow command as an operator types it and its output.
