@@ -1,0 +1,131 @@
+package rabbitmq
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// TestNodeLifeCycle starts a private node, checks that it listens on 127.0.0.1 only, that
+// rabbitmqctl reaches it, that a broker restart keeps durable data, that closing connections
+// from the broker side reaches a client, and that Close (called again by the test's cleanup,
+// which must be harmless) leaves nothing behind.
+func TestNodeLifeCycle(t *testing.T) {
+	n := StartForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	checkLoopbackOnly(t, n)
+
+	conn, err := amqp.Dial(n.URL())
+	if err != nil {
+		t.Fatalf("dial %s: %v", n.URL(), err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("kept", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("transient", false, false, false, false, amqp.Table{"x-expires": int32(1800000)}); err != nil {
+		t.Fatal(err)
+	}
+	qs, err := n.ListQueues(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Queue{}
+	for _, q := range qs {
+		byName[q.Name] = q
+	}
+	if q := byName["kept"]; !q.Durable || q.AutoDelete || q.Exclusive {
+		t.Errorf("queue kept: got %+v, want durable", q)
+	}
+	if q := byName["transient"]; q.Durable || !hasInt(q.Arguments, "x-expires", 1800000) {
+		t.Errorf("queue transient: got %+v, want non-durable with x-expires 1800000", q)
+	}
+
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	if err := n.CloseAllConnections(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-closed:
+		if e == nil || e.Code != amqp.ConnectionForced {
+			t.Errorf("close from the broker: got %v, want 320 CONNECTION_FORCED", e)
+		}
+	case <-ctx.Done():
+		t.Fatal("the client never saw its connection closed by the broker")
+	}
+
+	if err := n.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	qs, err = n.ListQueues(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, q := range qs {
+		names = append(names, q.Name)
+	}
+	if strings.Join(names, ",") != "kept" {
+		t.Errorf("queues after restart: got %v, want only the durable one (kept)", names)
+	}
+
+	server, epmd := n.server, n.epmd
+	if err := n.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if server.alive() || epmd.alive() {
+		t.Errorf("processes left after Close: server %v, epmd %v", server.alive(), epmd.alive())
+	}
+	if _, err := os.Stat(n.Dir()); !os.IsNotExist(err) {
+		t.Errorf("directory %s left after Close (%v)", n.Dir(), err)
+	}
+	if !blockFree(n.Ports().AMQP, 1) {
+		t.Errorf("AMQP port %d still bound after Close", n.Ports().AMQP)
+	}
+}
+
+// checkLoopbackOnly checks with ss that every listener of the node's processes is on
+// 127.0.0.1.
+func checkLoopbackOnly(t *testing.T, n *Node) {
+	t.Helper()
+	out, err := exec.Command("ss", "-ltnpH").Output()
+	if err != nil {
+		t.Skipf("ss not available: %v", err)
+	}
+	ports := map[string]bool{strconv.Itoa(n.ports.AMQP): true, strconv.Itoa(n.ports.EPMD): true, strconv.Itoa(n.ports.Distribution): true}
+	seen := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		local := f[3]
+		i := strings.LastIndexByte(local, ':')
+		if i < 0 || !ports[local[i+1:]] {
+			continue
+		}
+		seen++
+		if local[:i] != "127.0.0.1" {
+			t.Errorf("node listens on %s, want 127.0.0.1 only: %s", local, line)
+		}
+	}
+	if seen != 3 {
+		t.Errorf("found %d listeners of the node (AMQP, epmd, distribution), want 3:\n%s", seen, out)
+	}
+}
+
+func hasInt(a Arguments, name string, want int64) bool {
+	got, ok := a.Int(name)
+	return ok && got == want
+}
