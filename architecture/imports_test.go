@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"northbound":                     {},
 	"state":                          {"northbound"},
 	"topology":                       {"northbound"},
+	"neutron/oslo":                   {},
 	"controller/config":              {"northbound"},
 	"l2":                             {"flows", "northbound", "state"},
 	"dvr":                            {"flows", "northbound", "state"},

@@ -1,0 +1,736 @@
+// Package oslo is an oslo.messaging client for the rabbit driver, over AMQP 0.9.1: what
+// Neutron's agents use to talk to neutron-server. It implements the wire protocol as
+// oslo.messaging 14 (OpenStack Zed) sends it: envelope 2.0, calls with a per-process reply
+// queue, casts to a topic, a host topic or a fanout exchange, and the three-queue consumers of
+// an oslo RPC server, with the exact exchange and queue flags, reconnection to a list of
+// brokers and re-declaration of everything after a broker restart or a lost channel.
+//
+// It knows nothing of Neutron's methods; see docs/neutron-messaging.md.
+package oslo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/zap"
+)
+
+// Config configures a Client.
+type Config struct {
+	Transport Transport
+	Log       *zap.Logger
+	// OnEvent, if set, is told of every connection change. It runs on the client's connection
+	// goroutine and must not block.
+	OnEvent func(Event)
+	// Policy, if set, replaces the back-off built from the transport's rpc_response_timeout
+	// and rpc_response_max_timeout (to share one policy between clients).
+	Policy *TimeoutPolicy
+}
+
+// EventKind says what happened to the connection.
+type EventKind int
+
+const (
+	// Connected: a broker accepted the connection and everything is declared again.
+	Connected EventKind = iota + 1
+	// Disconnected: the connection or one of its channels was lost; reconnecting.
+	Disconnected
+	// ConnectFailed: a round over all brokers failed; retrying after Event.Retry.
+	ConnectFailed
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case Connected:
+		return "connected"
+	case Disconnected:
+		return "disconnected"
+	case ConnectFailed:
+		return "connect failed"
+	}
+	return "event(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is a change of the client's connection.
+type Event struct {
+	Kind   EventKind
+	Broker string // user@host:port, no password
+	Err    error
+	Retry  time.Duration
+	// Generation counts successful connections, starting at 1.
+	Generation uint64
+}
+
+// Target is where a call or cast goes, like oslo's Target.
+type Target struct {
+	// Topic, e.g. "q-plugin".
+	Topic string
+	// Server, if set, directs the message to TOPIC.SERVER (a host).
+	Server string
+	// Fanout sends a cast to every consumer of the topic (exchange TOPIC_fanout).
+	Fanout bool
+	// Version is the "major.minor" API version the method needs ("" = "1.0").
+	Version string
+	// Namespace of the endpoint; Neutron's are all empty.
+	Namespace string
+}
+
+func (t Target) routingKey() string {
+	if t.Server != "" {
+		return t.Topic + "." + t.Server
+	}
+	return t.Topic
+}
+
+// Client is a connection to RabbitMQ that calls, casts and consumes as oslo.messaging does.
+// It connects in the background and reconnects by itself; it is safe for concurrent use.
+type Client struct {
+	transport  Transport
+	log        *zap.Logger
+	onEvent    func(Event)
+	policy     *TimeoutPolicy
+	replyQueue string
+	replyIDs   *uniqueIDs
+
+	closing   chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu          sync.Mutex
+	session     *session               // nil while disconnected
+	connectedCh chan struct{}          // closed while connected
+	generation  uint64                 // successful connections so far
+	servers     map[*Server]struct{}   // consumers, declared again on every connection
+	waiters     map[string]*callWaiter // by _msg_id
+}
+
+// session is one AMQP connection with its two channels.
+type session struct {
+	conn    *amqp.Connection
+	broker  Broker
+	consume *amqp.Channel // every consumer and the declarations
+	// publishing, and the exchanges declared on this connection so far (oslo declares an
+	// exchange before its first publish on each connection)
+	pubMu     sync.Mutex
+	publish   *amqp.Channel
+	exchanges map[string]bool
+	// lost is closed (once) when the connection or a channel fails, or a consumer is
+	// cancelled by the broker.
+	lost     chan struct{}
+	lostOnce sync.Once
+	lostWhy  error
+}
+
+func (s *session) markLost(why error) {
+	s.lostOnce.Do(func() {
+		s.lostWhy = why
+		close(s.lost)
+	})
+}
+
+type callWaiter struct {
+	replies chan Reply
+}
+
+// New returns a client and starts connecting in the background. Use WaitConnected to wait
+// for the first connection; calls and casts fail with ErrNotConnected until then.
+func New(cfg Config) (*Client, error) {
+	t := cfg.Transport
+	if len(t.Brokers) == 0 {
+		return nil, errors.New("oslo: no broker in the transport")
+	}
+	if t.ControlExchange == "" {
+		return nil, errors.New("oslo: empty control_exchange")
+	}
+	c := &Client{
+		transport:   t,
+		log:         cfg.Log,
+		onEvent:     cfg.OnEvent,
+		policy:      cfg.Policy,
+		replyQueue:  "reply_" + uuidHex(),
+		replyIDs:    newUniqueIDs(1024),
+		closing:     make(chan struct{}),
+		done:        make(chan struct{}),
+		connectedCh: make(chan struct{}),
+		servers:     map[*Server]struct{}{},
+		waiters:     map[string]*callWaiter{},
+	}
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	if c.policy == nil {
+		c.policy = NewTimeoutPolicy(t.ResponseTimeout, t.ResponseMaxTimeout)
+	}
+	go c.run()
+	return c, nil
+}
+
+// ReplyQueue is the name of the client's reply queue (reply_<uuid hex>).
+func (c *Client) ReplyQueue() string { return c.replyQueue }
+
+// Policy is the client's call-timeout back-off.
+func (c *Client) Policy() *TimeoutPolicy { return c.policy }
+
+// Connected reports whether the client has a connection with everything declared.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session != nil
+}
+
+// Generation counts the client's successful connections (1 after the first).
+func (c *Client) Generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.generation
+}
+
+// WaitConnected waits until the client is connected, ctx ends or the client is closed.
+func (c *Client) WaitConnected(ctx context.Context) error {
+	c.mu.Lock()
+	ch := c.connectedCh
+	c.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-c.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for a broker connection: %w", ctx.Err())
+	}
+}
+
+// Close stops the client: consumers end, pending calls fail with ErrClosed, the connection
+// is closed.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() { close(c.closing) })
+	<-c.done
+	return nil
+}
+
+// run is the connection supervisor: connect, declare, wait for a loss, repeat.
+func (c *Client) run() {
+	defer close(c.done)
+	defer c.failWaiters()
+	failedRounds := 0
+	for {
+		s, err := c.connect()
+		if err != nil {
+			if c.isClosing() {
+				return
+			}
+			r := c.transport.Rabbit
+			wait := min(r.RetryInterval+time.Duration(failedRounds)*r.RetryBackoff, r.IntervalMax)
+			failedRounds++
+			c.log.Warn("cannot connect to any RabbitMQ broker; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+			c.emit(Event{Kind: ConnectFailed, Err: err, Retry: wait})
+			if !c.sleep(wait) {
+				return
+			}
+			continue
+		}
+		failedRounds = 0
+		c.mu.Lock()
+		c.session = s
+		c.generation++
+		gen := c.generation
+		close(c.connectedCh)
+		c.mu.Unlock()
+		c.log.Info("connected to RabbitMQ", zap.Stringer("broker", s.broker), zap.Uint64("generation", gen),
+			zap.String("reply_queue", c.replyQueue))
+		c.emit(Event{Kind: Connected, Broker: s.broker.String(), Generation: gen})
+
+		select {
+		case <-s.lost:
+		case <-c.closing:
+		}
+		c.mu.Lock()
+		c.session = nil
+		c.connectedCh = make(chan struct{})
+		c.mu.Unlock()
+		_ = s.conn.Close()
+		if c.isClosing() {
+			c.log.Info("closed the RabbitMQ connection", zap.Stringer("broker", s.broker))
+			return
+		}
+		c.log.Warn("lost the RabbitMQ connection; reconnecting", zap.Stringer("broker", s.broker), zap.Error(s.lostWhy))
+		c.emit(Event{Kind: Disconnected, Broker: s.broker.String(), Err: s.lostWhy})
+		var cancelled *consumerCancelledError
+		if errors.As(s.lostWhy, &cancelled) && !c.sleep(c.transport.Rabbit.ReconnectDelay) {
+			return
+		}
+	}
+}
+
+func (c *Client) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d; false if the client is closing.
+func (c *Client) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.closing:
+		return false
+	}
+}
+
+func (c *Client) emit(e Event) {
+	if c.onEvent != nil {
+		c.onEvent(e)
+	}
+}
+
+// connect makes one round over the brokers (in order, or shuffled) and sets up the first
+// that accepts: channels, the reply queue and every registered consumer.
+func (c *Client) connect() (*session, error) {
+	brokers := append([]Broker(nil), c.transport.Brokers...)
+	if c.transport.Rabbit.FailoverStrategy == "shuffle" {
+		rand.Shuffle(len(brokers), func(i, j int) { brokers[i], brokers[j] = brokers[j], brokers[i] })
+	}
+	var errs []error
+	for _, b := range brokers {
+		if c.isClosing() {
+			return nil, ErrClosed
+		}
+		s, err := c.dial(b)
+		if err == nil {
+			err = c.setup(s)
+			if err != nil {
+				_ = s.conn.Close()
+			}
+		}
+		if err == nil {
+			return s, nil
+		}
+		c.log.Warn("RabbitMQ broker refused or failed", zap.Stringer("broker", b), zap.Error(err))
+		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (c *Client) dial(b Broker) (*session, error) {
+	r := c.transport.Rabbit
+	cfg := amqp.Config{
+		Vhost:     c.transport.VirtualHost,
+		Heartbeat: r.HeartbeatTimeout,
+		Locale:    "en_US",
+		Dial:      amqp.DefaultDial(30 * time.Second),
+		Properties: amqp.Table{
+			"product":         "dvrflow",
+			"connection_name": "dvrflow:" + c.replyQueue,
+		},
+	}
+	switch r.LoginMethod {
+	case "PLAIN":
+		cfg.SASL = []amqp.Authentication{&amqp.PlainAuth{Username: b.User, Password: b.Password}}
+	case "EXTERNAL":
+		cfg.SASL = []amqp.Authentication{externalAuth{}}
+	default:
+		cfg.SASL = []amqp.Authentication{&amqp.AMQPlainAuth{Username: b.User, Password: b.Password}}
+	}
+	scheme := "amqp"
+	if r.SSL {
+		tlsCfg, err := r.tlsConfig(b)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLSClientConfig = tlsCfg
+		scheme = "amqps"
+	}
+	conn, err := amqp.DialConfig(scheme+"://"+b.Address()+"/", cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{conn: conn, broker: b, exchanges: map[string]bool{}, lost: make(chan struct{})}
+	watch := func(ch chan *amqp.Error, what string) {
+		go func() {
+			if e, ok := <-ch; ok && e != nil {
+				s.markLost(fmt.Errorf("%s closed: %w", what, e))
+			} else {
+				s.markLost(fmt.Errorf("%s closed", what))
+			}
+		}()
+	}
+	watch(conn.NotifyClose(make(chan *amqp.Error, 1)), "connection")
+	if s.consume, err = conn.Channel(); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("open consumer channel: %w", err)
+	}
+	watch(s.consume.NotifyClose(make(chan *amqp.Error, 1)), "consumer channel")
+	cancelled := s.consume.NotifyCancel(make(chan string, 16))
+	go func() {
+		if tag, ok := <-cancelled; ok {
+			s.markLost(&consumerCancelledError{tag: tag})
+		}
+	}()
+	if s.publish, err = conn.Channel(); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("open publisher channel: %w", err)
+	}
+	watch(s.publish.NotifyClose(make(chan *amqp.Error, 1)), "publisher channel")
+	if r.PrefetchCount > 0 {
+		if err := s.consume.Qos(r.PrefetchCount, 0, false); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("basic.qos prefetch %d: %w", r.PrefetchCount, err)
+		}
+	}
+	return s, nil
+}
+
+type consumerCancelledError struct{ tag string }
+
+func (e *consumerCancelledError) Error() string {
+	return "the broker cancelled consumer " + e.tag + " (its queue was deleted?)"
+}
+
+// externalAuth is SASL EXTERNAL: the broker takes the identity from the TLS client
+// certificate.
+type externalAuth struct{}
+
+func (externalAuth) Mechanism() string { return "EXTERNAL" }
+func (externalAuth) Response() string  { return "" }
+
+// setup declares the reply queue and every registered consumer on a new session. It holds
+// c.mu, so no consumer is added or removed meanwhile.
+func (c *Client) setup(s *session) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.declareQueue(s, c.replyQueue, c.transientQueueArgs(), false, false); err != nil {
+		return err
+	}
+	if err := c.startConsumer(s, c.replyQueue, c.handleReply); err != nil {
+		return err
+	}
+	for srv := range c.servers {
+		if err := srv.declare(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queueArgs are the arguments of every queue (x-ha-policy when rabbit_ha_queues is set).
+func (c *Client) queueArgs() amqp.Table {
+	t := amqp.Table{}
+	if c.transport.Rabbit.HAQueues {
+		t["x-ha-policy"] = "all"
+	}
+	return t
+}
+
+// transientQueueArgs are those of the reply and fanout queues: x-expires as well.
+func (c *Client) transientQueueArgs() amqp.Table {
+	t := c.queueArgs()
+	t["x-expires"] = int32(c.transport.Rabbit.TransientQueuesTTL / time.Millisecond)
+	return t
+}
+
+func (c *Client) declareQueue(s *session, name string, args amqp.Table, durable, autoDelete bool) error {
+	if len(args) == 0 {
+		args = nil
+	}
+	if _, err := s.consume.QueueDeclare(name, durable, autoDelete, false, false, args); err != nil {
+		return fmt.Errorf("declare queue %s: %w", name, err)
+	}
+	return nil
+}
+
+func (c *Client) declareExchange(ch *amqp.Channel, name, kind string, durable, autoDelete bool) error {
+	if err := ch.ExchangeDeclare(name, kind, durable, autoDelete, false, false, nil); err != nil {
+		return fmt.Errorf("declare %s exchange %s: %w", kind, name, err)
+	}
+	return nil
+}
+
+// controlExchange declares (on ch) the topic exchange of calls and casts.
+func (c *Client) controlExchange(ch *amqp.Channel) error {
+	r := c.transport.Rabbit
+	return c.declareExchange(ch, c.transport.ControlExchange, amqp.ExchangeTopic, r.DurableQueues, r.AutoDelete)
+}
+
+// startConsumer consumes queue on the session's consumer channel; handle runs for each
+// delivery, in order, after the delivery has been acknowledged (oslo acks before it
+// dispatches).
+func (c *Client) startConsumer(s *session, queue string, handle func(queue string, body []byte)) error {
+	return c.startConsumerTagged(s, queue, "", handle)
+}
+
+// startConsumerTagged is startConsumer with a consumer tag ("" lets the library pick one).
+func (c *Client) startConsumerTagged(s *session, queue, tag string, handle func(queue string, body []byte)) error {
+	var args amqp.Table
+	if c.transport.Rabbit.CancelOnFailover {
+		args = amqp.Table{"x-cancel-on-ha-failover": true}
+	}
+	deliveries, err := s.consume.Consume(queue, tag, false, false, false, false, args)
+	if err != nil {
+		return fmt.Errorf("consume queue %s: %w", queue, err)
+	}
+	go func() {
+		for d := range deliveries {
+			if err := d.Ack(false); err != nil {
+				c.log.Warn("cannot acknowledge a message", zap.String("queue", queue), zap.Error(err))
+			}
+			handle(queue, d.Body)
+		}
+	}()
+	return nil
+}
+
+// publish sends body on the current session; exchange is declared first when it was not yet
+// on this connection.
+func (c *Client) publish(ctx context.Context, exchange string, declare func(*amqp.Channel) error, key string, msg amqp.Publishing) error {
+	c.mu.Lock()
+	s := c.session
+	c.mu.Unlock()
+	if s == nil {
+		if c.isClosing() {
+			return ErrClosed
+		}
+		return ErrNotConnected
+	}
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	if !s.exchanges[exchange] && declare != nil {
+		if err := declare(s.publish); err != nil {
+			s.markLost(err)
+			return err
+		}
+		s.exchanges[exchange] = true
+	}
+	if err := s.publish.PublishWithContext(ctx, exchange, key, false, false, msg); err != nil {
+		s.markLost(err)
+		return fmt.Errorf("publish to exchange %q key %q: %w", exchange, key, err)
+	}
+	return nil
+}
+
+// properties are those oslo's messages carry (reference §2.3).
+func properties(body []byte) amqp.Publishing {
+	return amqp.Publishing{
+		ContentType:     "application/json",
+		ContentEncoding: "utf-8",
+		DeliveryMode:    amqp.Persistent,
+		Priority:        0,
+		Headers:         amqp.Table{},
+		Body:            body,
+	}
+}
+
+// requestContext is the oslo context of a message: the one attached to ctx with
+// WithRequestContext, or a fresh admin context.
+func requestContext(ctx context.Context) Context {
+	if rc, ok := ctx.Value(requestContextKey{}).(Context); ok {
+		return rc
+	}
+	return AdminContext(time.Now())
+}
+
+type requestContextKey struct{}
+
+// WithRequestContext attaches the oslo request context that calls and casts made with the
+// returned context carry.
+func WithRequestContext(ctx context.Context, rc Context) context.Context {
+	return context.WithValue(ctx, requestContextKey{}, rc)
+}
+
+func marshalArgs(method string, args any) (json.RawMessage, error) {
+	switch a := args.(type) {
+	case nil:
+		return json.RawMessage("{}"), nil
+	case json.RawMessage:
+		return a, nil
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		return nil, fmt.Errorf("method %s: encode args: %w", method, err)
+	}
+	return b, nil
+}
+
+// Cast sends a one-way message: to TOPIC or TOPIC.SERVER on the control exchange, or, with
+// target.Fanout, to exchange TOPIC_fanout. args must encode to a JSON object (a struct or a
+// map of keyword arguments), or be nil.
+func (c *Client) Cast(ctx context.Context, target Target, method string, args any) error {
+	rawArgs, err := marshalArgs(method, args)
+	if err != nil {
+		return err
+	}
+	body, err := EncodeMessage(Message{
+		Method: method, Args: rawArgs, Version: target.Version, Namespace: target.Namespace,
+		UniqueID: uuidHex(), Context: requestContext(ctx),
+	})
+	if err != nil {
+		return err
+	}
+	if target.Fanout {
+		exchange := target.Topic + "_fanout"
+		err = c.publish(ctx, exchange, func(ch *amqp.Channel) error {
+			return c.declareExchange(ch, exchange, amqp.ExchangeFanout, false, true)
+		}, "", properties(body))
+	} else {
+		err = c.publish(ctx, c.transport.ControlExchange, c.controlExchange, target.routingKey(), properties(body))
+	}
+	if err != nil {
+		return fmt.Errorf("cast %s to %s: %w", method, c.describe(target), err)
+	}
+	return nil
+}
+
+func (c *Client) describe(t Target) string {
+	if t.Fanout {
+		return t.Topic + "_fanout"
+	}
+	return t.routingKey()
+}
+
+// Call sends a request to TOPIC (or TOPIC.SERVER) and waits for its reply. The wait ends at
+// ctx's deadline if it has one, else after the method's timeout from the back-off policy
+// (which then doubles it for the next call). A failure the server sent back is a
+// *RemoteError; no reply in time is a *TimeoutError; while disconnected the error wraps
+// ErrNotConnected. A reply arriving after the call gave up is dropped.
+func (c *Client) Call(ctx context.Context, target Target, method string, args any) (json.RawMessage, error) {
+	if target.Fanout {
+		return nil, fmt.Errorf("call %s: a call cannot be fanout", method)
+	}
+	rawArgs, err := marshalArgs(method, args)
+	if err != nil {
+		return nil, err
+	}
+	policyKey := method
+	if target.Namespace != "" {
+		policyKey = target.Namespace + "." + method
+	}
+	timeout := c.policy.Timeout(policyKey)
+	fromPolicy := true
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout, fromPolicy = time.Until(deadline), false
+	}
+	msgID := uuidHex()
+	body, err := EncodeMessage(Message{
+		Method: method, Args: rawArgs, Version: target.Version, Namespace: target.Namespace,
+		MsgID: msgID, ReplyQueue: c.replyQueue, UniqueID: uuidHex(), Context: requestContext(ctx),
+	})
+	if err != nil {
+		return nil, err
+	}
+	w := &callWaiter{replies: make(chan Reply, 4)}
+	c.mu.Lock()
+	c.waiters[msgID] = w
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiters, msgID)
+		c.mu.Unlock()
+	}()
+
+	msg := properties(body)
+	msg.Expiration = strconv.FormatInt(max(timeout.Milliseconds(), 1), 10)
+	if err := c.publish(ctx, c.transport.ControlExchange, c.controlExchange, target.routingKey(), msg); err != nil {
+		return nil, fmt.Errorf("call %s on %s: %w", method, target.routingKey(), err)
+	}
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var result json.RawMessage
+	for {
+		select {
+		case r, ok := <-w.replies:
+			if !ok {
+				return nil, fmt.Errorf("call %s on %s: %w", method, target.routingKey(), ErrClosed)
+			}
+			if r.Failure != nil {
+				return nil, &RemoteError{Topic: target.routingKey(), Method: method, Failure: *r.Failure}
+			}
+			if r.Result != nil {
+				result = r.Result
+			}
+			if r.Ending {
+				if result == nil {
+					result = json.RawMessage("null")
+				}
+				return result, nil
+			}
+		case <-timer.C:
+			return nil, c.timedOut(target, method, msgID, timeout, policyKey, fromPolicy)
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, c.timedOut(target, method, msgID, timeout, policyKey, fromPolicy)
+			}
+			return nil, fmt.Errorf("call %s on %s: %w", method, target.routingKey(), ctx.Err())
+		case <-c.closing:
+			return nil, fmt.Errorf("call %s on %s: %w", method, target.routingKey(), ErrClosed)
+		}
+	}
+}
+
+func (c *Client) timedOut(target Target, method, msgID string, timeout time.Duration, policyKey string, fromPolicy bool) error {
+	e := &TimeoutError{Topic: target.routingKey(), Method: method, MsgID: msgID, Timeout: timeout}
+	if fromPolicy {
+		e.NextTimeout = c.policy.TimedOut(policyKey, timeout)
+		e.Wait = c.policy.Wait(policyKey)
+	}
+	c.log.Warn("RPC call timed out", zap.String("method", method), zap.String("topic", e.Topic),
+		zap.String("msg_id", msgID), zap.Duration("timeout", timeout), zap.Duration("next_timeout", e.NextTimeout))
+	return e
+}
+
+// handleReply routes a reply to its waiting call; replies nobody waits for (late, or
+// duplicated) are dropped.
+func (c *Client) handleReply(queue string, body []byte) {
+	r, err := DecodeReply(body)
+	if err != nil {
+		c.log.Warn("dropping a malformed reply", zap.Error(&MalformedError{Queue: queue, Err: err}), zap.ByteString("body", truncate(body)))
+		return
+	}
+	if !c.replyIDs.firstTime(r.UniqueID) {
+		c.log.Debug("dropping a duplicate reply", zap.String("msg_id", r.MsgID), zap.String("unique_id", r.UniqueID))
+		return
+	}
+	// Sent under c.mu: failWaiters closes the channels under it too.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.waiters[r.MsgID]
+	if w == nil {
+		c.log.Info("dropping a reply nobody waits for (late, or not ours)", zap.String("queue", queue), zap.String("msg_id", r.MsgID))
+		return
+	}
+	select {
+	case w.replies <- r:
+	default:
+		c.log.Warn("dropping a reply: its call has too many unread", zap.String("msg_id", r.MsgID))
+	}
+}
+
+// failWaiters ends every pending call with ErrClosed.
+func (c *Client) failWaiters() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, w := range c.waiters {
+		close(w.replies)
+		delete(c.waiters, id)
+	}
+}
+
+func truncate(b []byte) []byte {
+	const limit = 512
+	if len(b) > limit {
+		return b[:limit]
+	}
+	return b
+}
