@@ -7,7 +7,7 @@ GO      ?= go
 SHORT   ?=
 TESTFLAGS ?= -count=1 -timeout 20m $(if $(SHORT),-short,)
 # Packages with goroutines get the race detector.
-RACE_PKGS = ./flows/... ./ovsdb/... ./controller/... ./topology/... ./e2e/... ./testbed/rabbitmq/...
+RACE_PKGS = ./flows/... ./ovsdb/... ./controller/... ./topology/... ./e2e/... ./testbed/rabbitmq/... ./neutron/...
 
 .PHONY: all build demo test unit vet fmt deps clean
 
@@ -34,7 +34,7 @@ vet:
 	$(GO) vet ./...
 
 test: deps vet
-	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller|topology|e2e|testbed/rabbitmq)(/|$$)')
+	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller|topology|e2e|testbed/rabbitmq|neutron)(/|$$)')
 	$(GO) test $(TESTFLAGS) -race $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 

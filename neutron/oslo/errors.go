@@ -85,6 +85,8 @@ type MalformedError struct {
 	Err   error
 }
 
-func (e *MalformedError) Error() string { return fmt.Sprintf("malformed message on queue %s: %v", e.Queue, e.Err) }
+func (e *MalformedError) Error() string {
+	return fmt.Sprintf("malformed message on queue %s: %v", e.Queue, e.Err)
+}
 
 func (e *MalformedError) Unwrap() error { return e.Err }
