@@ -34,20 +34,22 @@ vet:
 	$(GO) vet ./...
 
 test: deps vet
-	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller|topology|e2e|testbed/rabbitmq|neutron)(/|$$)')
+	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller|topology|e2e)(/|$$)' \
+	  | grep -v -E '^github.com/dvrflow/dvrflow/(testbed/rabbitmq|neutron)(/|$$)')
 	$(GO) test $(TESTFLAGS) -race $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 # Fuzzing (Go's native fuzzer): every decoder of outside input — the topology file and its
 # validation, the ini loader, OVSDB's table updates, the OpenFlow flow stats, flow monitor
-# updates and errors, the OXM matches a switch reports — runs for FUZZTIME each. The seed
-# corpora (f.Add in each target, and testdata/fuzz/ where the fuzzer found something) also
-# run in every plain `go test`; `make test` fuzzes each briefly on top.
+# updates and errors, the OXM matches a switch reports, oslo.messaging bodies and
+# transport_url — runs for FUZZTIME each. The seed corpora (f.Add in each target, and
+# testdata/fuzz/ where the fuzzer found something) also run in every plain `go test`;
+# `make test` fuzzes each briefly on top.
 FUZZTIME ?= 30s
 TEST_FUZZTIME ?= 3s
 FUZZ_TARGETS = ./topology:FuzzParseAndValidate ./controller/config:FuzzLoadConfig ./ovsdb:FuzzDecodeUpdates \
   ./flows:FuzzCanonicalMatch ./flows/ofconn:FuzzParseFlowStats ./flows/ofconn:FuzzFlowMonitorUpdates \
-  ./flows/ofconn:FuzzParseError
+  ./flows/ofconn:FuzzParseError ./neutron/oslo:FuzzDecodeMessage ./neutron/oslo:FuzzParseTransportURL
 .PHONY: fuzz
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
