@@ -2,9 +2,18 @@ package oslo_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"math/big"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,8 +30,9 @@ import (
 	"github.com/dvrflow/dvrflow/testbed/rabbitmq"
 )
 
-// One private RabbitMQ for the whole package, started by the first test that needs it.
-var broker rabbitmq.Shared
+// One private RabbitMQ for the whole package (with a TLS listener as well), started by the
+// first test that needs it.
+var broker = rabbitmq.Shared{Options: rabbitmq.Options{TLS: true}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -40,7 +50,14 @@ type testClient struct {
 // recover from) and closes it when the test ends.
 func newClient(t *testing.T, node *rabbitmq.Node, change func(*oslo.Transport)) *testClient {
 	t.Helper()
-	tr, err := oslo.ParseTransport(map[string]string{"transport_url": node.TransportURL()}, nil)
+	return newClientWith(t, map[string]string{"transport_url": node.TransportURL()}, nil, change)
+}
+
+// newClientWith is newClient configured from raw [DEFAULT] and [oslo_messaging_rabbit]
+// options.
+func newClientWith(t *testing.T, defaults, rabbit map[string]string, change func(*oslo.Transport)) *testClient {
+	t.Helper()
+	tr, err := oslo.ParseTransport(defaults, rabbit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,4 +554,85 @@ func TestFailoverToTheNextBroker(t *testing.T) {
 	if c.logs.FilterMessage("RabbitMQ broker refused or failed").Len() == 0 {
 		t.Error("the dead first broker was not tried first")
 	}
+}
+
+// TestTLS connects over AMQPS as [oslo_messaging_rabbit] ssl options say: with the broker's
+// CA (and host name verification), without a CA (oslo does not verify then), and with a CA
+// that did not sign the broker's certificate (refused).
+func TestTLS(t *testing.T) {
+	node := broker.Node(t)
+	files, ok := node.TLSFiles()
+	if !ok {
+		t.Fatal("the shared node has no TLS listener")
+	}
+	url := fmt.Sprintf("rabbit://%s:%s@127.0.0.1:%d/", rabbitmq.User, rabbitmq.Password, node.Ports().AMQPS)
+	defaults := map[string]string{"transport_url": url}
+	for name, rabbit := range map[string]map[string]string{
+		"CA and host name": {"ssl": "true", "ssl_ca_file": files.CACert, "ssl_enforce_hostname_verification": "true", "ssl_version": "TLSv1_2"},
+		"no CA":            {"ssl": "true"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newClientWith(t, defaults, rabbit, nil)
+			box := &inbox{}
+			if _, err := c.Serve(t.Context(), "q-test-tls", "compute-1", box.handle); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Cast(t.Context(), oslo.Target{Topic: "q-test-tls", Server: "compute-1"}, "over_tls", nil); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 5*time.Second, "the cast over TLS arrives", func() bool { return box.count("over_tls", "") == 1 })
+		})
+	}
+
+	t.Run("foreign CA", func(t *testing.T) {
+		tr, err := oslo.ParseTransport(defaults, map[string]string{"ssl": "true", "ssl_ca_file": foreignCA(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed := make(chan error, 16)
+		c, err := oslo.New(oslo.Config{Transport: tr, Log: zaptest.NewLogger(t), OnEvent: func(e oslo.Event) {
+			if e.Kind == oslo.ConnectFailed {
+				select {
+				case failed <- e.Err:
+				default:
+				}
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		select {
+		case err := <-failed:
+			if !strings.Contains(err.Error(), "certificate") {
+				t.Errorf("connect failed, but not on the certificate: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no connection failure reported")
+		}
+		if c.Connected() {
+			t.Error("connected although the broker's certificate is not from the configured CA")
+		}
+	})
+}
+
+// foreignCA writes a self-signed CA certificate unrelated to the broker's.
+func foreignCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "foreign CA"}, IsCA: true,
+		BasicConstraintsValid: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "foreign-ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -46,6 +46,9 @@ type Options struct {
 	Log *zap.Logger
 	// StartTimeout bounds a start, until the node accepts AMQP. Zero: 2 minutes.
 	StartTimeout time.Duration
+	// TLS adds an AMQPS listener (Ports.AMQPS) with a certificate for localhost and
+	// 127.0.0.1, signed by a CA made for the node (Node.TLSFiles).
+	TLS bool
 }
 
 // Ports are the TCP ports of a node, all on 127.0.0.1.
@@ -55,6 +58,8 @@ type Ports struct {
 	// Distribution is the Erlang distribution port of the node; rabbitmqctl runs use the
 	// ctlPortCount ports above it.
 	Distribution int
+	// AMQPS is the TLS listener, when Options.TLS asked for one (0 otherwise).
+	AMQPS int
 }
 
 // Node is a private RabbitMQ node. It can be stopped and started again with its data (a
@@ -64,6 +69,7 @@ type Node struct {
 	dir      string
 	ownsDir  bool
 	ports    Ports
+	tls      *TLSFiles
 	log      *zap.Logger
 	startMax time.Duration
 
@@ -101,6 +107,16 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.ports = ports
+	if opts.TLS {
+		files, err := writeTLSFiles(n.dir)
+		if err != nil {
+			n.removeDir()
+			return nil, fmt.Errorf("rabbitmq node %s: TLS files: %w", n.name, err)
+		}
+		n.tls = &files
+	} else {
+		n.ports.AMQPS = 0
+	}
 	if err := n.writeConfig(); err != nil {
 		n.removeDir()
 		return nil, err
@@ -130,6 +146,14 @@ func (n *Node) Ports() Ports { return n.ports }
 // URL is the amqp:// URL of the node for amqp091-go, with the default user and vhost "/".
 func (n *Node) URL() string {
 	return fmt.Sprintf("amqp://%s:%s@127.0.0.1:%d/", User, Password, n.ports.AMQP)
+}
+
+// TLSFiles are the CA and server certificate of the TLS listener; ok is false without one.
+func (n *Node) TLSFiles() (files TLSFiles, ok bool) {
+	if n.tls == nil {
+		return TLSFiles{}, false
+	}
+	return *n.tls, true
 }
 
 // TransportURL is the node's address as oslo.messaging's [DEFAULT] transport_url spells it.
@@ -269,7 +293,7 @@ func (n *Node) writeConfig() error {
 		{"enabled_plugins", "[].\n", 0o644},
 		{"advanced.config", "[].\n", 0o644},
 		{"rabbitmq-env.conf", "", 0o644},
-		{"rabbitmq.conf", fmt.Sprintf("listeners.tcp.default = 127.0.0.1:%d\n", n.ports.AMQP), 0o644},
+		{"rabbitmq.conf", n.rabbitmqConf(), 0o644},
 	}
 	for _, f := range files {
 		path := filepath.Join(n.dir, f.name)
@@ -278,6 +302,19 @@ func (n *Node) writeConfig() error {
 		}
 	}
 	return nil
+}
+
+func (n *Node) rabbitmqConf() string {
+	conf := fmt.Sprintf("listeners.tcp.default = 127.0.0.1:%d\n", n.ports.AMQP)
+	if n.tls != nil {
+		conf += fmt.Sprintf("listeners.ssl.default = 127.0.0.1:%d\n", n.ports.AMQPS) +
+			"ssl_options.cacertfile = " + n.tls.CACert + "\n" +
+			"ssl_options.certfile = " + n.tls.ServerCert + "\n" +
+			"ssl_options.keyfile = " + n.tls.ServerKey + "\n" +
+			"ssl_options.verify = verify_none\n" +
+			"ssl_options.fail_if_no_peer_cert = false\n"
+	}
+	return conf
 }
 
 // startEPMD starts the node's own Erlang port mapper on 127.0.0.1 only. epmd gets its
@@ -338,10 +375,10 @@ func (n *Node) readLog(name string) string {
 }
 
 // pickPorts finds a block of free ports on 127.0.0.1: AMQP, epmd, the distribution port and
-// the ctlPortCount ports above it for rabbitmqctl. Ports are picked at random in
+// the ctlPortCount ports above it for rabbitmqctl, then AMQPS. Ports are picked at random in
 // [20000, 50000) so that parallel test binaries rarely meet; each is checked by binding it.
 func pickPorts() (Ports, error) {
-	const size = 3 + ctlPortCount
+	const size = 4 + ctlPortCount
 	for attempt := 0; attempt < 100; attempt++ {
 		r, err := rand.Int(rand.Reader, big.NewInt(30000-size))
 		if err != nil {
@@ -349,7 +386,7 @@ func pickPorts() (Ports, error) {
 		}
 		base := 20000 + int(r.Int64())
 		if blockFree(base, size) {
-			return Ports{AMQP: base, EPMD: base + 1, Distribution: base + 2}, nil
+			return Ports{AMQP: base, EPMD: base + 1, Distribution: base + 2, AMQPS: base + 3 + ctlPortCount}, nil
 		}
 	}
 	return Ports{}, errors.New("rabbitmq: no free block of ports on 127.0.0.1 in [20000, 50000)")

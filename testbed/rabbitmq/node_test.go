@@ -2,6 +2,9 @@ package rabbitmq
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -17,11 +20,12 @@ import (
 // from the broker side reaches a client, and that Close (called again by the test's cleanup,
 // which must be harmless) leaves nothing behind.
 func TestNodeLifeCycle(t *testing.T) {
-	n := StartForTest(t)
+	n := StartForTestWith(t, Options{TLS: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	checkLoopbackOnly(t, n)
+	checkTLS(t, n)
 
 	conn, err := amqp.Dial(n.URL())
 	if err != nil {
@@ -103,7 +107,8 @@ func checkLoopbackOnly(t *testing.T, n *Node) {
 	if err != nil {
 		t.Skipf("ss not available: %v", err)
 	}
-	ports := map[string]bool{strconv.Itoa(n.ports.AMQP): true, strconv.Itoa(n.ports.EPMD): true, strconv.Itoa(n.ports.Distribution): true}
+	ports := map[string]bool{strconv.Itoa(n.ports.AMQP): true, strconv.Itoa(n.ports.EPMD): true, strconv.Itoa(n.ports.Distribution): true,
+		strconv.Itoa(n.ports.AMQPS): true}
 	seen := 0
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
@@ -120,9 +125,30 @@ func checkLoopbackOnly(t *testing.T, n *Node) {
 			t.Errorf("node listens on %s, want 127.0.0.1 only: %s", local, line)
 		}
 	}
-	if seen != 3 {
-		t.Errorf("found %d listeners of the node (AMQP, epmd, distribution), want 3:\n%s", seen, out)
+	if seen != 4 {
+		t.Errorf("found %d listeners of the node (AMQP, AMQPS, epmd, distribution), want 4:\n%s", seen, out)
 	}
+}
+
+// checkTLS dials the AMQPS listener, verifying the certificate with the node's CA.
+func checkTLS(t *testing.T, n *Node) {
+	t.Helper()
+	files, ok := n.TLSFiles()
+	if !ok {
+		t.Fatal("no TLS files")
+	}
+	pemCA, err := os.ReadFile(files.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemCA)
+	url := fmt.Sprintf("amqps://%s:%s@localhost:%d/", User, Password, n.Ports().AMQPS)
+	conn, err := amqp.DialTLS(url, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	_ = conn.Close()
 }
 
 func hasInt(a Arguments, name string, want int64) bool {

@@ -19,11 +19,17 @@ import (
 // -short (and fails it under CI=true, which must never pass by skipping the real parts).
 func StartForTest(t testing.TB) *Node {
 	t.Helper()
+	return StartForTestWith(t, Options{})
+}
+
+// StartForTestWith is StartForTest with options (Dir and Log are the test's own).
+func StartForTestWith(t testing.TB, opts Options) *Node {
+	t.Helper()
 	sandbox.SkipIfShort(t, "rabbitmq")
-	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	n, err := Start(ctx, Options{Log: log})
+	opts.Dir, opts.Log = "", zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+	n, err := Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("rabbitmq: %v", err)
 	}
@@ -54,6 +60,9 @@ func closeAfterTest(t testing.TB, n *Node) {
 //		os.Exit(code)
 //	}
 type Shared struct {
+	// Options are those of the node (Dir and Log are the Shared's own).
+	Options Options
+
 	mu     sync.Mutex
 	node   *Node
 	err    error
@@ -72,7 +81,9 @@ func (s *Shared) Node(t testing.TB) *Node {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		log, _ := zap.NewDevelopment(zap.IncreaseLevel(zap.InfoLevel))
-		s.node, s.err = Start(ctx, Options{Log: log.Named("rabbitmq")})
+		opts := s.Options
+		opts.Dir, opts.Log = "", log.Named("rabbitmq")
+		s.node, s.err = Start(ctx, opts)
 	}
 	if s.err != nil {
 		t.Fatalf("rabbitmq: %v", s.err)
