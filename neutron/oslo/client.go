@@ -326,9 +326,15 @@ func (c *Client) connect() (*session, error) {
 
 func (c *Client) dial(b Broker) (*session, error) {
 	r := c.transport.Rabbit
+	heartbeat := r.HeartbeatTimeout
+	if heartbeat <= 0 {
+		// Threshold 0: take the broker's interval (the lower of the two wins; 0 would make the
+		// library ask for its own 10 s). With a broker that disables heartbeats, 18 h.
+		heartbeat = 65535 * time.Second
+	}
 	cfg := amqp.Config{
 		Vhost:     c.transport.VirtualHost,
-		Heartbeat: r.HeartbeatTimeout,
+		Heartbeat: heartbeat,
 		Locale:    "en_US",
 		Dial:      amqp.DefaultDial(30 * time.Second),
 		Properties: amqp.Table{
@@ -340,7 +346,7 @@ func (c *Client) dial(b Broker) (*session, error) {
 	case "PLAIN":
 		cfg.SASL = []amqp.Authentication{&amqp.PlainAuth{Username: b.User, Password: b.Password}}
 	case "EXTERNAL":
-		cfg.SASL = []amqp.Authentication{externalAuth{}}
+		cfg.SASL = []amqp.Authentication{&amqp.ExternalAuth{}}
 	default:
 		cfg.SASL = []amqp.Authentication{&amqp.AMQPlainAuth{Username: b.User, Password: b.Password}}
 	}
@@ -368,6 +374,16 @@ func (c *Client) dial(b Broker) (*session, error) {
 		}()
 	}
 	watch(conn.NotifyClose(make(chan *amqp.Error, 1)), "connection")
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
+	go func() {
+		for state := range blocked {
+			if state.Active {
+				c.log.Warn("the broker blocks publishing (resource alarm)", zap.Stringer("broker", b), zap.String("reason", state.Reason))
+			} else {
+				c.log.Info("the broker unblocked publishing", zap.Stringer("broker", b))
+			}
+		}
+	}()
 	if s.consume, err = conn.Channel(); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("open consumer channel: %w", err)
@@ -398,13 +414,6 @@ type consumerCancelledError struct{ tag string }
 func (e *consumerCancelledError) Error() string {
 	return "the broker cancelled consumer " + e.tag + " (its queue was deleted?)"
 }
-
-// externalAuth is SASL EXTERNAL: the broker takes the identity from the TLS client
-// certificate.
-type externalAuth struct{}
-
-func (externalAuth) Mechanism() string { return "EXTERNAL" }
-func (externalAuth) Response() string  { return "" }
 
 // setup declares the reply queue and every registered consumer on a new session. It holds
 // c.mu, so no consumer is added or removed meanwhile.

@@ -32,6 +32,7 @@ type Server struct {
 	fanoutQueue string
 	handler     Handler
 	ids         *uniqueIDs
+	tagSuffix   string // consumer tags must be unique on the channel, even for a topic served twice
 	ctx         context.Context
 	cancel      context.CancelFunc
 	log         *zap.Logger
@@ -49,6 +50,7 @@ func (c *Client) Serve(ctx context.Context, topic, host string, h Handler) (*Ser
 		client: c, topic: topic, host: host, handler: h,
 		fanoutQueue: topic + "_fanout_" + uuidHex(),
 		ids:         newUniqueIDs(4096),
+		tagSuffix:   uuidHex()[:8],
 		log:         c.log.With(zap.String("topic", topic), zap.String("host", host)),
 	}
 	srv.ctx, srv.cancel = context.WithCancel(ctx)
@@ -99,7 +101,7 @@ func (s *Server) Stop() {
 	}
 }
 
-func (s *Server) consumerTag(queue string) string { return "dvrflow-" + queue }
+func (s *Server) consumerTag(queue string) string { return "dvrflow-" + queue + "-" + s.tagSuffix }
 
 // declare declares the server's exchanges, queues and bindings on a session and starts
 // consuming. The caller holds the client's mutex.

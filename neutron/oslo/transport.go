@@ -88,7 +88,7 @@ type RabbitOptions struct {
 	// PrefetchCount (rabbit_qos_prefetch_count): 0 is unlimited.
 	PrefetchCount int
 	// HeartbeatTimeout (heartbeat_timeout_threshold) is the AMQP heartbeat asked of the
-	// broker; 0 leaves it to the broker. HeartbeatRate (heartbeat_rate) is accepted: the
+	// broker; 0 takes the broker's. HeartbeatRate (heartbeat_rate) is accepted: the
 	// AMQP library checks twice per interval.
 	HeartbeatTimeout time.Duration
 	HeartbeatRate    int
