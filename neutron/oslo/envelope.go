@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -307,4 +308,32 @@ func uuidHex() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return hex.EncodeToString(b[:])
+}
+
+// VersionCompatible is oslo's dispatch rule (reference §2.6): an endpoint at version
+// "major.minor" serves a message that asks for requested if the majors are equal and the
+// requested minor is not above the endpoint's. An empty requested version means "1.0".
+// Malformed versions are never compatible.
+func VersionCompatible(endpoint, requested string) bool {
+	if requested == "" {
+		requested = "1.0"
+	}
+	eMajor, eMinor, ok1 := parseVersion(endpoint)
+	rMajor, rMinor, ok2 := parseVersion(requested)
+	return ok1 && ok2 && eMajor == rMajor && rMinor <= eMinor
+}
+
+// parseVersion reads "major" or "major.minor" (oslo allows a missing minor, meaning 0).
+func parseVersion(v string) (major, minor int, ok bool) {
+	majorText, minorText, hasMinor := strings.Cut(v, ".")
+	major, err := strconv.Atoi(majorText)
+	if err != nil || major < 0 {
+		return 0, 0, false
+	}
+	if hasMinor {
+		if minor, err = strconv.Atoi(minorText); err != nil || minor < 0 {
+			return 0, 0, false
+		}
+	}
+	return major, minor, true
 }

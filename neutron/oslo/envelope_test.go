@@ -282,3 +282,25 @@ func assertSameJSON(t *testing.T, got json.RawMessage, want string) {
 		t.Errorf("JSON differs:\n got %s\nwant %s", got, want)
 	}
 }
+
+func TestVersionCompatible(t *testing.T) {
+	tests := []struct {
+		endpoint, requested string
+		want                bool
+	}{
+		{"1.9", "1.5", true},  // ml2 RpcCallbacks 1.9 serves get_devices_details_list_and_failed_devices 1.5
+		{"1.9", "1.9", true},  //
+		{"1.4", "1.5", false}, // minor too new
+		{"1.2", "2.0", false}, // other major
+		{"2.0", "1.0", false},
+		{"1.0", "", true}, // no version = 1.0
+		{"1.1", "1", true},
+		{"1.x", "1.0", false},
+		{"1.0", "one", false},
+	}
+	for _, tt := range tests {
+		if got := VersionCompatible(tt.endpoint, tt.requested); got != tt.want {
+			t.Errorf("VersionCompatible(%q, %q) = %v, want %v", tt.endpoint, tt.requested, got, tt.want)
+		}
+	}
+}
