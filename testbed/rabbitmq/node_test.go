@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,34 +98,35 @@ func TestNodeLifeCycle(t *testing.T) {
 	}
 }
 
-// checkLoopbackOnly checks with ss that every listener of the node's processes is on
-// 127.0.0.1.
+// checkLoopbackOnly checks, in /proc/net/tcp and tcp6, that the node's ports (AMQP, AMQPS,
+// epmd, distribution) listen on 127.0.0.1 and nowhere else.
 func checkLoopbackOnly(t *testing.T, n *Node) {
 	t.Helper()
-	out, err := exec.Command("ss", "-ltnpH").Output()
-	if err != nil {
-		t.Skipf("ss not available: %v", err)
-	}
-	ports := map[string]bool{strconv.Itoa(n.ports.AMQP): true, strconv.Itoa(n.ports.EPMD): true, strconv.Itoa(n.ports.Distribution): true,
-		strconv.Itoa(n.ports.AMQPS): true}
+	ports := map[int]bool{n.ports.AMQP: true, n.ports.AMQPS: true, n.ports.EPMD: true, n.ports.Distribution: true}
 	seen := 0
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 4 {
-			continue
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			t.Fatal(err)
 		}
-		local := f[3]
-		i := strings.LastIndexByte(local, ':')
-		if i < 0 || !ports[local[i+1:]] {
-			continue
-		}
-		seen++
-		if local[:i] != "127.0.0.1" {
-			t.Errorf("node listens on %s, want 127.0.0.1 only: %s", local, line)
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 4 || f[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			addr, portHex, _ := strings.Cut(f[1], ":")
+			port, err := strconv.ParseInt(portHex, 16, 32)
+			if err != nil || !ports[int(port)] {
+				continue
+			}
+			seen++
+			if addr != "0100007F" { // 127.0.0.1, little-endian
+				t.Errorf("port %d listens on %s (%s), want 127.0.0.1 only", port, addr, table)
+			}
 		}
 	}
-	if seen != 4 {
-		t.Errorf("found %d listeners of the node (AMQP, AMQPS, epmd, distribution), want 4:\n%s", seen, out)
+	if seen != len(ports) {
+		t.Errorf("found %d listeners on the node's ports, want %d (AMQP, AMQPS, epmd, distribution)", seen, len(ports))
 	}
 }
 
