@@ -636,3 +636,79 @@ func foreignCA(t *testing.T) string {
 	}
 	return path
 }
+
+// TestQueueOptionsHonoured: amqp_durable_queues, rabbit_ha_queues, rabbit_transient_queues_ttl,
+// rabbit_qos_prefetch_count and control_exchange change what is declared, as in oslo.
+func TestQueueOptionsHonoured(t *testing.T) {
+	node := broker.Node(t)
+	const topic, exchange = "q-test-options", "neutron-options"
+	c := newClientWith(t, map[string]string{"transport_url": node.TransportURL(), "control_exchange": exchange},
+		map[string]string{"amqp_durable_queues": "true", "rabbit_ha_queues": "true", "rabbit_transient_queues_ttl": "60",
+			"rabbit_qos_prefetch_count": "5"}, nil)
+	box := &inbox{}
+	srv, err := c.Serve(t.Context(), topic, "compute-1", box.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Cast(t.Context(), oslo.Target{Topic: topic, Server: "compute-1"}, "durable", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the cast through the durable exchange arrives", func() bool { return box.count("durable", "") == 1 })
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	queues, err := node.ListQueues(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	durable := map[string]bool{topic: true, topic + ".compute-1": true, srv.Queues()[2]: false, c.ReplyQueue(): false}
+	for _, q := range queues {
+		wantDurable, ours := durable[q.Name]
+		if !ours {
+			continue
+		}
+		delete(durable, q.Name)
+		ha, _ := q.Arguments["x-ha-policy"].(string)
+		expires, hasExpires := q.Arguments.Int("x-expires")
+		if q.Durable != wantDurable || q.AutoDelete || ha != "all" || hasExpires != !wantDurable || hasExpires && expires != 60000 {
+			t.Errorf("queue %s: durable %v auto_delete %v arguments %v; want durable %v, x-ha-policy all, x-expires 60000 on transient queues",
+				q.Name, q.Durable, q.AutoDelete, q.Arguments, wantDurable)
+		}
+	}
+	if len(durable) > 0 {
+		t.Errorf("queues not found: %v", durable)
+	}
+	exchanges, err := node.ListExchanges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(exchanges, func(x rabbitmq.Exchange) bool { return x.Name == exchange && x.Type == "topic" && x.Durable }) {
+		t.Errorf("control exchange %s is not a durable topic exchange: %+v", exchange, exchanges)
+	}
+}
+
+// TestHandlerPanicIsContained: a handler that panics is logged, and the next message is
+// handled.
+func TestHandlerPanicIsContained(t *testing.T) {
+	node := broker.Node(t)
+	const topic = "q-test-panic"
+	c := newClient(t, node, nil)
+	box := &inbox{}
+	_, err := c.Serve(t.Context(), topic, "compute-1", func(ctx context.Context, in oslo.Incoming) {
+		if in.Method == "explode" {
+			panic("handler bug")
+		}
+		box.handle(ctx, in)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"explode", "after_panic"} {
+		if err := c.Cast(t.Context(), oslo.Target{Topic: topic, Server: "compute-1"}, method, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "the message after the panic is handled", func() bool { return box.count("after_panic", "") == 1 })
+	if c.logs.FilterMessage("handler panicked; message dropped").Len() != 1 {
+		t.Error("the panic was not logged")
+	}
+}
