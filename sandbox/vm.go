@@ -27,6 +27,7 @@ type VMSpec struct {
 	Bridge        string // OVS bridge to plug into, e.g. "br-int"
 	PortName      string // OVS port (and host-side veth) name, ≤ 15 chars; default "tap"+Name, cut to 15
 	IfaceID       string // external_ids:iface-id (the Neutron port UUID); omitted if empty
+	VMUUID        string // external_ids:vm-uuid (the Nova instance, the port's device_id); omitted if empty
 	MAC           string // MAC of the VM interface, also external_ids:attached-mac; default random fa:16:3e:xx:xx:xx
 	CIDR          string // address of the VM interface, e.g. "10.0.1.11/24"; none if empty
 	Gateway       string // default route via this address; none if empty
@@ -143,6 +144,9 @@ func (h *Host) AddVM(ctx context.Context, spec VMSpec) (_ *VM, err error) {
 		"external_ids:attached-mac=" + strconv.Quote(spec.MAC), "external_ids:iface-status=active"}
 	if spec.IfaceID != "" {
 		vsctl = append(vsctl, "external_ids:iface-id="+strconv.Quote(spec.IfaceID))
+	}
+	if spec.VMUUID != "" {
+		vsctl = append(vsctl, "external_ids:vm-uuid="+strconv.Quote(spec.VMUUID))
 	}
 	if spec.OfportRequest > 0 {
 		vsctl = append(vsctl, "ofport_request="+strconv.Itoa(spec.OfportRequest))
