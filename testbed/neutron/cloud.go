@@ -379,27 +379,34 @@ func (c *Cloud) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
-	hosts, fab := c.hosts, c.fabric
+	hosts, fab, server := c.hosts, c.fabric, c.server
 	c.hosts, c.fabric = nil, nil
 	keep := c.keep
 	c.mu.Unlock()
 
-	var errs []error
+	// Agents, their hosts and neutron-server first, in parallel (each takes a few seconds
+	// after SIGTERM), then the fabric, RabbitMQ and the database.
+	var (
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		errs  []error
+	)
+	collect := func(err error) {
+		if err != nil {
+			errMu.Lock()
+			errs = append(errs, err)
+			errMu.Unlock()
+		}
+	}
 	for _, h := range hosts {
-		if err := h.close(ctx, keep); err != nil {
-			errs = append(errs, err)
-		}
+		wg.Add(1)
+		go func() { defer wg.Done(); collect(h.close(ctx, keep)) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); collect(server.stop(ctx, serverStopGrace)) }()
+	wg.Wait()
 	if fab != nil {
-		if err := fab.close(ctx, keep); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	c.mu.Lock()
-	server := c.server
-	c.mu.Unlock()
-	if err := server.stop(ctx, serverStopGrace); err != nil {
-		errs = append(errs, err)
+		collect(fab.close(ctx, keep))
 	}
 	if c.rabbit != nil {
 		if err := c.rabbit.Close(ctx); err != nil {
