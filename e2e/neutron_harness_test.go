@@ -2,20 +2,23 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dvrflow/dvrflow/sandbox"
 	"github.com/dvrflow/dvrflow/testbed/neutron"
 )
 
 // TestNeutronHarness proves the Neutron test harness (testbed/neutron): a real
-// neutron-server with RabbitMQ and MariaDB, Neutron's own Python agent on a sandbox host,
-// a VXLAN port bound over REST and plugged as Nova would plug it, the DVR L3 stand-in, and
-// neutron-server and RabbitMQ restarted one at a time with the agent reporting again after
-// each. It logs the timings docs/neutron-testbed.md quotes.
+// neutron-server with RabbitMQ and MariaDB, Neutron's own Python agent on two sandbox
+// hosts (openvswitch and iptables_hybrid firewalls) on one underlay, VXLAN ports bound over
+// REST and plugged as Nova would plug them, a ping between them across hosts, a VLAN
+// provider port bound through a bridge mapping, the DVR L3 stand-in, and neutron-server and
+// RabbitMQ restarted one at a time with the agent reporting again after each. It logs the timings docs/neutron-testbed.md quotes.
 func TestNeutronHarness(t *testing.T) {
 	needsSwitch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -27,6 +30,8 @@ func TestNeutronHarness(t *testing.T) {
 		tm.Install.Round(time.Millisecond), tm.RabbitMQ.Round(time.Millisecond), tm.Database.Round(time.Millisecond),
 		tm.DBUpgrade.Round(time.Millisecond), tm.Server.Round(time.Millisecond))
 
+	// compute-1: the openvswitch firewall and a VLAN bridge mapping; compute-2: the
+	// iptables_hybrid firewall. Both on the fabric's underlay; their agents start together.
 	host, err := cloud.AddHost(ctx, neutron.HostOptions{
 		Name:           "compute-1",
 		LocalIP:        netip.MustParsePrefix("10.255.0.11/24"),
@@ -35,11 +40,24 @@ func TestNeutronHarness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, err := host.StartNeutronAgent(ctx, neutron.AgentOptions{})
+	host2, err := cloud.AddHost(ctx, neutron.HostOptions{Name: "compute-2", LocalIP: netip.MustParsePrefix("10.255.0.12/24")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("Neutron agent: alive after %s, first sync after %s", at.Alive.Round(time.Millisecond), at.FirstSync.Round(time.Millisecond))
+	var at, at2 neutron.AgentTimings
+	var err2 error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		at2, err2 = host2.StartNeutronAgent(ctx, neutron.AgentOptions{FirewallDriver: "iptables_hybrid"})
+	}()
+	at, err = host.StartNeutronAgent(ctx, neutron.AgentOptions{})
+	<-done
+	if err = errors.Join(err, err2); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Neutron agents: compute-1 alive after %s, first sync after %s; compute-2 (iptables_hybrid) %s, %s",
+		at.Alive.Round(time.Millisecond), at.FirstSync.Round(time.Millisecond), at2.Alive.Round(time.Millisecond), at2.FirstSync.Round(time.Millisecond))
 
 	// The agents list shows it alive, with the configuration it was given.
 	agents, err := api.ListAgents(ctx, "compute-1", neutron.AgentTypeOVS)
@@ -100,6 +118,34 @@ func TestNeutronHarness(t *testing.T) {
 	if out, err := vm.Run(ctx, "ip", "-br", "addr", "show", "eth0"); err != nil || !strings.Contains(out, port.FixedIPs[0].IPAddress) {
 		t.Errorf("VM eth0: %q, %v; want address %s", out, err, port.FixedIPs[0].IPAddress)
 	}
+
+	// A second port on compute-2, plugged the hybrid way (its agent asks for it), and a
+	// ping across the underlay between the two VMs.
+	port2, err := api.CreatePort(ctx, neutron.PortRequest{
+		Name: "vm2", NetworkID: network.ID, DeviceOwner: "compute:nova",
+		DeviceID: "33333333-2222-3333-4444-555555555555", HostID: "compute-2",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if port2.VIFDetails["ovs_hybrid_plug"] != true {
+		t.Errorf("port on compute-2 (iptables_hybrid): vif_details %v, want ovs_hybrid_plug", port2.VIFDetails)
+	}
+	t0 = time.Now()
+	vm2, err := host2.PlugVM(ctx, port2, subnet, network.MTU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.WaitPortStatus(ctx, port2.ID, "ACTIVE"); err != nil {
+		t.Fatal(err)
+	}
+	plugToActive2 := time.Since(t0)
+	t0 = time.Now()
+	if err := pingUntil(ctx, vm2, port.FixedIPs[0].IPAddress); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("compute-2: hybrid plug → port ACTIVE %s; VM on compute-2 → VM on compute-1 over VXLAN answered after %s",
+		plugToActive2.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 
 	// A VLAN provider network on physnet1 binds to the host's bridge mapping.
 	vlan, err := api.CreateNetwork(ctx, neutron.NetworkRequest{Name: "vlan150", NetworkType: "vlan", PhysicalNetwork: "physnet1", SegmentationID: 150})
@@ -178,7 +224,28 @@ func TestNeutronHarness(t *testing.T) {
 		t.Logf("%s: stop %s, start %s, agent reported again %s after the start", svc.name,
 			stopped.Round(time.Millisecond), started.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 	}
-	if p, err := api.GetPort(ctx, port.ID); err != nil || p.Status != "ACTIVE" {
-		t.Errorf("after the restarts the port is %v (%v), want ACTIVE", p, err)
+	for _, id := range []string{port.ID, port2.ID} {
+		if p, err := api.GetPort(ctx, id); err != nil || p.Status != "ACTIVE" {
+			t.Errorf("after the restarts port %s is %v (%v), want ACTIVE", id, p, err)
+		}
+	}
+	if err := pingUntil(ctx, vm, port2.FixedIPs[0].IPAddress); err != nil {
+		t.Errorf("after the restarts: %v", err)
+	}
+}
+
+// pingUntil pings ip from the VM until one answer comes back (the first packets may be
+// lost while flows and ARP settle), for at most 20 s.
+func pingUntil(ctx context.Context, vm *sandbox.VM, ip string) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for {
+		err := vm.Ping(ctx, ip, 1)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
 	}
 }

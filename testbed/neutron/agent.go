@@ -338,7 +338,9 @@ func (h *AgentHost) WaitAgentReport(ctx context.Context, agentType string, since
 // (the port's MAC, its first fixed IP with the subnet's prefix, a default route to the
 // subnet's gateway, MTU mtu when not 0) is one end of a veth pair; the other end,
 // tap<port id[:11]>, goes on br-int with external_ids iface-id, attached-mac,
-// iface-status=active and vm-uuid (the port's device_id).
+// iface-status=active and vm-uuid (the port's device_id). When the binding asks for it
+// (binding:vif_details ovs_hybrid_plug, an agent with the iptables_hybrid firewall), the
+// tap goes into a Linux bridge qbr<…> and qvo<…> onto br-int instead, as os-vif does.
 func (h *AgentHost) PlugVM(ctx context.Context, port *Port, subnet *Subnet, mtu int) (*sandbox.VM, error) {
 	if len(port.ID) < 11 {
 		return nil, fmt.Errorf("plug VM on %s: bad port id %q", h.opts.Name, port.ID)
@@ -346,6 +348,7 @@ func (h *AgentHost) PlugVM(ctx context.Context, port *Port, subnet *Subnet, mtu 
 	spec := sandbox.VMSpec{
 		Name: "vm-" + port.ID[:8], Bridge: "br-int", PortName: "tap" + port.ID[:11],
 		IfaceID: port.ID, VMUUID: port.DeviceID, MAC: port.MACAddress, MTU: mtu,
+		HybridPlug: port.VIFDetails["ovs_hybrid_plug"] == true,
 	}
 	if subnet != nil {
 		pfx, err := netip.ParsePrefix(subnet.CIDR)

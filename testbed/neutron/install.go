@@ -15,7 +15,7 @@ import (
 // Packages are the Debian 12 packages the harness needs, as ../shared/tools/neutron-testbed.sh
 // installs them: neutron-server 21 (Zed) with its ML2 plugin (neutron-common, python3-neutron),
 // Neutron's Open vSwitch agent (the reference agent the acceptance tests run beside
-// dvrflow-agent), MariaDB with the Python driver neutron-server uses, RabbitMQ, and Open
+// dvrflow-agent) with iptables for its iptables_hybrid firewall, MariaDB with the Python driver neutron-server uses, RabbitMQ, and Open
 // vSwitch for the simulated hosts. python3-oslo.messaging comes with python3-neutron; the L3
 // stand-in (l3_agent_rpc.py) needs nothing more.
 var Packages = []string{
@@ -23,6 +23,7 @@ var Packages = []string{
 	"mariadb-server", "python3-pymysql",
 	"rabbitmq-server",
 	"openvswitch-switch", "iproute2",
+	"iptables", // the iptables_hybrid firewall driver of Neutron's agent
 }
 
 // policyRCD is Debian's hook that decides whether a package may start its service on install.
