@@ -104,6 +104,7 @@ func Start(ctx context.Context, opts Options) (_ *Cloud, err error) {
 	if install < time.Second {
 		install = 0 // only the checks ran
 	}
+	stopLeftovers(ctx, log)
 	if opts.FlatNetworks == nil {
 		opts.FlatNetworks = []string{"physnet1", "external"}
 	}
@@ -120,6 +121,9 @@ func Start(ctx context.Context, opts Options) (_ *Cloud, err error) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("start neutron test bed: %w", err)
 		}
+	}
+	if err := writeOwner(dir); err != nil {
+		return nil, fmt.Errorf("start neutron test bed: %w", err)
 	}
 	defer func() {
 		if err != nil {

@@ -6,11 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
 	"gopkg.in/ini.v1"
 )
 
@@ -198,5 +201,45 @@ func TestProcessStopsItsGroup(t *testing.T) {
 	}
 	if err := p.stop(context.Background(), time.Second); err != nil {
 		t.Errorf("second stop: %v", err)
+	}
+}
+
+func TestStopLeftovers(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	// A test bed whose owner is gone, with a daemon still running, and one whose owner (this
+	// test) is alive.
+	dead, live := tmp+"/dvrflow-neutron-1", tmp+"/dvrflow-neutron-2"
+	var sleepers []*process
+	for _, dir := range []string{dead, live} {
+		if err := os.MkdirAll(dir+"/run", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p, err := startProcess("sleeper", exec.Command("sleep", "60"), dir+"/run", dir+"/sleeper.out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sleepers = append(sleepers, p)
+		t.Cleanup(func() { _ = p.stop(context.Background(), time.Second) })
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dead+"/"+ownerFile, []byte(strconv.Itoa(gone.Process.Pid)+" 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeOwner(live); err != nil {
+		t.Fatal(err)
+	}
+	stopLeftovers(context.Background(), zaptest.NewLogger(t))
+	if sleepers[0].running() {
+		t.Error("the daemon of the test bed whose owner is gone still runs")
+	}
+	if _, err := os.Stat(dead + "/" + ownerFile); !os.IsNotExist(err) {
+		t.Errorf("owner file of the stopped test bed: %v, want it removed", err)
+	}
+	if !sleepers[1].running() {
+		t.Error("the daemon of a live test bed was stopped")
 	}
 }
