@@ -58,7 +58,7 @@ fuzz:
 # Open vSwitch (no ovsdb-server or ovs-vswitchd is started, nothing is installed).
 unit:
 	$(GO) test -short -count=1 ./northbound/ ./topology/ ./architecture/ ./flows/... ./l2/ ./dvr/ \
-	  ./tunnels/ ./pipeline/ ./controller/... ./flowgraph/... ./report/ ./cmd/dvrflow/ ./neutron/...
+	  ./tunnels/ ./pipeline/ ./controller/... ./flowgraph/... ./report/ ./cmd/dvrflow/ ./neutron/... ./testbed/neutron/
 
 # Stop every sandbox host a crashed run may have left behind (by recorded pid only).
 clean:
