@@ -87,6 +87,11 @@ func (b *bench) measureCLI(ctx context.Context, n *node, wantFlows int) (*cliRes
 		}
 		out, proc, err = b.runCLI(ctx, n, "diff", "-o", "json")
 		if err != nil {
+			if len(out) > 0 { // exit 1: different; say how
+				if derr := checkDiffEqual(out); derr != nil {
+					err = fmt.Errorf("%w: %w", err, derr)
+				}
+			}
 			return nil, err
 		}
 		run.Diff = proc
@@ -104,7 +109,7 @@ func (b *bench) measureCLI(ctx context.Context, n *node, wantFlows int) (*cliRes
 
 // runCLI runs the dvrflow binary inside the node's host, pointed at its switch and the
 // topology the agent ran, and returns its standard output and its process figures. Exit
-// code 0 is required (for diff: equal).
+// code 0 is required (for diff: equal); the output is returned with that error too.
 func (b *bench) runCLI(ctx context.Context, n *node, args ...string) ([]byte, cliProcess, error) {
 	args = append(args, "--topology", n.topoFile, "--ovs-rundir", n.host.RunDir(), "--ovsdb-connection", n.host.DBEndpoint())
 	cmd := n.host.Command(ctx, b.cli, args...)
@@ -115,7 +120,7 @@ func (b *bench) runCLI(ctx context.Context, n *node, args ...string) ([]byte, cl
 	took := time.Since(start)
 	line := "dvrflow " + strings.Join(args, " ")
 	if err != nil {
-		return nil, cliProcess{}, fmt.Errorf("%s: %w: %s", line, err, lastLine(stderr.String()))
+		return stdout.Bytes(), cliProcess{}, fmt.Errorf("%s: %w: %s", line, err, lastLine(stderr.String()))
 	}
 	if stderr.Len() > 0 {
 		b.log.Warn("dvrflow CLI wrote to stderr", zap.String("command", line), zap.String("stderr", lastLine(stderr.String())))
