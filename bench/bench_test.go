@@ -317,7 +317,7 @@ func TestCLISectionAndSummary(t *testing.T) {
 	md := r.markdown("")
 	cli, _, _ := strings.Cut(strings.Split(md, "## 6. The dvrflow CLI")[1], "\n## Node setup")
 	for _, want := range []string{
-		"| N | flows (with a rule) | ovs-ofctl dump-flows | `dvrflow flows -o json` | ratio | flows explained / s | CLI CPU | `dvrflow diff -o json` | ratio | peak RSS: flows / diff |",
+		"| N | flows (with a rule) | ovs-ofctl dump-flows | `dvrflow flows -o json` | ratio | flows explained / s | CPU of flows (with its ovs-ofctl) | `dvrflow diff -o json` | ratio | peak RSS: flows / diff |",
 		// medians: baseline 25 ms, flows 100 ms (4.00), diff 110 ms (4.40); 8000 flows / 0.1 s;
 		// CPU 70 ms; peak RSS the largest of the runs.
 		"| 1000 | 8000 (7998) | 25.0 ms | 100 ms | **4.00** | 80000 | 70.0 ms | 110 ms | **4.40** | 32.0 MiB / 36.0 MiB |",
