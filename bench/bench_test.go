@@ -7,12 +7,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/dvrflow/dvrflow/bench/topogen"
+	"github.com/dvrflow/dvrflow/inspect"
 )
 
 func TestParseMonitorLine(t *testing.T) {
@@ -293,5 +295,145 @@ func TestUUIDsAndStringMap(t *testing.T) {
 	m := ovsdb.OvsMap{GoMap: map[any]any{"peer": "phy-br-vlan"}}
 	if got := stringMap(m); !maps.Equal(got, map[string]string{"peer": "phy-br-vlan"}) {
 		t.Errorf("stringMap = %v", got)
+	}
+}
+
+// cliSized returns a size result whose CLI phase ran three times.
+func cliSized(n, flows int) *sizeResult {
+	s := sized(n, time.Second, time.Second, time.Second, 100*time.Millisecond, flows, 40<<20)
+	s.CLI = &cliResult{Bridges: []string{"br-int", "br-vlan"}, Flows: flows, Ruled: flows - 2, Runs: []cliRun{
+		{Baseline: 20 * time.Millisecond, Flows: cliProcess{Took: 90 * time.Millisecond, CPU: 60 * time.Millisecond, MaxRSS: 30 << 20},
+			Diff: cliProcess{Took: 110 * time.Millisecond, MaxRSS: 34 << 20}},
+		{Baseline: 25 * time.Millisecond, Flows: cliProcess{Took: 100 * time.Millisecond, CPU: 70 * time.Millisecond, MaxRSS: 31 << 20},
+			Diff: cliProcess{Took: 120 * time.Millisecond, MaxRSS: 36 << 20}},
+		{Baseline: 40 * time.Millisecond, Flows: cliProcess{Took: 300 * time.Millisecond, CPU: 80 * time.Millisecond, MaxRSS: 32 << 20},
+			Diff: cliProcess{Took: 90 * time.Millisecond, MaxRSS: 35 << 20}},
+	}}
+	return s
+}
+
+func TestCLISectionAndSummary(t *testing.T) {
+	r := &results{Reps: 3, Sizes: []*sizeResult{cliSized(1000, 8000)}}
+	md := r.markdown("")
+	cli, _, _ := strings.Cut(strings.Split(md, "## 6. The dvrflow CLI")[1], "\n## Node setup")
+	for _, want := range []string{
+		"| N | flows (with a rule) | ovs-ofctl dump-flows | `dvrflow flows -o json` | ratio | flows explained / s | CPU of flows (with its ovs-ofctl) | `dvrflow diff -o json` | ratio | peak RSS: flows / diff |",
+		// medians: baseline 25 ms, flows 100 ms (4.00), diff 110 ms (4.40); 8000 flows / 0.1 s;
+		// CPU 70 ms; peak RSS the largest of the runs.
+		"| 1000 | 8000 (7998) | 25.0 ms | 100 ms | **4.00** | 80000 | 70.0 ms | 110 ms | **4.40** | 32.0 MiB / 36.0 MiB |",
+		"N=1000: 20.0 ms / 90.0 ms / 110 ms, 25.0 ms / 100 ms / 120 ms, 40.0 ms / 300 ms / 90.0 ms.",
+		"3 repetitions, medians",
+	} {
+		if !strings.Contains(cli, want) {
+			t.Errorf("CLI section lacks %q:\n%s", want, cli)
+		}
+	}
+	if got := strings.Count(cli, "|---:"); got != 10 {
+		t.Errorf("CLI table has %d right-aligned columns, want 10", got)
+	}
+	sum := r.summary()
+	if want := "| 1000 | 8000 | 100 ms (4.00× ovs-ofctl dump-flows) | 110 ms (4.40× ovs-ofctl dump-flows) | 80000 | 36.0 MiB |"; !strings.Contains(sum, want) {
+		t.Errorf("summary lacks the CLI row %q:\n%s", want, sum)
+	}
+	// A size of the same run without the CLI phase (a run interrupted) shows dashes.
+	r.Sizes = append(r.Sizes, sized(10000, time.Second, time.Second, time.Second, time.Second, 80000, 70<<20))
+	if sum := r.summary(); !strings.Contains(sum, "| 10000 | 80000 | – | – | – | – |") {
+		t.Errorf("summary without the CLI for 10000 ports:\n%s", sum)
+	}
+	if md := r.markdown(""); !strings.Contains(md, "| 10000 | – | – | – | – | – | – | – | – | – |") {
+		t.Errorf("CLI section without the CLI for 10000 ports:\n%s", md)
+	}
+}
+
+// `-render` of an earlier run's results.json, which lacks the CLI phase: the CLI section
+// shows "–", the README summary has no CLI table, and nothing renders NaN or Inf.
+func TestRenderResultsWithoutCLI(t *testing.T) {
+	old := `{"Reps": 1, "Sizes": [{"Params": {"Ports": 100, "Networks": 5, "OtherHosts": 50}, "Ports": 105, "Flows": 954,
+		"FlowsByBr": {"br-int": 878, "br-vlan": 76},
+		"Cold": [{"Agent": 89247993, "Reconcile": 45256339, "TagsApplied": 96026345, "Baseline": 129971788, "Vsctl": 20000000, "FlowMods": 954}],
+		"Restart": {"Took": 1000000}, "AfterDelete": {"Took": 1000000, "FlowMods": 1}, "Memory": {"AgentRSS": 1000}}]}`
+	dir := t.TempDir()
+	path := dir + "/results.json"
+	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := loadResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := r.markdown("")
+	cli, _, _ := strings.Cut(strings.Split(md, "## 6. The dvrflow CLI")[1], "\n## Node setup")
+	if !strings.Contains(cli, "| 100 | – | – | – | – | – | – | – | – | – |") || strings.Contains(cli, "Every run") {
+		t.Errorf("old results' CLI section:\n%s", cli)
+	}
+	for _, bad := range []string{"NaN", "Inf", "0.0 ms", "0.0 MiB"} {
+		if strings.Contains(cli, bad) {
+			t.Errorf("old results render %q in the CLI section:\n%s", bad, cli)
+		}
+	}
+	readme := dir + "/README.md"
+	if err := os.WriteFile(readme, []byte(readmeBegin+"\n"+readmeEnd+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := updateReadme(readme, r); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(readme); strings.Contains(string(data), "dvrflow flows") {
+		t.Errorf("README summary of old results shows a CLI table:\n%s", data)
+	}
+	// Round trip: the new fields survive -json and -render.
+	r.Sizes[0].CLI = cliSized(100, 954).CLI
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := loadResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := back.Sizes[0].CLI; c == nil || len(c.Runs) != 3 || c.diffTook() != 110*time.Millisecond || c.Runs[2].Flows.MaxRSS != 32<<20 {
+		t.Errorf("CLI results after a JSON round trip: %+v", c)
+	}
+}
+
+type fakeUsage struct{ ru any }
+
+func (f fakeUsage) SysUsage() any { return f.ru }
+
+func TestProcessFigures(t *testing.T) {
+	ru := &syscall.Rusage{Maxrss: 2048, Utime: syscall.Timeval{Sec: 1, Usec: 500}, Stime: syscall.Timeval{Usec: 250000}}
+	got := processFigures(fakeUsage{ru}, time.Second)
+	want := cliProcess{Took: time.Second, CPU: time.Second + 500*time.Microsecond + 250*time.Millisecond, MaxRSS: 2 << 20}
+	if got != want {
+		t.Errorf("processFigures = %+v, want %+v", got, want)
+	}
+	if got := processFigures(fakeUsage{nil}, time.Second); got != (cliProcess{Took: time.Second}) {
+		t.Errorf("processFigures without rusage = %+v", got)
+	}
+}
+
+func TestCheckCLIOutput(t *testing.T) {
+	recs := []inspect.FlowRecord{{Bridge: "br-int"}, {Bridge: "br-vlan"}, {Bridge: "br-int"}}
+	if err := checkFlowRecords(recs, []string{"br-vlan", "br-int"}, 3); err != nil {
+		t.Error(err)
+	}
+	if err := checkFlowRecords(recs, []string{"br-int", "br-vlan"}, 4); err == nil || !strings.Contains(err.Error(), "3 flows, the switch holds 4") {
+		t.Errorf("a missing flow: %v", err)
+	}
+	if err := checkFlowRecords(recs[:1], []string{"br-int", "br-vlan"}, 1); err == nil || !strings.Contains(err.Error(), "bridges [br-int]") {
+		t.Errorf("a bridge not read: %v", err)
+	}
+	if err := checkDiffEqual([]byte(`{"source": "topology", "equal": true, "missing": [], "extra": [], "changed": []}`)); err != nil {
+		t.Error(err)
+	}
+	err := checkDiffEqual([]byte(`{"source": "topology", "equal": false, "missing": [{"bridge": "br-int", "table": 25, "priority": 2, "match": "in_port=10", "actions": "goto_table:60"}], "extra": [], "changed": []}`))
+	if err == nil || !strings.Contains(err.Error(), "1 missing, 0 extra, 0 changed; first missing: br-int table=25 priority=2,in_port=10 actions=goto_table:60") {
+		t.Errorf("a diff with a missing flow: %v", err)
+	}
+	if err := checkDiffEqual([]byte("not json")); err == nil {
+		t.Error("diff output that is not JSON was accepted")
 	}
 }

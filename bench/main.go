@@ -8,7 +8,8 @@
 //  2. no-op restart (0 flow-mods, learned from the switch) and one flow deleted by hand;
 //  3. incremental plug and unplug latency on the 1000-port node;
 //  4. memory of the agent process and of ovs-vswitchd;
-//  5. the write path alone: 100k flows through flows.Bridge.Sync vs ovs-ofctl --bundle.
+//  5. the write path alone: 100k flows through flows.Bridge.Sync vs ovs-ofctl --bundle;
+//  6. the dvrflow CLI on the converged node: `flows` and `diff` vs ovs-ofctl dump-flows.
 //
 // The table is printed and written to bench/RESULTS.md (and into README.md's Benchmarks
 // section with -readme). It needs root; it stops its sandbox hosts also on failure and
@@ -44,6 +45,7 @@ type bench struct {
 	log        *zap.Logger
 	workDir    string
 	agent      string   // the dvrflow-agent binary
+	cli        string   // the dvrflow CLI binary
 	vifType    string   // Interface.type of the VIFs
 	reps       int      // cold sync repetitions
 	memprofile string   // heap profile file, or ""
@@ -85,15 +87,11 @@ func run() error {
 		return errors.New("-reps and -writepath-reps must be at least 1")
 	}
 	if *render != "" {
-		var res results
-		data, err := os.ReadFile(*render)
+		res, err := loadResults(*render)
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(data, &res); err != nil {
-			return fmt.Errorf("%s: %w", *render, err)
-		}
-		return publish(&res, *notesFile, *resultsFile, *readme)
+		return publish(res, *notesFile, *resultsFile, *readme)
 	}
 	log, err := newLogger()
 	if err != nil {
@@ -113,6 +111,9 @@ func run() error {
 	b.agent = filepath.Join(b.workDir, "dvrflow-agent")
 	if out, err := exec.CommandContext(ctx, goTool(), "build", "-o", b.agent, "./cmd/dvrflow-agent").CombinedOutput(); err != nil {
 		return fmt.Errorf("build dvrflow-agent: %w: %s", err, out)
+	}
+	if err := b.buildCLI(ctx); err != nil {
+		return err
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -161,6 +162,20 @@ func run() error {
 		}
 	}
 	return publish(res, *notesFile, *resultsFile, *readme)
+}
+
+// loadResults reads the -json results of an earlier run (for -render); results of runs
+// that did not measure a phase lack its fields.
+func loadResults(path string) (*results, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var res results
+	if err := json.Unmarshal(data, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &res, nil
 }
 
 // publish prints the results with the notes, and writes them to resultsFile and into the

@@ -279,6 +279,7 @@ func (r *results) markdown(notes string) string {
 		p("| flows | flows.Sync | ovs-ofctl --bundle | ratio |\n|---:|---:|---:|---:|\n")
 		p("| %d | %s | %s | **%.2f** |\n", w.Flows, ms(median(w.Sync)), ms(median(w.Ofctl)), float64(median(w.Sync))/float64(median(w.Ofctl)))
 	}
+	r.cliSection(p)
 	p("\n## Node setup (not part of any figure above)\n\nTime for ovs-vswitchd to give every port an ofport after the one-transaction insert:\n\n| N | ports | ovs-vswitchd |\n|---:|---:|---:|\n")
 	for _, s := range r.Sizes {
 		p("| %d | %d | %s |\n", s.Params.Ports, s.Ports, ms(s.PlugTook))
@@ -289,7 +290,8 @@ func (r *results) markdown(notes string) string {
 	return b.String()
 }
 
-// summary is the targets table, also shown in the README.
+// summary is the targets table, also shown in the README, and the CLI's ratios when the
+// run measured them.
 func (r *results) summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| target | want | measured | met |\n|---|---|---|---|\n")
@@ -303,7 +305,81 @@ func (r *results) summary() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.What, t.Want, t.Got, met)
 	}
+	if slices.ContainsFunc(r.Sizes, func(s *sizeResult) bool { return s.CLI != nil }) {
+		fmt.Fprintf(&b, "\nThe `dvrflow` CLI on the converged node (read, explain every flow; diff against what the agent would install):\n\n")
+		fmt.Fprintf(&b, "| N | flows | `dvrflow flows -o json` | `dvrflow diff -o json` | flows explained / s | CLI peak RSS |\n|---:|---:|---:|---:|---:|---:|\n")
+		for _, s := range r.Sizes {
+			c := s.CLI
+			if c == nil {
+				fmt.Fprintf(&b, "| %d | %d | – | – | – | – |\n", s.Params.Ports, s.Flows)
+				continue
+			}
+			fmt.Fprintf(&b, "| %d | %d | %s (%s× ovs-ofctl dump-flows) | %s (%s× ovs-ofctl dump-flows) | %s | %s |\n", s.Params.Ports, c.Flows,
+				ms(c.flowsTook()), c.ratioCell(c.flowsTook()), ms(c.diffTook()), c.ratioCell(c.diffTook()), c.rateCell(), c.rssCell())
+		}
+	}
 	return b.String()
+}
+
+// cliSection renders section 6, the dvrflow CLI, with "–" for sizes of runs that did not
+// measure it.
+func (r *results) cliSection(p func(string, ...any)) {
+	if len(r.Sizes) == 0 {
+		return
+	}
+	p("\n## 6. The dvrflow CLI\n\n")
+	p("On the converged node of each size (the last agent stopped, its flows and tags in place), the `dvrflow` binary (built once per run) runs inside the host with `--ovs-rundir`, `--ovsdb-connection` and `--topology` pointed at the node: `dvrflow flows -o json` reads every bridge's flows (`ovs-ofctl -O OpenFlow13 --no-names dump-flows` on each management socket), the OVSDB inventory in one select and the topology, and explains every flow (rule and owner); it must print as many flows as the switch holds. `dvrflow diff -o json` reads the same and compares the switch with what the agent would install (`controller.PreviewFlows`); it must exit 0 with `\"equal\": true`. The baseline is the switch's own `ovs-ofctl -O OpenFlow13 --no-names dump-flows` of the same bridges, one after the other, each run inside the host the same way: the reading alone. Each repetition runs the baseline, then flows, then diff, each on a quiet switch; %d repetitions, medians. *CPU* and *peak RSS* come from the process's rusage, which counts the ovs-ofctl children it waited for (CPU added, RSS the larger); peak RSS is the largest over the repetitions.\n\n", r.Reps)
+	p("| N | flows (with a rule) | ovs-ofctl dump-flows | `dvrflow flows -o json` | ratio | flows explained / s | CPU of flows (with its ovs-ofctl) | `dvrflow diff -o json` | ratio | peak RSS: flows / diff |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range r.Sizes {
+		c := s.CLI
+		if c == nil || len(c.Runs) == 0 {
+			p("| %d | – | – | – | – | – | – | – | – | – |\n", s.Params.Ports)
+			continue
+		}
+		flowsRSS, diffRSS := c.maxRSS()
+		p("| %d | %d (%d) | %s | %s | **%s** | %s | %s | %s | **%s** | %s / %s |\n", s.Params.Ports, c.Flows, c.Ruled,
+			ms(c.baseline()), ms(c.flowsTook()), c.ratioCell(c.flowsTook()), c.rateCell(), ms(c.flowsCPU()),
+			ms(c.diffTook()), c.ratioCell(c.diffTook()), mib(flowsRSS), mib(diffRSS))
+	}
+	var runs []string
+	for _, s := range r.Sizes {
+		if s.CLI == nil {
+			continue
+		}
+		var rs []string
+		for _, run := range s.CLI.Runs {
+			rs = append(rs, ms(run.Baseline)+" / "+ms(run.Flows.Took)+" / "+ms(run.Diff.Took))
+		}
+		runs = append(runs, fmt.Sprintf("N=%d: %s", s.Params.Ports, strings.Join(rs, ", ")))
+	}
+	if len(runs) > 0 {
+		p("\nEvery run (ovs-ofctl dump-flows / dvrflow flows / dvrflow diff): %s.\n", strings.Join(runs, "; "))
+	}
+}
+
+// ratioCell is a CLI time over the ovs-ofctl dump-flows median, "–" without a baseline.
+func (c *cliResult) ratioCell(d time.Duration) string {
+	bl := c.baseline()
+	if bl <= 0 || d <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", float64(d)/float64(bl))
+}
+
+func (c *cliResult) rateCell() string {
+	fps := c.flowsPerSecond()
+	if fps <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", fps)
+}
+
+func (c *cliResult) rssCell() string {
+	flowsRSS, diffRSS := c.maxRSS()
+	if max(flowsRSS, diffRSS) <= 0 {
+		return "–"
+	}
+	return mib(max(flowsRSS, diffRSS))
 }
 
 func ms(d time.Duration) string {

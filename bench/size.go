@@ -28,9 +28,11 @@ type sizeResult struct {
 	FlowsLost   []restartResult
 	Memory      memoryResult
 	Incremental *incrementalResult // on the node that runs it, else nil
+	// CLI is the dvrflow CLI on the converged node (nil in results of runs without it).
+	CLI *cliResult `json:",omitempty"`
 }
 
-// measureSize runs phases 1–4 on a node of size p.
+// measureSize runs phases 1–4 and 6 on a node of size p.
 func (b *bench) measureSize(ctx context.Context, p topogen.Params, incremental int) (*sizeResult, error) {
 	n, err := b.nodeFor(ctx, p)
 	if err != nil {
@@ -124,6 +126,11 @@ func (b *bench) measureSize(ctx context.Context, p topogen.Params, incremental i
 		}
 	}
 	agent.close()
+
+	// 6. The dvrflow CLI on the node the last agent converged (flows and tags in place).
+	if r.CLI, err = b.measureCLI(ctx, n, r.Flows); err != nil {
+		return nil, fmt.Errorf("dvrflow CLI: %w", err)
+	}
 
 	// 3. Incremental plug/unplug.
 	if incremental > 0 {

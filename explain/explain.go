@@ -132,16 +132,10 @@ func (c *flowCtx) tableNumber(ref string) string {
 
 // port resolves a port of the bridge given as ovs-ofctl prints it: a number or a name.
 func (c *flowCtx) port(x *index, ref string) *ovsdb.InventoryPort {
-	b := x.bridges[c.bridge]
-	if b == nil {
-		return nil
-	}
 	if n, err := strconv.Atoi(ref); err == nil {
-		p, _ := b.PortByOfport(n)
-		return p
+		return x.byOfport[c.bridge][n]
 	}
-	p, _ := b.Port(ref)
-	return p
+	return x.byPortName[c.bridge][ref]
 }
 
 func (c *flowCtx) inPort(x *index) *ovsdb.InventoryPort {

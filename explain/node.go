@@ -120,6 +120,11 @@ type index struct {
 	roles     map[string]Role
 	physnetOf map[string]string // physical bridge → physnet
 	bridges   map[string]*ovsdb.InventoryBridge
+	// byOfport and byPortName index each bridge's ports, the first of a number or name
+	// winning as in InventoryBridge.PortByOfport and Port: every flow's in_port is looked up,
+	// and a scan of a bridge's ports per flow is quadratic on a node of 10,000 ports.
+	byOfport   map[string]map[int]*ovsdb.InventoryPort
+	byPortName map[string]map[string]*ovsdb.InventoryPort
 	// peerBridge maps "bridge/port" of a patch port to the bridge of its peer.
 	peerBridge map[string]string
 
@@ -143,6 +148,7 @@ type cookieKey struct {
 func newIndex(n Node) *index {
 	x := &index{
 		roles: map[string]Role{}, physnetOf: map[string]string{}, bridges: map[string]*ovsdb.InventoryBridge{},
+		byOfport: map[string]map[int]*ovsdb.InventoryPort{}, byPortName: map[string]map[string]*ovsdb.InventoryPort{},
 		peerBridge: map[string]string{}, networks: map[string]*network{}, byLVID: map[int]*network{},
 		bySeg: map[string]*network{}, ports: map[string]*port{}, byMAC: map[string]*port{}, byNetIP: map[string]*port{},
 		routerMAC: map[string]*router{}, routerIP: map[netip.Addr]*router{}, hostMAC: map[string]*Owner{},
@@ -167,9 +173,19 @@ func newIndex(n Node) *index {
 	for i := range inv.Bridges {
 		b := &inv.Bridges[i]
 		x.bridges[b.Name] = b
-		for _, p := range b.Ports {
+		byOfport := make(map[int]*ovsdb.InventoryPort, len(b.Ports))
+		byName := make(map[string]*ovsdb.InventoryPort, len(b.Ports))
+		for j := range b.Ports {
+			p := &b.Ports[j]
 			portBridge[p.Name] = b.Name
+			if _, seen := byOfport[p.Ofport]; !seen {
+				byOfport[p.Ofport] = p
+			}
+			if _, seen := byName[p.Name]; !seen {
+				byName[p.Name] = p
+			}
 		}
+		x.byOfport[b.Name], x.byPortName[b.Name] = byOfport, byName
 	}
 	for _, b := range inv.Bridges {
 		for _, p := range b.Ports {
