@@ -550,7 +550,7 @@ func (h *Host) Stop(ctx context.Context) error {
 		}
 	}
 	if holderOK {
-		if err := stopProcs(ctx, []*proc{h.holder}); err != nil {
+		if err := stopGroup(ctx, h.holder); err != nil {
 			errs = append(errs, fmt.Errorf("stop holder: %w", err))
 		}
 	}

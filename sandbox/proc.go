@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -168,6 +169,30 @@ func stopProcs(ctx context.Context, ps []*proc) error {
 		return nil
 	}
 	return fmt.Errorf("processes %s did not exit after SIGKILL", strings.Join(still, ", "))
+}
+
+// stopGroup stops a process that leads its own process group, and the rest of the group
+// with it (the holder's shell may still have a child running when it is stopped early):
+// SIGTERM, then SIGKILL, each followed by a wait until no process of the group is left.
+func stopGroup(ctx context.Context, leader *proc) error {
+	if err := stopProcs(ctx, []*proc{leader}); err != nil {
+		return err
+	}
+	groupGone := func() bool { return errors.Is(syscall.Kill(-leader.pid, 0), syscall.ESRCH) }
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		if groupGone() {
+			return nil
+		}
+		_ = syscall.Kill(-leader.pid, sig)
+		deadline := time.Now().Add(killGrace)
+		for !groupGone() && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if !groupGone() {
+		return fmt.Errorf("process group %d did not exit after SIGKILL", leader.pid)
+	}
+	return nil
 }
 
 // waitGone waits up to grace for all processes to be gone.
