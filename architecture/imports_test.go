@@ -49,20 +49,23 @@ var allowed = map[string][]string{
 	"controller":                     {"controller/config", "dvr/namespace", "flows", "northbound", "ovsdb", "pipeline", "state", "tunnels"},
 	"startup":                        {"controller", "controller/config", "northbound", "ovsdb", "topology"},
 	"metrics":                        {"controller", "flows"},
-	"cmd/dvrflow-agent":              {"controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
-	"cmd/dvrflow":                    {"explain", "flowgraph", "flows/dumptext", "inspect", "ovsdb", "report"},
+	"agentapi":                       {"controller", "controller/config", "flows", "northbound"},
+	"cmd/dvrflow-agent":              {"agentapi", "controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
+	"cmd/dvrflow":                    {"agentapi", "controller/config", "explain", "flowgraph", "flows/dumptext", "inspect", "northbound", "ovsdb", "report", "topology", "trace", "unixctl"},
 	"inspect":                        {"controller", "controller/config", "dvr", "explain", "flows", "flows/dumptext", "northbound", "ovsdb", "topology"},
 	"explain":                        {"flows", "flows/dumptext", "northbound", "ovsdb"},
 	"flows/dumptext":                 {},
 	"flowgraph":                      {"flows", "flows/dumptext", "inspect"},
-	"flowgraph/scenario":             {"flowgraph", "flows", "flows/dumptext", "inspect"},
 	"report":                         {"inspect"},
+	"unixctl":                        {},
+	"trace":                          {"explain", "flows/dumptext", "northbound", "ovsdb"},
 	"architecture":                   {},
 
 	// The harness.
 	"sandbox":             {"ethtool", "nsthread"},
-	"testbed":             {"northbound", "sandbox", "topology"},
+	"testbed":             {"northbound", "ovsdb", "sandbox", "topology"},
 	"testbed/rabbitmq":    {"sandbox"},
+	"testbed/scenario":    {"controller/config", "inspect", "testbed", "topology"},
 	"bench/topogen":       {"northbound", "topology"},
 	"bench":               {"bench/topogen", "controller", "controller/config", "flows", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "topology"},
 	"cmd/dvrflow-demo":    {"sandbox"},
@@ -71,7 +74,7 @@ var allowed = map[string][]string{
 }
 
 // harness are the packages the product must not import, whatever the table says.
-var harness = []string{"sandbox", "testbed", "testbed/rabbitmq", "bench", "bench/topogen", "e2e"}
+var harness = []string{"sandbox", "testbed", "testbed/rabbitmq", "testbed/scenario", "bench", "bench/topogen", "e2e"}
 
 // product reports whether a package is part of what ships (not the harness or a command
 // of the harness).

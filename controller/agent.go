@@ -37,8 +37,8 @@ type Agent struct {
 	onConverged func(Report)
 	// repairs counts the flow-mods that undid other clients' changes.
 	repairs int
-	// problems is how many objects the northbound state in force lacks (invalid ones).
-	problems int
+	// problems are the objects the northbound state in force lacks (invalid ones).
+	problems []northbound.Problem
 
 	// Results of the last reconcile.
 	binding Binding
@@ -103,12 +103,21 @@ func (a *Agent) SetSnapshot(s *northbound.Snapshot) []northbound.Problem {
 			a.log.Info("northbound state changed", zap.Object("diff", d))
 		}
 	}
-	a.model, a.problems = valid, len(problems)
+	a.model, a.problems = valid, problems
 	return problems
 }
 
 // Problems is how many northbound objects of the state in force were refused as invalid.
-func (a *Agent) Problems() int { return a.problems }
+func (a *Agent) Problems() int { return len(a.problems) }
+
+// ProblemList returns the northbound objects of the state in force that were refused as
+// invalid, each naming object and field. The slice is replaced, never modified, by the
+// next snapshot.
+func (a *Agent) ProblemList() []northbound.Problem { return a.problems }
+
+// Config returns the effective config in force (replaced, never modified, when a reload
+// changes it).
+func (a *Agent) Config() *config.Config { return a.cfg }
 
 // Pipeline returns the table catalogue of a managed bridge (by its role in the config).
 func (a *Agent) Pipeline(bridge string) flows.Pipeline {
@@ -124,27 +133,35 @@ func (a *Agent) Pipeline(bridge string) flows.Pipeline {
 // Writer returns the write path of a managed bridge (nil for another name).
 func (a *Agent) Writer(bridge string) *flows.Bridge { return a.brs.Writer(bridge) }
 
-// Model returns the validated model in force.
+// Model returns the validated model in force (replaced, never modified, by the next
+// snapshot).
 func (a *Agent) Model() *northbound.Model { return a.model }
 
 // Desired returns the desired flows of the last reconcile, by bridge, each bridge's in
-// dump order (sorted on the first call after a reconcile: syncing needs no order). Like
-// Reconcile, it must not run concurrently with Reconcile or Run.
+// dump order (sorted copies, made on the first call after a reconcile: syncing needs no
+// order, and the slices DesiredFlows handed out stay as they were). Like Reconcile, it
+// must not run concurrently with Reconcile or Run.
 func (a *Agent) Desired() map[string][]flows.Flow {
 	if !a.sorted {
-		for _, fs := range a.desired {
+		sorted := make(map[string][]flows.Flow, len(a.desired))
+		for br, fs := range a.desired {
+			fs = slices.Clone(fs)
 			flows.Sort(fs)
+			sorted[br] = fs
 		}
-		a.sorted = true
+		a.desired, a.sorted = sorted, true
 	}
 	return a.desired
 }
 
 // DesiredFlows returns the desired flows of the last reconcile, by bridge, in no particular
-// order and without sorting them (Desired sorts): for counting, on Run's goroutine.
+// order and without sorting them (Desired sorts): for counting, on Run's goroutine. Neither
+// the map nor its slices are modified afterwards (the next reconcile makes new ones), so a
+// reader on another goroutine may keep them once they are handed over.
 func (a *Agent) DesiredFlows() map[string][]flows.Flow { return a.desired }
 
-// Binding returns the resolved state of the last reconcile.
+// Binding returns the resolved state of the last reconcile (replaced, never modified, by
+// the next reconcile: a reader on another goroutine may keep it once it is handed over).
 func (a *Agent) Binding() Binding { return a.binding }
 
 // Bridges returns the managed bridges' names in setup order.

@@ -297,6 +297,23 @@ func cliOnDvrflowNode(t *testing.T, topoFile string) {
 	}
 	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
 
+	// The CLI never writes: the switch holds the same flows before and after every command.
+	snapshot := func() string {
+		var all []string
+		for _, br := range []string{"br-int", "br-tun", "br-vlan"} {
+			if out, err := h.Ofctl(ctx, "-O", "OpenFlow13", "--no-stats", "dump-flows", br); err == nil {
+				all = append(all, out)
+			}
+		}
+		return strings.Join(all, "\n")
+	}
+	before := snapshot()
+	defer func() {
+		if after := snapshot(); after != before {
+			t.Errorf("the switch's flows changed while only the CLI ran:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	}()
+
 	out, code := runCLI(t, ctx, h, "flows", "-o", "json", "--topology", topoFile)
 	if code != 0 {
 		t.Fatalf("dvrflow flows: exit %d", code)
@@ -457,5 +474,78 @@ func cliOnDvrflowNode(t *testing.T, topoFile string) {
 
 	if out, code := runCLI(t, ctx, h, "diff", "--topology", topoFile); code != 0 || !strings.HasPrefix(out, "equal") {
 		t.Errorf("diff on the agent's own node: exit %d\n%s", code, out)
+	}
+}
+
+// TestCLIWithRunningAgent: given only the run directory, the CLI asks the running agent
+// for the node's configuration and topology (so a flow of another host's DVR MAC names the
+// host) and diffs the switch against the agent's own desired flows.
+func TestCLIWithRunningAgent(t *testing.T) {
+	needsSwitch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topoFile := filepath.Join(scenarioDir(t), "dvr_vlan.json")
+	topo, err := topology.Load(topoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sandbox.StartForTest(t, "cli")
+	startAgent(t, h, topoFile, "--manage-router-namespaces=false")
+	waitFor(t, 20*time.Second, "br-int created", func() error { return bridgeExists(ctx, h, "br-int") })
+	first, err := testbed.NextOfport(ctx, h, "br-int")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testbed.PlugPorts(ctx, h, "br-int", first, topo.Ports); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) (string, int) {
+		cmd := h.Command(ctx, cliBinary, append(args, "--ovs-rundir", h.RunDir())...)
+		out, err := cmd.Output()
+		code := 0
+		if err != nil {
+			code = -1
+			if cmd.ProcessState != nil {
+				code = cmd.ProcessState.ExitCode()
+			}
+		}
+		return string(out), code
+	}
+	var res inspect.DiffResult
+	waitFor(t, 30*time.Second, "diff against the agent equal", func() error {
+		out, code := cli("diff", "-o", "json")
+		res = inspect.DiffResult{}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			return fmt.Errorf("exit %d: %v: %s", code, err, out)
+		}
+		if code != 0 || !res.Equal || res.Source != "agent" {
+			return fmt.Errorf("exit %d, source %q, %d missing, %d extra, %d changed", code, res.Source, len(res.Missing), len(res.Extra), len(res.Changed))
+		}
+		return nil
+	})
+
+	out, code := cli("flows", "-o", "json", "--rule", "I26")
+	var recs []inspect.FlowRecord
+	if err := json.Unmarshal([]byte(out), &recs); code != 0 || err != nil || len(recs) != 2 {
+		t.Fatalf("flows --rule I26: exit %d, %v, %d records:\n%s", code, err, len(recs), out)
+	}
+	for _, r := range recs {
+		if r.Owner == nil || r.Owner.Kind != explain.KindHost || (r.Owner.ID != "compute2" && r.Owner.ID != "compute3") {
+			t.Errorf("I26 %s owned by %+v, want another host named by the agent's topology", r.Match, r.Owner)
+		}
+	}
+
+	// A foreign flow that collides with nothing: the agent leaves it, diff lists it.
+	if out, err := h.Ofctl(ctx, "-O", "OpenFlow13", "add-flow", "br-int", "cookie=0x99,table=23,priority=5,dl_src=00:00:00:00:00:99,actions=drop"); err != nil {
+		t.Fatalf("add-flow: %v\n%s", err, out)
+	}
+	out, code = cli("diff", "-o", "json")
+	res = inspect.DiffResult{}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || res.Equal || len(res.Extra) != 1 || len(res.Missing)+len(res.Changed) != 0 ||
+		res.Extra[0].Cookie != "0x99" || res.Extra[0].Table != 23 || res.Extra[0].Rule != "" {
+		t.Errorf("diff with a foreign flow: exit %d, %+v", code, res)
 	}
 }

@@ -8,7 +8,8 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/flowgraph"
-	"github.com/dvrflow/dvrflow/flowgraph/scenario"
+	"github.com/dvrflow/dvrflow/inspect"
+	"github.com/dvrflow/dvrflow/testbed/scenario"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden DOT files in testdata/")
@@ -16,11 +17,18 @@ var update = flag.Bool("update", false, "rewrite the golden DOT files in testdat
 // scenarioGraph draws the graph of one of Neutron's reference dumps.
 func scenarioGraph(t *testing.T, name string) *flowgraph.Graph {
 	t.Helper()
-	node, err := scenario.Load(filepath.Join("..", "testdata", "neutron", "scenarios", name+".flows"))
+	node, err := scenario.Node(filepath.Join("..", "testdata", "neutron", "scenarios"), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return flowgraph.Build(flowgraph.Input{Flows: node.Flows, Patches: node.Patches})
+	in := flowgraph.Input{Flows: map[string][]inspect.FlowRecord{}}
+	for _, br := range node.Bridges {
+		in.Flows[br] = node.Records(br)
+	}
+	for _, p := range node.PatchPorts() {
+		in.Patches = append(in.Patches, flowgraph.Patch{Bridge: p.Bridge, Port: p.Port, PeerBridge: p.PeerBridge, PeerPort: p.PeerPort})
+	}
+	return flowgraph.Build(in)
 }
 
 func scenarioNames(t *testing.T) []string {

@@ -3,6 +3,7 @@ package inspect
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -32,21 +33,43 @@ func (n *Node) Diff(bridges []string) (*DiffResult, *controller.Preview, error) 
 		return nil, nil, ErrNoTopology
 	}
 	prev := controller.PreviewFlows(n.Config, n.Snapshot, n.Inventory)
-	if len(bridges) == 0 {
-		for br := range prev.Flows {
-			bridges = append(bridges, br)
+	desired := make(map[string][]string, len(prev.Flows))
+	for br, fs := range prev.Flows {
+		texts := make([]string, len(fs))
+		for i, f := range fs {
+			texts[i] = f.String()
 		}
-		slices.Sort(bridges)
+		desired[br] = texts
+	}
+	res, err := n.DiffDesired(desired, bridges)
+	if res != nil {
+		res.Source = "topology"
+	}
+	return res, prev, err
+}
+
+// DiffDesired compares the switch with desired flows given as text (`ovs-ofctl --no-stats
+// --no-names` lines with cookies, as a running agent reports them), per bridge, for the
+// given bridges (none: every bridge of desired), with Diff's rules.
+func (n *Node) DiffDesired(desired map[string][]string, bridges []string) (*DiffResult, error) {
+	if len(bridges) == 0 {
+		bridges = slices.Sorted(maps.Keys(desired))
 	}
 	res := &DiffResult{Missing: []FlowRecord{}, Extra: []FlowRecord{}, Changed: []Change{}}
 	for _, br := range bridges {
-		// A bridge the switch lacks has every desired flow missing.
-		if err := n.diffBridge(br, prev.Flows[br], n.Flows[br], res); err != nil {
-			return nil, nil, err
+		want := make([]dumptext.Flow, 0, len(desired[br]))
+		for _, text := range desired[br] {
+			f, err := dumptext.ParseLine(text, nil)
+			if err != nil {
+				return nil, fmt.Errorf("bridge %s: desired flow %q: %w", br, text, err)
+			}
+			want = append(want, f)
 		}
+		// A bridge the switch lacks has every desired flow missing.
+		n.diffBridge(br, want, n.Flows[br], res)
 	}
 	res.Equal = len(res.Missing)+len(res.Extra)+len(res.Changed) == 0
-	return res, prev, nil
+	return res, nil
 }
 
 // learnCookie is the cookie a learn action gives the flows it learns: the installing
@@ -78,15 +101,7 @@ func dumpLine(f *dumptext.Flow) string {
 	return "table=" + strconv.Itoa(int(f.Table)) + ", " + f.Text()
 }
 
-func (n *Node) diffBridge(br string, desired []flows.Flow, installed []dumptext.Flow, res *DiffResult) error {
-	want := make([]dumptext.Flow, 0, len(desired))
-	for _, d := range desired {
-		f, err := dumptext.ParseLine(d.String(), nil)
-		if err != nil {
-			return fmt.Errorf("bridge %s: desired flow %q: %w", br, d.String(), err)
-		}
-		want = append(want, f)
-	}
+func (n *Node) diffBridge(br string, want []dumptext.Flow, installed []dumptext.Flow, res *DiffResult) {
 	have := make(map[string]*dumptext.Flow, len(installed))
 	for i := range installed {
 		have[flowKey(&installed[i])] = &installed[i]
@@ -132,7 +147,6 @@ func (n *Node) diffBridge(br string, desired []flows.Flow, installed []dumptext.
 			res.Extra = append(res.Extra, n.record(br, f))
 		}
 	}
-	return nil
 }
 
 func differenceRole(r explain.Role) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,14 +34,24 @@ type Options struct {
 	FromDir string
 	// Bridges limits the bridges read; empty: every bridge of the node.
 	Bridges []string
+	// SkipFlows reads no flows: only the config, the topology and the inventory (what a
+	// trace needs).
+	SkipFlows bool
+	// Defaults, when set, adjusts the config read from ConfigFiles (or Neutron's defaults)
+	// before the topology and the flags apply: the running agent's view of the node, when
+	// the CLI is given no config file.
+	Defaults func(*config.Config)
 }
 
 // Node is one node read without writing: its config, topology, OVSDB inventory and every
 // bridge's installed flows.
 type Node struct {
 	Config *config.Config
-	// Snapshot is the topology; nil when none was given.
+	// Snapshot is the topology as read, nil when none was given; Model is its objects
+	// validated against the config as the agent validates them (invalid objects left out,
+	// derived values such as subnets' gateway MACs filled in), nil without a topology.
 	Snapshot  *northbound.Snapshot
+	Model     *northbound.Model
 	Inventory *ovsdb.Inventory
 	Explainer *explain.Explainer
 	// Bridges are the bridges read, in name order; Flows their installed flows (canonical:
@@ -62,6 +73,9 @@ func Load(ctx context.Context, o Options) (*Node, error) {
 	}
 	for _, w := range warnings {
 		n.Warnings = append(n.Warnings, w.String())
+	}
+	if o.Defaults != nil {
+		o.Defaults(cfg)
 	}
 	topoFile := o.Topology
 	if topoFile == "" && o.FromDir != "" {
@@ -100,21 +114,43 @@ func Load(ctx context.Context, o Options) (*Node, error) {
 	}
 	n.Config = cfg
 
-	if o.FromDir != "" {
+	switch {
+	case o.FromDir != "":
 		err = n.loadDir(o.FromDir, o.Bridges)
-	} else {
+	case o.SkipFlows:
+		if n.Inventory, err = ovsdb.ReadInventory(ctx, n.Config.OVSDBConnection); err != nil {
+			err = fmt.Errorf("%w (give --ovsdb-connection or --ovs-rundir)", err)
+		}
+	default:
 		err = n.loadLive(ctx, o.Bridges)
 	}
 	if err != nil {
 		return nil, err
 	}
-	node := explain.Node{Inventory: n.Inventory, Host: cfg.Host, DVRMAC: cfg.DVRMAC,
-		IntegrationBridge: cfg.IntegrationBridge, TunnelBridge: cfg.TunnelBridge, BridgeMappings: cfg.BridgeMappings}
-	if n.Snapshot != nil {
-		node.Model = &n.Snapshot.Model
-	}
-	n.Explainer = explain.New(node)
+	n.explain()
 	return n, nil
+}
+
+// NewNode makes a node of parts already read: the effective config, the topology (nil for
+// none), the OVSDB inventory and each bridge's dump (`ovs-ofctl dump-flows` text).
+func NewNode(cfg *config.Config, snap *northbound.Snapshot, inv *ovsdb.Inventory, dumps map[string][]byte) (*Node, error) {
+	n := &Node{Config: cfg, Snapshot: snap, Inventory: inv, Flows: map[string][]dumptext.Flow{}, refs: map[string]*refNames{}}
+	for _, br := range slices.Sorted(maps.Keys(dumps)) {
+		if err := n.addDump(br, dumps[br]); err != nil {
+			return nil, err
+		}
+	}
+	n.explain()
+	return n, nil
+}
+
+func (n *Node) explain() {
+	cfg := n.Config
+	if n.Snapshot != nil {
+		n.Model, _ = northbound.Validate(*n.Snapshot, cfg.Env())
+	}
+	n.Explainer = explain.New(explain.Node{Inventory: n.Inventory, Model: n.Model, Host: cfg.Host, DVRMAC: cfg.DVRMAC,
+		IntegrationBridge: cfg.IntegrationBridge, TunnelBridge: cfg.TunnelBridge, BridgeMappings: cfg.BridgeMappings})
 }
 
 func fileExists(p string) bool {
@@ -284,4 +320,35 @@ func (n *Node) refNames(br string) *refNames {
 	}
 	n.refs[br] = r
 	return r
+}
+
+// PatchPort is one end of a patch port pair: the port on Bridge whose peer is PeerPort on
+// PeerBridge.
+type PatchPort struct {
+	Bridge, Port, PeerBridge, PeerPort string
+}
+
+// PatchPorts lists the switch's patch ports (interfaces of type patch whose options:peer
+// is a port of a bridge), sorted by bridge and port.
+func (n *Node) PatchPorts() []PatchPort {
+	bridgeOf := map[string]string{} // port name → bridge
+	for _, b := range n.Inventory.Bridges {
+		for _, p := range b.Ports {
+			bridgeOf[p.Name] = b.Name
+		}
+	}
+	var out []PatchPort
+	for _, b := range n.Inventory.Bridges {
+		for _, p := range b.Ports {
+			peer := p.Options["peer"]
+			if p.Type != "patch" || peer == "" || bridgeOf[peer] == "" {
+				continue
+			}
+			out = append(out, PatchPort{Bridge: b.Name, Port: p.Name, PeerBridge: bridgeOf[peer], PeerPort: peer})
+		}
+	}
+	slices.SortFunc(out, func(a, b PatchPort) int {
+		return strings.Compare(a.Bridge+"\x00"+a.Port, b.Bridge+"\x00"+b.Port)
+	})
+	return out
 }

@@ -37,6 +37,9 @@ type FlowRecord struct {
 
 // DiffResult is what `dvrflow diff -o json` prints.
 type DiffResult struct {
+	// Source says what the switch was compared with: "topology" (computed from the config
+	// and topology by the agent's code) or "agent" (the running agent's desired flows).
+	Source  string       `json:"source"`
 	Equal   bool         `json:"equal"`
 	Missing []FlowRecord `json:"missing"`
 	Extra   []FlowRecord `json:"extra"`

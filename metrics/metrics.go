@@ -1,5 +1,6 @@
 // Package metrics exposes the agent to Prometheus and to health checks, on the HTTP
-// listener of [dvrflow] metrics_address: /metrics (the series below, and Go's process and
+// listener of [dvrflow] metrics_address (served by the agent's one HTTP server, package
+// agentapi, which also mounts them on the API's unix socket): /metrics (the series below, and Go's process and
 // runtime collectors), /healthz (the process answers) and /readyz (the first full sync is
 // done and the OVSDB and OpenFlow connections are up).
 //
@@ -21,10 +22,7 @@
 package metrics
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,7 +32,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.uber.org/zap"
 
 	"github.com/dvrflow/dvrflow/controller"
 	"github.com/dvrflow/dvrflow/flows"
@@ -159,9 +156,10 @@ func (r *Recorder) Reconciled(rep controller.Report) {
 	r.synced.Store(true)
 }
 
-// Handler serves /metrics, /healthz and /readyz.
-func (r *Recorder) Handler() http.Handler {
-	mux := http.NewServeMux()
+// Mount registers /metrics, /healthz and /readyz on mux: the agent's one HTTP server
+// mounts them on the metrics listener ([dvrflow] metrics_address) and beside the API on
+// its unix socket.
+func (r *Recorder) Mount(mux *http.ServeMux) {
 	mux.Handle("/metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -172,6 +170,12 @@ func (r *Recorder) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+}
+
+// Handler is a mux serving only /metrics, /healthz and /readyz (see Mount).
+func (r *Recorder) Handler() http.Handler {
+	mux := http.NewServeMux()
+	r.Mount(mux)
 	return mux
 }
 
@@ -190,29 +194,6 @@ func (r *Recorder) notReady() []string {
 		}
 	}
 	return why
-}
-
-// Serve listens on address (host:port) and serves the Handler until ctx ends. The error
-// is about the listener (an address in use, say); it is returned at once.
-func (r *Recorder) Serve(ctx context.Context, address string, log *zap.Logger) error {
-	l, err := net.Listen("tcp", address)
-	if err != nil {
-		return fmt.Errorf("metrics_address %s: %w", address, err)
-	}
-	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics listener stopped", zap.Error(err))
-		}
-	}()
-	log.Info("serving metrics, /healthz and /readyz", zap.String("address", l.Addr().String()))
-	return nil
 }
 
 // Agent adapts a running agent and its OVSDB session to Source.

@@ -10,50 +10,40 @@ import (
 
 	"github.com/dvrflow/dvrflow/explain"
 	"github.com/dvrflow/dvrflow/flowgraph"
-	"github.com/dvrflow/dvrflow/flowgraph/scenario"
 	"github.com/dvrflow/dvrflow/inspect"
+	"github.com/dvrflow/dvrflow/testbed/scenario"
 )
 
-// scenarioInput is the report of one of Neutron's reference dumps, with its graph. The
-// dumps carry no rules or owners (recognising them is the explain package's job), so the
-// ports a flow names stand in for its owner here.
+// scenarioInput is the report of a node holding the flows Neutron's own agent installed
+// for one of the reference scenarios, every flow explained (rule and owner), with its graph.
 func scenarioInput(t *testing.T, name string) Input {
 	t.Helper()
-	node, err := scenario.Load(filepath.Join("..", "testdata", "neutron", "scenarios", name+".flows"))
+	node, err := scenario.Node(filepath.Join("..", "testdata", "neutron", "scenarios"), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for bridge, records := range node.Flows {
-		for i := range records {
-			records[i].Owner = portOwner(records[i])
-		}
-		node.Flows[bridge] = records
+	in := flowgraph.Input{Flows: map[string][]inspect.FlowRecord{}}
+	for _, br := range node.Bridges {
+		in.Flows[br] = node.Records(br)
+	}
+	for _, p := range node.PatchPorts() {
+		in.Patches = append(in.Patches, flowgraph.Patch{Bridge: p.Bridge, Port: p.Port, PeerBridge: p.PeerBridge, PeerPort: p.PeerPort})
 	}
 	var svg bytes.Buffer
-	g := flowgraph.Build(flowgraph.Input{Flows: node.Flows, Patches: node.Patches})
-	if err := g.Render(context.Background(), flowgraph.FormatSVG, &svg); err != nil {
+	if err := flowgraph.Build(in).Render(context.Background(), flowgraph.FormatSVG, &svg); err != nil {
+		t.Fatal(err)
+	}
+	diff, _, err := node.Diff(nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return Input{
 		Title:     name,
 		Generated: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
-		Flows:     node.Flows,
+		Flows:     in.Flows,
 		GraphSVG:  svg.Bytes(),
+		Diff:      diff,
 	}
-}
-
-// portOwner is the VM or router port a flow's in_port or output names, nil for none.
-func portOwner(r inspect.FlowRecord) *explain.Owner {
-	for _, field := range strings.Split(r.Match+","+r.Actions, ",") {
-		_, port, ok := strings.Cut(field, "in_port=")
-		if !ok {
-			_, port, ok = strings.Cut(field, "output:")
-		}
-		if ok && (strings.HasPrefix(port, "tap") || strings.HasPrefix(port, "qr-")) {
-			return &explain.Owner{Kind: explain.KindPort, Name: port}
-		}
-	}
-	return nil
 }
 
 func TestWriteShowsEveryFlow(t *testing.T) {
@@ -69,7 +59,7 @@ func TestWriteShowsEveryFlow(t *testing.T) {
 	}
 	for _, want := range []string{
 		"<svg", "LOCAL_SWITCHING", "DVR_PROCESS_PHYSICAL", `id="filter"`, "2025-01-02T03:04:05Z",
-		"Diff: not computed", `<option>br-vlan</option>`, `<option>port</option>`,
+		`class="equal">Diff:`, "The switch holds exactly the flows dvrflow would install.", `<option>br-vlan</option>`, `<option>port</option>`, `<option>I30</option>`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %s", want)

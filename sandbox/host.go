@@ -390,6 +390,10 @@ func (h *Host) netnsPath() string { return "/proc/" + strconv.Itoa(h.holder.pid)
 
 func (h *Host) ctl(target string) string { return filepath.Join(h.rundir, target+".ctl") }
 
+// VswitchdCtl returns the path of ovs-vswitchd's unixctl socket (the sandbox names it
+// rather than letting OVS derive it from the pid).
+func (h *Host) VswitchdCtl() string { return h.ctl("vswitchd") }
+
 // VswitchdPid returns the pid of the host's ovs-vswitchd.
 func (h *Host) VswitchdPid() int {
 	h.mu.Lock()

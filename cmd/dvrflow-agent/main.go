@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dvrflow/dvrflow/agentapi"
 	"github.com/dvrflow/dvrflow/controller"
 	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/dvr/namespace"
@@ -142,6 +144,7 @@ func newLogger(level string) (*zap.Logger, error) {
 }
 
 func run(ctx context.Context, o *options, log *zap.Logger) error {
+	started := time.Now()
 	base, warnings, err := config.LoadConfig(o.configFiles...)
 	if err != nil {
 		return err
@@ -183,15 +186,22 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 			log.Warn("option not honoured", zap.String("section", "dvrflow"), zap.String("option", "metrics_address"),
 				zap.String("value", cfg.MetricsAddress), zap.String("reason", "no metrics listener in a one-shot run (--once)"))
 		}
+		if cfg.APISocket != nil && *cfg.APISocket != "" {
+			log.Warn("option not honoured", zap.String("section", "dvrflow"), zap.String("option", "api_socket"),
+				zap.String("value", *cfg.APISocket), zap.String("reason", "no API socket in a one-shot run (--once)"))
+		}
 		return runOnce(ctx, agent, o, log)
 	}
-	var onConverged []func(controller.Report)
-	if cfg.MetricsAddress != "" {
-		rec := metrics.NewRecorder(metrics.Agent{Agent: agent, DB: boot.DB})
-		if err := rec.Serve(ctx, cfg.MetricsAddress, log); err != nil {
-			return err
-		}
-		onConverged = append(onConverged, rec.Reconciled)
+	srv, onConverged, err := startHTTP(cfg, agent, boot.DB, started, log)
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		defer func() {
+			if err := srv.Close(); err != nil {
+				log.Warn("HTTP server close", zap.Error(err))
+			}
+		}()
 	}
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
@@ -220,6 +230,54 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	err = agent.Run(ctx, updates, boot.Effective)
 	log.Info("stopped")
 	return err
+}
+
+// startHTTP starts the agent's one HTTP server: the read-only API on api_socket (with
+// /metrics, /healthz and /readyz beside it when metrics are on) and, with metrics_address,
+// the metrics listener, which serves only those three. It returns a nil server when both
+// are off, and what must see every reconcile.
+func startHTTP(cfg *config.Config, agent *controller.Agent, db interface{ Connected() bool }, started time.Time,
+	log *zap.Logger) (*agentapi.Server, []func(controller.Report), error) {
+	socket := cfg.APISocketPath()
+	if socket == "" && cfg.MetricsAddress == "" {
+		return nil, nil, nil
+	}
+	conns := metrics.Agent{Agent: agent, DB: db}
+	srv := agentapi.NewServer(log)
+	var onConverged []func(controller.Report)
+	var rec *metrics.Recorder
+	if cfg.MetricsAddress != "" {
+		rec = metrics.NewRecorder(conns)
+		onConverged = append(onConverged, rec.Reconciled)
+		mux := http.NewServeMux()
+		rec.Mount(mux)
+		if err := srv.ListenTCP(cfg.MetricsAddress, mux); err != nil {
+			return nil, nil, fmt.Errorf("metrics_address %s: %w", cfg.MetricsAddress, err)
+		}
+	}
+	if socket != "" {
+		pub := agentapi.NewPublisher(agent, started)
+		pub.Publish(nil) // before the first reconcile: what the agent already knows
+		onConverged = append(onConverged, pub.Reconciled)
+		mux := http.NewServeMux()
+		pub.Mount(mux, conns)
+		if rec != nil {
+			rec.Mount(mux)
+		}
+		if err := srv.ListenUnix(socket, mux); err != nil {
+			_ = srv.Close()
+			return nil, nil, err
+		}
+	}
+	srv.Start()
+	for _, a := range srv.Addrs() {
+		if a.Network() == "unix" {
+			log.Info("serving the agent API (dvrflow status)", zap.String("api_socket", a.String()))
+		} else {
+			log.Info("serving metrics, /healthz and /readyz", zap.String("address", a.String()))
+		}
+	}
+	return srv, onConverged, nil
 }
 
 func runOnce(ctx context.Context, agent *controller.Agent, o *options, log *zap.Logger) error {

@@ -439,8 +439,43 @@ compute2's DVR MAC: br-vlan table 3 hands it to br-int without MAC learning, br-
 		"in the flows): " + strings.Join(local, ", ") + ";\nonly the wire carries the provider VLANs (br-vlan table 2 translates)."))
 	fmt.Println(wrap(`The listing is the dvrflow CLI's, run on the host as an operator would:
 each flow with its rule of Neutron's pipeline (I30, P11, ...) and the object it belongs to.`))
-	fmt.Printf("\n   $ dvrflow flows br-int br-vlan\n")
-	out, err := d.dvrflow(ctx, name, "flows", "br-int", "br-vlan")
+	if err := d.showCLI(ctx, name, "flows", "br-int", "br-vlan"); err != nil {
+		return err
+	}
+	a1, b2 := d.cloud.vmNamed("a1"), d.cloud.vmNamed("b2")
+	fmt.Println(wrap(`
+The same CLI traces a packet without sending it (ofproto/trace): a1's ping to b2 is routed by
+compute1's copy of r1 and leaves on the trunk with compute1's DVR MAC on subnet-b's VLAN.`))
+	if err := d.showCLI(ctx, name, "trace", "--port", "tap"+a1.PortID[:11], "--dst", b2.IP,
+		"--unixctl", d.hosts[name].VswitchdCtl()); err != nil {
+		return err
+	}
+	fmt.Println(wrap(`
+And it compares the switch with what dvrflow would install for the topology (read-only):`))
+	if err := d.showCLI(ctx, name, "diff"); err != nil {
+		return err
+	}
+	fmt.Println(wrap(`
+The running agent's own view, from its read-only API socket:`))
+	if err := d.showCLI(ctx, name, "status"); err != nil {
+		return err
+	}
+	report := filepath.Join(d.dir, name+"-report.html")
+	if _, err := d.dvrflow(ctx, name, "report", "--out", report); err != nil {
+		return err
+	}
+	fmt.Printf("\n   %s$ dvrflow report --out %s\n   (one page: the pipeline graph, every flow filterable, the diff; open it in a browser)\n", name, report)
+	return nil
+}
+
+// showCLI prints a dvrflow command as an operator types it and its output.
+func (d *demo) showCLI(ctx context.Context, host string, args ...string) error {
+	shown := slices.Clone(args)
+	if i := slices.Index(shown, "--unixctl"); i >= 0 {
+		shown = slices.Delete(shown, i, i+2)
+	}
+	fmt.Printf("\n   %s$ dvrflow %s\n", host, strings.Join(shown, " "))
+	out, err := d.dvrflow(ctx, host, args...)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -23,11 +24,11 @@ are not dvrflow's are ignored, so it also answers, on a node Neutron's own agent
 "is this what Neutron should have programmed for this topology" (modulo the differences
 documented in docs/neutron-differences.md). Exit 0 when equal, 1 when different, 2 on error.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := g.loadNode(cmd.Context(), args)
+			n, agent, err := g.loadNode(cmd.Context(), args, false)
 			if err != nil {
 				return err
 			}
-			res, _, err := n.Diff(args)
+			res, err := diffNode(cmd.Context(), n, agent, args)
 			if err != nil {
 				return err
 			}
@@ -54,6 +55,34 @@ documented in docs/neutron-differences.md). Exit 0 when equal, 1 when different,
 	}
 }
 
+// diffNode compares the switch with what dvrflow would install: the running agent's own
+// desired flows when the CLI asked the agent (given no config file and no topology), else
+// the flows computed from the config and the topology.
+func diffNode(ctx context.Context, n *inspect.Node, agent *agentView, bridges []string) (*inspect.DiffResult, error) {
+	if agent == nil {
+		res, _, err := n.Diff(bridges)
+		return res, err
+	}
+	doc, err := agent.client.DesiredFlows(ctx, bridges...)
+	if err != nil {
+		return nil, fmt.Errorf("the agent's desired flows: %w", err)
+	}
+	desired := map[string][]string{}
+	for _, b := range doc.Bridges {
+		texts := make([]string, len(b.Flows))
+		for i, f := range b.Flows {
+			texts[i] = f.Text
+		}
+		desired[b.Bridge] = texts
+	}
+	res, err := n.DiffDesired(desired, bridges)
+	if err != nil {
+		return nil, err
+	}
+	res.Source = "agent"
+	return res, nil
+}
+
 // diffLine is one reported difference, for grouping by object.
 type diffLine struct {
 	mark   string
@@ -63,10 +92,15 @@ type diffLine struct {
 
 // writeDiffText prints the differences grouped by bridge and owner.
 func writeDiffText(w io.Writer, res *inspect.DiffResult) error {
+	source := "what dvrflow would install for the topology"
+	if res.Source == "agent" {
+		source = "the running agent's desired flows"
+	}
 	if res.Equal {
-		_, err := fmt.Fprintln(w, "equal: the switch holds exactly what dvrflow would install")
+		_, err := fmt.Fprintf(w, "equal: the switch holds exactly %s\n", source)
 		return err
 	}
+	fmt.Fprintf(w, "compared with %s\n", source)
 	var lines []diffLine
 	for _, r := range res.Missing {
 		lines = append(lines, diffLine{"- missing", r, ""})

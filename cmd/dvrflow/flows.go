@@ -31,7 +31,7 @@ belongs to (port, network, router, host, tunnel or bridge). dvrflow's flows name
 in their cookie; the flows of Neutron's own agent are recognised by their shape and resolved
 through OVSDB and, when given, the topology.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := g.loadNode(cmd.Context(), args)
+			n, _, err := g.loadNode(cmd.Context(), args, false)
 			if err != nil {
 				return err
 			}

@@ -4,12 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-
-	"github.com/dvrflow/dvrflow/flowgraph"
-	"github.com/dvrflow/dvrflow/ovsdb"
 )
 
 // dumpDir is a --from-dir holding one of Neutron's reference dumps as BRIDGE.flows files
@@ -137,26 +133,5 @@ func TestReportCommand(t *testing.T) {
 	}
 	if rows := strings.Count(page, "<tr data-bridge="); rows != 61 {
 		t.Errorf("%d flow rows, want 61", rows)
-	}
-}
-
-func TestPatchesFromInventory(t *testing.T) {
-	inv := &ovsdb.Inventory{Bridges: []ovsdb.InventoryBridge{
-		{Name: "br-tun", Ports: []ovsdb.InventoryPort{
-			{Name: "patch-int", Type: "patch", Options: map[string]string{"peer": "patch-tun"}},
-			{Name: "vxlan-c0a8640c", Type: "vxlan", Options: map[string]string{"remote_ip": "192.168.100.12"}},
-		}},
-		{Name: "br-int", Ports: []ovsdb.InventoryPort{
-			{Name: "patch-tun", Type: "patch", Options: map[string]string{"peer": "patch-int"}},
-			{Name: "dangling", Type: "patch", Options: map[string]string{"peer": "nowhere"}},
-			{Name: "tapc0000011-00", Type: "internal"},
-		}},
-	}}
-	want := []flowgraph.Patch{
-		{Bridge: "br-int", Port: "patch-tun", PeerBridge: "br-tun", PeerPort: "patch-int"},
-		{Bridge: "br-tun", Port: "patch-int", PeerBridge: "br-int", PeerPort: "patch-tun"},
-	}
-	if got := patchesFromInventory(inv); !slices.Equal(got, want) {
-		t.Errorf("patches = %+v, want %+v", got, want)
 	}
 }

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/dvrflow/dvrflow/flowgraph"
 	"github.com/dvrflow/dvrflow/inspect"
-	"github.com/dvrflow/dvrflow/ovsdb"
 )
 
 // graphNode is what graph and report draw: the node's flow records per bridge, the patch
@@ -32,7 +28,7 @@ type graphNode struct {
 // (a dump without ovsdb.json has none, so its bridges are drawn unjoined), and the diff
 // when there is a topology to compare with.
 func loadRecords(ctx context.Context, g *globalOptions) (*graphNode, error) {
-	n, err := g.loadNode(ctx, nil)
+	n, _, err := g.loadNode(ctx, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -45,9 +41,7 @@ func loadRecords(ctx context.Context, g *globalOptions) (*graphNode, error) {
 	for _, br := range n.Bridges {
 		node.flows[br] = n.Records(br)
 	}
-	if n.Inventory != nil {
-		node.patches = patchesFromInventory(n.Inventory)
-	}
+	node.patches = patches(n)
 	switch diff, _, err := n.Diff(nil); {
 	case errors.Is(err, inspect.ErrNoTopology):
 	case err != nil:
@@ -71,27 +65,11 @@ func nodeName(g *globalOptions, n *inspect.Node) string {
 	return host
 }
 
-// patchesFromInventory lists the patch ports of the switch: interfaces of type patch and
-// their options:peer, on the bridge that holds the peer.
-func patchesFromInventory(inv *ovsdb.Inventory) []flowgraph.Patch {
-	bridgeOf := map[string]string{} // port name → bridge
-	for _, b := range inv.Bridges {
-		for _, p := range b.Ports {
-			bridgeOf[p.Name] = b.Name
-		}
-	}
+// patches are the node's patch ports, for the graph.
+func patches(n *inspect.Node) []flowgraph.Patch {
 	var out []flowgraph.Patch
-	for _, b := range inv.Bridges {
-		for _, p := range b.Ports {
-			peer := p.Options["peer"]
-			if p.Type != "patch" || peer == "" || bridgeOf[peer] == "" {
-				continue
-			}
-			out = append(out, flowgraph.Patch{Bridge: b.Name, Port: p.Name, PeerBridge: bridgeOf[peer], PeerPort: peer})
-		}
+	for _, p := range n.PatchPorts() {
+		out = append(out, flowgraph.Patch{Bridge: p.Bridge, Port: p.Port, PeerBridge: p.PeerBridge, PeerPort: p.PeerPort})
 	}
-	slices.SortFunc(out, func(a, b flowgraph.Patch) int {
-		return cmp.Or(strings.Compare(a.Bridge, b.Bridge), strings.Compare(a.Port, b.Port))
-	})
 	return out
 }

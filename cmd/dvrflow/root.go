@@ -54,8 +54,10 @@ func commands(g *globalOptions) []*cobra.Command {
 	return []*cobra.Command{
 		newFlowsCommand(g),
 		newDiffCommand(g),
+		newTraceCommand(g),
 		newGraphCommand(g),
 		newReportCommand(g),
+		newStatusCommand(g),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -106,6 +107,11 @@ type Config struct {
 	// MetricsAddress is [dvrflow] metrics_address: host:port of the metrics listener
 	// (default unset: no listener).
 	MetricsAddress string
+	// APISocket is [dvrflow] api_socket: the unix socket of the agent's read-only API
+	// (what `dvrflow status` reads); nil when unset, which means
+	// RUNDIR/dvrflow-agent.sock (see [Config.APISocketPath]); "" when disabled ("" or
+	// "none" in the ini).
+	APISocket *string
 	// AgentMode is [dvrflow] agent_mode: legacy, dvr, dvr_snat or dvr_no_external
 	// (default legacy).
 	AgentMode northbound.AgentMode
@@ -166,6 +172,7 @@ func (c *Config) Clone() *Config {
 	d.EnableDistributedRouting = clonePtr(c.EnableDistributedRouting)
 	d.DSCP = clonePtr(c.DSCP)
 	d.ManageRouterNamespaces = clonePtr(c.ManageRouterNamespaces)
+	d.APISocket = clonePtr(c.APISocket)
 	return &d
 }
 
@@ -282,6 +289,23 @@ func (c *Config) SocketDir() string {
 		return DefaultOVSRundir
 	}
 	return c.OVSRundir
+}
+
+// DefaultAPISocketName is the file name of the agent's API socket in the OVS run
+// directory when api_socket is unset.
+const DefaultAPISocketName = "dvrflow-agent.sock"
+
+// maxSocketPathLen is the longest path a unix socket can be bound to (sun_path holds 108
+// bytes with the terminating NUL).
+const maxSocketPathLen = 107
+
+// APISocketPath is the effective api_socket: the path of the agent's API socket, or "" when
+// the API is disabled. Unset, it is [DefaultAPISocketName] in [Config.SocketDir].
+func (c *Config) APISocketPath() string {
+	if c.APISocket == nil {
+		return filepath.Join(c.SocketDir(), DefaultAPISocketName)
+	}
+	return *c.APISocket
 }
 
 // ManagedBridges returns the bridges the agent creates or adopts, in setup order: the

@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 
 	"github.com/dvrflow/dvrflow/northbound"
@@ -96,6 +98,13 @@ var options = []option{
 	{"dvrflow", "ovs_rundir", setString(func(c *Config) *string { return &c.OVSRundir })},
 	{"dvrflow", "manage_router_namespaces", setOptBool(func(c *Config) **bool { return &c.ManageRouterNamespaces })},
 	{"dvrflow", "metrics_address", setChecked(func(c *Config) *string { return &c.MetricsAddress }, checkOptionalHostPort)},
+	{"dvrflow", "api_socket", func(c *Config, v string) error {
+		path, err := parseAPISocket(v)
+		if err == nil {
+			c.APISocket = &path
+		}
+		return err
+	}},
 	{"dvrflow", "agent_mode", func(c *Config, v string) error {
 		m, err := northbound.ParseAgentMode(strings.TrimSpace(v))
 		if err == nil {
@@ -219,6 +228,27 @@ func setInt(field func(*Config) *int, min, max int64) func(*Config, string) erro
 
 // checkDatapathType accepts Neutron's datapath_type choices.
 func checkDatapathType(v string) error { return oneOf(v, DatapathSystem, DatapathNetdev) }
+
+// parseAPISocket reads api_socket: "" or "none" disable the API (""), anything else must
+// be an absolute path short enough for a unix socket.
+func parseAPISocket(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "none" {
+		return "", nil
+	}
+	return v, checkSocketPath(v)
+}
+
+// checkSocketPath accepts an absolute path a unix socket can be bound to.
+func checkSocketPath(p string) error {
+	if !filepath.IsAbs(p) {
+		return errors.New("is not an absolute path (or none)")
+	}
+	if len(p) > maxSocketPathLen {
+		return fmt.Errorf("is longer than the %d bytes a unix socket path can have", maxSocketPathLen)
+	}
+	return nil
+}
 
 // checkOptionalHostPort accepts an empty value or host:port.
 func checkOptionalHostPort(v string) error {

@@ -122,6 +122,7 @@ dvr_mac = FA:16:3F:00:00:07
 topology_file = /etc/dvrflow/topology.yaml
 manage_router_namespaces = false
 metrics_address = 127.0.0.1:9100
+api_socket = /run/dvrflow/agent.sock
 
 [dhcp]
 enable_ipv6 = false
@@ -161,6 +162,8 @@ enable_distributed_routing = false
 	want.TopologyFile = "/etc/dvrflow/topology.yaml"
 	want.ManageRouterNamespaces = &off
 	want.MetricsAddress = "127.0.0.1:9100"
+	socket := "/run/dvrflow/agent.sock"
+	want.APISocket = &socket
 	want.EnableDistributedRouting = &off
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -202,6 +205,8 @@ func TestLoadConfigInvalidValues(t *testing.T) {
 		{"dvr_mac", "dvrflow", "dvr_mac", "fa:16:3f:zz:00:01", "is not a MAC address"},
 		{"multicast dvr_mac", "dvrflow", "dvr_mac", "01:00:5e:00:00:01", "is a multicast MAC address"},
 		{"metrics_address", "dvrflow", "metrics_address", "9100", "is not host:port"},
+		{"relative api_socket", "dvrflow", "api_socket", "agent.sock", "is not an absolute path (or none)"},
+		{"long api_socket", "dvrflow", "api_socket", "/" + strings.Repeat("s", 107), "is longer than the 107 bytes a unix socket path can have"},
 		{"report_interval", "agent", "report_interval", "-1", "is not a non-negative number"},
 	}
 	for _, tt := range tests {
@@ -359,6 +364,8 @@ func TestConfigValidate(t *testing.T) {
 		{"port range", func(c *Config) { c.VXLANUDPPort = -1 }, "vxlan_udp_port: -1 is outside 0–65535"},
 		{"empty host", func(c *Config) { c.Host = "" }, "host: is empty"},
 		{"same bridges", func(c *Config) { c.TunnelBridge = "br-int" }, `tunnel_bridge: "br-int" is also the integration_bridge`},
+		{"default api_socket in a deep run directory", func(c *Config) { c.OVSRundir = "/" + strings.Repeat("d", 90) },
+			"api_socket: \"/ddd"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -370,16 +377,47 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// TestAPISocket: api_socket unset is RUNDIR/dvrflow-agent.sock; "" and "none" disable the
+// API; a path is taken as it is.
+func TestAPISocket(t *testing.T) {
+	tests := []struct {
+		name, ini, want string
+	}{
+		{"unset: the default run directory", "", "/var/run/openvswitch/dvrflow-agent.sock"},
+		{"unset: ovs_rundir", "ovs_rundir = /tmp/ovs1\n", "/tmp/ovs1/dvrflow-agent.sock"},
+		{"a path", "api_socket = /run/dvrflow/api.sock\n", "/run/dvrflow/api.sock"},
+		{"empty: disabled", "api_socket =\n", ""},
+		{"none: disabled", "api_socket = none\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := LoadConfig(writeIni(t, "api.ini", "[dvrflow]\n"+tt.ini))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.APISocketPath(); got != tt.want {
+				t.Errorf("APISocketPath() = %q, want %q", got, tt.want)
+			}
+			if err := c.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+		})
+	}
+}
+
 func TestConfigClone(t *testing.T) {
 	c := DefaultConfig()
 	c.BridgeMappings["p"] = "br-p"
 	yes := true
 	c.EnableDistributedRouting = &yes
+	socket := "/run/a.sock"
+	c.APISocket = &socket
 	d := c.Clone()
 	d.BridgeMappings["q"] = "br-q"
 	*d.EnableDistributedRouting = false
+	*d.APISocket = "/run/b.sock"
 	d.TunnelTypes = append(d.TunnelTypes, "vxlan")
-	if len(c.BridgeMappings) != 1 || !*c.EnableDistributedRouting || len(c.TunnelTypes) != 0 {
+	if len(c.BridgeMappings) != 1 || !*c.EnableDistributedRouting || len(c.TunnelTypes) != 0 || c.APISocketPath() != "/run/a.sock" {
 		t.Errorf("Clone shares state: %+v", c)
 	}
 }

@@ -67,6 +67,10 @@ func (c *Config) Validate() error {
 	if err := checkOptionalHostPort(c.MetricsAddress); err != nil {
 		bad("metrics_address", "%q %v", c.MetricsAddress, err)
 	}
+	if path := c.APISocketPath(); len(path) > maxSocketPathLen {
+		bad("api_socket", "%q is longer than the %d bytes a unix socket path can have "+
+			"(set [dvrflow] api_socket to a shorter path, or none)", path, maxSocketPathLen)
+	}
 	return errors.Join(errs...)
 }
 
