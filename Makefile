@@ -7,11 +7,7 @@ GO      ?= go
 SHORT   ?=
 TESTFLAGS ?= -count=1 -timeout 20m $(if $(SHORT),-short,)
 # Packages with goroutines get the race detector.
-<<<<<<< HEAD
-RACE_PKGS = ./flows/... ./ovsdb/... ./controller/... ./topology/... ./e2e/... ./testbed/rabbitmq/... ./neutron/...
-=======
-RACE_PKGS = ./flows/... ./ovsdb/... ./controller/... ./topology/... ./agentapi/... ./e2e/...
->>>>>>> main
+RACE_PKGS = ./flows/... ./ovsdb/... ./controller/... ./topology/... ./agentapi/... ./e2e/... ./testbed/rabbitmq/... ./neutron/...
 
 .PHONY: all build demo test unit vet fmt deps clean
 
@@ -35,37 +31,24 @@ vet:
 	$(GO) vet ./...
 
 test: deps vet
-<<<<<<< HEAD
-	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller|topology|e2e)(/|$$)' \
+	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller|topology|agentapi|e2e)(/|$$)' \
 	  | grep -v -E '^github.com/dvrflow/dvrflow/(testbed/rabbitmq|neutron)(/|$$)')
-=======
-	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -E '/(flows|ovsdb|controller|topology|agentapi|e2e)(/|$$)')
->>>>>>> main
 	$(GO) test $(TESTFLAGS) -race $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 # Fuzzing (Go's native fuzzer): every decoder of outside input — the topology file and its
 # validation, the ini loader, OVSDB's table updates, the OpenFlow flow stats, flow monitor
-<<<<<<< HEAD
-# updates and errors, the OXM matches a switch reports, oslo.messaging bodies and
-# transport_url — runs for FUZZTIME each. The seed corpora (f.Add in each target, and
-# testdata/fuzz/ where the fuzzer found something) also run in every plain `go test`;
-# `make test` fuzzes each briefly on top.
-=======
-# updates and errors, the OXM matches a switch reports, and the CLI's inputs (dump-flows
-# text, ovsdb-client dumps, ofproto/trace output) — runs for FUZZTIME each. The seed
-# corpora (f.Add in each target, and testdata/fuzz/ where the fuzzer found something) also
-# run in every plain `go test`; `make test` fuzzes each briefly on top.
->>>>>>> main
+# updates and errors, the OXM matches a switch reports, the CLI's inputs (dump-flows text,
+# ovsdb-client dumps, ofproto/trace output), oslo.messaging bodies and transport_url — runs
+# for FUZZTIME each. The seed corpora (f.Add in each target, and testdata/fuzz/ where the
+# fuzzer found something) also run in every plain `go test`; `make test` fuzzes each
+# briefly on top.
 FUZZTIME ?= 30s
 TEST_FUZZTIME ?= 3s
 FUZZ_TARGETS = ./topology:FuzzParseAndValidate ./controller/config:FuzzLoadConfig ./ovsdb:FuzzDecodeUpdates \
   ./flows:FuzzCanonicalMatch ./flows/ofconn:FuzzParseFlowStats ./flows/ofconn:FuzzFlowMonitorUpdates \
-<<<<<<< HEAD
-  ./flows/ofconn:FuzzParseError ./neutron/oslo:FuzzDecodeMessage ./neutron/oslo:FuzzParseTransportURL
-=======
-  ./flows/ofconn:FuzzParseError ./flows/dumptext:FuzzParseLine ./ovsdb:FuzzParseInventoryDump ./trace:FuzzParse
->>>>>>> main
+  ./flows/ofconn:FuzzParseError ./flows/dumptext:FuzzParseLine ./ovsdb:FuzzParseInventoryDump ./trace:FuzzParse \
+  ./neutron/oslo:FuzzDecodeMessage ./neutron/oslo:FuzzParseTransportURL
 .PHONY: fuzz
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
@@ -75,7 +58,7 @@ fuzz:
 # Open vSwitch (no ovsdb-server or ovs-vswitchd is started, nothing is installed).
 unit:
 	$(GO) test -short -count=1 ./northbound/ ./topology/ ./architecture/ ./flows/... ./l2/ ./dvr/ \
-	  ./tunnels/ ./pipeline/ ./controller/... ./flowgraph/... ./report/ ./cmd/dvrflow/
+	  ./tunnels/ ./pipeline/ ./controller/... ./flowgraph/... ./report/ ./cmd/dvrflow/ ./neutron/... ./testbed/neutron/
 
 # Stop every sandbox host a crashed run may have left behind (by recorded pid only).
 clean:

@@ -65,6 +65,7 @@ var allowed = map[string][]string{
 	"sandbox":             {"ethtool", "nsthread"},
 	"testbed":             {"northbound", "ovsdb", "sandbox", "topology"},
 	"testbed/rabbitmq":    {"sandbox"},
+	"testbed/neutron":     {"nsthread", "sandbox", "testbed/rabbitmq"},
 	"testbed/scenario":    {"controller/config", "inspect", "testbed", "topology"},
 	"bench/topogen":       {"northbound", "topology"},
 	"bench":               {"bench/topogen", "controller", "controller/config", "flows", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "topology"},
@@ -74,7 +75,7 @@ var allowed = map[string][]string{
 }
 
 // harness are the packages the product must not import, whatever the table says.
-var harness = []string{"sandbox", "testbed", "testbed/rabbitmq", "testbed/scenario", "bench", "bench/topogen", "e2e"}
+var harness = []string{"sandbox", "testbed", "testbed/rabbitmq", "testbed/neutron", "testbed/scenario", "bench", "bench/topogen", "e2e"}
 
 // product reports whether a package is part of what ships (not the harness or a command
 // of the harness).

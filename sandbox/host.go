@@ -373,6 +373,13 @@ func (h *Host) ownedDaemon(p *proc) bool {
 // Name returns the host name.
 func (h *Host) Name() string { return h.name }
 
+// KeepRunDir makes Stop keep the run directory (db, logs), e.g. after a failed test.
+func (h *Host) KeepRunDir() {
+	h.mu.Lock()
+	h.opts.KeepRunDir = true
+	h.mu.Unlock()
+}
+
 // RunDir returns the host's OVS run directory (db, sockets, logs).
 func (h *Host) RunDir() string { return h.rundir }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"go.uber.org/zap"
 )
@@ -27,11 +28,17 @@ type VMSpec struct {
 	Bridge        string // OVS bridge to plug into, e.g. "br-int"
 	PortName      string // OVS port (and host-side veth) name, ≤ 15 chars; default "tap"+Name, cut to 15
 	IfaceID       string // external_ids:iface-id (the Neutron port UUID); omitted if empty
+	VMUUID        string // external_ids:vm-uuid (the Nova instance, the port's device_id); omitted if empty
 	MAC           string // MAC of the VM interface, also external_ids:attached-mac; default random fa:16:3e:xx:xx:xx
 	CIDR          string // address of the VM interface, e.g. "10.0.1.11/24"; none if empty
 	Gateway       string // default route via this address; none if empty
 	MTU           int    // MTU of both veth ends; kernel default if 0
 	OfportRequest int    // ofport_request of the OVS interface; OVS picks if 0
+	// HybridPlug plugs the VM as os-vif does for Neutron's iptables_hybrid firewall: the
+	// host end (PortName, which must start with "tap") goes into a Linux bridge
+	// qbr<suffix>, joined to Bridge by a veth pair qvb<suffix> (in the Linux bridge) and
+	// qvo<suffix> (the OVS port, with the external_ids); suffix is PortName without "tap".
+	HybridPlug bool
 }
 
 // VM is a network namespace inside a Host, plugged into an OVS bridge.
@@ -45,6 +52,17 @@ func (vm *VM) Spec() VMSpec { return vm.spec }
 
 // Name returns the VM's netns name.
 func (vm *VM) Name() string { return vm.spec.Name }
+
+// OVSPort returns the name of the VM's port on its OVS bridge: PortName, or qvo<suffix>
+// with HybridPlug.
+func (vm *VM) OVSPort() string { return vm.spec.ovsPort() }
+
+func (s VMSpec) ovsPort() string {
+	if s.HybridPlug {
+		return "qvo" + strings.TrimPrefix(s.PortName, "tap")
+	}
+	return s.PortName
+}
 
 // AddVM creates the VM's namespace and veth pair, configures the VM
 // interface, and adds the host end to spec.Bridge with external_ids
@@ -70,6 +88,9 @@ func (h *Host) AddVM(ctx context.Context, spec VMSpec) (_ *VM, err error) {
 	}
 	if spec.Bridge == "" {
 		return nil, fmt.Errorf("add VM %s on host %s: no bridge", spec.Name, h.name)
+	}
+	if spec.HybridPlug && !strings.HasPrefix(spec.PortName, "tap") {
+		return nil, fmt.Errorf("add VM %s on host %s: hybrid plug needs a port name starting with tap, not %q", spec.Name, h.name, spec.PortName)
 	}
 	if _, err := net.ParseMAC(spec.MAC); err != nil {
 		return nil, fmt.Errorf("add VM %s on host %s: %w", spec.Name, h.name, err)
@@ -139,10 +160,18 @@ func (h *Host) AddVM(ctx context.Context, spec VMSpec) (_ *VM, err error) {
 			return nil, err
 		}
 	}
-	vsctl := []string{"add-port", spec.Bridge, spec.PortName, "--", "set", "Interface", spec.PortName,
+	if spec.HybridPlug {
+		if err := h.addHybridBridge(ctx, spec, &undo); err != nil {
+			return nil, err
+		}
+	}
+	vsctl := []string{"add-port", spec.Bridge, spec.ovsPort(), "--", "set", "Interface", spec.ovsPort(),
 		"external_ids:attached-mac=" + strconv.Quote(spec.MAC), "external_ids:iface-status=active"}
 	if spec.IfaceID != "" {
 		vsctl = append(vsctl, "external_ids:iface-id="+strconv.Quote(spec.IfaceID))
+	}
+	if spec.VMUUID != "" {
+		vsctl = append(vsctl, "external_ids:vm-uuid="+strconv.Quote(spec.VMUUID))
 	}
 	if spec.OfportRequest > 0 {
 		vsctl = append(vsctl, "ofport_request="+strconv.Itoa(spec.OfportRequest))
@@ -153,6 +182,45 @@ func (h *Host) AddVM(ctx context.Context, spec VMSpec) (_ *VM, err error) {
 	h.log.Info("sandbox VM added", zap.String("vm", spec.Name), zap.String("bridge", spec.Bridge),
 		zap.String("port", spec.PortName), zap.String("mac", spec.MAC), zap.String("cidr", spec.CIDR))
 	return vm, nil
+}
+
+// addHybridBridge makes os-vif's hybrid plug between the VM's host end and its OVS port:
+// Linux bridge qbr<suffix> holding the host end and qvb<suffix>, whose veth peer
+// qvo<suffix> is what goes on the OVS bridge. What it made is appended to undo.
+func (h *Host) addHybridBridge(ctx context.Context, spec VMSpec, undo *[][]string) error {
+	suffix := strings.TrimPrefix(spec.PortName, "tap")
+	qbr, qvb, qvo := "qbr"+suffix, "qvb"+suffix, "qvo"+suffix
+	if _, err := h.Run(ctx, "ip", "link", "add", qbr, "type", "bridge", "stp_state", "0", "forward_delay", "0"); err != nil {
+		return err
+	}
+	*undo = append(*undo, []string{"ip", "link", "delete", qbr})
+	veth := []string{"link", "add", qvb}
+	peer := []string{"type", "veth", "peer", "name", qvo}
+	if spec.MTU > 0 {
+		veth = append(veth, "mtu", strconv.Itoa(spec.MTU))
+		peer = append(peer, "mtu", strconv.Itoa(spec.MTU))
+	}
+	if _, err := h.Run(ctx, "ip", append(veth, peer...)...); err != nil {
+		return err
+	}
+	*undo = append(*undo, []string{"ip", "link", "delete", qvb})
+	for _, ifname := range []string{qvb, qvo} {
+		if err := disableTxChecksum(h.netnsPath(), ifname); err != nil {
+			return err
+		}
+	}
+	for _, step := range [][]string{
+		{"ip", "link", "set", qbr, "up"},
+		{"ip", "link", "set", spec.PortName, "master", qbr},
+		{"ip", "link", "set", qvb, "master", qbr},
+		{"ip", "link", "set", qvb, "up"},
+		{"ip", "link", "set", qvo, "up"},
+	} {
+		if _, err := h.Run(ctx, step[0], step[1:]...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RemoveVM unplugs the VM named name from its bridge, stops the processes
@@ -173,8 +241,18 @@ func (h *Host) RemoveVM(ctx context.Context, name string) error {
 
 func (h *Host) removeVM(ctx context.Context, vm *VM) error {
 	s := vm.spec
-	if _, err := h.Vsctl(ctx, "--if-exists", "del-port", s.Bridge, s.PortName); err != nil {
+	if _, err := h.Vsctl(ctx, "--if-exists", "del-port", s.Bridge, s.ovsPort()); err != nil {
 		return err
+	}
+	if s.HybridPlug {
+		suffix := strings.TrimPrefix(s.PortName, "tap")
+		for _, ifname := range []string{"qvb" + suffix, "qbr" + suffix} {
+			if _, err := h.Run(ctx, "ip", "link", "show", ifname); err == nil {
+				if _, err := h.Run(ctx, "ip", "link", "delete", ifname); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	if id, ok := nsOf(vm.nsPath()); ok {
 		if err := stopProcs(ctx, nsMembers(nil, []nsID{id})); err != nil {
