@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"state":                          {"northbound"},
 	"topology":                       {"northbound"},
 	"neutron/oslo":                   {},
+	"neutron":                        {"neutron/oslo", "northbound"},
 	"controller/config":              {"northbound"},
 	"l2":                             {"flows", "northbound", "state"},
 	"dvr":                            {"flows", "northbound", "state"},

@@ -237,3 +237,28 @@ func (a *PluginAPI) GetPortsOnHostBySubnet(ctx context.Context, subnet string) (
 func normalizeMAC(s string) string {
 	return strings.ToLower(strings.ReplaceAll(s, "-", ":"))
 }
+
+// PulledSubnet is the part of a Subnet OVO primitive (bulk_pull, reference §5) the agent
+// reads.
+type PulledSubnet struct {
+	ID        string  `json:"id"`
+	NetworkID string  `json:"network_id"`
+	CIDR      string  `json:"cidr"`
+	GatewayIP *string `json:"gateway_ip"`
+	IPVersion int     `json:"ip_version"`
+}
+
+// PullSubnets asks for subnets by id (bulk_pull of Subnet 1.1 objects).
+func (a *PluginAPI) PullSubnets(ctx context.Context, ids []string) ([]PulledSubnet, error) {
+	var objects []struct {
+		Data PulledSubnet `json:"versioned_object.data"`
+	}
+	err := a.call(ctx, topicPlugin, "1.1", "bulk_pull", map[string]any{
+		"resource_type": "Subnet", "version": "1.1", "filter_kwargs": map[string]any{"id": ids},
+	}, &objects)
+	out := make([]PulledSubnet, 0, len(objects))
+	for _, o := range objects {
+		out = append(out, o.Data)
+	}
+	return out, err
+}
