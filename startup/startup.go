@@ -67,19 +67,15 @@ func Bootstrap(ctx context.Context, base *config.Config, flags func(*config.Conf
 	if err := flags(probe); err != nil {
 		return nil, err
 	}
-	if probe.TopologyFile == "" {
-		return nil, errors.New("no topology: give --topology FILE or [dvrflow] topology_file (the Neutron RPC mode is not available yet)")
+	switch {
+	case probe.TopologyFile != "" && probe.NeutronMode():
+		return nil, fmt.Errorf("both a topology file (%s) and [DEFAULT] transport_url are set: the agent takes its state from one of them", probe.TopologyFile)
+	case probe.NeutronMode():
+		return bootstrapNeutron(ctx, b, probe, withHost, log)
+	case probe.TopologyFile == "":
+		return nil, errors.New("no northbound source: give --topology FILE or [dvrflow] topology_file (standalone), or [DEFAULT] transport_url in a --config-file (Neutron)")
 	}
-	b.Effective = func(h *northbound.HostSettings) (*config.Config, error) {
-		cfg, err := withHost(h)
-		if err != nil {
-			return nil, err
-		}
-		if err := cfg.Validate(); err != nil {
-			return nil, err
-		}
-		return cfg, nil
-	}
+	b.Effective = effective(withHost)
 	start := time.Now()
 	db, err := ovsdb.ConnectWhile(ctx, probe.OVSDBConnection, log, func() (err error) {
 		b.Prefetch.Start(ctx, probe)
@@ -111,6 +107,21 @@ func Bootstrap(ctx context.Context, base *config.Config, flags func(*config.Conf
 		return nil, err
 	}
 	return b, nil
+}
+
+// effective is Boot.Effective over withHost: the config for a snapshot's host settings,
+// validated.
+func effective(withHost func(*northbound.HostSettings) (*config.Config, error)) controller.Reconfigure {
+	return func(h *northbound.HostSettings) (*config.Config, error) {
+		cfg, err := withHost(h)
+		if err != nil {
+			return nil, err
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}
 }
 
 // TakeSnapshot returns the first snapshot and forgets it: the agent keeps its validated
