@@ -642,3 +642,10 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
+
+// Snapshot is the current snapshot (for a reload that reads the config files again).
+func (s *Source) Snapshot() *northbound.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.snapshot()
+}
