@@ -205,6 +205,7 @@ func (s *Source) syncTunnels(ctx context.Context) error {
 func (s *Source) report(ctx context.Context, start bool) (string, error) {
 	s.mu.Lock()
 	devices := len(s.up)
+	inDistributedMode := s.set.DistributedRouting && s.c.ownDVRMAC != nil
 	s.mu.Unlock()
 	state := AgentState{Binary: AgentBinary, Host: s.set.Host, Topic: "N/A", AgentType: AgentType, StartFlag: start, UUID: s.uuid}
 	if s.set.Configurations != nil {
@@ -212,6 +213,8 @@ func (s *Source) report(ctx context.Context, start bool) (string, error) {
 	} else {
 		state.Configurations = map[string]any{}
 	}
+	// Only the source knows whether the server gave this host a DVR MAC.
+	state.Configurations["in_distributed_mode"] = inDistributedMode
 	if start {
 		state.ResourceVersions = s.set.ResourceVersions
 	}

@@ -113,7 +113,6 @@ func agentConfigurations(c *config.Config, devices int) map[string]any {
 		"l2_population":              c.L2Population,
 		"arp_responder_enabled":      c.ArpResponderEnabled(),
 		"enable_distributed_routing": distributed,
-		"in_distributed_mode":        distributed && c.DVRMAC != nil,
 		"datapath_type":              c.DatapathType,
 		"ovs_capabilities": map[string]any{
 			"datapath_types": []string{"netdev", "system"},
