@@ -44,6 +44,9 @@ type Binding struct {
 	Unbound []string
 	// Unknown are VIFs whose iface-id is not a (valid) port of the topology.
 	Unknown []ovsdb.VIF
+	// Plugged are the iface-ids of every VIF on the integration bridge, with an ofport or
+	// not yet (a northbound source learns from it which devices are plugged here).
+	Plugged []string
 }
 
 // Bind resolves a validated model against what OVSDB reports and returns the node state
@@ -56,6 +59,9 @@ func Bind(cfg *config.Config, topo *northbound.Model, obs Observed, vlans *Local
 
 	vifs := make(map[string]ovsdb.VIF, len(obs.VIFs))
 	for _, v := range obs.VIFs {
+		if v.Bridge == cfg.IntegrationBridge && v.IfaceID != "" {
+			b.Plugged = append(b.Plugged, v.IfaceID)
+		}
 		if v.Bridge != cfg.IntegrationBridge || !v.Ready() {
 			continue
 		}

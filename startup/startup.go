@@ -28,7 +28,11 @@ import (
 // Boot when the agent is done.
 type Boot struct {
 	Config *config.Config
-	source *topology.Loaded
+	// source is the topology file (standalone), neutron the Neutron mode; first is the
+	// first snapshot of either until TakeSnapshot.
+	source  *topology.Loaded
+	neutron *neutronMode
+	first   *northbound.Snapshot
 	// base is the ini files' config (defaults < ini), replaced by Reload.
 	base atomic.Pointer[config.Config]
 	DB   *ovsdb.Client
@@ -67,19 +71,15 @@ func Bootstrap(ctx context.Context, base *config.Config, flags func(*config.Conf
 	if err := flags(probe); err != nil {
 		return nil, err
 	}
-	if probe.TopologyFile == "" {
-		return nil, errors.New("no topology: give --topology FILE or [dvrflow] topology_file (the Neutron RPC mode is not available yet)")
+	switch {
+	case probe.TopologyFile != "" && probe.NeutronMode():
+		return nil, fmt.Errorf("both a topology file (%s) and [DEFAULT] transport_url are set: the agent takes its state from one of them", probe.TopologyFile)
+	case probe.NeutronMode():
+		return bootstrapNeutron(ctx, b, probe, withHost, log)
+	case probe.TopologyFile == "":
+		return nil, errors.New("no northbound source: give --topology FILE or [dvrflow] topology_file (standalone), or [DEFAULT] transport_url in a --config-file (Neutron)")
 	}
-	b.Effective = func(h *northbound.HostSettings) (*config.Config, error) {
-		cfg, err := withHost(h)
-		if err != nil {
-			return nil, err
-		}
-		if err := cfg.Validate(); err != nil {
-			return nil, err
-		}
-		return cfg, nil
-	}
+	b.Effective = effective(withHost)
 	start := time.Now()
 	db, err := ovsdb.ConnectWhile(ctx, probe.OVSDBConnection, log, func() (err error) {
 		b.Prefetch.Start(ctx, probe)
@@ -110,19 +110,52 @@ func Bootstrap(ctx context.Context, base *config.Config, flags func(*config.Conf
 		b.Close()
 		return nil, err
 	}
+	b.first = b.source.Snapshot
+	b.source.Snapshot = nil
 	return b, nil
+}
+
+// effective is Boot.Effective over withHost: the config for a snapshot's host settings,
+// validated.
+func effective(withHost func(*northbound.HostSettings) (*config.Config, error)) controller.Reconfigure {
+	return func(h *northbound.HostSettings) (*config.Config, error) {
+		cfg, err := withHost(h)
+		if err != nil {
+			return nil, err
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}
 }
 
 // TakeSnapshot returns the first snapshot and forgets it: the agent keeps its validated
 // model, and a Boot kept for the daemon's life must not hold the whole state twice.
 func (b *Boot) TakeSnapshot() *northbound.Snapshot {
-	s := b.source.Snapshot
-	b.source.Snapshot = nil
+	s := b.first
+	b.first = nil
 	return s
+}
+
+// Reconciled is told of every reconcile the agent made: the Neutron mode reports devices
+// up and down from it; the topology file needs nothing.
+func (b *Boot) Reconciled(rep controller.Report) {
+	if b.neutron != nil {
+		b.neutron.reconciled(rep, b.Config.IntegrationBridge)
+	}
 }
 
 // Watch starts watching the northbound source for changes since the first snapshot.
 func (b *Boot) Watch(ctx context.Context, log *zap.Logger) (<-chan *northbound.Update, error) {
+	if b.neutron != nil {
+		go func() {
+			if err := b.neutron.source.Run(ctx); err != nil {
+				log.Error("the neutron source stopped", zap.Error(err))
+			}
+		}()
+		return b.neutron.source.Updates(), nil
+	}
 	return b.source.Watch(ctx, log)
 }
 
@@ -172,12 +205,18 @@ func (b *Boot) reload(files []string, log *zap.Logger) *northbound.Update {
 	if err != nil {
 		return &northbound.Update{Err: fmt.Errorf("reload: config not changed: %w", err)}
 	}
-	loaded, err := topology.LoadSnapshot(b.source.Path)
-	if err != nil {
-		return &northbound.Update{Err: fmt.Errorf("reload: %w", err)}
+	var snap *northbound.Snapshot
+	if b.neutron != nil {
+		snap = b.neutron.source.Snapshot()
+	} else {
+		loaded, err := topology.LoadSnapshot(b.source.Path)
+		if err != nil {
+			return &northbound.Update{Err: fmt.Errorf("reload: %w", err)}
+		}
+		snap = loaded.Snapshot
 	}
 	old := b.base.Swap(base)
-	cfg, err := b.Effective(loaded.Snapshot.Host)
+	cfg, err := b.Effective(snap.Host)
 	if err != nil {
 		b.base.Store(old)
 		return &northbound.Update{Err: fmt.Errorf("reload: config refused, not changed: %w", err)}
@@ -186,11 +225,14 @@ func (b *Boot) reload(files []string, log *zap.Logger) *northbound.Update {
 		log.Warn("option not honoured", zap.String("section", u.Section), zap.String("option", u.Option),
 			zap.String("value", u.Value), zap.String("reason", u.Reason))
 	}
-	return &northbound.Update{Snapshot: loaded.Snapshot}
+	return &northbound.Update{Snapshot: snap}
 }
 
 // Close stops the reads the agent did not take and closes the OVSDB connection.
 func (b *Boot) Close() {
+	if b.neutron != nil {
+		b.neutron.close()
+	}
 	b.Prefetch.Close()
 	if b.DB != nil {
 		b.DB.Close()

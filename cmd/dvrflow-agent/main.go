@@ -1,7 +1,10 @@
 // Command dvrflow-agent is the Open vSwitch agent of a DVR node: it owns br-int, br-tun and
 // the physical bridges and keeps their OpenFlow pipeline equal to Neutron's for the state
-// it is given (a topology file in standalone mode).
+// it is given: by neutron-server over its RPC (Neutron mode, [DEFAULT] transport_url), or by
+// a topology file (standalone).
 //
+//	dvrflow-agent --config-file /etc/neutron/neutron.conf \
+//	    --config-file /etc/neutron/plugins/ml2/openvswitch_agent.ini
 //	dvrflow-agent --config-file /etc/neutron/plugins/ml2/openvswitch_agent.ini \
 //	    --topology /etc/dvrflow/topology.yaml [--once]
 //
@@ -152,6 +155,9 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	for _, w := range warnings {
 		log.Warn("config", zap.String("warning", w.String()))
 	}
+	if o.once && base.NeutronMode() && !o.set["topology"] {
+		return errors.New("--once converges on a topology file; in the Neutron mode ([DEFAULT] transport_url) the agent runs until stopped")
+	}
 	boot, err := startup.Bootstrap(ctx, base, o.apply, log)
 	if err != nil {
 		return err
@@ -163,7 +169,11 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 		log.Warn("option not honoured", zap.String("section", u.Section), zap.String("option", u.Option),
 			zap.String("value", u.Value), zap.String("reason", u.Reason))
 	}
-	log.Info("starting", zap.String("topology", cfg.TopologyFile), zap.String("ovsdb", cfg.OVSDBConnection),
+	northboundSource := "topology " + cfg.TopologyFile
+	if cfg.NeutronMode() {
+		northboundSource = "neutron-server"
+	}
+	log.Info("starting", zap.String("northbound", northboundSource), zap.String("ovsdb", cfg.OVSDBConnection),
 		zap.String("datapath_type", cfg.DatapathType), zap.Bool("distributed", cfg.DistributedRoutingEnabled()),
 		zap.Any("tunnel_types", cfg.TunnelTypes), zap.Bool("once", o.once))
 
@@ -222,6 +232,7 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 			}
 		})
 	}
+	onConverged = append(onConverged, boot.Reconciled)
 	agent.OnConverged(func(rep controller.Report) {
 		for _, f := range onConverged {
 			f(rep)

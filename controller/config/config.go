@@ -98,6 +98,13 @@ type Config struct {
 	// TopologyFile is [dvrflow] topology_file: the standalone northbound file. When it is
 	// set the agent runs standalone (see [Config.Standalone]).
 	TopologyFile string
+	// Messaging holds the raw values of the [DEFAULT] options of oslo.messaging
+	// (transport_url, control_exchange, rpc_response_timeout, rpc_response_max_timeout)
+	// and Rabbit every [oslo_messaging_rabbit] option, as written: the Neutron mode's
+	// transport parses them (package neutron/oslo) and refuses, by name, what it cannot
+	// honour. A transport_url selects the Neutron mode (see [Config.NeutronMode]).
+	Messaging map[string]string
+	Rabbit    map[string]string
 	// OVSRundir is [dvrflow] ovs_rundir: the OVS run directory holding db.sock and the
 	// bridges' .mgmt sockets (default unset: OVS's own default).
 	OVSRundir string
@@ -156,6 +163,8 @@ func DefaultConfig() *Config {
 		PollingInterval:     2,
 		ReportInterval:      30,
 		Extensions:          []string{},
+		Messaging:           map[string]string{},
+		Rabbit:              map[string]string{},
 		EnableSecurityGroup: true,
 		AgentMode:           northbound.ModeLegacy,
 		PreventARPSpoofing:  true,
@@ -173,6 +182,8 @@ func (c *Config) Clone() *Config {
 	d.DSCP = clonePtr(c.DSCP)
 	d.ManageRouterNamespaces = clonePtr(c.ManageRouterNamespaces)
 	d.APISocket = clonePtr(c.APISocket)
+	d.Messaging = maps.Clone(c.Messaging)
+	d.Rabbit = maps.Clone(c.Rabbit)
 	return &d
 }
 
@@ -210,6 +221,10 @@ func (c *Config) ArpResponderEnabled() bool {
 	}
 	return c.ARPResponder && c.L2Population
 }
+
+// NeutronMode reports whether the agent takes its state from neutron-server ([DEFAULT]
+// transport_url set).
+func (c *Config) NeutronMode() bool { return c.Messaging["transport_url"] != "" }
 
 // Standalone reports whether the agent runs from a topology file (topology_file set)
 // rather than from Neutron.

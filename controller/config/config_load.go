@@ -94,6 +94,15 @@ func applySection(cfg *Config, known map[string]map[string]option, file string, 
 	if strings.EqualFold(name, ini.DefaultSection) {
 		name = ini.DefaultSection // ini.v1 lower-cases an explicit [DEFAULT] header
 	}
+	if raw, ok := rawSections[name]; ok {
+		for _, key := range sec.Keys() {
+			raw(cfg)[key.Name()] = key.Value()
+		}
+		return nil, nil
+	}
+	if slices.Contains(serverOnlySections, name) {
+		return nil, nil
+	}
 	_, isKnown := known[name]
 	_, isIgnored := ignoredOptions[name]
 	if !isKnown && !isIgnored && name != ini.DefaultSection {
@@ -120,6 +129,8 @@ func applySection(cfg *Config, known map[string]map[string]option, file string, 
 			warn(renamedOptions[name][opt])
 		case slices.Contains(ignoredOptions[name], opt):
 			warn("Neutron option not used by dvrflow; ignored")
+		case slices.Contains(serverOnlyOptions[name], opt):
+			// neutron-server's option in a shared neutron.conf: nothing to say.
 		default:
 			warn("unknown option; ignored")
 		}

@@ -21,6 +21,10 @@ type option struct {
 // never modified.
 var options = []option{
 	{"DEFAULT", "host", setString(func(c *Config) *string { return &c.Host })},
+	{"DEFAULT", "transport_url", setRaw(func(c *Config) map[string]string { return c.Messaging }, "transport_url")},
+	{"DEFAULT", "control_exchange", setRaw(func(c *Config) map[string]string { return c.Messaging }, "control_exchange")},
+	{"DEFAULT", "rpc_response_timeout", setRaw(func(c *Config) map[string]string { return c.Messaging }, "rpc_response_timeout")},
+	{"DEFAULT", "rpc_response_max_timeout", setRaw(func(c *Config) map[string]string { return c.Messaging }, "rpc_response_max_timeout")},
 
 	{"ovs", "integration_bridge", setString(func(c *Config) *string { return &c.IntegrationBridge })},
 	{"ovs", "tunnel_bridge", setString(func(c *Config) *string { return &c.TunnelBridge })},
@@ -128,6 +132,38 @@ var options = []option{
 	{"dvrflow", "allow_unfiltered_ports", setBool(func(c *Config) *bool { return &c.AllowUnfilteredPorts })},
 }
 
+// rawSections are sections whose every option is kept as written, for a parser elsewhere
+// ([oslo_messaging_rabbit]: package neutron/oslo).
+var rawSections = map[string]func(c *Config) map[string]string{
+	"oslo_messaging_rabbit": func(c *Config) map[string]string { return c.Rabbit },
+}
+
+// serverOnlySections and serverOnlyOptions are what a neutron.conf holds for
+// neutron-server alone: the agent reads the same file (dvrflow-agent --config-file
+// neutron.conf --config-file openvswitch_agent.ini) and ignores them without a warning.
+var serverOnlySections = []string{
+	"database", "keystone_authtoken", "nova", "placement", "oslo_concurrency", "oslo_policy",
+	"oslo_middleware", "quotas", "designate", "ironic", "experimental", "healthcheck", "cors",
+	"oslo_messaging_notifications", "oslo_messaging_amqp", "oslo_messaging_kafka", "profiler",
+	"ssl", "privsep", "ml2", "ml2_type_flat", "ml2_type_vlan", "ml2_type_vxlan", "ml2_type_gre",
+	"ml2_type_geneve", "l2pop", "service_providers", "ovn", "placement_client",
+}
+
+var serverOnlyOptions = map[string][]string{
+	"DEFAULT": {"core_plugin", "service_plugins", "auth_strategy", "allow_overlapping_ips",
+		"notify_nova_on_port_status_changes", "notify_nova_on_port_data_changes", "api_workers",
+		"rpc_workers", "rpc_state_report_workers", "router_distributed", "l3_ha",
+		"dhcp_agents_per_network", "bind_host", "bind_port", "api_paste_config", "state_path",
+		"agent_down_time", "dhcp_agent_notification", "allow_automatic_l3agent_failover",
+		"max_l3_agents_per_router", "network_scheduler_driver", "router_scheduler_driver",
+		"global_physnet_mtu", "dns_domain", "base_mac", "dvr_base_mac", "max_allowed_address_pair",
+		"default_availability_zones", "transport_url_notifications", "executor_thread_pool_size",
+		"rpc_conn_pool_size", "conn_pool_min_size", "conn_pool_ttl", "rpc_ping_enabled",
+		"periodic_fuzzy_delay", "periodic_interval", "api_extensions_path", "interface_driver",
+		"ipam_driver", "vlan_transparent", "filter_validation", "pagination_max_limit",
+		"enable_dvr", "enable_snat_by_default", "send_events_interval", "use_ssl"},
+}
+
 // renamedOptions maps deprecated or removed option names (section → name) to the warning
 // that explains them. A deprecated alias that still works is listed in aliasOptions.
 var renamedOptions = map[string]map[string]string{
@@ -146,7 +182,7 @@ var aliasOptions = map[string]map[string]string{
 // ignoredOptions are Neutron options (from the openvswitch_agent.ini Neutron 21 ships, and
 // the DEFAULT options of oslo.log) that dvrflow accepts but does not use.
 var ignoredOptions = map[string][]string{
-	"DEFAULT": {"rpc_response_max_timeout", "debug", "log_config_append", "log_date_format",
+	"DEFAULT": {"debug", "log_config_append", "log_date_format",
 		"log_file", "log_dir", "watch_log_file", "use_syslog", "use_journal",
 		"syslog_log_facility", "use_json", "use_stderr", "use_eventlog", "log_rotate_interval",
 		"log_rotate_interval_type", "max_logfile_count", "max_logfile_size_mb",
@@ -173,6 +209,11 @@ var ignoredOptions = map[string][]string{
 const maxInt32 = 1<<31 - 1
 
 // setString stores the value as it is.
+// setRaw keeps the option's value as written in the map field returns.
+func setRaw(field func(*Config) map[string]string, name string) func(*Config, string) error {
+	return func(c *Config, v string) error { field(c)[name] = v; return nil }
+}
+
 func setString(field func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *field(c) = v; return nil }
 }

@@ -45,7 +45,7 @@ func TestDefaultConfig(t *testing.T) {
 		OVSDBConnection: "tcp:127.0.0.1:6640", OVSDBTimeout: 10, OFInactivityProbe: 10,
 		OFConnectTimeout: 300, OFRequestTimeout: 300, BridgeMACTableSize: 50000,
 		TunnelTypes: []northbound.NetworkType{}, VXLANUDPPort: 4789, DontFragment: true, PollingInterval: 2,
-		ReportInterval: 30, Extensions: []string{}, EnableSecurityGroup: true,
+		ReportInterval: 30, Extensions: []string{}, EnableSecurityGroup: true, Messaging: map[string]string{}, Rabbit: map[string]string{},
 		AgentMode: "legacy", PreventARPSpoofing: true,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -492,5 +492,50 @@ func checkValidate(t *testing.T, c *Config, want string) {
 		t.Errorf("Validate = %v, want nil", err)
 	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 		t.Errorf("Validate = %v, want %q", err, want)
+	}
+}
+
+// TestNeutronConf: a neutron.conf shared with neutron-server selects the Neutron mode with
+// its messaging options kept for the transport, and the server's own options and sections
+// are read without a warning.
+func TestNeutronConf(t *testing.T) {
+	conf := writeIni(t, "neutron.conf", `[DEFAULT]
+core_plugin = ml2
+service_plugins = router
+auth_strategy = noauth
+transport_url = rabbit://guest:guest@127.0.0.1:5672/
+control_exchange = neutron
+rpc_response_timeout = 30
+router_distributed = True
+host = compute-1
+
+[database]
+connection = mysql+pymysql://neutron:x@127.0.0.1/neutron
+
+[keystone_authtoken]
+www_authenticate_uri = http://127.0.0.1:5000
+
+[oslo_messaging_rabbit]
+heartbeat_timeout_threshold = 60
+rabbit_ha_queues = false
+`)
+	cfg, warnings, err := LoadConfig(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) > 0 {
+		t.Errorf("warnings for neutron-server's options: %v", warnings)
+	}
+	if !cfg.NeutronMode() || cfg.Standalone() || cfg.RouterNamespacesManaged() || cfg.Host != "compute-1" {
+		t.Errorf("neutron mode %v, standalone %v, router namespaces %v, host %q", cfg.NeutronMode(), cfg.Standalone(), cfg.RouterNamespacesManaged(), cfg.Host)
+	}
+	if cfg.Messaging["transport_url"] != "rabbit://guest:guest@127.0.0.1:5672/" || cfg.Messaging["rpc_response_timeout"] != "30" ||
+		cfg.Rabbit["heartbeat_timeout_threshold"] != "60" || cfg.Rabbit["rabbit_ha_queues"] != "false" {
+		t.Errorf("messaging %v, rabbit %v", cfg.Messaging, cfg.Rabbit)
+	}
+	if c := cfg.Clone(); c.Messaging["transport_url"] != cfg.Messaging["transport_url"] {
+		t.Error("Clone lost the messaging options")
+	} else if c.Messaging["x"] = "y"; cfg.Messaging["x"] == "y" {
+		t.Error("Clone shares the messaging options")
 	}
 }

@@ -19,6 +19,9 @@ func (c *Config) Validate() error {
 	if c.Host == "" {
 		bad("host", "is empty (and the OS hostname could not be read)")
 	}
+	if c.NeutronMode() && c.Standalone() {
+		bad("transport_url", "is set and so is [dvrflow] topology_file (%s): the agent takes its state from neutron-server or from a topology file, not both", c.TopologyFile)
+	}
 	if _, err := northbound.ParseAgentMode(string(c.AgentMode)); err != nil {
 		bad("agent_mode", "%q %v", c.AgentMode, err)
 	}

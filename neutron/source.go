@@ -1,0 +1,654 @@
+package neutron
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/neutron/oslo"
+	"github.com/dvrflow/dvrflow/northbound"
+)
+
+// Settings configure the source.
+type Settings struct {
+	// Host is this agent's host name as Neutron knows it ([DEFAULT] host).
+	Host string
+	// LocalIP is this host's tunnel endpoint (invalid without tunnelling); TunnelTypes the
+	// [agent] tunnel_types.
+	LocalIP     netip.Addr
+	TunnelTypes []string
+	// DistributedRouting asks the server for DVR MACs ([agent] enable_distributed_routing).
+	DistributedRouting bool
+	// ReportInterval is [agent] report_interval: how often report_state is sent.
+	ReportInterval time.Duration
+	// Configurations builds report_state's configurations for the number of devices up.
+	Configurations func(devices int) map[string]any
+	// ResourceVersions is reported in the first report_state (reference §3.3).
+	ResourceVersions map[string]string
+}
+
+// Report is what the agent did with the last snapshot, as far as Neutron needs to know.
+type Report struct {
+	// Plugged are the iface-ids (Neutron port ids) of the VIFs on the integration bridge.
+	Plugged []string
+	// Unknown are plugged devices the snapshot has no port for: the agent keeps them dead
+	// until neutron-server says what they are.
+	Unknown []string
+	// Up are ports whose flows a barrier confirmed; Dead are ports the agent keeps dead
+	// (admin down).
+	Up, Dead []string
+	// SwitchRestarted says ovs-vswitchd restarted since the last report: the next devices
+	// up ask l2pop for the full FDB again.
+	SwitchRestarted bool
+}
+
+// DefaultResourceVersions are the OVO versions reported in the first report_state: the
+// server pushes those versions (reference §5).
+var DefaultResourceVersions = map[string]string{
+	"AddressGroup": "1.2", "Network": "1.1", "Port": "1.7", "SecurityGroup": "1.5", "SecurityGroupRule": "1.2", "Subnet": "1.1",
+}
+
+// Source is neutron-server as a northbound source for one host.
+type Source struct {
+	rpc *oslo.Client
+	api *PluginAPI
+	set Settings
+	log *zap.Logger
+
+	mu      sync.Mutex
+	c       *cache
+	plugged map[string]bool // the VIFs on br-int, from the last report
+	up      map[string]bool // devices reported up
+	pending map[string]bool // devices to ask details for
+	failed  map[string]bool // devices whose details failed: asked again at the next resync
+	toUp    map[string]bool // devices to report up
+	toDown  map[string]bool // devices to report down
+	refresh bool            // the next update_device_list asks for the full FDB
+	resync  bool            // everything is to be asked again
+	uuid    string
+
+	wake    chan struct{}
+	changed chan struct{}
+	updates chan *northbound.Update
+}
+
+// New returns the source of host's state; Run starts it.
+func New(rpc *oslo.Client, set Settings, log *zap.Logger) *Source {
+	s := newSource(NewPluginAPI(rpc, set.Host), set, log)
+	s.rpc = rpc
+	return s
+}
+
+// newSource is a source on api, without a connection of its own (unit tests).
+func newSource(api *PluginAPI, set Settings, log *zap.Logger) *Source {
+	if set.ReportInterval <= 0 {
+		set.ReportInterval = 30 * time.Second
+	}
+	if set.ResourceVersions == nil {
+		set.ResourceVersions = DefaultResourceVersions
+	}
+	return &Source{
+		api: api, set: set, log: log.With(zap.String("northbound", "neutron")),
+		c: newCache(set.Host, set.LocalIP), plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
+		failed: map[string]bool{}, toUp: map[string]bool{}, toDown: map[string]bool{}, refresh: true,
+		uuid: newUUID(), wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), updates: make(chan *northbound.Update, 1),
+	}
+}
+
+// Updates are the snapshots for the agent, the newest replacing one not yet taken.
+func (s *Source) Updates() <-chan *northbound.Update { return s.updates }
+
+// Start makes the agent's start sequence (reference §6.1): it waits for a live server,
+// fetches the DVR MACs, registers the agent (report_state with start_flag) and its tunnel
+// endpoints, and starts consuming the notifications. It returns the first snapshot (no
+// ports yet: they come as the agent reports the VIFs it sees).
+func (s *Source) Start(ctx context.Context) (*northbound.Snapshot, error) {
+	if err := s.waitServer(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.syncHost(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.report(ctx, true); err != nil {
+		return nil, fmt.Errorf("report_state: %w", err)
+	}
+	if err := s.syncTunnels(ctx); err != nil {
+		return nil, err
+	}
+	for _, topic := range slices.Sorted(maps.Keys(consumedTopics)) {
+		if _, err := s.rpc.Serve(ctx, topic, s.set.Host, s.handle); err != nil {
+			return nil, fmt.Errorf("consume %s: %w", topic, err)
+		}
+	}
+	s.mu.Lock()
+	snap := s.c.snapshot()
+	s.mu.Unlock()
+	s.log.Info("registered with neutron-server", zap.String("host", s.set.Host), zap.Int("topics", len(consumedTopics)))
+	return snap, nil
+}
+
+// waitServer loops on has_alive_neutron_server until a server answers.
+func (s *Source) waitServer(ctx context.Context) error {
+	wait := time.Second
+	for {
+		alive, err := s.api.HasAliveNeutronServer(ctx)
+		if err == nil && alive {
+			return nil
+		}
+		s.log.Warn("waiting for a neutron-server", zap.Error(err), zap.Duration("retry_in", wait))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no neutron-server answered has_alive_neutron_server: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// syncHost fetches this host's and every host's DVR MAC.
+func (s *Source) syncHost(ctx context.Context) error {
+	if !s.set.DistributedRouting {
+		return nil
+	}
+	own, err := s.api.GetDVRMACAddressByHost(ctx)
+	if err != nil {
+		return fmt.Errorf("get_dvr_mac_address_by_host: %w", err)
+	}
+	mac, err := net.ParseMAC(normalizeMAC(own.MACAddress))
+	if err != nil {
+		return fmt.Errorf("get_dvr_mac_address_by_host: MAC %q: %w", own.MACAddress, err)
+	}
+	all, err := s.api.GetDVRMACAddressList(ctx)
+	if err != nil {
+		return fmt.Errorf("get_dvr_mac_address_list: %w", err)
+	}
+	s.mu.Lock()
+	s.c.ownDVRMAC = mac
+	s.c.setDVRMACs(all)
+	s.mu.Unlock()
+	s.log.Info("DVR MACs", zap.String("own", mac.String()), zap.Int("hosts", len(all)))
+	return nil
+}
+
+// syncTunnels registers this host's endpoint for every tunnel type and learns the others'.
+func (s *Source) syncTunnels(ctx context.Context) error {
+	if !s.set.LocalIP.IsValid() {
+		return nil
+	}
+	for _, typ := range s.set.TunnelTypes {
+		tunnels, err := s.api.TunnelSync(ctx, s.set.LocalIP.String(), typ)
+		if err != nil {
+			return fmt.Errorf("tunnel_sync %s: %w", typ, err)
+		}
+		s.mu.Lock()
+		for _, t := range tunnels {
+			if err := s.c.addTunnel(t.IPAddress, t.Host, typ); err != nil {
+				s.log.Warn("tunnel_sync: endpoint skipped", zap.String("host", t.Host), zap.Error(err))
+			}
+		}
+		s.mu.Unlock()
+	}
+	s.markChanged()
+	return nil
+}
+
+// report sends report_state.
+func (s *Source) report(ctx context.Context, start bool) (string, error) {
+	s.mu.Lock()
+	devices := len(s.up)
+	inDistributedMode := s.set.DistributedRouting && s.c.ownDVRMAC != nil
+	s.mu.Unlock()
+	state := AgentState{Binary: AgentBinary, Host: s.set.Host, Topic: "N/A", AgentType: AgentType, StartFlag: start, UUID: s.uuid}
+	if s.set.Configurations != nil {
+		state.Configurations = s.set.Configurations(devices)
+	} else {
+		state.Configurations = map[string]any{}
+	}
+	// Only the source knows whether the server gave this host a DVR MAC.
+	state.Configurations["in_distributed_mode"] = inDistributedMode
+	if start {
+		state.ResourceVersions = s.set.ResourceVersions
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.set.ReportInterval)
+	defer cancel()
+	return s.api.ReportState(ctx, state)
+}
+
+// Run keeps the source going until ctx ends: it reports the agent's state every
+// report_interval, asks for the details of new devices, reports devices up and down, and
+// resynchronises everything when the server saw the agent dead (revived) or the broker
+// connection came back.
+func (s *Source) Run(ctx context.Context) error {
+	go s.emit(ctx)
+	ticker := time.NewTicker(s.set.ReportInterval)
+	defer ticker.Stop()
+	generation := s.rpc.Generation()
+	s.markChanged()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			state, err := s.report(ctx, false)
+			switch {
+			case err != nil:
+				s.log.Warn("report_state failed", zap.Error(err))
+			case state == "revived":
+				s.log.Warn("neutron-server had counted the agent dead: full resync")
+				s.requestResync()
+			}
+			if g := s.rpc.Generation(); g != generation {
+				generation = g
+				s.log.Info("connected to the broker again: full resync (notifications may have been lost)")
+				s.requestResync()
+			}
+		case <-s.wake:
+		}
+		if g := s.rpc.Generation(); g != generation && s.rpc.Connected() {
+			generation = g
+			s.log.Info("connected to the broker again: full resync (notifications may have been lost)")
+			s.requestResync()
+		}
+		s.work(ctx)
+	}
+}
+
+// requestResync marks everything to be asked again.
+func (s *Source) requestResync() {
+	s.mu.Lock()
+	s.resync = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Source) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Source) markChanged() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// work does what is pending: a resync, details of new devices, subnets, devices up/down.
+func (s *Source) work(ctx context.Context) {
+	s.mu.Lock()
+	resync := s.resync
+	s.resync = false
+	if resync {
+		for d := range s.plugged {
+			s.pending[d] = true
+		}
+		for d := range s.failed {
+			s.pending[d] = true
+		}
+		clear(s.failed)
+		clear(s.c.unknown)
+		clear(s.up) // every device is reported up again
+		s.refresh = true
+	}
+	devices := slices.Sorted(maps.Keys(s.pending))
+	clear(s.pending)
+	s.mu.Unlock()
+
+	if resync {
+		if err := s.syncHost(ctx); err != nil {
+			s.log.Warn("resync: DVR MACs", zap.Error(err))
+		}
+		if err := s.syncTunnels(ctx); err != nil {
+			s.log.Warn("resync: tunnels", zap.Error(err))
+		}
+	}
+	if len(devices) > 0 {
+		s.fetchDetails(ctx, devices)
+	}
+	s.fetchSubnets(ctx)
+	s.updateDevices(ctx)
+}
+
+// fetchDetails asks for the details of devices; failures are retried at the next resync.
+func (s *Source) fetchDetails(ctx context.Context, devices []string) {
+	details, failed, err := s.api.GetDevicesDetails(ctx, devices)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.log.Warn("get_devices_details_list_and_failed_devices failed; asked again at the next resync",
+			zap.Strings("devices", devices), zap.Error(err))
+		for _, d := range devices {
+			s.failed[d] = true
+		}
+		return
+	}
+	for _, d := range failed {
+		s.failed[d] = true
+		s.log.Warn("device details failed on the server; asked again at the next resync", zap.String("device", d))
+	}
+	asked := map[string]bool{}
+	for _, d := range devices {
+		asked[d] = true
+	}
+	details = slices.DeleteFunc(details, func(d DeviceDetails) bool { return !asked[d.Device] })
+	known, unknown := s.c.setDetails(details)
+	for _, d := range unknown {
+		s.log.Info("device unknown to neutron-server for this host: kept dead", zap.String("device", d))
+	}
+	s.log.Info("device details", zap.Int("known", len(known)), zap.Int("unknown", len(unknown)), zap.Int("failed", len(failed)))
+	s.markChanged()
+}
+
+// fetchSubnets fills in the subnets of the ports' fixed IPs (bulk_pull Subnet) and the
+// gateway of every distributed router interface's subnet (get_subnet_for_dvr).
+func (s *Source) fetchSubnets(ctx context.Context) {
+	s.mu.Lock()
+	missing := s.c.missingSubnets()
+	dvr := s.c.routerInterfaceSubnets()
+	for id := range dvr {
+		if sn := s.c.subnets[id]; sn != nil && sn.gatewayMAC != nil {
+			delete(dvr, id)
+		}
+	}
+	s.mu.Unlock()
+	if len(missing) > 0 {
+		subnets, err := s.api.PullSubnets(ctx, missing)
+		if err != nil {
+			s.log.Warn("bulk_pull Subnet failed", zap.Strings("subnets", missing), zap.Error(err))
+		}
+		s.mu.Lock()
+		for _, sn := range subnets {
+			if err := s.c.setSubnet(sn.ID, sn.NetworkID, sn.CIDR, sn.GatewayIP, nil, sn.IPVersion); err != nil {
+				s.log.Warn("subnet skipped", zap.Error(err))
+			}
+		}
+		s.mu.Unlock()
+		s.markChanged()
+	}
+	for _, id := range slices.Sorted(maps.Keys(dvr)) {
+		info, err := s.api.GetSubnetForDVR(ctx, id, dvr[id])
+		if err != nil || info.ID == "" {
+			s.log.Warn("get_subnet_for_dvr failed", zap.String("subnet", id), zap.Error(err))
+			continue
+		}
+		s.mu.Lock()
+		if err := s.c.setSubnet(info.ID, info.NetworkID, info.CIDR, info.GatewayIP, info.GatewayMAC, info.IPVersion); err != nil {
+			s.log.Warn("subnet skipped", zap.Error(err))
+		}
+		s.mu.Unlock()
+		if ports, err := s.api.GetPortsOnHostBySubnet(ctx, id); err == nil {
+			s.log.Debug("ports of the DVR subnet on this host", zap.String("subnet", id), zap.Int("ports", len(ports)))
+		}
+		s.markChanged()
+	}
+}
+
+// updateDevices reports the devices up and down that the agent's reports made due.
+func (s *Source) updateDevices(ctx context.Context) {
+	s.mu.Lock()
+	up, down := slices.Sorted(maps.Keys(s.toUp)), slices.Sorted(maps.Keys(s.toDown))
+	refresh := s.refresh && len(up) > 0
+	s.mu.Unlock()
+	if len(up)+len(down) == 0 {
+		return
+	}
+	res, err := s.api.UpdateDeviceList(ctx, up, down, refresh)
+	if err != nil {
+		s.log.Warn("update_device_list failed; retried", zap.Strings("up", up), zap.Strings("down", down), zap.Error(err))
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+				s.poke()
+			}
+		}()
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	failedUp := map[string]bool{}
+	for _, d := range res.FailedDevicesUp {
+		failedUp[d] = true
+	}
+	for _, d := range up {
+		if failedUp[d] {
+			continue
+		}
+		delete(s.toUp, d)
+		s.up[d] = true
+	}
+	for _, d := range down {
+		if !slices.Contains(res.FailedDevicesDown, d) {
+			delete(s.toDown, d)
+			delete(s.up, d)
+		}
+	}
+	if refresh {
+		s.refresh = false
+	}
+	s.log.Info("devices reported", zap.Strings("up", up), zap.Strings("down", down), zap.Bool("refresh_tunnels", refresh),
+		zap.Strings("failed_up", res.FailedDevicesUp), zap.Strings("failed_down", res.FailedDevicesDown))
+}
+
+// Reconciled takes the agent's report of a reconcile. It must not block: it records what
+// is due and wakes the source.
+func (s *Source) Reconciled(r Report) {
+	s.mu.Lock()
+	plugged := make(map[string]bool, len(r.Plugged))
+	for _, d := range r.Plugged {
+		plugged[d] = true
+	}
+	for d := range s.plugged {
+		if !plugged[d] {
+			// Unplugged: down if it was up, and no port of this host any more.
+			if s.up[d] {
+				s.toDown[d] = true
+			}
+			delete(s.toUp, d)
+			s.c.forget(d, false)
+			delete(s.failed, d)
+			s.markChanged()
+		}
+	}
+	s.plugged = plugged
+	for _, d := range r.Unknown {
+		if _, known := s.c.ports[d]; !known && !s.c.unknown[d] && !s.failed[d] {
+			s.pending[d] = true
+		}
+	}
+	for _, d := range r.Up {
+		if !s.up[d] {
+			s.toUp[d] = true
+		}
+		delete(s.toDown, d)
+	}
+	for _, d := range r.Dead {
+		delete(s.toUp, d)
+		if s.up[d] {
+			s.toDown[d] = true
+		}
+	}
+	if r.SwitchRestarted {
+		s.refresh = true
+		clear(s.up) // l2pop sends the full FDB only for devices reported up again
+		for _, d := range r.Up {
+			s.toUp[d] = true
+		}
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+// emit hands the agent a snapshot after every change, the newest replacing one the agent
+// has not taken yet.
+func (s *Source) emit(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.changed:
+		}
+		s.mu.Lock()
+		u := &northbound.Update{Snapshot: s.c.snapshot()}
+		s.mu.Unlock()
+		select {
+		case s.updates <- u:
+		default:
+			select {
+			case <-s.updates:
+			default:
+			}
+			s.updates <- u
+		}
+	}
+}
+
+// handle is every consumed notification.
+func (s *Source) handle(_ context.Context, in oslo.Incoming) {
+	if err := s.apply(in.Method, in.Args); err != nil {
+		s.log.Warn("notification skipped", zap.String("queue", in.Queue), zap.String("method", in.Method), zap.Error(err))
+		return
+	}
+	s.markChanged()
+	s.poke()
+}
+
+// apply applies one notification to the cache.
+func (s *Source) apply(method string, raw json.RawMessage) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch method {
+	case "tunnel_update":
+		var a tunnelArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		return s.c.addTunnel(a.TunnelIP, "", a.TunnelType)
+	case "tunnel_delete":
+		var a tunnelArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		return s.c.deleteTunnel(a.TunnelIP, a.TunnelType)
+	case "dvr_mac_address_update":
+		var a dvrMACArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		s.c.setDVRMACs(a.DVRMACs)
+	case "add_fdb_entries", "remove_fdb_entries":
+		var a fdbArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		entries, err := decodeFDB(a.FDBEntries)
+		if err != nil {
+			return fmt.Errorf("%s: %w", method, err)
+		}
+		return s.c.applyFDB(entries, method == "add_fdb_entries")
+	case "update_fdb_entries":
+		var a fdbArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		changes, err := decodeChgIP(a.FDBEntries)
+		if err != nil {
+			return fmt.Errorf("%s: %w", method, err)
+		}
+		return s.c.chgIP(changes)
+	case "port_update":
+		var a portUpdateArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		s.refetch(a.Port.ID)
+	case "port_delete":
+		var a portDeleteArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		if s.plugged[a.PortID] || s.c.ports[a.PortID] != nil {
+			s.c.forget(a.PortID, true)
+		}
+	case "network_update":
+		var a networkUpdateArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		for id, p := range s.c.ports {
+			if p.NetworkID == a.Network.ID {
+				s.pending[id] = true
+			}
+		}
+	case "network_delete":
+		var a networkDeleteArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		for id, p := range s.c.ports {
+			if p.NetworkID == a.NetworkID {
+				s.c.forget(id, true)
+			}
+		}
+	case "binding_activate":
+		var a bindingArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		if a.Host == s.set.Host {
+			s.refetch(a.PortID)
+		}
+	case "binding_deactivate":
+		var a bindingArgs
+		if err := decodeArgs(method, raw, &a); err != nil {
+			return err
+		}
+		if a.Host == s.set.Host {
+			s.c.forget(a.PortID, true)
+		}
+	default:
+		return fmt.Errorf("no such method %q", method)
+	}
+	return nil
+}
+
+// refetch asks again for a plugged device's details (it changed on the server).
+func (s *Source) refetch(device string) {
+	if device == "" {
+		return
+	}
+	delete(s.c.unknown, device)
+	delete(s.failed, device)
+	if s.plugged[device] || s.c.ports[device] != nil {
+		s.pending[device] = true
+	}
+}
+
+// newUUID is a random UUID for report_state's uuid.
+func newUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "00000000-0000-4000-8000-000000000000"
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// Snapshot is the current snapshot (for a reload that reads the config files again).
+func (s *Source) Snapshot() *northbound.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.snapshot()
+}

@@ -1,0 +1,226 @@
+package neutron
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/dvrflow/dvrflow/neutron/oslo"
+	"github.com/dvrflow/dvrflow/northbound"
+)
+
+// fakeServer answers the agent's calls with canned replies and records them.
+type fakeServer struct {
+	mu      sync.Mutex
+	replies map[string]string // method → JSON result
+	calls   []string          // "method args"
+}
+
+func (f *fakeServer) Call(_ context.Context, _ oslo.Target, method string, args any) (json.RawMessage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, _ := json.Marshal(args)
+	f.calls = append(f.calls, method+" "+string(b))
+	r, ok := f.replies[method]
+	if !ok {
+		return nil, fmt.Errorf("no reply for %s", method)
+	}
+	return json.RawMessage(r), nil
+}
+
+func (f *fakeServer) called(method string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, method+" ") {
+			out = append(out, strings.TrimPrefix(c, method+" "))
+		}
+	}
+	return out
+}
+
+const (
+	p1  = "c0000001-0000-4000-8000-000000000001"
+	qr1 = "d0000001-0000-4000-8000-000000000001"
+	n1  = "a0000001-0000-4000-8000-000000000001"
+	s1  = "b0000001-0000-4000-8000-000000000001"
+)
+
+func newTestSource(t *testing.T) (*Source, *fakeServer) {
+	f := &fakeServer{replies: map[string]string{
+		"get_devices_details_list_and_failed_devices": `{"devices": [
+			{"device": "` + p1 + `", "port_id": "` + p1 + `", "network_id": "` + n1 + `", "mac_address": "fa:16:3e:00:00:01",
+			 "admin_state_up": true, "network_type": "vxlan", "segmentation_id": 1001, "physical_network": null, "mtu": 1450,
+			 "fixed_ips": [{"subnet_id": "` + s1 + `", "ip_address": "10.0.1.11"}], "device_owner": "compute:nova",
+			 "allowed_address_pairs": [], "port_security_enabled": true, "profile": {}},
+			{"device": "` + qr1 + `", "port_id": "` + qr1 + `", "network_id": "` + n1 + `", "mac_address": "fa:16:3e:aa:01:01",
+			 "admin_state_up": true, "network_type": "vxlan", "segmentation_id": 1001, "physical_network": null, "mtu": 1450,
+			 "fixed_ips": [{"subnet_id": "` + s1 + `", "ip_address": "10.0.1.1"}], "device_owner": "network:router_interface_distributed",
+			 "allowed_address_pairs": [], "port_security_enabled": false, "profile": {}},
+			{"device": "e0000009-0000-4000-8000-000000000009"}],
+			"failed_devices": []}`,
+		"bulk_pull": `[{"versioned_object.name": "Subnet", "versioned_object.version": "1.1", "versioned_object.namespace": "versionedobjects",
+			"versioned_object.data": {"id": "` + s1 + `", "network_id": "` + n1 + `", "cidr": "10.0.1.0/24", "gateway_ip": "10.0.1.1", "ip_version": 4}}]`,
+		"get_subnet_for_dvr":          `{"id": "` + s1 + `", "cidr": "10.0.1.0/24", "gateway_ip": "10.0.1.1", "gateway_mac": "fa:16:3e:aa:01:01", "ip_version": 4, "network_id": "` + n1 + `"}`,
+		"get_ports_on_host_by_subnet": `[{"id": "` + p1 + `", "mac_address": "fa:16:3e:00:00:01", "device_owner": "compute:nova", "status": "DOWN"}]`,
+		"update_device_list":          `{"devices_up": [], "failed_devices_up": [], "devices_down": [], "failed_devices_down": []}`,
+	}}
+	s := newSource(NewPluginAPI(f, "compute1"), Settings{Host: "compute1", LocalIP: netip.MustParseAddr("192.168.0.1"),
+		TunnelTypes: []string{"vxlan"}, DistributedRouting: true}, zaptest.NewLogger(t))
+	return s, f
+}
+
+// validated is the source's snapshot as the agent keeps it.
+func validated(t *testing.T, s *Source) *northbound.Model {
+	t.Helper()
+	s.mu.Lock()
+	snap := s.c.snapshot()
+	s.mu.Unlock()
+	model, problems := northbound.Validate(*snap, northbound.Env{Host: "compute1", TunnelTypes: []northbound.NetworkType{northbound.VXLAN},
+		LocalIP: netip.MustParseAddr("192.168.0.1")})
+	if len(problems) > 0 {
+		t.Fatalf("the snapshot has problems: %v", problems)
+	}
+	return model
+}
+
+func TestDevicesFromReports(t *testing.T) {
+	s, f := newTestSource(t)
+	ctx := context.Background()
+	unknown := "e0000009-0000-4000-8000-000000000009"
+
+	// The agent sees three VIFs it has no port for: their details are asked once.
+	s.Reconciled(Report{Plugged: []string{p1, qr1, unknown}, Unknown: []string{p1, qr1, unknown}})
+	s.work(ctx)
+	if got := f.called("get_devices_details_list_and_failed_devices"); len(got) != 1 || !strings.Contains(got[0], p1) || !strings.Contains(got[0], `"agent_id":"ovs-agent-compute1"`) {
+		t.Fatalf("details asked: %v", got)
+	}
+	m := validated(t, s)
+	if len(m.Ports) != 2 || len(m.Networks) != 1 || m.Networks[0].SegmentationID != 1001 || len(m.Subnets) != 1 {
+		t.Fatalf("model: ports %+v networks %+v subnets %+v", m.Ports, m.Networks, m.Subnets)
+	}
+	if sn := m.Subnets[0]; sn.GatewayMAC.String() != "fa:16:3e:aa:01:01" || sn.CIDR.String() != "10.0.1.0/24" {
+		t.Errorf("subnet %+v: want the gateway MAC of get_subnet_for_dvr", sn)
+	}
+	if len(f.called("get_subnet_for_dvr")) != 1 || len(f.called("bulk_pull")) != 1 {
+		t.Errorf("subnets asked: bulk_pull %v, get_subnet_for_dvr %v", f.called("bulk_pull"), f.called("get_subnet_for_dvr"))
+	}
+
+	// The unknown device is not asked again while it stays unknown.
+	s.Reconciled(Report{Plugged: []string{p1, qr1, unknown}, Unknown: []string{unknown}, Up: []string{p1, qr1}})
+	s.work(ctx)
+	if got := f.called("get_devices_details_list_and_failed_devices"); len(got) != 1 {
+		t.Errorf("details asked again for a device the server does not know: %v", got)
+	}
+	// The ports whose flows are confirmed are reported up, the first time with refresh_tunnels.
+	up := f.called("update_device_list")
+	if len(up) != 1 || !strings.Contains(up[0], `"devices_up":["`+p1+`","`+qr1+`"]`) || !strings.Contains(up[0], `"refresh_tunnels":true`) {
+		t.Fatalf("update_device_list: %v", up)
+	}
+	s.Reconciled(Report{Plugged: []string{p1, qr1, unknown}, Unknown: []string{unknown}, Up: []string{p1, qr1}})
+	s.work(ctx)
+	if got := f.called("update_device_list"); len(got) != 1 {
+		t.Errorf("devices reported up twice: %v", got)
+	}
+
+	// p1 goes admin-down (port_update → details again; the agent keeps it dead): down.
+	f.replies["get_devices_details_list_and_failed_devices"] = strings.Replace(f.replies["get_devices_details_list_and_failed_devices"], `"admin_state_up": true, "network_type": "vxlan", "segmentation_id": 1001, "physical_network": null, "mtu": 1450,
+			 "fixed_ips": [{"subnet_id": "`+s1+`", "ip_address": "10.0.1.11"}]`, `"admin_state_up": false, "network_type": "vxlan", "segmentation_id": 1001, "physical_network": null, "mtu": 1450,
+			 "fixed_ips": [{"subnet_id": "`+s1+`", "ip_address": "10.0.1.11"}]`, 1)
+	if err := s.apply("port_update", json.RawMessage(`{"port": {"id": "`+p1+`", "admin_state_up": false}, "network_type": "vxlan"}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.work(ctx)
+	if m := validated(t, s); m.Ports[0].ID != p1 || m.Ports[0].AdminStateUp {
+		t.Errorf("after port_update: %+v", m.Ports[0])
+	}
+	s.Reconciled(Report{Plugged: []string{p1, qr1, unknown}, Unknown: []string{unknown}, Up: []string{qr1}, Dead: []string{p1}})
+	s.work(ctx)
+	if got := f.called("update_device_list"); len(got) != 2 || !strings.Contains(got[1], `"devices_down":["`+p1+`"]`) || !strings.Contains(got[1], `"refresh_tunnels":false`) {
+		t.Errorf("admin-down not reported down: %v", got)
+	}
+
+	// qr1 is unplugged: down, and no port of this host any more.
+	s.Reconciled(Report{Plugged: []string{p1, unknown}, Unknown: []string{unknown}, Dead: []string{p1}})
+	s.work(ctx)
+	if got := f.called("update_device_list"); len(got) != 3 || !strings.Contains(got[2], `"devices_down":["`+qr1+`"]`) {
+		t.Errorf("unplugged port not reported down: %v", got)
+	}
+	for _, p := range validated(t, s).Ports {
+		if p.ID == qr1 {
+			t.Error("an unplugged port is still in the model")
+		}
+	}
+}
+
+func TestNotifications(t *testing.T) {
+	s, _ := newTestSource(t)
+	ctx := context.Background()
+	s.Reconciled(Report{Plugged: []string{p1}, Unknown: []string{p1}})
+	s.work(ctx)
+	for _, tc := range []struct{ method, args string }{
+		{"dvr_mac_address_update", `{"dvr_macs": [{"host": "compute1", "mac_address": "FA-16-3F-00-00-01"}, {"host": "compute2", "mac_address": "FA-16-3F-00-00-02"}]}`},
+		{"tunnel_update", `{"tunnel_ip": "192.168.0.2", "tunnel_type": "vxlan"}`},
+		{"add_fdb_entries", `{"fdb_entries": {"` + n1 + `": {"network_type": "vxlan", "segment_id": 1001, "ports": {
+			"192.168.0.2": [["00:00:00:00:00:00", "0.0.0.0"], ["fa:16:3e:00:00:02", "10.0.1.12"]],
+			"192.168.0.1": [["00:00:00:00:00:00", "0.0.0.0"], ["fa:16:3e:00:00:01", "10.0.1.11"]]}}}}`},
+		{"update_fdb_entries", `{"fdb_entries": {"chg_ip": {"` + n1 + `": {"192.168.0.2": {"before": [["fa:16:3e:00:00:02", "10.0.1.12"]], "after": [["fa:16:3e:00:00:02", "10.0.1.13"]]}}}}}`},
+	} {
+		if err := s.apply(tc.method, json.RawMessage(tc.args)); err != nil {
+			t.Fatalf("%s: %v", tc.method, err)
+		}
+	}
+	m := validated(t, s)
+	if len(m.FDB) != 1 || m.FDB[0].RemoteIP.String() != "192.168.0.2" || !m.FDB[0].Flood || len(m.FDB[0].Entries) != 1 || m.FDB[0].Entries[0].IP.String() != "10.0.1.13" {
+		t.Errorf("FDB (own VTEP ignored, chg_ip applied): %+v", m.FDB)
+	}
+	var hosts []string
+	for _, h := range m.OtherHosts {
+		hosts = append(hosts, fmt.Sprintf("%s %s %s", h.Name, h.DVRMAC, h.IP))
+	}
+	if strings.Join(hosts, "; ") != "compute2 fa:16:3f:00:00:02 invalid IP; vtep-192.168.0.2  192.168.0.2" {
+		t.Errorf("other hosts: %q", hosts)
+	}
+
+	if err := s.apply("remove_fdb_entries", json.RawMessage(`{"fdb_entries": {"`+n1+`": {"network_type": "vxlan", "segment_id": 1001, "ports": {
+		"192.168.0.2": [["00:00:00:00:00:00", "0.0.0.0"], ["fa:16:3e:00:00:02", "10.0.1.13"]]}}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if m := validated(t, s); len(m.FDB) != 0 {
+		t.Errorf("FDB after remove: %+v", m.FDB)
+	}
+
+	// port_delete: the port leaves the model and is not asked again.
+	if err := s.apply("port_delete", json.RawMessage(`{"port_id": "`+p1+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if m := validated(t, s); len(m.Ports) != 0 {
+		t.Errorf("ports after port_delete: %+v", m.Ports)
+	}
+	s.Reconciled(Report{Plugged: []string{p1}, Unknown: []string{p1}})
+	s.mu.Lock()
+	asked := s.pending[p1]
+	s.mu.Unlock()
+	if asked {
+		t.Error("a deleted port is asked for again")
+	}
+
+	// Garbage is an error naming the method, and changes nothing.
+	for _, tc := range []struct{ method, args string }{
+		{"add_fdb_entries", `{"fdb_entries": {"x": {"ports": {"not-an-ip": [["m", "i"]]}}}}`},
+		{"add_fdb_entries", `{"fdb_entries": [1, 2]}`},
+		{"tunnel_update", `{"tunnel_ip": 7}`},
+		{"no_such_method", `{}`},
+	} {
+		if err := s.apply(tc.method, json.RawMessage(tc.args)); err == nil {
+			t.Errorf("%s %s accepted", tc.method, tc.args)
+		}
+	}
+}
