@@ -42,6 +42,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	closeNeutronCloud()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

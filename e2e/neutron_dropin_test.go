@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,27 +73,27 @@ func TestNeutronDropin(t *testing.T) {
 	needsSwitch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cloud := neutron.StartForTest(t, neutron.Options{})
+	cloud := neutronCloud(t)
 	api := cloud.Client
 
-	ours, err := cloud.AddHost(ctx, neutron.HostOptions{Name: "compute-1", LocalIP: netip.MustParsePrefix("10.255.0.11/24")})
+	ours, err := cloud.AddHost(ctx, neutron.HostOptions{Name: "dvrflow-1", LocalIP: netip.MustParsePrefix("10.255.0.21/24")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs, err := cloud.AddHost(ctx, neutron.HostOptions{Name: "compute-2", LocalIP: netip.MustParsePrefix("10.255.0.12/24")})
+	theirs, err := cloud.AddHost(ctx, neutron.HostOptions{Name: "python-1", LocalIP: netip.MustParsePrefix("10.255.0.22/24")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := neutron.AgentOptions{FirewallDriver: "noop"}
 	started := time.Now()
 	startNeutronModeAgent(t, ours, opts)
-	agent, err := api.WaitAgentAlive(ctx, "compute-1", neutron.AgentTypeOVS, started)
+	agent, err := api.WaitAgentAlive(ctx, "dvrflow-1", neutron.AgentTypeOVS, started)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("dvrflow-agent alive on compute-1 after %s", time.Since(started).Round(time.Millisecond))
+	t.Logf("dvrflow-agent alive on dvrflow-1 after %s", time.Since(started).Round(time.Millisecond))
 	conf := agent.Configurations
-	if conf["tunneling_ip"] != "10.255.0.11" || conf["l2_population"] != true || conf["enable_distributed_routing"] != true ||
+	if conf["tunneling_ip"] != "10.255.0.21" || conf["l2_population"] != true || conf["enable_distributed_routing"] != true ||
 		conf["in_distributed_mode"] != true || conf["integration_bridge"] != "br-int" {
 		t.Errorf("configurations reported: %v", conf)
 	}
@@ -151,7 +150,7 @@ func TestNeutronDropin(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(flows, "dl_dst="+port2.MACAddress) {
-		t.Errorf("br-tun of compute-1 has no l2pop unicast flow to %s:\n%s", port2.MACAddress, flows)
+		t.Errorf("br-tun of dvrflow-1 has no l2pop unicast flow to %s:\n%s", port2.MACAddress, flows)
 	}
 
 	// Admin-down: DOWN, and the VIF on the dead VLAN.
@@ -172,5 +171,4 @@ func TestNeutronDropin(t *testing.T) {
 		}
 		return nil
 	})
-	_ = exec.ErrNotFound
 }

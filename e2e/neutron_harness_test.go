@@ -23,7 +23,7 @@ func TestNeutronHarness(t *testing.T) {
 	needsSwitch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cloud := neutron.StartForTest(t, neutron.Options{})
+	cloud := neutronCloud(t)
 	api := cloud.Client
 	tm := cloud.Timings()
 	t.Logf("test bed up: install %s, RabbitMQ %s, MariaDB %s, db upgrade %s, neutron-server %s",
