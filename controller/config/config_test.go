@@ -539,3 +539,18 @@ rabbit_ha_queues = false
 		t.Error("Clone shares the messaging options")
 	}
 }
+
+// TestTopologyAndTransportTogether: a topology file and a transport_url are refused at
+// start, naming transport_url.
+func TestTopologyAndTransportTogether(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Messaging["transport_url"] = "rabbit://guest:guest@127.0.0.1:5672/"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the Neutron mode alone is refused: %v", err)
+	}
+	cfg.TopologyFile = "/etc/dvrflow/topology.yaml"
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "transport_url") || !strings.Contains(err.Error(), "topology_file") {
+		t.Errorf("Validate = %v, want an error naming transport_url and topology_file", err)
+	}
+}
