@@ -150,6 +150,7 @@ func run() error {
 		if res.Neutron, err = b.measureNeutron(ctx, *neutronPlugs, *neutronBatch); err != nil {
 			return fmt.Errorf("neutron: %w (dvrflow-agent log: %s)", err, keepFile(b.neutronAgentLogPath()))
 		}
+		log.Info("Neutron section done", zap.String("dvrflow_agent_log", keepFile(b.neutronAgentLogPath())))
 	}
 	if *wpFlows > 0 {
 		if res.WritePath, err = b.writePath(ctx, *wpFlows, *wpReps); err != nil {

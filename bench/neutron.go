@@ -42,6 +42,10 @@ type neutronAgentResult struct {
 	Reported []time.Duration
 	// Server: from that call to the port ACTIVE in the API (the server's part).
 	Server []time.Duration
+	// Asked: the agent's get_devices_details_list_and_failed_devices naming the device,
+	// for the plugs it asked (Neutron's agent takes a port's details from its OVO cache,
+	// filled by the server's pushes when the port was created).
+	Asked []time.Duration `json:",omitempty"`
 	// BatchReported is the batch's last device reported up; BatchActive every port of the
 	// batch ACTIVE in the API.
 	BatchReported, BatchActive time.Duration
@@ -156,7 +160,7 @@ func (b *bench) measureNeutron(ctx context.Context, plugs, batch int) (_ *neutro
 		log.Info("single plugs", zap.String("agent", a.name), zap.Int("plugs", len(r.Reported)),
 			zap.Duration("reported_p50", percentile(r.Reported, 50)), zap.Duration("reported_p99", percentile(r.Reported, 99)),
 			zap.Duration("server_p50", percentile(r.Server, 50)), zap.Duration("server_p99", percentile(r.Server, 99)),
-			zap.Duration("ofport_p99", percentile(r.Ofport, 99)))
+			zap.Duration("ofport_p99", percentile(r.Ofport, 99)), zap.Duration("asked_p50", percentile(r.Asked, 50)))
 	}
 
 	// The batch, one agent after the other.
@@ -211,6 +215,9 @@ func (b *bench) neutronSinglePlug(ctx context.Context, api *neutron.Client, watc
 		r.Ofport = append(r.Ofport, at.Sub(t0))
 	}
 	r.Reported = append(r.Reported, ups[0].Sub(t0))
+	if at, ok := watch.askedAt(port.ID); ok {
+		r.Asked = append(r.Asked, at.Sub(t0))
+	}
 	r.Server = append(r.Server, max(0, active.Sub(ups[0])))
 	b.log.Debug("single plug", zap.String("agent", a.name), zap.Int("plug", i+1),
 		zap.Duration("reported", ups[0].Sub(t0)), zap.Duration("active", active.Sub(t0)))

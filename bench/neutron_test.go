@@ -26,7 +26,7 @@ func neutronFixture() *neutronResult {
 			Server: steps(100, 3*time.Millisecond), BatchReported: 15 * time.Second, BatchActive: 20 * time.Second,
 			BatchCalls: map[string]int{"get_devices_details_list_and_failed_devices": 4, "update_device_list": 8}},
 		{Agent: neutronDvrflow, Host: "bench-dvrflow", Ofport: steps(100, 100*time.Microsecond), Reported: steps(100, time.Millisecond),
-			Server: steps(100, 3*time.Millisecond), BatchReported: 1200 * time.Millisecond, BatchActive: 2500 * time.Millisecond,
+			Server: steps(100, 3*time.Millisecond), Asked: steps(100, 200*time.Microsecond), BatchReported: 1200 * time.Millisecond, BatchActive: 2500 * time.Millisecond,
 			BatchCalls: map[string]int{"get_devices_details_list_and_failed_devices": 1, "update_device_list": 1, "bulk_pull": 1}},
 	}}
 }
@@ -77,6 +77,7 @@ func TestNeutronSectionAndSummary(t *testing.T) {
 		"| neutron-openvswitch-agent | 100 | 15.0 s | 20.0 s | update_device_list ×8, get_devices_details_list_and_failed_devices ×4 |",
 		"| dvrflow-agent | 100 | 1200 ms | 2500 ms | bulk_pull ×1, get_devices_details_list_and_failed_devices ×1, update_device_list ×1 |",
 		"End to end, Neutron's agent / dvrflow-agent: **8.00×**.",
+		"dvrflow-agent asked for the port's details (`get_devices_details_list_and_failed_devices`, seen on the broker) in 100 of 100 plugs, 10.0 ms after the plug at p50 and 19.8 ms at p99",
 	} {
 		if !strings.Contains(sec, want) {
 			t.Errorf("Neutron section lacks %q:\n%s", want, sec)
@@ -165,7 +166,7 @@ func TestParseRPCCall(t *testing.T) {
 		}
 	}
 	c, err := parseRPCCall([]byte(`{"oslo.version": "2.0", "oslo.message": "{\"method\": \"get_devices_details_list_and_failed_devices\", \"args\": {\"devices\": [\"a\"], \"host\": \"h\"}}"}`))
-	if err != nil || c.Method != "get_devices_details_list_and_failed_devices" || c.Up != nil {
+	if err != nil || c.Method != "get_devices_details_list_and_failed_devices" || c.Up != nil || strings.Join(c.Asked, ",") != "a" {
 		t.Errorf("details call: %+v, %v", c, err)
 	}
 	for _, bad := range []string{`not json`, `{"oslo.message": "{}"}`, `{"oslo.message": "[1"}`} {
@@ -176,9 +177,9 @@ func TestParseRPCCall(t *testing.T) {
 }
 
 func TestRPCWatchReportedUpAndCounts(t *testing.T) {
-	w := &rpcWatch{up: map[string]time.Time{}, changed: make(chan struct{})}
+	w := &rpcWatch{up: map[string]time.Time{}, asked: map[string]time.Time{}, changed: make(chan struct{})}
 	t0 := time.Now()
-	w.record(rpcCall{At: t0, Method: "get_devices_details_list_and_failed_devices"})
+	w.record(rpcCall{At: t0, Method: "get_devices_details_list_and_failed_devices", Asked: []string{"a"}})
 	w.record(rpcCall{At: t0.Add(time.Millisecond), Method: "update_device_list", Up: []string{"a"}})
 	w.record(rpcCall{At: t0.Add(2 * time.Millisecond), Method: "update_device_list", Up: []string{"a", "b"}}) // a again: the first counts
 	ats, err := w.reportedUp(t.Context(), []string{"b", "a"}, time.Second)
@@ -187,6 +188,12 @@ func TestRPCWatchReportedUpAndCounts(t *testing.T) {
 	}
 	if _, err := w.reportedUp(t.Context(), []string{"c"}, 10*time.Millisecond); err == nil || !strings.Contains(err.Error(), "1 of 1 devices not reported up") {
 		t.Errorf("reportedUp of a device never reported: %v", err)
+	}
+	if at, ok := w.askedAt("a"); !ok || at != t0 {
+		t.Errorf("askedAt(a) = %v, %v", at, ok)
+	}
+	if _, ok := w.askedAt("b"); ok {
+		t.Errorf("askedAt(b) found")
 	}
 	if got := callsText(w.methodsBetween(t0.Add(time.Millisecond), t0.Add(2*time.Millisecond))); got != "update_device_list ×2" {
 		t.Errorf("calls between: %s", got)

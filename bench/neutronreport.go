@@ -69,6 +69,12 @@ func (r *results) neutronSection(p func(string, ...any)) {
 			ms(percentile(a.Reported, 50)), ms(percentile(a.Reported, 99)), ms(percentile(a.Reported, 100)),
 			ms(percentile(a.Server, 50)), ms(percentile(a.Server, 99)), ms(percentile(act, 50)), ms(percentile(act, 99)))
 	}
+	for _, a := range n.Agents {
+		if len(a.Asked) > 0 {
+			p("\n%s asked for the port's details (`get_devices_details_list_and_failed_devices`, seen on the broker) in %d of %d plugs, %s after the plug at p50 and %s at p99; the rest of its share is mostly the server's answer to that call.\n",
+				a.Agent, len(a.Asked), len(a.Reported), ms(percentile(a.Asked, 50)), ms(percentile(a.Asked, 99)))
+		}
+	}
 	if py, ours := n.agent(neutronPython), n.agent(neutronDvrflow); py != nil && ours != nil && len(py.Reported) > 0 && len(ours.Reported) > 0 {
 		ratio := func(f func(*neutronAgentResult) []time.Duration, q int) string {
 			a, b := percentile(f(py), q), percentile(f(ours), q)

@@ -21,6 +21,7 @@ type rpcWatch struct {
 
 	mu       sync.Mutex
 	up       map[string]time.Time // device → first update_device_list that reported it up
+	asked    map[string]time.Time // device → first get_devices_details_list_and_failed_devices
 	calls    []rpcCall
 	last     time.Time     // the last call seen
 	changed  chan struct{} // closed and replaced at every call
@@ -33,6 +34,7 @@ type rpcCall struct {
 	Method string
 	Host   string   // args.host, when the call has it
 	Up     []string // update_device_list: devices_up
+	Asked  []string // get_devices_details_list_and_failed_devices: devices
 }
 
 // oslo envelope 2.0 (reference §2): the message is a JSON string inside the body.
@@ -45,6 +47,7 @@ type osloCall struct {
 	Args   struct {
 		Host      string   `json:"host"`
 		DevicesUp []string `json:"devices_up"`
+		Devices   []string `json:"devices"`
 	} `json:"args"`
 }
 
@@ -66,8 +69,11 @@ func parseRPCCall(body []byte) (rpcCall, error) {
 		return rpcCall{}, fmt.Errorf("oslo message without a method")
 	}
 	call := rpcCall{Method: c.Method, Host: c.Args.Host}
-	if c.Method == "update_device_list" {
+	switch c.Method {
+	case "update_device_list":
 		call.Up = c.Args.DevicesUp
+	case "get_devices_details_list_and_failed_devices":
+		call.Asked = c.Args.Devices
 	}
 	return call, nil
 }
@@ -78,7 +84,7 @@ func watchRPC(ctx context.Context, amqpURL string) (*rpcWatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpc watch: connect: %w", err)
 	}
-	w := &rpcWatch{conn: conn, up: map[string]time.Time{}, changed: make(chan struct{}), consumed: make(chan struct{})}
+	w := &rpcWatch{conn: conn, up: map[string]time.Time{}, asked: map[string]time.Time{}, changed: make(chan struct{}), consumed: make(chan struct{})}
 	ch, err := conn.Channel()
 	if err != nil {
 		conn.Close()
@@ -123,6 +129,11 @@ func (w *rpcWatch) record(c rpcCall) {
 			w.up[d] = c.At
 		}
 	}
+	for _, d := range c.Asked {
+		if _, seen := w.asked[d]; !seen {
+			w.asked[d] = c.At
+		}
+	}
 	close(w.changed)
 	w.changed = make(chan struct{})
 }
@@ -160,6 +171,15 @@ func (w *rpcWatch) reportedUp(ctx context.Context, devices []string, timeout tim
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// askedAt is when the device's details were first asked for
+// (get_devices_details_list_and_failed_devices), if they were.
+func (w *rpcWatch) askedAt(device string) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	at, ok := w.asked[device]
+	return at, ok
 }
 
 // quiet waits until no agent has called q-plugin for d (at most limit): the agent that was
