@@ -65,7 +65,8 @@ clean:
 	-$(GO) run ./cmd/dvrflow-sandbox down-all
 
 # Benchmarks (not part of `make test`): the agent against ovs-ofctl on sandbox hosts for
-# N = 100, 1000 and 10000 ports; prints the table, writes bench/RESULTS.md and README.md's
+# N = 100, 1000 and 10000 ports, then beside Neutron's agent under a real neutron-server
+# (-neutron=false skips that); prints the table, writes bench/RESULTS.md and README.md's
 # summary (raw figures in bench/results.json). BENCHFLAGS passes options (go run ./bench -h).
 BENCHFLAGS ?=
 .PHONY: bench

@@ -69,7 +69,7 @@ var allowed = map[string][]string{
 	"testbed/neutron":     {"nsthread", "sandbox", "testbed/rabbitmq"},
 	"testbed/scenario":    {"controller/config", "inspect", "testbed", "topology"},
 	"bench/topogen":       {"northbound", "topology"},
-	"bench":               {"bench/topogen", "controller", "controller/config", "flows", "inspect", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "topology"},
+	"bench":               {"bench/topogen", "controller", "controller/config", "flows", "inspect", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "testbed/neutron", "topology"},
 	"cmd/dvrflow-demo":    {"sandbox"},
 	"cmd/dvrflow-sandbox": {"sandbox"},
 	"cmd/dvrflow-topogen": {"bench/topogen"},

@@ -76,6 +76,7 @@ func TestTargets(t *testing.T) {
 	r.Sizes[0].Incremental = &incrementalResult{Plug: []time.Duration{10 * time.Millisecond, 60 * time.Millisecond}}
 	r.Sizes[0].Cold[0].AgentCPU = 100 * time.Millisecond
 	r.Sizes[1].Cold[0].AgentCPU = 1500 * time.Millisecond
+	r.Neutron = neutronFixture()
 	met := map[string]bool{}
 	for _, tg := range r.targets() {
 		if !tg.Measured {
@@ -93,6 +94,8 @@ func TestTargets(t *testing.T) {
 		"incremental plug, 1000 ports: p99 to flows confirmed":                                                   false, // p99 of two = 60 ms
 		"agent memory, 10000 ports: RSS per installed flow":                                                      true,  // 917 B
 		"cost grows linearly with N (1000 → 10000 ports): the agent's CPU time per cold sync":                    false, // ×15 CPU for ×10 flows
+		"Neutron: single plug → update_device_list (up) sent, dvrflow-agent p99 (the agent's own share)":         true,  // 99 ms
+		"Neutron: ports created and plugged at once → all ACTIVE, end to end: Neutron's agent / dvrflow-agent":   true,  // 8×
 	}
 	for what, w := range want {
 		if got, ok := met[what]; !ok || got != w {

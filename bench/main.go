@@ -9,7 +9,10 @@
 //  3. incremental plug and unplug latency on the 1000-port node;
 //  4. memory of the agent process and of ovs-vswitchd;
 //  5. the write path alone: 100k flows through flows.Bridge.Sync vs ovs-ofctl --bundle;
-//  6. the dvrflow CLI on the converged node: `flows` and `diff` vs ovs-ofctl dump-flows.
+//  6. the dvrflow CLI on the converged node: `flows` and `diff` vs ovs-ofctl dump-flows;
+//  7. Neutron: dvrflow-agent and Neutron's Python agent on two hosts of one real
+//     neutron-server: plug → update_device_list (up) and → ACTIVE, one port at a time, and
+//     100 ports plugged at once → all ACTIVE (-neutron=false skips it).
 //
 // The table is printed and written to bench/RESULTS.md (and into README.md's Benchmarks
 // section with -readme). It needs root; it stops its sandbox hosts also on failure and
@@ -77,6 +80,9 @@ func run() error {
 	render := flag.String("render", "", "measure nothing: render the results of an earlier run from its -json `file`")
 	agentLog := flag.String("agent-log", "", "copy the agents' log to `file` at the end")
 	memprofile := flag.String("memprofile", "", "write a heap profile of the bench process to `file` after each size's cold sync (the in-process agent holds its state then; the last size's stays)")
+	neutronOn := flag.Bool("neutron", true, "run section 7: dvrflow-agent and Neutron's Python agent under a real neutron-server (testbed/neutron)")
+	neutronPlugs := flag.Int("neutron-plugs", 100, "single plugs per agent in the Neutron section")
+	neutronBatch := flag.Int("neutron-batch", 100, "ports plugged at once per agent in the Neutron section (0: none)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (the in-process agent) to `file`")
 	flag.Parse()
 	ns, err := parseSizes(*sizes)
@@ -139,6 +145,12 @@ func run() error {
 			return fmt.Errorf("N=%d: %w (agent log: %s)", n, err, b.keepAgentLog())
 		}
 		res.Sizes = append(res.Sizes, s)
+	}
+	if *neutronOn {
+		if res.Neutron, err = b.measureNeutron(ctx, *neutronPlugs, *neutronBatch); err != nil {
+			return fmt.Errorf("neutron: %w (dvrflow-agent log: %s)", err, keepFile(b.neutronAgentLogPath()))
+		}
+		log.Info("Neutron section done", zap.String("dvrflow_agent_log", keepFile(b.neutronAgentLogPath())))
 	}
 	if *wpFlows > 0 {
 		if res.WritePath, err = b.writePath(ctx, *wpFlows, *wpReps); err != nil {
@@ -224,8 +236,26 @@ func (b *bench) keepAgentLog() string {
 	return dst
 }
 
+// keepFile copies a file of the work directory (removed at exit) to the temporary
+// directory and returns where it is.
+func keepFile(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "none"
+	}
+	dst := filepath.Join(os.TempDir(), "dvrflow-bench-"+filepath.Base(path))
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		return path
+	}
+	return dst
+}
+
+// parseSizes parses -sizes; empty means no size (other sections only).
 func parseSizes(s string) ([]int, error) {
 	var ns []int
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 20 {

@@ -18,7 +18,9 @@ type results struct {
 	Reps      int
 	Sizes     []*sizeResult
 	WritePath *writePathResult
-	Took      time.Duration
+	// Neutron is section 7 (nil in results of runs without it).
+	Neutron *neutronResult `json:",omitempty"`
+	Took    time.Duration
 }
 
 // target is one of the issue's targets with what this run measured.
@@ -186,7 +188,7 @@ func (r *results) targets() []target {
 		lin.Got += ")"
 	}
 	ts = append(ts, lin)
-	return ts
+	return append(ts, r.neutronTargets()...)
 }
 
 func (s *sizeResult) bytesPerFlow() float64 { return float64(s.Memory.AgentRSS) / float64(s.Flows) }
@@ -280,6 +282,7 @@ func (r *results) markdown(notes string) string {
 		p("| %d | %s | %s | **%.2f** |\n", w.Flows, ms(median(w.Sync)), ms(median(w.Ofctl)), float64(median(w.Sync))/float64(median(w.Ofctl)))
 	}
 	r.cliSection(p)
+	r.neutronSection(p)
 	p("\n## Node setup (not part of any figure above)\n\nTime for ovs-vswitchd to give every port an ofport after the one-transaction insert:\n\n| N | ports | ovs-vswitchd |\n|---:|---:|---:|\n")
 	for _, s := range r.Sizes {
 		p("| %d | %d | %s |\n", s.Params.Ports, s.Ports, ms(s.PlugTook))
@@ -318,6 +321,7 @@ func (r *results) summary() string {
 				ms(c.flowsTook()), c.ratioCell(c.flowsTook()), ms(c.diffTook()), c.ratioCell(c.diffTook()), c.rateCell(), c.rssCell())
 		}
 	}
+	r.neutronSummary(&b)
 	return b.String()
 }
 

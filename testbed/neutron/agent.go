@@ -193,6 +193,9 @@ type AgentOptions struct {
 	// ReportInterval is report_interval in seconds; default 10 (Neutron's is 30), so that
 	// a restart of neutron-server or RabbitMQ is followed by a report soon.
 	ReportInterval int
+	// NoDebug logs at info level ([DEFAULT] debug = False, Neutron's default) instead of
+	// the test bed's debug level: for timing the agent as it runs in production.
+	NoDebug bool
 }
 
 // AgentConfig returns the configuration the host's agent gets with opts: the same file
@@ -219,6 +222,7 @@ func (h *AgentHost) AgentConfig(opts AgentOptions) AgentConfig {
 		LogDir:                   h.cloud.logs,
 		LogFile:                  "ovs-agent-" + h.opts.Name + ".log",
 		ReportInterval:           orInt(opts.ReportInterval, 10),
+		NoDebug:                  opts.NoDebug,
 	}
 }
 

@@ -179,13 +179,16 @@ type AgentConfig struct {
 	StateDir, LockDir, LogDir, LogFile string
 	// ReportInterval is [agent] report_interval in seconds (default 30).
 	ReportInterval int
+	// NoDebug sets [DEFAULT] debug = False (Neutron's default); the test bed logs at debug
+	// level otherwise.
+	NoDebug bool
 }
 
 // INI renders the agent's configuration file.
 func (c AgentConfig) INI() string {
 	var f iniFile
 	d := "DEFAULT"
-	f.set(d, "debug", "True")
+	f.set(d, "debug", boolValue(!c.NoDebug))
 	f.set(d, "host", c.Host)
 	f.set(d, "transport_url", c.TransportURL)
 	f.set(d, "state_path", c.StateDir)
