@@ -131,15 +131,19 @@ func (s *Source) Start(ctx context.Context) (*northbound.Snapshot, error) {
 	if err := s.syncTunnels(ctx); err != nil {
 		return nil, err
 	}
+	var queues []string
 	for _, topic := range slices.Sorted(maps.Keys(consumedTopics)) {
-		if _, err := s.rpc.Serve(ctx, topic, s.set.Host, s.handle); err != nil {
+		srv, err := s.rpc.Serve(ctx, topic, s.set.Host, s.handle)
+		if err != nil {
 			return nil, fmt.Errorf("consume %s: %w", topic, err)
 		}
+		queues = append(queues, srv.Queues()...)
 	}
 	s.mu.Lock()
 	snap := s.c.snapshot()
 	s.mu.Unlock()
-	s.log.Info("registered with neutron-server", zap.String("host", s.set.Host), zap.Int("topics", len(consumedTopics)))
+	s.log.Info("registered with neutron-server", zap.String("host", s.set.Host), zap.Int("topics", len(consumedTopics)),
+		zap.Strings("queues", queues))
 	return snap, nil
 }
 
