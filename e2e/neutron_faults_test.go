@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -428,10 +430,39 @@ func TestNeutronFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		stopped := time.Now()
-		// Created (the server binds it: the agent reported within agent_down_time) and
-		// plugged while the broker is down.
-		late := b.port(h1, "while-broker-down")
+		brokerUp := false
+		defer func() {
+			if !brokerUp { // the later subtests need it
+				if err := cloud.StartRabbitMQ(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+		// Created while the broker is down (the server binds it: the agent reported within
+		// agent_down_time) and plugged then. The server commits the port, then its REST
+		// answer waits for the broker (it casts the notifications first): the port is read
+		// back from the API meanwhile.
+		slow := &neutron.Client{BaseURL: cloud.APIURL(), HTTP: &http.Client{Timeout: 3 * time.Minute}}
+		created := make(chan error, 1)
+		go func() {
+			_, err := slow.CreatePort(ctx, neutron.PortRequest{Name: "while-broker-down", NetworkID: b.network.ID,
+				DeviceOwner: "compute:nova", DeviceID: "f0000000-0000-4000-8000-00000000b0b0", HostID: h1.Name()})
+			created <- err
+		}()
+		var late *neutron.Port
+		waitFor(t, 15*time.Second, "port created while the broker is down", func() error {
+			ps, err := b.api.ListPorts(ctx, url.Values{"name": {"while-broker-down"}})
+			if err != nil || len(ps) != 1 {
+				return fmt.Errorf("ports %+v (%v)", ps, err)
+			}
+			if ps[0].VIFType != "ovs" {
+				return fmt.Errorf("vif_type %q", ps[0].VIFType)
+			}
+			late = &ps[0]
+			return nil
+		})
 		b.plug(h1, late)
+		t.Logf("port created and plugged %s after the broker stopped", time.Since(stopped).Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Fatal(ctx.Err())
@@ -441,15 +472,19 @@ func TestNeutronFaults(t *testing.T) {
 		if err := cloud.StartRabbitMQ(ctx); err != nil {
 			t.Fatal(err)
 		}
+		brokerUp = true
 		t.Logf("RabbitMQ back (neutron-server reconnected) after %s", time.Since(t0).Round(time.Millisecond))
 		m := a1.waitLog(t, mark, 60*time.Second, brokerConnected)
-		t.Logf("agent reconnected (generation %s) %s after the broker start", m[1], time.Since(t0).Round(time.Millisecond))
+		t.Logf("agent reconnected (generation %s) by %s after the broker start", m[1], time.Since(t0).Round(time.Millisecond))
 		if _, err := h1.WaitAgentReport(ctx, neutron.AgentTypeOVS, t0); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("agent reported alive %s after the broker start", time.Since(t0).Round(time.Millisecond))
 		b.waitStatus(late, "ACTIVE", 30*time.Second)
 		t.Logf("port plugged while the broker was down ACTIVE %s after the broker start", time.Since(t0).Round(time.Millisecond))
+		if err := <-created; err != nil {
+			t.Errorf("create port while the broker was down: %v", err)
+		}
 		if p, err := b.api.GetPort(ctx, port1.ID); err != nil || p.Status != "ACTIVE" {
 			t.Errorf("after the broker restart port vm1 is %v (%v), want ACTIVE", p, err)
 		}
@@ -551,6 +586,9 @@ func TestNeutronFaults(t *testing.T) {
 		downTime := cloud.AgentDownTime()
 		if downTime > 40*time.Second {
 			t.Skipf("agent_down_time is %s: too long to wait here (the revived handling is unit-tested in neutron/)", downTime)
+		}
+		if _, err := b.api.WaitAgentAlive(ctx, "faults-1", neutron.AgentTypeOVS, time.Time{}); err != nil {
+			t.Fatal(err)
 		}
 		mark := a1.logSize()
 		a1.signal(t, syscall.SIGSTOP)
