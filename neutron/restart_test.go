@@ -136,3 +136,34 @@ func TestRevivedResyncs(t *testing.T) {
 		t.Errorf("reported up again after an alive report: %v", got)
 	}
 }
+
+// TestUnknownAskedAtReports: a plugged device the server did not know (plugged before the
+// server bound it) is asked again at the next report_state, and programmed once known.
+func TestUnknownAskedAtReports(t *testing.T) {
+	s, f := newTestSource(t)
+	ctx := context.Background()
+	full := f.replies["get_devices_details_list_and_failed_devices"]
+	f.replies["get_devices_details_list_and_failed_devices"] = `{"devices": [{"device": "` + p1 + `"}], "failed_devices": []}`
+	f.replies["report_state"] = `"alive"`
+	s.Reconciled(Report{Plugged: []string{p1}, Unknown: []string{p1}})
+	s.work(ctx)
+	if m := validated(t, s); len(m.Ports) != 0 {
+		t.Fatalf("an unbound device is a port: %+v", m.Ports)
+	}
+	s.Reconciled(Report{Plugged: []string{p1}, Unknown: []string{p1}})
+	s.work(ctx)
+	if got := f.called("get_devices_details_list_and_failed_devices"); len(got) != 1 {
+		t.Fatalf("an unknown device asked again between reports: %v", got)
+	}
+	f.mu.Lock()
+	f.replies["get_devices_details_list_and_failed_devices"] = full
+	f.mu.Unlock()
+	s.heartbeat(ctx)
+	s.work(ctx)
+	if got := f.called("get_devices_details_list_and_failed_devices"); len(got) != 2 {
+		t.Fatalf("details asked %d times, want 2 (again at the report)", len(got))
+	}
+	if m := validated(t, s); len(m.Ports) != 1 || m.Ports[0].ID != p1 {
+		t.Errorf("after the report: %+v", m.Ports)
+	}
+}

@@ -366,7 +366,10 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		if g := s.rpc.Generation(); g != generation && s.rpc.Connected() {
 			generation = g
-			s.log.Info("connected to the broker again: full resync (notifications may have been lost)")
+			s.log.Info("connected to the broker again: reporting state and a full resync (notifications may have been lost)")
+			// Report at once: the server may be about to count the agent dead.
+			s.heartbeat(ctx)
+			ticker.Reset(s.set.ReportInterval)
 			s.requestResync()
 		}
 		s.work(ctx)
@@ -375,7 +378,18 @@ func (s *Source) Run(ctx context.Context) error {
 
 // heartbeat sends report_state; when the server answers "revived" (it had counted the
 // agent dead, so it may have dropped what the agent told it) everything is asked again.
+//
+// Plugged devices the server did not know for this host are asked again at every report: a
+// port plugged before the server bound it gets no port_update when the binding commits (the
+// Python agent learns it from the Port push of its OVO cache; the legacy path has none).
 func (s *Source) heartbeat(ctx context.Context) {
+	s.mu.Lock()
+	for d := range s.c.unknown {
+		if s.plugged[d] {
+			s.pending[d] = true
+		}
+	}
+	s.mu.Unlock()
 	state, err := s.report(ctx, false)
 	switch {
 	case err != nil:
