@@ -72,6 +72,9 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 			default:
 				failures.recovered(a.log)
 				dirty, backoff = false, minRetry
+				// The first reconcile is always logged: after a restart with nothing
+				// changed it says "converged" with flow_mods 0.
+				initial := first
 				if first {
 					// The first sync read every flow from the switch and the whole
 					// database; that memory is garbage now. Hand it back to the OS
@@ -83,7 +86,7 @@ func (a *Agent) Run(ctx context.Context, updates <-chan *northbound.Update, reco
 					a.log.Info("initial sync done", zap.Uint64("heap_in_use_bytes", m.HeapInuse),
 						zap.Uint64("heap_released_bytes", m.HeapReleased), zap.Uint64("go_runtime_bytes", m.Sys))
 				}
-				if rep.FlowMods() > 0 || len(rep.Retagged) > 0 {
+				if initial || rep.FlowMods() > 0 || len(rep.Retagged) > 0 {
 					a.log.Info("converged", zap.Int("flow_mods", rep.FlowMods()), zap.Int("ports_tagged", len(rep.Retagged)),
 						zap.Int("ports_bound", len(rep.Binding.Node.Ports)), zap.Int("networks", len(rep.Binding.Node.Networks)),
 						zap.Duration("took", rep.Took), zap.Object("phases", rep.Phases))

@@ -33,7 +33,9 @@ func neutronCloud(t *testing.T) *neutron.Cloud {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		log, _ := zap.NewDevelopment(zap.IncreaseLevel(zap.InfoLevel))
-		neutronBed.cloud, neutronBed.err = neutron.Start(ctx, neutron.Options{Log: log})
+		// agent_down_time 30 s (3 report intervals of the test bed's agents) instead of 75:
+		// a test can make the server count an agent dead, then revived, in CI time.
+		neutronBed.cloud, neutronBed.err = neutron.Start(ctx, neutron.Options{Log: log, AgentDownTime: 30})
 	})
 	if neutronBed.err != nil {
 		t.Fatalf("neutron test bed: %v", neutronBed.err)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,12 @@ type Source struct {
 	refresh bool            // the next update_device_list asks for the full FDB
 	resync  bool            // everything is to be asked again
 	uuid    string
+	// retryAt is when the devices whose details failed are asked again (zero: no retry
+	// due); retryWait the back-off of the next failure.
+	retryAt   time.Time
+	retryWait time.Duration
+	// l2pop is signalled by every FDB notification (Prime waits for them to settle).
+	l2pop chan struct{}
 
 	wake    chan struct{}
 	changed chan struct{}
@@ -100,7 +107,7 @@ func newSource(api *PluginAPI, set Settings, log *zap.Logger) *Source {
 		api: api, set: set, log: log.With(zap.String("northbound", "neutron")),
 		c: newCache(set.Host, set.LocalIP), plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
 		failed: map[string]bool{}, toUp: map[string]bool{}, toDown: map[string]bool{}, refresh: true,
-		uuid: newUUID(), wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), updates: make(chan *northbound.Update, 1),
+		uuid: newUUID(), l2pop: make(chan struct{}, 1), wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), updates: make(chan *northbound.Update, 1),
 	}
 }
 
@@ -124,16 +131,127 @@ func (s *Source) Start(ctx context.Context) (*northbound.Snapshot, error) {
 	if err := s.syncTunnels(ctx); err != nil {
 		return nil, err
 	}
+	var queues []string
 	for _, topic := range slices.Sorted(maps.Keys(consumedTopics)) {
-		if _, err := s.rpc.Serve(ctx, topic, s.set.Host, s.handle); err != nil {
+		srv, err := s.rpc.Serve(ctx, topic, s.set.Host, s.handle)
+		if err != nil {
 			return nil, fmt.Errorf("consume %s: %w", topic, err)
 		}
+		queues = append(queues, srv.Queues()...)
 	}
 	s.mu.Lock()
 	snap := s.c.snapshot()
 	s.mu.Unlock()
-	s.log.Info("registered with neutron-server", zap.String("host", s.set.Host), zap.Int("topics", len(consumedTopics)))
+	s.log.Info("registered with neutron-server", zap.String("host", s.set.Host), zap.Int("topics", len(consumedTopics)),
+		zap.Strings("queues", queues))
 	return snap, nil
+}
+
+// Plugged is a VIF found on the integration bridge when the agent starts.
+type Plugged struct {
+	// Device is its iface-id (the Neutron port id).
+	Device string
+	// Wired says a previous run of the agent confirmed its flows: it carries a local VLAN
+	// (the agent tags a port only after the barrier that confirmed the port's flows).
+	Wired bool
+}
+
+// fdbSettle is how long Prime waits after the last FDB notification, and fdbSettleMax at
+// most, for l2pop's answer to the first devices up.
+const (
+	fdbSettle    = 300 * time.Millisecond
+	fdbSettleMax = 3 * time.Second
+)
+
+// Prime learns, before the agent's first reconcile, what a restarted agent finds already
+// wired: the details of the VIFs plugged on the integration bridge, their subnets, and —
+// for the ports a previous run confirmed (Wired), known to the server and admin-up — the
+// l2population FDB, by reporting them up with refresh_tunnels (their flows are in the
+// switch) and waiting until l2pop's answer settles. It returns the snapshot for the first
+// reconcile, which then finds nothing to change: no port goes dead, no tunnel port or l2pop
+// flow is removed and put back. Failures are logged; what failed is asked again later.
+func (s *Source) Prime(ctx context.Context, plugged []Plugged) *northbound.Snapshot {
+	var devices []string
+	wired := map[string]bool{}
+	s.mu.Lock()
+	for _, p := range plugged {
+		if p.Device == "" {
+			continue
+		}
+		devices = append(devices, p.Device)
+		s.plugged[p.Device] = true
+		wired[p.Device] = p.Wired
+	}
+	s.mu.Unlock()
+	if len(devices) > 0 {
+		slices.Sort(devices)
+		s.fetchDetails(ctx, devices)
+		s.fetchSubnets(ctx)
+	}
+	s.mu.Lock()
+	var up []string
+	for _, d := range devices {
+		if p := s.c.ports[d]; p != nil && wired[d] && (p.AdminStateUp == nil || *p.AdminStateUp) {
+			up = append(up, d)
+		}
+	}
+	s.mu.Unlock()
+	if len(up) > 0 {
+		s.adopt(ctx, up)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.snapshot()
+}
+
+// adopt reports up the ports a previous run wired, asking l2pop for the full FDB, and waits
+// for the FDB notifications to settle.
+func (s *Source) adopt(ctx context.Context, up []string) {
+	select {
+	case <-s.l2pop:
+	default:
+	}
+	res, err := s.api.UpdateDeviceList(ctx, up, nil, true)
+	if err != nil {
+		// The first reconcile reports them up again (with refresh_tunnels).
+		s.log.Warn("update_device_list for the ports wired before the restart failed; reported after the first reconcile",
+			zap.Strings("up", up), zap.Error(err))
+		return
+	}
+	failed := map[string]bool{}
+	for _, d := range res.FailedDevicesUp {
+		failed[d] = true
+	}
+	s.mu.Lock()
+	for _, d := range up {
+		if !failed[d] {
+			s.up[d] = true
+		}
+	}
+	s.refresh = len(failed) > 0
+	s.mu.Unlock()
+	start := time.Now()
+	deadline := time.NewTimer(fdbSettleMax)
+	defer deadline.Stop()
+	quiet := time.NewTimer(fdbSettle)
+	defer quiet.Stop()
+	fdbs := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+		case <-quiet.C:
+		case <-s.l2pop:
+			fdbs++
+			quiet.Reset(fdbSettle)
+			continue
+		}
+		break
+	}
+	s.log.Info("ports wired before the restart reported up; l2population FDB received",
+		zap.Strings("up", up), zap.Strings("failed_up", res.FailedDevicesUp), zap.Int("fdb_notifications", fdbs),
+		zap.Duration("took", time.Since(start).Round(time.Millisecond)))
 }
 
 // waitServer loops on has_alive_neutron_server until a server answers.
@@ -238,14 +356,7 @@ func (s *Source) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			state, err := s.report(ctx, false)
-			switch {
-			case err != nil:
-				s.log.Warn("report_state failed", zap.Error(err))
-			case state == "revived":
-				s.log.Warn("neutron-server had counted the agent dead: full resync")
-				s.requestResync()
-			}
+			s.heartbeat(ctx)
 			if g := s.rpc.Generation(); g != generation {
 				generation = g
 				s.log.Info("connected to the broker again: full resync (notifications may have been lost)")
@@ -255,10 +366,37 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		if g := s.rpc.Generation(); g != generation && s.rpc.Connected() {
 			generation = g
-			s.log.Info("connected to the broker again: full resync (notifications may have been lost)")
+			s.log.Info("connected to the broker again: reporting state and a full resync (notifications may have been lost)")
+			// Report at once: the server may be about to count the agent dead.
+			s.heartbeat(ctx)
+			ticker.Reset(s.set.ReportInterval)
 			s.requestResync()
 		}
 		s.work(ctx)
+	}
+}
+
+// heartbeat sends report_state; when the server answers "revived" (it had counted the
+// agent dead, so it may have dropped what the agent told it) everything is asked again.
+//
+// Plugged devices the server did not know for this host are asked again at every report: a
+// port plugged before the server bound it gets no port_update when the binding commits (the
+// Python agent learns it from the Port push of its OVO cache; the legacy path has none).
+func (s *Source) heartbeat(ctx context.Context) {
+	s.mu.Lock()
+	for d := range s.c.unknown {
+		if s.plugged[d] {
+			s.pending[d] = true
+		}
+	}
+	s.mu.Unlock()
+	state, err := s.report(ctx, false)
+	switch {
+	case err != nil:
+		s.log.Warn("report_state failed", zap.Error(err))
+	case state == "revived":
+		s.log.Warn("neutron-server had counted the agent dead: full resync")
+		s.requestResync()
 	}
 }
 
@@ -269,6 +407,10 @@ func (s *Source) requestResync() {
 	s.mu.Unlock()
 	s.poke()
 }
+
+// Reconnected tells the source that the broker connection came back: it resynchronises at
+// once (notifications may have been lost) instead of at its next report.
+func (s *Source) Reconnected() { s.poke() }
 
 func (s *Source) poke() {
 	select {
@@ -301,6 +443,13 @@ func (s *Source) work(ctx context.Context) {
 		clear(s.up) // every device is reported up again
 		s.refresh = true
 	}
+	if !resync && !s.retryAt.IsZero() && !time.Now().Before(s.retryAt) {
+		s.retryAt = time.Time{}
+		for d := range s.failed {
+			s.pending[d] = true
+		}
+		clear(s.failed)
+	}
 	devices := slices.Sorted(maps.Keys(s.pending))
 	clear(s.pending)
 	s.mu.Unlock()
@@ -320,22 +469,34 @@ func (s *Source) work(ctx context.Context) {
 	s.updateDevices(ctx)
 }
 
-// fetchDetails asks for the details of devices; failures are retried at the next resync.
+// Back-off of the retries of devices whose details failed.
+const (
+	minDetailsRetry = time.Second
+	maxDetailsRetry = 30 * time.Second
+)
+
+// fetchDetails asks for the details of devices; failures are asked again after a back-off
+// (1 s, doubling up to 30 s) and at the next resync.
 func (s *Source) fetchDetails(ctx context.Context, devices []string) {
 	details, failed, err := s.api.GetDevicesDetails(ctx, devices)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		s.log.Warn("get_devices_details_list_and_failed_devices failed; asked again at the next resync",
-			zap.Strings("devices", devices), zap.Error(err))
 		for _, d := range devices {
 			s.failed[d] = true
 		}
+		s.log.Warn("get_devices_details_list_and_failed_devices failed; asked again",
+			zap.Strings("devices", devices), zap.Duration("retry_in", s.scheduleRetry(ctx)), zap.Error(err))
 		return
 	}
 	for _, d := range failed {
 		s.failed[d] = true
-		s.log.Warn("device details failed on the server; asked again at the next resync", zap.String("device", d))
+	}
+	if len(failed) > 0 {
+		s.log.Warn("device details failed on the server; asked again", zap.Strings("devices", failed),
+			zap.Duration("retry_in", s.scheduleRetry(ctx)))
+	} else if len(s.failed) == 0 {
+		s.retryWait = 0
 	}
 	asked := map[string]bool{}
 	for _, d := range devices {
@@ -348,6 +509,22 @@ func (s *Source) fetchDetails(ctx context.Context, devices []string) {
 	}
 	s.log.Info("device details", zap.Int("known", len(known)), zap.Int("unknown", len(unknown)), zap.Int("failed", len(failed)))
 	s.markChanged()
+}
+
+// scheduleRetry makes the failed devices due again after the back-off, and returns it.
+// s.mu is held.
+func (s *Source) scheduleRetry(ctx context.Context) time.Duration {
+	s.retryWait = min(max(2*s.retryWait, minDetailsRetry), maxDetailsRetry)
+	wait := s.retryWait
+	s.retryAt = time.Now().Add(wait)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			s.poke()
+		}
+	}()
+	return wait
 }
 
 // fetchSubnets fills in the subnets of the ports' fixed IPs (bulk_pull Subnet) and the
@@ -519,6 +696,12 @@ func (s *Source) handle(_ context.Context, in oslo.Incoming) {
 	if err := s.apply(in.Method, in.Args); err != nil {
 		s.log.Warn("notification skipped", zap.String("queue", in.Queue), zap.String("method", in.Method), zap.Error(err))
 		return
+	}
+	if strings.HasSuffix(in.Method, "_fdb_entries") {
+		select {
+		case s.l2pop <- struct{}{}:
+		default:
+		}
 	}
 	s.markChanged()
 	s.poke()

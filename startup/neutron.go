@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,6 +16,7 @@ import (
 	"github.com/dvrflow/dvrflow/neutron/oslo"
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
+	"github.com/dvrflow/dvrflow/state"
 )
 
 // neutronMode is the Neutron northbound: the RPC client and the source on it.
@@ -39,10 +41,14 @@ func bootstrapNeutron(ctx context.Context, b *Boot, probe *config.Config, withHo
 		return nil, err
 	}
 	b.Effective = effective(withHost)
+	var source atomic.Pointer[neutron.Source]
 	client, err := oslo.New(oslo.Config{Transport: transport, Log: log.Named("rpc"), OnEvent: func(e oslo.Event) {
 		switch e.Kind {
 		case oslo.Connected:
 			log.Info("connected to the broker", zap.String("broker", e.Broker), zap.Uint64("generation", e.Generation))
+			if s := source.Load(); s != nil {
+				s.Reconnected()
+			}
 		case oslo.Disconnected:
 			log.Warn("lost the broker; reconnecting", zap.String("broker", e.Broker), zap.Error(e.Err))
 		case oslo.ConnectFailed:
@@ -58,8 +64,9 @@ func bootstrapNeutron(ctx context.Context, b *Boot, probe *config.Config, withHo
 	db, err := ovsdb.ConnectWhile(ctx, probe.OVSDBConnection, log, func() error {
 		b.Prefetch.Start(ctx, probe)
 		mode.source = neutron.New(client, neutronSettings(probe), log)
+		source.Store(mode.source)
 		var err error
-		first, err = mode.source.Start(ctx)
+		_, err = mode.source.Start(ctx)
 		b.Load = time.Since(start)
 		return err
 	})
@@ -70,6 +77,10 @@ func bootstrapNeutron(ctx context.Context, b *Boot, probe *config.Config, withHo
 	}
 	b.Connect = time.Since(start) - b.Load
 	b.DB = db
+	// What a previous run wired stays as it is: the first snapshot has the VIFs plugged now.
+	primed := time.Now()
+	first = mode.source.Prime(ctx, pluggedVIFs(db, probe.IntegrationBridge))
+	b.Load += time.Since(primed)
 	b.neutron = mode
 	b.first = first
 	if b.Config, err = b.Effective(first.Host); err != nil {
@@ -77,6 +88,21 @@ func bootstrapNeutron(ctx context.Context, b *Boot, probe *config.Config, withHo
 		return nil, err
 	}
 	return b, nil
+}
+
+// pluggedVIFs are the VIFs on the integration bridge, each Wired when it carries a local
+// VLAN (a previous run of the agent confirmed its flows, then tagged it).
+func pluggedVIFs(db *ovsdb.Client, integration string) []neutron.Plugged {
+	tags := db.PortTags(integration)
+	var out []neutron.Plugged
+	for _, v := range db.VIFs() {
+		if v.Bridge != integration || v.IfaceID == "" {
+			continue
+		}
+		tag, tagged := tags[v.Name]
+		out = append(out, neutron.Plugged{Device: v.IfaceID, Wired: v.Ready() && tagged && tag > 0 && tag != state.DeadVLAN})
+	}
+	return out
 }
 
 // neutronSettings are the source's settings from the config.

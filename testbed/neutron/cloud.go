@@ -216,6 +216,12 @@ func (c *Cloud) AMQPURL() string { return c.rabbit.URL() }
 // RabbitMQ is the test bed's broker node (rabbitmqctl queries, connection kills).
 func (c *Cloud) RabbitMQ() *rabbitmq.Node { return c.rabbit }
 
+// AgentDownTime is neutron-server's agent_down_time: how long after its last report an
+// agent counts as dead.
+func (c *Cloud) AgentDownTime() time.Duration {
+	return time.Duration(orInt(c.opts.AgentDownTime, 75)) * time.Second
+}
+
 // Timings returns how long the steps of Start took.
 func (c *Cloud) Timings() Timings {
 	c.mu.Lock()
