@@ -48,7 +48,7 @@ var allowed = map[string][]string{
 	"nsthread":                       {},
 	"dvr/namespace":                  {"ethtool", "northbound", "nsthread", "ovsdb", "state"},
 	"controller":                     {"controller/config", "dvr/namespace", "flows", "northbound", "ovsdb", "pipeline", "state", "tunnels"},
-	"startup":                        {"controller", "controller/config", "flows", "neutron", "neutron/oslo", "northbound", "ovsdb", "topology"},
+	"startup":                        {"controller", "controller/config", "flows", "neutron", "neutron/oslo", "northbound", "ovsdb", "state", "topology"},
 	"metrics":                        {"controller", "flows"},
 	"agentapi":                       {"controller", "controller/config", "flows", "northbound"},
 	"cmd/dvrflow-agent":              {"agentapi", "controller", "controller/config", "dvr/namespace", "flows", "metrics", "startup"},
