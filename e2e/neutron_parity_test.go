@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -86,7 +87,7 @@ func TestNeutronParity(t *testing.T) {
 		hosts[o.Name] = h
 	}
 	opts := neutron.AgentOptions{FirewallDriver: "noop"}
-	startNeutronModeAgent(t, hosts[parityOurs.Name], opts)
+	agentLog := startNeutronModeAgent(t, hosts[parityOurs.Name], opts)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, name := range []string{parityTheirs.Name, parityThird.Name} {
@@ -248,6 +249,14 @@ func TestNeutronParity(t *testing.T) {
 			strings.Join(problems, "\n"), roles[theirs.name].legend())
 	}
 	step("compared br-int, br-tun, br-vlan")
+
+	// The device details lack device_id: dvrflow pulled the router ports' Port objects
+	// from the real server for their router.
+	if data, err := os.ReadFile(agentLog); err != nil {
+		t.Error(err)
+	} else if log := string(data); !regexp.MustCompile(`routers of the router ports.*"found": [1-9]`).MatchString(log) || strings.Contains(log, "bulk_pull Port failed") {
+		t.Errorf("dvrflow-agent did not pull its router ports' routers (bulk_pull Port): see its log")
+	}
 
 	// Routed across the two agents: each host's router copy (the qr- ports, in the host's
 	// namespace: the netdev datapath cannot move them into a qrouter namespace) routes

@@ -298,6 +298,7 @@ func (s *Source) work(ctx context.Context) {
 		}
 		clear(s.failed)
 		clear(s.c.unknown)
+		clear(s.c.deviceIDAsked)
 		clear(s.up) // every device is reported up again
 		s.refresh = true
 	}
@@ -318,6 +319,34 @@ func (s *Source) work(ctx context.Context) {
 	}
 	s.fetchSubnets(ctx)
 	s.updateDevices(ctx)
+	s.fetchRouterIDs(ctx)
+}
+
+// fetchRouterIDs fills in the router of the router ports plugged here (bulk_pull of their
+// Port objects): the device details lack device_id. It runs after the devices are reported,
+// off the path from plug to up; a failure is logged and asked again at the next resync.
+func (s *Source) fetchRouterIDs(ctx context.Context) {
+	s.mu.Lock()
+	ids := s.c.routerPortsWithoutDevice()
+	for _, id := range ids {
+		s.c.deviceIDAsked[id] = true
+	}
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	ports, err := s.api.PullPorts(ctx, ids)
+	if err != nil {
+		s.log.Warn("bulk_pull Port failed: router ports without their router until the next resync", zap.Strings("ports", ids), zap.Error(err))
+		return
+	}
+	s.mu.Lock()
+	for _, p := range ports {
+		s.c.setDeviceID(p.ID, p.DeviceID)
+	}
+	s.mu.Unlock()
+	s.log.Debug("routers of the router ports", zap.Strings("ports", ids), zap.Int("found", len(ports)))
+	s.markChanged()
 }
 
 // fetchDetails asks for the details of devices; failures are retried at the next resync.
@@ -573,6 +602,7 @@ func (s *Source) apply(method string, raw json.RawMessage) error {
 			return err
 		}
 		s.refetch(a.Port.ID)
+		s.c.setDeviceID(a.Port.ID, a.Port.DeviceID)
 	case "port_delete":
 		var a portDeleteArgs
 		if err := decodeArgs(method, raw, &a); err != nil {
