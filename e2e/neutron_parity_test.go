@@ -62,7 +62,8 @@ type parityHost struct {
 // the two hosts must hold the same flows after normalisation (cookies blanked, ofports and
 // port names, local VLANs, MACs and IPs mapped by role), except the differences documented
 // in docs/neutron-differences.md (dvr.Explain). Then a VM on the VLAN network behind one
-// agent pings a VM on the VXLAN network behind the other, routed by DVR on both.
+// agent pings a VM on the VXLAN network behind the other, routed by DVR on both; and once the
+// third host's last VXLAN port is deleted (l2pop removal), the flows are compared again.
 func TestNeutronParity(t *testing.T) {
 	needsSwitch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -101,6 +102,17 @@ func TestNeutronParity(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+	// Neutron's agents stop with the test (the test bed runs on for the package's other
+	// tests); dvrflow-agent's cleanup stops it.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, name := range []string{parityTheirs.Name, parityThird.Name} {
+			if err := hosts[name].StopNeutronAgent(ctx); err != nil {
+				t.Errorf("stop Neutron's agent on %s: %v", name, err)
+			}
+		}
+	})
 	for _, err := range errs {
 		if err != nil {
 			t.Fatal(err)
