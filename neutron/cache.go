@@ -169,8 +169,15 @@ func (c *cache) setSubnet(id, network, cidr string, gatewayIP, gatewayMAC *strin
 	return nil
 }
 
+// setDVRMACs replaces the DVR MACs with the full list (dvr_mac_address_update,
+// get_dvr_mac_address_list).
 func (c *cache) setDVRMACs(macs []DVRMAC) {
 	c.dvrMACs = map[string]string{}
+	c.addDVRMACs(macs)
+}
+
+// addDVRMACs adds (or changes) the hosts' DVR MACs, keeping the others.
+func (c *cache) addDVRMACs(macs []DVRMAC) {
 	for _, m := range macs {
 		if m.Host != "" && m.MACAddress != "" {
 			c.dvrMACs[m.Host] = normalizeMAC(m.MACAddress)

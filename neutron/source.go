@@ -61,8 +61,10 @@ var DefaultResourceVersions = map[string]string{
 type Source struct {
 	rpc *oslo.Client
 	api *PluginAPI
-	set Settings
-	log *zap.Logger
+	// serve starts consuming a notification topic (rpc.Serve; a recorder in unit tests).
+	serve func(ctx context.Context, topic string) error
+	set   Settings
+	log   *zap.Logger
 
 	mu      sync.Mutex
 	c       *cache
@@ -74,7 +76,9 @@ type Source struct {
 	toDown  map[string]bool // devices to report down
 	refresh bool            // the next update_device_list asks for the full FDB
 	resync  bool            // everything is to be asked again
-	uuid    string
+	// dvrMACUpdates counts the dvr_mac_address_update casts applied (see syncHost).
+	dvrMACUpdates uint64
+	uuid          string
 
 	wake    chan struct{}
 	changed chan struct{}
@@ -85,6 +89,10 @@ type Source struct {
 func New(rpc *oslo.Client, set Settings, log *zap.Logger) *Source {
 	s := newSource(NewPluginAPI(rpc, set.Host), set, log)
 	s.rpc = rpc
+	s.serve = func(ctx context.Context, topic string) error {
+		_, err := rpc.Serve(ctx, topic, set.Host, s.handle)
+		return err
+	}
 	return s
 }
 
@@ -108,12 +116,22 @@ func newSource(api *PluginAPI, set Settings, log *zap.Logger) *Source {
 func (s *Source) Updates() <-chan *northbound.Update { return s.updates }
 
 // Start makes the agent's start sequence (reference §6.1): it waits for a live server,
-// fetches the DVR MACs, registers the agent (report_state with start_flag) and its tunnel
-// endpoints, and starts consuming the notifications. It returns the first snapshot (no
-// ports yet: they come as the agent reports the VIFs it sees).
+// starts consuming the notifications, fetches the DVR MACs, registers the agent
+// (report_state with start_flag) and its tunnel endpoints. It returns the first snapshot
+// (no ports yet: they come as the agent reports the VIFs it sees).
+//
+// The consumers come first, so that no dvr_mac_address_update or tunnel_update sent while
+// the agent fetches the lists is lost: Neutron's agent only starts listening after it has
+// fetched them, and never learns a DVR host that registers in between
+// (docs/neutron-differences.md).
 func (s *Source) Start(ctx context.Context) (*northbound.Snapshot, error) {
 	if err := s.waitServer(ctx); err != nil {
 		return nil, err
+	}
+	for _, topic := range slices.Sorted(maps.Keys(consumedTopics)) {
+		if err := s.serve(ctx, topic); err != nil {
+			return nil, fmt.Errorf("consume %s: %w", topic, err)
+		}
 	}
 	if err := s.syncHost(ctx); err != nil {
 		return nil, err
@@ -123,11 +141,6 @@ func (s *Source) Start(ctx context.Context) (*northbound.Snapshot, error) {
 	}
 	if err := s.syncTunnels(ctx); err != nil {
 		return nil, err
-	}
-	for _, topic := range slices.Sorted(maps.Keys(consumedTopics)) {
-		if _, err := s.rpc.Serve(ctx, topic, s.set.Host, s.handle); err != nil {
-			return nil, fmt.Errorf("consume %s: %w", topic, err)
-		}
 	}
 	s.mu.Lock()
 	snap := s.c.snapshot()
@@ -154,11 +167,16 @@ func (s *Source) waitServer(ctx context.Context) error {
 	}
 }
 
-// syncHost fetches this host's and every host's DVR MAC.
+// syncHost fetches this host's and every host's DVR MAC. The list replaces what the cache
+// has, unless a dvr_mac_address_update came in while it was asked for: either may be the
+// newer then, so the cache keeps both (a host removed meanwhile goes at the next update).
 func (s *Source) syncHost(ctx context.Context) error {
 	if !s.set.DistributedRouting {
 		return nil
 	}
+	s.mu.Lock()
+	updates := s.dvrMACUpdates
+	s.mu.Unlock()
 	own, err := s.api.GetDVRMACAddressByHost(ctx)
 	if err != nil {
 		return fmt.Errorf("get_dvr_mac_address_by_host: %w", err)
@@ -173,7 +191,11 @@ func (s *Source) syncHost(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.c.ownDVRMAC = mac
-	s.c.setDVRMACs(all)
+	if s.dvrMACUpdates == updates {
+		s.c.setDVRMACs(all)
+	} else {
+		s.c.addDVRMACs(all)
+	}
 	s.mu.Unlock()
 	s.log.Info("DVR MACs", zap.String("own", mac.String()), zap.Int("hosts", len(all)))
 	return nil
@@ -576,6 +598,7 @@ func (s *Source) apply(method string, raw json.RawMessage) error {
 			return err
 		}
 		s.c.setDVRMACs(a.DVRMACs)
+		s.dvrMACUpdates++
 	case "add_fdb_entries", "remove_fdb_entries":
 		var a fdbArgs
 		if err := decodeArgs(method, raw, &a); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,9 +22,14 @@ type fakeServer struct {
 	// replies are JSON results by method, for bulk_pull by "bulk_pull <resource_type>".
 	replies map[string]string
 	calls   []string // "method args"
+	// onCall, when set, runs as a call arrives (before it is answered), outside the lock.
+	onCall func(method string)
 }
 
 func (f *fakeServer) Call(_ context.Context, _ oslo.Target, method string, args any) (json.RawMessage, error) {
+	if f.onCall != nil {
+		f.onCall(method)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b, _ := json.Marshal(args)
@@ -302,5 +308,83 @@ func TestRouterPortsGetTheirRouter(t *testing.T) {
 	}
 	if d := devices(); d[qr1] != r2 {
 		t.Errorf("after port_update: device ids %v", d)
+	}
+}
+
+// TestStartConsumesBeforeFetchingTheLists: the agent consumes the notifications before it
+// asks for the DVR MACs and tunnels, so that a host registering meanwhile is not missed (the
+// update is queued, not lost); an update that arrives while the list is asked is kept even
+// if the list reply, older, lacks its host.
+func TestStartConsumesBeforeFetchingTheLists(t *testing.T) {
+	s, f := newTestSource(t)
+	ctx := context.Background()
+	for method, reply := range map[string]string{
+		"has_alive_neutron_server":    `true`,
+		"get_dvr_mac_address_by_host": `{"host": "compute1", "mac_address": "FA-16-3F-00-00-01"}`,
+		"get_dvr_mac_address_list":    `[{"host": "compute1", "mac_address": "FA-16-3F-00-00-01"}, {"host": "compute2", "mac_address": "FA-16-3F-00-00-02"}]`,
+		"report_state":                `"new"`,
+		"tunnel_sync":                 `{"tunnels": [{"host": "compute1", "ip_address": "192.168.0.1", "udp_port": 4789}]}`,
+	} {
+		f.replies[method] = reply
+	}
+	var order []string
+	var mu sync.Mutex
+	s.serve = func(_ context.Context, topic string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, "serve "+topic)
+		return nil
+	}
+	// compute3 registers while the list is asked: its update (the full list, compute3
+	// included) is consumed before the list's reply (computed just before) comes back.
+	f.onCall = func(method string) {
+		mu.Lock()
+		order = append(order, method)
+		mu.Unlock()
+		if method == "get_dvr_mac_address_list" {
+			if err := s.apply("dvr_mac_address_update", json.RawMessage(`{"dvr_macs": [{"host": "compute1", "mac_address": "FA-16-3F-00-00-01"},
+				{"host": "compute2", "mac_address": "FA-16-3F-00-00-02"}, {"host": "compute3", "mac_address": "FA-16-3F-00-00-03"}]}`)); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	snap, err := s.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := slices.Index(order, "get_dvr_mac_address_list")
+	served := 0
+	for i, o := range order {
+		if strings.HasPrefix(o, "serve ") {
+			served++
+			if i > list {
+				t.Errorf("%s after get_dvr_mac_address_list: %v", o, order)
+			}
+		}
+	}
+	if served != len(consumedTopics) || list < 0 {
+		t.Fatalf("start sequence %v", order)
+	}
+	var macs []string
+	for _, h := range snap.Model.OtherHosts {
+		macs = append(macs, h.Name+" "+h.DVRMAC.String())
+	}
+	if got := strings.Join(macs, ", "); got != "compute2 fa:16:3f:00:00:02, compute3 fa:16:3f:00:00:03" {
+		t.Errorf("other hosts' DVR MACs after the start: %s", got)
+	}
+
+	// Without an update meanwhile, the list replaces what the cache had (a resync).
+	f.onCall = nil
+	s.mu.Lock()
+	s.c.addDVRMACs([]DVRMAC{{Host: "compute9", MACAddress: "FA-16-3F-00-00-09"}})
+	s.mu.Unlock()
+	if err := s.syncHost(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	_, stale := s.c.dvrMACs["compute9"]
+	s.mu.Unlock()
+	if stale {
+		t.Error("a host the list no longer has kept its DVR MAC")
 	}
 }
