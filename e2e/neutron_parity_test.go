@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -513,21 +514,22 @@ func (r *roleMap) dump(t *testing.T, ctx context.Context, h *sandbox.Host, br st
 // they see each line with its addresses as the switch has them (ports and local VLANs
 // normalised), and what they leave unexplained is returned in the role form again.
 func explainByRole(role string, theirs, ours *roleMap, missing, extra []string, afterRemoval bool) (neutronLeft, oursLeft []string) {
-	back := map[string]string{}
-	raw := func(r *roleMap, lines []string) []string {
-		out := make([]string, len(lines))
+	raw := func(r *roleMap, lines []string) ([]string, map[string]string) {
+		out, back := make([]string, len(lines)), map[string]string{}
 		for i, l := range lines {
 			out[i] = r.withAddrs[l]
 			back[out[i]] = l
 		}
-		return out
+		return out, back
 	}
-	nl, ol := dvr.Explain(role, raw(theirs, missing), raw(ours, extra), afterRemoval)
+	rawMissing, backMissing := raw(theirs, missing)
+	rawExtra, backExtra := raw(ours, extra)
+	nl, ol := dvr.Explain(role, rawMissing, rawExtra, afterRemoval)
 	for _, l := range nl {
-		neutronLeft = append(neutronLeft, back[l])
+		neutronLeft = append(neutronLeft, backMissing[l])
 	}
 	for _, l := range ol {
-		oursLeft = append(oursLeft, back[l])
+		oursLeft = append(oursLeft, backExtra[l])
 	}
 	return neutronLeft, oursLeft
 }
@@ -542,26 +544,16 @@ func (r *roleMap) role(addr string) string {
 // legend says what the roles of a host stand for, for a failure message.
 func (r *roleMap) legend() string {
 	var parts []string
-	for _, k := range slices.Sorted(mapKeys(r.ports)) {
+	for _, k := range slices.Sorted(maps.Keys(r.ports)) {
 		parts = append(parts, k+"="+r.ports[k])
 	}
-	for _, k := range slices.Sorted(mapKeys(r.addrs)) {
+	for _, k := range slices.Sorted(maps.Keys(r.addrs)) {
 		parts = append(parts, k+"="+r.addrs[k])
 	}
-	for v, n := range r.vlans {
-		parts = append(parts, "local VLAN "+strconv.Itoa(v)+"="+n)
+	for _, v := range slices.Sorted(maps.Keys(r.vlans)) {
+		parts = append(parts, "local VLAN "+strconv.Itoa(v)+"="+r.vlans[v])
 	}
 	return r.host + ": " + strings.Join(parts, ", ")
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // parityRoles maps each compared host's ports, VLANs, MACs and IPs to roles: its own VMs
