@@ -262,3 +262,26 @@ func (a *PluginAPI) PullSubnets(ctx context.Context, ids []string) ([]PulledSubn
 	}
 	return out, err
 }
+
+// PulledPort is the part of a Port OVO primitive (bulk_pull, reference §5) the agent reads
+// and the legacy device details lack.
+type PulledPort struct {
+	ID          string `json:"id"`
+	DeviceID    string `json:"device_id"`
+	DeviceOwner string `json:"device_owner"`
+}
+
+// PullPorts asks for ports by id (bulk_pull of Port 1.7 objects).
+func (a *PluginAPI) PullPorts(ctx context.Context, ids []string) ([]PulledPort, error) {
+	var objects []struct {
+		Data PulledPort `json:"versioned_object.data"`
+	}
+	err := a.call(ctx, topicPlugin, "1.1", "bulk_pull", map[string]any{
+		"resource_type": "Port", "version": "1.7", "filter_kwargs": map[string]any{"id": ids},
+	}, &objects)
+	out := make([]PulledPort, 0, len(objects))
+	for _, o := range objects {
+		out = append(out, o.Data)
+	}
+	return out, err
+}

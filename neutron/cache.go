@@ -23,6 +23,10 @@ type cache struct {
 	// unknown are devices the server does not know for this host (no binding, deleted):
 	// they stay dead until a port_update, binding_activate or a resync names them again.
 	unknown map[string]bool
+	// deviceIDs are the device_id of ports the device details do not give it for (router
+	// ports: the router's id), by port id; deviceIDAsked the ports already pulled for it.
+	deviceIDs     map[string]string
+	deviceIDAsked map[string]bool
 	// subnets are the subnets of the ports' fixed IPs, by id.
 	subnets map[string]*subnet
 	// dvrMACs maps a host to its DVR MAC (normalised), this host included.
@@ -54,6 +58,7 @@ type fdbEntries struct {
 
 func newCache(host string, localIP netip.Addr) *cache {
 	return &cache{host: host, localIP: localIP, ports: map[string]*DeviceDetails{}, unknown: map[string]bool{},
+		deviceIDs: map[string]string{}, deviceIDAsked: map[string]bool{},
 		subnets: map[string]*subnet{}, dvrMACs: map[string]string{}, tunnels: map[netip.Addr]*tunnel{},
 		fdb: map[string]map[netip.Addr]*fdbEntries{}}
 }
@@ -82,6 +87,8 @@ func (c *cache) setDetails(details []DeviceDetails) (known, unknown []string) {
 // forget drops a device: it is no port of this host any more (deleted, unbound, gone).
 func (c *cache) forget(device string, unknown bool) {
 	delete(c.ports, device)
+	delete(c.deviceIDs, device)
+	delete(c.deviceIDAsked, device)
 	if unknown {
 		c.unknown[device] = true
 	} else {
@@ -100,6 +107,27 @@ func (c *cache) missingSubnets() []string {
 		}
 	}
 	return slices.Sorted(maps.Keys(seen))
+}
+
+// routerPortsWithoutDevice are the router ports (interfaces, centralized SNAT ports) plugged
+// here whose router the cache does not know and has not asked for yet: the legacy device
+// details carry no device_id, and `dvrflow trace` routes through a router by its id.
+func (c *cache) routerPortsWithoutDevice() []string {
+	var out []string
+	for id, p := range c.ports {
+		if strings.HasPrefix(p.DeviceOwner, "network:router") && c.deviceIDs[id] == "" && !c.deviceIDAsked[id] {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// setDeviceID records a port's device_id (its router's id for a router port).
+func (c *cache) setDeviceID(port, deviceID string) {
+	if _, ok := c.ports[port]; ok && deviceID != "" {
+		c.deviceIDs[port] = deviceID
+	}
 }
 
 // routerInterfaceSubnets are the subnets of the distributed router interfaces plugged
@@ -141,8 +169,15 @@ func (c *cache) setSubnet(id, network, cidr string, gatewayIP, gatewayMAC *strin
 	return nil
 }
 
+// setDVRMACs replaces the DVR MACs with the full list (dvr_mac_address_update,
+// get_dvr_mac_address_list).
 func (c *cache) setDVRMACs(macs []DVRMAC) {
 	c.dvrMACs = map[string]string{}
+	c.addDVRMACs(macs)
+}
+
+// addDVRMACs adds (or changes) the hosts' DVR MACs, keeping the others.
+func (c *cache) addDVRMACs(macs []DVRMAC) {
 	for _, m := range macs {
 		if m.Host != "" && m.MACAddress != "" {
 			c.dvrMACs[m.Host] = normalizeMAC(m.MACAddress)
@@ -307,6 +342,7 @@ func (c *cache) snapshot() *northbound.Snapshot {
 		if p == nil {
 			continue
 		}
+		p.DeviceID = c.deviceIDs[id]
 		m.Ports = append(m.Ports, *p)
 		if !networks[d.NetworkID] {
 			networks[d.NetworkID] = true

@@ -49,7 +49,8 @@ type (
 	}
 	portUpdateArgs struct {
 		Port struct {
-			ID string `json:"id"`
+			ID       string `json:"id"`
+			DeviceID string `json:"device_id"`
 		} `json:"port"`
 	}
 	portDeleteArgs struct {

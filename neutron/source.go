@@ -62,8 +62,10 @@ var DefaultResourceVersions = map[string]string{
 type Source struct {
 	rpc *oslo.Client
 	api *PluginAPI
-	set Settings
-	log *zap.Logger
+	// serve starts consuming a notification topic (rpc.Serve; a recorder in unit tests).
+	serve func(ctx context.Context, topic string) ([]string, error)
+	set   Settings
+	log   *zap.Logger
 
 	mu      sync.Mutex
 	c       *cache
@@ -75,7 +77,9 @@ type Source struct {
 	toDown  map[string]bool // devices to report down
 	refresh bool            // the next update_device_list asks for the full FDB
 	resync  bool            // everything is to be asked again
-	uuid    string
+	// dvrMACUpdates counts the dvr_mac_address_update casts applied (see syncHost).
+	dvrMACUpdates uint64
+	uuid          string
 	// retryAt is when the devices whose details failed are asked again (zero: no retry
 	// due); retryWait the back-off of the next failure.
 	retryAt   time.Time
@@ -92,6 +96,13 @@ type Source struct {
 func New(rpc *oslo.Client, set Settings, log *zap.Logger) *Source {
 	s := newSource(NewPluginAPI(rpc, set.Host), set, log)
 	s.rpc = rpc
+	s.serve = func(ctx context.Context, topic string) ([]string, error) {
+		srv, err := rpc.Serve(ctx, topic, set.Host, s.handle)
+		if err != nil {
+			return nil, err
+		}
+		return srv.Queues(), nil
+	}
 	return s
 }
 
@@ -115,12 +126,25 @@ func newSource(api *PluginAPI, set Settings, log *zap.Logger) *Source {
 func (s *Source) Updates() <-chan *northbound.Update { return s.updates }
 
 // Start makes the agent's start sequence (reference §6.1): it waits for a live server,
-// fetches the DVR MACs, registers the agent (report_state with start_flag) and its tunnel
-// endpoints, and starts consuming the notifications. It returns the first snapshot (no
-// ports yet: they come as the agent reports the VIFs it sees).
+// starts consuming the notifications, fetches the DVR MACs, registers the agent
+// (report_state with start_flag) and its tunnel endpoints. It returns the first snapshot
+// (no ports yet: they come as the agent reports the VIFs it sees).
+//
+// The consumers come first, so that no dvr_mac_address_update or tunnel_update sent while
+// the agent fetches the lists is lost: Neutron's agent only starts listening after it has
+// fetched them, and never learns a DVR host that registers in between
+// (docs/neutron-differences.md).
 func (s *Source) Start(ctx context.Context) (*northbound.Snapshot, error) {
 	if err := s.waitServer(ctx); err != nil {
 		return nil, err
+	}
+	var queues []string
+	for _, topic := range slices.Sorted(maps.Keys(consumedTopics)) {
+		q, err := s.serve(ctx, topic)
+		if err != nil {
+			return nil, fmt.Errorf("consume %s: %w", topic, err)
+		}
+		queues = append(queues, q...)
 	}
 	if err := s.syncHost(ctx); err != nil {
 		return nil, err
@@ -130,14 +154,6 @@ func (s *Source) Start(ctx context.Context) (*northbound.Snapshot, error) {
 	}
 	if err := s.syncTunnels(ctx); err != nil {
 		return nil, err
-	}
-	var queues []string
-	for _, topic := range slices.Sorted(maps.Keys(consumedTopics)) {
-		srv, err := s.rpc.Serve(ctx, topic, s.set.Host, s.handle)
-		if err != nil {
-			return nil, fmt.Errorf("consume %s: %w", topic, err)
-		}
-		queues = append(queues, srv.Queues()...)
 	}
 	s.mu.Lock()
 	snap := s.c.snapshot()
@@ -272,11 +288,16 @@ func (s *Source) waitServer(ctx context.Context) error {
 	}
 }
 
-// syncHost fetches this host's and every host's DVR MAC.
+// syncHost fetches this host's and every host's DVR MAC. The list replaces what the cache
+// has, unless a dvr_mac_address_update came in while it was asked for: either may be the
+// newer then, so the cache keeps both (a host removed meanwhile goes at the next update).
 func (s *Source) syncHost(ctx context.Context) error {
 	if !s.set.DistributedRouting {
 		return nil
 	}
+	s.mu.Lock()
+	updates := s.dvrMACUpdates
+	s.mu.Unlock()
 	own, err := s.api.GetDVRMACAddressByHost(ctx)
 	if err != nil {
 		return fmt.Errorf("get_dvr_mac_address_by_host: %w", err)
@@ -291,7 +312,11 @@ func (s *Source) syncHost(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.c.ownDVRMAC = mac
-	s.c.setDVRMACs(all)
+	if s.dvrMACUpdates == updates {
+		s.c.setDVRMACs(all)
+	} else {
+		s.c.addDVRMACs(all)
+	}
 	s.mu.Unlock()
 	s.log.Info("DVR MACs", zap.String("own", mac.String()), zap.Int("hosts", len(all)))
 	return nil
@@ -440,6 +465,7 @@ func (s *Source) work(ctx context.Context) {
 		}
 		clear(s.failed)
 		clear(s.c.unknown)
+		clear(s.c.deviceIDAsked)
 		clear(s.up) // every device is reported up again
 		s.refresh = true
 	}
@@ -467,6 +493,34 @@ func (s *Source) work(ctx context.Context) {
 	}
 	s.fetchSubnets(ctx)
 	s.updateDevices(ctx)
+	s.fetchRouterIDs(ctx)
+}
+
+// fetchRouterIDs fills in the router of the router ports plugged here (bulk_pull of their
+// Port objects): the device details lack device_id. It runs after the devices are reported,
+// off the path from plug to up; a failure is logged and asked again at the next resync.
+func (s *Source) fetchRouterIDs(ctx context.Context) {
+	s.mu.Lock()
+	ids := s.c.routerPortsWithoutDevice()
+	for _, id := range ids {
+		s.c.deviceIDAsked[id] = true
+	}
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	ports, err := s.api.PullPorts(ctx, ids)
+	if err != nil {
+		s.log.Warn("bulk_pull Port failed: router ports without their router until the next resync", zap.Strings("ports", ids), zap.Error(err))
+		return
+	}
+	s.mu.Lock()
+	for _, p := range ports {
+		s.c.setDeviceID(p.ID, p.DeviceID)
+	}
+	s.mu.Unlock()
+	s.log.Debug("routers of the router ports", zap.Strings("ports", ids), zap.Int("found", len(ports)))
+	s.markChanged()
 }
 
 // Back-off of the retries of devices whose details failed.
@@ -730,6 +784,7 @@ func (s *Source) apply(method string, raw json.RawMessage) error {
 			return err
 		}
 		s.c.setDVRMACs(a.DVRMACs)
+		s.dvrMACUpdates++
 	case "add_fdb_entries", "remove_fdb_entries":
 		var a fdbArgs
 		if err := decodeArgs(method, raw, &a); err != nil {
@@ -756,6 +811,7 @@ func (s *Source) apply(method string, raw json.RawMessage) error {
 			return err
 		}
 		s.refetch(a.Port.ID)
+		s.c.setDeviceID(a.Port.ID, a.Port.DeviceID)
 	case "port_delete":
 		var a portDeleteArgs
 		if err := decodeArgs(method, raw, &a); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,19 +18,29 @@ import (
 
 // fakeServer answers the agent's calls with canned replies and records them.
 type fakeServer struct {
-	mu      sync.Mutex
-	replies map[string]string // method → JSON result
-	calls   []string          // "method args"
+	mu sync.Mutex
+	// replies are JSON results by method, for bulk_pull by "bulk_pull <resource_type>".
+	replies map[string]string
+	calls   []string // "method args"
+	// onCall, when set, runs as a call arrives (before it is answered), outside the lock.
+	onCall func(method string)
 }
 
 func (f *fakeServer) Call(_ context.Context, _ oslo.Target, method string, args any) (json.RawMessage, error) {
+	if f.onCall != nil {
+		f.onCall(method)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b, _ := json.Marshal(args)
 	f.calls = append(f.calls, method+" "+string(b))
-	r, ok := f.replies[method]
+	key := method
+	if a, ok := args.(map[string]any); ok && method == "bulk_pull" {
+		key = fmt.Sprint(method, " ", a["resource_type"])
+	}
+	r, ok := f.replies[key]
 	if !ok {
-		return nil, fmt.Errorf("no reply for %s", method)
+		return nil, fmt.Errorf("no reply for %s", key)
 	}
 	return json.RawMessage(r), nil
 }
@@ -51,7 +62,14 @@ const (
 	qr1 = "d0000001-0000-4000-8000-000000000001"
 	n1  = "a0000001-0000-4000-8000-000000000001"
 	s1  = "b0000001-0000-4000-8000-000000000001"
+	r1  = "f0000001-0000-4000-8000-000000000001"
 )
+
+// pulledPort is a Port 1.7 primitive as bulk_pull returns it (the fields the agent reads).
+func pulledPort(id, owner, deviceID string) string {
+	return `{"versioned_object.name": "Port", "versioned_object.version": "1.7", "versioned_object.namespace": "versionedobjects",
+		"versioned_object.data": {"id": "` + id + `", "device_owner": "` + owner + `", "device_id": "` + deviceID + `", "status": "DOWN"}}`
+}
 
 func newTestSource(t *testing.T) (*Source, *fakeServer) {
 	f := &fakeServer{replies: map[string]string{
@@ -66,8 +84,9 @@ func newTestSource(t *testing.T) (*Source, *fakeServer) {
 			 "allowed_address_pairs": [], "port_security_enabled": false, "profile": {}},
 			{"device": "e0000009-0000-4000-8000-000000000009"}],
 			"failed_devices": []}`,
-		"bulk_pull": `[{"versioned_object.name": "Subnet", "versioned_object.version": "1.1", "versioned_object.namespace": "versionedobjects",
+		"bulk_pull Subnet": `[{"versioned_object.name": "Subnet", "versioned_object.version": "1.1", "versioned_object.namespace": "versionedobjects",
 			"versioned_object.data": {"id": "` + s1 + `", "network_id": "` + n1 + `", "cidr": "10.0.1.0/24", "gateway_ip": "10.0.1.1", "ip_version": 4}}]`,
+		"bulk_pull Port":              `[` + pulledPort(qr1, "network:router_interface_distributed", r1) + `]`,
 		"get_subnet_for_dvr":          `{"id": "` + s1 + `", "cidr": "10.0.1.0/24", "gateway_ip": "10.0.1.1", "gateway_mac": "fa:16:3e:aa:01:01", "ip_version": 4, "network_id": "` + n1 + `"}`,
 		"get_ports_on_host_by_subnet": `[{"id": "` + p1 + `", "mac_address": "fa:16:3e:00:00:01", "device_owner": "compute:nova", "status": "DOWN"}]`,
 		"update_device_list":          `{"devices_up": [], "failed_devices_up": [], "devices_down": [], "failed_devices_down": []}`,
@@ -109,7 +128,7 @@ func TestDevicesFromReports(t *testing.T) {
 	if sn := m.Subnets[0]; sn.GatewayMAC.String() != "fa:16:3e:aa:01:01" || sn.CIDR.String() != "10.0.1.0/24" {
 		t.Errorf("subnet %+v: want the gateway MAC of get_subnet_for_dvr", sn)
 	}
-	if len(f.called("get_subnet_for_dvr")) != 1 || len(f.called("bulk_pull")) != 1 {
+	if len(f.called("get_subnet_for_dvr")) != 1 || len(f.called("bulk_pull")) != 2 {
 		t.Errorf("subnets asked: bulk_pull %v, get_subnet_for_dvr %v", f.called("bulk_pull"), f.called("get_subnet_for_dvr"))
 	}
 
@@ -222,5 +241,150 @@ func TestNotifications(t *testing.T) {
 		if err := s.apply(tc.method, json.RawMessage(tc.args)); err == nil {
 			t.Errorf("%s %s accepted", tc.method, tc.args)
 		}
+	}
+}
+
+// TestRouterPortsGetTheirRouter: the legacy device details carry no device_id, so the
+// router ports plugged here are pulled once (bulk_pull Port, only those) for their router's
+// id, which the model's port then carries (`dvrflow trace` routes by it); a failed pull is
+// asked again at the next resync, and a port_update's device_id is taken as it comes.
+func TestRouterPortsGetTheirRouter(t *testing.T) {
+	s, f := newTestSource(t)
+	ctx := context.Background()
+	pulls := func() []string {
+		var out []string
+		for _, c := range f.called("bulk_pull") {
+			if strings.Contains(c, `"resource_type":"Port"`) {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	devices := func() map[string]string {
+		out := map[string]string{}
+		for _, p := range validated(t, s).Ports {
+			out[p.ID] = p.DeviceID
+		}
+		return out
+	}
+
+	s.Reconciled(Report{Plugged: []string{p1, qr1}, Unknown: []string{p1, qr1}})
+	s.work(ctx)
+	if got := pulls(); len(got) != 1 || !strings.Contains(got[0], `"filter_kwargs":{"id":["`+qr1+`"]}`) || !strings.Contains(got[0], `"version":"1.7"`) {
+		t.Fatalf("Port pulls: %v; want one, of the router port only", got)
+	}
+	if d := devices(); d[qr1] != r1 || d[p1] != "" {
+		t.Errorf("device ids %v: want the router's on the router port", d)
+	}
+	s.Reconciled(Report{Plugged: []string{p1, qr1}, Up: []string{p1, qr1}})
+	s.work(ctx)
+	if got := pulls(); len(got) != 1 {
+		t.Errorf("router port pulled again: %v", got)
+	}
+
+	// A fresh source whose pull fails: no router id, no new pull until the resync.
+	s, f = newTestSource(t)
+	delete(f.replies, "bulk_pull Port")
+	s.Reconciled(Report{Plugged: []string{p1, qr1}, Unknown: []string{p1, qr1}})
+	s.work(ctx)
+	s.Reconciled(Report{Plugged: []string{p1, qr1}, Up: []string{p1, qr1}})
+	s.work(ctx)
+	if got, d := pulls(), devices(); len(got) != 1 || d[qr1] != "" {
+		t.Fatalf("after a failed pull: pulls %v, device ids %v", got, d)
+	}
+	f.mu.Lock()
+	f.replies["bulk_pull Port"] = `[` + pulledPort(qr1, "network:router_interface_distributed", r1) + `]`
+	f.mu.Unlock()
+	s.requestResync()
+	s.work(ctx)
+	if got, d := pulls(), devices(); len(got) != 2 || d[qr1] != r1 {
+		t.Errorf("after the resync: pulls %v, device ids %v", got, d)
+	}
+
+	// port_update names the device (here the router port moved to another router).
+	r2 := "f0000002-0000-4000-8000-000000000002"
+	if err := s.apply("port_update", json.RawMessage(`{"port": {"id": "`+qr1+`", "device_id": "`+r2+`"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if d := devices(); d[qr1] != r2 {
+		t.Errorf("after port_update: device ids %v", d)
+	}
+}
+
+// TestStartConsumesBeforeFetchingTheLists: the agent consumes the notifications before it
+// asks for the DVR MACs and tunnels, so that a host registering meanwhile is not missed (the
+// update is queued, not lost); an update that arrives while the list is asked is kept even
+// if the list reply, older, lacks its host.
+func TestStartConsumesBeforeFetchingTheLists(t *testing.T) {
+	s, f := newTestSource(t)
+	ctx := context.Background()
+	for method, reply := range map[string]string{
+		"has_alive_neutron_server":    `true`,
+		"get_dvr_mac_address_by_host": `{"host": "compute1", "mac_address": "FA-16-3F-00-00-01"}`,
+		"get_dvr_mac_address_list":    `[{"host": "compute1", "mac_address": "FA-16-3F-00-00-01"}, {"host": "compute2", "mac_address": "FA-16-3F-00-00-02"}]`,
+		"report_state":                `"new"`,
+		"tunnel_sync":                 `{"tunnels": [{"host": "compute1", "ip_address": "192.168.0.1", "udp_port": 4789}]}`,
+	} {
+		f.replies[method] = reply
+	}
+	var order []string
+	var mu sync.Mutex
+	s.serve = func(_ context.Context, topic string) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, "serve "+topic)
+		return []string{topic}, nil
+	}
+	// compute3 registers while the list is asked: its update (the full list, compute3
+	// included) is consumed before the list's reply (computed just before) comes back.
+	f.onCall = func(method string) {
+		mu.Lock()
+		order = append(order, method)
+		mu.Unlock()
+		if method == "get_dvr_mac_address_list" {
+			if err := s.apply("dvr_mac_address_update", json.RawMessage(`{"dvr_macs": [{"host": "compute1", "mac_address": "FA-16-3F-00-00-01"},
+				{"host": "compute2", "mac_address": "FA-16-3F-00-00-02"}, {"host": "compute3", "mac_address": "FA-16-3F-00-00-03"}]}`)); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	snap, err := s.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := slices.Index(order, "get_dvr_mac_address_list")
+	served := 0
+	for i, o := range order {
+		if strings.HasPrefix(o, "serve ") {
+			served++
+			if i > list {
+				t.Errorf("%s after get_dvr_mac_address_list: %v", o, order)
+			}
+		}
+	}
+	if served != len(consumedTopics) || list < 0 {
+		t.Fatalf("start sequence %v", order)
+	}
+	var macs []string
+	for _, h := range snap.Model.OtherHosts {
+		macs = append(macs, h.Name+" "+h.DVRMAC.String())
+	}
+	if got := strings.Join(macs, ", "); got != "compute2 fa:16:3f:00:00:02, compute3 fa:16:3f:00:00:03" {
+		t.Errorf("other hosts' DVR MACs after the start: %s", got)
+	}
+
+	// Without an update meanwhile, the list replaces what the cache had (a resync).
+	f.onCall = nil
+	s.mu.Lock()
+	s.c.addDVRMACs([]DVRMAC{{Host: "compute9", MACAddress: "FA-16-3F-00-00-09"}})
+	s.mu.Unlock()
+	if err := s.syncHost(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	_, stale := s.c.dvrMACs["compute9"]
+	s.mu.Unlock()
+	if stale {
+		t.Error("a host the list no longer has kept its DVR MAC")
 	}
 }
