@@ -37,6 +37,9 @@ type Agent struct {
 	onConverged func(Report)
 	// repairs counts the flow-mods that undid other clients' changes.
 	repairs int
+	// unknownVIFs are the iface-ids of the VIFs the last reconcile found no port for (each
+	// is logged once).
+	unknownVIFs map[string]bool
 	// problems are the objects the northbound state in force lacks (invalid ones).
 	problems []northbound.Problem
 

@@ -183,9 +183,16 @@ func (a *Agent) logReconcile(p plan, tagged []string, nextCfg int) {
 	for _, name := range tagged {
 		perPort("port tagged", zap.String("port", name), zap.Int("tag", p.retag[name]))
 	}
+	// Each unknown VIF is logged once, when it becomes unknown (a VIF waits for its port
+	// until the northbound source knows it: every reconcile meanwhile would repeat it).
+	unknown := make(map[string]bool, len(p.binding.Unknown))
 	for _, v := range p.binding.Unknown {
-		a.log.Warn("VIF not in the northbound state, marked dead", zap.String("port", v.Name), zap.String("iface_id", v.IfaceID))
+		unknown[v.IfaceID] = true
+		if !a.unknownVIFs[v.IfaceID] {
+			a.log.Warn("VIF not in the northbound state, kept dead until it is", zap.String("port", v.Name), zap.String("iface_id", v.IfaceID))
+		}
 	}
+	a.unknownVIFs = unknown
 	if len(p.waiting) > 0 {
 		a.log.Info("ports without an ofport yet, no flows point at them", zap.Strings("ports", p.waiting))
 	}
