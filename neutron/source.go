@@ -67,8 +67,11 @@ type Source struct {
 	set   Settings
 	log   *zap.Logger
 
-	mu      sync.Mutex
-	c       *cache
+	mu sync.Mutex
+	c  *cache
+	// p are the Port and Network objects the server pushed: a plugged port they bind here
+	// is programmed without asking for its details.
+	p       *pushed
 	plugged map[string]bool // the VIFs on br-int, from the last report
 	up      map[string]bool // devices reported up
 	pending map[string]bool // devices to ask details for
@@ -116,7 +119,7 @@ func newSource(api *PluginAPI, set Settings, log *zap.Logger) *Source {
 	}
 	return &Source{
 		api: api, set: set, log: log.With(zap.String("northbound", "neutron")),
-		c: newCache(set.Host, set.LocalIP), plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
+		c: newCache(set.Host, set.LocalIP), p: newPushed(), plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
 		failed: map[string]bool{}, toUp: map[string]bool{}, toDown: map[string]bool{}, refresh: true,
 		uuid: newUUID(), l2pop: make(chan struct{}, 1), wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), updates: make(chan *northbound.Update, 1),
 	}
@@ -466,6 +469,7 @@ func (s *Source) work(ctx context.Context) {
 		clear(s.failed)
 		clear(s.c.unknown)
 		clear(s.c.deviceIDAsked)
+		s.p.clear() // pushes may have been lost: everything is asked
 		clear(s.up) // every device is reported up again
 		s.refresh = true
 	}
@@ -478,6 +482,9 @@ func (s *Source) work(ctx context.Context) {
 	}
 	devices := slices.Sorted(maps.Keys(s.pending))
 	clear(s.pending)
+	asked := len(devices)
+	devices = s.takePushed(devices)
+	fromPushes := asked > len(devices)
 	s.mu.Unlock()
 
 	if resync {
@@ -492,6 +499,9 @@ func (s *Source) work(ctx context.Context) {
 		s.fetchDetails(ctx, devices)
 	}
 	s.fetchSubnets(ctx)
+	if fromPushes {
+		s.markChanged()
+	}
 	s.updateDevices(ctx)
 	s.fetchRouterIDs(ctx)
 }
@@ -848,6 +858,8 @@ func (s *Source) apply(method string, raw json.RawMessage) error {
 		if a.Host == s.set.Host {
 			s.refetch(a.PortID)
 		}
+	case "push":
+		return s.applyPush(method, raw)
 	case "binding_deactivate":
 		var a bindingArgs
 		if err := decodeArgs(method, raw, &a); err != nil {
