@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pushedPortObject is a Port 1.7 primitive as the server pushes it, bound to host (vxlan
@@ -204,5 +205,48 @@ func TestGarbagePush(t *testing.T) {
 	defer s.mu.Unlock()
 	if len(s.p.ports)+len(s.p.portRevisions) != 0 {
 		t.Errorf("garbage cached: %+v", s.p)
+	}
+}
+
+// TestPushDuringDetailsCall: a port pushed while its details call is in flight (the server
+// pushes after the REST call that bound it returns; the VIF may be plugged first) is
+// programmed from the push at once; the call's answer, when it comes, does not replace it.
+func TestPushDuringDetailsCall(t *testing.T) {
+	s, f := newTestSource(t)
+	s.detailsAsync = true
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	release := make(chan struct{})
+	f.onCall = func(method string) {
+		if method == "get_devices_details_list_and_failed_devices" {
+			<-release
+		}
+	}
+	s.Reconciled(Report{Plugged: []string{p1}, Unknown: []string{p1}})
+	s.work(ctx) // the call is in flight
+	if err := s.apply("push", pushArgsJSON("updated", networkPush, pushedPortObject(p1, "compute1", 2, false))); err != nil {
+		t.Fatal(err)
+	}
+	s.Reconciled(Report{Plugged: []string{p1}, Unknown: []string{p1}})
+	s.work(ctx)
+	m := validated(t, s)
+	if len(m.Ports) != 1 || m.Ports[0].AdminStateUp {
+		t.Fatalf("ports while the call is in flight: %+v; want p1 from the push (admin down)", m.Ports)
+	}
+	close(release)
+	for i := 0; ; i++ {
+		s.mu.Lock()
+		n := len(s.asking)
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if i > 500 {
+			t.Fatal("the details call never returned")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if m := validated(t, s); len(m.Ports) != 1 || m.Ports[0].AdminStateUp {
+		t.Errorf("ports after the call's answer: %+v; want the push's", m.Ports)
 	}
 }

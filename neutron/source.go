@@ -75,11 +75,15 @@ type Source struct {
 	plugged map[string]bool // the VIFs on br-int, from the last report
 	up      map[string]bool // devices reported up
 	pending map[string]bool // devices to ask details for
-	failed  map[string]bool // devices whose details failed: asked again at the next resync
-	toUp    map[string]bool // devices to report up
-	toDown  map[string]bool // devices to report down
-	refresh bool            // the next update_device_list asks for the full FDB
-	resync  bool            // everything is to be asked again
+	// asking are the devices whose details call is in flight; detailsAsync makes the call
+	// in the background, so that a push arriving meanwhile programs its port at once.
+	asking       map[string]bool
+	detailsAsync bool
+	failed       map[string]bool // devices whose details failed: asked again at the next resync
+	toUp         map[string]bool // devices to report up
+	toDown       map[string]bool // devices to report down
+	refresh      bool            // the next update_device_list asks for the full FDB
+	resync       bool            // everything is to be asked again
 	// dvrMACUpdates counts the dvr_mac_address_update casts applied (see syncHost).
 	dvrMACUpdates uint64
 	uuid          string
@@ -99,6 +103,7 @@ type Source struct {
 func New(rpc *oslo.Client, set Settings, log *zap.Logger) *Source {
 	s := newSource(NewPluginAPI(rpc, set.Host), set, log)
 	s.rpc = rpc
+	s.detailsAsync = true
 	s.serve = func(ctx context.Context, topic string) ([]string, error) {
 		srv, err := rpc.Serve(ctx, topic, set.Host, s.handle)
 		if err != nil {
@@ -119,7 +124,7 @@ func newSource(api *PluginAPI, set Settings, log *zap.Logger) *Source {
 	}
 	return &Source{
 		api: api, set: set, log: log.With(zap.String("northbound", "neutron")),
-		c: newCache(set.Host, set.LocalIP), p: newPushed(), plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
+		c: newCache(set.Host, set.LocalIP), p: newPushed(), asking: map[string]bool{}, plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
 		failed: map[string]bool{}, toUp: map[string]bool{}, toDown: map[string]bool{}, refresh: true,
 		uuid: newUUID(), l2pop: make(chan struct{}, 1), wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), updates: make(chan *northbound.Update, 1),
 	}
@@ -485,6 +490,19 @@ func (s *Source) work(ctx context.Context) {
 	asked := len(devices)
 	devices = s.takePushed(devices)
 	fromPushes := asked > len(devices)
+	// A device whose call is in flight is asked again after it (it changed meanwhile).
+	devices = slices.DeleteFunc(devices, func(d string) bool {
+		if s.asking[d] {
+			s.pending[d] = true
+		}
+		return s.asking[d]
+	})
+	async := s.detailsAsync && len(devices) > 0
+	for _, d := range devices {
+		if async {
+			s.asking[d] = true
+		}
+	}
 	s.mu.Unlock()
 
 	if resync {
@@ -495,7 +513,18 @@ func (s *Source) work(ctx context.Context) {
 			s.log.Warn("resync: tunnels", zap.Error(err))
 		}
 	}
-	if len(devices) > 0 {
+	switch {
+	case async:
+		go func() {
+			s.fetchDetails(ctx, devices)
+			s.mu.Lock()
+			for _, d := range devices {
+				delete(s.asking, d)
+			}
+			s.mu.Unlock()
+			s.poke() // their subnets, and whatever came meanwhile
+		}()
+	case len(devices) > 0:
 		s.fetchDetails(ctx, devices)
 	}
 	s.fetchSubnets(ctx)
@@ -566,7 +595,8 @@ func (s *Source) fetchDetails(ctx context.Context, devices []string) {
 	for _, d := range devices {
 		asked[d] = true
 	}
-	details = slices.DeleteFunc(details, func(d DeviceDetails) bool { return !asked[d.Device] })
+	// A device a push bound here meanwhile is programmed from the push (takePushed).
+	details = slices.DeleteFunc(details, func(d DeviceDetails) bool { return !asked[d.Device] || s.fromPush(d.Device, true) != nil })
 	known, unknown := s.c.setDetails(details)
 	for _, d := range unknown {
 		s.log.Info("device unknown to neutron-server for this host: kept dead", zap.String("device", d))
@@ -704,7 +734,7 @@ func (s *Source) Reconciled(r Report) {
 	}
 	s.plugged = plugged
 	for _, d := range r.Unknown {
-		if _, known := s.c.ports[d]; !known && !s.c.unknown[d] && !s.failed[d] {
+		if _, known := s.c.ports[d]; !known && !s.c.unknown[d] && !s.failed[d] && !s.asking[d] {
 			s.pending[d] = true
 		}
 	}
