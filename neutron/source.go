@@ -595,9 +595,17 @@ func (s *Source) fetchDetails(ctx context.Context, devices []string) {
 	for _, d := range devices {
 		asked[d] = true
 	}
-	// A device a push bound here meanwhile is programmed from the push (takePushed).
-	details = slices.DeleteFunc(details, func(d DeviceDetails) bool { return !asked[d.Device] || s.fromPush(d.Device, true) != nil })
+	// A device a push bound here meanwhile is programmed from the push (takePushed); one
+	// pushed as deleted meanwhile stays deleted.
+	details = slices.DeleteFunc(details, func(d DeviceDetails) bool {
+		return !asked[d.Device] || s.fromPush(d.Device, true) != nil
+	})
 	known, unknown := s.c.setDetails(details)
+	for _, d := range devices {
+		if s.p.deletedPorts[d] {
+			s.c.forget(d, true)
+		}
+	}
 	for _, d := range unknown {
 		s.log.Info("device unknown to neutron-server for this host: kept dead", zap.String("device", d))
 	}
