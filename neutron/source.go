@@ -79,11 +79,14 @@ type Source struct {
 	// in the background, so that a push arriving meanwhile programs its port at once.
 	asking       map[string]bool
 	detailsAsync bool
-	failed       map[string]bool // devices whose details failed: asked again at the next resync
-	toUp         map[string]bool // devices to report up
-	toDown       map[string]bool // devices to report down
-	refresh      bool            // the next update_device_list asks for the full FDB
-	resync       bool            // everything is to be asked again
+	// upAgain are devices reported up while their details call was in flight: reported up
+	// again after it.
+	upAgain map[string]bool
+	failed  map[string]bool // devices whose details failed: asked again at the next resync
+	toUp    map[string]bool // devices to report up
+	toDown  map[string]bool // devices to report down
+	refresh bool            // the next update_device_list asks for the full FDB
+	resync  bool            // everything is to be asked again
 	// dvrMACUpdates counts the dvr_mac_address_update casts applied (see syncHost).
 	dvrMACUpdates uint64
 	uuid          string
@@ -124,7 +127,7 @@ func newSource(api *PluginAPI, set Settings, log *zap.Logger) *Source {
 	}
 	return &Source{
 		api: api, set: set, log: log.With(zap.String("northbound", "neutron")),
-		c: newCache(set.Host, set.LocalIP), p: newPushed(), asking: map[string]bool{}, plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
+		c: newCache(set.Host, set.LocalIP), p: newPushed(), asking: map[string]bool{}, upAgain: map[string]bool{}, plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
 		failed: map[string]bool{}, toUp: map[string]bool{}, toDown: map[string]bool{}, refresh: true,
 		uuid: newUUID(), l2pop: make(chan struct{}, 1), wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), updates: make(chan *northbound.Update, 1),
 	}
@@ -520,6 +523,13 @@ func (s *Source) work(ctx context.Context) {
 			s.mu.Lock()
 			for _, d := range devices {
 				delete(s.asking, d)
+				if s.upAgain[d] {
+					delete(s.upAgain, d)
+					delete(s.up, d)
+					if s.plugged[d] && s.c.ports[d] != nil {
+						s.toUp[d] = true
+					}
+				}
 			}
 			s.mu.Unlock()
 			s.poke() // their subnets, and whatever came meanwhile
@@ -677,6 +687,14 @@ func (s *Source) fetchSubnets(ctx context.Context) {
 func (s *Source) updateDevices(ctx context.Context) {
 	s.mu.Lock()
 	up, down := slices.Sorted(maps.Keys(s.toUp)), slices.Sorted(maps.Keys(s.toDown))
+	// A device whose details call is in flight (a push programmed it meanwhile) is reported
+	// up at once and again after the call: the server sets a port BUILD when it answers for
+	// its details, which may undo an ACTIVE set before.
+	for _, d := range up {
+		if s.asking[d] {
+			s.upAgain[d] = true
+		}
+	}
 	refresh := s.refresh && len(up) > 0
 	s.mu.Unlock()
 	if len(up)+len(down) == 0 {
