@@ -233,6 +233,12 @@ func TestPushDuringDetailsCall(t *testing.T) {
 	if len(m.Ports) != 1 || m.Ports[0].AdminStateUp {
 		t.Fatalf("ports while the call is in flight: %+v; want p1 from the push (admin down)", m.Ports)
 	}
+	// Reported up at once, and again after the call (which sets the port BUILD).
+	s.Reconciled(Report{Plugged: []string{p1}, Up: []string{p1}})
+	s.work(ctx)
+	if got := f.called("update_device_list"); len(got) != 1 || !strings.Contains(got[0], `"devices_up":["`+p1+`"]`) {
+		t.Fatalf("update_device_list while the call is in flight: %v", got)
+	}
 	close(release)
 	for i := 0; ; i++ {
 		s.mu.Lock()
@@ -248,5 +254,9 @@ func TestPushDuringDetailsCall(t *testing.T) {
 	}
 	if m := validated(t, s); len(m.Ports) != 1 || m.Ports[0].AdminStateUp {
 		t.Errorf("ports after the call's answer: %+v; want the push's", m.Ports)
+	}
+	s.work(ctx)
+	if got := f.called("update_device_list"); len(got) != 2 || !strings.Contains(got[1], `"devices_up":["`+p1+`"]`) {
+		t.Errorf("update_device_list after the call: %v; want the device up again", got)
 	}
 }
