@@ -500,7 +500,9 @@ func (s *Source) work(ctx context.Context) {
 		}
 		return s.asking[d]
 	})
-	async := s.detailsAsync && len(devices) > 0
+	// A resync asks in one blocking call, as before: the devices are reported up together
+	// after it.
+	async := s.detailsAsync && !resync && len(devices) > 0
 	for _, d := range devices {
 		if async {
 			s.asking[d] = true
