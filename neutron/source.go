@@ -503,8 +503,8 @@ func (s *Source) work(ctx context.Context) {
 	// A resync asks in one blocking call, as before: the devices are reported up together
 	// after it.
 	async := s.detailsAsync && !resync && len(devices) > 0
-	for _, d := range devices {
-		if async {
+	if async {
+		for _, d := range devices {
 			s.asking[d] = true
 		}
 	}
