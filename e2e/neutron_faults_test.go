@@ -521,8 +521,8 @@ func TestNeutronFaults(t *testing.T) {
 				queues = append(queues, q)
 			}
 		}
-		if len(queues) < 20 {
-			t.Fatalf("queues of faults-1's agent: %v, want a host and a fanout queue for each of its 10 topics", queues)
+		if len(queues) < 24 {
+			t.Fatalf("queues of faults-1's agent: %v, want a host and a fanout queue for each of its 12 topics", queues)
 		}
 		mark := a1.logSize()
 		conn, err := amqp.Dial(cloud.AMQPURL())

@@ -347,6 +347,9 @@ func (c *cache) snapshot() *northbound.Snapshot {
 		if !networks[d.NetworkID] {
 			networks[d.NetworkID] = true
 			m.Networks = append(m.Networks, modelNetwork(d))
+		} else if n := &m.Networks[slices.IndexFunc(m.Networks, func(n northbound.Network) bool { return n.ID == d.NetworkID })]; n.MTU == 0 {
+			// Ports programmed from the server's pushes have no MTU until the network's is known.
+			n.MTU = d.MTU
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.subnets)) {

@@ -33,6 +33,8 @@ var consumedTopics = map[string][]string{
 	topicNetworkDelete:     {"network_delete"},
 	topicBindingActivate:   {"binding_activate"},
 	topicBindingDeactivate: {"binding_deactivate"},
+	topicPortPush:          {"push"},
+	topicNetworkPush:       {"push"},
 }
 
 // The arguments of the casts.

@@ -67,11 +67,21 @@ type Source struct {
 	set   Settings
 	log   *zap.Logger
 
-	mu      sync.Mutex
-	c       *cache
+	mu sync.Mutex
+	c  *cache
+	// p are the Port and Network objects the server pushed: a plugged port they bind here
+	// is programmed without asking for its details.
+	p       *pushed
 	plugged map[string]bool // the VIFs on br-int, from the last report
 	up      map[string]bool // devices reported up
 	pending map[string]bool // devices to ask details for
+	// asking are the devices whose details call is in flight; detailsAsync makes the call
+	// in the background, so that a push arriving meanwhile programs its port at once.
+	asking       map[string]bool
+	detailsAsync bool
+	// upAgain are devices reported up while their details call was in flight: reported up
+	// again after it.
+	upAgain map[string]bool
 	failed  map[string]bool // devices whose details failed: asked again at the next resync
 	toUp    map[string]bool // devices to report up
 	toDown  map[string]bool // devices to report down
@@ -96,6 +106,7 @@ type Source struct {
 func New(rpc *oslo.Client, set Settings, log *zap.Logger) *Source {
 	s := newSource(NewPluginAPI(rpc, set.Host), set, log)
 	s.rpc = rpc
+	s.detailsAsync = true
 	s.serve = func(ctx context.Context, topic string) ([]string, error) {
 		srv, err := rpc.Serve(ctx, topic, set.Host, s.handle)
 		if err != nil {
@@ -116,7 +127,7 @@ func newSource(api *PluginAPI, set Settings, log *zap.Logger) *Source {
 	}
 	return &Source{
 		api: api, set: set, log: log.With(zap.String("northbound", "neutron")),
-		c: newCache(set.Host, set.LocalIP), plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
+		c: newCache(set.Host, set.LocalIP), p: newPushed(), asking: map[string]bool{}, upAgain: map[string]bool{}, plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
 		failed: map[string]bool{}, toUp: map[string]bool{}, toDown: map[string]bool{}, refresh: true,
 		uuid: newUUID(), l2pop: make(chan struct{}, 1), wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), updates: make(chan *northbound.Update, 1),
 	}
@@ -466,6 +477,7 @@ func (s *Source) work(ctx context.Context) {
 		clear(s.failed)
 		clear(s.c.unknown)
 		clear(s.c.deviceIDAsked)
+		s.p.clear() // pushes may have been lost: everything is asked
 		clear(s.up) // every device is reported up again
 		s.refresh = true
 	}
@@ -478,6 +490,24 @@ func (s *Source) work(ctx context.Context) {
 	}
 	devices := slices.Sorted(maps.Keys(s.pending))
 	clear(s.pending)
+	asked := len(devices)
+	devices = s.takePushed(devices)
+	fromPushes := asked > len(devices)
+	// A device whose call is in flight is asked again after it (it changed meanwhile).
+	devices = slices.DeleteFunc(devices, func(d string) bool {
+		if s.asking[d] {
+			s.pending[d] = true
+		}
+		return s.asking[d]
+	})
+	// A resync asks in one blocking call, as before: the devices are reported up together
+	// after it.
+	async := s.detailsAsync && !resync && len(devices) > 0
+	if async {
+		for _, d := range devices {
+			s.asking[d] = true
+		}
+	}
 	s.mu.Unlock()
 
 	if resync {
@@ -488,10 +518,31 @@ func (s *Source) work(ctx context.Context) {
 			s.log.Warn("resync: tunnels", zap.Error(err))
 		}
 	}
-	if len(devices) > 0 {
+	switch {
+	case async:
+		go func() {
+			s.fetchDetails(ctx, devices)
+			s.mu.Lock()
+			for _, d := range devices {
+				delete(s.asking, d)
+				if s.upAgain[d] {
+					delete(s.upAgain, d)
+					delete(s.up, d)
+					if s.plugged[d] && s.c.ports[d] != nil {
+						s.toUp[d] = true
+					}
+				}
+			}
+			s.mu.Unlock()
+			s.poke() // their subnets, and whatever came meanwhile
+		}()
+	case len(devices) > 0:
 		s.fetchDetails(ctx, devices)
 	}
 	s.fetchSubnets(ctx)
+	if fromPushes {
+		s.markChanged()
+	}
 	s.updateDevices(ctx)
 	s.fetchRouterIDs(ctx)
 }
@@ -556,8 +607,17 @@ func (s *Source) fetchDetails(ctx context.Context, devices []string) {
 	for _, d := range devices {
 		asked[d] = true
 	}
-	details = slices.DeleteFunc(details, func(d DeviceDetails) bool { return !asked[d.Device] })
+	// A device a push bound here meanwhile is programmed from the push (takePushed); one
+	// pushed as deleted meanwhile stays deleted.
+	details = slices.DeleteFunc(details, func(d DeviceDetails) bool {
+		return !asked[d.Device] || s.fromPush(d.Device, true) != nil
+	})
 	known, unknown := s.c.setDetails(details)
+	for _, d := range devices {
+		if s.p.deletedPorts[d] {
+			s.c.forget(d, true)
+		}
+	}
 	for _, d := range unknown {
 		s.log.Info("device unknown to neutron-server for this host: kept dead", zap.String("device", d))
 	}
@@ -629,6 +689,14 @@ func (s *Source) fetchSubnets(ctx context.Context) {
 func (s *Source) updateDevices(ctx context.Context) {
 	s.mu.Lock()
 	up, down := slices.Sorted(maps.Keys(s.toUp)), slices.Sorted(maps.Keys(s.toDown))
+	// A device whose details call is in flight (a push programmed it meanwhile) is reported
+	// up at once and again after the call: the server sets a port BUILD when it answers for
+	// its details, which may undo an ACTIVE set before.
+	for _, d := range up {
+		if s.asking[d] {
+			s.upAgain[d] = true
+		}
+	}
 	refresh := s.refresh && len(up) > 0
 	s.mu.Unlock()
 	if len(up)+len(down) == 0 {
@@ -694,7 +762,7 @@ func (s *Source) Reconciled(r Report) {
 	}
 	s.plugged = plugged
 	for _, d := range r.Unknown {
-		if _, known := s.c.ports[d]; !known && !s.c.unknown[d] && !s.failed[d] {
+		if _, known := s.c.ports[d]; !known && !s.c.unknown[d] && !s.failed[d] && !s.asking[d] {
 			s.pending[d] = true
 		}
 	}
@@ -848,6 +916,8 @@ func (s *Source) apply(method string, raw json.RawMessage) error {
 		if a.Host == s.set.Host {
 			s.refetch(a.PortID)
 		}
+	case "push":
+		return s.applyPush(method, raw)
 	case "binding_deactivate":
 		var a bindingArgs
 		if err := decodeArgs(method, raw, &a); err != nil {
