@@ -131,6 +131,15 @@ func (c *Client) Call(ctx context.Context, target Target, method string, args an
 		c.mu.Unlock()
 	}()
 
+	// A reply can only come back on the connection the call went out on: when that is
+	// lost (a broker restart takes the reply queue with it), the call fails at once with
+	// ErrNotConnected instead of waiting for its timeout, and the caller asks again.
+	c.mu.Lock()
+	var lost <-chan struct{}
+	if c.session != nil {
+		lost = c.session.lost
+	}
+	c.mu.Unlock()
 	msg := properties(body)
 	msg.Expiration = strconv.FormatInt(max(timeout.Milliseconds(), 1), 10)
 	if err := c.publish(ctx, c.transport.ControlExchange, c.controlExchange, target.routingKey(), msg); err != nil {
@@ -165,6 +174,8 @@ func (c *Client) Call(ctx context.Context, target Target, method string, args an
 				return nil, c.timedOut(target, method, msgID, timeout, policyKey, fromPolicy)
 			}
 			return nil, fmt.Errorf("call %s on %s: %w", method, target.routingKey(), ctx.Err())
+		case <-lost:
+			return nil, fmt.Errorf("call %s on %s: the connection was lost before the reply: %w", method, target.routingKey(), ErrNotConnected)
 		case <-c.closing:
 			return nil, fmt.Errorf("call %s on %s: %w", method, target.routingKey(), ErrClosed)
 		}
