@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/dvrflow/dvrflow/flowgraph"
-	"github.com/dvrflow/dvrflow/inspect"
 	"github.com/dvrflow/dvrflow/testbed/scenario"
 )
 
@@ -21,14 +20,7 @@ func scenarioGraph(t *testing.T, name string) *flowgraph.Graph {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := flowgraph.Input{Flows: map[string][]inspect.FlowRecord{}}
-	for _, br := range node.Bridges {
-		in.Flows[br] = node.Records(br)
-	}
-	for _, p := range node.PatchPorts() {
-		in.Patches = append(in.Patches, flowgraph.Patch{Bridge: p.Bridge, Port: p.Port, PeerBridge: p.PeerBridge, PeerPort: p.PeerPort})
-	}
-	return flowgraph.Build(in)
+	return flowgraph.Build(flowgraph.InputOf(node))
 }
 
 func scenarioNames(t *testing.T) []string {

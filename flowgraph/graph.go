@@ -380,3 +380,16 @@ func (g *Graph) String() string {
 	}
 	return fmt.Sprintf("%d bridges, %d tables, %d edges", len(g.Bridges), tables, len(g.Edges))
 }
+
+// InputOf is the graph input of a node read by inspect: every bridge's flow records, its
+// patch ports (from the OVSDB inventory) and its integration bridge.
+func InputOf(n *inspect.Node) Input {
+	in := Input{Flows: make(map[string][]inspect.FlowRecord, len(n.Bridges)), IntegrationBridge: n.Config.IntegrationBridge}
+	for _, br := range n.Bridges {
+		in.Flows[br] = n.Records(br)
+	}
+	for _, p := range n.PatchPorts() {
+		in.Patches = append(in.Patches, Patch{Bridge: p.Bridge, Port: p.Port, PeerBridge: p.PeerBridge, PeerPort: p.PeerPort})
+	}
+	return in
+}

@@ -22,13 +22,7 @@ func scenarioInput(t *testing.T, name string) Input {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := flowgraph.Input{Flows: map[string][]inspect.FlowRecord{}}
-	for _, br := range node.Bridges {
-		in.Flows[br] = node.Records(br)
-	}
-	for _, p := range node.PatchPorts() {
-		in.Patches = append(in.Patches, flowgraph.Patch{Bridge: p.Bridge, Port: p.Port, PeerBridge: p.PeerBridge, PeerPort: p.PeerPort})
-	}
+	in := flowgraph.InputOf(node)
 	var svg bytes.Buffer
 	if err := flowgraph.Build(in).Render(context.Background(), flowgraph.FormatSVG, &svg); err != nil {
 		t.Fatal(err)

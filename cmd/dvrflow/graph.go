@@ -36,13 +36,13 @@ png (laid out in-process, no Graphviz installation needed).`,
 			if err != nil {
 				return err
 			}
-			flows := node.flows
+			in := node.graph
 			if len(args) == 1 {
-				if flows, err = onlyBridge(flows, args[0]); err != nil {
+				if in.Flows, err = onlyBridge(in.Flows, args[0]); err != nil {
 					return err
 				}
 			}
-			graph := flowgraph.Build(flowgraph.Input{Flows: flows, Patches: node.patches, IntegrationBridge: node.integrationBridge})
+			graph := flowgraph.Build(in)
 			w, closeOut, err := g.writer()
 			if err != nil {
 				return err

@@ -15,12 +15,10 @@ import (
 // graphNode is what graph and report draw: the node's flow records per bridge, the patch
 // ports between its bridges and, when a topology was given, the diff.
 type graphNode struct {
-	name              string
-	readAt            time.Time
-	flows             map[string][]inspect.FlowRecord
-	patches           []flowgraph.Patch
-	integrationBridge string
-	diff              *inspect.DiffResult
+	name   string
+	readAt time.Time
+	graph  flowgraph.Input
+	diff   *inspect.DiffResult
 }
 
 // loadRecords reads the node the global flags point at (live, or --from-dir) with every
@@ -32,16 +30,7 @@ func loadRecords(ctx context.Context, g *globalOptions) (*graphNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	node := &graphNode{
-		name:              nodeName(g, n),
-		readAt:            time.Now().UTC(),
-		flows:             map[string][]inspect.FlowRecord{},
-		integrationBridge: n.Config.IntegrationBridge,
-	}
-	for _, br := range n.Bridges {
-		node.flows[br] = n.Records(br)
-	}
-	node.patches = patches(n)
+	node := &graphNode{name: nodeName(g, n), readAt: time.Now().UTC(), graph: flowgraph.InputOf(n)}
 	switch diff, _, err := n.Diff(nil); {
 	case errors.Is(err, inspect.ErrNoTopology):
 	case err != nil:
@@ -63,13 +52,4 @@ func nodeName(g *globalOptions, n *inspect.Node) string {
 	}
 	host, _ := os.Hostname()
 	return host
-}
-
-// patches are the node's patch ports, for the graph.
-func patches(n *inspect.Node) []flowgraph.Patch {
-	var out []flowgraph.Patch
-	for _, p := range n.PatchPorts() {
-		out = append(out, flowgraph.Patch{Bridge: p.Bridge, Port: p.Port, PeerBridge: p.PeerBridge, PeerPort: p.PeerPort})
-	}
-	return out
 }

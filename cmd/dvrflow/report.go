@@ -26,7 +26,7 @@ the diff against what dvrflow would install (when a topology is given).`,
 			if err != nil {
 				return err
 			}
-			graph := flowgraph.Build(flowgraph.Input{Flows: node.flows, Patches: node.patches, IntegrationBridge: node.integrationBridge})
+			graph := flowgraph.Build(node.graph)
 			var svg bytes.Buffer
 			if err := graph.Render(cmd.Context(), flowgraph.FormatSVG, &svg); err != nil {
 				return fmt.Errorf("draw the graph: %w", err)
@@ -38,7 +38,7 @@ the diff against what dvrflow would install (when a topology is given).`,
 			err = report.Write(w, report.Input{
 				Title:     node.name,
 				Generated: node.readAt,
-				Flows:     node.flows,
+				Flows:     node.graph.Flows,
 				GraphSVG:  svg.Bytes(),
 				Diff:      node.diff,
 			})
