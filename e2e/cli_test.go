@@ -130,18 +130,9 @@ func cliOnNeutronFlows(t *testing.T, topoFile, flowsFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sandbox.StartForTest(t, "cli")
 	// The node's layout as the agents build it: bridges, patch and tunnel ports, then the
 	// VIFs bound with their local VLAN tags.
-	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
-	first, err := testbed.NextOfport(ctx, h, "br-int")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := testbed.PlugPorts(ctx, h, "br-int", first, topo.Ports); err != nil {
-		t.Fatal(err)
-	}
-	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
+	h := scenarioHost(t, ctx, "cli", topoFile, topo)
 	lvid := map[int]int{} // Neutron's local VLAN → ours, by network
 	for refVLAN, netID := range ref.LocalVLANs {
 		for _, p := range topo.Ports {
@@ -286,16 +277,7 @@ func cliOnDvrflowNode(t *testing.T, topoFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sandbox.StartForTest(t, "cli")
-	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
-	first, err := testbed.NextOfport(ctx, h, "br-int")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := testbed.PlugPorts(ctx, h, "br-int", first, topo.Ports); err != nil {
-		t.Fatal(err)
-	}
-	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
+	h := scenarioHost(t, ctx, "cli", topoFile, topo)
 
 	// The CLI never writes: the switch holds the same flows before and after every command.
 	snapshot := func() string {

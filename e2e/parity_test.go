@@ -60,33 +60,7 @@ func parity(t *testing.T, topoFile, flowsFile string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sandbox.StartForTest(t, "parity")
-
-	// 1. The agent sets up its bridges (nothing plugged yet).
-	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
-	// 2. Uplinks on the physical bridges, then every port in one transaction, in order.
-	if topo.Host != nil {
-		for br, ports := range topo.Host.PhysicalBridgePorts {
-			for _, p := range ports {
-				if _, err := h.Vsctl(ctx, "add-port", br, p, "--", "set", "Interface", p, "type=internal"); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	integration := "br-int"
-	if topo.Host != nil && topo.Host.IntegrationBridge != nil {
-		integration = *topo.Host.IntegrationBridge
-	}
-	first, err := testbed.NextOfport(ctx, h, integration)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := testbed.PlugPorts(ctx, h, integration, first, topo.Ports); err != nil {
-		t.Fatal(err)
-	}
-	// 3. The agent binds them.
-	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
+	h := scenarioHost(t, ctx, "parity", topoFile, topo)
 
 	// Our local VLANs, from the ports' tags.
 	portNet := map[string]string{}
@@ -145,6 +119,37 @@ func parity(t *testing.T, topoFile, flowsFile string) []string {
 		}
 	}
 	return problems
+}
+
+// scenarioHost starts a host programmed by the agent for a scenario as its README
+// describes: the agent sets up its bridges (nothing plugged yet); the uplinks go on the
+// physical bridges, then every port in one transaction, in order; the agent binds them.
+func scenarioHost(t *testing.T, ctx context.Context, name, topoFile string, topo *topology.File) *sandbox.Host {
+	t.Helper()
+	h := sandbox.StartForTest(t, name)
+	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
+	if topo.Host != nil {
+		for br, ports := range topo.Host.PhysicalBridgePorts {
+			for _, p := range ports {
+				if _, err := h.Vsctl(ctx, "add-port", br, p, "--", "set", "Interface", p, "type=internal"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	integration := "br-int"
+	if topo.Host != nil && topo.Host.IntegrationBridge != nil {
+		integration = *topo.Host.IntegrationBridge
+	}
+	first, err := testbed.NextOfport(ctx, h, integration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testbed.PlugPorts(ctx, h, integration, first, topo.Ports); err != nil {
+		t.Fatal(err)
+	}
+	agentOnce(t, h, topoFile, "--manage-router-namespaces=false")
+	return h
 }
 
 // bridgeRole says which of dvr's difference roles a bridge of the scenario plays.
