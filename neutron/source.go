@@ -436,6 +436,15 @@ func (s *Source) heartbeat(ctx context.Context) {
 	}
 }
 
+// resyncCallTimeout bounds each list call of a resync.
+const resyncCallTimeout = 10 * time.Second
+
+func (s *Source) withTimeout(ctx context.Context, call func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, resyncCallTimeout)
+	defer cancel()
+	return call(ctx)
+}
+
 // requestResync marks everything to be asked again.
 func (s *Source) requestResync() {
 	s.mu.Lock()
@@ -511,11 +520,20 @@ func (s *Source) work(ctx context.Context) {
 	s.mu.Unlock()
 
 	if resync {
-		if err := s.syncHost(ctx); err != nil {
-			s.log.Warn("resync: DVR MACs", zap.Error(err))
+		// A resync's list calls must not hold up the devices behind them for a whole
+		// rpc_response_timeout: each gets resyncCallTimeout, and a failed one is asked
+		// again at the next report.
+		if err := s.withTimeout(ctx, s.syncHost); err != nil {
+			s.log.Warn("resync: DVR MACs; asked again at the next report", zap.Error(err))
+			s.mu.Lock()
+			s.resync = true
+			s.mu.Unlock()
 		}
-		if err := s.syncTunnels(ctx); err != nil {
-			s.log.Warn("resync: tunnels", zap.Error(err))
+		if err := s.withTimeout(ctx, s.syncTunnels); err != nil {
+			s.log.Warn("resync: tunnels; asked again at the next report", zap.Error(err))
+			s.mu.Lock()
+			s.resync = true
+			s.mu.Unlock()
 		}
 	}
 	switch {
