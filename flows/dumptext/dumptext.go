@@ -51,6 +51,9 @@ func (f Field) String() string {
 	if f.Bare {
 		return f.Name
 	}
+	if strings.ContainsAny(f.Value, ",\"() \t\n\r\v\f") {
+		return f.Name + "=" + strconv.Quote(f.Value)
+	}
 	return f.Name + "=" + f.Value
 }
 
@@ -149,12 +152,19 @@ func ParseLine(line string, tables Tables) (Flow, error) {
 	if len(f.Actions) == 0 {
 		return f, fmt.Errorf("empty actions in %q", line)
 	}
-	for _, tok := range splitTopLevel(head) {
+	tokens, closed := splitQuoted(head)
+	if !closed {
+		return f, fmt.Errorf("unbalanced quotes in %q", head)
+	}
+	for _, tok := range tokens {
 		tok = strings.TrimSpace(tok)
 		if tok == "" {
 			continue
 		}
 		name, value, hasValue := strings.Cut(tok, "=")
+		if !isFieldName(strings.SplitN(name, ":", 2)[0]) {
+			return f, fmt.Errorf("%q is not a field name in %q", name, line)
+		}
 		if !hasValue {
 			name, value, hasValue = strings.Cut(tok, ":") // e.g. "importance:5" never; keep bare
 			if hasValue && headerFields[name] {
@@ -164,7 +174,9 @@ func ParseLine(line string, tables Tables) (Flow, error) {
 			f.Match = append(f.Match, Field{Name: tok, Bare: true})
 			continue
 		}
-		value = unquote(value)
+		if value, ok = unquote(value); !ok {
+			return f, fmt.Errorf("%s: stray quote in %q", name, value)
+		}
 		switch {
 		case name == "cookie":
 			c, err := strconv.ParseUint(strings.TrimPrefix(value, "0x"), 16, 64)
@@ -213,20 +225,34 @@ func ParseLine(line string, tables Tables) (Flow, error) {
 	return f, nil
 }
 
-// cutActions splits a line at " actions=" (or a leading "actions="): the match part cannot
-// contain it, the actions may contain anything.
+// isFieldName reports whether s is spelled like an OpenFlow match or header field name
+// ("nw_src", "reg5", "NXM_NX_REG0", "tun_metadata0"): letters, digits, '_' and '.'.
+func isFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// cutActions splits a line at its first "actions=" that starts the line or follows a space or
+// a comma: the match part cannot contain it, the actions may contain anything.
 func cutActions(line string) (head, actions string, ok bool) {
-	if strings.HasPrefix(line, "actions=") {
-		return "", line[len("actions="):], true
+	for i := strings.Index(line, "actions="); i >= 0; {
+		if i == 0 || line[i-1] == ' ' || line[i-1] == ',' {
+			return strings.TrimRight(line[:i], " ,"), strings.TrimSpace(line[i+len("actions="):]), true
+		}
+		next := strings.Index(line[i+1:], "actions=")
+		if next < 0 {
+			break
+		}
+		i += 1 + next
 	}
-	i := strings.Index(line, " actions=")
-	if i < 0 {
-		i = strings.Index(line, ",actions=")
-	}
-	if i < 0 {
-		return "", "", false
-	}
-	return line[:i], strings.TrimSpace(line[i+len(" actions="):]), true
+	return "", "", false
 }
 
 // SplitActions splits an action list at its top-level commas: "learn(a,b),output:2" is
@@ -243,12 +269,20 @@ func SplitActions(s string) []string {
 
 // splitTopLevel splits at commas outside parentheses and quotes.
 func splitTopLevel(s string) []string {
-	var out []string
+	out, _ := splitQuoted(s)
+	return out
+}
+
+// splitQuoted splits at commas outside parentheses and double quotes (in which a backslash
+// escapes the next byte); closed is false when a quote is left open.
+func splitQuoted(s string) (out []string, closed bool) {
 	depth, start, quoted := 0, 0, false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '"':
 			quoted = !quoted
+		case quoted && c == '\\':
+			i++
 		case quoted:
 		case c == '(':
 			depth++
@@ -261,16 +295,15 @@ func splitTopLevel(s string) []string {
 			start = i + 1
 		}
 	}
-	return append(out, s[start:])
+	return append(out, s[start:]), !quoted
 }
 
-// unquote removes the double quotes ovs-ofctl puts around some names.
-func unquote(s string) string {
+// unquote removes the double quotes ovs-ofctl puts around some names (with C escapes inside);
+// ok is false for a value with a quote anywhere else.
+func unquote(s string) (string, bool) {
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		if u, err := strconv.Unquote(s); err == nil {
-			return u
-		}
-		return s[1 : len(s)-1]
+		u, err := strconv.Unquote(s)
+		return u, err == nil
 	}
-	return s
+	return s, !strings.Contains(s, `"`)
 }

@@ -48,7 +48,7 @@ func TestParseLine(t *testing.T) {
 		},
 		{
 			line:     `cookie=0x4, priority=10,arp,in_port="tap d1" actions=goto_table:24`,
-			resolved: true, cookie: 4, priority: 10, match: "arp,in_port=tap d1", actions: []string{"goto_table:24"},
+			resolved: true, cookie: 4, priority: 10, match: `arp,in_port="tap d1"`, actions: []string{"goto_table:24"},
 			getField: "in_port", fieldValue: "tap d1",
 		},
 		{
