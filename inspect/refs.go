@@ -35,7 +35,13 @@ func quoteName(s string) string {
 func rewrite(f *dumptext.Flow, port func(string) string, table func(string) string) {
 	for i := range f.Match {
 		if f.Match[i].Name == "in_port" {
-			f.Match[i].Value = port(f.Match[i].Value)
+			v := port(f.Match[i].Value)
+			unquoted, err := strconv.Unquote(v)
+			f.Match[i].Quoted = err == nil && strings.HasPrefix(v, `"`)
+			if f.Match[i].Quoted {
+				v = unquoted
+			}
+			f.Match[i].Value = v
 		}
 	}
 	for i, a := range f.Actions {

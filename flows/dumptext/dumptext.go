@@ -44,6 +44,9 @@ type Field struct {
 	Value string
 	// Bare is set for keywords printed without '=' ("arp", "ip").
 	Bare bool
+	// Quoted is set for a value printed in double quotes (ovs-ofctl --names quotes a port
+	// name that is not a letter followed by letters and digits); Value is without them.
+	Quoted bool
 }
 
 // String renders the field as ovs-ofctl does.
@@ -51,7 +54,7 @@ func (f Field) String() string {
 	if f.Bare {
 		return f.Name
 	}
-	if strings.ContainsAny(f.Value, ",\"() \t\n\r\v\f") {
+	if f.Quoted || strings.ContainsAny(f.Value, ",\"() \t\n\r\v\f") {
 		return f.Name + "=" + strconv.Quote(f.Value)
 	}
 	return f.Name + "=" + f.Value
@@ -174,6 +177,7 @@ func ParseLine(line string, tables Tables) (Flow, error) {
 			f.Match = append(f.Match, Field{Name: tok, Bare: true})
 			continue
 		}
+		quoted := strings.HasPrefix(value, `"`)
 		if value, ok = unquote(value); !ok {
 			return f, fmt.Errorf("%s: stray quote in %q", name, value)
 		}
@@ -219,7 +223,7 @@ func ParseLine(line string, tables Tables) (Flow, error) {
 				f.Extra = append(f.Extra, tok)
 			}
 		default:
-			f.Match = append(f.Match, Field{Name: name, Value: value})
+			f.Match = append(f.Match, Field{Name: name, Value: value, Quoted: quoted})
 		}
 	}
 	return f, nil
