@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -720,9 +721,27 @@ func (s *Source) updateDevices(ctx context.Context) {
 	if len(up)+len(down) == 0 {
 		return
 	}
-	res, err := s.api.UpdateDeviceList(ctx, up, down, refresh)
-	if err != nil {
-		s.log.Warn("update_device_list failed; retried", zap.Strings("up", up), zap.Strings("down", down), zap.Error(err))
+	// The server handles a call's devices one after the other; chunks in flight together
+	// let it overlap them, and keep each call well inside rpc_response_timeout.
+	chunks := chunkDevices(up, down, deviceListChunk)
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Bool
+		slots  = make(chan struct{}, deviceListInFlight)
+	)
+	for _, c := range chunks {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if !s.reportDevices(ctx, c.up, c.down, refresh) {
+				failed.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() {
 		go func() {
 			select {
 			case <-ctx.Done():
@@ -731,6 +750,51 @@ func (s *Source) updateDevices(ctx context.Context) {
 			}
 		}()
 		return
+	}
+	if refresh {
+		s.mu.Lock()
+		s.refresh = false
+		s.mu.Unlock()
+	}
+}
+
+// deviceListChunk is how many devices one update_device_list carries, and
+// deviceListInFlight how many such calls are in flight at once. neutron-server runs
+// update_device_up for a call's devices one after the other (port status, provisioning
+// block, l2population), 10 ms to most of a second each depending on its load: a few hundred
+// devices in one call would outlast rpc_response_timeout.
+const (
+	deviceListChunk    = 10
+	deviceListInFlight = 4
+)
+
+// deviceChunk is one update_device_list's devices.
+type deviceChunk struct{ up, down []string }
+
+// chunkDevices splits the devices to report into calls of at most n devices, the devices up
+// first.
+func chunkDevices(up, down []string, n int) []deviceChunk {
+	var out []deviceChunk
+	for len(up) > 0 {
+		k := min(n, len(up))
+		out = append(out, deviceChunk{up: up[:k]})
+		up = up[k:]
+	}
+	for len(down) > 0 {
+		k := min(n, len(down))
+		out = append(out, deviceChunk{down: down[:k]})
+		down = down[k:]
+	}
+	return out
+}
+
+// reportDevices makes one update_device_list call and records its result; false if the
+// call failed (its devices stay due).
+func (s *Source) reportDevices(ctx context.Context, up, down []string, refresh bool) bool {
+	res, err := s.api.UpdateDeviceList(ctx, up, down, refresh)
+	if err != nil {
+		s.log.Warn("update_device_list failed; retried", zap.Strings("up", up), zap.Strings("down", down), zap.Error(err))
+		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -751,11 +815,9 @@ func (s *Source) updateDevices(ctx context.Context) {
 			delete(s.up, d)
 		}
 	}
-	if refresh {
-		s.refresh = false
-	}
 	s.log.Info("devices reported", zap.Strings("up", up), zap.Strings("down", down), zap.Bool("refresh_tunnels", refresh),
 		zap.Strings("failed_up", res.FailedDevicesUp), zap.Strings("failed_down", res.FailedDevicesDown))
+	return true
 }
 
 // Reconciled takes the agent's report of a reconcile. It must not block: it records what

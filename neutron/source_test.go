@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -386,5 +387,85 @@ func TestStartConsumesBeforeFetchingTheLists(t *testing.T) {
 	s.mu.Unlock()
 	if stale {
 		t.Error("a host the list no longer has kept its DVR MAC")
+	}
+}
+
+// TestDeviceListInChunks: many devices due at once go out as several update_device_list
+// calls of at most deviceListChunk devices, in flight together, each device exactly once.
+func TestDeviceListInChunks(t *testing.T) {
+	s, f := newTestSource(t)
+	var up, down []string
+	for i := range 25 {
+		up = append(up, fmt.Sprintf("c0000001-0000-4000-8000-%012d", i))
+	}
+	for i := range 3 {
+		down = append(down, fmt.Sprintf("c0000002-0000-4000-8000-%012d", i))
+	}
+	s.mu.Lock()
+	for _, d := range up {
+		s.toUp[d] = true
+	}
+	for _, d := range down {
+		s.toDown[d] = true
+		s.up[d] = true
+	}
+	s.mu.Unlock()
+	// Every call waits until a second one is in flight: the calls must overlap.
+	f.onCall = overlapGate(t, "update_device_list", 2)
+	s.updateDevices(context.Background())
+
+	calls := f.called("update_device_list")
+	if len(calls) != 4 {
+		t.Fatalf("%d update_device_list calls, want 4 (10 + 10 + 5 up, 3 down): %v", len(calls), calls)
+	}
+	seen := map[string]int{}
+	for _, c := range calls {
+		var args struct {
+			Up   []string `json:"devices_up"`
+			Down []string `json:"devices_down"`
+		}
+		if err := json.Unmarshal([]byte(c), &args); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(args.Up) + len(args.Down); n > deviceListChunk {
+			t.Errorf("a call with %d devices: %s", n, c)
+		}
+		for _, d := range append(args.Up, args.Down...) {
+			seen[d]++
+		}
+	}
+	for _, d := range append(up, down...) {
+		if seen[d] != 1 {
+			t.Errorf("%s reported %d times", d, seen[d])
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.toUp) != 0 || len(s.toDown) != 0 || len(s.up) != len(up) {
+		t.Errorf("after the calls: %d still to report up, %d down, %d up; want 0, 0, %d", len(s.toUp), len(s.toDown), len(s.up), len(up))
+	}
+}
+
+// overlapGate is a fakeServer.onCall that holds each call of method until n of them are
+// in flight at once (the test fails if that does not happen within 10 s).
+func overlapGate(t *testing.T, method string, n int) func(string) {
+	var mu sync.Mutex
+	inFlight := 0
+	reached := make(chan struct{})
+	return func(m string) {
+		if m != method {
+			return
+		}
+		mu.Lock()
+		inFlight++
+		if inFlight == n {
+			close(reached)
+		}
+		mu.Unlock()
+		select {
+		case <-reached:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: never %d calls in flight at once", method, n)
+		}
 	}
 }
