@@ -46,6 +46,9 @@ type neutronAgentResult struct {
 	// for the plugs it asked (Neutron's agent takes a port's details from its OVO cache,
 	// filled by the server's pushes when the port was created).
 	Asked []time.Duration `json:",omitempty"`
+	// PushLate counts the single plugs whose port's bound push had not come within 5 s of
+	// its creation (plugged anyway).
+	PushLate int `json:",omitempty"`
 	// BatchReported is the batch's last device reported up; BatchActive every port of the
 	// batch ACTIVE in the API.
 	BatchReported, BatchActive time.Duration
@@ -123,6 +126,9 @@ func (b *bench) measureNeutron(ctx context.Context, plugs, batch int) (_ *neutro
 		return nil, err
 	}
 	log.Info("both agents alive", zap.Duration("after", time.Since(started).Round(time.Millisecond)))
+	if err := watch.watchPortPushes(ctx); err != nil {
+		return nil, err
+	}
 
 	api := cloud.Client
 	for i, a := range agents {
@@ -187,6 +193,15 @@ func (b *bench) neutronSinglePlug(ctx context.Context, api *neutron.Client, watc
 	port, err := createBoundPort(ctx, api, a, fmt.Sprintf("single-%d", i))
 	if err != nil {
 		return err
+	}
+	// Nova plugs a VIF after the server has bound the port and told the agents (it builds
+	// the domain meanwhile): the plug waits for the server's push of the bound port.
+	pushed, err := watch.boundPushed(ctx, port.ID, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	if !pushed {
+		a.res.PushLate++
 	}
 	t0 := time.Now()
 	names, err := a.hv.plug(ctx, "br-int", a.ofport, []topology.Port{vif(port)})

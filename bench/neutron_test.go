@@ -200,3 +200,25 @@ func TestRPCWatchReportedUpAndCounts(t *testing.T) {
 		t.Errorf("calls between: %s", got)
 	}
 }
+
+func TestParseBoundPortPush(t *testing.T) {
+	binding := func(host string) string {
+		return `{"versioned_object.name": "PortBinding", "versioned_object.data": {"port_id": "p", "host": "` + host + `", "vif_type": "ovs"}}`
+	}
+	port := func(id string, bindings ...string) string {
+		return `{"versioned_object.name": "Port", "versioned_object.version": "1.7", "versioned_object.data": {"id": "` + id +
+			`", "status": "DOWN", "bindings": [` + strings.Join(bindings, ",") + `]}}`
+	}
+	push := `{"method": "push", "version": "1.1", "args": {"event_type": "updated", "resource_list": [` +
+		port("bound", binding("h1")) + "," + port("unbound", binding("")) + "," + port("none") + `]}}`
+	env, _ := json.Marshal(map[string]string{"oslo.version": "2.0", "oslo.message": push})
+	ids, err := parseBoundPortPush(env)
+	if err != nil || strings.Join(ids, ",") != "bound" {
+		t.Errorf("parseBoundPortPush = %v, %v; want [bound]", ids, err)
+	}
+	for _, bad := range []string{`not json`, `{"oslo.message": "{\"method\": \"port_update\"}"}`} {
+		if _, err := parseBoundPortPush([]byte(bad)); err == nil {
+			t.Errorf("parseBoundPortPush(%s) accepted", bad)
+		}
+	}
+}

@@ -60,7 +60,7 @@ func (r *results) neutronSection(p func(string, ...any)) {
 	p("\n## 7. Neutron: dvrflow-agent beside Neutron's agent\n\n")
 	p("One Neutron test bed (`testbed/neutron`: RabbitMQ, MariaDB and neutron-server 21 with ML2 openvswitch + l2population, vxlan, distributed routers, noauth) and two agent hosts on its fabric with the same `openvswitch_agent.ini` (vxlan with a VTEP on the underlay, `l2_population`, `enable_distributed_routing`, `arp_responder`, `firewall_driver = noop`, `debug = False`): one runs Neutron's `neutron-openvswitch-agent`, the other the built `dvrflow-agent` started as in a Neutron cloud (`--config-file openvswitch_agent.ini`, info logging). Each agent's ports are on a network of its own. A port is created over REST bound to the agent's host (`binding:host_id`, `compute:nova`) and plugged as os-vif would, with its own OVSDB connection: Interface type `%s` named `tap<id[:11]>` with iface-id, attached-mac, iface-status and vm-uuid, committed without waiting for ovs-vswitchd.\n\n", r.VIFType)
 	p("Every time runs from just before the plug's OVSDB transaction. *update_device_list (up)* is when the agent's call reporting the device up reached the broker: the bench binds a queue of its own to the `neutron` exchange with the key `q-plugin` and receives a copy of every call the agents make to the server, stamped on arrival (the agent's own share: it includes ovs-vswitchd assigning the ofport, shown beside it, and the agent's calls for the port's details). *ACTIVE* is when the API first showed the port `ACTIVE` (polled every 20 ms for a single plug, 100 ms for a batch); the server's part is from the call to that. ")
-	p("**Single plugs**: %d per agent, the agents in turn, each plug once no call reached q-plugin for 700 ms (Neutron's agent reports a device up a second time 1–2 s after the first). **Batch**: %d ports created over REST in parallel (16 at a time), then, once the bus is quiet, plugged in one OVSDB transaction; one agent after the other.\n\n", n.Plugs, n.Batch)
+	p("**Single plugs**: %d per agent, the agents in turn, each plug once no call reached q-plugin for 700 ms (Neutron's agent reports a device up a second time 1–2 s after the first) and, as Nova does it (it binds the port, then builds the domain, then plugs), once the server's push of the bound port (`%s`, a copy received by the bench as for q-plugin) has gone out. **Batch**: %d ports created over REST in parallel (16 at a time), then, once the bus is quiet, plugged in one OVSDB transaction; one agent after the other.\n\n", n.Plugs, portPushExchange, n.Batch)
 	p("| agent | plugs | plug → ofport (ovs-vswitchd) p50 / p99 | plug → update_device_list (up): p50 | p99 | max | → ACTIVE, the server's part: p50 | p99 | plug → ACTIVE: p50 | p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, a := range n.Agents {
 		act := a.active()
@@ -70,6 +70,9 @@ func (r *results) neutronSection(p func(string, ...any)) {
 			ms(percentile(a.Server, 50)), ms(percentile(a.Server, 99)), ms(percentile(act, 50)), ms(percentile(act, 99)))
 	}
 	for _, a := range n.Agents {
+		if a.PushLate > 0 {
+			p("\nFor %d of %s's plugs the server's push had not come 5 s after the port was created; they were plugged anyway.\n", a.PushLate, a.Agent)
+		}
 		if len(a.Asked) > 0 {
 			p("\n%s asked for the port's details (`get_devices_details_list_and_failed_devices`, seen on the broker) in %d of %d plugs, %s after the plug at p50 and %s at p99; the rest of its share is mostly the server's answer to that call.\n",
 				a.Agent, len(a.Asked), len(a.Reported), ms(percentile(a.Asked, 50)), ms(percentile(a.Asked, 99)))

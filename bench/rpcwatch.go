@@ -22,6 +22,7 @@ type rpcWatch struct {
 	mu       sync.Mutex
 	up       map[string]time.Time // device → first update_device_list that reported it up
 	asked    map[string]time.Time // device → first get_devices_details_list_and_failed_devices
+	bound    map[string]time.Time // port → first Port push that carried a binding to a host
 	calls    []rpcCall
 	last     time.Time     // the last call seen
 	changed  chan struct{} // closed and replaced at every call
@@ -84,7 +85,8 @@ func watchRPC(ctx context.Context, amqpURL string) (*rpcWatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpc watch: connect: %w", err)
 	}
-	w := &rpcWatch{conn: conn, up: map[string]time.Time{}, asked: map[string]time.Time{}, changed: make(chan struct{}), consumed: make(chan struct{})}
+	w := &rpcWatch{conn: conn, up: map[string]time.Time{}, asked: map[string]time.Time{}, bound: map[string]time.Time{},
+		changed: make(chan struct{}), consumed: make(chan struct{})}
 	ch, err := conn.Channel()
 	if err != nil {
 		conn.Close()
@@ -136,6 +138,112 @@ func (w *rpcWatch) record(c rpcCall) {
 	}
 	close(w.changed)
 	w.changed = make(chan struct{})
+}
+
+// portPushExchange is the fanout exchange of the server's Port pushes (reference §5).
+const portPushExchange = "neutron-vo-Port-1.7_fanout"
+
+// watchPortPushes starts receiving a copy of the server's Port pushes, to know when a port's
+// binding has reached the agents. The exchange exists once an agent consumes the pushes.
+func (w *rpcWatch) watchPortPushes(ctx context.Context) error {
+	ch, err := w.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("rpc watch: channel: %w", err)
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		return fmt.Errorf("rpc watch: declare the push queue: %w", err)
+	}
+	if err := ch.QueueBind(q.Name, "", portPushExchange, false, nil); err != nil {
+		return fmt.Errorf("rpc watch: bind to %s: %w", portPushExchange, err)
+	}
+	deliveries, err := ch.ConsumeWithContext(ctx, q.Name, "dvrflow-bench-pushes", true, true, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("rpc watch: consume the pushes: %w", err)
+	}
+	go func() {
+		for d := range deliveries {
+			at := time.Now()
+			ids, err := parseBoundPortPush(d.Body)
+			if err != nil {
+				continue
+			}
+			w.mu.Lock()
+			for _, id := range ids {
+				if _, seen := w.bound[id]; !seen {
+					w.bound[id] = at
+				}
+			}
+			close(w.changed)
+			w.changed = make(chan struct{})
+			w.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+// parseBoundPortPush returns the ids of the ports of a Port push that are bound to a host.
+func parseBoundPortPush(body []byte) ([]string, error) {
+	var env osloEnvelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("oslo envelope: %w", err)
+	}
+	inner := body
+	if env.Message != nil {
+		inner = []byte(*env.Message)
+	}
+	var push struct {
+		Method string `json:"method"`
+		Args   struct {
+			Resources []struct {
+				Data struct {
+					ID       string `json:"id"`
+					Bindings []struct {
+						Data struct {
+							Host string `json:"host"`
+						} `json:"versioned_object.data"`
+					} `json:"bindings"`
+				} `json:"versioned_object.data"`
+			} `json:"resource_list"`
+		} `json:"args"`
+	}
+	if err := json.Unmarshal(inner, &push); err != nil {
+		return nil, fmt.Errorf("oslo message: %w", err)
+	}
+	if push.Method != "push" {
+		return nil, fmt.Errorf("not a push: %q", push.Method)
+	}
+	var ids []string
+	for _, r := range push.Args.Resources {
+		for _, b := range r.Data.Bindings {
+			if b.Data.Host != "" {
+				ids = append(ids, r.Data.ID)
+				break
+			}
+		}
+	}
+	return ids, nil
+}
+
+// boundPushed waits up to timeout for a push of the port bound to a host; false if none came.
+func (w *rpcWatch) boundPushed(ctx context.Context, port string, timeout time.Duration) (bool, error) {
+	deadline := time.After(timeout)
+	for {
+		w.mu.Lock()
+		_, ok := w.bound[port]
+		changed := w.changed
+		w.mu.Unlock()
+		if ok {
+			return true, nil
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return false, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
 }
 
 func (w *rpcWatch) close() {
