@@ -37,7 +37,7 @@ type File struct {
 type Host struct {
 	// Name is this node's name ([DEFAULT] host).
 	Name *string `json:"name,omitempty"`
-	// AgentMode is legacy, dvr, dvr_snat or dvr_no_external.
+	// AgentMode is legacy, dvr or dvr_snat (dvr_no_external is refused: not supported yet).
 	AgentMode         *string `json:"agent_mode,omitempty"`
 	IntegrationBridge *string `json:"integration_bridge,omitempty"`
 	TunnelBridge      *string `json:"tunnel_bridge,omitempty"`

@@ -27,7 +27,7 @@ func FuzzParseAndValidate(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	env := northbound.Env{Host: "compute1", TunnelTypes: []northbound.NetworkType{northbound.VXLAN, northbound.GRE},
-		BridgeMappings: map[string]string{"physnet1": "br-vlan", "extnet": "br-ex"}, LocalIP: netip.MustParseAddr("192.168.100.11")}
+		BridgeMappings: map[string]string{"physnet1": "br-vlan", "extnet": "br-ex"}, LocalIP: netip.MustParseAddr("192.168.100.11"), AgentMode: northbound.ModeDVR}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data)
 		if err != nil {

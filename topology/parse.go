@@ -231,7 +231,11 @@ func (p *parser) host(h *Host) *northbound.HostSettings {
 		EnableDistributedRouting: h.EnableDistributedRouting, PreventARPSpoofing: h.PreventARPSpoofing,
 	}
 	if h.AgentMode != nil {
-		if m, err := northbound.ParseAgentMode(*h.AgentMode); err != nil {
+		m, err := northbound.ParseAgentMode(*h.AgentMode)
+		if err == nil {
+			err = m.CheckSupported()
+		}
+		if err != nil {
 			o.fail("agent_mode", "%q %v", *h.AgentMode, err)
 		} else {
 			out.AgentMode = &m

@@ -44,6 +44,20 @@ func TestValidateInvalidTopologies(t *testing.T) {
 		}
 		panic("no port " + id)
 	}
+	hostMode := func(mode string) func(*File) {
+		return func(t *File) { t.Host.AgentMode = &mode }
+	}
+	then := func(edits ...func(*File)) func(*File) {
+		return func(t *File) {
+			for _, e := range edits {
+				e(t)
+			}
+		}
+	}
+	snatPort := Port{ID: "sg-vxlan", NetworkID: "net-vxlan", MAC: "fa:16:3e:10:01:03", DeviceOwner: northbound.OwnerRouterCentralizedSNAT,
+		DeviceID: "router1", FixedIPs: []FixedIP{{SubnetID: "sub-vxlan", IPAddress: "10.1.1.3"}}, AdminStateUp: true}
+	gatewayPort := Port{ID: "qg-flat", NetworkID: "net-flat", MAC: "fa:16:3e:40:01:05", DeviceOwner: northbound.OwnerRouterGateway,
+		DeviceID: "router1", FixedIPs: []FixedIP{{SubnetID: "sub-flat", IPAddress: "172.24.4.5"}}, AdminStateUp: true}
 	tests := []struct {
 		name   string
 		ini    func(*config.Config) // before the host section is applied
@@ -140,7 +154,7 @@ func TestValidateInvalidTopologies(t *testing.T) {
 				{"port", "vm-gre", "network_id"}, {"l2pop_fdb", "net-gre/192.168.100.12", "network_id"}},
 			reason: "0 is outside 1–4294967295 for a gre network"},
 		{name: "dropped subnet drops the ports using it", edit: func(t *File) { t.Subnets[2].CIDR = "172.24.4.0" },
-			want:   []where{{"subnet", "sub-flat", "cidr"}, {"port", "gw-flat", "fixed_ips[0].subnet_id"}},
+			want:   []where{{"subnet", "sub-flat", "cidr"}, {"port", "fg-flat", "fixed_ips[0].subnet_id"}},
 			reason: `"172.24.4.0" is not a CIDR (address/length)`},
 		{name: "duplicate network id", edit: addNetwork(Network{ID: "net-local", NetworkType: "local"}),
 			want: []where{{"network", "net-local", "id"}}, reason: "duplicate id"},
@@ -194,6 +208,18 @@ func TestValidateInvalidTopologies(t *testing.T) {
 		}, want: []where{{"host", "compute1", "bridge_mappings"}}, reason: `maps bridge "br-vlan" twice (physical networks "extnet" and "physnet1")`},
 		{name: "host agent_mode", edit: func(t *File) { m := "distributed"; t.Host.AgentMode = &m },
 			want: []where{{"host", "compute1", "agent_mode"}}, reason: `"distributed" is not one of legacy, dvr, dvr_snat, dvr_no_external`},
+		{name: "host agent_mode dvr_no_external", edit: hostMode("dvr_no_external"),
+			want: []where{{"host", "compute1", "agent_mode"}}, reason: `"dvr_no_external" is not supported yet (use dvr or dvr_snat)`},
+
+		// ports a host's agent_mode cannot hold
+		{name: "centralized SNAT port on a dvr host", edit: addPort(snatPort),
+			want: []where{{"port", "sg-vxlan", "device_owner"}}, reason: `"network:router_centralized_snat" needs agent_mode dvr_snat; this host (compute1) is dvr`},
+		{name: "router gateway port on a dvr host", edit: addPort(gatewayPort),
+			want: []where{{"port", "qg-flat", "device_owner"}}, reason: `"network:router_gateway" needs agent_mode dvr_snat or legacy; this host (compute1) is dvr`},
+		{name: "centralized SNAT and gateway ports on a dvr_snat host", edit: then(hostMode("dvr_snat"), addPort(snatPort), addPort(gatewayPort))},
+		{name: "router gateway port on a legacy host", edit: then(hostMode("legacy"), addPort(gatewayPort))},
+		{name: "centralized SNAT port on a legacy host", edit: then(hostMode("legacy"), addPort(snatPort)),
+			want: []where{{"port", "sg-vxlan", "device_owner"}}, reason: `"network:router_centralized_snat" needs agent_mode dvr_snat; this host (compute1) is legacy`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
