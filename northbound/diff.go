@@ -48,12 +48,15 @@ type Diff struct {
 	Ports       IDDiff
 	RemotePorts IDDiff
 	L2popFDB    IDDiff
+	Routers     IDDiff
+	FloatingIPs IDDiff
 }
 
 // Empty reports whether the two models hold the same objects.
 func (d Diff) Empty() bool {
 	return d.OtherHosts.Empty() && d.Networks.Empty() && d.Subnets.Empty() &&
-		d.Ports.Empty() && d.RemotePorts.Empty() && d.L2popFDB.Empty()
+		d.Ports.Empty() && d.RemotePorts.Empty() && d.L2popFDB.Empty() &&
+		d.Routers.Empty() && d.FloatingIPs.Empty()
 }
 
 // MarshalLogObject logs the kinds that changed, for zap.Object.
@@ -62,7 +65,8 @@ func (d Diff) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		name string
 		diff IDDiff
 	}{{"other_hosts", d.OtherHosts}, {"networks", d.Networks}, {"subnets", d.Subnets},
-		{"ports", d.Ports}, {"remote_ports", d.RemotePorts}, {"l2pop_fdb", d.L2popFDB}} {
+		{"ports", d.Ports}, {"remote_ports", d.RemotePorts}, {"l2pop_fdb", d.L2popFDB},
+		{"routers", d.Routers}, {"floatingips", d.FloatingIPs}} {
 		if !k.diff.Empty() {
 			if err := enc.AddObject(k.name, k.diff); err != nil {
 				return err
@@ -88,6 +92,8 @@ func Compare(old, new *Model) Diff {
 		Ports:       diffBy(old.Ports, new.Ports, func(p Port) string { return p.ID }),
 		RemotePorts: diffBy(old.RemotePorts, new.RemotePorts, func(p RemotePort) string { return p.Key() }),
 		L2popFDB:    diffBy(old.FDB, new.FDB, func(f FDB) string { return f.Key() }),
+		Routers:     diffBy(old.Routers, new.Routers, func(r Router) string { return r.ID }),
+		FloatingIPs: diffBy(old.FloatingIPs, new.FloatingIPs, func(f FloatingIP) string { return f.ID }),
 	}
 }
 

@@ -24,6 +24,8 @@ func TestCompare(t *testing.T) {
 			Ports:       []Port{{ID: "p1", NetworkID: "n1", MAC: mac("fa:16:3e:00:00:01")}, {ID: "p2", NetworkID: "n2", MAC: mac("fa:16:3e:00:00:02")}},
 			RemotePorts: []RemotePort{{Host: "h2", ID: "r1", NetworkID: "n1", MAC: mac("fa:16:3e:00:00:03")}},
 			FDB:         []FDB{{NetworkID: "n1", RemoteIP: netip.MustParseAddr("192.0.2.2"), Flood: true}},
+			Routers:     []Router{{ID: "r1", Distributed: true, Gateway: &RouterGateway{NetworkID: "n2", EnableSNAT: true}}},
+			FloatingIPs: []FloatingIP{{ID: "f1", Address: netip.MustParseAddr("192.0.2.10"), NetworkID: "n2", RouterID: "r1", PortID: "p1", Host: "h1"}},
 		}
 	}
 	tests := []struct {
@@ -37,6 +39,7 @@ func TestCompare(t *testing.T) {
 			OtherHosts: IDDiff{Added: []string{"h2"}}, Networks: IDDiff{Added: []string{"n1", "n2"}},
 			Subnets: IDDiff{Added: []string{"s1"}}, Ports: IDDiff{Added: []string{"p1", "p2"}},
 			RemotePorts: IDDiff{Added: []string{"h2/r1"}}, L2popFDB: IDDiff{Added: []string{"n1/192.0.2.2"}},
+			Routers: IDDiff{Added: []string{"r1"}}, FloatingIPs: IDDiff{Added: []string{"f1"}},
 		}},
 		{"port added, removed, changed", base(), func(t *Model) {
 			t.Ports[0].AdminStateUp = true
@@ -52,6 +55,10 @@ func TestCompare(t *testing.T) {
 			t.Networks[1].MTU = 1400
 			t.OtherHosts = nil
 		}, Diff{Networks: IDDiff{Changed: []string{"n2"}}, OtherHosts: IDDiff{Removed: []string{"h2"}}}},
+		{"router gateway and floating IP host", base(), func(t *Model) {
+			t.Routers[0].Gateway.EnableSNAT = false
+			t.FloatingIPs[0].Host = "h2"
+		}, Diff{Routers: IDDiff{Changed: []string{"r1"}}, FloatingIPs: IDDiff{Changed: []string{"f1"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

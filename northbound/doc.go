@@ -1,7 +1,9 @@
 // Package northbound is the typed desired state of the cloud as this node sees it: networks,
 // subnets, ports bound here, ports bound to other hosts, the other hosts themselves (tunnel
-// endpoints, DVR MACs) and explicit l2population FDB entries, with Neutron's enums (network
-// type, device owner, agent mode) and one set of constants for the whole project.
+// endpoints, DVR MACs), explicit l2population FDB entries, and for north-south DVR the
+// routers with their external gateways and the floating IPs (each resolved to the host of
+// its port), with Neutron's enums (network type, device owner, agent mode) and one set of
+// constants for the whole project.
 //
 // Sources feed it: the topology file (package topology) and, later, Neutron's RPC. A source
 // parses its input once into these types — addresses as [netip.Addr] and [netip.Prefix],

@@ -1,6 +1,7 @@
 package northbound
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -136,6 +137,16 @@ func ParseAgentMode(s string) (AgentMode, error) {
 		}
 	}
 	return "", fmt.Errorf("is not one of legacy, dvr, dvr_snat, dvr_no_external")
+}
+
+// CheckSupported returns an error, completing "agent_mode <mode>: ...", for a mode
+// dvrflow does not implement yet: dvr_no_external (a compute node whose floating IPs are
+// served centrally) is refused rather than run without the north-south path it asks for.
+func (m AgentMode) CheckSupported() error {
+	if m == ModeDVRNoExternal {
+		return errors.New("is not supported yet (use dvr or dvr_snat)")
+	}
+	return nil
 }
 
 // Distributed reports whether the mode is a DVR mode (the default of

@@ -21,6 +21,10 @@ type Model struct {
 	// FDB holds explicit l2population entries (Neutron's fdb_add casts, or the topology
 	// file's l2pop_fdb), merged into [Model.L2popFDB].
 	FDB []FDB
+	// Routers are the cloud's routers, with their external gateways (north-south DVR).
+	Routers []Router
+	// FloatingIPs are the cloud's floating IPs, each resolved to the host of its port.
+	FloatingIPs []FloatingIP
 }
 
 // RemoteHost is another node of the cloud.
@@ -130,6 +134,61 @@ func (f *FDB) Key() string { return f.NetworkID + "/" + f.RemoteIP.String() }
 type FDBEntry struct {
 	MAC net.HardwareAddr
 	IP  netip.Addr
+}
+
+// Router is a Neutron router.
+type Router struct {
+	ID   string
+	Name string
+	// Distributed is true for a DVR router (the topology file's default), false for a
+	// centralized one.
+	Distributed bool
+	// Gateway is the external gateway; nil when the router has none.
+	Gateway *RouterGateway
+}
+
+// RouterGateway is a router's external_gateway_info.
+type RouterGateway struct {
+	// NetworkID names a router:external network of the model.
+	NetworkID string
+	// EnableSNAT makes the router's internal subnets leave through the gateway address
+	// (the topology file's default).
+	EnableSNAT bool
+	// FixedIPs are the gateway's addresses on the external network's subnets (the qg-
+	// port's); empty when the source gives none.
+	FixedIPs []FixedIP
+}
+
+// FloatingIP is a Neutron floating IP. One without a PortID is not associated: its
+// RouterID, FixedIP and Host are empty, and nothing is programmed for it.
+type FloatingIP struct {
+	ID string
+	// Address is the floating_ip_address, an IPv4 address in a subnet of NetworkID.
+	Address netip.Addr
+	// NetworkID is the floating_network_id, a router:external network of the model.
+	NetworkID string
+	// RouterID names the router whose gateway is on NetworkID.
+	RouterID string
+	// PortID names a port of Ports or RemotePorts.
+	PortID string
+	// FixedIP is the port's IPv4 address the floating IP translates to.
+	FixedIP netip.Addr
+	// Host is the host the port is bound to: this host when the port is in Ports, else the
+	// remote port's host. Validate fills it in.
+	Host string
+}
+
+// Associated reports whether the floating IP is associated with a port.
+func (f *FloatingIP) Associated() bool { return f.PortID != "" }
+
+// Router returns the router with the given id.
+func (m *Model) Router(id string) (*Router, bool) {
+	for i := range m.Routers {
+		if m.Routers[i].ID == id {
+			return &m.Routers[i], true
+		}
+	}
+	return nil, false
 }
 
 // Network returns the network with the given id.

@@ -15,6 +15,8 @@ const (
 	KindPort       Kind = "port"
 	KindRemotePort Kind = "remote_port"
 	KindL2popFDB   Kind = "l2pop_fdb"
+	KindRouter     Kind = "router"
+	KindFloatingIP Kind = "floatingip"
 )
 
 // Problem is one reason an object was dropped (or, for the host section, one host setting

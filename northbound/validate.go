@@ -22,6 +22,10 @@ type Env struct {
 	LocalIP netip.Addr
 	// DVRMAC is this host's DVR MAC; nil when unset.
 	DVRMAC net.HardwareAddr
+	// AgentMode is this host's role; empty when unknown, which skips the checks that
+	// depend on it (which device owners a port bound here may have, whether a floating IP
+	// here needs an fg- port).
+	AgentMode AgentMode
 }
 
 // Validate checks a parsed snapshot against the node's settings and returns a model
@@ -33,10 +37,11 @@ type Env struct {
 // The returned model has the documented defaults filled in: other hosts' tunnel types (nil:
 // the same as this host's), fixed IPs' subnet ids (when the address is in exactly one subnet
 // of the port's network), subnets' gateway MACs (the MAC of the port holding the gateway
-// address: a local port first, then a remote one).
+// address: a local port first, then a remote one), router gateways' fixed IPs' subnet ids,
+// floating IPs' fixed IPs (the port's only IPv4 address) and hosts (the host of the port).
 //
 // Problems come in a stable order: host, other hosts, networks, subnets, ports, remote
-// ports, FDB entries; within a kind, first the source's parse problems, then the others,
+// ports, FDB entries, routers, floating IPs; within a kind, first the source's parse problems, then the others,
 // each in source order.
 func Validate(s Snapshot, env Env) (*Model, []Problem) {
 	v := &validator{
@@ -45,6 +50,7 @@ func Validate(s Snapshot, env Env) (*Model, []Problem) {
 		networks: map[string]*Network{},
 		subnets:  map[string]*Subnet{},
 		hosts:    map[string]*RemoteHost{},
+		routers:  map[string]*Router{},
 		parsed:   s.Problems,
 	}
 	v.reportParsed(KindHost)
@@ -55,6 +61,8 @@ func Validate(s Snapshot, env Env) (*Model, []Problem) {
 	out.Ports = v.ports(s.Model.Ports)
 	out.RemotePorts = v.remotePorts(s.Model.RemotePorts)
 	out.FDB = v.fdbs(s.Model.FDB)
+	out.Routers = v.routersList(s.Model.Routers)
+	out.FloatingIPs = v.floatingIPs(s.Model.FloatingIPs, out)
 	fillGatewayMACs(out)
 	return out, v.problems
 }
@@ -69,6 +77,7 @@ type validator struct {
 	networks map[string]*Network
 	subnets  map[string]*Subnet
 	hosts    map[string]*RemoteHost
+	routers  map[string]*Router
 	// parsed are the source's problems, reported at the start of their kind.
 	parsed []Problem
 }
@@ -256,15 +265,20 @@ func listOrNone(items []string) string {
 
 // network checks a network_id reference.
 func (v *validator) network(o *object, id string) (*Network, bool) {
+	return v.networkIn(o, "network_id", id)
+}
+
+// networkIn checks a reference to a network in field.
+func (v *validator) networkIn(o *object, field, id string) (*Network, bool) {
 	n, ok := v.networks[id]
 	switch {
 	case id == "":
-		o.fail("network_id", "missing")
+		o.fail(field, "missing")
 	case ok:
 	case v.invalid[KindNetwork][id]:
-		o.fail("network_id", "network %s is invalid", id)
+		o.fail(field, "network %s is invalid", id)
 	default:
-		o.fail("network_id", "unknown network %s", id)
+		o.fail(field, "unknown network %s", id)
 	}
 	return n, ok
 }
@@ -304,11 +318,12 @@ func (v *validator) subnetsList(subnets []Subnet) []Subnet {
 	return out
 }
 
-// fixedIPs checks a port's fixed_ips on network netID, filling in missing subnet ids.
-func (v *validator) fixedIPs(o *object, netID string, ips []FixedIP) []FixedIP {
+// fixedIPs checks a port's fixed_ips on network netID, filling in missing subnet ids;
+// list names the list in problems ("fixed_ips").
+func (v *validator) fixedIPs(o *object, list, netID string, ips []FixedIP) []FixedIP {
 	out := make([]FixedIP, 0, len(ips))
 	for i, f := range ips {
-		field := fmt.Sprintf("fixed_ips[%d]", i)
+		field := fmt.Sprintf("%s[%d]", list, i)
 		switch s, ok := v.subnets[f.SubnetID]; {
 		case !f.IP.IsValid():
 			o.fail(field+".ip_address", "missing")
@@ -361,11 +376,12 @@ func (v *validator) ports(ports []Port) []Port {
 			o.fail("mac", "%q is also the MAC of port %s on the same network", p.MAC, other)
 		}
 		if netOK {
-			p.FixedIPs = v.fixedIPs(o, p.NetworkID, p.FixedIPs)
+			p.FixedIPs = v.fixedIPs(o, "fixed_ips", p.NetworkID, p.FixedIPs)
 		}
 		if p.OFPort < 0 || p.OFPort > 0xfeff {
 			o.fail("ofport", "%d is outside 1–65279", p.OFPort)
 		}
+		v.checkOwnerMode(o, p.DeviceOwner)
 		if o.done() {
 			seen[p.ID] = true
 			macs[[2]string{p.NetworkID, p.MAC.String()}] = p.ID
@@ -373,6 +389,30 @@ func (v *validator) ports(ports []Port) []Port {
 		}
 	}
 	return out
+}
+
+// checkOwnerMode checks that this host's agent_mode can hold a port of the owner: the
+// router gateway (qg-) and centralized SNAT (sg-) ports of a distributed router live on a
+// dvr_snat node, and a legacy node holds its legacy routers' gateways.
+func (v *validator) checkOwnerMode(o *object, owner DeviceOwner) {
+	var modes []AgentMode
+	switch owner {
+	case OwnerRouterCentralizedSNAT:
+		modes = []AgentMode{ModeDVRSNAT}
+	case OwnerRouterGateway:
+		modes = []AgentMode{ModeDVRSNAT, ModeLegacy}
+	default:
+		return
+	}
+	if v.env.AgentMode == "" || slices.Contains(modes, v.env.AgentMode) {
+		return
+	}
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = string(m)
+	}
+	o.fail("device_owner", "%q needs agent_mode %s; this host (%s) is %s",
+		owner, strings.Join(names, " or "), v.env.Host, v.env.AgentMode)
 }
 
 // remotePorts checks the ports bound to other hosts.
@@ -407,7 +447,7 @@ func (v *validator) remotePorts(ports []RemotePort) []RemotePort {
 			o.fail("mac", "missing")
 		}
 		if netOK {
-			p.FixedIPs = v.fixedIPs(o, p.NetworkID, p.FixedIPs)
+			p.FixedIPs = v.fixedIPs(o, "fixed_ips", p.NetworkID, p.FixedIPs)
 		}
 		if o.done() {
 			seen[key] = true

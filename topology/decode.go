@@ -75,6 +75,8 @@ func Parse(data []byte) (*File, error) {
 	t.Ports = decodeList(t, top, "ports", northbound.KindPort, decodePort, collect)
 	t.RemotePorts = decodeList(t, top, "remote_ports", northbound.KindRemotePort, decodeRemotePort, collect)
 	t.L2popFDB = decodeList(t, top, "l2pop_fdb", northbound.KindL2popFDB, decodeFDB, collect)
+	t.Routers = decodeList(t, top, "routers", northbound.KindRouter, decodeRouter, collect)
+	t.FloatingIPs = decodeList(t, top, "floatingips", northbound.KindFloatingIP, decodeFloatingIP, collect)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -266,6 +268,30 @@ func decodeOtherHost(raw json.RawMessage) (OtherHost, error) {
 
 func decodeFDB(raw json.RawMessage) (FDB, error) {
 	f := FDB{Flood: true}
+	return f, decodeValue(raw, &f)
+}
+
+// gatewayPresence tells which of a router's optional gateway keys the document gives.
+type gatewayPresence struct {
+	ExternalGatewayInfo *struct {
+		EnableSNAT *bool `json:"enable_snat"`
+	} `json:"external_gateway_info"`
+}
+
+func decodeRouter(raw json.RawMessage) (Router, error) {
+	r := Router{Distributed: true}
+	var given gatewayPresence
+	if err := errors.Join(decodeValue(raw, &r), decodeValue(raw, &given)); err != nil {
+		return Router{}, err
+	}
+	if g := given.ExternalGatewayInfo; g != nil && g.EnableSNAT == nil {
+		r.ExternalGatewayInfo.EnableSNAT = true
+	}
+	return r, nil
+}
+
+func decodeFloatingIP(raw json.RawMessage) (FloatingIP, error) {
+	var f FloatingIP
 	return f, decodeValue(raw, &f)
 }
 

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -147,6 +148,91 @@ func TestAllKindsYAML(t *testing.T) {
 	if got := valid.Subnets[2].GatewayMAC; got != nil {
 		t.Errorf("gateway_mac of a subnet whose gateway no port holds = %q", got)
 	}
+	r1, ok := valid.Router("router1")
+	if !ok || !r1.Distributed || r1.Gateway == nil || !r1.Gateway.EnableSNAT || r1.Name != "r1" ||
+		r1.Gateway.FixedIPs[0] != (northbound.FixedIP{SubnetID: "sub-flat", IP: netip.MustParseAddr("172.24.4.5")}) {
+		t.Errorf("router1 (defaults) = %+v", r1)
+	}
+	if r2, _ := valid.Router("router2"); r2.Distributed || r2.Gateway.EnableSNAT || r2.Gateway.FixedIPs[0].SubnetID != "sub-flat" {
+		t.Errorf("router2 (explicit false, inferred subnet_id) = %+v %+v", r2, r2.Gateway)
+	}
+	if r3, _ := valid.Router("router3"); r3.Gateway != nil || !r3.Distributed {
+		t.Errorf("router3 (no gateway) = %+v", r3)
+	}
+	wantFIPs := []northbound.FloatingIP{
+		{ID: "fip-vxlan", Address: netip.MustParseAddr("172.24.4.100"), NetworkID: "net-flat", RouterID: "router1",
+			PortID: "vm-vxlan", FixedIP: netip.MustParseAddr("10.1.1.11"), Host: "compute1"},
+		{ID: "fip-remote", Address: netip.MustParseAddr("172.24.4.101"), NetworkID: "net-flat", RouterID: "router1",
+			PortID: "vm-remote", FixedIP: netip.MustParseAddr("10.1.1.21"), Host: "compute2"},
+		{ID: "fip-free", Address: netip.MustParseAddr("172.24.4.102"), NetworkID: "net-flat"},
+	}
+	if !reflect.DeepEqual(valid.FloatingIPs, wantFIPs) {
+		t.Errorf("floating IPs (hosts and fixed IPs resolved) =\n%+v\nwant\n%+v", valid.FloatingIPs, wantFIPs)
+	}
+	if topo.FloatingIPs[1].FixedIPAddress != "" || topo.Routers[1].ExternalGatewayInfo.ExternalFixedIPs[0].SubnetID != "" {
+		t.Errorf("validation modified the file: %+v", topo.FloatingIPs[1])
+	}
+}
+
+// TestDecodeRoutersAndFloatingIPs checks the north-south keys: Neutron's names, the
+// documented defaults, unknown keys ignored, and objects of the wrong shape reported.
+func TestDecodeRoutersAndFloatingIPs(t *testing.T) {
+	tests := []struct {
+		name        string
+		text        string
+		routers     []Router
+		floatingIPs []FloatingIP
+		undecodable []northbound.Problem
+	}{
+		{name: "defaults", text: `routers: [{id: r1, external_gateway_info: {network_id: ext}}, {id: r2}]`,
+			routers: []Router{{ID: "r1", Distributed: true, ExternalGatewayInfo: &GatewayInfo{NetworkID: "ext", EnableSNAT: true}},
+				{ID: "r2", Distributed: true}}},
+		{name: "explicit values", text: `routers: [{id: r1, name: one, distributed: false, ha: true, external_gateway_info: {network_id: ext, enable_snat: false,
+  external_fixed_ips: [{subnet_id: s1, ip_address: 203.0.113.5}], qos_policy_id: null}}]`,
+			routers: []Router{{ID: "r1", Name: "one", ExternalGatewayInfo: &GatewayInfo{NetworkID: "ext",
+				ExternalFixedIPs: []FixedIP{{SubnetID: "s1", IPAddress: "203.0.113.5"}}}}}},
+		{name: "null gateway", text: `routers: [{id: r1, external_gateway_info: null}]`,
+			routers: []Router{{ID: "r1", Distributed: true}}},
+		{name: "empty gateway", text: `routers: [{id: r1, external_gateway_info: {}}]`,
+			routers: []Router{{ID: "r1", Distributed: true, ExternalGatewayInfo: &GatewayInfo{EnableSNAT: true}}}},
+		{name: "floating IPs", text: `floatingips:
+  - {id: f1, floating_ip_address: 203.0.113.10, floating_network_id: ext, router_id: r1, port_id: p1, fixed_ip_address: 10.0.0.5, status: ACTIVE}
+  - {id: f2, floating_ip_address: 203.0.113.11, floating_network_id: ext, router_id: null, port_id: null}`,
+			floatingIPs: []FloatingIP{{ID: "f1", FloatingIPAddress: "203.0.113.10", FloatingNetworkID: "ext", RouterID: "r1", PortID: "p1", FixedIPAddress: "10.0.0.5"},
+				{ID: "f2", FloatingIPAddress: "203.0.113.11", FloatingNetworkID: "ext"}}},
+		{name: "wrong types", text: `routers:
+  - {id: r1, distributed: [yes]}
+  - {id: r2, external_gateway_info: ext}
+  - {id: r3, external_gateway_info: {network_id: ext, external_fixed_ips: {ip_address: 203.0.113.5}}}
+  - {id: r4}
+floatingips: [{id: f1, port_id: {id: p1}}, 7]`,
+			routers:     []Router{{ID: "r4", Distributed: true}},
+			floatingIPs: []FloatingIP{},
+			undecodable: []northbound.Problem{
+				{Kind: northbound.KindRouter, ID: "r1", Field: "distributed", Reason: "is a JSON array, want a boolean"},
+				{Kind: northbound.KindRouter, ID: "r2", Field: "external_gateway_info", Reason: "is a JSON string, want a mapping"},
+				{Kind: northbound.KindRouter, ID: "r3", Field: "external_gateway_info.external_fixed_ips", Reason: "is a JSON object, want a list"},
+				{Kind: northbound.KindFloatingIP, ID: "f1", Field: "port_id", Reason: "is a JSON object, want a string"},
+				{Kind: northbound.KindFloatingIP, ID: "floatingips[1]", Reason: "is a JSON number, want a mapping"},
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			topo, err := Parse([]byte("networks: []\nports: []\n" + tt.text + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(topo.Routers, tt.routers) {
+				t.Errorf("routers = %+v\nwant %+v", topo.Routers, tt.routers)
+			}
+			if !reflect.DeepEqual(topo.FloatingIPs, tt.floatingIPs) {
+				t.Errorf("floatingips = %+v\nwant %+v", topo.FloatingIPs, tt.floatingIPs)
+			}
+			if got := topo.Snapshot().Problems; !reflect.DeepEqual(got, tt.undecodable) {
+				t.Errorf("problems = %v\nwant %v", got, tt.undecodable)
+			}
+		})
+	}
 }
 
 // TestNeutronSpellings checks that Neutron's API attribute names are accepted too.
@@ -181,6 +267,8 @@ func TestLoadFileErrors(t *testing.T) {
 		{"no networks", "ports: []\n", `missing key "networks"`},
 		{"null ports", "networks: []\nports:\n", `missing key "ports"`},
 		{"list is a string", "networks: []\nports: []\nsubnets: none\n", "subnets: not a list"},
+		{"routers is a mapping", "networks: []\nports: []\nrouters: {id: r1}\n", "routers: not a list"},
+		{"floatingips is a string", "networks: []\nports: []\nfloatingips: none\n", "floatingips: not a list"},
 		{"bad host", "host: {l2_population: [1]}\nnetworks: []\nports: []\n", "host: field l2_population: is a JSON array, want a boolean"},
 	}
 	for _, tt := range tests {
@@ -254,6 +342,7 @@ func fileCounts(f *File) map[northbound.Kind]int {
 	return map[northbound.Kind]int{
 		northbound.KindOtherHost: len(f.OtherHosts), northbound.KindNetwork: len(f.Networks), northbound.KindSubnet: len(f.Subnets),
 		northbound.KindPort: len(f.Ports), northbound.KindRemotePort: len(f.RemotePorts), northbound.KindL2popFDB: len(f.L2popFDB),
+		northbound.KindRouter: len(f.Routers), northbound.KindFloatingIP: len(f.FloatingIPs),
 	}
 }
 
@@ -262,5 +351,6 @@ func modelCounts(m *northbound.Model) map[northbound.Kind]int {
 	return map[northbound.Kind]int{
 		northbound.KindOtherHost: len(m.OtherHosts), northbound.KindNetwork: len(m.Networks), northbound.KindSubnet: len(m.Subnets),
 		northbound.KindPort: len(m.Ports), northbound.KindRemotePort: len(m.RemotePorts), northbound.KindL2popFDB: len(m.FDB),
+		northbound.KindRouter: len(m.Routers), northbound.KindFloatingIP: len(m.FloatingIPs),
 	}
 }

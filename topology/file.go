@@ -3,7 +3,7 @@
 // its README), decoded ([Load], [Parse]), parsed into the typed northbound model
 // ([File.Snapshot]) and watched for changes ([Watch]). Unknown keys are accepted and
 // ignored. Defaults that the format documents (admin_state_up, port_security_enabled,
-// device_owner, flood) are filled in by the decoder; code that builds these structs itself
+// device_owner, flood, distributed, enable_snat) are filled in by the decoder; code that builds these structs itself
 // (test beds, generators of topologies) sets every field.
 package topology
 
@@ -24,6 +24,9 @@ type File struct {
 	Ports       []Port       `json:"ports"`
 	RemotePorts []RemotePort `json:"remote_ports,omitempty"`
 	L2popFDB    []FDB        `json:"l2pop_fdb,omitempty"`
+	// Routers and FloatingIPs are the north-south DVR objects, in Neutron's API names.
+	Routers     []Router     `json:"routers,omitempty"`
+	FloatingIPs []FloatingIP `json:"floatingips,omitempty"`
 
 	// undecodable are objects the decoder could not read (a value of the wrong type);
 	// Snapshot reports them.
@@ -37,7 +40,7 @@ type File struct {
 type Host struct {
 	// Name is this node's name ([DEFAULT] host).
 	Name *string `json:"name,omitempty"`
-	// AgentMode is legacy, dvr, dvr_snat or dvr_no_external.
+	// AgentMode is legacy, dvr or dvr_snat (dvr_no_external is refused: not supported yet).
 	AgentMode         *string `json:"agent_mode,omitempty"`
 	IntegrationBridge *string `json:"integration_bridge,omitempty"`
 	TunnelBridge      *string `json:"tunnel_bridge,omitempty"`
@@ -164,6 +167,41 @@ type FDB struct {
 type FDBEntry struct {
 	MAC string `json:"mac"`
 	IP  string `json:"ip,omitempty"`
+}
+
+// Router is a Neutron router.
+type Router struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// Distributed defaults to true (a DVR router).
+	Distributed bool `json:"distributed"`
+	// ExternalGatewayInfo is nil when the router has no external gateway.
+	ExternalGatewayInfo *GatewayInfo `json:"external_gateway_info,omitempty"`
+}
+
+// GatewayInfo is a router's external_gateway_info.
+type GatewayInfo struct {
+	// NetworkID names a router:external network.
+	NetworkID string `json:"network_id"`
+	// EnableSNAT defaults to true.
+	EnableSNAT bool `json:"enable_snat"`
+	// ExternalFixedIPs are the gateway's (qg- port's) addresses; subnet_id may be left out
+	// as in a port's fixed_ips.
+	ExternalFixedIPs []FixedIP `json:"external_fixed_ips,omitempty"`
+}
+
+// FloatingIP is a Neutron floating IP; without port_id it is not associated (and has no
+// router_id nor fixed_ip_address).
+type FloatingIP struct {
+	ID                string `json:"id"`
+	FloatingIPAddress string `json:"floating_ip_address"`
+	FloatingNetworkID string `json:"floating_network_id"`
+	RouterID          string `json:"router_id,omitempty"`
+	// PortID names a port of ports or remote_ports; the floating IP lives on its host.
+	PortID string `json:"port_id,omitempty"`
+	// FixedIPAddress may be left out when the port has one IPv4 address (Validate fills
+	// it in).
+	FixedIPAddress string `json:"fixed_ip_address,omitempty"`
 }
 
 // Key returns the remote port's identity: "host/id" (a distributed router interface has the

@@ -27,6 +27,8 @@ func (f *File) Snapshot() *northbound.Snapshot {
 	s.Model.Ports = parseList(p, northbound.KindPort, "ports", f.Ports, (*parser).port)
 	s.Model.RemotePorts = parseList(p, northbound.KindRemotePort, "remote_ports", f.RemotePorts, (*parser).remotePort)
 	s.Model.FDB = parseList(p, northbound.KindL2popFDB, "l2pop_fdb", f.L2popFDB, (*parser).fdb)
+	s.Model.Routers = parseList(p, northbound.KindRouter, "routers", f.Routers, (*parser).router)
+	s.Model.FloatingIPs = parseList(p, northbound.KindFloatingIP, "floatingips", f.FloatingIPs, (*parser).floatingIP)
 	s.Problems = p.problems
 	return s
 }
@@ -100,6 +102,10 @@ func objectID(raw any) string {
 			return ""
 		}
 		return r.Key()
+	case *Router:
+		return r.ID
+	case *FloatingIP:
+		return r.ID
 	}
 	return ""
 }
@@ -167,10 +173,11 @@ func (p *parser) subnet(o *object, s *Subnet) northbound.Subnet {
 	return out
 }
 
-func (p *parser) fixedIPs(o *object, ips []FixedIP) []northbound.FixedIP {
+// fixedIPs parses a list of fixed IPs; list names it in problems ("fixed_ips").
+func (p *parser) fixedIPs(o *object, list string, ips []FixedIP) []northbound.FixedIP {
 	out := make([]northbound.FixedIP, 0, len(ips))
 	for i, f := range ips {
-		field := fmt.Sprintf("fixed_ips[%d].ip_address", i)
+		field := fmt.Sprintf("%s[%d].ip_address", list, i)
 		if f.IPAddress == "" {
 			o.fail(field, "missing")
 			continue
@@ -183,7 +190,7 @@ func (p *parser) fixedIPs(o *object, ips []FixedIP) []northbound.FixedIP {
 func (p *parser) port(o *object, r *Port) northbound.Port {
 	out := northbound.Port{
 		ID: r.ID, Name: r.Name, NetworkID: r.NetworkID, MAC: o.mac("mac", r.MAC),
-		DeviceOwner: r.DeviceOwner, DeviceID: r.DeviceID, FixedIPs: p.fixedIPs(o, r.FixedIPs),
+		DeviceOwner: r.DeviceOwner, DeviceID: r.DeviceID, FixedIPs: p.fixedIPs(o, "fixed_ips", r.FixedIPs),
 		PortSecurity: r.PortSecurityEnabled, AdminStateUp: r.AdminStateUp, OFPort: r.OFPort,
 	}
 	for j, pair := range r.AllowedAddressPairs {
@@ -202,7 +209,7 @@ func (p *parser) port(o *object, r *Port) northbound.Port {
 func (p *parser) remotePort(o *object, r *RemotePort) northbound.RemotePort {
 	return northbound.RemotePort{
 		Host: r.Host, ID: r.ID, NetworkID: r.NetworkID, MAC: o.mac("mac", r.MAC),
-		DeviceOwner: r.DeviceOwner, DeviceID: r.DeviceID, FixedIPs: p.fixedIPs(o, r.FixedIPs),
+		DeviceOwner: r.DeviceOwner, DeviceID: r.DeviceID, FixedIPs: p.fixedIPs(o, "fixed_ips", r.FixedIPs),
 	}
 }
 
@@ -213,6 +220,24 @@ func (p *parser) fdb(o *object, f *FDB) northbound.FDB {
 		out.Entries = append(out.Entries, northbound.FDBEntry{MAC: o.mac(field+".mac", e.MAC), IP: o.ip(field+".ip", e.IP)})
 	}
 	return out
+}
+
+func (p *parser) router(o *object, r *Router) northbound.Router {
+	out := northbound.Router{ID: r.ID, Name: r.Name, Distributed: r.Distributed}
+	if g := r.ExternalGatewayInfo; g != nil {
+		out.Gateway = &northbound.RouterGateway{
+			NetworkID: g.NetworkID, EnableSNAT: g.EnableSNAT,
+			FixedIPs: p.fixedIPs(o, "external_gateway_info.external_fixed_ips", g.ExternalFixedIPs),
+		}
+	}
+	return out
+}
+
+func (p *parser) floatingIP(o *object, f *FloatingIP) northbound.FloatingIP {
+	return northbound.FloatingIP{
+		ID: f.ID, Address: o.ip("floating_ip_address", f.FloatingIPAddress), NetworkID: f.FloatingNetworkID,
+		RouterID: f.RouterID, PortID: f.PortID, FixedIP: o.ip("fixed_ip_address", f.FixedIPAddress),
+	}
 }
 
 // host parses the host section; an invalid setting is reported and left out.
@@ -231,7 +256,11 @@ func (p *parser) host(h *Host) *northbound.HostSettings {
 		EnableDistributedRouting: h.EnableDistributedRouting, PreventARPSpoofing: h.PreventARPSpoofing,
 	}
 	if h.AgentMode != nil {
-		if m, err := northbound.ParseAgentMode(*h.AgentMode); err != nil {
+		m, err := northbound.ParseAgentMode(*h.AgentMode)
+		if err == nil {
+			err = m.CheckSupported()
+		}
+		if err != nil {
 			o.fail("agent_mode", "%q %v", *h.AgentMode, err)
 		} else {
 			out.AgentMode = &m

@@ -119,8 +119,8 @@ type Config struct {
 	// RUNDIR/dvrflow-agent.sock (see [Config.APISocketPath]); "" when disabled ("" or
 	// "none" in the ini).
 	APISocket *string
-	// AgentMode is [dvrflow] agent_mode: legacy, dvr, dvr_snat or dvr_no_external
-	// (default legacy).
+	// AgentMode is [dvrflow] agent_mode: legacy, dvr or dvr_snat (default legacy);
+	// dvr_no_external is refused as not supported yet.
 	AgentMode northbound.AgentMode
 	// DVRMAC is [dvrflow] dvr_mac: this host's DVR MAC (default unset; with Neutron it
 	// comes from the server).
@@ -274,7 +274,7 @@ func (c *Config) ApplyHost(h *northbound.HostSettings) {
 func (c *Config) Env() northbound.Env {
 	return northbound.Env{
 		Host: c.Host, TunnelTypes: slices.Clone(c.TunnelTypes), BridgeMappings: maps.Clone(c.BridgeMappings),
-		LocalIP: c.LocalIP, DVRMAC: bytes.Clone(c.DVRMAC),
+		LocalIP: c.LocalIP, DVRMAC: bytes.Clone(c.DVRMAC), AgentMode: c.AgentMode,
 	}
 }
 

@@ -112,6 +112,9 @@ var options = []option{
 	{"dvrflow", "agent_mode", func(c *Config, v string) error {
 		m, err := northbound.ParseAgentMode(strings.TrimSpace(v))
 		if err == nil {
+			err = m.CheckSupported()
+		}
+		if err == nil {
 			c.AgentMode = m
 		}
 		return err

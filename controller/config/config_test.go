@@ -202,6 +202,7 @@ func TestLoadConfigInvalidValues(t *testing.T) {
 		{"local_ip", "ovs", "local_ip", "192.0.2.300", "is not an IP address"},
 		{"dscp", "agent", "dscp", "64", "is outside 0–63"},
 		{"agent_mode", "dvrflow", "agent_mode", "dvr_fast", "is not one of legacy, dvr, dvr_snat, dvr_no_external"},
+		{"agent_mode dvr_no_external", "dvrflow", "agent_mode", "dvr_no_external", "is not supported yet (use dvr or dvr_snat)"},
 		{"dvr_mac", "dvrflow", "dvr_mac", "fa:16:3f:zz:00:01", "is not a MAC address"},
 		{"multicast dvr_mac", "dvrflow", "dvr_mac", "01:00:5e:00:00:01", "is a multicast MAC address"},
 		{"metrics_address", "dvrflow", "metrics_address", "9100", "is not host:port"},
@@ -353,6 +354,10 @@ func TestConfigValidate(t *testing.T) {
 			"dvr_mac: is required with enable_distributed_routing in standalone mode"},
 		{"DVR with Neutron needs no dvr_mac", func(c *Config) { c.AgentMode = "dvr" }, ""},
 		{"bad agent_mode", func(c *Config) { c.AgentMode = "fast" }, `agent_mode: "fast" is not one of`},
+		{"agent_mode dvr_no_external", func(c *Config) {
+			c.AgentMode, c.TopologyFile, c.DVRMAC = "dvr_no_external", "t.yaml", mustMAC("fa:16:3f:00:00:01")
+		},
+			`agent_mode: "dvr_no_external" is not supported yet (use dvr or dvr_snat)`},
 		{"bad datapath", func(c *Config) { c.DatapathType = "dpdk" }, `datapath_type: "dpdk" is not one of system, netdev`},
 		{"physnet on br-int", func(c *Config) { c.BridgeMappings = map[string]string{"p": "br-int"} },
 			`bridge_mappings: physical network "p" is mapped to "br-int"`},

@@ -24,6 +24,8 @@ func (c *Config) Validate() error {
 	}
 	if _, err := northbound.ParseAgentMode(string(c.AgentMode)); err != nil {
 		bad("agent_mode", "%q %v", c.AgentMode, err)
+	} else if err := c.AgentMode.CheckSupported(); err != nil {
+		bad("agent_mode", "%q %v", c.AgentMode, err)
 	}
 	if err := checkDatapathType(c.DatapathType); err != nil {
 		bad("datapath_type", "%q %v", c.DatapathType, err)
