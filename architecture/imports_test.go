@@ -47,6 +47,7 @@ var allowed = map[string][]string{
 	"ethtool":                        {},
 	"nsthread":                       {},
 	"dvr/namespace":                  {"ethtool", "northbound", "nsthread", "ovsdb", "state"},
+	"dvr/nat":                        {},
 	"controller":                     {"controller/config", "dvr/namespace", "flows", "northbound", "ovsdb", "pipeline", "state", "tunnels"},
 	"startup":                        {"controller", "controller/config", "flows", "neutron", "neutron/oslo", "northbound", "ovsdb", "state", "topology"},
 	"metrics":                        {"controller", "flows"},
