@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-func pair(s string) LinkLocalPair { return LinkLocalPair{Net: netip.MustParsePrefix(s)} }
+func llPair(s string) LinkLocalPair { return LinkLocalPair{Net: netip.MustParsePrefix(s)} }
 
 func readFile(t *testing.T, path string) string {
 	t.Helper()
@@ -99,7 +99,7 @@ func TestLinkLocalPair(t *testing.T) {
 		t.Errorf("pool size %d, want 8192 /31s in a /18", linkLocalSize())
 	}
 	for _, bad := range []string{"169.254.64.1/31", "169.254.64.0/30", "169.254.128.0/31", "169.254.63.254/31", "10.0.0.0/31", "::/127"} {
-		if pair(bad).IsValid() {
+		if llPair(bad).IsValid() {
 			t.Errorf("%s accepted as a pair", bad)
 		}
 	}
@@ -123,7 +123,7 @@ func TestLinkLocalAllocator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]LinkLocalPair{"r-a": pair("169.254.64.0/31"), "r-b": pair("169.254.64.2/31"), "r-c": pair("169.254.64.4/31")}
+	want := map[string]LinkLocalPair{"r-a": llPair("169.254.64.0/31"), "r-b": llPair("169.254.64.2/31"), "r-c": llPair("169.254.64.4/31")}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Sync = %v, want %v", got, want)
 	}
@@ -137,7 +137,7 @@ func TestLinkLocalAllocator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = map[string]LinkLocalPair{"r-a": pair("169.254.64.0/31"), "r-c": pair("169.254.64.4/31"), "r-d": pair("169.254.64.2/31")}
+	want = map[string]LinkLocalPair{"r-a": llPair("169.254.64.0/31"), "r-c": llPair("169.254.64.4/31"), "r-d": llPair("169.254.64.2/31")}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Sync after release = %v, want %v", got, want)
 	}
@@ -166,7 +166,7 @@ func TestLinkLocalAllocator(t *testing.T) {
 		writeFile(t, filepath.Join(dir, LinkLocalFile), file1)
 		c := openLinkLocal(t, dir)
 		got, err := c.Sync([]string{"r-x", "r-b", "r-y"})
-		want := map[string]LinkLocalPair{"r-b": pair("169.254.64.2/31"), "r-x": pair("169.254.64.0/31"), "r-y": pair("169.254.64.4/31")}
+		want := map[string]LinkLocalPair{"r-b": llPair("169.254.64.2/31"), "r-x": llPair("169.254.64.0/31"), "r-y": llPair("169.254.64.4/31")}
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("Sync from file1 = %v, %v; want %v", got, err, want)
 		}
@@ -175,11 +175,11 @@ func TestLinkLocalAllocator(t *testing.T) {
 	// Allocate, Lookup, Release one at a time.
 	c := openLinkLocal(t, t.TempDir())
 	p1, err := c.Allocate("r1")
-	if err != nil || p1 != pair("169.254.64.0/31") {
+	if err != nil || p1 != llPair("169.254.64.0/31") {
 		t.Errorf("Allocate r1 = %v, %v", p1, err)
 	}
 	p2, _ := c.Allocate("r2")
-	if again, _ := c.Allocate("r1"); again != p1 || p2 != pair("169.254.64.2/31") {
+	if again, _ := c.Allocate("r1"); again != p1 || p2 != llPair("169.254.64.2/31") {
 		t.Errorf("Allocate again = %v, r2 = %v", again, p2)
 	}
 	if err := c.Release("r1"); err != nil {
@@ -220,9 +220,9 @@ func TestLinkLocalNeutronFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]LinkLocalPair{
-		"1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d": pair("169.254.64.0/31"),
-		"9f0e1d2c-3b4a-4596-8877-665544332211": pair("169.254.93.146/31"),
-		"new-router":                           pair("169.254.64.2/31"),
+		"1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d": llPair("169.254.64.0/31"),
+		"9f0e1d2c-3b4a-4596-8877-665544332211": llPair("169.254.93.146/31"),
+		"new-router":                           llPair("169.254.64.2/31"),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Sync = %v, want %v", got, want)
@@ -266,7 +266,7 @@ func TestLinkLocalCorruptFile(t *testing.T) {
 			t.Errorf("no skipped line says %q:\n%v", s, skipped)
 		}
 	}
-	want := map[string]LinkLocalPair{"r1": pair("169.254.64.0/31"), "r7": pair("169.254.64.16/31")}
+	want := map[string]LinkLocalPair{"r1": llPair("169.254.64.0/31"), "r7": llPair("169.254.64.16/31")}
 	if !reflect.DeepEqual(a.Allocations(), want) {
 		t.Errorf("Allocations = %v, want %v", a.Allocations(), want)
 	}
@@ -306,7 +306,7 @@ func TestLinkLocalPoolExhaustion(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, s)
 		}
 	}
-	if len(got) != 8192 || got["r00000"] != pair("169.254.64.0/31") || got["r08191"] != pair("169.254.127.254/31") {
+	if len(got) != 8192 || got["r00000"] != llPair("169.254.64.0/31") || got["r08191"] != llPair("169.254.127.254/31") {
 		t.Errorf("Sync returned %d pairs, r00000 %v, r08191 %v", len(got), got["r00000"], got["r08191"])
 	}
 	if _, err := a.Allocate("one-more"); !errors.Is(err, ErrPoolFull) {
@@ -314,7 +314,7 @@ func TestLinkLocalPoolExhaustion(t *testing.T) {
 	}
 	// One router goes: the one left out gets its pair.
 	got, err = a.Sync(append(keys[:17:17], keys[18:]...))
-	if err != nil || got["r08192"] != pair("169.254.64.34/31") {
+	if err != nil || got["r08192"] != llPair("169.254.64.34/31") {
 		t.Errorf("after a release: r08192 = %v, %v", got["r08192"], err)
 	}
 	if n := strings.Count(readFile(t, a.Path()), "\n"); n != 8192 {
@@ -361,7 +361,7 @@ func TestLinkLocalWriteFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := a.Sync([]string{"r1", "r2"})
-	if err == nil || !reflect.DeepEqual(got, map[string]LinkLocalPair{"r1": pair("169.254.64.0/31")}) {
+	if err == nil || !reflect.DeepEqual(got, map[string]LinkLocalPair{"r1": llPair("169.254.64.0/31")}) {
 		t.Errorf("Sync with an unwritable file = %v, %v", got, err)
 	}
 	if _, err := a.Allocate("r3"); err == nil {
@@ -370,7 +370,7 @@ func TestLinkLocalWriteFailure(t *testing.T) {
 	if err := a.Release("r1"); err == nil {
 		t.Error("Release with an unwritable file succeeded")
 	}
-	if !reflect.DeepEqual(a.Allocations(), map[string]LinkLocalPair{"r1": pair("169.254.64.0/31")}) {
+	if !reflect.DeepEqual(a.Allocations(), map[string]LinkLocalPair{"r1": llPair("169.254.64.0/31")}) {
 		t.Errorf("a failed write changed the allocations: %v", a.Allocations())
 	}
 	noTempFiles(t, dir)
