@@ -202,15 +202,25 @@ func TestRPCWatchReportedUpAndCounts(t *testing.T) {
 }
 
 func TestParseBoundPortPush(t *testing.T) {
-	binding := func(host string) string {
-		return `{"versioned_object.name": "PortBinding", "versioned_object.data": {"port_id": "p", "host": "` + host + `", "vif_type": "ovs"}}`
+	binding := func(host, vifType string) string {
+		return `{"versioned_object.name": "PortBinding", "versioned_object.data": {"port_id": "p", "host": "` + host + `", "vif_type": "` + vifType + `"}}`
 	}
-	port := func(id string, bindings ...string) string {
+	level := func(host string) string {
+		return `{"versioned_object.name": "PortBindingLevel", "versioned_object.data": {"host": "` + host + `", "level": 0,
+			"segment": {"versioned_object.name": "NetworkSegment", "versioned_object.data": {"network_type": "vxlan", "segmentation_id": 1001}}}}`
+	}
+	port := func(id, bindings, levels string) string {
 		return `{"versioned_object.name": "Port", "versioned_object.version": "1.7", "versioned_object.data": {"id": "` + id +
-			`", "status": "DOWN", "bindings": [` + strings.Join(bindings, ",") + `]}}`
+			`", "status": "DOWN", "bindings": [` + bindings + `], "binding_levels": [` + levels + `]}}`
 	}
-	push := `{"method": "push", "version": "1.1", "args": {"event_type": "updated", "resource_list": [` +
-		port("bound", binding("h1")) + "," + port("unbound", binding("")) + "," + port("none") + `]}}`
+	push := `{"method": "push", "version": "1.1", "args": {"event_type": "updated", "resource_list": [` + strings.Join([]string{
+		port("bound", binding("h1", "ovs"), level("h1")),
+		port("no-level", binding("h1", "ovs"), ""),
+		port("level-elsewhere", binding("h1", "ovs"), level("h2")),
+		port("unbound", binding("h1", "unbound"), level("h1")),
+		port("no-host", binding("", "ovs"), ""),
+		port("none", "", ""),
+	}, ",") + `]}}`
 	env, _ := json.Marshal(map[string]string{"oslo.version": "2.0", "oslo.message": push})
 	ids, err := parseBoundPortPush(env)
 	if err != nil || strings.Join(ids, ",") != "bound" {

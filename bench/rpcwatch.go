@@ -182,7 +182,9 @@ func (w *rpcWatch) watchPortPushes(ctx context.Context) error {
 	return nil
 }
 
-// parseBoundPortPush returns the ids of the ports of a Port push that are bound to a host.
+// parseBoundPortPush returns the ids of the ports of a Port push that are bound to a host:
+// a binding with the host and a vif_type (what Nova reads before it plugs the VIF) and a
+// binding level with its segment.
 func parseBoundPortPush(body []byte) ([]string, error) {
 	var env osloEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -197,12 +199,9 @@ func parseBoundPortPush(body []byte) ([]string, error) {
 		Args   struct {
 			Resources []struct {
 				Data struct {
-					ID       string `json:"id"`
-					Bindings []struct {
-						Data struct {
-							Host string `json:"host"`
-						} `json:"versioned_object.data"`
-					} `json:"bindings"`
+					ID       string          `json:"id"`
+					Bindings []pushedBinding `json:"bindings"`
+					Levels   []pushedLevel   `json:"binding_levels"`
 				} `json:"versioned_object.data"`
 			} `json:"resource_list"`
 		} `json:"args"`
@@ -215,14 +214,42 @@ func parseBoundPortPush(body []byte) ([]string, error) {
 	}
 	var ids []string
 	for _, r := range push.Args.Resources {
-		for _, b := range r.Data.Bindings {
-			if b.Data.Host != "" {
-				ids = append(ids, r.Data.ID)
-				break
-			}
+		if boundWithSegment(r.Data.Bindings, r.Data.Levels) {
+			ids = append(ids, r.Data.ID)
 		}
 	}
 	return ids, nil
+}
+
+// pushedBinding and pushedLevel are the parts of a pushed Port the bench reads.
+type pushedBinding struct {
+	Data struct {
+		Host    string `json:"host"`
+		VIFType string `json:"vif_type"`
+	} `json:"versioned_object.data"`
+}
+
+type pushedLevel struct {
+	Data struct {
+		Host    string          `json:"host"`
+		Segment json.RawMessage `json:"segment"`
+	} `json:"versioned_object.data"`
+}
+
+// boundWithSegment reports whether a pushed port has a binding to a host with a vif_type
+// other than unbound or binding_failed, and a binding level of that host with a segment.
+func boundWithSegment(bindings []pushedBinding, levels []pushedLevel) bool {
+	for _, b := range bindings {
+		if b.Data.Host == "" || b.Data.VIFType == "" || b.Data.VIFType == "unbound" || b.Data.VIFType == "binding_failed" {
+			continue
+		}
+		for _, l := range levels {
+			if l.Data.Host == b.Data.Host && len(l.Data.Segment) > 0 && string(l.Data.Segment) != "null" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // boundPushed waits up to timeout for a push of the port bound to a host; false if none came.
