@@ -1,31 +1,45 @@
-// Package namespace keeps the east-west part of Neutron's DVR routers on this host, as the L3
-// agent does on a DVR compute node, when there is no L3 agent (standalone mode): for each
-// router, a network namespace qrouter-<router id> with IP forwarding on, one qr-<port id
-// prefix> device per router interface (its MAC and gateway address) joined to br-int by a
-// veth pair whose br-int end carries the port's iface-id, and permanent neighbour entries for
-// every port of the router's subnets (a DVR router cannot ARP for a port behind another
-// host's copy of the same router).
+// Package namespace keeps Neutron's DVR router namespaces on this host, as the L3 agent does
+// on a DVR node, when there is no L3 agent (standalone mode):
+//
+//   - for each router with an interface here, a network namespace qrouter-<router id> with
+//     IP forwarding on, one qr-<port id prefix> device per router interface (its MAC and
+//     gateway address) joined to br-int by a veth pair whose br-int end carries the port's
+//     iface-id, and permanent neighbour entries for every port of the router's subnets (a
+//     DVR router cannot ARP for a port behind another host's copy of the same router);
+//   - for a router with an external gateway, Neutron's SNAT redirect in that namespace:
+//     per internal IPv4 subnet, `ip rule from <router port ip_cidr> table <snat_idx>
+//     priority <snat_idx>` and in that table a default route via the router's centralized
+//     SNAT (sg-) address on the subnet ([SNATIndex] is Neutron's snat_idx), so that what
+//     the router cannot route itself goes to the network node;
+//   - on a dvr_snat host that holds a router's gateway (qg-) port, its centralized SNAT
+//     namespace snat-<router id> (see [SNAT]): qg- with the router's external addresses and
+//     default route, one sg- device per internal subnet, plugged into br-int as qr- devices
+//     are, and the source NAT of the internal subnets to the gateway IP out of qg- (package
+//     dvr/nat; none when enable_snat is false).
 //
 // [Desired] computes the routers from the topology without any I/O; [Manager.Apply] makes
 // the host match them, creating, updating and removing namespaces, devices, addresses,
-// neighbours and br-int ports. The caller decides whether the manager runs at all (off when
-// an L3 agent owns the routers).
+// neighbours, rules, routes, NAT and br-int ports, and logs how many changes it made (none
+// on an agent restart with unchanged state). The caller decides whether the manager runs at
+// all (off when an L3 agent owns the routers).
 //
 // # Names and ownership
 //
-// Namespace qrouter-<router id>; both ends of an interface's veth pair are called
-// qr-<first 11 characters of the port id>, as Neutron names the router port (one end inside
-// the router's namespace, the other in the host namespace as the br-int port), so names
-// match a Neutron-run host exactly. dvrflow marks what it creates: the loopback device of a
-// router namespace and both ends of every veth carry a link alias starting with
-// "dvrflow router-namespace" (the veth ends also name the router and port), and the br-int
-// interfaces carry external_ids dvrflow-owner=router-namespace and dvrflow-router=<router
-// id>. Only marked things are ever changed or removed (an unmarked qrouter- namespace of a
-// wanted router is adopted and marked; an unmarked one of no wanted router is left alone);
+// Namespaces qrouter-<router id> and snat-<router id>; both ends of an interface's veth pair
+// are called qr-, qg- or sg-<first 11 characters of the port id>, as Neutron names the
+// router's ports (one end inside the namespace, the other in the host namespace as the
+// br-int port), so names match a Neutron-run host exactly. dvrflow marks what it creates:
+// the loopback device of a router namespace and both ends of every veth carry a link alias
+// starting with "dvrflow router-namespace" (the veth ends also name the router and port),
+// the br-int interfaces carry external_ids dvrflow-owner=router-namespace and
+// dvrflow-router=<router id>, rules and routes carry protocol [RouteProtocol], and the NAT
+// lives in dvr/nat's own nftables table. Only marked things are ever changed or removed (an
+// unmarked namespace of a wanted router is adopted and marked; an unmarked one of no wanted
+// router is left alone; rules and routes with another protocol are never touched);
 // everything the manager needs to know is read back from the host, so a restarted agent
-// cleans up after its predecessor. A Neutron port that is already plugged into OVS by someone else (an interface with its
-// iface-id but without our marker) is left alone: it gets no device in the namespace and is
-// never re-plugged.
+// cleans up after its predecessor. A Neutron port that is already plugged into OVS by
+// someone else (an interface with its iface-id but without our marker) is left alone: it
+// gets no device in the namespace and is never re-plugged.
 package namespace
 
 import (
