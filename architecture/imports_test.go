@@ -46,7 +46,7 @@ var allowed = map[string][]string{
 	"ovsdb/vswitchd/internal/narrow": {},
 	"ethtool":                        {},
 	"nsthread":                       {},
-	"dvr/namespace":                  {"ethtool", "northbound", "nsthread", "ovsdb", "state"},
+	"dvr/namespace":                  {"dvr/nat", "ethtool", "northbound", "nsthread", "ovsdb", "state"},
 	"dvr/nat":                        {},
 	"controller":                     {"controller/config", "dvr/namespace", "flows", "northbound", "ovsdb", "pipeline", "state", "tunnels"},
 	"startup":                        {"controller", "controller/config", "flows", "neutron", "neutron/oslo", "northbound", "ovsdb", "state", "topology"},

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/dvrflow/dvrflow/dvr/nat"
 	"github.com/dvrflow/dvrflow/ovsdb"
 	"github.com/dvrflow/dvrflow/state"
 )
@@ -71,14 +72,15 @@ func (m *Manager) Close() {
 }
 
 // Apply makes the host hold exactly routers (as computed by Desired): it creates missing
-// namespaces (qrouter-<id>, loopback up, IPv4 and IPv6 forwarding on), veth pairs, MACs, MTUs,
-// addresses, permanent neighbour entries and br-int ports (iface-id, attached-mac,
+// namespaces (qrouter-<id> for every router, snat-<id> for those with SNAT set; loopback up,
+// forwarding and the other sysctls Neutron sets), veth pairs, MACs, MTUs, addresses,
+// permanent neighbour entries, rules, routes, NAT and br-int ports (iface-id, attached-mac,
 // iface-status=active and our owner marker; new ports on the dead VLAN 4095 until the L2
-// side tags them), corrects what differs, and removes what it made that is no longer wanted:
-// qr- devices and their br-int ports, permanent neighbours, and whole namespaces marked as
-// ours. A router port plugged by someone else is skipped and logged. Apply is idempotent;
-// it goes on past a failing router or port and returns every error, each naming its router
-// and port.
+// side tags them), corrects what differs, and removes what it made that is no longer
+// wanted: devices and their br-int ports, permanent neighbours, rules and routes of ours,
+// NAT rules, and whole namespaces marked as ours. A router port plugged by someone else is
+// skipped and logged. Apply is idempotent and logs how many changes it made; it goes on
+// past a failing router or port and returns every error, each naming its router and port.
 func (m *Manager) Apply(ctx context.Context, routers []Router) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -95,7 +97,8 @@ func (m *Manager) Apply(ctx context.Context, routers []Router) error {
 		return fmt.Errorf("router namespaces: netlink: %w", err)
 	}
 	defer host.Close()
-	a := &apply{m: m, ctx: ctx, hostNS: hostNS, host: host, keep: map[string]map[string]bool{}}
+	a := &apply{m: m, ctx: ctx, hostNS: hostNS, host: host, keep: map[string]map[string]bool{},
+		keepNS: map[string]map[string]bool{}, wantNS: map[string]bool{}}
 	a.plan(routers)
 	a.removeStaleNamespaces()
 	for _, r := range a.routers {
@@ -109,6 +112,16 @@ func (m *Manager) Apply(ctx context.Context, routers []Router) error {
 		a.removeStalePorts()
 		a.removeStaleHostLinks()
 	}
+	snat := 0
+	for _, r := range a.routers {
+		if r.SNAT != nil {
+			snat++
+		}
+	}
+	// The count of changes is 0 when the host already matched (e.g. an agent restart with
+	// unchanged state).
+	m.log.Info("router namespaces applied", zap.Int("routers", len(a.routers)), zap.Int("snat_namespaces", snat),
+		zap.Int("changes", a.changes), zap.Int("errors", len(a.errs)))
 	if err := errors.Join(a.errs...); err != nil {
 		return fmt.Errorf("router namespaces: %w", err)
 	}
@@ -127,11 +140,24 @@ type apply struct {
 	// keep is router id → port ids whose devices and br-int ports must not be removed: the
 	// ones to plug and the invalid ones (left as they are).
 	keep map[string]map[string]bool
-	errs []error
+	// keepNS is namespace name → port ids whose devices in that namespace must not be
+	// removed; wantNS holds the namespaces (qrouter- and snat-) that must exist.
+	keepNS map[string]map[string]bool
+	wantNS map[string]bool
+	// changes counts what this Apply changed on the host (devices, addresses, neighbours,
+	// sysctls, rules, routes, NAT rules, namespaces, br-int ports).
+	changes int
+	errs    []error
 }
 
-// plan validates the routers, drops the interfaces plugged by someone else and fills
-// a.routers and a.keep.
+// changed logs one change and counts it.
+func (a *apply) changed(msg string, fields ...zap.Field) {
+	a.changes++
+	a.m.log.Info(msg, fields...)
+}
+
+// plan validates the routers, drops the interfaces plugged by someone else and the invalid
+// rules and routes, and fills a.routers, a.keep, a.keepNS and a.wantNS.
 func (a *apply) plan(routers []Router) {
 	foreign := a.foreignPorts()
 	devices := map[string]string{} // device name → port id, across routers (host names are global)
@@ -151,21 +177,22 @@ func (a *apply) plan(routers []Router) {
 		seen[r.ID] = true
 		keep := map[string]bool{}
 		a.keep[r.ID] = keep
-		plug := Router{ID: r.ID}
-		ports := map[string]bool{}
-		for _, ifc := range r.Interfaces {
+		// admit validates one interface of the router in namespace ns, whose device is
+		// called prefix+<port id>, and reports whether the manager plugs it.
+		admit := func(ns, prefix string, ifc Interface) bool {
 			if ifc.PortID != "" {
 				keep[ifc.PortID] = true
+				a.keepPort(ns, ifc.PortID)
 			}
 			if err := validInterface(ifc); err != nil {
 				a.errs = append(a.errs, fmt.Errorf("router %s: port %s: %w", r.ID, ifc.PortID, err))
-				continue
+				return false
 			}
-			dev := DeviceName(ifc.PortID)
+			dev := deviceName(prefix, ifc.PortID)
 			if other, dup := devices[dev]; dup {
 				a.errs = append(a.errs, fmt.Errorf("router %s: port %s: device name %s already used by port %s",
 					r.ID, ifc.PortID, dev, other))
-				continue
+				return false
 			}
 			devices[dev] = ifc.PortID
 			by, ok := foreign[ifc.PortID]
@@ -173,16 +200,28 @@ func (a *apply) plan(routers []Router) {
 				by, ok = info.Name, true
 			}
 			if ok {
-				delete(keep, ifc.PortID) // a device of ours for it would duplicate theirs
+				// A device of ours for it would duplicate theirs.
+				delete(keep, ifc.PortID)
+				delete(a.keepNS[ns], ifc.PortID)
 				nowForeign[ifc.PortID] = by
 				if a.m.foreign[ifc.PortID] != by {
 					a.m.log.Info("router port plugged by someone else, left alone",
 						zap.String("router", r.ID), zap.String("port", ifc.PortID), zap.String("interface", by))
 				}
-				continue
+				return false
 			}
-			ports[ifc.PortID] = true
-			plug.Interfaces = append(plug.Interfaces, ifc)
+			return true
+		}
+
+		name := NamespaceName(r.ID)
+		a.wantNS[name] = true
+		plug := Router{ID: r.ID}
+		ports := map[string]bool{}
+		for _, ifc := range r.Interfaces {
+			if admit(name, DevicePrefix, ifc) {
+				ports[ifc.PortID] = true
+				plug.Interfaces = append(plug.Interfaces, ifc)
+			}
 		}
 		for _, n := range r.Neighbors {
 			switch {
@@ -192,9 +231,55 @@ func (a *apply) plan(routers []Router) {
 				plug.Neighbors = append(plug.Neighbors, n)
 			}
 		}
+		plug.Rules, plug.Routes = a.validRouting(r.ID, name, r.Rules, r.Routes)
+
+		if r.SNAT != nil {
+			name := SNATNamespaceName(r.ID)
+			a.wantNS[name] = true
+			snat := &SNAT{NAT: r.SNAT.NAT}
+			if admit(name, GatewayDevicePrefix, r.SNAT.Gateway) {
+				snat.Gateway = r.SNAT.Gateway
+			}
+			for _, ifc := range r.SNAT.Interfaces {
+				if admit(name, SNATDevicePrefix, ifc) {
+					snat.Interfaces = append(snat.Interfaces, ifc)
+				}
+			}
+			_, snat.Routes = a.validRouting(r.ID, name, nil, r.SNAT.Routes)
+			plug.SNAT = snat
+		}
 		a.routers = append(a.routers, plug)
 	}
 	a.m.foreign = nowForeign
+}
+
+// keepPort records that the device of portID in namespace ns must not be removed.
+func (a *apply) keepPort(ns, portID string) {
+	if a.keepNS[ns] == nil {
+		a.keepNS[ns] = map[string]bool{}
+	}
+	a.keepNS[ns][portID] = true
+}
+
+// validRouting returns the valid rules and routes of namespace ns, reporting the others.
+func (a *apply) validRouting(routerID, ns string, rules []Rule, routes []Route) ([]Rule, []Route) {
+	var okRules []Rule
+	for _, r := range rules {
+		if err := validRule(r); err != nil {
+			a.errs = append(a.errs, fmt.Errorf("router %s: namespace %s: rule %s: %w", routerID, ns, ruleKey(r), err))
+			continue
+		}
+		okRules = append(okRules, r)
+	}
+	var okRoutes []Route
+	for _, r := range routes {
+		if err := validRoute(r); err != nil {
+			a.errs = append(a.errs, fmt.Errorf("router %s: namespace %s: route %s: %w", routerID, ns, routeKey(r), err))
+			continue
+		}
+		okRoutes = append(okRoutes, r)
+	}
+	return okRules, okRoutes
 }
 
 func validInterface(ifc Interface) error {
@@ -251,80 +336,20 @@ func parseAlias(alias string) (routerID, portID string, ok bool) {
 	return routerID, portID, ok1 && ok2 && routerID != "" && portID != ""
 }
 
-// applyRouter reconciles one router's namespace.
+// applyRouter reconciles one router's namespaces: qrouter- always, snat- when r.SNAT is set.
 func (a *apply) applyRouter(r Router) {
-	log := a.m.log.With(zap.String("router", r.ID))
 	fail := func(err error) { a.errs = append(a.errs, fmt.Errorf("router %s: %w", r.ID, err)) }
 	name := NamespaceName(r.ID)
-	ns, existed, err := openNamespace(name)
-	if err != nil {
-		fail(fmt.Errorf("open namespace %s: %w", name, err))
+	ns, rh, ok := a.ensureNamespace(r.ID, name, routerSysctls)
+	if !ok {
 		return
-	}
-	if !existed {
-		if ns, err = createNamespace(name); err != nil {
-			fail(fmt.Errorf("create namespace %s: %w", name, err))
-			return
-		}
-		log.Info("created router namespace", zap.String("namespace", name))
 	}
 	defer ns.Close()
-	rh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		fail(fmt.Errorf("netlink in namespace %s: %w", name, err))
-		return
-	}
 	defer rh.Close()
-
-	lo, err := rh.LinkByName("lo")
-	if err != nil {
-		fail(fmt.Errorf("namespace %s: lo: %w", name, err))
-		return
-	}
-	if lo.Attrs().Alias != aliasPrefix {
-		if existed {
-			log.Warn("adopting router namespace not marked as ours", zap.String("namespace", name),
-				zap.String("lo_alias", lo.Attrs().Alias))
-		}
-		if err := rh.LinkSetAlias(lo, aliasPrefix); err != nil {
-			fail(fmt.Errorf("namespace %s: mark lo: %w", name, err))
-			return
-		}
-	}
-	if lo.Attrs().Flags&net.FlagUp == 0 {
-		if err := rh.LinkSetUp(lo); err != nil {
-			fail(fmt.Errorf("namespace %s: set lo up: %w", name, err))
-			return
-		}
-	}
-	changed, err := setSysctls(ns, routerSysctls)
-	if err != nil {
-		fail(fmt.Errorf("namespace %s: %w", name, err))
-		return
-	}
-	if len(changed) > 0 {
-		log.Info("router namespace sysctls set", zap.Strings("sysctls", changed))
-	}
-
-	// Remove our devices that are no longer wanted here first: that frees their names.
-	links, err := linkList(rh)
-	if err != nil {
-		fail(fmt.Errorf("namespace %s: list links: %w", name, err))
-		return
-	}
-	for _, l := range links {
-		rid, pid, ok := parseAlias(l.Attrs().Alias)
-		if !ok || (rid == r.ID && a.keep[r.ID][pid]) {
-			continue
-		}
-		if err := a.removeDevice(rh, l, rid, pid); err != nil {
-			fail(err)
-		}
-	}
 
 	plugged := map[string]bool{}
 	for _, ifc := range r.Interfaces {
-		if err := a.ensureInterface(ns, rh, r.ID, ifc); err != nil {
+		if err := a.ensureInterface(ns, rh, r.ID, DeviceName(ifc.PortID), ifc); err != nil {
 			fail(fmt.Errorf("port %s: %w", ifc.PortID, err))
 			continue
 		}
@@ -338,6 +363,164 @@ func (a *apply) applyRouter(r Router) {
 			fail(fmt.Errorf("port %s: %w", ifc.PortID, err))
 		}
 	}
+	a.syncRouting(ns, rh, r.ID, name, r.Rules, r.Routes)
+
+	if r.SNAT != nil {
+		a.applySNAT(r.ID, r.SNAT)
+	}
+}
+
+// applySNAT reconciles a router's snat namespace: devices, routes and NAT.
+func (a *apply) applySNAT(routerID string, snat *SNAT) {
+	fail := func(err error) { a.errs = append(a.errs, fmt.Errorf("router %s: %w", routerID, err)) }
+	name := SNATNamespaceName(routerID)
+	ns, sh, ok := a.ensureNamespace(routerID, name, snatSysctls)
+	if !ok {
+		return
+	}
+	defer ns.Close()
+	defer sh.Close()
+	if snat.Gateway.PortID != "" {
+		if err := a.ensureInterface(ns, sh, routerID, GatewayDeviceName(snat.Gateway.PortID), snat.Gateway); err != nil {
+			fail(fmt.Errorf("port %s: %w", snat.Gateway.PortID, err))
+		}
+	}
+	for _, ifc := range snat.Interfaces {
+		if err := a.ensureInterface(ns, sh, routerID, SNATDeviceName(ifc.PortID), ifc); err != nil {
+			fail(fmt.Errorf("port %s: %w", ifc.PortID, err))
+		}
+	}
+	a.syncRouting(ns, sh, routerID, name, nil, snat.Routes)
+	res, err := nat.Apply(ns, snat.NAT)
+	if err != nil {
+		fail(fmt.Errorf("namespace %s: %w", name, err))
+	}
+	if res.Added+res.Removed > 0 {
+		a.changes += res.Added + res.Removed
+		a.m.log.Info("router namespace NAT updated", zap.String("router", routerID), zap.String("namespace", name),
+			zap.Int("added", res.Added), zap.Int("removed", res.Removed), zap.Uint("conntrack_deleted", res.Conntrack))
+	}
+}
+
+// syncRouting makes the namespace's rules and routes of ours exactly rules and routes.
+// A device some route leaves through, which is also where the packets it routes came from
+// (the SNAT redirect sends a router port's traffic back out of the same port), gets
+// send_redirects off, and so does "all" (the kernel sends a redirect when either is on), as
+// Neutron does when it adds a redirect: otherwise the router would tell each VM to skip it.
+func (a *apply) syncRouting(ns netns.NsHandle, h *netlink.Handle, routerID, name string, rules []Rule, routes []Route) {
+	fail := func(err error) {
+		a.errs = append(a.errs, fmt.Errorf("router %s: namespace %s: %w", routerID, name, err))
+	}
+	if len(rules) > 0 {
+		settings := []sysctl{{path: "net/ipv4/conf/all/send_redirects", value: "0"}}
+		seen := map[string]bool{}
+		for _, r := range routes {
+			if r.Table != 0 && r.Table != tableMain && !seen[r.Device] && r.Dst.Addr().Is4() {
+				seen[r.Device] = true
+				// Optional: a device that could not be made is reported on its own.
+				settings = append(settings, sysctl{path: "net/ipv4/conf/" + r.Device + "/send_redirects", value: "0", optional: true})
+			}
+		}
+		changed, err := setSysctls(ns, settings)
+		if err != nil {
+			fail(err)
+		}
+		if len(changed) > 0 {
+			a.changed("router namespace sysctls set", zap.String("router", routerID), zap.String("namespace", name),
+				zap.Strings("sysctls", changed))
+		}
+	}
+	// Routes before rules: a rule then never points at a table that is still empty.
+	added, removed, err := syncRoutes(h, routes)
+	a.logRouting("routes", routerID, name, added, removed)
+	if err != nil {
+		fail(err)
+	}
+	added, removed, err = syncRules(h, rules)
+	a.logRouting("rules", routerID, name, added, removed)
+	if err != nil {
+		fail(err)
+	}
+}
+
+// ensureNamespace opens or creates the namespace name of router routerID, marks it as
+// ours, sets its sysctls and removes the devices of ours in it that are not wanted there.
+// On success the caller closes ns and h.
+func (a *apply) ensureNamespace(routerID, name string, sysctls []sysctl) (ns netns.NsHandle, h *netlink.Handle, ok bool) {
+	log := a.m.log.With(zap.String("router", routerID), zap.String("namespace", name))
+	fail := func(err error) { a.errs = append(a.errs, fmt.Errorf("router %s: %w", routerID, err)) }
+	ns, existed, err := openNamespace(name)
+	if err != nil {
+		fail(fmt.Errorf("open namespace %s: %w", name, err))
+		return ns, nil, false
+	}
+	if !existed {
+		if ns, err = createNamespace(name); err != nil {
+			fail(fmt.Errorf("create namespace %s: %w", name, err))
+			return ns, nil, false
+		}
+		a.changed("created router namespace", zap.String("router", routerID), zap.String("namespace", name))
+	}
+	rh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		ns.Close()
+		fail(fmt.Errorf("netlink in namespace %s: %w", name, err))
+		return ns, nil, false
+	}
+	ok = false
+	defer func() {
+		if !ok {
+			rh.Close()
+			ns.Close()
+		}
+	}()
+
+	lo, err := rh.LinkByName("lo")
+	if err != nil {
+		fail(fmt.Errorf("namespace %s: lo: %w", name, err))
+		return ns, nil, false
+	}
+	if lo.Attrs().Alias != aliasPrefix {
+		if existed {
+			log.Warn("adopting router namespace not marked as ours", zap.String("lo_alias", lo.Attrs().Alias))
+		}
+		if err := rh.LinkSetAlias(lo, aliasPrefix); err != nil {
+			fail(fmt.Errorf("namespace %s: mark lo: %w", name, err))
+			return ns, nil, false
+		}
+	}
+	if lo.Attrs().Flags&net.FlagUp == 0 {
+		if err := rh.LinkSetUp(lo); err != nil {
+			fail(fmt.Errorf("namespace %s: set lo up: %w", name, err))
+			return ns, nil, false
+		}
+	}
+	changed, err := setSysctls(ns, sysctls)
+	if err != nil {
+		fail(fmt.Errorf("namespace %s: %w", name, err))
+		return ns, nil, false
+	}
+	if len(changed) > 0 {
+		a.changed("router namespace sysctls set", zap.String("router", routerID), zap.String("namespace", name),
+			zap.Strings("sysctls", changed))
+	}
+
+	// Remove our devices that are no longer wanted here first: that frees their names.
+	links, err := linkList(rh)
+	if err != nil {
+		fail(fmt.Errorf("namespace %s: list links: %w", name, err))
+		return ns, nil, false
+	}
+	for _, l := range links {
+		rid, pid, isOurs := parseAlias(l.Attrs().Alias)
+		if !isOurs || (rid == routerID && a.keepNS[name][pid]) {
+			continue
+		}
+		if err := a.removeDevice(rh, l, rid, pid); err != nil {
+			fail(err)
+		}
+	}
+	return ns, rh, true
 }
 
 // removeDevice unplugs one of our veth ends (the br-int port of the same name, if ours) and
@@ -350,7 +533,7 @@ func (a *apply) removeDevice(h *netlink.Handle, l netlink.Link, routerID, portID
 	if err := h.LinkDel(l); err != nil && !isNotFound(err) {
 		return fmt.Errorf("port %s: delete device %s: %w", portID, dev, err)
 	}
-	a.m.log.Info("removed router interface device", zap.String("router", routerID), zap.String("port", portID),
+	a.changed("removed router interface device", zap.String("router", routerID), zap.String("port", portID),
 		zap.String("device", dev))
 	return nil
 }
@@ -364,15 +547,14 @@ func (a *apply) unplug(dev string) error {
 	if err := a.m.db.DeletePort(a.ctx, info.Bridge, dev); err != nil {
 		return err
 	}
-	a.m.log.Info("unplugged router interface", zap.String("bridge", info.Bridge), zap.String("port", dev),
+	a.changed("unplugged router interface", zap.String("bridge", info.Bridge), zap.String("port", dev),
 		zap.String("iface-id", info.ExternalIDs["iface-id"]))
 	return nil
 }
 
 // ensureInterface makes one router interface right: the veth pair (both ends ours and
 // paired), MAC, MTU, TX checksum offload off, up, addresses, and the br-int port.
-func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID string, ifc Interface) error {
-	dev := DeviceName(ifc.PortID)
+func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID, dev string, ifc Interface) error {
 	alias := linkAlias(routerID, ifc.PortID)
 	nsLink, err := lookupLink(rh, dev)
 	if err != nil {
@@ -427,7 +609,7 @@ func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID 
 			_ = a.host.LinkDel(veth)
 			return fmt.Errorf("set up veth pair %s: %w", dev, err)
 		}
-		a.m.log.Info("created router interface device", zap.String("router", routerID), zap.String("port", ifc.PortID),
+		a.changed("created router interface device", zap.String("router", routerID), zap.String("port", ifc.PortID),
 			zap.String("device", dev), zap.Stringer("mac", ifc.MAC), zap.Int("mtu", ifc.MTU))
 	}
 
@@ -439,7 +621,7 @@ func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID 
 		if err := rh.LinkSetHardwareAddr(nsLink, ifc.MAC); err != nil {
 			return fmt.Errorf("set MAC of %s to %s: %w", dev, ifc.MAC, err)
 		}
-		a.m.log.Info("router interface MAC changed", zap.String("router", routerID), zap.String("port", ifc.PortID),
+		a.changed("router interface MAC changed", zap.String("router", routerID), zap.String("port", ifc.PortID),
 			zap.Stringer("old", nsLink.Attrs().HardwareAddr), zap.Stringer("new", ifc.MAC))
 		nsLink.Attrs().Flags &^= net.FlagUp
 	}
@@ -516,7 +698,7 @@ func (a *apply) syncAddrs(rh *netlink.Handle, link netlink.Link, routerID string
 		if err := rh.AddrDel(link, &addr); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			return fmt.Errorf("delete address %s from %s: %w", p, link.Attrs().Name, err)
 		}
-		a.m.log.Info("removed router interface address", zap.String("router", routerID),
+		a.changed("removed router interface address", zap.String("router", routerID),
 			zap.String("port", ifc.PortID), zap.Stringer("addr", p))
 	}
 	for _, p := range ifc.Addrs {
@@ -530,7 +712,7 @@ func (a *apply) syncAddrs(rh *netlink.Handle, link netlink.Link, routerID string
 		if err := rh.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("add address %s to %s: %w", p, link.Attrs().Name, err)
 		}
-		a.m.log.Info("added router interface address", zap.String("router", routerID),
+		a.changed("added router interface address", zap.String("router", routerID),
 			zap.String("port", ifc.PortID), zap.Stringer("addr", p))
 	}
 	return nil
@@ -593,27 +775,30 @@ func (a *apply) syncNeighbors(rh *netlink.Handle, r Router, portID string) error
 		added++
 	}
 	if added+removed > 0 {
-		a.m.log.Info("router neighbours updated", zap.String("router", r.ID), zap.String("port", portID),
+		a.changed("router neighbours updated", zap.String("router", r.ID), zap.String("port", portID),
 			zap.Int("set", added), zap.Int("removed", removed), zap.Int("total", len(want)))
 	}
 	return nil
 }
 
-// removeStaleNamespaces deletes the qrouter- namespaces marked as ours whose router is not
-// wanted, with their devices and br-int ports. Unmarked ones are left alone.
+// removeStaleNamespaces deletes the qrouter- and snat- namespaces marked as ours that are
+// not wanted, with their devices and br-int ports (and the rules, routes and NAT in them).
+// Unmarked ones are left alone.
 func (a *apply) removeStaleNamespaces() {
-	names, err := listNamespaces(NamespacePrefix)
-	if err != nil {
-		a.errs = append(a.errs, fmt.Errorf("list namespaces: %w", err))
-		return
-	}
-	for _, name := range names {
-		id := strings.TrimPrefix(name, NamespacePrefix)
-		if _, wanted := a.keep[id]; wanted {
-			continue
+	for _, prefix := range []string{NamespacePrefix, SNATNamespacePrefix} {
+		names, err := listNamespaces(prefix)
+		if err != nil {
+			a.errs = append(a.errs, fmt.Errorf("list namespaces: %w", err))
+			return
 		}
-		if err := a.removeNamespace(id, name); err != nil {
-			a.errs = append(a.errs, fmt.Errorf("router %s: remove namespace %s: %w", id, name, err))
+		for _, name := range names {
+			if a.wantNS[name] {
+				continue
+			}
+			id := strings.TrimPrefix(name, prefix)
+			if err := a.removeNamespace(id, name); err != nil {
+				a.errs = append(a.errs, fmt.Errorf("router %s: remove namespace %s: %w", id, name, err))
+			}
 		}
 	}
 }
@@ -659,7 +844,7 @@ func (a *apply) removeNamespace(id, name string) error {
 	if err := deleteNamespace(name); err != nil {
 		return err
 	}
-	a.m.log.Info("removed router namespace", zap.String("router", id), zap.String("namespace", name))
+	a.changed("removed router namespace", zap.String("router", id), zap.String("namespace", name))
 	return nil
 }
 
@@ -675,7 +860,7 @@ func (a *apply) removeStalePorts() {
 			a.errs = append(a.errs, fmt.Errorf("router %s: port %s: %w", rid, pid, err))
 			continue
 		}
-		a.m.log.Info("unplugged stale router interface", zap.String("router", rid), zap.String("port", pid),
+		a.changed("unplugged stale router interface", zap.String("router", rid), zap.String("port", pid),
 			zap.String("bridge", info.Bridge), zap.String("interface", info.Name))
 	}
 }
@@ -697,7 +882,7 @@ func (a *apply) removeStaleHostLinks() {
 			a.errs = append(a.errs, fmt.Errorf("router %s: port %s: delete host device %s: %w", rid, pid, l.Attrs().Name, err))
 			continue
 		}
-		a.m.log.Info("removed stale router interface device", zap.String("router", rid), zap.String("port", pid),
+		a.changed("removed stale router interface device", zap.String("router", rid), zap.String("port", pid),
 			zap.String("device", l.Attrs().Name))
 	}
 }

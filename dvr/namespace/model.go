@@ -1,31 +1,45 @@
-// Package namespace keeps the east-west part of Neutron's DVR routers on this host, as the L3
-// agent does on a DVR compute node, when there is no L3 agent (standalone mode): for each
-// router, a network namespace qrouter-<router id> with IP forwarding on, one qr-<port id
-// prefix> device per router interface (its MAC and gateway address) joined to br-int by a
-// veth pair whose br-int end carries the port's iface-id, and permanent neighbour entries for
-// every port of the router's subnets (a DVR router cannot ARP for a port behind another
-// host's copy of the same router).
+// Package namespace keeps Neutron's DVR router namespaces on this host, as the L3 agent does
+// on a DVR node, when there is no L3 agent (standalone mode):
+//
+//   - for each router with an interface here, a network namespace qrouter-<router id> with
+//     IP forwarding on, one qr-<port id prefix> device per router interface (its MAC and
+//     gateway address) joined to br-int by a veth pair whose br-int end carries the port's
+//     iface-id, and permanent neighbour entries for every port of the router's subnets (a
+//     DVR router cannot ARP for a port behind another host's copy of the same router);
+//   - for a router with an external gateway, Neutron's SNAT redirect in that namespace:
+//     per internal IPv4 subnet, `ip rule from <router port ip_cidr> table <snat_idx>
+//     priority <snat_idx>` and in that table a default route via the router's centralized
+//     SNAT (sg-) address on the subnet ([SNATIndex] is Neutron's snat_idx), so that what
+//     the router cannot route itself goes to the network node;
+//   - on a dvr_snat host that holds a router's gateway (qg-) port, its centralized SNAT
+//     namespace snat-<router id> (see [SNAT]): qg- with the router's external addresses and
+//     default route, one sg- device per internal subnet, plugged into br-int as qr- devices
+//     are, and the source NAT of the internal subnets to the gateway IP out of qg- (package
+//     dvr/nat; none when enable_snat is false).
 //
 // [Desired] computes the routers from the topology without any I/O; [Manager.Apply] makes
 // the host match them, creating, updating and removing namespaces, devices, addresses,
-// neighbours and br-int ports. The caller decides whether the manager runs at all (off when
-// an L3 agent owns the routers).
+// neighbours, rules, routes, NAT and br-int ports, and logs how many changes it made (none
+// on an agent restart with unchanged state). The caller decides whether the manager runs at
+// all (off when an L3 agent owns the routers).
 //
 // # Names and ownership
 //
-// Namespace qrouter-<router id>; both ends of an interface's veth pair are called
-// qr-<first 11 characters of the port id>, as Neutron names the router port (one end inside
-// the router's namespace, the other in the host namespace as the br-int port), so names
-// match a Neutron-run host exactly. dvrflow marks what it creates: the loopback device of a
-// router namespace and both ends of every veth carry a link alias starting with
-// "dvrflow router-namespace" (the veth ends also name the router and port), and the br-int
-// interfaces carry external_ids dvrflow-owner=router-namespace and dvrflow-router=<router
-// id>. Only marked things are ever changed or removed (an unmarked qrouter- namespace of a
-// wanted router is adopted and marked; an unmarked one of no wanted router is left alone);
+// Namespaces qrouter-<router id> and snat-<router id>; both ends of an interface's veth pair
+// are called qr-, qg- or sg-<first 11 characters of the port id>, as Neutron names the
+// router's ports (one end inside the namespace, the other in the host namespace as the
+// br-int port), so names match a Neutron-run host exactly. dvrflow marks what it creates:
+// the loopback device of a router namespace and both ends of every veth carry a link alias
+// starting with "dvrflow router-namespace" (the veth ends also name the router and port),
+// the br-int interfaces carry external_ids dvrflow-owner=router-namespace and
+// dvrflow-router=<router id>, rules and routes carry protocol [RouteProtocol], and the NAT
+// lives in dvr/nat's own nftables table. Only marked things are ever changed or removed (an
+// unmarked namespace of a wanted router is adopted and marked; an unmarked one of no wanted
+// router is left alone; rules and routes with another protocol are never touched);
 // everything the manager needs to know is read back from the host, so a restarted agent
-// cleans up after its predecessor. A Neutron port that is already plugged into OVS by someone else (an interface with its
-// iface-id but without our marker) is left alone: it gets no device in the namespace and is
-// never re-plugged.
+// cleans up after its predecessor. A Neutron port that is already plugged into OVS by
+// someone else (an interface with its iface-id but without our marker) is left alone: it
+// gets no device in the namespace and is never re-plugged.
 package namespace
 
 import (
@@ -43,33 +57,66 @@ import (
 const (
 	// NamespacePrefix starts the name of every router namespace.
 	NamespacePrefix = "qrouter-"
+	// SNATNamespacePrefix starts the name of every centralized SNAT namespace (Neutron's
+	// SNAT_NS_PREFIX).
+	SNATNamespacePrefix = "snat-"
 	// DevicePrefix starts the name of every router interface device (Neutron's
 	// INTERNAL_DEV_PREFIX).
 	DevicePrefix = "qr-"
-	// deviceNameLen is Neutron's DEV_NAME_LEN: qr- and 11 characters of the port id.
+	// GatewayDevicePrefix starts the name of a router's external gateway device in its
+	// snat namespace (Neutron's EXTERNAL_DEV_PREFIX).
+	GatewayDevicePrefix = "qg-"
+	// SNATDevicePrefix starts the name of a router's centralized SNAT devices, one per
+	// internal subnet, in its snat namespace (Neutron's SNAT_INT_DEV_PREFIX).
+	SNATDevicePrefix = "sg-"
+	// deviceNameLen is Neutron's DEV_NAME_LEN: a prefix and 11 characters of the port id.
 	deviceNameLen = 14
 )
 
 // NamespaceName is the namespace of a router: qrouter-<router id>.
 func NamespaceName(routerID string) string { return NamespacePrefix + routerID }
 
+// SNATNamespaceName is the centralized SNAT namespace of a router: snat-<router id>.
+func SNATNamespaceName(routerID string) string { return SNATNamespacePrefix + routerID }
+
 // DeviceName is the device of a router interface, inside the namespace and as the br-int
 // port: qr-<first 11 characters of the port id>, as Neutron's L3 agent names it.
-func DeviceName(portID string) string {
-	n := DevicePrefix + portID
+func DeviceName(portID string) string { return deviceName(DevicePrefix, portID) }
+
+// GatewayDeviceName is the device of a router's gateway port in its snat namespace:
+// qg-<first 11 characters of the port id>.
+func GatewayDeviceName(portID string) string { return deviceName(GatewayDevicePrefix, portID) }
+
+// SNATDeviceName is the device of a centralized SNAT port in its snat namespace:
+// sg-<first 11 characters of the port id>.
+func SNATDeviceName(portID string) string { return deviceName(SNATDevicePrefix, portID) }
+
+func deviceName(prefix, portID string) string {
+	n := prefix + portID
 	if len(n) > deviceNameLen {
 		n = n[:deviceNameLen]
 	}
 	return n
 }
 
-// Router is one DVR router as this host must hold it.
+// Router is one DVR router as this host must hold it: its qrouter- namespace and, on the
+// host that holds its centralized SNAT, its snat- namespace.
 type Router struct {
 	ID string
 	// Interfaces are the router's ports on this host, sorted by PortID.
 	Interfaces []Interface
 	// Neighbors are the permanent neighbour entries, sorted by (Interface, IP).
 	Neighbors []Neighbor
+	// Rules are the policy routing rules of the qrouter namespace (today Neutron's SNAT
+	// redirect, one per internal IPv4 subnet), sorted by [CompareRules].
+	Rules []Rule
+	// Routes are the routes the manager keeps in the qrouter namespace besides the
+	// kernel's connected ones (today the SNAT redirect's default routes, in the tables
+	// the Rules name), sorted by [CompareRoutes].
+	Routes []Route
+	// SNAT is the router's centralized SNAT namespace when this host holds it; nil
+	// otherwise.
+	SNAT *SNAT
 }
 
 // Interface is one router interface: a qr- device in the namespace.
@@ -108,8 +155,14 @@ type Input struct {
 	LocalPorts []state.Port
 	// RemotePorts are the ports bound to other hosts. With LocalPorts, they are the ports
 	// of the routers' subnets that get neighbour entries. A port in both lists counts once
-	// (the local copy wins).
+	// (the local copy wins). The centralized SNAT ports among them (and among LocalPorts)
+	// are where the routers' SNAT redirect points.
 	RemotePorts []state.Port
+	// Routers are the cloud's routers: their gateways decide the SNAT redirect and the
+	// snat namespaces. A router missing here has no gateway.
+	Routers []northbound.Router
+	// AgentMode is this host's agent_mode: only a dvr_snat host holds snat namespaces.
+	AgentMode northbound.AgentMode
 }
 
 // routerInterfaceOwners are the device owners that never get a neighbour entry (Neutron's
@@ -121,7 +174,10 @@ var routerInterfaceOwners = map[northbound.DeviceOwner]bool{
 }
 
 // Desired returns the routers this host must hold, sorted by ID: one per router id among the
-// local distributed router interfaces. Each interface gets the port's MAC, its fixed IPs with
+// local distributed router interfaces, and one per router whose centralized SNAT this host
+// holds (see [SNAT]; on a dvr_snat host such a router gets its qrouter- namespace too, as
+// Neutron's DvrEdgeRouter makes it, even without an interface here). A router with a
+// gateway gets Neutron's SNAT redirect (see [Rule]). Each interface gets the port's MAC, its fixed IPs with
 // the prefix lengths of their subnets (fixed IPs on unknown subnets are skipped) and its
 // network's MTU. Each router gets, as Neutron's DVR local router does, a permanent neighbour
 // entry on the interface of subnet S for every fixed IP on S of every port (local or remote)
@@ -143,6 +199,8 @@ func Desired(in Input) []Router {
 	byRouter := map[string]*Router{}
 	// onSubnet maps router id → subnet id → the interface holding an address on it.
 	onSubnet := map[string]map[string]string{}
+	// ifcIPs maps an interface's port id → its fixed IPs on known subnets.
+	ifcIPs := map[string][]state.FixedIP{}
 	seenPort := map[string]bool{}
 	for _, p := range in.LocalPorts {
 		if !p.IsDistributedRouterInterface() || p.DeviceID == "" || p.ID == "" || seenPort[p.ID] {
@@ -165,6 +223,7 @@ func Desired(in Input) []Router {
 			if !slices.Contains(ifc.Addrs, pfx) {
 				ifc.Addrs = append(ifc.Addrs, pfx)
 			}
+			ifcIPs[p.ID] = append(ifcIPs[p.ID], ip)
 			if _, taken := onSubnet[r.ID][s.ID]; !taken {
 				onSubnet[r.ID][s.ID] = p.ID
 			}
@@ -185,10 +244,26 @@ func Desired(in Input) []Router {
 	}
 	ports := slices.SortedFunc(maps.Values(all), func(a, b state.Port) int { return cmp.Compare(a.ID, b.ID) })
 
+	gateways := routerGateways(in.Routers)
+	snatPorts := centralizedSNATPorts(in)
+	if in.AgentMode == northbound.ModeDVRSNAT {
+		for id, gwPort := range snatHosted(in.LocalPorts, gateways) {
+			r := byRouter[id]
+			if r == nil {
+				r = &Router{ID: id}
+				byRouter[id] = r
+			}
+			r.SNAT = snatNamespace(id, gateways[id], gwPort, snatPorts.local[id], subnets, mtus)
+		}
+	}
+
 	routers := make([]Router, 0, len(byRouter))
 	for _, r := range byRouter {
 		slices.SortFunc(r.Interfaces, func(a, b Interface) int { return cmp.Compare(a.PortID, b.PortID) })
 		r.Neighbors = neighbors(r, onSubnet[r.ID], subnets, ports)
+		if _, ok := gateways[r.ID]; ok {
+			r.Rules, r.Routes = snatRedirect(r.Interfaces, ifcIPs, snatPorts.all[r.ID], subnets)
+		}
 		routers = append(routers, *r)
 	}
 	slices.SortFunc(routers, func(a, b Router) int { return cmp.Compare(a.ID, b.ID) })

@@ -120,6 +120,13 @@ type rig struct {
 // is the helper's failure (with its output).
 func (r *rig) apply(routers []Router) error {
 	r.t.Helper()
+	_, err := r.applyLogged(routers)
+	return err
+}
+
+// applyLogged is apply that also returns the helper's output (its log).
+func (r *rig) applyLogged(routers []Router) (string, error) {
+	r.t.Helper()
 	data, err := json.Marshal(routers)
 	if err != nil {
 		r.t.Fatal(err)
@@ -138,9 +145,9 @@ func (r *rig) apply(routers []Router) error {
 	out, err := cmd.CombinedOutput()
 	r.t.Logf("apply %d routers:\n%s", len(routers), out)
 	if err != nil {
-		return fmt.Errorf("helper: %w", err)
+		return string(out), fmt.Errorf("helper: %w", err)
 	}
-	return nil
+	return string(out), nil
 }
 
 func (r *rig) mustApply(routers []Router) {

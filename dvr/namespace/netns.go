@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netns"
@@ -169,6 +170,15 @@ var routerSysctls = []sysctl{
 	{path: "net/ipv4/conf/all/promote_secondaries", value: "1", optional: true},
 	{path: "net/ipv6/conf/all/forwarding", value: "1", optional: true},
 }
+
+// snatSysctls are what Neutron's L3 agent sets in a snat namespace (SnatNamespace.create):
+// a router namespace's, plus non-local binds allowed and conntrack's TCP pickup of
+// connections seen mid-stream off (nf_conntrack_tcp_loose=0), so that SNAT never takes over a
+// TCP connection it did not see begin.
+var snatSysctls = append(slices.Clip(routerSysctls),
+	sysctl{path: "net/ipv4/ip_nonlocal_bind", value: "1"},
+	sysctl{path: "net/netfilter/nf_conntrack_tcp_loose", value: "0", optional: true},
+)
 
 // setSysctls writes the settings that differ, on a thread inside ns (/proc/sys/net shows the
 // network namespace of the thread that opens it). It returns the settings it changed.
