@@ -276,6 +276,12 @@ func TestNorthSouth(t *testing.T) {
 // None is here yet: the floating IPs' apply side is not on main.
 func northSouthFloatingIPs(t *testing.T, ctx context.Context, c *nsCloud) {}
 
+// inSNATNamespace returns a command that runs in the router's snat namespace on the
+// network node.
+func (c *nsCloud) inSNATNamespace(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return c.hosts[nsNetNode].Command(ctx, "ip", append([]string{"netns", "exec", namespace.SNATNamespaceName(nsRouter), name}, args...)...)
+}
+
 // vm returns the VM of port p.
 func (c *nsCloud) vm(p nsPort) *sandbox.VM { return c.vms[p.id] }
 
@@ -285,6 +291,13 @@ func (c *nsCloud) vm(p nsPort) *sandbox.VM { return c.vms[p.id] }
 func (c *nsCloud) checkSNAT(t *testing.T, ctx context.Context, vm nsPort) {
 	t.Helper()
 	extCap := startCapture(t, ctx, c.ext.Command, "-i", testbed.EndpointInterface, "-n", "-l", "icmp")
+	// The network node's sg- device of the VM's subnet, in the snat namespace: where the
+	// compute node's router sends the VM's packet (the SNAT redirect).
+	sg, qr := nsSgVLAN, nsQrVLAN
+	if vm.subnet == nsSubVXLAN {
+		sg, qr = nsSgVXLAN, nsQrVXLAN
+	}
+	sgCap := startCapture(t, ctx, c.inSNATNamespace, "-i", namespace.SNATDeviceName(sg.id), "-e", "-n", "-l", "icmp")
 	uplinks := map[string]func() string{}
 	for _, n := range nsNodes {
 		uplinks[n.name] = startCapture(t, ctx, c.hosts[n.name].Command, "-i", nsExternalIf, "-e", "-n", "-l", "icmp")
@@ -308,6 +321,26 @@ func (c *nsCloud) checkSNAT(t *testing.T, ctx context.Context, vm nsPort) {
 		t.Errorf("the external host saw %d echo requests from the gateway IP %s, want ≥ %d:\n%s", natted, nsGatewayIP, count, seen)
 	}
 	evidence := []string{fmt.Sprintf("%d/%d replies; the external host saw %d requests from %s", got, sent, natted, nsGatewayIP)}
+	redirected, returned := 0, 0
+	inside := sgCap()
+	for _, f := range parseTrunk(inside) {
+		switch {
+		case strings.Contains(f.text, vm.ip+" > "+nsExternalIP+": ICMP echo request"):
+			redirected++
+			if f.src != qr.mac || f.dst != sg.mac {
+				t.Errorf("the VM's request reached sg- from %s to %s, want from the router interface's MAC %s (the compute node's DVR MAC translated back) to sg-'s %s: %s", f.src, f.dst, qr.mac, sg.mac, f.text)
+			}
+		case strings.Contains(f.text, nsExternalIP+" > "+vm.ip+": ICMP echo reply"):
+			returned++
+			if f.src != sg.mac || f.dst != vm.mac {
+				t.Errorf("the reply left sg- from %s to %s, want from sg-'s %s to the VM's %s: %s", f.src, f.dst, sg.mac, vm.mac, f.text)
+			}
+		}
+	}
+	if redirected < count || returned < count {
+		t.Errorf("the network node's %s saw %d of the VM's requests (un-NATed) and sent %d replies to it, want ≥ %d each:\n%s", namespace.SNATDeviceName(sg.id), redirected, returned, count, inside)
+	}
+	evidence = append(evidence, fmt.Sprintf("the network node's sg- saw %d requests from %s, sent %d replies", redirected, vm.ip, returned))
 	for _, n := range nsNodes {
 		wire := uplinks[n.name]()
 		requests, replies := 0, 0
@@ -412,10 +445,10 @@ func installedByAgent(t *testing.T, ctx context.Context, h *sandbox.Host, br str
 // the gateway IP (it sees the VM's own address: the router still forwards, un-NATed). It
 // turns SNAT back on and waits until the VM reaches the external host again.
 func (c *nsCloud) checkSNATDisabled(t *testing.T, ctx context.Context) {
-	net := c.hosts[nsNetNode]
 	snatNS := namespace.SNATNamespaceName(nsRouter)
 	natRules := func() (string, error) {
-		return net.Run(ctx, "ip", "netns", "exec", snatNS, "nft", "list", "ruleset")
+		out, err := c.inSNATNamespace(ctx, "nft", "list", "ruleset").CombinedOutput()
+		return string(out), err
 	}
 	if out, err := natRules(); err != nil || !snatRule.MatchString(out) {
 		t.Fatalf("before: no SNAT rule in %s on the network node (%v):\n%s", snatNS, err, out)
