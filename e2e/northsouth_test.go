@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/dvr/namespace"
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/sandbox"
@@ -84,9 +85,12 @@ var (
 	nsQg      = nsPort{host: nsNetNode, id: "9e150000-0000-4000-8000-000000000001", network: nsNetExt, subnet: nsSubExt, mac: "fa:16:3e:15:03:0a", ip: nsGatewayIP, owner: northbound.OwnerRouterGateway, deviceID: nsRouter}
 	// VMs without a floating IP: one on the VLAN network on compute 1, one on the VXLAN
 	// network on compute 2.
-	nsVMVLAN  = nsPort{host: nsCompute1, id: "c0151000-0000-4000-8000-000000000011", network: nsNetVLAN, subnet: nsSubVLAN, mac: "fa:16:3e:15:01:11", ip: "10.15.1.11", owner: "compute:nova", deviceID: "a0151000-0000-4000-8000-000000000011"}
-	nsVMVXLAN = nsPort{host: nsCompute2, id: "c0152000-0000-4000-8000-000000000022", network: nsNetVXLAN, subnet: nsSubVXLAN, mac: "fa:16:3e:15:02:22", ip: "10.15.2.22", owner: "compute:nova", deviceID: "a0152000-0000-4000-8000-000000000022"}
+	nsVMVLAN  = nsPort{host: nsCompute1, id: "c0151000-0000-4000-8000-000000000011", network: nsNetVLAN, subnet: nsSubVLAN, mac: "fa:16:3e:15:01:11", ip: "10.15.1.11", owner: northbound.OwnerCompute, deviceID: "a0151000-0000-4000-8000-000000000011"}
+	nsVMVXLAN = nsPort{host: nsCompute2, id: "c0152000-0000-4000-8000-000000000022", network: nsNetVXLAN, subnet: nsSubVXLAN, mac: "fa:16:3e:15:02:22", ip: "10.15.2.22", owner: northbound.OwnerCompute, deviceID: "a0152000-0000-4000-8000-000000000022"}
 )
+
+// nsCloudPorts are the ports the cloud starts with.
+var nsCloudPorts = []nsPort{nsQrVLAN, nsQrVXLAN, nsSgVLAN, nsSgVXLAN, nsQg, nsVMVLAN, nsVMVXLAN}
 
 // nsCloud is the model of the north-south cloud, rendered into one topology file per node
 // (as neutron-server would hand each agent its view), and what runs it.
@@ -170,7 +174,7 @@ func (c *nsCloud) write(t *testing.T) {
 func startNorthSouthCloud(t *testing.T, ctx context.Context) *nsCloud {
 	t.Helper()
 	c := &nsCloud{
-		ports: []nsPort{nsQrVLAN, nsQrVXLAN, nsSgVLAN, nsSgVXLAN, nsQg, nsVMVLAN, nsVMVXLAN},
+		ports: slices.Clone(nsCloudPorts),
 		snat:  true, top: t, dir: t.TempDir(), topo: map[string]string{},
 		hosts: map[string]*sandbox.Host{}, agents: map[string]*runningAgent{}, vms: map[string]*sandbox.VM{},
 	}
@@ -236,6 +240,52 @@ func startNorthSouthCloud(t *testing.T, ctx context.Context) *nsCloud {
 	return c
 }
 
+// TestNorthSouthTopology checks, without a switch, that every node's topology of the
+// north-south cloud is accepted without a single problem, with SNAT on and off: the
+// router's gateway, this node's ports and the others' as remote ports.
+func TestNorthSouthTopology(t *testing.T) {
+	for _, snat := range []bool{true, false} {
+		c := &nsCloud{ports: slices.Clone(nsCloudPorts), snat: snat}
+		for _, n := range nsNodes {
+			t.Run(fmt.Sprintf("%s enable_snat %v", n.name, snat), func(t *testing.T) {
+				data, err := json.Marshal(c.topology(n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				topo, err := topology.Parse(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := config.DefaultConfig()
+				cfg.ApplyHost(topo.Snapshot().Host)
+				if err := cfg.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				m, problems := topo.Validate(cfg.Env())
+				for _, p := range problems {
+					t.Errorf("problem: %s", p)
+				}
+				if string(cfg.AgentMode) != n.mode || cfg.Host != n.name {
+					t.Errorf("host %q in agent_mode %q, want %q in %q", cfg.Host, cfg.AgentMode, n.name, n.mode)
+				}
+				if len(m.Routers) != 1 || m.Routers[0].Gateway == nil || m.Routers[0].Gateway.EnableSNAT != snat ||
+					len(m.Routers[0].Gateway.FixedIPs) != 1 || m.Routers[0].Gateway.FixedIPs[0].IP.String() != nsGatewayIP {
+					t.Errorf("routers %+v, want %s with its gateway %s on the external network, enable_snat %v", m.Routers, nsRouter, nsGatewayIP, snat)
+				}
+				local := 0
+				for _, p := range c.ports {
+					if p.host == "" || p.host == n.name {
+						local++
+					}
+				}
+				if len(m.Ports) != local || len(m.RemotePorts) != len(c.ports)-local {
+					t.Errorf("%d ports, %d remote ports; want %d, %d", len(m.Ports), len(m.RemotePorts), local, len(c.ports)-local)
+				}
+			})
+		}
+	}
+}
+
 // TestNorthSouth is issue 15's acceptance test (north-south DVR): real agents on a network
 // node and two compute nodes, real packets between VMs and an external host. SNAT first;
 // the floating-IP checks go in northSouthFloatingIPs.
@@ -286,10 +336,11 @@ func (c *nsCloud) inSNATNamespace(ctx context.Context, name string, args ...stri
 func (c *nsCloud) vm(p nsPort) *sandbox.VM { return c.vms[p.id] }
 
 // checkSNAT: vm pings the external host and gets every reply; the external host sees only
-// the router's gateway IP as the source; the requests and replies cross the network node's
-// external uplink (with the qg- MAC), and neither compute node's.
+// the router's gateway IP as the source; the VM's packets reach the network node's sg-
+// device un-NATed (routed there by the compute node's router) and the replies leave it for
+// the VM; the NATed requests and their replies cross the network node's external uplink
+// (with the qg- MAC), and neither compute node's.
 func (c *nsCloud) checkSNAT(t *testing.T, ctx context.Context, vm nsPort) {
-	t.Helper()
 	extCap := startCapture(t, ctx, c.ext.Command, "-i", testbed.EndpointInterface, "-n", "-l", "icmp")
 	// The network node's sg- device of the VM's subnet, in the snat namespace: where the
 	// compute node's router sends the VM's packet (the SNAT redirect).
