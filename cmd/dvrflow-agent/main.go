@@ -49,6 +49,7 @@ type options struct {
 	ovsRundir       string
 	datapathType    string
 	manageRouterNS  string
+	statePath       string
 	once            bool
 	printDesired    string
 	portWait        time.Duration
@@ -70,6 +71,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.ovsRundir, "ovs-rundir", "", "`directory` holding the bridges' BRIDGE.mgmt sockets ([dvrflow] ovs_rundir; default "+config.DefaultOVSRundir+")")
 	fs.StringVar(&o.datapathType, "datapath-type", "", "datapath of the bridges: system or netdev ([ovs] datapath_type)")
 	fs.StringVar(&o.manageRouterNS, "manage-router-namespaces", "", "create the DVR router namespaces (true|false; default: true in standalone mode)")
+	fs.StringVar(&o.statePath, "state-path", "", "`directory` of the agent's persistent state: the floating IP allocations of the router namespaces ([DEFAULT] state_path; default "+config.DefaultStatePath+", Neutron's)")
 	fs.BoolVar(&o.once, "once", false, "converge once, verify every bridge against the switch, and exit (0 when equal)")
 	fs.StringVar(&o.printDesired, "print-desired", "", "after converging, write each bridge's desired flows to `DIR`/BRIDGE.flows (ovs-ofctl add-flows format)")
 	fs.DurationVar(&o.portWait, "port-wait", 10*time.Second, "with --once: how long to wait for plugged VIFs and the agent's tunnel and patch ports to get an ofport")
@@ -98,6 +100,9 @@ func (o *options) apply(cfg *config.Config) error {
 	}
 	if o.set["datapath-type"] {
 		cfg.DatapathType = o.datapathType
+	}
+	if o.set["state-path"] {
+		cfg.StatePath = o.statePath
 	}
 	if o.set["manage-router-namespaces"] {
 		v, err := strconv.ParseBool(o.manageRouterNS)
