@@ -186,9 +186,20 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	defer agent.Close()
 	agent.UsePrefetch(boot.Prefetch)
 	if cfg.RouterNamespacesManaged() {
+		// The floating IP allocators, opened once, in Neutron's files under state_path.
+		alloc, skipped, err := namespace.OpenFIPAllocators(cfg.StatePath)
+		for _, s := range skipped {
+			log.Warn("floating IP allocation file: line skipped", zap.Error(s))
+		}
+		if err != nil {
+			return fmt.Errorf("floating IP allocations in [DEFAULT] state_path %s: %w", cfg.StatePath, err)
+		}
+		log.Info("floating IP allocations", zap.String("link_local_file", alloc.LinkLocal.Path()),
+			zap.Int("link_local_pairs", len(alloc.LinkLocal.Allocations())),
+			zap.String("priority_file", alloc.Priorities.Path()), zap.Int("rule_priorities", len(alloc.Priorities.Allocations())))
 		rn := namespace.New(boot.DB, cfg.IntegrationBridge, log)
 		defer rn.Close()
-		agent.EnableRouterNamespaces(rn)
+		agent.EnableRouterNamespaces(rn, alloc)
 		log.Info("managing DVR router namespaces (standalone mode; --manage-router-namespaces=false to leave them to an L3 agent)")
 	}
 	if err := agent.Setup(ctx); err != nil {
