@@ -581,7 +581,14 @@ var fipNamespaceSysctls = append(slices.Clone(routerSysctls), sysctl{path: "net/
 func fipGatewaySysctls(g FIPGateway) []sysctl {
 	var out []sysctl
 	if g.ProxyDelay > 0 {
-		out = append(out, sysctl{path: "net/ipv4/neigh/" + g.Device + "/proxy_delay", value: fmt.Sprint(g.ProxyDelay)})
+		// The kernel keeps proxy_delay in jiffies and shows it in USER_HZ ticks rounded
+		// down: with HZ=250, 1 (10 ms, two jiffies) reads back as 0. Any value up to the
+		// one written is what was asked for (the default is 80).
+		var same []string
+		for v := range g.ProxyDelay {
+			same = append(same, fmt.Sprint(v))
+		}
+		out = append(out, sysctl{path: "net/ipv4/neigh/" + g.Device + "/proxy_delay", value: fmt.Sprint(g.ProxyDelay), same: same})
 	}
 	if g.ProxyARP {
 		out = append(out, sysctl{path: "net/ipv4/conf/" + g.Device + "/proxy_arp", value: "1"})

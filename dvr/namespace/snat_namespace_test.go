@@ -78,7 +78,7 @@ func (r *rig) ourRules(ns string) []string {
 	var rules []struct {
 		Priority int    `json:"priority"`
 		Src      string `json:"src"`
-		SrcLen   int    `json:"srclen"`
+		SrcLen   *int   `json:"srclen"` // absent for a host (/32, /128)
 		Table    string `json:"table"`
 		Protocol string `json:"protocol"`
 	}
@@ -86,7 +86,11 @@ func (r *rig) ourRules(ns string) []string {
 	var out []string
 	for _, x := range rules {
 		if x.Protocol == fmt.Sprint(RouteProtocol) {
-			out = append(out, fmt.Sprintf("%d from %s/%d table %s", x.Priority, x.Src, x.SrcLen, x.Table))
+			src := x.Src
+			if x.SrcLen != nil {
+				src += fmt.Sprintf("/%d", *x.SrcLen)
+			}
+			out = append(out, fmt.Sprintf("%d from %s table %s", x.Priority, src, x.Table))
 		}
 	}
 	return out
