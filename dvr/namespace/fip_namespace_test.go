@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -108,8 +109,19 @@ func TestFloatingIPNamespaces(t *testing.T) {
 	qrNS, fipNS := NamespaceName(snatRouter), FIPNamespaceName("next")
 	qr, sg, qg, fg := DeviceName(nsQR), SNATDeviceName(nsSG), GatewayDeviceName(nsQG), FIPGatewayDeviceName(nsFG)
 	rfp, fpr := RouterToFIPDeviceName(snatRouter), FIPToRouterDeviceName(snatRouter)
-	pair := LinkLocalPair{Net: netip.MustParsePrefix("169.254.64.0/31")} // the first of the pool
+	// The host comes from Neutron's L3 agent: its state_path holds a pair for R and a
+	// priority for A that are not the pools' first (Neutron hands out arbitrary ones), and
+	// a line it cannot read. They are kept; B gets the lowest free priority.
+	const rtrEnd, fipEnd, prioA, prioB = "169.254.64.6", "169.254.64.7", "32770", "32768"
+	pair := LinkLocalPair{Net: netip.MustParsePrefix(rtrEnd + "/31")}
 	table := fmt.Sprint(pair.FIPTable())
+	llFile, prioFile := snatRouter+","+rtrEnd+"/31\n", fipAAddr+","+prioA+"\n"
+	if err := os.WriteFile(filepath.Join(dir, LinkLocalFile), []byte(llFile+"garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, FIPPriorityFile), []byte(prioFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	r.vsctl("add-br", testBridge, "--", "set", "bridge", testBridge, "datapath_type=netdev", "fail_mode=secure")
 	if _, err := h.Ofctl(ctx, "add-flow", testBridge, "priority=0,actions=NORMAL"); err != nil {
@@ -126,7 +138,9 @@ func TestFloatingIPNamespaces(t *testing.T) {
 	}
 
 	// Floating IP A on VM1.
-	r.applyFIP(dir, fipA)
+	if out := r.applyFIP(dir, fipA); !strings.Contains(out, LinkLocalFile+`:2: \"garbage\" skipped`) {
+		t.Errorf("the helper did not log the skipped line of %s by file and line:\n%s", LinkLocalFile, out)
+	}
 	if got := r.namespaces(); !slices.Contains(got, fipNS) || !slices.Contains(got, qrNS) {
 		t.Fatalf("namespaces %v lack %s or %s", got, fipNS, qrNS)
 	}
@@ -160,31 +174,31 @@ func TestFloatingIPNamespaces(t *testing.T) {
 	}
 	rl, ok1 := r.link(qrNS, rfp)
 	fl, ok2 := r.link(fipNS, fpr)
-	if !ok1 || !ok2 || !slices.Equal(rl.globalAddrs(), []string{"169.254.64.0/31"}) || !slices.Equal(fl.globalAddrs(), []string{"169.254.64.1/31"}) ||
+	if !ok1 || !ok2 || !slices.Equal(rl.globalAddrs(), []string{rtrEnd + "/31"}) || !slices.Equal(fl.globalAddrs(), []string{fipEnd + "/31"}) ||
 		rl.MTU != 1500 || fl.MTU != 1500 {
-		t.Errorf("the pair: %s %+v (present %v), %s %+v (present %v); want 169.254.64.0/31 and 169.254.64.1/31, MTU 1500",
-			rfp, rl, ok1, fpr, fl, ok2)
+		t.Errorf("the pair: %s %+v (present %v), %s %+v (present %v); want %s/31 and %s/31 (from the file), MTU 1500",
+			rfp, rl, ok1, fpr, fl, ok2, rtrEnd, fipEnd)
 	}
-	if got, want := r.permanentNeighbours(qrNS), rfp+" 169.254.64.1 "+fl.Address; !slices.Contains(got, want) {
+	if got, want := r.permanentNeighbours(qrNS), rfp+" "+fipEnd+" "+fl.Address; !slices.Contains(got, want) {
 		t.Errorf("permanent neighbours in %s: %q, want %q among them", qrNS, got, want)
 	}
-	if got, want := r.permanentNeighbours(fipNS), []string{fpr + " 169.254.64.0 " + rl.Address}; !slices.Equal(got, want) {
+	if got, want := r.permanentNeighbours(fipNS), []string{fpr + " " + rtrEnd + " " + rl.Address}; !slices.Equal(got, want) {
 		t.Errorf("permanent neighbours in %s: %q, want %q", fipNS, got, want)
 	}
 	// Rules and routes: qrouter- has the floating IP's rule and table 16 beside the SNAT
 	// redirect; fip- routes the floating IP to rfp- and what comes from fpr- out of fg-.
-	wantQRRules := []string{"32768 from 10.0.1.11 table 16", snatIdx + " from 10.0.1.1/24 table " + snatIdx}
+	wantQRRules := []string{prioA + " from 10.0.1.11 table 16", snatIdx + " from 10.0.1.1/24 table " + snatIdx}
 	if got := r.ourRules(qrNS); !slices.Equal(got, wantQRRules) {
 		t.Errorf("our rules in %s: %q, want %q", qrNS, got, wantQRRules)
 	}
-	wantQRRoutes := []string{"default via 10.0.1.5 dev " + qr + " table " + snatIdx, "default via 169.254.64.1 dev " + rfp + " table 16"}
+	wantQRRoutes := []string{"default via 10.0.1.5 dev " + qr + " table " + snatIdx, "default via " + fipEnd + " dev " + rfp + " table 16"}
 	if got := r.ourRoutes(qrNS); !slices.Equal(got, wantQRRoutes) {
 		t.Errorf("our routes in %s: %q, want %q", qrNS, got, wantQRRoutes)
 	}
 	if got := r.run("ip", "-n", fipNS, "rule", "show", "iif", fpr); !strings.Contains(got, table+":\tfrom all iif "+fpr+" lookup "+table) {
 		t.Errorf("rules of %s in %s: %q, want priority and table %s", fpr, fipNS, got, table)
 	}
-	wantFIPRoutes := []string{fipAAddr + " via 169.254.64.0 dev " + fpr, "default via 203.0.113.1 dev " + fg + " table " + table}
+	wantFIPRoutes := []string{fipAAddr + " via " + rtrEnd + " dev " + fpr, "default via 203.0.113.1 dev " + fg + " table " + table}
 	slices.Sort(wantFIPRoutes)
 	if got := r.ourRoutes(fipNS); !slices.Equal(got, wantFIPRoutes) {
 		t.Errorf("our routes in %s: %q, want %q", fipNS, got, wantFIPRoutes)
@@ -197,11 +211,11 @@ func TestFloatingIPNamespaces(t *testing.T) {
 		}
 	}
 	// The allocations are in Neutron's files.
-	if got := readFile(t, filepath.Join(dir, LinkLocalFile)); got != snatRouter+",169.254.64.0/31\n" {
-		t.Errorf("%s = %q", LinkLocalFile, got)
+	if got := readFile(t, filepath.Join(dir, LinkLocalFile)); got != llFile {
+		t.Errorf("%s = %q, want %q (the bad line dropped)", LinkLocalFile, got, llFile)
 	}
-	if got := readFile(t, filepath.Join(dir, FIPPriorityFile)); got != fipAAddr+",32768\n" {
-		t.Errorf("%s = %q", FIPPriorityFile, got)
+	if got := readFile(t, filepath.Join(dir, FIPPriorityFile)); got != prioFile {
+		t.Errorf("%s = %q, want %q", FIPPriorityFile, got, prioFile)
 	}
 
 	// Packets. Play the L2 agent: s1 on VLAN 1, the external network on 3.
@@ -256,8 +270,8 @@ func TestFloatingIPNamespaces(t *testing.T) {
 	if strings.Contains(out, fipAAddr+`", "namespace"`) || strings.Count(out, "gratuitous ARP sent") != 1 {
 		t.Errorf("want exactly one gratuitous ARP (for %s), log:\n%s", fipBAddr, out)
 	}
-	if got := r.ourRules(qrNS); !slices.Contains(got, "32769 from 10.0.1.12 table 16") {
-		t.Errorf("our rules in %s with B: %q, want B's at 32769", qrNS, got)
+	if got := r.ourRules(qrNS); !slices.Contains(got, prioB+" from 10.0.1.12 table 16") {
+		t.Errorf("our rules in %s with B: %q, want B's at %s", qrNS, got, prioB)
 	}
 
 	// B removed: its rule, route and NAT go; A and the namespace stay.
@@ -271,7 +285,7 @@ func TestFloatingIPNamespaces(t *testing.T) {
 	if got := r.nat(qrNS); strings.Contains(got, fipBAddr) || !strings.Contains(got, fipAAddr) {
 		t.Errorf("nft ruleset in %s after removing B (want A's NAT only):\n%s", qrNS, got)
 	}
-	if got := readFile(t, filepath.Join(dir, FIPPriorityFile)); got != fipAAddr+",32768\n" {
+	if got := readFile(t, filepath.Join(dir, FIPPriorityFile)); got != prioFile {
 		t.Errorf("%s after removing B = %q", FIPPriorityFile, got)
 	}
 
