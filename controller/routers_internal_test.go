@@ -17,16 +17,7 @@ import (
 // side needs from the model: the routers' gateways, this host's agent_mode and the remote
 // centralized SNAT ports with their routers (device_id).
 func TestRouterInputNorthSouth(t *testing.T) {
-	mac := func(s string) net.HardwareAddr {
-		m, err := net.ParseMAC(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	fixed := func(subnet, ip string) []northbound.FixedIP {
-		return []northbound.FixedIP{{SubnetID: subnet, IP: netip.MustParseAddr(ip)}}
-	}
+	mac := func(s string) net.HardwareAddr { return testMAC(t, s) }
 	m := &northbound.Model{
 		Networks: []northbound.Network{{ID: "n1", Type: "vxlan", SegmentationID: 10}, {ID: "ext", Type: "flat", Physnet: "public", External: true}},
 		Subnets: []northbound.Subnet{
@@ -65,6 +56,19 @@ func TestRouterInputNorthSouth(t *testing.T) {
 	}
 }
 
+func testMAC(t *testing.T, s string) net.HardwareAddr {
+	t.Helper()
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func fixed(subnet, ip string) []northbound.FixedIP {
+	return []northbound.FixedIP{{SubnetID: subnet, IP: netip.MustParseAddr(ip)}}
+}
+
 // fakeRouterNamespaces records what the agent hands the router-namespace manager.
 type fakeRouterNamespaces struct {
 	held []netip.Addr
@@ -80,16 +84,7 @@ func (f *fakeRouterNamespaces) HeldFloatingIPs() ([]netip.Addr, error) { return 
 // already is not announced again, a floating IP on a network without this host's fg- port
 // is a problem listed with the model's, and a floating IP gone releases its priority.
 func TestFloatingIPsWiring(t *testing.T) {
-	mac := func(s string) net.HardwareAddr {
-		m, err := net.ParseMAC(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	fixed := func(subnet, ip string) []northbound.FixedIP {
-		return []northbound.FixedIP{{SubnetID: subnet, IP: netip.MustParseAddr(ip)}}
-	}
+	mac := func(s string) net.HardwareAddr { return testMAC(t, s) }
 	ext := &northbound.RouterGateway{NetworkID: "ext", EnableSNAT: true}
 	m := &northbound.Model{
 		Networks: []northbound.Network{{ID: "n1", Type: "vxlan", SegmentationID: 10}, {ID: "ext", Type: "flat", Physnet: "public", External: true},

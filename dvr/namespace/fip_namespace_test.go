@@ -1,10 +1,8 @@
 package namespace
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -69,36 +67,6 @@ func (r *rig) applyFIP(dir string, fips ...string) string {
 	return out
 }
 
-// capture runs tcpdump -e in vm with filter until it has count packets, calling send once
-// the capture is listening, and returns its lines.
-func (r *rig) capture(vm *sandbox.VM, filter string, count int, send func()) string {
-	r.t.Helper()
-	ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
-	defer cancel()
-	cmd := vm.Command(ctx, "tcpdump", "-n", "-e", "-l", "-c", fmt.Sprint(count), "-i", sandbox.VMInterface, filter)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
-	}
-	go func() { _, _ = io.Copy(io.Discard, stderr) }()
-	send()
-	out, _ := io.ReadAll(stdout)
-	if err := cmd.Wait(); err != nil {
-		r.t.Errorf("tcpdump %q in %s: %v (output %q)", filter, vm.Name(), err, out)
-	}
-	return string(out)
-}
-
 func TestFloatingIPNamespaces(t *testing.T) {
 	sandbox.SkipIfShort(t, "real Open vSwitch, namespaces, nftables and packets")
 	h := sandbox.StartForTest(t, "rfip")
@@ -123,19 +91,7 @@ func TestFloatingIPNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r.vsctl("add-br", testBridge, "--", "set", "bridge", testBridge, "datapath_type=netdev", "fail_mode=secure")
-	if _, err := h.Ofctl(ctx, "add-flow", testBridge, "priority=0,actions=NORMAL"); err != nil {
-		t.Fatal(err)
-	}
-	vm, err := h.AddVM(ctx, sandbox.VMSpec{Name: "vm1", Bridge: testBridge, IfaceID: nsVM, MAC: nsVMMAC,
-		CIDR: "10.0.1.11/24", Gateway: "10.0.1.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ext, err := h.AddVM(ctx, sandbox.VMSpec{Name: "ext", Bridge: testBridge, MAC: nsExtMAC, CIDR: "203.0.113.1/24"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm, ext := r.northSouthHosts()
 
 	// Floating IP A on VM1.
 	if out := r.applyFIP(dir, fipA); !strings.Contains(out, LinkLocalFile+`:2: \"garbage\" skipped`) {
@@ -262,7 +218,7 @@ func TestFloatingIPNamespaces(t *testing.T) {
 
 	// Floating IP B added (on VM2): a gratuitous ARP for it from fg-, seen on the external
 	// network; A is held and not announced again.
-	garp := r.capture(ext, "arp src host "+fipBAddr, 2, func() { out = r.applyFIP(dir, fipA, fipB) })
+	garp := r.capture(ext, []string{"-e"}, "arp src host "+fipBAddr, 2, func() { out = r.applyFIP(dir, fipA, fipB) })
 	if !strings.Contains(garp, nsFGMAC+" > ff:ff:ff:ff:ff:ff") || !strings.Contains(garp, "Request who-has "+fipBAddr+" (ff:ff:ff:ff:ff:ff) tell "+fipBAddr) ||
 		!strings.Contains(garp, "Reply "+fipBAddr+" is-at "+nsFGMAC) {
 		t.Errorf("no gratuitous ARP request and reply for %s from %s on the external network:\n%s", fipBAddr, nsFGMAC, garp)
