@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dvrflow/dvrflow/controller/config"
+	"github.com/dvrflow/dvrflow/dvr/namespace"
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
@@ -31,8 +32,14 @@ type Agent struct {
 	// model is the validated model in force; nil until SetSnapshot.
 	model *northbound.Model
 	vlans *LocalVLANs
-	// routers, when set, plumbs the DVR router namespaces (standalone mode).
-	routers RouterNamespaces
+	// routers, when set, plumbs the DVR router namespaces (standalone mode), with the
+	// floating IP allocations of fipAlloc.
+	routers  RouterNamespaces
+	fipAlloc *namespace.FIPAllocators
+	// fipProblems are the floating IPs (routers, ports) the last reconcile could not serve
+	// here; allProblems is problems followed by them (ProblemList), replaced when either
+	// changes.
+	fipProblems, allProblems []northbound.Problem
 	// onConverged, when set, is called by Run after every successful reconcile.
 	onConverged func(Report)
 	// repairs counts the flow-mods that undid other clients' changes.
@@ -107,16 +114,27 @@ func (a *Agent) SetSnapshot(s *northbound.Snapshot) []northbound.Problem {
 		}
 	}
 	a.model, a.problems = valid, problems
+	a.joinProblems()
 	return problems
 }
 
-// Problems is how many northbound objects of the state in force were refused as invalid.
-func (a *Agent) Problems() int { return len(a.problems) }
+// Problems is how many northbound objects of the state in force were refused as invalid,
+// or (floating IPs) cannot be served on this host.
+func (a *Agent) Problems() int { return len(a.problems) + len(a.fipProblems) }
 
 // ProblemList returns the northbound objects of the state in force that were refused as
-// invalid, each naming object and field. The slice is replaced, never modified, by the
-// next snapshot.
-func (a *Agent) ProblemList() []northbound.Problem { return a.problems }
+// invalid, then the floating IPs (or their routers and gateway ports) the last reconcile
+// could not serve here, each naming object and field. The slice is replaced, never
+// modified, by the next snapshot or reconcile.
+func (a *Agent) ProblemList() []northbound.Problem { return a.allProblems }
+
+// joinProblems makes allProblems anew from problems and fipProblems.
+func (a *Agent) joinProblems() {
+	a.allProblems = a.problems
+	if len(a.fipProblems) > 0 {
+		a.allProblems = append(slices.Clip(a.problems), a.fipProblems...)
+	}
+}
 
 // Config returns the effective config in force (replaced, never modified, when a reload
 // changes it).

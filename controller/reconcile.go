@@ -118,7 +118,8 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 	if a.routers != nil {
 		// Router ports are plugged (dead, tag 4095) before the VIFs are read, so that
 		// this reconcile already binds them when their ofport is known.
-		if err := a.routers.Apply(ctx, namespace.Desired(routerInput(a.model, a.cfg.AgentMode))); err != nil {
+		in := routerInput(a.model, a.cfg.AgentMode)
+		if err := a.routers.Apply(ctx, namespace.Desired(in), a.floatingIPs(in)); err != nil {
 			a.log.Error("router namespaces", zap.Error(err))
 			rep.RouterErr = err
 		}

@@ -2,6 +2,10 @@ package controller
 
 import (
 	"context"
+	"net/netip"
+	"slices"
+
+	"go.uber.org/zap"
 
 	"github.com/dvrflow/dvrflow/dvr/namespace"
 	"github.com/dvrflow/dvrflow/northbound"
@@ -12,15 +16,60 @@ import (
 // RouterNamespaces is what the agent needs of the router-namespace plumbing
 // ([namespace.Manager] in standalone mode): a separate applier, fed from the same model.
 type RouterNamespaces interface {
-	Apply(ctx context.Context, routers []namespace.Router) error
+	Apply(ctx context.Context, routers []namespace.Router, fip namespace.FIPState) error
+	// HeldFloatingIPs are the floating IPs the host routes now (FIPInput.Held).
+	HeldFloatingIPs() ([]netip.Addr, error)
 }
 
 // EnableRouterNamespaces makes the agent create, update and remove the DVR router
 // namespaces of the model on this host, as Neutron's L3 agent does on a DVR node: qrouter-
-// with the SNAT redirect of routers with a gateway, and on a dvr_snat node the snat-
-// namespaces.
+// with the SNAT redirect of routers with a gateway, on a dvr_snat node the snat-
+// namespaces, and the fip- namespaces of the floating IPs of this host's ports, with their
+// link-local pairs and rule priorities from alloc (opened once per agent on its
+// state_path).
 // Call it before Reconcile when [config.Config.RouterNamespacesManaged].
-func (a *Agent) EnableRouterNamespaces(rn RouterNamespaces) { a.routers = rn }
+func (a *Agent) EnableRouterNamespaces(rn RouterNamespaces, alloc *namespace.FIPAllocators) {
+	a.routers, a.fipAlloc = rn, alloc
+}
+
+// floatingIPs computes what this host must hold for its floating IPs, as the L3 agent of
+// a DVR host does on every router update: the floating IPs of the model served here
+// (FIPAllocationKeys), their allocations synced (a router or floating IP no longer served
+// here releases its own), the floating IPs the host already routes (no gratuitous ARP for
+// them), then DesiredFIP. Its problems are logged (each once) and listed with the model's.
+func (a *Agent) floatingIPs(in namespace.Input) namespace.FIPState {
+	fin := namespace.FIPInput{Host: a.cfg.Host, Routers: a.model.Routers, FloatingIPs: a.model.FloatingIPs,
+		LocalPorts: in.LocalPorts, Subnets: in.Subnets, Networks: in.Networks}
+	held, err := a.routers.HeldFloatingIPs()
+	if err != nil {
+		// Every floating IP is then announced again: harmless.
+		a.log.Warn("floating IPs held by this host not read", zap.Error(err))
+	}
+	fin.Held = held
+	if a.fipAlloc != nil {
+		if err := a.fipAlloc.Allocate(&fin); err != nil {
+			a.log.Error("floating IP allocations", zap.Error(err))
+		}
+	}
+	st := namespace.DesiredFIP(fin)
+	a.setFIPProblems(st.Problems)
+	return st
+}
+
+// setFIPProblems keeps the floating IP problems of the last reconcile, logging the new
+// ones.
+func (a *Agent) setFIPProblems(ps []northbound.Problem) {
+	for _, p := range ps {
+		if !slices.Contains(a.fipProblems, p) {
+			a.log.Error("floating IP not served here", zap.String("kind", string(p.Kind)), zap.String("id", p.ID),
+				zap.String("field", p.Field), zap.String("reason", p.Reason))
+		}
+	}
+	if !slices.Equal(a.fipProblems, ps) {
+		a.fipProblems = ps
+		a.joinProblems()
+	}
+}
 
 // routerInput is the router-namespace input of a validated model: every port of this host
 // (bound or not: a router port only gets its ofport once it is plugged), every remote port

@@ -49,6 +49,7 @@ type options struct {
 	ovsRundir       string
 	datapathType    string
 	manageRouterNS  string
+	statePath       string
 	once            bool
 	printDesired    string
 	portWait        time.Duration
@@ -70,6 +71,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.ovsRundir, "ovs-rundir", "", "`directory` holding the bridges' BRIDGE.mgmt sockets ([dvrflow] ovs_rundir; default "+config.DefaultOVSRundir+")")
 	fs.StringVar(&o.datapathType, "datapath-type", "", "datapath of the bridges: system or netdev ([ovs] datapath_type)")
 	fs.StringVar(&o.manageRouterNS, "manage-router-namespaces", "", "create the DVR router namespaces (true|false; default: true in standalone mode)")
+	fs.StringVar(&o.statePath, "state-path", "", "`directory` of the agent's persistent state: the floating IP allocations of the router namespaces ([DEFAULT] state_path; default "+config.DefaultStatePath+", Neutron's)")
 	fs.BoolVar(&o.once, "once", false, "converge once, verify every bridge against the switch, and exit (0 when equal)")
 	fs.StringVar(&o.printDesired, "print-desired", "", "after converging, write each bridge's desired flows to `DIR`/BRIDGE.flows (ovs-ofctl add-flows format)")
 	fs.DurationVar(&o.portWait, "port-wait", 10*time.Second, "with --once: how long to wait for plugged VIFs and the agent's tunnel and patch ports to get an ofport")
@@ -98,6 +100,9 @@ func (o *options) apply(cfg *config.Config) error {
 	}
 	if o.set["datapath-type"] {
 		cfg.DatapathType = o.datapathType
+	}
+	if o.set["state-path"] {
+		cfg.StatePath = o.statePath
 	}
 	if o.set["manage-router-namespaces"] {
 		v, err := strconv.ParseBool(o.manageRouterNS)
@@ -181,9 +186,20 @@ func run(ctx context.Context, o *options, log *zap.Logger) error {
 	defer agent.Close()
 	agent.UsePrefetch(boot.Prefetch)
 	if cfg.RouterNamespacesManaged() {
+		// The floating IP allocators, opened once, in Neutron's files under state_path.
+		alloc, skipped, err := namespace.OpenFIPAllocators(cfg.StatePath)
+		for _, s := range skipped {
+			log.Warn("floating IP allocation file: line skipped", zap.Error(s))
+		}
+		if err != nil {
+			return fmt.Errorf("floating IP allocations in [DEFAULT] state_path %s: %w", cfg.StatePath, err)
+		}
+		log.Info("floating IP allocations", zap.String("link_local_file", alloc.LinkLocal.Path()),
+			zap.Int("link_local_pairs", len(alloc.LinkLocal.Allocations())),
+			zap.String("priority_file", alloc.Priorities.Path()), zap.Int("rule_priorities", len(alloc.Priorities.Allocations())))
 		rn := namespace.New(boot.DB, cfg.IntegrationBridge, log)
 		defer rn.Close()
-		agent.EnableRouterNamespaces(rn)
+		agent.EnableRouterNamespaces(rn, alloc)
 		log.Info("managing DVR router namespaces (standalone mode; --manage-router-namespaces=false to leave them to an L3 agent)")
 	}
 	if err := agent.Setup(ctx); err != nil {

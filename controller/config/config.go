@@ -105,6 +105,12 @@ type Config struct {
 	// honour. A transport_url selects the Neutron mode (see [Config.NeutronMode]).
 	Messaging map[string]string
 	Rabbit    map[string]string
+	// StatePath is [DEFAULT] state_path: the directory where the agent keeps its state
+	// between runs, as Neutron's agents do (default /var/lib/neutron, Neutron's). Today
+	// that is the floating IP allocations of the router namespaces, in Neutron's own files
+	// (fip-linklocal-networks, fip-priorities), so that a host that moves from Neutron's
+	// L3 agent keeps its link-local pairs and rule priorities.
+	StatePath string
 	// OVSRundir is [dvrflow] ovs_rundir: the OVS run directory holding db.sock and the
 	// bridges' .mgmt sockets (default unset: OVS's own default).
 	OVSRundir string
@@ -168,6 +174,7 @@ func DefaultConfig() *Config {
 		EnableSecurityGroup: true,
 		AgentMode:           northbound.ModeLegacy,
 		PreventARPSpoofing:  true,
+		StatePath:           DefaultStatePath,
 	}
 }
 
@@ -293,6 +300,9 @@ func clonePtr[T any](p *T) *T {
 	v := *p
 	return &v
 }
+
+// DefaultStatePath is Neutron's default [DEFAULT] state_path.
+const DefaultStatePath = "/var/lib/neutron"
 
 // DefaultOVSRundir is where ovs-vswitchd puts the bridges' management sockets by default.
 const DefaultOVSRundir = "/var/run/openvswitch"

@@ -25,6 +25,7 @@ var options = []option{
 	{"DEFAULT", "control_exchange", setRaw(func(c *Config) map[string]string { return c.Messaging }, "control_exchange")},
 	{"DEFAULT", "rpc_response_timeout", setRaw(func(c *Config) map[string]string { return c.Messaging }, "rpc_response_timeout")},
 	{"DEFAULT", "rpc_response_max_timeout", setRaw(func(c *Config) map[string]string { return c.Messaging }, "rpc_response_max_timeout")},
+	{"DEFAULT", "state_path", setChecked(func(c *Config) *string { return &c.StatePath }, checkStatePath)},
 
 	{"ovs", "integration_bridge", setString(func(c *Config) *string { return &c.IntegrationBridge })},
 	{"ovs", "tunnel_bridge", setString(func(c *Config) *string { return &c.TunnelBridge })},
@@ -156,7 +157,7 @@ var serverOnlyOptions = map[string][]string{
 	"DEFAULT": {"core_plugin", "service_plugins", "auth_strategy", "allow_overlapping_ips",
 		"notify_nova_on_port_status_changes", "notify_nova_on_port_data_changes", "api_workers",
 		"rpc_workers", "rpc_state_report_workers", "router_distributed", "l3_ha",
-		"dhcp_agents_per_network", "bind_host", "bind_port", "api_paste_config", "state_path",
+		"dhcp_agents_per_network", "bind_host", "bind_port", "api_paste_config",
 		"agent_down_time", "dhcp_agent_notification", "allow_automatic_l3agent_failover",
 		"max_l3_agents_per_router", "network_scheduler_driver", "router_scheduler_driver",
 		"global_physnet_mtu", "dns_domain", "base_mac", "dvr_base_mac", "max_allowed_address_pair",
@@ -295,6 +296,15 @@ func checkSocketPath(p string) error {
 }
 
 // checkOptionalHostPort accepts an empty value or host:port.
+// checkStatePath accepts an absolute directory path (a relative one would depend on the
+// directory the agent was started in).
+func checkStatePath(v string) error {
+	if v == "" || !filepath.IsAbs(v) {
+		return errors.New("is not an absolute directory path")
+	}
+	return nil
+}
+
 func checkOptionalHostPort(v string) error {
 	if v == "" {
 		return nil

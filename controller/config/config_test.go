@@ -46,7 +46,7 @@ func TestDefaultConfig(t *testing.T) {
 		OFConnectTimeout: 300, OFRequestTimeout: 300, BridgeMACTableSize: 50000,
 		TunnelTypes: []northbound.NetworkType{}, VXLANUDPPort: 4789, DontFragment: true, PollingInterval: 2,
 		ReportInterval: 30, Extensions: []string{}, EnableSecurityGroup: true, Messaging: map[string]string{}, Rabbit: map[string]string{},
-		AgentMode: "legacy", PreventARPSpoofing: true,
+		AgentMode: "legacy", PreventARPSpoofing: true, StatePath: "/var/lib/neutron",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("DefaultConfig() = %+v\nwant %+v", c, want)
@@ -95,6 +95,7 @@ func TestLoadOperatorIni(t *testing.T) {
 [DEFAULT]
 host = compute7
 debug = True
+state_path = /srv/neutron-state
 
 [ovs]
 bridge_mappings = physnet1:br-vlan , extnet : br-ex,
@@ -143,6 +144,7 @@ enable_distributed_routing = false
 	}
 	want := DefaultConfig()
 	want.Host = "compute7"
+	want.StatePath = "/srv/neutron-state"
 	want.IntegrationBridge = "br-int2"
 	want.BridgeMappings = map[string]string{"physnet1": "br-vlan", "extnet": "br-ex"}
 	want.LocalIP = netip.MustParseAddr("192.0.2.7")
@@ -473,6 +475,9 @@ func TestUnhonoured(t *testing.T) {
 	c.Extensions = []string{"qos"}
 	c.PollingInterval, c.ReportInterval = 5, 10
 	c.OVSDBTimeout, c.OFInactivityProbe, c.OFConnectTimeout, c.OFRequestTimeout = 1, 2, 3, 4
+	c.StatePath = "/srv/state"
+	off := false
+	c.ManageRouterNamespaces = &off
 	var got []string
 	for _, u := range c.Unhonoured() {
 		got = append(got, u.Section+"/"+u.Option)
@@ -482,9 +487,29 @@ func TestUnhonoured(t *testing.T) {
 	}
 	want := []string{"securitygroup/firewall_driver", "agent/drop_flows_on_start", "agent/explicitly_egress_direct",
 		"agent/extensions", "ovs/igmp_snooping_enable", "agent/polling_interval", "agent/report_interval",
-		"ovs/ovsdb_timeout", "ovs/of_connect_timeout", "ovs/of_request_timeout"}
+		"DEFAULT/state_path", "ovs/ovsdb_timeout", "ovs/of_connect_timeout", "ovs/of_request_timeout"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Unhonoured names %v\nwant %v", got, want)
+	}
+}
+
+// TestStatePath: [DEFAULT] state_path is read (Neutron's default when unset), must be an
+// absolute path when the router namespaces are managed, and is warned about when not used.
+func TestStatePath(t *testing.T) {
+	if got := DefaultConfig().StatePath; got != "/var/lib/neutron" {
+		t.Errorf("default state_path %q, want Neutron's /var/lib/neutron", got)
+	}
+	if _, _, err := LoadConfig(writeIni(t, "rel.ini", "[DEFAULT]\nstate_path = var/lib\n")); err == nil ||
+		!strings.Contains(err.Error(), "state_path") {
+		t.Errorf("a relative state_path: err %v, want one naming state_path", err)
+	}
+	c := DefaultConfig()
+	c.Host, c.TopologyFile, c.StatePath = "h", "t.yaml", "relative/dir"
+	checkValidate(t, c, "state_path")
+	c.StatePath = "/tmp/private-state"
+	checkValidate(t, c, "")
+	if u := c.Unhonoured(); len(u) != 0 {
+		t.Errorf("state_path with managed router namespaces is honoured, yet Unhonoured = %v", u)
 	}
 }
 

@@ -69,6 +69,9 @@ func (c *Config) Validate() error {
 	}
 	c.checkFiltering(bad)
 	c.validateNumbers(bad)
+	if err := checkStatePath(c.StatePath); err != nil && c.RouterNamespacesManaged() {
+		bad("state_path", "%q %v (the router namespaces keep their floating IP allocations there)", c.StatePath, err)
+	}
 	if err := checkOptionalHostPort(c.MetricsAddress); err != nil {
 		bad("metrics_address", "%q %v", c.MetricsAddress, err)
 	}

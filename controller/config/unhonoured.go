@@ -101,6 +101,9 @@ func (c *Config) Unhonoured() []Unhonoured {
 	if c.ReportInterval != d.ReportInterval && c.Standalone() {
 		add("agent", "report_interval", c.ReportInterval, "no effect in standalone mode: there is no Neutron server to report to")
 	}
+	if c.StatePath != d.StatePath && !c.RouterNamespacesManaged() {
+		add("DEFAULT", "state_path", c.StatePath, "not used: dvrflow keeps state there only for the router namespaces it manages (manage_router_namespaces is off)")
+	}
 	for _, n := range []struct {
 		option   string
 		set, def int

@@ -1,10 +1,13 @@
 package namespace
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/state"
@@ -36,10 +39,62 @@ func TestNames(t *testing.T) {
 	if !ok || r != "r-1" || p != "p-1" {
 		t.Errorf("parseAlias(linkAlias) = %q %q %v", r, p, ok)
 	}
-	for _, bad := range []string{aliasPrefix, "", "dvrflow router-namespace router=x", "other router=x port=y"} {
+	for _, bad := range []string{aliasPrefix, "", "dvrflow router-namespace router=x", "other router=x port=y",
+		gatewayAlias("n", "p"), fipLinkAlias("r", "n")} {
 		if _, _, ok := parseAlias(bad); ok {
 			t.Errorf("parseAlias(%q) ok", bad)
 		}
+	}
+	// The floating IP devices' aliases: fg- names its network and port, rfp-/fpr- their
+	// router and the fip- namespace's network.
+	for alias, want := range map[string]devAlias{
+		linkAlias("r-1", "p-1"):    {router: "r-1", port: "p-1"},
+		gatewayAlias("n-1", "p-2"): {network: "n-1", port: "p-2"},
+		fipLinkAlias("r-1", "n-1"): {router: "r-1", fipNetwork: "n-1"},
+	} {
+		if got, ok := parseDevAlias(alias); !ok || got != want {
+			t.Errorf("parseDevAlias(%q) = %+v %v, want %+v", alias, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"dvrflow router-namespace network=n fip-network=x", "dvrflow router-namespace router= port=p",
+		"dvrflow router-namespace port=p router=r"} {
+		if d, ok := parseDevAlias(bad); ok {
+			t.Errorf("parseDevAlias(%q) = %+v, want not ours", bad, d)
+		}
+	}
+}
+
+// TestGratuitousARP checks the frame byte by byte: broadcast, ARP, Ethernet/IPv4, the
+// operation, sender = target = the floating IP, the sender MAC the device's.
+func TestGratuitousARP(t *testing.T) {
+	got := gratuitousARP(mac("fa:16:3e:00:00:0f"), netip.MustParseAddr("203.0.113.50"), arpReply)
+	want := []byte{
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfa, 0x16, 0x3e, 0x00, 0x00, 0x0f, 0x08, 0x06, // Ethernet
+		0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x02, // htype, ptype, hlen, plen, op
+		0xfa, 0x16, 0x3e, 0x00, 0x00, 0x0f, 203, 0, 113, 50, // sender
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 203, 0, 113, 50, // target
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("gratuitousARP =\n% x\nwant\n% x", got, want)
+	}
+}
+
+// TestRuleIIF checks the fip- namespace's rule shape: "from all iif fpr-X", its key and
+// its read-back from what the kernel returns (no source for "from all").
+func TestRuleIIF(t *testing.T) {
+	r := Rule{From: netip.MustParsePrefix("0.0.0.0/0"), IIF: "fpr-5a5a5a5a-0", Table: 2852208641, Priority: 2852208641}
+	if err := validRule(r); err != nil {
+		t.Fatalf("validRule(%+v) = %v", r, err)
+	}
+	if got, want := ruleKey(r), "2852208641: from 0.0.0.0/0 iif fpr-5a5a5a5a-0 lookup 2852208641"; got != want {
+		t.Errorf("ruleKey = %q, want %q", got, want)
+	}
+	back, ok := ruleFrom(netlink.Rule{IifName: r.IIF, Table: int(r.Table), Priority: int(r.Priority)}, netlink.FAMILY_V4)
+	if !ok || ruleKey(back) != ruleKey(r) {
+		t.Errorf("ruleFrom = %+v %v, want %+v", back, ok, r)
+	}
+	if err := validRule(Rule{From: netip.MustParsePrefix("10.0.0.0/8"), IIF: "fpr-x", Table: 5, Priority: 5}); err == nil {
+		t.Error("a rule with both a source prefix and an input device passed validRule")
 	}
 }
 

@@ -22,22 +22,24 @@ package namespace
 //     a number) sends it to table T, whose default route goes via the external subnet's
 //     gateway out of fg-.
 //
-// # What Neutron does that is not here
+// # What the apply side adds, and what is not here
 //
-//   - The permanent neighbour entries Neutron adds on both veth ends (each end's peer
-//     address with the peer's MAC) and the IPv6 default route in qrouter-'s main table via
-//     fpr-'s EUI-64 link-local address depend on the MACs the kernel gives the veth ends:
-//     the manager adds them when it has created the pair.
-//   - The sysctls: Neutron's Namespace.create settings (as for qrouter-, routerSysctls) and
-//     net.ipv4.ip_nonlocal_bind=1 in fip- (fipNamespaceSysctls), proxy_arp and proxy_delay
-//     on fg- (FIPGateway, fipGatewaySysctls); and "raw PREROUTING -j CT --notrack" in fip-
-//     (no connection tracking there), which is no NAT and so not in a dvr/nat Set.
+//   - The manager (fip_apply.go) adds what depends on the host: the permanent neighbour
+//     entries on both veth ends (each end's peer address with the MAC the kernel gave the
+//     peer), the sysctls (Neutron's Namespace.create settings, as for qrouter-,
+//     routerSysctls, and net.ipv4.ip_nonlocal_bind=1 in fip-, fipNamespaceSysctls;
+//     proxy_arp and proxy_delay on fg-, fipGatewaySysctls) and the gratuitous ARPs.
+//   - Not built: the IPv6 default route in qrouter-'s main table via fpr-'s EUI-64
+//     link-local address (floating IPs are IPv4, and no IPv6 north-south traffic is routed
+//     yet), and "raw PREROUTING -j CT --notrack" in fip- (no connection tracking there),
+//     which is no NAT and so not in a dvr/nat Set. docs/neutron-differences.md lists both.
 //   - The address-scope fast path (FAST_PATH_EXIT_PR rules, router subnets routed in fip-)
 //     and the routers' extra routes: the model has neither.
 //   - A floating IP on a centralized (not distributed) router, or bound to the SNAT node
 //     (DVR_SNAT_BOUND, a port without a host): not DVR's compute-node path.
 //   - Neutron does not put the floating IP on rfp- (DvrLocalRouter.get_router_cidrs reads
-//     the floating IPs back from fip-'s routes instead), and neither does this.
+//     the floating IPs back from fip-'s routes instead), and neither does this
+//     (Manager.HeldFloatingIPs reads them the same way).
 
 import (
 	"cmp"
@@ -581,7 +583,14 @@ var fipNamespaceSysctls = append(slices.Clone(routerSysctls), sysctl{path: "net/
 func fipGatewaySysctls(g FIPGateway) []sysctl {
 	var out []sysctl
 	if g.ProxyDelay > 0 {
-		out = append(out, sysctl{path: "net/ipv4/neigh/" + g.Device + "/proxy_delay", value: fmt.Sprint(g.ProxyDelay)})
+		// The kernel keeps proxy_delay in jiffies and shows it in USER_HZ ticks rounded
+		// down: with HZ=250, 1 (10 ms, two jiffies) reads back as 0. Any value up to the
+		// one written is what was asked for (the default is 80).
+		var same []string
+		for v := range g.ProxyDelay {
+			same = append(same, fmt.Sprint(v))
+		}
+		out = append(out, sysctl{path: "net/ipv4/neigh/" + g.Device + "/proxy_delay", value: fmt.Sprint(g.ProxyDelay), same: same})
 	}
 	if g.ProxyARP {
 		out = append(out, sysctl{path: "net/ipv4/conf/" + g.Device + "/proxy_arp", value: "1"})

@@ -630,3 +630,46 @@ func (f *allocFile) write(allocs map[string]int) (err error) {
 	}
 	return nil
 }
+
+// FIPAllocators are a host's two floating IP allocators, opened once per agent on its
+// state directory.
+type FIPAllocators struct {
+	LinkLocal  *LinkLocalAllocator
+	Priorities *FIPPriorityAllocator
+}
+
+// OpenFIPAllocators opens both allocators' files in dir (see OpenLinkLocalAllocator): the
+// skipped lines of both files are returned (each an *AllocationLineError naming file and
+// line); err is an I/O error, and then there are no allocators.
+func OpenFIPAllocators(dir string) (*FIPAllocators, []error, error) {
+	ll, skipped, err := OpenLinkLocalAllocator(dir)
+	if err != nil {
+		return nil, skipped, err
+	}
+	pr, more, err := OpenFIPPriorityAllocator(dir)
+	skipped = append(skipped, more...)
+	if err != nil {
+		return nil, skipped, err
+	}
+	return &FIPAllocators{LinkLocal: ll, Priorities: pr}, skipped, nil
+}
+
+// Allocate fills in in.LinkLocal and in.Priorities for DesiredFIP: both allocators synced
+// to exactly FIPAllocationKeys(*in), so that what is no longer served here is released.
+// The error names the routers or floating IPs left without an allocation (a pool full) or
+// the file that could not be written; everything allocated is still filled in, and
+// DesiredFIP makes a Problem of each router or floating IP left out.
+func (al *FIPAllocators) Allocate(in *FIPInput) error {
+	routers, fips := FIPAllocationKeys(*in)
+	var errs []error
+	pairs, err := al.LinkLocal.Sync(routers)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("routers' link-local pairs: %w", err))
+	}
+	prios, err := al.Priorities.Sync(fips)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("floating IPs' rule priorities: %w", err))
+	}
+	in.LinkLocal, in.Priorities = pairs, prios
+	return errors.Join(errs...)
+}

@@ -31,6 +31,9 @@ const (
 	OwnerKey   = "dvrflow-owner"
 	OwnerValue = "router-namespace"
 	RouterKey  = "dvrflow-router"
+	// NetworkKey holds the external network of a fip- namespace's fg- interface (in
+	// place of RouterKey).
+	NetworkKey = "dvrflow-fip-network"
 	// aliasPrefix starts the link alias of a router namespace's loopback device (exactly
 	// this) and of both ends of each veth pair (followed by " router=<id> port=<id>").
 	aliasPrefix = "dvrflow router-namespace"
@@ -51,6 +54,12 @@ type Manager struct {
 	// foreign holds the router ports last seen plugged by someone else (port id → their
 	// interface name), so that each is logged once, not on every Apply.
 	foreign map[string]string
+
+	// garps are the gratuitous ARP rounds still to send after Apply returned; Close
+	// cancels them and waits.
+	garpCtx    context.Context
+	garpCancel context.CancelFunc
+	garps      sync.WaitGroup
 }
 
 // New returns a manager that plugs router interfaces into integrationBridge through db. It
@@ -59,7 +68,9 @@ func New(db *ovsdb.Client, integrationBridge string, log *zap.Logger) *Manager {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Manager{db: db, bridge: integrationBridge, log: log.Named("router-namespaces"), foreign: map[string]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{db: db, bridge: integrationBridge, log: log.Named("router-namespaces"), foreign: map[string]string{},
+		garpCtx: ctx, garpCancel: cancel}
 }
 
 // Close stops the manager: later Apply calls fail. Namespaces, devices and br-int ports stay
@@ -67,21 +78,28 @@ func New(db *ovsdb.Client, integrationBridge string, log *zap.Logger) *Manager {
 // with no routers removes them.
 func (m *Manager) Close() {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.closed = true
+	m.garpCancel()
+	m.mu.Unlock()
+	m.garps.Wait()
 }
 
-// Apply makes the host hold exactly routers (as computed by Desired): it creates missing
-// namespaces (qrouter-<id> for every router, snat-<id> for those with SNAT set; loopback up,
-// forwarding and the other sysctls Neutron sets), veth pairs, MACs, MTUs, addresses,
+// Apply makes the host hold exactly routers (as computed by Desired) and the floating IP
+// state fip (as computed by DesiredFIP; the zero FIPState holds no floating IP): it creates
+// missing namespaces (qrouter-<id> for every router, snat-<id> for those with SNAT set,
+// fip-<network id> for fip's namespaces; loopback up, forwarding and the other sysctls
+// Neutron sets), veth pairs (rfp-/fpr- between qrouter- and fip-), MACs, MTUs, addresses,
 // permanent neighbour entries, rules, routes, NAT and br-int ports (iface-id, attached-mac,
 // iface-status=active and our owner marker; new ports on the dead VLAN 4095 until the L2
 // side tags them), corrects what differs, and removes what it made that is no longer
 // wanted: devices and their br-int ports, permanent neighbours, rules and routes of ours,
-// NAT rules, and whole namespaces marked as ours. A router port plugged by someone else is
-// skipped and logged. Apply is idempotent and logs how many changes it made; it goes on
-// past a failing router or port and returns every error, each naming its router and port.
-func (m *Manager) Apply(ctx context.Context, routers []Router) error {
+// NAT rules (with their conntrack entries), and whole namespaces marked as ours. It sends
+// the gratuitous ARPs of fip.Announce from fg- once their floating IP is routed (the first
+// round before it returns, two more 2 s apart in the background, as Neutron's
+// send_ip_addr_adv_notif). A router port plugged by someone else is skipped and logged.
+// Apply is idempotent and logs how many changes it made; it goes on past a failing router
+// or port and returns every error, each naming its router, network, port or floating IP.
+func (m *Manager) Apply(ctx context.Context, routers []Router, fip FIPState) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -98,9 +116,20 @@ func (m *Manager) Apply(ctx context.Context, routers []Router) error {
 	}
 	defer host.Close()
 	a := &apply{m: m, ctx: ctx, hostNS: hostNS, host: host, keep: map[string]map[string]bool{},
-		keepNS: map[string]map[string]bool{}, wantNS: map[string]bool{}}
+		keepNS: map[string]map[string]bool{}, wantNS: map[string]bool{}, devices: map[string]string{},
+		keepFIP: map[string]map[string]bool{}, routerFIP: map[string]routerFIPPlan{},
+		fipReady: map[string]bool{}, linkReady: map[string]bool{}, routed: map[netip.Addr]bool{}, nowForeign: map[string]string{}}
 	a.plan(routers)
+	a.planFIP(fip)
 	a.removeStaleNamespaces()
+	// The fip- namespaces with their fg- devices first: a router's rfp-/fpr- pair joins
+	// its qrouter- namespace to one; their routes and rules last, once the pairs exist.
+	for _, p := range a.fipNS {
+		if ctx.Err() != nil {
+			break
+		}
+		a.ensureFIPNamespace(p)
+	}
 	for _, r := range a.routers {
 		if err := ctx.Err(); err != nil {
 			a.errs = append(a.errs, err)
@@ -108,9 +137,16 @@ func (m *Manager) Apply(ctx context.Context, routers []Router) error {
 		}
 		a.applyRouter(r)
 	}
+	for _, p := range a.fipNS {
+		if ctx.Err() != nil {
+			break
+		}
+		a.syncFIPNamespace(p)
+	}
 	if ctx.Err() == nil {
 		a.removeStalePorts()
 		a.removeStaleHostLinks()
+		a.announce(fip.Announce)
 	}
 	snat := 0
 	for _, r := range a.routers {
@@ -121,6 +157,7 @@ func (m *Manager) Apply(ctx context.Context, routers []Router) error {
 	// The count of changes is 0 when the host already matched (e.g. an agent restart with
 	// unchanged state).
 	m.log.Info("router namespaces applied", zap.Int("routers", len(a.routers)), zap.Int("snat_namespaces", snat),
+		zap.Int("fip_namespaces", len(a.fipNS)), zap.Int("floating_ips", len(a.routed)),
 		zap.Int("changes", a.changes), zap.Int("errors", len(a.errs)))
 	if err := errors.Join(a.errs...); err != nil {
 		return fmt.Errorf("router namespaces: %w", err)
@@ -144,6 +181,25 @@ type apply struct {
 	// removed; wantNS holds the namespaces (qrouter- and snat-) that must exist.
 	keepNS map[string]map[string]bool
 	wantNS map[string]bool
+	// devices maps each host device name to the port id that owns it (host names are
+	// global).
+	devices map[string]string
+	// foreignIfc are the Neutron ports plugged by someone else (port id → interface);
+	// nowForeign those of them that are wanted here (Manager.foreign after Apply).
+	foreignIfc, nowForeign map[string]string
+
+	// fipNS are the valid fip- namespaces, sorted by network; routerFIP the valid
+	// floating IP state of each router, by router id; keepFIP is network id → the fg-
+	// port ids whose devices and br-int ports must not be removed.
+	fipNS     []fipNSPlan
+	routerFIP map[string]routerFIPPlan
+	keepFIP   map[string]map[string]bool
+	// fipReady holds the networks whose fip- namespace and fg- device are in place;
+	// linkReady the routers whose rfp-/fpr- pair is; routed the floating IPs whose
+	// routes in fip- are.
+	fipReady  map[string]bool
+	linkReady map[string]bool
+	routed    map[netip.Addr]bool
 	// changes counts what this Apply changed on the host (devices, addresses, neighbours,
 	// sysctls, rules, routes, NAT rules, namespaces, br-int ports).
 	changes int
@@ -160,11 +216,12 @@ func (a *apply) changed(msg string, fields ...zap.Field) {
 // rules and routes, and fills a.routers, a.keep, a.keepNS and a.wantNS.
 func (a *apply) plan(routers []Router) {
 	foreign := a.foreignPorts()
-	devices := map[string]string{} // device name → port id, across routers (host names are global)
+	a.foreignIfc = foreign
+	devices := a.devices
 	seen := map[string]bool{}
 	sorted := slices.Clone(routers)
 	slices.SortStableFunc(sorted, func(x, y Router) int { return cmp.Compare(x.ID, y.ID) })
-	nowForeign := map[string]string{}
+	nowForeign := a.nowForeign
 	for _, r := range sorted {
 		if !validID.MatchString(r.ID) {
 			a.errs = append(a.errs, fmt.Errorf("router %q: invalid id (want %s)", r.ID, validID))
@@ -231,7 +288,7 @@ func (a *apply) plan(routers []Router) {
 				plug.Neighbors = append(plug.Neighbors, n)
 			}
 		}
-		plug.Rules, plug.Routes = a.validRouting(r.ID, name, r.Rules, r.Routes)
+		plug.Rules, plug.Routes = a.validRouting(routerOwner(r.ID), name, r.Rules, r.Routes)
 
 		if r.SNAT != nil {
 			name := SNATNamespaceName(r.ID)
@@ -245,12 +302,11 @@ func (a *apply) plan(routers []Router) {
 					snat.Interfaces = append(snat.Interfaces, ifc)
 				}
 			}
-			_, snat.Routes = a.validRouting(r.ID, name, nil, r.SNAT.Routes)
+			_, snat.Routes = a.validRouting(routerOwner(r.ID), name, nil, r.SNAT.Routes)
 			plug.SNAT = snat
 		}
 		a.routers = append(a.routers, plug)
 	}
-	a.m.foreign = nowForeign
 }
 
 // keepPort records that the device of portID in namespace ns must not be removed.
@@ -262,11 +318,11 @@ func (a *apply) keepPort(ns, portID string) {
 }
 
 // validRouting returns the valid rules and routes of namespace ns, reporting the others.
-func (a *apply) validRouting(routerID, ns string, rules []Rule, routes []Route) ([]Rule, []Route) {
+func (a *apply) validRouting(o owner, ns string, rules []Rule, routes []Route) ([]Rule, []Route) {
 	var okRules []Rule
 	for _, r := range rules {
 		if err := validRule(r); err != nil {
-			a.errs = append(a.errs, fmt.Errorf("router %s: namespace %s: rule %s: %w", routerID, ns, ruleKey(r), err))
+			a.errs = append(a.errs, fmt.Errorf("%s: namespace %s: rule %s: %w", o, ns, ruleKey(r), err))
 			continue
 		}
 		okRules = append(okRules, r)
@@ -274,7 +330,7 @@ func (a *apply) validRouting(routerID, ns string, rules []Rule, routes []Route) 
 	var okRoutes []Route
 	for _, r := range routes {
 		if err := validRoute(r); err != nil {
-			a.errs = append(a.errs, fmt.Errorf("router %s: namespace %s: route %s: %w", routerID, ns, routeKey(r), err))
+			a.errs = append(a.errs, fmt.Errorf("%s: namespace %s: route %s: %w", o, ns, routeKey(r), err))
 			continue
 		}
 		okRoutes = append(okRoutes, r)
@@ -320,27 +376,102 @@ func linkAlias(routerID, portID string) string {
 	return aliasPrefix + " router=" + routerID + " port=" + portID
 }
 
-// parseAlias returns the router and port of one of our veth ends; ok is false for any other
-// alias.
-func parseAlias(alias string) (routerID, portID string, ok bool) {
+// gatewayAlias is the alias of both ends of a fip- namespace's fg- veth pair.
+func gatewayAlias(networkID, portID string) string {
+	return aliasPrefix + " network=" + networkID + " port=" + portID
+}
+
+// fipLinkAlias is the alias of both ends of a router's rfp-/fpr- pair to the fip- namespace
+// of networkID.
+func fipLinkAlias(routerID, networkID string) string {
+	return aliasPrefix + " router=" + routerID + " fip-network=" + networkID
+}
+
+// devAlias is what the alias of one of our devices says: router and port for a router
+// interface (qr-, qg-, sg-), network and port for a fip- namespace's gateway (fg-), router
+// and fipNetwork for a router's link to a fip- namespace (rfp-, fpr-).
+type devAlias struct {
+	router, network, port, fipNetwork string
+}
+
+// parseDevAlias reads the alias of one of our veth ends; ok is false for any other alias.
+func parseDevAlias(alias string) (devAlias, bool) {
 	rest, found := strings.CutPrefix(alias, aliasPrefix+" ")
 	if !found {
-		return "", "", false
+		return devAlias{}, false
 	}
 	f := strings.Fields(rest)
 	if len(f) != 2 {
+		return devAlias{}, false
+	}
+	k0, v0, _ := strings.Cut(f[0], "=")
+	k1, v1, _ := strings.Cut(f[1], "=")
+	if v0 == "" || v1 == "" {
+		return devAlias{}, false
+	}
+	switch {
+	case k0 == "router" && k1 == "port":
+		return devAlias{router: v0, port: v1}, true
+	case k0 == "network" && k1 == "port":
+		return devAlias{network: v0, port: v1}, true
+	case k0 == "router" && k1 == "fip-network":
+		return devAlias{router: v0, fipNetwork: v1}, true
+	}
+	return devAlias{}, false
+}
+
+// fields names the device's owner in a log entry.
+func (d devAlias) fields() []zap.Field {
+	var f []zap.Field
+	for _, kv := range [][2]string{{"router", d.router}, {"network", d.network}, {"port", d.port}, {"fip_network", d.fipNetwork}} {
+		if kv[1] != "" {
+			f = append(f, zap.String(kv[0], kv[1]))
+		}
+	}
+	return f
+}
+
+func (d devAlias) String() string {
+	switch {
+	case d.fipNetwork != "":
+		return "router " + d.router + ": link to " + FIPNamespaceName(d.fipNetwork)
+	case d.network != "":
+		return "external network " + d.network + ": port " + d.port
+	}
+	return "router " + d.router + ": port " + d.port
+}
+
+// parseAlias returns the router and port of one of our router interface veth ends; ok is
+// false for any other alias.
+func parseAlias(alias string) (routerID, portID string, ok bool) {
+	d, ok := parseDevAlias(alias)
+	if !ok || d.router == "" || d.port == "" {
 		return "", "", false
 	}
-	routerID, ok1 := strings.CutPrefix(f[0], "router=")
-	portID, ok2 := strings.CutPrefix(f[1], "port=")
-	return routerID, portID, ok1 && ok2 && routerID != "" && portID != ""
+	return d.router, d.port, true
 }
+
+// owner is what a namespace belongs to, in errors and logs: a router (qrouter-, snat-) or
+// an external network (fip-).
+type owner struct{ kind, id string }
+
+func routerOwner(id string) owner  { return owner{"router", id} }
+func networkOwner(id string) owner { return owner{"network", id} }
+
+func (o owner) String() string {
+	if o.kind == "network" {
+		return "external network " + o.id
+	}
+	return "router " + o.id
+}
+
+func (o owner) field() zap.Field { return zap.String(o.kind, o.id) }
 
 // applyRouter reconciles one router's namespaces: qrouter- always, snat- when r.SNAT is set.
 func (a *apply) applyRouter(r Router) {
 	fail := func(err error) { a.errs = append(a.errs, fmt.Errorf("router %s: %w", r.ID, err)) }
 	name := NamespaceName(r.ID)
-	ns, rh, ok := a.ensureNamespace(r.ID, name, routerSysctls)
+	ns, rh, ok := a.ensureNamespace(routerOwner(r.ID), name, routerSysctls)
 	if !ok {
 		return
 	}
@@ -363,7 +494,12 @@ func (a *apply) applyRouter(r Router) {
 			fail(fmt.Errorf("port %s: %w", ifc.PortID, err))
 		}
 	}
-	a.syncRouting(ns, rh, r.ID, name, r.Rules, r.Routes)
+	if len(r.Rules) > 0 {
+		a.noRedirects(ns, r.ID, name, r.Routes)
+	}
+	rules, routes, natSet := a.routerFIPs(rh, r)
+	a.syncRouting(rh, routerOwner(r.ID), name, rules, routes)
+	a.applyNAT(ns, routerOwner(r.ID), name, natSet)
 
 	if r.SNAT != nil {
 		a.applySNAT(r.ID, r.SNAT)
@@ -374,7 +510,7 @@ func (a *apply) applyRouter(r Router) {
 func (a *apply) applySNAT(routerID string, snat *SNAT) {
 	fail := func(err error) { a.errs = append(a.errs, fmt.Errorf("router %s: %w", routerID, err)) }
 	name := SNATNamespaceName(routerID)
-	ns, sh, ok := a.ensureNamespace(routerID, name, snatSysctls)
+	ns, sh, ok := a.ensureNamespace(routerOwner(routerID), name, snatSysctls)
 	if !ok {
 		return
 	}
@@ -390,65 +526,73 @@ func (a *apply) applySNAT(routerID string, snat *SNAT) {
 			fail(fmt.Errorf("port %s: %w", ifc.PortID, err))
 		}
 	}
-	a.syncRouting(ns, sh, routerID, name, nil, snat.Routes)
-	res, err := nat.Apply(ns, snat.NAT)
+	a.syncRouting(sh, routerOwner(routerID), name, nil, snat.Routes)
+	a.applyNAT(ns, routerOwner(routerID), name, snat.NAT)
+}
+
+// applyNAT makes the namespace's NAT exactly set (none: our table goes).
+func (a *apply) applyNAT(ns netns.NsHandle, o owner, name string, set nat.Set) {
+	res, err := nat.Apply(ns, set)
 	if err != nil {
-		fail(fmt.Errorf("namespace %s: %w", name, err))
+		a.errs = append(a.errs, fmt.Errorf("%s: namespace %s: %w", o, name, err))
 	}
 	if res.Added+res.Removed > 0 {
 		a.changes += res.Added + res.Removed
-		a.m.log.Info("router namespace NAT updated", zap.String("router", routerID), zap.String("namespace", name),
+		a.m.log.Info("router namespace NAT updated", o.field(), zap.String("namespace", name),
 			zap.Int("added", res.Added), zap.Int("removed", res.Removed), zap.Uint("conntrack_deleted", res.Conntrack))
 	}
 }
 
-// syncRouting makes the namespace's rules and routes of ours exactly rules and routes.
-// A device some route leaves through, which is also where the packets it routes came from
-// (the SNAT redirect sends a router port's traffic back out of the same port), gets
-// send_redirects off, and so does "all" (the kernel sends a redirect when either is on), as
-// Neutron does when it adds a redirect: otherwise the router would tell each VM to skip it.
-func (a *apply) syncRouting(ns netns.NsHandle, h *netlink.Handle, routerID, name string, rules []Rule, routes []Route) {
-	fail := func(err error) {
+// noRedirects turns send_redirects off on every device some route of the SNAT redirect
+// leaves through, which is also where the packets it routes came from (the redirect sends a
+// router port's traffic back out of the same port), and on "all" (the kernel sends a
+// redirect when either is on), as Neutron does when it adds a redirect: otherwise the router
+// would tell each VM to skip it.
+func (a *apply) noRedirects(ns netns.NsHandle, routerID, name string, routes []Route) {
+	settings := []sysctl{{path: "net/ipv4/conf/all/send_redirects", value: "0"}}
+	seen := map[string]bool{}
+	for _, r := range routes {
+		if r.Table != 0 && r.Table != tableMain && !seen[r.Device] && r.Dst.Addr().Is4() {
+			seen[r.Device] = true
+			// Optional: a device that could not be made is reported on its own.
+			settings = append(settings, sysctl{path: "net/ipv4/conf/" + r.Device + "/send_redirects", value: "0", optional: true})
+		}
+	}
+	changed, err := setSysctls(ns, settings)
+	if err != nil {
 		a.errs = append(a.errs, fmt.Errorf("router %s: namespace %s: %w", routerID, name, err))
 	}
-	if len(rules) > 0 {
-		settings := []sysctl{{path: "net/ipv4/conf/all/send_redirects", value: "0"}}
-		seen := map[string]bool{}
-		for _, r := range routes {
-			if r.Table != 0 && r.Table != tableMain && !seen[r.Device] && r.Dst.Addr().Is4() {
-				seen[r.Device] = true
-				// Optional: a device that could not be made is reported on its own.
-				settings = append(settings, sysctl{path: "net/ipv4/conf/" + r.Device + "/send_redirects", value: "0", optional: true})
-			}
-		}
-		changed, err := setSysctls(ns, settings)
-		if err != nil {
-			fail(err)
-		}
-		if len(changed) > 0 {
-			a.changed("router namespace sysctls set", zap.String("router", routerID), zap.String("namespace", name),
-				zap.Strings("sysctls", changed))
-		}
+	if len(changed) > 0 {
+		a.changed("router namespace sysctls set", zap.String("router", routerID), zap.String("namespace", name),
+			zap.Strings("sysctls", changed))
+	}
+}
+
+// syncRouting makes the namespace's rules and routes of ours exactly rules and routes.
+func (a *apply) syncRouting(h *netlink.Handle, o owner, name string, rules []Rule, routes []Route) {
+	fail := func(err error) {
+		a.errs = append(a.errs, fmt.Errorf("%s: namespace %s: %w", o, name, err))
 	}
 	// Routes before rules: a rule then never points at a table that is still empty.
 	added, removed, err := syncRoutes(h, routes)
-	a.logRouting("routes", routerID, name, added, removed)
+	a.logRouting("routes", o, name, added, removed)
 	if err != nil {
 		fail(err)
 	}
 	added, removed, err = syncRules(h, rules)
-	a.logRouting("rules", routerID, name, added, removed)
+	a.logRouting("rules", o, name, added, removed)
 	if err != nil {
 		fail(err)
 	}
 }
 
-// ensureNamespace opens or creates the namespace name of router routerID, marks it as
-// ours, sets its sysctls and removes the devices of ours in it that are not wanted there.
-// On success the caller closes ns and h.
-func (a *apply) ensureNamespace(routerID, name string, sysctls []sysctl) (ns netns.NsHandle, h *netlink.Handle, ok bool) {
-	log := a.m.log.With(zap.String("router", routerID), zap.String("namespace", name))
-	fail := func(err error) { a.errs = append(a.errs, fmt.Errorf("router %s: %w", routerID, err)) }
+// ensureNamespace opens or creates the namespace name of o, marks it as ours, sets its
+// sysctls and removes the router interface devices of ours in it that are not wanted there
+// (the fg-, rfp- and fpr- devices are the floating IP code's). On success the caller closes
+// ns and h.
+func (a *apply) ensureNamespace(o owner, name string, sysctls []sysctl) (ns netns.NsHandle, h *netlink.Handle, ok bool) {
+	log := a.m.log.With(o.field(), zap.String("namespace", name))
+	fail := func(err error) { a.errs = append(a.errs, fmt.Errorf("%s: %w", o, err)) }
 	ns, existed, err := openNamespace(name)
 	if err != nil {
 		fail(fmt.Errorf("open namespace %s: %w", name, err))
@@ -459,7 +603,7 @@ func (a *apply) ensureNamespace(routerID, name string, sysctls []sysctl) (ns net
 			fail(fmt.Errorf("create namespace %s: %w", name, err))
 			return ns, nil, false
 		}
-		a.changed("created router namespace", zap.String("router", routerID), zap.String("namespace", name))
+		a.changed("created router namespace", o.field(), zap.String("namespace", name))
 	}
 	rh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
@@ -501,7 +645,7 @@ func (a *apply) ensureNamespace(routerID, name string, sysctls []sysctl) (ns net
 		return ns, nil, false
 	}
 	if len(changed) > 0 {
-		a.changed("router namespace sysctls set", zap.String("router", routerID), zap.String("namespace", name),
+		a.changed("router namespace sysctls set", o.field(), zap.String("namespace", name),
 			zap.Strings("sysctls", changed))
 	}
 
@@ -512,11 +656,11 @@ func (a *apply) ensureNamespace(routerID, name string, sysctls []sysctl) (ns net
 		return ns, nil, false
 	}
 	for _, l := range links {
-		rid, pid, isOurs := parseAlias(l.Attrs().Alias)
-		if !isOurs || (rid == routerID && a.keepNS[name][pid]) {
+		d, isOurs := parseDevAlias(l.Attrs().Alias)
+		if !isOurs || d.port == "" || d.router == "" || (o.kind == "router" && d.router == o.id && a.keepNS[name][d.port]) {
 			continue
 		}
-		if err := a.removeDevice(rh, l, rid, pid); err != nil {
+		if err := a.removeDevice(rh, l, d); err != nil {
 			fail(err)
 		}
 	}
@@ -525,16 +669,15 @@ func (a *apply) ensureNamespace(routerID, name string, sysctls []sysctl) (ns net
 
 // removeDevice unplugs one of our veth ends (the br-int port of the same name, if ours) and
 // deletes the pair.
-func (a *apply) removeDevice(h *netlink.Handle, l netlink.Link, routerID, portID string) error {
+func (a *apply) removeDevice(h *netlink.Handle, l netlink.Link, d devAlias) error {
 	dev := l.Attrs().Name
 	if err := a.unplug(dev); err != nil {
-		return fmt.Errorf("port %s: %w", portID, err)
+		return fmt.Errorf("%s: %w", d, err)
 	}
 	if err := h.LinkDel(l); err != nil && !isNotFound(err) {
-		return fmt.Errorf("port %s: delete device %s: %w", portID, dev, err)
+		return fmt.Errorf("%s: delete device %s: %w", d, dev, err)
 	}
-	a.changed("removed router interface device", zap.String("router", routerID), zap.String("port", portID),
-		zap.String("device", dev))
+	a.changed("removed router namespace device", append(d.fields(), zap.String("device", dev))...)
 	return nil
 }
 
@@ -555,7 +698,16 @@ func (a *apply) unplug(dev string) error {
 // ensureInterface makes one router interface right: the veth pair (both ends ours and
 // paired), MAC, MTU, TX checksum offload off, up, addresses, and the br-int port.
 func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID, dev string, ifc Interface) error {
-	alias := linkAlias(routerID, ifc.PortID)
+	return a.ensurePlugged(ns, rh, dev, ifc, linkAlias(routerID, ifc.PortID), zap.String("router", routerID),
+		map[string]string{OwnerKey: OwnerValue, RouterKey: routerID})
+}
+
+// ensurePlugged makes one device of a namespace right that is a veth pair plugged into
+// br-int (a router interface, a fip- namespace's gateway): both ends ours (alias) and
+// paired, MAC, MTU, TX checksum offload off, up, addresses, and the br-int port with
+// externalIDs. who names the owner in logs.
+func (a *apply) ensurePlugged(ns netns.NsHandle, rh *netlink.Handle, dev string, ifc Interface, alias string, who zap.Field,
+	externalIDs map[string]string) error {
 	nsLink, err := lookupLink(rh, dev)
 	if err != nil {
 		return err
@@ -568,7 +720,7 @@ func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID,
 		return fmt.Errorf("device %s in the namespace is not ours (alias %q); left alone", dev, nsLink.Attrs().Alias)
 	}
 	if hostLink != nil {
-		if _, _, ok := parseAlias(hostLink.Attrs().Alias); !ok {
+		if _, ok := parseDevAlias(hostLink.Attrs().Alias); !ok {
 			return fmt.Errorf("host device %s exists and is not ours (alias %q); left alone", dev, hostLink.Attrs().Alias)
 		}
 	}
@@ -609,7 +761,7 @@ func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID,
 			_ = a.host.LinkDel(veth)
 			return fmt.Errorf("set up veth pair %s: %w", dev, err)
 		}
-		a.changed("created router interface device", zap.String("router", routerID), zap.String("port", ifc.PortID),
+		a.changed("created router interface device", who, zap.String("port", ifc.PortID),
 			zap.String("device", dev), zap.Stringer("mac", ifc.MAC), zap.Int("mtu", ifc.MTU))
 	}
 
@@ -621,7 +773,7 @@ func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID,
 		if err := rh.LinkSetHardwareAddr(nsLink, ifc.MAC); err != nil {
 			return fmt.Errorf("set MAC of %s to %s: %w", dev, ifc.MAC, err)
 		}
-		a.changed("router interface MAC changed", zap.String("router", routerID), zap.String("port", ifc.PortID),
+		a.changed("router interface MAC changed", who, zap.String("port", ifc.PortID),
 			zap.Stringer("old", nsLink.Attrs().HardwareAddr), zap.Stringer("new", ifc.MAC))
 		nsLink.Attrs().Flags &^= net.FlagUp
 	}
@@ -653,7 +805,7 @@ func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID,
 			}
 		}
 	}
-	if err := a.syncAddrs(rh, nsLink, routerID, ifc); err != nil {
+	if err := a.syncAddrs(rh, nsLink, ifc.Addrs, who, zap.String("port", ifc.PortID)); err != nil {
 		return err
 	}
 	return a.m.db.EnsureVIFPort(a.ctx, ovsdb.VIFPortSpec{
@@ -661,7 +813,7 @@ func (a *apply) ensureInterface(ns netns.NsHandle, rh *netlink.Handle, routerID,
 		Name:        dev,
 		IfaceID:     ifc.PortID,
 		MAC:         ifc.MAC.String(),
-		ExternalIDs: map[string]string{OwnerKey: OwnerValue, RouterKey: routerID},
+		ExternalIDs: externalIDs,
 		Tag:         state.DeadVLAN,
 	})
 }
@@ -678,9 +830,10 @@ func paired(nsLink, hostLink netlink.Link, alias string) bool {
 	return v1 && v2 && n.Alias == alias && h.Alias == alias && n.ParentIndex == h.Index && h.ParentIndex == n.Index
 }
 
-// syncAddrs makes the device's global addresses exactly ifc.Addrs (link-local IPv6
-// addresses are the kernel's and stay).
-func (a *apply) syncAddrs(rh *netlink.Handle, link netlink.Link, routerID string, ifc Interface) error {
+// syncAddrs makes the device's global addresses exactly want (link-local IPv6 addresses
+// are the kernel's and stay; IPv4 link-local ones, the rfp-/fpr- pairs', are managed).
+// who names the owner in logs.
+func (a *apply) syncAddrs(rh *netlink.Handle, link netlink.Link, want []netip.Prefix, who ...zap.Field) error {
 	cur, err := rh.AddrList(link, netlink.FAMILY_ALL)
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", link.Attrs().Name, err)
@@ -688,20 +841,20 @@ func (a *apply) syncAddrs(rh *netlink.Handle, link netlink.Link, routerID string
 	have := map[netip.Prefix]bool{}
 	for _, addr := range cur {
 		p, ok := prefixOf(addr.IPNet)
-		if !ok || p.Addr().IsLinkLocalUnicast() {
+		if !ok || (p.Addr().Is6() && p.Addr().IsLinkLocalUnicast()) {
 			continue
 		}
-		if slices.Contains(ifc.Addrs, p) {
+		if slices.Contains(want, p) {
 			have[p] = true
 			continue
 		}
 		if err := rh.AddrDel(link, &addr); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			return fmt.Errorf("delete address %s from %s: %w", p, link.Attrs().Name, err)
 		}
-		a.changed("removed router interface address", zap.String("router", routerID),
-			zap.String("port", ifc.PortID), zap.Stringer("addr", p))
+		a.changed("removed router interface address", append(slices.Clone(who), zap.String("device", link.Attrs().Name),
+			zap.Stringer("addr", p))...)
 	}
-	for _, p := range ifc.Addrs {
+	for _, p := range want {
 		if have[p] {
 			continue
 		}
@@ -712,8 +865,8 @@ func (a *apply) syncAddrs(rh *netlink.Handle, link netlink.Link, routerID string
 		if err := rh.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("add address %s to %s: %w", p, link.Attrs().Name, err)
 		}
-		a.changed("added router interface address", zap.String("router", routerID),
-			zap.String("port", ifc.PortID), zap.Stringer("addr", p))
+		a.changed("added router interface address", append(slices.Clone(who), zap.String("device", link.Attrs().Name),
+			zap.Stringer("addr", p))...)
 	}
 	return nil
 }
@@ -732,12 +885,23 @@ func (a *apply) syncNeighbors(rh *netlink.Handle, r Router, portID string) error
 			want[n.IP.Unmap()] = n.MAC
 		}
 	}
+	added, removed, err := setPermanentNeighbors(rh, link, want)
+	if added+removed > 0 {
+		a.changed("router neighbours updated", zap.String("router", r.ID), zap.String("port", portID),
+			zap.Int("set", added), zap.Int("removed", removed), zap.Int("total", len(want)))
+	}
+	return err
+}
+
+// setPermanentNeighbors makes the permanent neighbour entries of link exactly want; other
+// (dynamic) entries are the kernel's and stay. It returns how many it set and removed.
+func setPermanentNeighbors(rh *netlink.Handle, link netlink.Link, want map[netip.Addr]net.HardwareAddr) (added, removed int, err error) {
+	dev := link.Attrs().Name
 	cur, err := rh.NeighList(link.Attrs().Index, 0)
 	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-		return fmt.Errorf("list neighbours of %s: %w", dev, err)
+		return 0, 0, fmt.Errorf("list neighbours of %s: %w", dev, err)
 	}
 	have := map[netip.Addr]bool{}
-	removed, added := 0, 0
 	for _, n := range cur {
 		if n.State&netlink.NUD_PERMANENT == 0 {
 			continue
@@ -755,7 +919,7 @@ func (a *apply) syncNeighbors(rh *netlink.Handle, r Router, portID string) error
 			continue // replaced below
 		}
 		if err := rh.NeighDel(&n); err != nil && !isNotFound(err) {
-			return fmt.Errorf("delete neighbour %s on %s: %w", ip, dev, err)
+			return added, removed, fmt.Errorf("delete neighbour %s on %s: %w", ip, dev, err)
 		}
 		removed++
 	}
@@ -770,22 +934,18 @@ func (a *apply) syncNeighbors(rh *netlink.Handle, r Router, portID string) error
 		n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: family, State: netlink.NUD_PERMANENT,
 			IP: ip.AsSlice(), HardwareAddr: want[ip]}
 		if err := rh.NeighSet(n); err != nil {
-			return fmt.Errorf("set neighbour %s lladdr %s on %s: %w", ip, want[ip], dev, err)
+			return added, removed, fmt.Errorf("set neighbour %s lladdr %s on %s: %w", ip, want[ip], dev, err)
 		}
 		added++
 	}
-	if added+removed > 0 {
-		a.changed("router neighbours updated", zap.String("router", r.ID), zap.String("port", portID),
-			zap.Int("set", added), zap.Int("removed", removed), zap.Int("total", len(want)))
-	}
-	return nil
+	return added, removed, nil
 }
 
-// removeStaleNamespaces deletes the qrouter- and snat- namespaces marked as ours that are
-// not wanted, with their devices and br-int ports (and the rules, routes and NAT in them).
-// Unmarked ones are left alone.
+// removeStaleNamespaces deletes the qrouter-, snat- and fip- namespaces marked as ours that
+// are not wanted, with their devices and br-int ports (and the rules, routes and NAT in
+// them). Unmarked ones are left alone.
 func (a *apply) removeStaleNamespaces() {
-	for _, prefix := range []string{NamespacePrefix, SNATNamespacePrefix} {
+	for _, prefix := range []string{NamespacePrefix, SNATNamespacePrefix, FIPNamespacePrefix} {
 		names, err := listNamespaces(prefix)
 		if err != nil {
 			a.errs = append(a.errs, fmt.Errorf("list namespaces: %w", err))
@@ -795,15 +955,21 @@ func (a *apply) removeStaleNamespaces() {
 			if a.wantNS[name] {
 				continue
 			}
-			id := strings.TrimPrefix(name, prefix)
-			if err := a.removeNamespace(id, name); err != nil {
-				a.errs = append(a.errs, fmt.Errorf("router %s: remove namespace %s: %w", id, name, err))
+			o := routerOwner(strings.TrimPrefix(name, prefix))
+			if prefix == FIPNamespacePrefix {
+				o = networkOwner(strings.TrimPrefix(name, prefix))
+			}
+			if err := a.removeNamespace(o, name); err != nil {
+				a.errs = append(a.errs, fmt.Errorf("%s: remove namespace %s: %w", o, name, err))
 			}
 		}
 	}
 }
 
-func (a *apply) removeNamespace(id, name string) error {
+// removeNamespace deletes the namespace name of o if it is ours, after removing our devices
+// in it one by one: their br-int ports go, and so does the other end of an rfp-/fpr- pair
+// at once (the kernel cleans a deleted namespace up later, in the background).
+func (a *apply) removeNamespace(o owner, name string) error {
 	ns, ok, err := openNamespace(name)
 	if err != nil || !ok {
 		return err
@@ -827,8 +993,8 @@ func (a *apply) removeNamespace(id, name string) error {
 			return true, err
 		}
 		for _, l := range links {
-			if rid, pid, ok := parseAlias(l.Attrs().Alias); ok {
-				if err := a.removeDevice(rh, l, rid, pid); err != nil {
+			if d, ok := parseDevAlias(l.Attrs().Alias); ok {
+				if err := a.removeDevice(rh, l, d); err != nil {
 					return true, err
 				}
 			}
@@ -844,7 +1010,7 @@ func (a *apply) removeNamespace(id, name string) error {
 	if err := deleteNamespace(name); err != nil {
 		return err
 	}
-	a.changed("removed router namespace", zap.String("router", id), zap.String("namespace", name))
+	a.changed("removed router namespace", o.field(), zap.String("namespace", name))
 	return nil
 }
 
@@ -852,16 +1018,16 @@ func (a *apply) removeNamespace(id, name string) error {
 // a namespace deleted by hand, or by a failed removal).
 func (a *apply) removeStalePorts() {
 	for _, info := range a.m.db.InterfacesByExternalID(OwnerKey, OwnerValue) {
-		rid, pid := info.ExternalIDs[RouterKey], info.ExternalIDs["iface-id"]
-		if a.keep[rid][pid] || info.Bridge == "" {
+		d := devAlias{router: info.ExternalIDs[RouterKey], network: info.ExternalIDs[NetworkKey], port: info.ExternalIDs["iface-id"]}
+		if info.Bridge == "" || (d.network == "" && a.keep[d.router][d.port]) || (d.network != "" && a.keepFIP[d.network][d.port]) {
 			continue
 		}
 		if err := a.m.db.DeletePort(a.ctx, info.Bridge, info.Name); err != nil {
-			a.errs = append(a.errs, fmt.Errorf("router %s: port %s: %w", rid, pid, err))
+			a.errs = append(a.errs, fmt.Errorf("%s: %w", d, err))
 			continue
 		}
-		a.changed("unplugged stale router interface", zap.String("router", rid), zap.String("port", pid),
-			zap.String("bridge", info.Bridge), zap.String("interface", info.Name))
+		a.changed("unplugged stale router interface", append(d.fields(),
+			zap.String("bridge", info.Bridge), zap.String("interface", info.Name))...)
 	}
 }
 
@@ -874,16 +1040,15 @@ func (a *apply) removeStaleHostLinks() {
 		return
 	}
 	for _, l := range links {
-		rid, pid, ok := parseAlias(l.Attrs().Alias)
-		if !ok || a.keep[rid][pid] {
+		d, ok := parseDevAlias(l.Attrs().Alias)
+		if !ok || (d.router != "" && d.port != "" && a.keep[d.router][d.port]) || (d.network != "" && a.keepFIP[d.network][d.port]) {
 			continue
 		}
 		if err := a.host.LinkDel(l); err != nil && !isNotFound(err) {
-			a.errs = append(a.errs, fmt.Errorf("router %s: port %s: delete host device %s: %w", rid, pid, l.Attrs().Name, err))
+			a.errs = append(a.errs, fmt.Errorf("%s: delete host device %s: %w", d, l.Attrs().Name, err))
 			continue
 		}
-		a.changed("removed stale router interface device", zap.String("router", rid), zap.String("port", pid),
-			zap.String("device", l.Attrs().Name))
+		a.changed("removed stale router interface device", append(d.fields(), zap.String("device", l.Attrs().Name))...)
 	}
 }
 

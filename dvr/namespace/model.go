@@ -15,25 +15,39 @@
 //     namespace snat-<router id> (see [SNAT]): qg- with the router's external addresses and
 //     default route, one sg- device per internal subnet, plugged into br-int as qr- devices
 //     are, and the source NAT of the internal subnets to the gateway IP out of qg- (package
-//     dvr/nat; none when enable_snat is false).
+//     dvr/nat; none when enable_snat is false);
+//   - for the floating IPs of this host's ports (see fip.go and [DesiredFIP]): per external
+//     network a namespace fip-<network id> holding this host's floating IP agent gateway port
+//     as fg- (plugged into br-int like qr-, proxy ARP on), per router an rfp-/fpr- veth pair
+//     between its qrouter- namespace and fip- with a /31 of [LinkLocalPool] and a permanent
+//     neighbour entry for the other end on each, in qrouter- a rule "from <fixed IP> lookup
+//     16" per floating IP at its priority, table 16's default route into fip- and the
+//     floating IP's DNAT/SNAT, in fip- the floating IP's /32 route to rfp- and a rule and
+//     table per router leading out of fg-; a gratuitous ARP from fg- when a floating IP is
+//     new here. The pairs and priorities are allocated by [FIPAllocators] and kept in
+//     Neutron's files in the agent's state directory, so they survive restarts.
 //
-// [Desired] computes the routers from the topology without any I/O; [Manager.Apply] makes
-// the host match them, creating, updating and removing namespaces, devices, addresses,
-// neighbours, rules, routes, NAT and br-int ports, and logs how many changes it made (none
-// on an agent restart with unchanged state). The caller decides whether the manager runs at
-// all (off when an L3 agent owns the routers).
+// [Desired] and [DesiredFIP] compute the routers and the floating IP state from the
+// topology without any I/O; [Manager.Apply] makes the host match them, creating, updating
+// and removing namespaces, devices, addresses, neighbours, rules, routes, NAT and br-int
+// ports, and logs how many changes it made (none on an agent restart with unchanged state);
+// [Manager.HeldFloatingIPs] says which floating IPs the host routes already (they are not
+// announced again). The caller decides whether the manager runs at all (off when an L3
+// agent owns the routers).
 //
 // # Names and ownership
 //
-// Namespaces qrouter-<router id> and snat-<router id>; both ends of an interface's veth pair
-// are called qr-, qg- or sg-<first 11 characters of the port id>, as Neutron names the
-// router's ports (one end inside the namespace, the other in the host namespace as the
-// br-int port), so names match a Neutron-run host exactly. dvrflow marks what it creates:
-// the loopback device of a router namespace and both ends of every veth carry a link alias
-// starting with "dvrflow router-namespace" (the veth ends also name the router and port),
-// the br-int interfaces carry external_ids dvrflow-owner=router-namespace and
-// dvrflow-router=<router id>, rules and routes carry protocol [RouteProtocol], and the NAT
-// lives in dvr/nat's own nftables table. Only marked things are ever changed or removed (an
+// Namespaces qrouter-<router id>, snat-<router id> and fip-<network id>; both ends of an
+// interface's veth pair are called qr-, qg-, sg- or fg-<first 11 characters of the port id>,
+// as Neutron names the router's ports (one end inside the namespace, the other in the host
+// namespace as the br-int port), and a router's link to fip- is rfp-/fpr-<first 10
+// characters of the router id>, so names match a Neutron-run host exactly. dvrflow marks
+// what it creates: the loopback device of each namespace and both ends of every veth carry
+// a link alias starting with "dvrflow router-namespace" (the veth ends also name the router
+// and port, the network and port for fg-, the router and network for rfp-/fpr-), the
+// br-int interfaces carry external_ids dvrflow-owner=router-namespace and
+// dvrflow-router=<router id> (dvrflow-fip-network=<network id> for fg-), rules and routes
+// carry protocol [RouteProtocol], and the NAT lives in dvr/nat's own nftables table. Only marked things are ever changed or removed (an
 // unmarked namespace of a wanted router is adopted and marked; an unmarked one of no wanted
 // router is left alone; rules and routes with another protocol are never touched);
 // everything the manager needs to know is read back from the host, so a restarted agent

@@ -80,9 +80,9 @@ func helperMain() int {
 		fmt.Fprintf(os.Stderr, "helper: refusing to run outside a sandbox host (own %q, parent %q)\n", own, p)
 		return 2
 	}
-	var routers []Router
-	if err := json.NewDecoder(os.Stdin).Decode(&routers); err != nil {
-		fmt.Fprintln(os.Stderr, "helper: decode routers:", err)
+	var req helperRequest
+	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
+		fmt.Fprintln(os.Stderr, "helper: decode request:", err)
 		return 2
 	}
 	log, err := zap.NewDevelopment()
@@ -102,11 +102,45 @@ func helperMain() int {
 	// event loop may read the cache after libovsdb has dropped it).
 	m := New(db, testBridge, log)
 	defer m.Close()
-	if err := m.Apply(ctx, routers); err != nil {
+	var fip FIPState
+	if req.FIP != nil {
+		// As the agent does on every reconcile: the allocators (opened once per process),
+		// the floating IPs held now, then DesiredFIP.
+		alloc, skipped, err := OpenFIPAllocators(req.StateDir)
+		for _, s := range skipped {
+			log.Warn("allocation file line skipped", zap.Error(s))
+		}
+		if err != nil {
+			log.Error("open allocators", zap.Error(err))
+			return 1
+		}
+		in := *req.FIP
+		if in.Held, err = m.HeldFloatingIPs(); err != nil {
+			log.Error("held floating IPs", zap.Error(err))
+			return 1
+		}
+		if err := alloc.Allocate(&in); err != nil {
+			log.Error("allocate", zap.Error(err))
+		}
+		fip = DesiredFIP(in)
+		for _, p := range fip.Problems {
+			log.Error("floating IP problem", zap.Error(p))
+		}
+		log.Info("floating IPs", zap.Int("held", len(in.Held)), zap.Int("announce", len(fip.Announce)))
+	}
+	if err := m.Apply(ctx, req.Routers, fip); err != nil {
 		log.Error("apply", zap.Error(err))
 		return 1
 	}
 	return 0
+}
+
+// helperRequest is what the helper applies: the routers and, when FIP is set, the floating
+// IPs computed in the helper from FIP with allocators on StateDir.
+type helperRequest struct {
+	Routers  []Router
+	FIP      *FIPInput
+	StateDir string
 }
 
 // rig is the acceptance test's sandbox host.
@@ -127,7 +161,14 @@ func (r *rig) apply(routers []Router) error {
 // applyLogged is apply that also returns the helper's output (its log).
 func (r *rig) applyLogged(routers []Router) (string, error) {
 	r.t.Helper()
-	data, err := json.Marshal(routers)
+	return r.applyRequest(helperRequest{Routers: routers})
+}
+
+// applyRequest runs the helper on req and returns its output.
+func (r *rig) applyRequest(req helperRequest) (string, error) {
+	r.t.Helper()
+	routers := req.Routers
+	data, err := json.Marshal(req)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -156,6 +156,8 @@ type sysctl struct {
 	value string
 	// optional settings are skipped when the file does not exist (IPv6 disabled).
 	optional bool
+	// same are other values that count as value when read back (a kernel rounding).
+	same []string
 }
 
 // routerSysctls are what Neutron's L3 agent sets in a router namespace: forwarding; ARP
@@ -193,7 +195,7 @@ func setSysctls(ns netns.NsHandle, settings []sysctl) (changed []string, err err
 			if err != nil {
 				return fmt.Errorf("sysctl %s: %w", s.path, err)
 			}
-			if strings.TrimSpace(string(cur)) == s.value {
+			if v := strings.TrimSpace(string(cur)); v == s.value || slices.Contains(s.same, v) {
 				continue
 			}
 			if err := os.WriteFile(p, []byte(s.value+"\n"), 0o644); err != nil {

@@ -31,6 +31,8 @@ func validRule(r Rule) error {
 	switch {
 	case !r.From.IsValid():
 		return errors.New("invalid source prefix")
+	case r.IIF != "" && (len(r.IIF) >= 16 || r.From.Bits() != 0):
+		return fmt.Errorf("invalid input device %q, or a source prefix with it", r.IIF)
 	case r.Table == 0 || r.Table == tableLocal || r.Table == tableMain || r.Table == tableDefault:
 		return fmt.Errorf("table %d is the kernel's", r.Table)
 	case r.Priority == 0 || r.Priority == 32766 || r.Priority == 32767:
@@ -57,7 +59,11 @@ func validRoute(r Route) error {
 
 // ruleKey renders a rule as `ip rule` shows it, which is also its identity.
 func ruleKey(r Rule) string {
-	return fmt.Sprintf("%d: from %s lookup %d", r.Priority, r.From, r.Table)
+	iif := ""
+	if r.IIF != "" {
+		iif = " iif " + r.IIF
+	}
+	return fmt.Sprintf("%d: from %s%s lookup %d", r.Priority, r.From, iif, r.Table)
 }
 
 // routeKey renders a route as `ip route` shows it, which is also its identity.
@@ -99,13 +105,14 @@ func syncRules(h *netlink.Handle, want []Rule) (added, removed int, err error) {
 			if c.Protocol != RouteProtocol {
 				continue
 			}
-			r, ok := ruleFrom(c)
+			r, ok := ruleFrom(c, family)
 			if ok && wanted[ruleKey(r)] {
 				have[ruleKey(r)] = true
 				continue
 			}
 			del := netlink.NewRule()
 			del.Family, del.Priority, del.Table, del.Src, del.Protocol = family, c.Priority, c.Table, c.Src, RouteProtocol
+			del.IifName = c.IifName
 			if err := h.RuleDel(del); err != nil && !errors.Is(err, unix.ENOENT) {
 				return added, removed, fmt.Errorf("delete rule %s: %w", c, err)
 			}
@@ -123,7 +130,10 @@ func syncRules(h *netlink.Handle, want []Rule) (added, removed int, err error) {
 		if r.From.Addr().Is6() {
 			add.Family = netlink.FAMILY_V6
 		}
-		add.Src = ipNetKeepHost(r.From)
+		if r.From.Bits() > 0 {
+			add.Src = ipNetKeepHost(r.From)
+		}
+		add.IifName = r.IIF
 		add.Table, add.Priority, add.Protocol = int(r.Table), int(r.Priority), RouteProtocol
 		if err := h.RuleAdd(add); err != nil {
 			return added, removed, fmt.Errorf("add rule %s: %w", k, err)
@@ -133,17 +143,25 @@ func syncRules(h *netlink.Handle, want []Rule) (added, removed int, err error) {
 	return added, removed, nil
 }
 
-// ruleFrom reads back a rule of ours; ok is false for a shape we never write.
-func ruleFrom(c netlink.Rule) (Rule, bool) {
-	if c.Src == nil || c.Dst != nil || c.IifName != "" || c.OifName != "" || c.Invert || c.Table <= 0 || c.Priority <= 0 ||
+// ruleFrom reads back a rule of ours of the given family; ok is false for a shape we never
+// write.
+func ruleFrom(c netlink.Rule, family int) (Rule, bool) {
+	if (c.Src == nil && c.IifName == "") || c.Dst != nil || c.OifName != "" || c.Invert || c.Table <= 0 || c.Priority <= 0 ||
 		c.Mark != 0 || c.Goto > 0 {
 		return Rule{}, false
 	}
-	p, ok := prefixOf(c.Src)
-	if !ok {
-		return Rule{}, false
+	// "from all" (no source) is the family's /0.
+	p := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	if family == netlink.FAMILY_V6 {
+		p = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 	}
-	return Rule{From: p, Table: uint32(c.Table), Priority: uint32(c.Priority)}, true
+	if c.Src != nil {
+		var ok bool
+		if p, ok = prefixOf(c.Src); !ok {
+			return Rule{}, false
+		}
+	}
+	return Rule{From: p, IIF: c.IifName, Table: uint32(c.Table), Priority: uint32(c.Priority)}, true
 }
 
 // syncRoutes makes the namespace's routes with our protocol, in every table, exactly want;
@@ -287,11 +305,11 @@ func cmpBool(a, b bool) int {
 }
 
 // logRouting logs what a rule or route sync changed, and counts it.
-func (a *apply) logRouting(what, routerID, ns string, added, removed int) {
+func (a *apply) logRouting(what string, o owner, ns string, added, removed int) {
 	if added+removed == 0 {
 		return
 	}
 	a.changes += added + removed
-	a.m.log.Info("router namespace "+what+" updated", zap.String("router", routerID), zap.String("namespace", ns),
+	a.m.log.Info("router namespace "+what+" updated", o.field(), zap.String("namespace", ns),
 		zap.Int("added", added), zap.Int("removed", removed))
 }

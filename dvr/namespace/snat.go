@@ -40,12 +40,17 @@ type SNAT struct {
 	NAT nat.Set
 }
 
-// Rule is one IPv4 or IPv6 policy routing rule: from From lookup Table, at Priority.
+// Rule is one IPv4 or IPv6 policy routing rule: from From [iif IIF] lookup Table, at
+// Priority.
 type Rule struct {
 	// From is the source prefix as written, host bits kept: Neutron's SNAT redirect rule
 	// is "from <the router port's ip_cidr>", e.g. from 10.0.1.1/24 (the kernel keeps the
-	// address as given and matches on the prefix).
-	From     netip.Prefix
+	// address as given and matches on the prefix). A /0 is "from all" (and gives the
+	// rule's IP version).
+	From netip.Prefix
+	// IIF, when set, matches the device the packet came in on (a fip- namespace's rule
+	// per router: "from all iif fpr-<router> lookup <table>"); From is then a /0.
+	IIF      string
 	Table    uint32
 	Priority uint32
 }
@@ -86,7 +91,8 @@ func SNATIndex(ipCIDR netip.Prefix) uint32 {
 
 // CompareRules orders rules by priority, then table and source.
 func CompareRules(a, b Rule) int {
-	return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(a.Table, b.Table), comparePrefix(a.From, b.From))
+	return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(a.Table, b.Table), comparePrefix(a.From, b.From),
+		cmp.Compare(a.IIF, b.IIF))
 }
 
 // CompareRoutes orders routes by table, destination, next hop and device.

@@ -78,7 +78,7 @@ func (r *rig) ourRules(ns string) []string {
 	var rules []struct {
 		Priority int    `json:"priority"`
 		Src      string `json:"src"`
-		SrcLen   int    `json:"srclen"`
+		SrcLen   *int   `json:"srclen"` // absent for a host (/32, /128)
 		Table    string `json:"table"`
 		Protocol string `json:"protocol"`
 	}
@@ -86,7 +86,11 @@ func (r *rig) ourRules(ns string) []string {
 	var out []string
 	for _, x := range rules {
 		if x.Protocol == fmt.Sprint(RouteProtocol) {
-			out = append(out, fmt.Sprintf("%d from %s/%d table %s", x.Priority, x.Src, x.SrcLen, x.Table))
+			src := x.Src
+			if x.SrcLen != nil {
+				src += fmt.Sprintf("/%d", *x.SrcLen)
+			}
+			out = append(out, fmt.Sprintf("%d from %s table %s", x.Priority, src, x.Table))
 		}
 	}
 	return out
@@ -124,9 +128,26 @@ func (r *rig) nat(ns string) string {
 // address; send makes the traffic once the capture is listening.
 func (r *rig) firstEchoSource(vm *sandbox.VM, send func()) string {
 	r.t.Helper()
+	out := r.capture(vm, nil, "icmp[icmptype] == icmp-echo", 1, send)
+	// "12:00:00.000000 IP 203.0.113.10 > 203.0.113.1: ICMP echo request, ..."
+	f := strings.Fields(out)
+	for i := range f {
+		if f[i] == "IP" && i+1 < len(f) {
+			return f[i+1]
+		}
+	}
+	r.t.Fatalf("tcpdump in %s: no packet line in %q", vm.Name(), out)
+	return ""
+}
+
+// capture runs tcpdump (with flags) in vm with filter until it has count packets, calling
+// send once the capture is listening, and returns its lines.
+func (r *rig) capture(vm *sandbox.VM, flags []string, filter string, count int, send func()) string {
+	r.t.Helper()
 	ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
 	defer cancel()
-	cmd := vm.Command(ctx, "tcpdump", "-n", "-l", "-c", "1", "-i", sandbox.VMInterface, "icmp[icmptype] == icmp-echo")
+	args := append([]string{"-n", "-l", "-c", fmt.Sprint(count), "-i", sandbox.VMInterface}, flags...)
+	cmd := vm.Command(ctx, "tcpdump", append(args, filter)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		r.t.Fatal(err)
@@ -146,17 +167,29 @@ func (r *rig) firstEchoSource(vm *sandbox.VM, send func()) string {
 	send()
 	out, _ := io.ReadAll(stdout)
 	if err := cmd.Wait(); err != nil {
-		r.t.Fatalf("tcpdump in %s: %v (output %q)", vm.Name(), err, out)
+		r.t.Errorf("tcpdump %q in %s: %v (output %q)", filter, vm.Name(), err, out)
 	}
-	// "12:00:00.000000 IP 203.0.113.10 > 203.0.113.1: ICMP echo request, ..."
-	f := strings.Fields(string(out))
-	for i := range f {
-		if f[i] == "IP" && i+1 < len(f) {
-			return f[i+1]
-		}
+	return string(out)
+}
+
+// northSouthHosts makes br-int (switching NORMAL) with VM1 on s1 and the external host on
+// the external network plugged into it.
+func (r *rig) northSouthHosts() (vm, ext *sandbox.VM) {
+	r.t.Helper()
+	r.vsctl("add-br", testBridge, "--", "set", "bridge", testBridge, "datapath_type=netdev", "fail_mode=secure")
+	if _, err := r.h.Ofctl(r.ctx, "add-flow", testBridge, "priority=0,actions=NORMAL"); err != nil {
+		r.t.Fatal(err)
 	}
-	r.t.Fatalf("tcpdump in %s: no packet line in %q", vm.Name(), out)
-	return ""
+	vm, err := r.h.AddVM(r.ctx, sandbox.VMSpec{Name: "vm1", Bridge: testBridge, IfaceID: nsVM, MAC: nsVMMAC,
+		CIDR: "10.0.1.11/24", Gateway: "10.0.1.1"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ext, err = r.h.AddVM(r.ctx, sandbox.VMSpec{Name: "ext", Bridge: testBridge, MAC: nsExtMAC, CIDR: "203.0.113.1/24"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return vm, ext
 }
 
 func TestSNATNamespace(t *testing.T) {
@@ -168,19 +201,7 @@ func TestSNATNamespace(t *testing.T) {
 	qrNS, snatNS := NamespaceName(snatRouter), SNATNamespaceName(snatRouter)
 	qr, sg, qg := DeviceName(nsQR), SNATDeviceName(nsSG), GatewayDeviceName(nsQG)
 
-	r.vsctl("add-br", testBridge, "--", "set", "bridge", testBridge, "datapath_type=netdev", "fail_mode=secure")
-	if _, err := h.Ofctl(ctx, "add-flow", testBridge, "priority=0,actions=NORMAL"); err != nil {
-		t.Fatal(err)
-	}
-	vm, err := h.AddVM(ctx, sandbox.VMSpec{Name: "vm1", Bridge: testBridge, IfaceID: nsVM, MAC: nsVMMAC,
-		CIDR: "10.0.1.11/24", Gateway: "10.0.1.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ext, err := h.AddVM(ctx, sandbox.VMSpec{Name: "ext", Bridge: testBridge, MAC: nsExtMAC, CIDR: "203.0.113.1/24"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm, ext := r.northSouthHosts()
 
 	routers := Desired(northSouthTopology(true))
 	if len(routers) != 1 || routers[0].SNAT == nil || len(routers[0].Rules) != 1 {
