@@ -85,13 +85,15 @@ func runAgentOnce(h *sandbox.Host, topology string, extra ...string) (string, er
 	return string(out), err
 }
 
-// agentArgs are the flags that point an agent at a sandbox host's OVS.
+// agentArgs are the flags that point an agent at a sandbox host's OVS, with its state (the
+// floating IP allocations) in the host's run directory.
 func agentArgs(h *sandbox.Host, topology string) []string {
 	return []string{
 		"--topology", topology,
 		"--ovsdb-connection", h.DBEndpoint(),
 		"--ovs-rundir", h.RunDir(),
 		"--datapath-type", "netdev",
+		"--state-path", filepath.Join(h.RunDir(), "agent-state"),
 	}
 }
 

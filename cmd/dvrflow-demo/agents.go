@@ -50,7 +50,8 @@ func startAgent(h *sandbox.Host, name, bin, topology, logPath string) (*agent, e
 		"--topology", topology,
 		"--ovsdb-connection", h.DBEndpoint(),
 		"--ovs-rundir", h.RunDir(),
-		"--datapath-type", "netdev")
+		"--datapath-type", "netdev",
+		"--state-path", filepath.Join(h.RunDir(), "agent-state"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
