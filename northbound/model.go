@@ -25,6 +25,14 @@ type Model struct {
 	Routers []Router
 	// FloatingIPs are the cloud's floating IPs, each resolved to the host of its port.
 	FloatingIPs []FloatingIP
+	// SecurityGroups are the valid security groups; AddressGroups the valid address
+	// groups their rules may use.
+	SecurityGroups []SecurityGroup
+	AddressGroups  []AddressGroup
+	// WithheldSecurityGroups are the ids, sorted, of the security groups the source gives
+	// but Validate withheld (an invalid rule or attribute, or a duplicated id): their
+	// rules are unknown, see [SecurityGroup] for what the agent does.
+	WithheldSecurityGroups []string
 }
 
 // RemoteHost is another node of the cloud.
@@ -93,6 +101,15 @@ type Port struct {
 	FixedIPs            []FixedIP
 	AllowedAddressPairs []AddressPair
 	PortSecurity        bool
+	// SecurityGroups are the ids of the port's security groups, sorted, without
+	// duplicates; nil when none.
+	SecurityGroups []string
+	// FirewallWithheld is set by Validate when the port's filtering cannot be computed:
+	// it names a withheld or unknown security group, or its security_groups are refused
+	// (groups on a port without port security, stateful and stateless groups mixed). The
+	// agent keeps the firewall installed for the port (none yet: no traffic passes); the
+	// port is otherwise programmed as usual.
+	FirewallWithheld bool
 	// AdminStateUp false makes the port dead (tag 4095, drop).
 	AdminStateUp bool
 	// OFPort is the OpenFlow port number a test bed should request; 0 when unset. The
@@ -112,6 +129,9 @@ type RemotePort struct {
 	// port) its router's id; empty when unknown.
 	DeviceID string
 	FixedIPs []FixedIP
+	// SecurityGroups are the ids of the port's security groups (for remote-group
+	// membership), sorted, without duplicates; nil when none.
+	SecurityGroups []string
 }
 
 // Key is the remote port's identity, "host/id": a distributed router interface has the
