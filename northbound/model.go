@@ -7,7 +7,9 @@ import (
 
 // Model is the desired state of the cloud as this node sees it. In a model that
 // [Validate] returned every reference resolves (a port's network, a fixed IP's subnet, a
-// remote port's host), ids are unique per list, and the documented defaults are filled in.
+// remote port's host, a rule's remote group or address group), ids are unique per list,
+// and the documented defaults are filled in. The one exception is ports' security_groups,
+// which may name a withheld or an unknown group: the port's [Port.FirewallWithheld] says so.
 type Model struct {
 	// OtherHosts are the other nodes of the cloud, by name.
 	OtherHosts []RemoteHost

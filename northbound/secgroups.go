@@ -19,9 +19,9 @@ import (
 // A group is all or nothing. When one of its rules, or the group itself, is invalid,
 // [Validate] reports a Problem naming the group and the rule and withholds the group: it is
 // left out of [Model.SecurityGroups] and its id is listed in
-// [Model.WithheldSecurityGroups]. It is never kept with the bad rule dropped, because the
-// group would then allow less than its author meant (a dropped allow rule) or, once the
-// firewall treats a group without rules differently, more. A withheld group still exists:
+// [Model.WithheldSecurityGroups]. It is never kept with the bad rule left out, which would
+// make it allow less than its author meant (rules only allow), nor with the rule read some
+// other way, which could make it allow more. A withheld group still exists:
 // ports may name it and other groups' rules may use it as their remote group (membership
 // does not depend on rules). Every port that names it has [Port.FirewallWithheld] set, and
 // the agent keeps, for such a port, the firewall it has installed (the rules of the last
