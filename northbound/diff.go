@@ -50,13 +50,20 @@ type Diff struct {
 	L2popFDB    IDDiff
 	Routers     IDDiff
 	FloatingIPs IDDiff
+	// SecurityGroups compares the valid groups (a changed rule changes its group);
+	// WithheldSecurityGroups the withheld ids (a group that becomes invalid is removed
+	// from the one and added to the other).
+	SecurityGroups         IDDiff
+	WithheldSecurityGroups IDDiff
+	AddressGroups          IDDiff
 }
 
 // Empty reports whether the two models hold the same objects.
 func (d Diff) Empty() bool {
 	return d.OtherHosts.Empty() && d.Networks.Empty() && d.Subnets.Empty() &&
 		d.Ports.Empty() && d.RemotePorts.Empty() && d.L2popFDB.Empty() &&
-		d.Routers.Empty() && d.FloatingIPs.Empty()
+		d.Routers.Empty() && d.FloatingIPs.Empty() && d.SecurityGroups.Empty() &&
+		d.WithheldSecurityGroups.Empty() && d.AddressGroups.Empty()
 }
 
 // MarshalLogObject logs the kinds that changed, for zap.Object.
@@ -66,7 +73,8 @@ func (d Diff) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		diff IDDiff
 	}{{"other_hosts", d.OtherHosts}, {"networks", d.Networks}, {"subnets", d.Subnets},
 		{"ports", d.Ports}, {"remote_ports", d.RemotePorts}, {"l2pop_fdb", d.L2popFDB},
-		{"routers", d.Routers}, {"floatingips", d.FloatingIPs}} {
+		{"routers", d.Routers}, {"floatingips", d.FloatingIPs}, {"security_groups", d.SecurityGroups},
+		{"withheld_security_groups", d.WithheldSecurityGroups}, {"address_groups", d.AddressGroups}} {
 		if !k.diff.Empty() {
 			if err := enc.AddObject(k.name, k.diff); err != nil {
 				return err
@@ -86,14 +94,18 @@ func Compare(old, new *Model) Diff {
 		new = &Model{}
 	}
 	return Diff{
-		OtherHosts:  diffBy(old.OtherHosts, new.OtherHosts, func(h RemoteHost) string { return h.Name }),
-		Networks:    diffBy(old.Networks, new.Networks, func(n Network) string { return n.ID }),
-		Subnets:     diffBy(old.Subnets, new.Subnets, func(s Subnet) string { return s.ID }),
-		Ports:       diffBy(old.Ports, new.Ports, func(p Port) string { return p.ID }),
-		RemotePorts: diffBy(old.RemotePorts, new.RemotePorts, func(p RemotePort) string { return p.Key() }),
-		L2popFDB:    diffBy(old.FDB, new.FDB, func(f FDB) string { return f.Key() }),
-		Routers:     diffBy(old.Routers, new.Routers, func(r Router) string { return r.ID }),
-		FloatingIPs: diffBy(old.FloatingIPs, new.FloatingIPs, func(f FloatingIP) string { return f.ID }),
+		OtherHosts:     diffBy(old.OtherHosts, new.OtherHosts, func(h RemoteHost) string { return h.Name }),
+		Networks:       diffBy(old.Networks, new.Networks, func(n Network) string { return n.ID }),
+		Subnets:        diffBy(old.Subnets, new.Subnets, func(s Subnet) string { return s.ID }),
+		Ports:          diffBy(old.Ports, new.Ports, func(p Port) string { return p.ID }),
+		RemotePorts:    diffBy(old.RemotePorts, new.RemotePorts, func(p RemotePort) string { return p.Key() }),
+		L2popFDB:       diffBy(old.FDB, new.FDB, func(f FDB) string { return f.Key() }),
+		Routers:        diffBy(old.Routers, new.Routers, func(r Router) string { return r.ID }),
+		FloatingIPs:    diffBy(old.FloatingIPs, new.FloatingIPs, func(f FloatingIP) string { return f.ID }),
+		SecurityGroups: diffBy(old.SecurityGroups, new.SecurityGroups, func(g SecurityGroup) string { return g.ID }),
+		WithheldSecurityGroups: diffBy(old.WithheldSecurityGroups, new.WithheldSecurityGroups,
+			func(id string) string { return id }),
+		AddressGroups: diffBy(old.AddressGroups, new.AddressGroups, func(g AddressGroup) string { return g.ID }),
 	}
 }
 

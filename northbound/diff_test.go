@@ -26,6 +26,10 @@ func TestCompare(t *testing.T) {
 			FDB:         []FDB{{NetworkID: "n1", RemoteIP: netip.MustParseAddr("192.0.2.2"), Flood: true}},
 			Routers:     []Router{{ID: "r1", Distributed: true, Gateway: &RouterGateway{NetworkID: "n2", EnableSNAT: true}}},
 			FloatingIPs: []FloatingIP{{ID: "f1", Address: netip.MustParseAddr("192.0.2.10"), NetworkID: "n2", RouterID: "r1", PortID: "p1", Host: "h1"}},
+			SecurityGroups: []SecurityGroup{{ID: "sg1", Stateful: true, Rules: []SecurityGroupRule{
+				{ID: "r1", Direction: Ingress, EtherType: IPv4, Protocol: ProtocolNumber(ProtoTCP), PortRangeMin: port(22), PortRangeMax: port(22)}}}},
+			WithheldSecurityGroups: []string{"sg2"},
+			AddressGroups:          []AddressGroup{{ID: "ag1", Addresses: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}},
 		}
 	}
 	tests := []struct {
@@ -40,6 +44,8 @@ func TestCompare(t *testing.T) {
 			Subnets: IDDiff{Added: []string{"s1"}}, Ports: IDDiff{Added: []string{"p1", "p2"}},
 			RemotePorts: IDDiff{Added: []string{"h2/r1"}}, L2popFDB: IDDiff{Added: []string{"n1/192.0.2.2"}},
 			Routers: IDDiff{Added: []string{"r1"}}, FloatingIPs: IDDiff{Added: []string{"f1"}},
+			SecurityGroups: IDDiff{Added: []string{"sg1"}}, WithheldSecurityGroups: IDDiff{Added: []string{"sg2"}},
+			AddressGroups: IDDiff{Added: []string{"ag1"}},
 		}},
 		{"port added, removed, changed", base(), func(t *Model) {
 			t.Ports[0].AdminStateUp = true
@@ -59,6 +65,17 @@ func TestCompare(t *testing.T) {
 			t.Routers[0].Gateway.EnableSNAT = false
 			t.FloatingIPs[0].Host = "h2"
 		}, Diff{Routers: IDDiff{Changed: []string{"r1"}}, FloatingIPs: IDDiff{Changed: []string{"f1"}}}},
+		{"rule port range", base(), func(t *Model) { *t.SecurityGroups[0].Rules[0].PortRangeMax = 23 },
+			Diff{SecurityGroups: IDDiff{Changed: []string{"sg1"}}}},
+		{"rule protocol and address group", base(), func(t *Model) {
+			t.SecurityGroups[0].Rules[0].Protocol = ProtocolNumber(ProtoUDP)
+			t.AddressGroups[0].Addresses = nil
+		}, Diff{SecurityGroups: IDDiff{Changed: []string{"sg1"}}, AddressGroups: IDDiff{Changed: []string{"ag1"}}}},
+		{"group withheld, port's firewall withheld", base(), func(t *Model) {
+			t.SecurityGroups, t.WithheldSecurityGroups = nil, []string{"sg1", "sg2"}
+			t.Ports[0].SecurityGroups, t.Ports[0].FirewallWithheld = []string{"sg1"}, true
+		}, Diff{SecurityGroups: IDDiff{Removed: []string{"sg1"}}, WithheldSecurityGroups: IDDiff{Added: []string{"sg1"}},
+			Ports: IDDiff{Changed: []string{"p1"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

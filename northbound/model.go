@@ -7,7 +7,9 @@ import (
 
 // Model is the desired state of the cloud as this node sees it. In a model that
 // [Validate] returned every reference resolves (a port's network, a fixed IP's subnet, a
-// remote port's host), ids are unique per list, and the documented defaults are filled in.
+// remote port's host, a rule's remote group or address group), ids are unique per list,
+// and the documented defaults are filled in. The one exception is ports' security_groups,
+// which may name a withheld or an unknown group: the port's [Port.FirewallWithheld] says so.
 type Model struct {
 	// OtherHosts are the other nodes of the cloud, by name.
 	OtherHosts []RemoteHost
@@ -25,6 +27,14 @@ type Model struct {
 	Routers []Router
 	// FloatingIPs are the cloud's floating IPs, each resolved to the host of its port.
 	FloatingIPs []FloatingIP
+	// SecurityGroups are the valid security groups; AddressGroups the valid address
+	// groups their rules may use.
+	SecurityGroups []SecurityGroup
+	AddressGroups  []AddressGroup
+	// WithheldSecurityGroups are the ids, sorted, of the security groups the source gives
+	// but Validate withheld (an invalid rule or attribute, or a duplicated id): their
+	// rules are unknown, see [SecurityGroup] for what the agent does.
+	WithheldSecurityGroups []string
 }
 
 // RemoteHost is another node of the cloud.
@@ -93,6 +103,15 @@ type Port struct {
 	FixedIPs            []FixedIP
 	AllowedAddressPairs []AddressPair
 	PortSecurity        bool
+	// SecurityGroups are the ids of the port's security groups, sorted, without
+	// duplicates; nil when none.
+	SecurityGroups []string
+	// FirewallWithheld is set by Validate when the port's filtering cannot be computed:
+	// it names a withheld or unknown security group, or its security_groups are refused
+	// (groups on a port without port security, stateful and stateless groups mixed). The
+	// agent keeps the firewall installed for the port (none yet: no traffic passes); the
+	// port is otherwise programmed as usual.
+	FirewallWithheld bool
 	// AdminStateUp false makes the port dead (tag 4095, drop).
 	AdminStateUp bool
 	// OFPort is the OpenFlow port number a test bed should request; 0 when unset. The
@@ -112,6 +131,9 @@ type RemotePort struct {
 	// port) its router's id; empty when unknown.
 	DeviceID string
 	FixedIPs []FixedIP
+	// SecurityGroups are the ids of the port's security groups (for remote-group
+	// membership), sorted, without duplicates; nil when none.
+	SecurityGroups []string
 }
 
 // Key is the remote port's identity, "host/id": a distributed router interface has the

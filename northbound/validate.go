@@ -39,10 +39,18 @@ type Env struct {
 // of the port's network), subnets' gateway MACs (the MAC of the port holding the gateway
 // address: a local port first, then a remote one), router gateways' fixed IPs' subnet ids,
 // floating IPs' fixed IPs (the port's only IPv4 address) and hosts (the host of the port).
+// Security groups, their rules and ports' security_groups are normalised as Neutron's
+// server stores them (see [SecurityGroupRule]).
 //
-// Problems come in a stable order: host, other hosts, networks, subnets, ports, remote
-// ports, FDB entries, routers, floating IPs; within a kind, first the source's parse problems, then the others,
-// each in source order.
+// Security groups are the exception to "dropped": a group with an invalid rule is withheld
+// (see [SecurityGroup]), and a port whose security_groups are wrong (an unknown group, a
+// group on a port without port security, stateful and stateless groups mixed) is kept
+// with its firewall withheld ([Port.FirewallWithheld]); the problems are reported all the
+// same.
+//
+// Problems come in a stable order: host, other hosts, networks, subnets, address groups,
+// security groups, ports, remote ports, FDB entries, routers, floating IPs; within a kind,
+// first the source's parse problems, then the others, each in source order.
 func Validate(s Snapshot, env Env) (*Model, []Problem) {
 	v := &validator{
 		env:      env,
@@ -52,12 +60,19 @@ func Validate(s Snapshot, env Env) (*Model, []Problem) {
 		hosts:    map[string]*RemoteHost{},
 		routers:  map[string]*Router{},
 		parsed:   s.Problems,
+
+		addressGroups:  map[string]*AddressGroup{},
+		securityGroups: map[string]*SecurityGroup{},
+		sgExists:       map[string]bool{},
+		sgWithheld:     map[string]bool{},
 	}
 	v.reportParsed(KindHost)
 	out := &Model{}
 	out.OtherHosts = v.otherHosts(s.Model.OtherHosts)
 	out.Networks = v.networksList(s.Model.Networks)
 	out.Subnets = v.subnetsList(s.Model.Subnets)
+	out.AddressGroups = v.addressGroupsList(s.Model.AddressGroups)
+	out.SecurityGroups, out.WithheldSecurityGroups = v.securityGroupsList(s.Model.SecurityGroups)
 	out.Ports = v.ports(s.Model.Ports)
 	out.RemotePorts = v.remotePorts(s.Model.RemotePorts)
 	out.FDB = v.fdbs(s.Model.FDB)
@@ -80,6 +95,12 @@ type validator struct {
 	routers  map[string]*Router
 	// parsed are the source's problems, reported at the start of their kind.
 	parsed []Problem
+	// the valid address and security groups by id; sgExists holds every security group
+	// id the source gives (valid or not), sgWithheld those withheld.
+	addressGroups  map[string]*AddressGroup
+	securityGroups map[string]*SecurityGroup
+	sgExists       map[string]bool
+	sgWithheld     map[string]bool
 }
 
 // object collects the problems of one object.
@@ -378,6 +399,7 @@ func (v *validator) ports(ports []Port) []Port {
 		if netOK {
 			p.FixedIPs = v.fixedIPs(o, "fixed_ips", p.NetworkID, p.FixedIPs)
 		}
+		p.SecurityGroups, p.FirewallWithheld = v.portGroups(o, p.SecurityGroups, true, p.PortSecurity)
 		if p.OFPort < 0 || p.OFPort > 0xfeff {
 			o.fail("ofport", "%d is outside 1–65279", p.OFPort)
 		}
@@ -449,6 +471,7 @@ func (v *validator) remotePorts(ports []RemotePort) []RemotePort {
 		if netOK {
 			p.FixedIPs = v.fixedIPs(o, "fixed_ips", p.NetworkID, p.FixedIPs)
 		}
+		p.SecurityGroups, _ = v.portGroups(o, p.SecurityGroups, false, false)
 		if o.done() {
 			seen[key] = true
 			out = append(out, p)

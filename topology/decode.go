@@ -77,6 +77,8 @@ func Parse(data []byte) (*File, error) {
 	t.L2popFDB = decodeList(t, top, "l2pop_fdb", northbound.KindL2popFDB, decodeFDB, collect)
 	t.Routers = decodeList(t, top, "routers", northbound.KindRouter, decodeRouter, collect)
 	t.FloatingIPs = decodeList(t, top, "floatingips", northbound.KindFloatingIP, decodeFloatingIP, collect)
+	t.SecurityGroups = decodeList(t, top, "security_groups", northbound.KindSecurityGroup, decodeSecurityGroup, collect)
+	t.AddressGroups = decodeList(t, top, "address_groups", northbound.KindAddressGroup, decodeAddressGroup, collect)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -293,6 +295,32 @@ func decodeRouter(raw json.RawMessage) (Router, error) {
 func decodeFloatingIP(raw json.RawMessage) (FloatingIP, error) {
 	var f FloatingIP
 	return f, decodeValue(raw, &f)
+}
+
+// ruleDefaults tells which of a rule's defaulted keys the document gives.
+type ruleDefaults struct {
+	Rules []struct {
+		EtherType *string `json:"ethertype"`
+	} `json:"security_group_rules"`
+}
+
+func decodeSecurityGroup(raw json.RawMessage) (SecurityGroup, error) {
+	g := SecurityGroup{Stateful: true}
+	var given ruleDefaults
+	if err := errors.Join(decodeValue(raw, &g), decodeValue(raw, &given)); err != nil {
+		return SecurityGroup{}, err
+	}
+	for i := range g.Rules {
+		if i < len(given.Rules) && given.Rules[i].EtherType == nil {
+			g.Rules[i].EtherType = string(northbound.IPv4)
+		}
+	}
+	return g, nil
+}
+
+func decodeAddressGroup(raw json.RawMessage) (AddressGroup, error) {
+	var g AddressGroup
+	return g, decodeValue(raw, &g)
 }
 
 // firstNonZero returns a unless it is the zero value, else b.

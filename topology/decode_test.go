@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -171,6 +172,51 @@ func TestAllKindsYAML(t *testing.T) {
 	}
 	if topo.FloatingIPs[1].FixedIPAddress != "" || topo.Routers[1].ExternalGatewayInfo.ExternalFixedIPs[0].SubnetID != "" {
 		t.Errorf("validation modified the file: %+v", topo.FloatingIPs[1])
+	}
+	checkAllKindsSecurityGroups(t, valid)
+}
+
+// checkAllKindsSecurityGroups checks all_kinds.yaml's security groups as validated: the
+// defaults, Neutron's normalisations and the members of a remote group.
+func checkAllKindsSecurityGroups(t *testing.T, valid *northbound.Model) {
+	t.Helper()
+	if len(valid.SecurityGroups) != 3 || len(valid.WithheldSecurityGroups) != 0 || len(valid.AddressGroups) != 1 {
+		t.Fatalf("groups = %+v\nwithheld %v\naddress groups %+v", valid.SecurityGroups, valid.WithheldSecurityGroups, valid.AddressGroups)
+	}
+	def, _ := valid.SecurityGroup("sg-default")
+	if !def.Stateful || def.Name != "default" || def.Rules[1].EtherType != northbound.IPv4 || !def.Rules[1].Protocol.Any() ||
+		def.Rules[3].EtherType != northbound.IPv6 || def.Rules[0].RemoteGroupID != "sg-default" {
+		t.Errorf("sg-default = %+v", def)
+	}
+	web, _ := valid.SecurityGroup("sg-web")
+	if pr, ok := web.Rules[0].Ports(); !ok || pr != (northbound.PortRange{Min: 80, Max: 443}) || web.Rules[0].RemoteIPPrefix.String() != "0.0.0.0/0" {
+		t.Errorf("sgr-5 = %+v", web.Rules[0])
+	}
+	if n, _ := web.Rules[1].Protocol.Number(); n != northbound.ProtoUDP || web.Rules[1].RemoteAddressGroupID != "ag-office" {
+		t.Errorf("sgr-6 = %+v", web.Rules[1])
+	}
+	if ic, ok := web.Rules[2].ICMP(); !ok || web.Rules[2].Protocol.Name() != "ipv6-icmp" || ic != (northbound.ICMPMatch{Type: 128}) {
+		t.Errorf("sgr-7 = %+v (ICMP %+v)", web.Rules[2], ic)
+	}
+	if ic, ok := web.Rules[3].ICMP(); !ok || web.Rules[3].Protocol.Name() != "icmp" || ic != (northbound.ICMPMatch{Type: 8, HasCode: true}) ||
+		web.Rules[3].RemoteIPPrefix.String() != "10.0.1.0/24" {
+		t.Errorf("sgr-8 = %+v", web.Rules[3])
+	}
+	if _, ok := web.Rules[4].Ports(); ok {
+		t.Errorf("sgr-9 (1-65535) = %+v, want no range", web.Rules[4])
+	}
+	if g, _ := valid.SecurityGroup("sg-stateless"); g.Stateful || !g.Rules[0].Protocol.Any() {
+		t.Errorf("sg-stateless = %+v", g)
+	}
+	ag, _ := valid.AddressGroup("ag-office")
+	if got := fmt.Sprint(ag.Addresses); got != "[192.0.2.0/24 198.51.100.0/24 2001:db8:99::/48]" {
+		t.Errorf("ag-office addresses = %s", got)
+	}
+	if p := valid.Ports[1]; !reflect.DeepEqual(p.SecurityGroups, []string{"sg-default", "sg-web"}) || p.FirewallWithheld {
+		t.Errorf("vm-vlan groups = %v (withheld %v)", p.SecurityGroups, p.FirewallWithheld)
+	}
+	if got := fmt.Sprint(valid.SecurityGroupMembers("sg-default")); got != "[10.0.1.11/32 10.0.1.100/32 10.0.1.128/25 10.1.1.21/32 2001:db8:1::11/128]" {
+		t.Errorf("members of sg-default = %s", got)
 	}
 }
 
@@ -343,6 +389,7 @@ func fileCounts(f *File) map[northbound.Kind]int {
 		northbound.KindOtherHost: len(f.OtherHosts), northbound.KindNetwork: len(f.Networks), northbound.KindSubnet: len(f.Subnets),
 		northbound.KindPort: len(f.Ports), northbound.KindRemotePort: len(f.RemotePorts), northbound.KindL2popFDB: len(f.L2popFDB),
 		northbound.KindRouter: len(f.Routers), northbound.KindFloatingIP: len(f.FloatingIPs),
+		northbound.KindSecurityGroup: len(f.SecurityGroups), northbound.KindAddressGroup: len(f.AddressGroups),
 	}
 }
 
@@ -352,5 +399,6 @@ func modelCounts(m *northbound.Model) map[northbound.Kind]int {
 		northbound.KindOtherHost: len(m.OtherHosts), northbound.KindNetwork: len(m.Networks), northbound.KindSubnet: len(m.Subnets),
 		northbound.KindPort: len(m.Ports), northbound.KindRemotePort: len(m.RemotePorts), northbound.KindL2popFDB: len(m.FDB),
 		northbound.KindRouter: len(m.Routers), northbound.KindFloatingIP: len(m.FloatingIPs),
+		northbound.KindSecurityGroup: len(m.SecurityGroups), northbound.KindAddressGroup: len(m.AddressGroups),
 	}
 }

@@ -3,7 +3,7 @@
 // its README), decoded ([Load], [Parse]), parsed into the typed northbound model
 // ([File.Snapshot]) and watched for changes ([Watch]). Unknown keys are accepted and
 // ignored. Defaults that the format documents (admin_state_up, port_security_enabled,
-// device_owner, flood, distributed, enable_snat) are filled in by the decoder; code that builds these structs itself
+// device_owner, flood, distributed, enable_snat, stateful, ethertype) are filled in by the decoder; code that builds these structs itself
 // (test beds, generators of topologies) sets every field.
 package topology
 
@@ -27,6 +27,9 @@ type File struct {
 	// Routers and FloatingIPs are the north-south DVR objects, in Neutron's API names.
 	Routers     []Router     `json:"routers,omitempty"`
 	FloatingIPs []FloatingIP `json:"floatingips,omitempty"`
+	// SecurityGroups and AddressGroups are the firewall's objects, in Neutron's API names.
+	SecurityGroups []SecurityGroup `json:"security_groups,omitempty"`
+	AddressGroups  []AddressGroup  `json:"address_groups,omitempty"`
 
 	// undecodable are objects the decoder could not read (a value of the wrong type);
 	// Snapshot reports them.
@@ -138,6 +141,8 @@ type Port struct {
 	AdminStateUp bool `json:"admin_state_up"`
 	// OFPort is the requested OpenFlow port number (test beds); 0 when unset.
 	OFPort int `json:"ofport,omitempty"`
+	// SecurityGroups are the ids of the port's security groups.
+	SecurityGroups []string `json:"security_groups,omitempty"`
 }
 
 // RemotePort is a port bound to another host; it becomes l2population FDB entries.
@@ -152,6 +157,9 @@ type RemotePort struct {
 	// DeviceID is the VM's id, or for a router's port its router's id (optional).
 	DeviceID string    `json:"device_id,omitempty"`
 	FixedIPs []FixedIP `json:"fixed_ips,omitempty"`
+	// SecurityGroups are the ids of the port's security groups (it is a member of them
+	// for rules with a remote_group_id).
+	SecurityGroups []string `json:"security_groups,omitempty"`
 }
 
 // FDB is an explicit l2population FDB entry for one network and one remote VTEP.
@@ -202,6 +210,46 @@ type FloatingIP struct {
 	// FixedIPAddress may be left out when the port has one IPv4 address (Validate fills
 	// it in).
 	FixedIPAddress string `json:"fixed_ip_address,omitempty"`
+}
+
+// SecurityGroup is a Neutron security group with its rules.
+type SecurityGroup struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// Stateful defaults to true.
+	Stateful bool                `json:"stateful"`
+	Rules    []SecurityGroupRule `json:"security_group_rules,omitempty"`
+}
+
+// SecurityGroupRule is one rule of a security group, in Neutron's attribute names and
+// values; each is parsed and checked as Neutron's API does (see
+// [northbound.SecurityGroupRule]).
+type SecurityGroupRule struct {
+	// ID is optional.
+	ID string `json:"id,omitempty"`
+	// Direction is ingress or egress.
+	Direction string `json:"direction"`
+	// EtherType is IPv4 (the default) or IPv6, in any case.
+	EtherType string `json:"ethertype"`
+	// Protocol is a name (tcp, udp, icmp, icmpv6/ipv6-icmp, sctp, …), a number 0–255 (a
+	// YAML number is fine), or empty, null or "any" for every protocol.
+	Protocol string `json:"protocol,omitempty"`
+	// PortRangeMin and PortRangeMax are the destination port range, or for icmp the ICMP
+	// type and code; nil when absent.
+	PortRangeMin *int `json:"port_range_min,omitempty"`
+	PortRangeMax *int `json:"port_range_max,omitempty"`
+	// At most one of the three remotes is set.
+	RemoteIPPrefix       string `json:"remote_ip_prefix,omitempty"`
+	RemoteGroupID        string `json:"remote_group_id,omitempty"`
+	RemoteAddressGroupID string `json:"remote_address_group_id,omitempty"`
+}
+
+// AddressGroup is a Neutron address group.
+type AddressGroup struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// Addresses are CIDRs.
+	Addresses []string `json:"addresses,omitempty"`
 }
 
 // Key returns the remote port's identity: "host/id" (a distributed router interface has the

@@ -29,6 +29,8 @@ func (f *File) Snapshot() *northbound.Snapshot {
 	s.Model.FDB = parseList(p, northbound.KindL2popFDB, "l2pop_fdb", f.L2popFDB, (*parser).fdb)
 	s.Model.Routers = parseList(p, northbound.KindRouter, "routers", f.Routers, (*parser).router)
 	s.Model.FloatingIPs = parseList(p, northbound.KindFloatingIP, "floatingips", f.FloatingIPs, (*parser).floatingIP)
+	s.Model.AddressGroups = parseList(p, northbound.KindAddressGroup, "address_groups", f.AddressGroups, (*parser).addressGroup)
+	s.Model.SecurityGroups = parseList(p, northbound.KindSecurityGroup, "security_groups", f.SecurityGroups, (*parser).securityGroup)
 	s.Problems = p.problems
 	return s
 }
@@ -105,6 +107,10 @@ func objectID(raw any) string {
 	case *Router:
 		return r.ID
 	case *FloatingIP:
+		return r.ID
+	case *SecurityGroup:
+		return r.ID
+	case *AddressGroup:
 		return r.ID
 	}
 	return ""
@@ -192,6 +198,7 @@ func (p *parser) port(o *object, r *Port) northbound.Port {
 		ID: r.ID, Name: r.Name, NetworkID: r.NetworkID, MAC: o.mac("mac", r.MAC),
 		DeviceOwner: r.DeviceOwner, DeviceID: r.DeviceID, FixedIPs: p.fixedIPs(o, "fixed_ips", r.FixedIPs),
 		PortSecurity: r.PortSecurityEnabled, AdminStateUp: r.AdminStateUp, OFPort: r.OFPort,
+		SecurityGroups: slices.Clone(r.SecurityGroups),
 	}
 	for j, pair := range r.AllowedAddressPairs {
 		field := fmt.Sprintf("allowed_address_pairs[%d]", j)
@@ -210,6 +217,7 @@ func (p *parser) remotePort(o *object, r *RemotePort) northbound.RemotePort {
 	return northbound.RemotePort{
 		Host: r.Host, ID: r.ID, NetworkID: r.NetworkID, MAC: o.mac("mac", r.MAC),
 		DeviceOwner: r.DeviceOwner, DeviceID: r.DeviceID, FixedIPs: p.fixedIPs(o, "fixed_ips", r.FixedIPs),
+		SecurityGroups: slices.Clone(r.SecurityGroups),
 	}
 }
 
@@ -238,6 +246,63 @@ func (p *parser) floatingIP(o *object, f *FloatingIP) northbound.FloatingIP {
 		ID: f.ID, Address: o.ip("floating_ip_address", f.FloatingIPAddress), NetworkID: f.FloatingNetworkID,
 		RouterID: f.RouterID, PortID: f.PortID, FixedIP: o.ip("fixed_ip_address", f.FixedIPAddress),
 	}
+}
+
+func (p *parser) addressGroup(o *object, g *AddressGroup) northbound.AddressGroup {
+	out := northbound.AddressGroup{ID: g.ID, Name: g.Name, Addresses: make([]netip.Prefix, 0, len(g.Addresses))}
+	for i, a := range g.Addresses {
+		prefix, err := northbound.ParseAddressGroupAddress(a)
+		if err != nil {
+			o.fail(fmt.Sprintf("addresses[%d]", i), "%q %v", a, err)
+		}
+		out.Addresses = append(out.Addresses, prefix)
+	}
+	return out
+}
+
+// securityGroup parses a group; a rule that does not parse makes the whole group a
+// problem (Validate then withholds it), naming the rule by its id, else its index.
+func (p *parser) securityGroup(o *object, g *SecurityGroup) northbound.SecurityGroup {
+	out := northbound.SecurityGroup{ID: g.ID, Name: g.Name, Stateful: g.Stateful,
+		Rules: make([]northbound.SecurityGroupRule, 0, len(g.Rules))}
+	for i, r := range g.Rules {
+		field := fmt.Sprintf("security_group_rules[%d]", i)
+		if r.ID != "" {
+			field = "security_group_rules[" + r.ID + "]"
+		}
+		rule := northbound.SecurityGroupRule{
+			ID: r.ID, PortRangeMin: r.PortRangeMin, PortRangeMax: r.PortRangeMax,
+			RemoteGroupID: r.RemoteGroupID, RemoteAddressGroupID: r.RemoteAddressGroupID,
+		}
+		if r.Direction != "" {
+			d, err := northbound.ParseDirection(r.Direction)
+			if err != nil {
+				o.fail(field+".direction", "%q %v", r.Direction, err)
+			}
+			rule.Direction = d
+		}
+		if r.EtherType != "" {
+			e, err := northbound.ParseEtherType(r.EtherType)
+			if err != nil {
+				o.fail(field+".ethertype", "%q %v", r.EtherType, err)
+			}
+			rule.EtherType = e
+		}
+		proto, err := northbound.ParseProtocol(r.Protocol)
+		if err != nil {
+			o.fail(field+".protocol", "%q %v", r.Protocol, err)
+		}
+		rule.Protocol = proto
+		if r.RemoteIPPrefix != "" {
+			prefix, err := northbound.ParseRemoteIPPrefix(r.RemoteIPPrefix)
+			if err != nil {
+				o.fail(field+".remote_ip_prefix", "%q %v", r.RemoteIPPrefix, err)
+			}
+			rule.RemoteIPPrefix = prefix
+		}
+		out.Rules = append(out.Rules, rule)
+	}
+	return out
 }
 
 // host parses the host section; an invalid setting is reported and left out.
