@@ -52,7 +52,7 @@ FUZZ_TARGETS = ./topology:FuzzParseAndValidate ./controller/config:FuzzLoadConfi
 .PHONY: fuzz
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg || exit 1; done
 
 # Pure tests only, for fast feedback while editing: -short skips every test that needs a real
 # Open vSwitch (no ovsdb-server or ovs-vswitchd is started, nothing is installed).
