@@ -86,6 +86,12 @@ builds the router's namespaces as Neutron's L3 agent does.`))
 	if err := d.gatewayARP(ctx); err != nil {
 		return err
 	}
+	if err := d.snat(ctx); err != nil {
+		return err
+	}
+	if err := d.floatingIP(ctx); err != nil {
+		return err
+	}
 	if err := d.showFlows(ctx, "compute1"); err != nil {
 		return err
 	}
