@@ -71,7 +71,7 @@ var allowed = map[string][]string{
 	"testbed/scenario":    {"controller/config", "inspect", "testbed", "topology"},
 	"bench/topogen":       {"northbound", "topology"},
 	"bench":               {"bench/topogen", "controller", "controller/config", "flows", "inspect", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "testbed/neutron", "topology"},
-	"cmd/dvrflow-demo":    {"sandbox"},
+	"cmd/dvrflow-demo":    {"dvr/namespace", "northbound", "sandbox", "testbed", "topology"},
 	"cmd/dvrflow-sandbox": {"sandbox"},
 	"cmd/dvrflow-topogen": {"bench/topogen"},
 }

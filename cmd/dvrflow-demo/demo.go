@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/template"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/dvrflow/dvrflow/dvr/namespace"
+	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/sandbox"
+	"github.com/dvrflow/dvrflow/testbed"
 )
 
 // demo holds what the run sets up, so that teardown can undo it.
@@ -24,6 +26,8 @@ type demo struct {
 	start time.Time
 
 	cloud  cloud
+	fabric *testbed.Fabric          // the switches between the hosts, and the external host
+	ext    *testbed.Endpoint        // the external host
 	hosts  map[string]*sandbox.Host // by cloud host name
 	topos  map[string]string        // each host's topology file
 	cli    string                   // the dvrflow CLI binary
@@ -33,18 +37,32 @@ type demo struct {
 }
 
 // hostOrder is the order hosts are shown in.
-var hostOrder = []string{"compute1", "compute2"}
+var hostOrder = []string{"compute1", "compute2", "network"}
+
+// The fabric's switches, and each host's uplink to them (a port of br-vlan and of br-ex).
+const (
+	trunkSwitch    = "physnet1"
+	externalSwitch = "external"
+	trunkIf        = "trunk"
+	externalIf     = "external"
+	// extHostName is the external host's namespace in the fabric.
+	extHostName = "outside"
+)
 
 func (d *demo) run(ctx context.Context) (err error) {
 	d.cloud = demoCloud()
 	d.hosts, d.agents, d.vms, d.topos = map[string]*sandbox.Host{}, map[string]*agent{}, map[string]*sandbox.VM{}, map[string]string{}
-	fmt.Println("dvrflow demo: distributed virtual routing (Neutron DVR) on two compute hosts, with real packets")
-	fmt.Println(wrap(`Two simulated compute hosts, each with its own Open vSwitch, are joined by a VLAN trunk (the
-provider network physnet1). A distributed router r1 joins subnet-a (10.0.1.0/24, provider VLAN
-101) and subnet-b (10.0.2.0/24, VLAN 102). With DVR every compute host holds a copy of the router,
-with the same gateway IPs and MACs everywhere, and routes its own VMs' traffic; a routed frame
-leaves the host with that host's DVR MAC as source, so the gateway MAC is never seen twice on
-the wire. One dvrflow-agent per host programs Open vSwitch and creates the router copy.`))
+	fmt.Println("dvrflow demo: distributed virtual routing (Neutron DVR) on two compute hosts and a network node, with real packets")
+	fmt.Println(wrap(`Three simulated hosts, each with its own Open vSwitch, are joined by a VLAN trunk (the provider
+network physnet1, on br-vlan) and a flat external network (extnet, on br-ex) where an external
+host lives. A distributed router r1 joins subnet-a (10.0.1.0/24, provider VLAN 101) and subnet-b
+(10.0.2.0/24, VLAN 102), and has its gateway on the external network.
+East-west, every compute host holds a copy of the router, with the same gateway IPs and MACs
+everywhere, and routes its own VMs' traffic; a routed frame leaves the host with that host's
+DVR MAC as source, so the gateway MAC is never seen twice on the wire. North-south, a VM
+without a floating IP goes out through SNAT on the network node (agent_mode dvr_snat), a VM with
+one straight out of its own compute host. One dvrflow-agent per host programs Open vSwitch and
+builds the router's namespaces as Neutron's L3 agent does.`))
 
 	defer func() {
 		if err != nil && ctx.Err() == nil {
@@ -68,6 +86,12 @@ the wire. One dvrflow-agent per host programs Open vSwitch and creates the route
 	if err := d.gatewayARP(ctx); err != nil {
 		return err
 	}
+	if err := d.snat(ctx); err != nil {
+		return err
+	}
+	if err := d.floatingIP(ctx); err != nil {
+		return err
+	}
 	if err := d.showFlows(ctx, "compute1"); err != nil {
 		return err
 	}
@@ -85,8 +109,8 @@ the wire. One dvrflow-agent per host programs Open vSwitch and creates the route
 	return nil
 }
 
-// setup starts the hosts and agents, links the hosts, plugs the VMs and waits until routing
-// works.
+// setup starts the fabric with the external host, the hosts and their agents, wires the
+// hosts' uplinks, plugs the VMs and waits until routing, SNAT and the floating IP work.
 func (d *demo) setup(ctx context.Context) error {
 	section("1. setting up")
 	if err := sandbox.EnsurePackages(ctx, d.log); err != nil {
@@ -95,10 +119,6 @@ func (d *demo) setup(ctx context.Context) error {
 	root, err := repoRoot()
 	if err != nil {
 		return err
-	}
-	tmpl, err := template.ParseFiles(filepath.Join(root, templatePath))
-	if err != nil {
-		return fmt.Errorf("read the topology template: %w", err)
 	}
 	t0 := time.Now()
 	bin, err := build(ctx, root, d.dir, "dvrflow-agent")
@@ -110,13 +130,28 @@ func (d *demo) setup(ctx context.Context) error {
 	}
 	fmt.Printf("   dvrflow-agent and the dvrflow CLI built (%s)\n", since(t0))
 
-	for _, name := range hostOrder {
+	if d.fabric, err = testbed.StartFabric(ctx, "demo-fabric", sandbox.Options{Log: d.log}); err != nil {
+		return err
+	}
+	if d.ext, err = d.fabric.AddEndpoint(ctx, testbed.EndpointSpec{Name: extHostName, Switch: externalSwitch,
+		MAC: externalMAC, CIDR: externalIP + "/24"}); err != nil {
+		return err
+	}
+	fmt.Printf("   fabric: switches %s (the VLAN trunk) and %s (the external network), with the external host %s (%s, no route to the tenant subnets)\n",
+		trunkSwitch, externalSwitch, externalIP, externalMAC)
+	for _, hc := range d.hostsInOrder() {
+		name := hc.Name
 		h, err := sandbox.Start(ctx, "demo-"+name, sandbox.Options{Log: d.log})
 		if err != nil {
 			return err
 		}
 		d.hosts[name] = h
-		topo, err := d.cloud.writeTopology(tmpl, d.dir, name)
+		for sw, ifname := range map[string]string{trunkSwitch: trunkIf, externalSwitch: externalIf} {
+			if _, err := d.fabric.Connect(ctx, sw, h, ifname); err != nil {
+				return err
+			}
+		}
+		topo, err := d.cloud.writeTopology(d.dir, hc)
 		if err != nil {
 			return err
 		}
@@ -126,39 +161,38 @@ func (d *demo) setup(ctx context.Context) error {
 			return err
 		}
 		d.agents[name] = a
-		fmt.Printf("   %s: sandbox host up (ovsdb-server pid %d, ovs-vswitchd pid %d); dvrflow-agent pid %d, topology %s\n",
-			name, h.OVSDBPid(), h.VswitchdPid(), a.cmd.Process.Pid, filepath.Base(topo))
+		fmt.Printf("   %s (%s): sandbox host up (ovsdb-server pid %d, ovs-vswitchd pid %d); dvrflow-agent pid %d, topology %s\n",
+			name, hc.Mode, h.OVSDBPid(), h.VswitchdPid(), a.cmd.Process.Pid, filepath.Base(topo))
 	}
 	for _, name := range hostOrder {
 		h := d.hosts[name]
-		if err := d.waitUntil(ctx, 20*time.Second, "the agent on "+name+" creates br-int and br-vlan", func() error {
-			_, err := h.Vsctl(ctx, "br-exists", "br-vlan")
+		if err := d.waitUntil(ctx, 20*time.Second, "the agent on "+name+" creates br-int, br-vlan and br-ex", func() error {
+			if _, err := h.Vsctl(ctx, "br-exists", "br-vlan"); err != nil {
+				return err
+			}
+			_, err := h.Vsctl(ctx, "br-exists", "br-ex")
 			return err
 		}); err != nil {
 			return err
 		}
+		for br, uplink := range map[string]string{"br-vlan": trunkIf, "br-ex": externalIf} {
+			if _, err := h.Vsctl(ctx, "--may-exist", "add-port", br, uplink); err != nil {
+				return err
+			}
+		}
 	}
-	h1, h2 := d.hosts["compute1"], d.hosts["compute2"]
-	if err := sandbox.Link(ctx, h1, "trunk1", h2, "trunk2"); err != nil {
+	fmt.Printf("   uplinks: every host's %s is a port of its br-vlan (on switch %s), its %s a port of its br-ex (on switch %s)\n",
+		trunkIf, trunkSwitch, externalIf, externalSwitch)
+	qrouter, snatNS := namespace.NamespaceName(routerID), namespace.SNATNamespaceName(routerID)
+	for _, name := range hostOrder {
+		if err := d.waitForAddress(ctx, name, qrouter, subnetB.GatewayIP); err != nil {
+			return err
+		}
+	}
+	if err := d.waitForAddress(ctx, "network", snatNS, gatewayIP); err != nil {
 		return err
 	}
-	for h, port := range map[*sandbox.Host]string{h1: "trunk1", h2: "trunk2"} {
-		if _, err := h.Vsctl(ctx, "add-port", "br-vlan", port); err != nil {
-			return err
-		}
-	}
-	fmt.Println("   trunk: a veth pair compute1:trunk1 <-> compute2:trunk2, each end a port of its host's br-vlan")
-	ns := "qrouter-" + routerID
-	for _, name := range hostOrder {
-		h := d.hosts[name]
-		if err := d.waitUntil(ctx, 20*time.Second, "the agent on "+name+" creates the router namespace "+ns, func() error {
-			_, err := h.Run(ctx, "ip", "-n", ns, "addr", "show", "to", subnetB.GatewayIP)
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-	fmt.Printf("   both agents created bridges br-int and br-vlan and the router namespace %s\n", ns)
+	fmt.Printf("   the agents created bridges br-int, br-vlan and br-ex and the router namespace %s on every host,\n   and %s on the network node\n", qrouter, snatNS)
 	for _, v := range d.cloud.VMs {
 		vm, err := d.hosts[v.Host].AddVM(ctx, sandbox.VMSpec{Name: v.Name, Bridge: "br-int", PortName: "tap" + v.PortID[:11],
 			IfaceID: v.PortID, MAC: v.MAC, CIDR: v.IP + "/24", Gateway: subnetOf(v).GatewayIP})
@@ -171,7 +205,7 @@ func (d *demo) setup(ctx context.Context) error {
 	t0 = time.Now()
 	a1, b2 := d.cloud.vmNamed("a1"), d.cloud.vmNamed("b2")
 	if err := d.waitUntil(ctx, 20*time.Second, "a1 reaches b2 through the router", func() error {
-		if r := ping(ctx, d.vms["a1"], b2.IP, 1); r.received == 0 {
+		if r := ping(ctx, d.vms["a1"].Command, b2.IP, 1); r.received == 0 {
 			return errors.New("no reply")
 		}
 		return nil
@@ -180,7 +214,50 @@ func (d *demo) setup(ctx context.Context) error {
 	}
 	fmt.Printf("   the agents bound the VMs as they appeared: %s (compute1) reaches %s (compute2) through the router %s after plugging\n",
 		a1.Name, b2.Name, since(t0))
+	if err := d.waitUntil(ctx, 30*time.Second, "a1 reaches the external host through SNAT", func() error {
+		if r := ping(ctx, d.vms["a1"].Command, externalIP, 1); r.received == 0 {
+			return errors.New("no reply")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := d.waitUntil(ctx, 30*time.Second, "the external host reaches b2's floating IP "+b2FloatingIP.Address, func() error {
+		if r := ping(ctx, d.ext.Command, b2FloatingIP.Address, 1); r.received == 0 {
+			return errors.New("no reply")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("   a1 reaches the external host (SNAT), the external host reaches b2's floating IP %s: %s after plugging\n",
+		b2FloatingIP.Address, since(t0))
 	return nil
+}
+
+// hostsInOrder returns the cloud's hosts in hostOrder.
+func (d *demo) hostsInOrder() []host {
+	var hs []host
+	for _, name := range hostOrder {
+		for _, h := range d.cloud.Hosts {
+			if h.Name == name {
+				hs = append(hs, h)
+			}
+		}
+	}
+	return hs
+}
+
+// waitForAddress waits until the agent on host has put addr into the namespace ns.
+func (d *demo) waitForAddress(ctx context.Context, host, ns, addr string) error {
+	h := d.hosts[host]
+	return d.waitUntil(ctx, 30*time.Second, "the agent on "+host+" creates "+ns+" with "+addr, func() error {
+		out, err := h.Run(ctx, "ip", "-n", ns, "-o", "addr", "show", "to", addr)
+		if err == nil && !strings.Contains(out, addr) {
+			err = fmt.Errorf("no %s in %s yet", addr, ns)
+		}
+		return err
+	})
 }
 
 // waitUntil polls cond every 100 ms until it holds; it gives up after timeout, on ctx, or
@@ -210,56 +287,62 @@ func (d *demo) waitUntil(ctx context.Context, timeout time.Duration, what string
 
 // showCloud prints the cloud's objects.
 func (d *demo) showCloud() {
-	section("2. the cloud (each agent gets its own view of it: " + templatePath + ")")
+	section("2. the cloud (each agent gets its own view of it: " + filepath.Join(d.dir, "<host>.yaml") + ")")
 	fmt.Println("   router r1, distributed: the same interfaces (gateway IP and MAC) on every host")
 	for _, s := range []subnet{subnetA, subnetB} {
 		fmt.Printf("     %-9s %-12s on %s (provider VLAN %d)   gateway %-9s %s\n", s.Name, s.CIDR, s.NetworkName, s.VLAN, s.GatewayIP, s.GatewayMAC)
 	}
-	fmt.Println("   hosts     DVR MAC (source of the routed frames a host sends)   VMs")
-	for _, name := range hostOrder {
-		var vms []string
+	fmt.Printf("   its gateway on the external network public (%s, flat, physical network extnet on br-ex): %s, SNAT on\n", extCIDR, gatewayIP)
+	fmt.Println("   hosts     agent_mode  DVR MAC (source of the routed frames a host sends)   VMs and ports")
+	for _, hc := range d.hostsInOrder() {
+		var what []string
 		for _, v := range d.cloud.VMs {
-			if v.Host == name {
-				vms = append(vms, fmt.Sprintf("%s %s (%s)", v.Name, v.IP, v.MAC))
+			if v.Host == hc.Name {
+				what = append(what, fmt.Sprintf("%s %s (%s)", v.Name, v.IP, v.MAC))
 			}
 		}
-		fmt.Printf("     %-9s %-52s %s\n", name, d.cloud.dvrMAC(name), strings.Join(vms, ", "))
+		for _, p := range d.cloud.Ports {
+			if p.Host == hc.Name {
+				what = append(what, fmt.Sprintf("%s %s (%s)", portRole(p), p.IP, p.MAC))
+			}
+		}
+		fmt.Printf("     %-9s %-11s %-52s %s\n", hc.Name, hc.Mode, hc.DVRMAC, strings.Join(what, ", "))
 	}
+	for _, f := range d.cloud.FloatingIPs {
+		v := d.cloud.vmNamed(f.VM)
+		fmt.Printf("   floating IP %s → %s %s (%s)\n", f.Address, v.Name, v.IP, v.Host)
+	}
+	fmt.Printf("   the external host: %s (%s), on the external network, outside the cloud\n", externalIP, externalMAC)
+}
+
+// portRole names a port by the device the agents make of it.
+func portRole(p port) string {
+	switch p.Owner {
+	case northbound.OwnerRouterGateway:
+		return "qg- (r1's gateway)"
+	case northbound.OwnerRouterCentralizedSNAT:
+		return "sg- (r1's SNAT on " + map[string]string{subnetA.ID: subnetA.Name, subnetB.ID: subnetB.Name}[p.SubnetID] + ")"
+	case northbound.OwnerFloatingIPAgentGateway:
+		return "fg- (floating IP gateway)"
+	}
+	return string(p.Owner)
 }
 
 // showRouterNamespace prints the router copy the agent created on a host.
 func (d *demo) showRouterNamespace(ctx context.Context, name string) error {
 	ns := "qrouter-" + routerID
 	section("3. router r1 on " + name + ": the namespace " + ns + " (created by the agent)")
-	h := d.hosts[name]
-	addrs, err := commandOutput(ctx, h, "ip", "-n", ns, "-br", "-4", "addr", "show")
+	qr, err := d.nsDevices(ctx, name, ns, "qr-")
 	if err != nil {
 		return err
 	}
-	links, err := commandOutput(ctx, h, "ip", "-n", ns, "-br", "link", "show")
+	neigh, err := commandOutput(ctx, d.hosts[name], "ip", "-n", ns, "-4", "neigh", "show", "nud", "permanent")
 	if err != nil {
 		return err
-	}
-	neigh, err := commandOutput(ctx, h, "ip", "-n", ns, "-4", "neigh", "show", "nud", "permanent")
-	if err != nil {
-		return err
-	}
-	// One line per qr- device: name, state, addresses (from -br addr), MAC (from -br link).
-	macs := map[string]string{}
-	for _, l := range strings.Split(links, "\n") {
-		if f := strings.Fields(l); len(f) >= 3 {
-			macs[f[0]] = f[2]
-		}
 	}
 	fmt.Println("   interfaces (the other end of each veth is a br-int port carrying the router port's iface-id):")
-	for _, l := range strings.Split(addrs, "\n") {
-		f := strings.Fields(l)
-		if len(f) < 3 || !strings.HasPrefix(f[0], "qr-") {
-			continue
-		}
-		fmt.Printf("     %-15s %-4s %-14s %s\n", strings.SplitN(f[0], "@", 2)[0], f[1], strings.Join(f[2:], " "), macs[f[0]])
-	}
-	fmt.Println("   permanent neighbours: every VM of the router's subnets, on this host or another")
+	fmt.Print(qr)
+	fmt.Println("   permanent neighbours: every port of the router's subnets, on this host or another")
 	fmt.Println("   (a copy of r1 never ARPs across hosts; the agent writes what the topology says):")
 	fmt.Print(indent(neigh))
 	return nil
@@ -282,7 +365,7 @@ DVR the sender's host routes, and the receiving host delivers straight to the VM
 		if from.SubnetID != to.SubnetID {
 			wantTTL = 63
 		}
-		r := ping(ctx, d.vms[c.from], to.IP, 3)
+		r := ping(ctx, d.vms[c.from].Command, to.IP, 3)
 		d.check(r.received > 0 && r.ttl == wantTTL,
 			fmt.Sprintf("%s (%s) → %s (%s): %s", from.Name, from.Host, to.Name, to.IP, c.what),
 			fmt.Sprintf("replies with ttl=%d", wantTTL), r.String())
@@ -292,15 +375,15 @@ DVR the sender's host routes, and the receiving host delivers straight to the VM
 // trunkCapture captures the trunk during a routed and a switched ping and checks the frames'
 // source MACs and VLANs.
 func (d *demo) trunkCapture(ctx context.Context) error {
-	section("5. on the wire: tcpdump -e on compute1's end of the trunk")
+	section("5. on the wire: tcpdump -e on compute1's uplink to the trunk")
 	a1, a2, b2 := d.cloud.vmNamed("a1"), d.cloud.vmNamed("a2"), d.cloud.vmNamed("b2")
 	mac1, mac2 := d.cloud.dvrMAC("compute1"), d.cloud.dvrMAC("compute2")
-	stop, err := startCapture(ctx, d.hosts["compute1"], "trunk1")
+	stop, err := startCapture(ctx, d.hosts["compute1"].Command, trunkIf)
 	if err != nil {
 		return err
 	}
-	ping(ctx, d.vms["a1"], b2.IP, 2)
-	ping(ctx, d.vms["a1"], a2.IP, 2)
+	ping(ctx, d.vms["a1"].Command, b2.IP, 2)
+	ping(ctx, d.vms["a1"].Command, a2.IP, 2)
 	frames := stop()
 
 	names := map[string]string{mac1: "compute1 DVR MAC", mac2: "compute2 DVR MAC", subnetA.GatewayMAC: "GATEWAY MAC", subnetB.GatewayMAC: "GATEWAY MAC"}
@@ -348,7 +431,7 @@ flush their ARP cache and arping their gateway while the trunk is captured; as a
 also ARPs for a2 on the other host, which must cross the trunk.`))
 	drops := func() (uint64, error) {
 		var total uint64
-		for _, name := range hostOrder {
+		for _, name := range []string{"compute1", "compute2"} {
 			out, err := d.dvrflow(ctx, name, "flows", "-o", "json", "--rule", "P12-v4", "br-vlan")
 			if err != nil {
 				return 0, err
@@ -367,7 +450,7 @@ also ARPs for a2 on the other host, which must cross the trunk.`))
 	if err != nil {
 		return err
 	}
-	stop, err := startCapture(ctx, d.hosts["compute1"], "trunk1")
+	stop, err := startCapture(ctx, d.hosts["compute1"].Command, trunkIf)
 	if err != nil {
 		return err
 	}
@@ -409,14 +492,14 @@ also ARPs for a2 on the other host, which must cross the trunk.`))
 	}
 	d.check(control > 0, "control: a1's ARP for a2 (compute2) crosses the trunk", "≥ 1 frame", fmt.Sprintf("%d frames", control))
 	d.check(gw == 0, "ARP frames for 10.0.1.1 or 10.0.2.1 on the trunk", "none", fmt.Sprintf("%d of %d frames", gw, len(frames)))
-	d.check(after-before >= 4, "br-vlan table 1 (DVR_PROCESS_PHYSICAL) drops the gateway ARP on both hosts",
+	d.check(after-before >= 4, "br-vlan table 1 (DVR_PROCESS_PHYSICAL) drops the gateway ARP on the compute hosts",
 		"≥ 4 more packets on its priority-3 arp flows", fmt.Sprintf("%d more", after-before))
 	return nil
 }
 
 // showFlows prints a host's br-int and br-vlan.
 func (d *demo) showFlows(ctx context.Context, name string) error {
-	section("7. the pipeline on " + name + ", as the switch reports it (counters include the traffic above)")
+	section("9. the pipeline on " + name + ", as the switch reports it (counters include the traffic above)")
 	fmt.Println(wrap(`Every flow's cookie says which part of dvrflow made it and for which object (flows.Cookie:
 owner mark, category, object hash), so each line below names its owner; table names are the
 ones the agent wrote into OVSDB (ovs-ofctl --names prints them too).
@@ -521,7 +604,7 @@ func (d *demo) showAgentLogs(n int) {
 // teardown stops the agents (SIGTERM), the VMs and the hosts (by pid), also after Ctrl-C;
 // the logs stay.
 func (d *demo) teardown() error {
-	section("8. teardown")
+	section("10. teardown")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var errs []error
@@ -539,7 +622,19 @@ func (d *demo) teardown() error {
 				errs = append(errs, err)
 				continue
 			}
-			fmt.Printf("   %s: VMs, router namespace, ovs-vswitchd, ovsdb-server and namespaces removed\n", name)
+			fmt.Printf("   %s: VMs, router namespaces, ovs-vswitchd, ovsdb-server and namespaces removed\n", name)
+		}
+	}
+	if d.fabric != nil {
+		if d.ext != nil {
+			if err := d.ext.Remove(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := d.fabric.Close(ctx); err != nil {
+			errs = append(errs, err)
+		} else {
+			fmt.Println("   fabric: the external host, the switches and their namespaces removed")
 		}
 	}
 	_ = os.Remove(filepath.Join(d.dir, "dvrflow-agent"))

@@ -1,12 +1,21 @@
-// Command dvrflow-demo shows dvrflow's distributed virtual routing with real packets: two
-// simulated compute hosts (each a private ovsdb-server and ovs-vswitchd in its own
-// namespaces) joined by a VLAN trunk, one dvrflow-agent per host, a distributed router with
-// two subnets on two provider VLAN networks, and VMs on both hosts and both subnets. It pings
-// between the VMs (switched and routed, within and across hosts), captures the trunk to show
-// what a routed frame looks like on the wire (the sending host's DVR MAC, the provider VLAN),
-// shows that ARP for a gateway never leaves its host, prints the pipeline of one host with
-// table names, owners and packet counters, and tears everything down, also on Ctrl-C or
-// failure.
+// Command dvrflow-demo shows dvrflow's distributed virtual routing with real packets: a
+// network node (agent_mode dvr_snat) and two compute hosts, each a private ovsdb-server and
+// ovs-vswitchd in its own namespaces, joined by a fabric (testbed.Fabric) with a VLAN trunk
+// and a flat external network where an external host lives; one dvrflow-agent per host; a
+// distributed router with two subnets on two provider VLAN networks and its gateway on the
+// external network; VMs on both compute hosts and both subnets, one with a floating IP.
+//
+// East-west, it pings between the VMs (switched and routed, within and across hosts),
+// captures the trunk to show what a routed frame looks like on the wire (the sending host's
+// DVR MAC, the provider VLAN) and shows that ARP for a gateway never leaves its host.
+// North-south, a VM without a floating IP pings the external host through SNAT on the
+// network node (captured there: un-NATed on the trunk, from the gateway IP on the external
+// network, and on no compute host's external uplink), and the external host pings a VM's
+// floating IP, served by that VM's own compute host (captured on its external uplink, with
+// its fg- MAC), while the VM's own traffic leaves with the floating IP as source. Then it
+// prints the pipeline of one host with table names, owners and packet counters, and tears
+// everything down, also on Ctrl-C or failure. Every check that does not hold makes it exit
+// 1.
 //
 // Run it with `make demo` (as root; it installs Open vSwitch, iproute2, tcpdump and arping
 // when missing).

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,10 +29,14 @@ var (
 	pingRTT    = regexp.MustCompile(`= [\d.]+/([\d.]+)/`)
 )
 
-// ping sends count pings from v to ip and parses the result; a ping without replies is a
-// result, not an error.
-func ping(ctx context.Context, v *sandbox.VM, ip string, count int) pingResult {
-	out, _ := v.Command(ctx, "ping", "-n", "-c", strconv.Itoa(count), "-W", "1", "-i", "0.2", ip).CombinedOutput()
+// commander makes a command that runs inside a host, a VM or the external host (their
+// Command methods).
+type commander func(ctx context.Context, name string, args ...string) *exec.Cmd
+
+// ping sends count pings to ip from where run runs them and parses the result; a ping
+// without replies is a result, not an error.
+func ping(ctx context.Context, run commander, ip string, count int) pingResult {
+	out, _ := run(ctx, "ping", "-n", "-c", strconv.Itoa(count), "-W", "1", "-i", "0.2", ip).CombinedOutput()
 	r := pingResult{output: string(out)}
 	if m := pingCounts.FindStringSubmatch(r.output); m != nil {
 		r.sent, _ = strconv.Atoi(m[1])
@@ -70,11 +76,12 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startCapture runs `tcpdump -e -n` on iface inside h and returns a function that stops it
+// startCapture runs `tcpdump -e -n` on iface where run runs it (inside a host, or the
+// external host), with an optional filter expression, and returns a function that stops it
 // and returns the frames it printed. It returns once tcpdump listens.
-func startCapture(ctx context.Context, h *sandbox.Host, iface string) (func() []frame, error) {
+func startCapture(ctx context.Context, run commander, iface string, filter ...string) (func() []frame, error) {
 	cctx, cancel := context.WithCancel(ctx)
-	cmd := h.Command(cctx, "tcpdump", "-U", "-i", iface, "-e", "-n", "-l")
+	cmd := run(cctx, "tcpdump", append([]string{"-U", "-i", iface, "-e", "-n", "-l"}, filter...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out, errOut lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -158,14 +165,28 @@ func (f frame) isARPFor(ip string) bool {
 // arping sends count ARP requests for ip from v (its neighbour cache flushed first) and
 // returns the MAC that answered, lower case, or "" when nobody did.
 func arping(ctx context.Context, v *sandbox.VM, ip string, count int) (string, error) {
-	if _, err := v.Run(ctx, "ip", "neigh", "flush", "dev", sandbox.VMInterface); err != nil {
+	macs, err := arpingAll(ctx, v.Command, sandbox.VMInterface, ip, count)
+	if err != nil || len(macs) == 0 {
 		return "", err
 	}
-	out, _ := v.Command(ctx, "arping", "-c", strconv.Itoa(count), "-w", "3", "-I", sandbox.VMInterface, ip).CombinedOutput()
-	if m := arpingReply.FindStringSubmatch(string(out)); m != nil {
-		return strings.ToLower(m[1]), nil
+	return macs[0], nil
+}
+
+// arpingAll sends count ARP requests for ip out of iface where run runs them (the neighbour
+// cache of iface flushed first) and returns every MAC that answered, lower case, in the order
+// of the replies, each once.
+func arpingAll(ctx context.Context, run commander, iface, ip string, count int) ([]string, error) {
+	if out, err := run(ctx, "ip", "neigh", "flush", "dev", iface).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ip neigh flush dev %s: %w: %s", iface, err, out)
 	}
-	return "", nil
+	out, _ := run(ctx, "arping", "-c", strconv.Itoa(count), "-w", "3", "-I", iface, ip).CombinedOutput()
+	var macs []string
+	for _, m := range arpingReply.FindAllStringSubmatch(string(out), -1) {
+		if mac := strings.ToLower(m[1]); !slices.Contains(macs, mac) {
+			macs = append(macs, mac)
+		}
+	}
+	return macs, nil
 }
 
 var arpingReply = regexp.MustCompile(`reply from \S+ \[([0-9A-Fa-f:]{17})\]`)
@@ -174,4 +195,39 @@ var arpingReply = regexp.MustCompile(`reply from \S+ \[([0-9A-Fa-f:]{17})\]`)
 func commandOutput(ctx context.Context, h *sandbox.Host, name string, args ...string) (string, error) {
 	out, err := h.Run(ctx, name, args...)
 	return strings.TrimRight(out, "\n"), err
+}
+
+// nsDevices returns, one line each, the devices of namespace ns on host whose names start
+// with one of prefixes: name, state, IPv4 addresses (ip -br addr) and MAC (ip -br link).
+func (d *demo) nsDevices(ctx context.Context, host, ns string, prefixes ...string) (string, error) {
+	h := d.hosts[host]
+	addrs, err := commandOutput(ctx, h, "ip", "-n", ns, "-br", "-4", "addr", "show")
+	if err != nil {
+		return "", err
+	}
+	links, err := commandOutput(ctx, h, "ip", "-n", ns, "-br", "link", "show")
+	if err != nil {
+		return "", err
+	}
+	macs := map[string]string{}
+	for _, l := range strings.Split(links, "\n") {
+		if f := strings.Fields(l); len(f) >= 3 {
+			macs[strings.SplitN(f[0], "@", 2)[0]] = f[2]
+		}
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(addrs, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 {
+			continue
+		}
+		dev := strings.SplitN(f[0], "@", 2)[0]
+		for _, p := range prefixes {
+			if strings.HasPrefix(dev, p) {
+				fmt.Fprintf(&b, "     %-15s %-4s %-18s %s\n", dev, f[1], strings.Join(f[2:], " "), macs[dev])
+				break
+			}
+		}
+	}
+	return b.String(), nil
 }
