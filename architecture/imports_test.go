@@ -65,9 +65,9 @@ var allowed = map[string][]string{
 
 	// The harness.
 	"sandbox":             {"ethtool", "nsthread"},
-	"testbed":             {"northbound", "ovsdb", "sandbox", "topology"},
+	"testbed":             {"ethtool", "northbound", "nsthread", "ovsdb", "sandbox", "topology"},
 	"testbed/rabbitmq":    {"sandbox"},
-	"testbed/neutron":     {"nsthread", "sandbox", "testbed/rabbitmq"},
+	"testbed/neutron":     {"nsthread", "sandbox", "testbed", "testbed/rabbitmq"},
 	"testbed/scenario":    {"controller/config", "inspect", "testbed", "topology"},
 	"bench/topogen":       {"northbound", "topology"},
 	"bench":               {"bench/topogen", "controller", "controller/config", "flows", "inspect", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "testbed/neutron", "topology"},
