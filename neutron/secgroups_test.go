@@ -450,3 +450,24 @@ func TestSecurityGroupsOff(t *testing.T) {
 		}
 	}
 }
+
+// TestPrimeKeepsWiredPorts: after a restart, a port a previous run wired is given even when
+// its groups cannot be pulled: its firewall is withheld (kept as installed), not emptied,
+// and the port is not torn down.
+func TestPrimeKeepsWiredPorts(t *testing.T) {
+	s, _, v := newSGTestSource(t)
+	v.byID = map[string]string{p1: sgPortObject(p1, "compute1", 2, "10.0.1.11", sgDefault)}
+	v.fail = true
+	snap := s.Prime(context.Background(), []Plugged{{Device: p1, Wired: true}})
+	m, problems := northbound.Validate(*snap, northbound.Env{Host: "compute1", TunnelTypes: []northbound.NetworkType{northbound.VXLAN},
+		LocalIP: netip.MustParseAddr("192.168.0.1")})
+	if len(m.Ports) != 1 || m.Ports[0].ID != p1 || !m.Ports[0].FirewallWithheld || len(problems) != 1 {
+		t.Fatalf("ports %+v problems %v", m.Ports, problems)
+	}
+	// The pulls succeed later: the port gets its groups.
+	v.fail = false
+	s.work(context.Background())
+	if m, problems := model(t, s); len(problems) != 0 || m.Ports[0].FirewallWithheld || len(m.SecurityGroups) != 1 {
+		t.Errorf("after the pulls: ports %+v problems %v", m.Ports, problems)
+	}
+}
