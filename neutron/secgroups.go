@@ -267,7 +267,7 @@ func (g *secGroups) applyPort(event string, o *ovoPort) {
 		return
 	}
 	g.seq++
-	p := &sgPort{groups: sortedUnique(o.SecurityGroupIDs), revision: o.RevisionNumber, seq: g.seq}
+	p := &sgPort{groups: slices.Clone(o.SecurityGroupIDs), revision: o.RevisionNumber, seq: g.seq}
 	for _, f := range o.FixedIPs {
 		p.fixedIPs = append(p.fixedIPs, f.Data.IPAddress)
 	}
@@ -634,15 +634,4 @@ func modelMember(id string, p *sgPort) (northbound.GroupMember, []northbound.Pro
 		m.Addresses = append(m.Addresses, pfx)
 	}
 	return m, problems
-}
-
-func sortedUnique(ids []string) []string {
-	var out []string
-	for _, id := range ids {
-		if id != "" {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }

@@ -2,7 +2,6 @@ package neutron
 
 import (
 	"context"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -101,14 +100,7 @@ func (s *Source) fetchSecurityGroups(ctx context.Context) {
 		return
 	}
 	s.sgRetryWait = min(max(2*s.sgRetryWait, minDetailsRetry), maxDetailsRetry)
-	wait := s.sgRetryWait
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-			s.poke()
-		}
-	}()
+	s.pokeAfter(ctx, s.sgRetryWait)
 }
 
 // pulled logs a pull; it reports whether it succeeded.

@@ -671,6 +671,12 @@ func (s *Source) scheduleRetry(ctx context.Context) time.Duration {
 	s.retryWait = min(max(2*s.retryWait, minDetailsRetry), maxDetailsRetry)
 	wait := s.retryWait
 	s.retryAt = time.Now().Add(wait)
+	s.pokeAfter(ctx, wait)
+	return wait
+}
+
+// pokeAfter wakes the source after wait (unless ctx ends first).
+func (s *Source) pokeAfter(ctx context.Context, wait time.Duration) {
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -678,7 +684,6 @@ func (s *Source) scheduleRetry(ctx context.Context) time.Duration {
 			s.poke()
 		}
 	}()
-	return wait
 }
 
 // fetchSubnets fills in the subnets of the ports' fixed IPs (bulk_pull Subnet) and the
