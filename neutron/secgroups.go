@@ -164,8 +164,11 @@ func newSecGroups(enabled bool) *secGroups {
 func olderThan(next, prev *int64) bool { return next != nil && prev != nil && *next < *prev }
 
 // applyPush applies the security group objects of a push, and the groups and addresses of
-// its ports.
+// its ports; nothing is kept when security groups are off.
 func (g *secGroups) applyPush(b *pushBatch) {
+	if !g.enabled {
+		return
+	}
 	for i := range b.groups {
 		g.applyGroup(b.event, &b.groups[i])
 	}
