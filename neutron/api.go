@@ -285,3 +285,20 @@ func (a *PluginAPI) PullPorts(ctx context.Context, ids []string) ([]PulledPort, 
 	}
 	return out, err
 }
+
+// BulkPull asks for the objects of a type that match filter (bulk_pull: a filter key's
+// values are alternatives, keys must all match), in version, and decodes them (reference
+// §5).
+func (a *PluginAPI) bulkPull(ctx context.Context, resourceType, version string, filter map[string][]string) (*pushBatch, error) {
+	var objects []json.RawMessage
+	if err := a.call(ctx, topicPlugin, "1.1", "bulk_pull", map[string]any{
+		"resource_type": resourceType, "version": version, "filter_kwargs": filter,
+	}, &objects); err != nil {
+		return nil, err
+	}
+	b := &pushBatch{event: pushUpdated}
+	if err := decodeObjects(objects, b); err != nil {
+		return nil, fmt.Errorf("bulk_pull %s: %w", resourceType, err)
+	}
+	return b, nil
+}

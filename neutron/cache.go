@@ -36,6 +36,8 @@ type cache struct {
 	tunnels map[netip.Addr]*tunnel
 	// fdb is the l2population FDB: network → VTEP → entries.
 	fdb map[string]map[netip.Addr]*fdbEntries
+	// sg are the security groups, their rules, address groups and every port's groups.
+	sg *secGroups
 }
 
 type subnet struct {
@@ -60,7 +62,7 @@ func newCache(host string, localIP netip.Addr) *cache {
 	return &cache{host: host, localIP: localIP, ports: map[string]*DeviceDetails{}, unknown: map[string]bool{},
 		deviceIDs: map[string]string{}, deviceIDAsked: map[string]bool{},
 		subnets: map[string]*subnet{}, dvrMACs: map[string]string{}, tunnels: map[netip.Addr]*tunnel{},
-		fdb: map[string]map[netip.Addr]*fdbEntries{}}
+		fdb: map[string]map[netip.Addr]*fdbEntries{}, sg: newSecGroups(false)}
 }
 
 // setDetails records the server's answer for devices: known ones are kept, the others are
@@ -89,6 +91,7 @@ func (c *cache) forget(device string, unknown bool) {
 	delete(c.ports, device)
 	delete(c.deviceIDs, device)
 	delete(c.deviceIDAsked, device)
+	c.sg.forget(device)
 	if unknown {
 		c.unknown[device] = true
 	} else {
@@ -323,8 +326,10 @@ func (c *cache) chgIP(changes map[string]map[string]map[string][][]string) error
 }
 
 // snapshot is the northbound state of this host: its ports and their networks and subnets,
-// the other hosts (DVR MACs, VTEPs) and the FDB. Values the server sent that do not parse
-// are Problems naming the port or object; the rest is kept.
+// the other hosts (DVR MACs, VTEPs), the FDB and the ports' security groups. Values the
+// server sent that do not parse are Problems naming the port or object; the rest is kept.
+// With security groups on, a port whose groups are not known yet is held back until they
+// are, the first time (see secGroups.portGroups).
 func (c *cache) snapshot() *northbound.Snapshot {
 	s := &northbound.Snapshot{Host: &northbound.HostSettings{}}
 	host := c.host
@@ -337,12 +342,17 @@ func (c *cache) snapshot() *northbound.Snapshot {
 	networks := map[string]bool{}
 	for _, id := range slices.Sorted(maps.Keys(c.ports)) {
 		d := c.ports[id]
+		groups, hold := c.sg.portGroups(id, d)
+		if hold {
+			continue
+		}
 		p, problems := modelPort(d, c.subnets)
 		s.Problems = append(s.Problems, problems...)
 		if p == nil {
 			continue
 		}
 		p.DeviceID = c.deviceIDs[id]
+		p.SecurityGroups = groups
 		m.Ports = append(m.Ports, *p)
 		if !networks[d.NetworkID] {
 			networks[d.NetworkID] = true
@@ -360,6 +370,7 @@ func (c *cache) snapshot() *northbound.Snapshot {
 		m.Subnets = append(m.Subnets, northbound.Subnet{ID: sn.id, NetworkID: sn.network, CIDR: sn.cidr,
 			GatewayIP: sn.gatewayIP, GatewayMAC: sn.gatewayMAC, IPVersion: sn.ipVersion})
 	}
+	s.Problems = append(s.Problems, c.sg.snapshot(m)...)
 	m.OtherHosts = c.otherHosts()
 	for _, network := range slices.Sorted(maps.Keys(c.fdb)) {
 		if !networks[network] {

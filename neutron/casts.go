@@ -35,6 +35,10 @@ var consumedTopics = map[string][]string{
 	topicBindingDeactivate: {"binding_deactivate"},
 	topicPortPush:          {"push"},
 	topicNetworkPush:       {"push"},
+	// Security groups (secgroups.go).
+	topicSecurityGroupPush:     {"push"},
+	topicSecurityGroupRulePush: {"push"},
+	topicAddressGroupPush:      {"push"},
 }
 
 // The arguments of the casts.

@@ -44,6 +44,7 @@ type ovoPort struct {
 	NetworkID           string                   `json:"network_id"`
 	MACAddress          string                   `json:"mac_address"`
 	AdminStateUp        *bool                    `json:"admin_state_up"`
+	SecurityGroupIDs    []string                 `json:"security_group_ids"`
 	DeviceOwner         string                   `json:"device_owner"`
 	DeviceID            string                   `json:"device_id"`
 	RevisionNumber      *int64                   `json:"revision_number"`
@@ -179,40 +180,71 @@ type portChange struct {
 	deleted bool
 }
 
-// decodePush decodes a push's arguments into Port and Network primitives.
-func decodePush(method string, raw json.RawMessage) (event string, ports []ovoPort, networks []ovoNetwork, err error) {
+// pushBatch is one push: its event and the objects it carries, by type.
+type pushBatch struct {
+	event         string
+	ports         []ovoPort
+	networks      []ovoNetwork
+	groups        []ovoSecurityGroup
+	rules         []ovoSGRule
+	addressGroups []ovoAddressGroup
+}
+
+// decodePush decodes a push's arguments into the primitives the agent consumes.
+func decodePush(method string, raw json.RawMessage) (*pushBatch, error) {
 	var a pushArgs
 	if err := decodeArgs(method, raw, &a); err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	switch a.EventType {
 	case pushCreated, pushUpdated, pushDeleted:
 	default:
-		return "", nil, nil, fmt.Errorf("%s: event_type %q", method, a.EventType)
+		return nil, fmt.Errorf("%s: event_type %q", method, a.EventType)
 	}
-	for i, r := range a.ResourceList {
+	b := &pushBatch{event: a.EventType}
+	if err := decodeObjects(a.ResourceList, b); err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	return b, nil
+}
+
+// decodeObjects decodes OVO primitives (a push's resource_list, a bulk_pull's reply) into
+// b, by type; an object without an id, or of a type not consumed, is an error.
+func decodeObjects(list []json.RawMessage, b *pushBatch) error {
+	for i, r := range list {
 		var h ovoHeader
 		if err := json.Unmarshal(r, &h); err != nil {
-			return "", nil, nil, fmt.Errorf("%s: resource_list[%d] %.200s: %w", method, i, r, err)
+			return fmt.Errorf("resource_list[%d] %.200s: %w", i, r, err)
 		}
+		var err error
 		switch h.Name {
 		case "Port":
-			var p ovoPort
-			if err := json.Unmarshal(h.Data, &p); err != nil || p.ID == "" {
-				return "", nil, nil, fmt.Errorf("%s: resource_list[%d]: Port %.200s: %v", method, i, h.Data, orNoID(err))
-			}
-			ports = append(ports, p)
+			b.ports, err = decodeObject(h, b.ports, func(p *ovoPort) string { return p.ID })
 		case "Network":
-			var n ovoNetwork
-			if err := json.Unmarshal(h.Data, &n); err != nil || n.ID == "" {
-				return "", nil, nil, fmt.Errorf("%s: resource_list[%d]: Network %.200s: %v", method, i, h.Data, orNoID(err))
-			}
-			networks = append(networks, n)
+			b.networks, err = decodeObject(h, b.networks, func(n *ovoNetwork) string { return n.ID })
+		case "SecurityGroup":
+			b.groups, err = decodeObject(h, b.groups, func(g *ovoSecurityGroup) string { return g.ID })
+		case "SecurityGroupRule":
+			b.rules, err = decodeObject(h, b.rules, func(r *ovoSGRule) string { return r.ID })
+		case "AddressGroup":
+			b.addressGroups, err = decodeObject(h, b.addressGroups, func(g *ovoAddressGroup) string { return g.ID })
 		default:
-			return "", nil, nil, fmt.Errorf("%s: resource_list[%d]: object %q not consumed", method, i, h.Name)
+			err = fmt.Errorf("object %q not consumed", h.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("resource_list[%d]: %w", i, err)
 		}
 	}
-	return a.EventType, ports, networks, nil
+	return nil
+}
+
+// decodeObject decodes one primitive's data and appends it to list.
+func decodeObject[T any](h ovoHeader, list []T, id func(*T) string) ([]T, error) {
+	var v T
+	if err := json.Unmarshal(h.Data, &v); err != nil || id(&v) == "" {
+		return list, fmt.Errorf("%s %.200s: %v", h.Name, h.Data, orNoID(err))
+	}
+	return append(list, v), nil
 }
 
 func orNoID(err error) error {

@@ -64,10 +64,12 @@ func (s *Source) takePushed(devices []string) (ask []string) {
 // that is plugged is programmed from it (details of a new device, or changes of a known
 // one); a port deleted, or no longer bound here, is forgotten. s.mu is held.
 func (s *Source) applyPush(method string, raw json.RawMessage) error {
-	event, ports, networks, err := decodePush(method, raw)
+	b, err := decodePush(method, raw)
 	if err != nil {
 		return err
 	}
+	event, ports, networks := b.event, b.ports, b.networks
+	s.c.sg.applyPush(b)
 	for i := range networks {
 		n := &networks[i]
 		mtu, ok := s.p.applyNetwork(event, n)

@@ -36,6 +36,11 @@ type Settings struct {
 	Configurations func(devices int) map[string]any
 	// ResourceVersions is reported in the first report_state (reference §3.3).
 	ResourceVersions map[string]string
+	// SecurityGroups says the agent filters ports (a filtering [securitygroup]
+	// firewall_driver with enable_security_group on): the source pulls the groups of the
+	// ports bound here and gives them in its snapshots, holding back a new port until its
+	// groups are known. Without it, the snapshots carry no security groups.
+	SecurityGroups bool
 }
 
 // Report is what the agent did with the last snapshot, as far as Neutron needs to know.
@@ -95,6 +100,8 @@ type Source struct {
 	// due); retryWait the back-off of the next failure.
 	retryAt   time.Time
 	retryWait time.Duration
+	// sgRetryWait is the back-off of the next failed security group pull.
+	sgRetryWait time.Duration
 	// l2pop is signalled by every FDB notification (Prime waits for them to settle).
 	l2pop chan struct{}
 
@@ -126,9 +133,11 @@ func newSource(api *PluginAPI, set Settings, log *zap.Logger) *Source {
 	if set.ResourceVersions == nil {
 		set.ResourceVersions = DefaultResourceVersions
 	}
+	c := newCache(set.Host, set.LocalIP)
+	c.sg.enabled = set.SecurityGroups
 	return &Source{
 		api: api, set: set, log: log.With(zap.String("northbound", "neutron")),
-		c: newCache(set.Host, set.LocalIP), p: newPushed(), asking: map[string]bool{}, upAgain: map[string]bool{}, plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
+		c: c, p: newPushed(), asking: map[string]bool{}, upAgain: map[string]bool{}, plugged: map[string]bool{}, up: map[string]bool{}, pending: map[string]bool{},
 		failed: map[string]bool{}, toUp: map[string]bool{}, toDown: map[string]bool{}, refresh: true,
 		uuid: newUUID(), l2pop: make(chan struct{}, 1), wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), updates: make(chan *northbound.Update, 1),
 	}
@@ -215,6 +224,16 @@ func (s *Source) Prime(ctx context.Context, plugged []Plugged) *northbound.Snaps
 		slices.Sort(devices)
 		s.fetchDetails(ctx, devices)
 		s.fetchSubnets(ctx)
+		// A port a previous run wired is never held back for its groups: if they cannot
+		// be pulled now, its firewall stays as installed.
+		s.mu.Lock()
+		for d, w := range wired {
+			if w {
+				s.c.sg.shown[d] = true
+			}
+		}
+		s.mu.Unlock()
+		s.fetchSecurityGroups(ctx)
 	}
 	s.mu.Lock()
 	var up []string
@@ -487,8 +506,9 @@ func (s *Source) work(ctx context.Context) {
 		clear(s.failed)
 		clear(s.c.unknown)
 		clear(s.c.deviceIDAsked)
-		s.p.clear() // pushes may have been lost: everything is asked
-		clear(s.up) // every device is reported up again
+		s.p.clear()     // pushes may have been lost: everything is asked
+		s.c.sg.resync() // and pulled again
+		clear(s.up)     // every device is reported up again
 		s.refresh = true
 	}
 	if !resync && !s.retryAt.IsZero() && !time.Now().Before(s.retryAt) {
@@ -559,6 +579,7 @@ func (s *Source) work(ctx context.Context) {
 		s.fetchDetails(ctx, devices)
 	}
 	s.fetchSubnets(ctx)
+	s.fetchSecurityGroups(ctx)
 	if fromPushes {
 		s.markChanged()
 	}
@@ -650,6 +671,12 @@ func (s *Source) scheduleRetry(ctx context.Context) time.Duration {
 	s.retryWait = min(max(2*s.retryWait, minDetailsRetry), maxDetailsRetry)
 	wait := s.retryWait
 	s.retryAt = time.Now().Add(wait)
+	s.pokeAfter(ctx, wait)
+	return wait
+}
+
+// pokeAfter wakes the source after wait (unless ctx ends first).
+func (s *Source) pokeAfter(ctx context.Context, wait time.Duration) {
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -657,7 +684,6 @@ func (s *Source) scheduleRetry(ctx context.Context) time.Duration {
 			s.poke()
 		}
 	}()
-	return wait
 }
 
 // fetchSubnets fills in the subnets of the ports' fixed IPs (bulk_pull Subnet) and the

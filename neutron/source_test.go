@@ -25,6 +25,9 @@ type fakeServer struct {
 	calls   []string // "method args"
 	// onCall, when set, runs as a call arrives (before it is answered), outside the lock.
 	onCall func(method string)
+	// pull, when set, answers bulk_pull by resource type and filter (ok false: as if
+	// unset).
+	pull func(resourceType string, filter map[string][]string) (reply string, ok bool)
 }
 
 func (f *fakeServer) Call(_ context.Context, _ oslo.Target, method string, args any) (json.RawMessage, error) {
@@ -38,6 +41,14 @@ func (f *fakeServer) Call(_ context.Context, _ oslo.Target, method string, args 
 	key := method
 	if a, ok := args.(map[string]any); ok && method == "bulk_pull" {
 		key = fmt.Sprint(method, " ", a["resource_type"])
+		if f.pull != nil {
+			var filter map[string][]string
+			raw, _ := json.Marshal(a["filter_kwargs"])
+			_ = json.Unmarshal(raw, &filter)
+			if r, ok := f.pull(fmt.Sprint(a["resource_type"]), filter); ok {
+				return json.RawMessage(r), nil
+			}
+		}
 	}
 	r, ok := f.replies[key]
 	if !ok {

@@ -47,9 +47,11 @@ type Diff struct {
 	Subnets     IDDiff
 	Ports       IDDiff
 	RemotePorts IDDiff
-	L2popFDB    IDDiff
-	Routers     IDDiff
-	FloatingIPs IDDiff
+	// GroupMembers are the ports known only as security group members, by port id.
+	GroupMembers IDDiff
+	L2popFDB     IDDiff
+	Routers      IDDiff
+	FloatingIPs  IDDiff
 	// SecurityGroups compares the valid groups (a changed rule changes its group);
 	// WithheldSecurityGroups the withheld ids (a group that becomes invalid is removed
 	// from the one and added to the other).
@@ -61,7 +63,7 @@ type Diff struct {
 // Empty reports whether the two models hold the same objects.
 func (d Diff) Empty() bool {
 	return d.OtherHosts.Empty() && d.Networks.Empty() && d.Subnets.Empty() &&
-		d.Ports.Empty() && d.RemotePorts.Empty() && d.L2popFDB.Empty() &&
+		d.Ports.Empty() && d.RemotePorts.Empty() && d.GroupMembers.Empty() && d.L2popFDB.Empty() &&
 		d.Routers.Empty() && d.FloatingIPs.Empty() && d.SecurityGroups.Empty() &&
 		d.WithheldSecurityGroups.Empty() && d.AddressGroups.Empty()
 }
@@ -72,7 +74,7 @@ func (d Diff) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		name string
 		diff IDDiff
 	}{{"other_hosts", d.OtherHosts}, {"networks", d.Networks}, {"subnets", d.Subnets},
-		{"ports", d.Ports}, {"remote_ports", d.RemotePorts}, {"l2pop_fdb", d.L2popFDB},
+		{"ports", d.Ports}, {"remote_ports", d.RemotePorts}, {"group_members", d.GroupMembers}, {"l2pop_fdb", d.L2popFDB},
 		{"routers", d.Routers}, {"floatingips", d.FloatingIPs}, {"security_groups", d.SecurityGroups},
 		{"withheld_security_groups", d.WithheldSecurityGroups}, {"address_groups", d.AddressGroups}} {
 		if !k.diff.Empty() {
@@ -99,6 +101,7 @@ func Compare(old, new *Model) Diff {
 		Subnets:        diffBy(old.Subnets, new.Subnets, func(s Subnet) string { return s.ID }),
 		Ports:          diffBy(old.Ports, new.Ports, func(p Port) string { return p.ID }),
 		RemotePorts:    diffBy(old.RemotePorts, new.RemotePorts, func(p RemotePort) string { return p.Key() }),
+		GroupMembers:   diffBy(old.GroupMembers, new.GroupMembers, func(g GroupMember) string { return g.PortID }),
 		L2popFDB:       diffBy(old.FDB, new.FDB, func(f FDB) string { return f.Key() }),
 		Routers:        diffBy(old.Routers, new.Routers, func(r Router) string { return r.ID }),
 		FloatingIPs:    diffBy(old.FloatingIPs, new.FloatingIPs, func(f FloatingIP) string { return f.ID }),

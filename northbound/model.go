@@ -20,6 +20,9 @@ type Model struct {
 	// RemotePorts are ports bound to other hosts; they become l2population FDB entries
 	// ([Model.L2popFDB]) and the router namespaces' neighbour entries.
 	RemotePorts []RemotePort
+	// GroupMembers are ports known only as members of security groups (see
+	// [GroupMember]); [Model.SecurityGroupMembers] counts them.
+	GroupMembers []GroupMember
 	// FDB holds explicit l2population entries (Neutron's fdb_add casts, or the topology
 	// file's l2pop_fdb), merged into [Model.L2popFDB].
 	FDB []FDB

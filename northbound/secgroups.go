@@ -107,6 +107,21 @@ type AddressGroup struct {
 	Addresses []netip.Prefix
 }
 
+// GroupMember is a port that is in neither Ports nor RemotePorts and counts only as a
+// member of security groups: its addresses are remote addresses of the rules whose remote
+// group it is in. Neutron's source gives the ports of any host and network it pulls for
+// remote-group rules, as Neutron's agent does; they are no RemotePorts (no FDB entry, no
+// neighbour entry, no network of the model needed).
+type GroupMember struct {
+	PortID string
+	// SecurityGroups are the ids of the port's security groups, sorted, without
+	// duplicates.
+	SecurityGroups []string
+	// Addresses are the port's fixed IPs as host prefixes and its allowed address pairs,
+	// sorted, without duplicates.
+	Addresses []netip.Prefix
+}
+
 // Direction is a rule's direction, seen from the port.
 type Direction string
 
@@ -310,8 +325,8 @@ func (m *Model) AddressGroup(id string) (*AddressGroup, bool) {
 // SecurityGroupMembers returns the addresses of the members of security group id (valid or
 // withheld) as Neutron's sg_member_ips has them: the fixed IPs of every port (this host's
 // and other hosts') that names the group, as host prefixes, and the allowed address pairs
-// of this host's such ports (other hosts' address pairs are not in the model); sorted,
-// IPv4 first, without duplicates.
+// of this host's such ports (other hosts' address pairs are not in the model), with the
+// addresses of the group's GroupMembers; sorted, IPv4 first, without duplicates.
 func (m *Model) SecurityGroupMembers(id string) []netip.Prefix {
 	set := map[netip.Prefix]bool{}
 	host := func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
@@ -329,6 +344,13 @@ func (m *Model) SecurityGroupMembers(id string) []netip.Prefix {
 		if slices.Contains(p.SecurityGroups, id) {
 			for _, f := range p.FixedIPs {
 				set[host(f.IP)] = true
+			}
+		}
+	}
+	for _, g := range m.GroupMembers {
+		if slices.Contains(g.SecurityGroups, id) {
+			for _, a := range g.Addresses {
+				set[a] = true
 			}
 		}
 	}

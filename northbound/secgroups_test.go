@@ -361,3 +361,34 @@ func TestValidateSecurityGroupProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupMembers: ports known only as group members count in SecurityGroupMembers,
+// normalised by Validate (sorted, duplicates and invalid addresses dropped), and changes to
+// them show in Compare.
+func TestGroupMembers(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	s := Snapshot{Model: Model{GroupMembers: []GroupMember{
+		{PortID: "p2", SecurityGroups: []string{"sg-b", "sg-a", "sg-a"}, Addresses: []netip.Prefix{pfx("10.0.2.5/32"), {}, pfx("10.0.9.0/24"), pfx("10.0.2.5/32")}},
+		{PortID: "p3", SecurityGroups: []string{"sg-b"}, Addresses: []netip.Prefix{pfx("2001:db8::7/128")}},
+		{PortID: "p2", SecurityGroups: []string{"sg-c"}},
+		{SecurityGroups: []string{"sg-a"}, Addresses: []netip.Prefix{pfx("10.9.9.9/32")}},
+	}}}
+	m, problems := Validate(s, Env{Host: "h"})
+	if len(problems) != 0 {
+		t.Fatalf("problems: %v", problems)
+	}
+	if len(m.GroupMembers) != 2 || !reflect.DeepEqual(m.GroupMembers[0].SecurityGroups, []string{"sg-a", "sg-b"}) {
+		t.Fatalf("members: %+v", m.GroupMembers)
+	}
+	if got := m.SecurityGroupMembers("sg-a"); !reflect.DeepEqual(got, []netip.Prefix{pfx("10.0.2.5/32"), pfx("10.0.9.0/24")}) {
+		t.Errorf("sg-a members: %v", got)
+	}
+	if got := m.SecurityGroupMembers("sg-b"); len(got) != 3 {
+		t.Errorf("sg-b members: %v", got)
+	}
+	old := *m
+	old.GroupMembers = old.GroupMembers[:1]
+	if d := Compare(&old, m); !reflect.DeepEqual(d.GroupMembers.Added, []string{"p3"}) || d.Empty() {
+		t.Errorf("diff: %+v", d.GroupMembers)
+	}
+}

@@ -75,6 +75,7 @@ func Validate(s Snapshot, env Env) (*Model, []Problem) {
 	out.SecurityGroups, out.WithheldSecurityGroups = v.securityGroupsList(s.Model.SecurityGroups)
 	out.Ports = v.ports(s.Model.Ports)
 	out.RemotePorts = v.remotePorts(s.Model.RemotePorts)
+	out.GroupMembers = groupMembers(s.Model.GroupMembers)
 	out.FDB = v.fdbs(s.Model.FDB)
 	out.Routers = v.routersList(s.Model.Routers)
 	out.FloatingIPs = v.floatingIPs(s.Model.FloatingIPs, out)

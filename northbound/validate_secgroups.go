@@ -156,6 +156,28 @@ func (v *validator) rule(o *object, field string, r SecurityGroupRule) SecurityG
 	return r
 }
 
+// groupMembers normalises the ports known only as group members: their groups and
+// addresses sorted without duplicates, invalid addresses and members without an id left
+// out (the source reports what it could not parse), the first of two with one id kept.
+func groupMembers(members []GroupMember) []GroupMember {
+	out := []GroupMember{}
+	seen := map[string]bool{}
+	for _, g := range members {
+		if g.PortID == "" || seen[g.PortID] {
+			continue
+		}
+		seen[g.PortID] = true
+		set := map[netip.Prefix]bool{}
+		for _, a := range g.Addresses {
+			if a.IsValid() {
+				set[a.Masked()] = true
+			}
+		}
+		out = append(out, GroupMember{PortID: g.PortID, SecurityGroups: sortedIDs(g.SecurityGroups), Addresses: sortedPrefixes(set)})
+	}
+	return out
+}
+
 // checkPortRange checks port_range_min and port_range_max against the protocol, as
 // Neutron's server does (_validate_port_range).
 func checkPortRange(o *object, field string, r *SecurityGroupRule) {

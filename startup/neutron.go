@@ -116,6 +116,8 @@ func neutronSettings(c *config.Config) neutron.Settings {
 		DistributedRouting: c.EnableDistributedRouting != nil && *c.EnableDistributedRouting,
 		ReportInterval:     time.Duration(c.ReportInterval * float64(time.Second)),
 		Configurations:     func(devices int) map[string]any { return agentConfigurations(c, devices) },
+		// The groups are fed when the config asks for filtering.
+		SecurityGroups: c.FilteringRequested(),
 	}
 }
 
