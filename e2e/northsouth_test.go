@@ -484,7 +484,16 @@ func (c *nsCloud) checkAgentRestart(t *testing.T, ctx context.Context, node stri
 	if gone, added := listingDiff(listed, c.listing(t, ctx, node)); len(gone)+len(added) > 0 {
 		t.Errorf("%s's namespaces, devices, addresses, rules, routes, NAT or allocation files changed across the restart:\n gone:\n%s\n new:\n%s", node, lines(gone), lines(added))
 	} else {
-		t.Logf("%s's listing (%d lines: namespaces, devices, addresses, rules, routes, NAT, allocation files) is the same after the restart", node, len(listed))
+		var kept []string // the floating IPs' pair and priority, in the files and in qrouter-
+		for _, l := range listed {
+			if strings.HasPrefix(l, namespace.LinkLocalFile+": ") || strings.HasPrefix(l, namespace.FIPPriorityFile+": ") ||
+				strings.Contains(l, " rule: ") && strings.Contains(l+" ", fmt.Sprintf(" lookup %d ", namespace.FIPRouteTable)) ||
+				strings.Contains(l, " addr: ") && strings.Contains(l, namespace.RouterToFIPDevicePrefix) {
+				kept = append(kept, l)
+			}
+		}
+		t.Logf("%s's listing (%d lines: namespaces, devices, addresses, rules, routes, NAT, allocation files, flows) is the same after the restart; floating IP pair and priority: %q",
+			node, len(listed), kept)
 	}
 	if strings.Contains(a.Log(), "gratuitous ARP sent") {
 		t.Errorf("the restarted agent on %s sent a gratuitous ARP (a floating IP it already served):\n%s", node, a.Log())
