@@ -168,6 +168,9 @@ func (a *Agent) Reconcile(ctx context.Context) (Report, error) {
 		a.log.Info("tunnel ports removed", zap.Strings("ports", p.staleTunnels))
 	}
 	phase(&rep.Phases.Tags)
+	if a.routers != nil {
+		a.announceFloatingIPs(ctx, rep)
+	}
 	a.logReconcile(p, done, cfg)
 	rep.Took = time.Since(start)
 	return rep, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -17,6 +18,9 @@ import (
 // ([namespace.Manager] in standalone mode): a separate applier, fed from the same model.
 type RouterNamespaces interface {
 	Apply(ctx context.Context, routers []namespace.Router, fip namespace.FIPState) error
+	// Announce sends the gratuitous ARPs Apply left due, from the fg- devices wired
+	// reports as carrying traffic.
+	Announce(wired func(device string) bool) error
 	// HeldFloatingIPs are the floating IPs the host routes now (FIPInput.Held).
 	HeldFloatingIPs() ([]netip.Addr, error)
 }
@@ -91,4 +95,29 @@ func routerInput(m *northbound.Model, mode northbound.AgentMode) namespace.Input
 		})
 	}
 	return in
+}
+
+// announceFloatingIPs has the router-namespace manager send the gratuitous ARPs of the
+// floating IPs new on this host, from the fg- ports that carry traffic now: bound, on
+// their network's VLAN (their flows are in: the reconcile synced them before the tags),
+// and, when this reconcile tagged them, once ovs-vswitchd has applied the tag. A port the
+// reconcile could not bind yet (no ofport) keeps its announcements for a later reconcile.
+func (a *Agent) announceFloatingIPs(ctx context.Context, rep Report) {
+	applied := sync.OnceValue(func() error { return a.WaitTagsApplied(ctx, rep) })
+	wired := func(device string) bool {
+		tag, ok := rep.Binding.Tags[device]
+		if !ok || tag == state.DeadVLAN {
+			return false
+		}
+		if slices.Contains(rep.Retagged, device) {
+			if err := applied(); err != nil {
+				a.log.Warn("port tags not applied by ovs-vswitchd: gratuitous ARPs wait", zap.Error(err))
+				return false
+			}
+		}
+		return true
+	}
+	if err := a.routers.Announce(wired); err != nil {
+		a.log.Error("floating IP announcements", zap.Error(err))
+	}
 }

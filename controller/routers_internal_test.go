@@ -78,6 +78,7 @@ func (f *fakeRouterNamespaces) Apply(context.Context, []namespace.Router, namesp
 	return nil
 }
 func (f *fakeRouterNamespaces) HeldFloatingIPs() ([]netip.Addr, error) { return f.held, nil }
+func (f *fakeRouterNamespaces) Announce(func(string) bool) error       { return nil }
 
 // TestFloatingIPsWiring checks the agent's floating IP step of a reconcile: the floating IPs
 // of this host's ports are served with allocations from the state directory, one held

@@ -98,8 +98,10 @@ type nsCloud struct {
 	ports []nsPort
 	// snat is the router's enable_snat.
 	snat bool
-	// floatingIPs are the cloud's floating IPs (none yet: see northSouthFloatingIPs).
+	// floatingIPs are the cloud's floating IPs (see northSouthFloatingIPs).
 	floatingIPs []topology.FloatingIP
+	// fip is the VM port of the floating IP (nil: not associated).
+	fip *nsPort
 
 	top    *testing.T // the test the cloud lives for (agents started later outlive subtests)
 	dir    string
@@ -287,11 +289,11 @@ func TestNorthSouthTopology(t *testing.T) {
 }
 
 // TestNorthSouth is issue 15's acceptance test (north-south DVR): real agents on a network
-// node and two compute nodes, real packets between VMs and an external host. SNAT first;
-// the floating-IP checks go in northSouthFloatingIPs.
+// node and two compute nodes, real packets between VMs and an external host. SNAT first,
+// then the floating IPs (northSouthFloatingIPs).
 func TestNorthSouth(t *testing.T) {
 	needsSwitch(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	start := time.Now()
 	c := startNorthSouthCloud(t, ctx)
@@ -304,7 +306,7 @@ func TestNorthSouth(t *testing.T) {
 	}
 	for _, n := range nsNodes {
 		t.Run("agent SIGKILL and restart on "+n.name+" ("+n.mode+") during pings through SNAT: no loss, no change", func(t *testing.T) {
-			c.checkAgentRestart(t, ctx, n.name)
+			c.checkAgentRestart(t, ctx, n.name, c.snatPings())
 		})
 	}
 	t.Run("enable_snat false: no reply, nothing NATed", func(t *testing.T) {
@@ -312,19 +314,6 @@ func TestNorthSouth(t *testing.T) {
 	})
 	northSouthFloatingIPs(t, ctx, c)
 }
-
-// northSouthFloatingIPs is the place of issue 15's floating-IP checks, on the running cloud
-// with SNAT on (as each check leaves it): the external host pings a VM's floating IP and
-// the traffic enters and leaves through that VM's compute node only (its uplink, its fg-
-// MAC) while the VM's own traffic leaves with the floating IP as source; the ARP for the
-// floating IP is answered by that node only, and moves with the floating IP (gratuitous ARP
-// seen); removing the floating IP falls back to SNAT through the network node and leaves
-// nothing behind, re-adding it goes direct again; an agent restart on each compute node
-// during pings through a floating IP loses nothing and changes nothing. They set
-// c.floatingIPs and the fg- ports (network:floatingip_agent_gateway, one per compute node
-// on the external network) in c.ports, call c.write, and reuse the captures of checkSNAT.
-// None is here yet: the floating IPs' apply side is not on main.
-func northSouthFloatingIPs(t *testing.T, ctx context.Context, c *nsCloud) {}
 
 // inSNATNamespace returns a command that runs in the router's snat namespace on the
 // network node.
@@ -417,11 +406,25 @@ func (c *nsCloud) checkSNAT(t *testing.T, ctx context.Context, vm nsPort) {
 	t.Logf("%s → %s: %s", vm.ip, nsExternalIP, strings.Join(evidence, "; "))
 }
 
-// checkAgentRestart SIGKILLs the agent of node while both VMs ping the external host
-// every 100 ms through SNAT, starts it again and checks that no ping was lost and that the
-// new agent changed nothing: 0 flow-mods, 0 changes to the router namespaces, and the
-// same flows on every bridge.
-func (c *nsCloud) checkAgentRestart(t *testing.T, ctx context.Context, node string) {
+// nsPing is a ping of a restart check: from a namespace (run makes its commands) to an
+// address.
+type nsPing struct {
+	from string
+	run  func(context.Context, string, ...string) *exec.Cmd
+	to   string
+}
+
+// snatPings are both VMs pinging the external host through SNAT.
+func (c *nsCloud) snatPings() []nsPing {
+	return []nsPing{{nsVMVLAN.ip, c.vm(nsVMVLAN).Command, nsExternalIP}, {nsVMVXLAN.ip, c.vm(nsVMVXLAN).Command, nsExternalIP}}
+}
+
+// checkAgentRestart SIGKILLs the agent of node while pings run every 100 ms, starts it
+// again and checks that no ping was lost and that the new agent changed nothing: 0
+// flow-mods, 0 changes to the router namespaces, the same flows on every bridge, and the
+// same namespaces, devices, addresses, rules, routes, NAT and allocation files (the
+// node's listing).
+func (c *nsCloud) checkAgentRestart(t *testing.T, ctx context.Context, node string, through []nsPing) {
 	h := c.hosts[node]
 	bridges := []string{"br-int", "br-tun", "br-vlan", "br-ex"}
 	before := map[string]installed{}
@@ -430,11 +433,12 @@ func (c *nsCloud) checkAgentRestart(t *testing.T, ctx context.Context, node stri
 			t.Fatalf("no flows on %s of %s to compare after the restart", br, node)
 		}
 	}
+	listed := c.listing(t, ctx, node)
 	var pings []*streamPing
-	for _, vm := range []nsPort{nsVMVLAN, nsVMVXLAN} {
+	for _, s := range through {
 		// 100 pings every 100 ms: a 10 s window, which the kill and restart must fall in.
-		p := startStreamPing(t, ctx, c.vm(vm).Command, nsExternalIP, 100, 100*time.Millisecond)
-		p.from = vm.ip
+		p := startStreamPing(t, ctx, s.run, s.to, 100, 100*time.Millisecond)
+		p.from = s.from
 		pings = append(pings, p)
 	}
 	for _, p := range pings {
@@ -476,6 +480,23 @@ func (c *nsCloud) checkAgentRestart(t *testing.T, ctx context.Context, node stri
 		if removed, added := changes(before[br], installedByAgent(t, ctx, h, br)); len(removed)+len(added) > 0 {
 			t.Errorf("%s's flows on %s changed across the restart:\n removed:\n%s\n added:\n%s", br, node, lines(removed), lines(added))
 		}
+	}
+	if gone, added := listingDiff(listed, c.listing(t, ctx, node)); len(gone)+len(added) > 0 {
+		t.Errorf("%s's namespaces, devices, addresses, rules, routes, NAT or allocation files changed across the restart:\n gone:\n%s\n new:\n%s", node, lines(gone), lines(added))
+	} else {
+		var kept []string // the floating IPs' pair and priority, in the files and in qrouter-
+		for _, l := range listed {
+			if strings.HasPrefix(l, namespace.LinkLocalFile+": ") || strings.HasPrefix(l, namespace.FIPPriorityFile+": ") ||
+				strings.Contains(l, " rule: ") && strings.Contains(l+" ", fmt.Sprintf(" lookup %d ", namespace.FIPRouteTable)) ||
+				strings.Contains(l, " addr: ") && strings.Contains(l, namespace.RouterToFIPDevicePrefix) {
+				kept = append(kept, l)
+			}
+		}
+		t.Logf("%s's listing (%d lines: namespaces, devices, addresses, rules, routes, NAT, allocation files, flows) is the same after the restart; floating IP pair and priority: %q",
+			node, len(listed), kept)
+	}
+	if strings.Contains(a.Log(), "gratuitous ARP sent") {
+		t.Errorf("the restarted agent on %s sent a gratuitous ARP (a floating IP it already served):\n%s", node, a.Log())
 	}
 }
 

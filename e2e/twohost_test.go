@@ -188,6 +188,14 @@ func TestTwoHostsRealPackets(t *testing.T) {
 // fails the test when it does not (a capture that never started proves nothing).
 func startCapture(t *testing.T, ctx context.Context, run func(context.Context, string, ...string) *exec.Cmd, args ...string) func() string {
 	t.Helper()
+	_, stop := startLiveCapture(t, ctx, run, args...)
+	return stop
+}
+
+// startLiveCapture is startCapture that also returns a function giving what tcpdump printed
+// so far, for a test that waits for a frame to appear.
+func startLiveCapture(t *testing.T, ctx context.Context, run func(context.Context, string, ...string) *exec.Cmd, args ...string) (soFar, stop func() string) {
+	t.Helper()
 	cctx, cancel := context.WithCancel(ctx)
 	cmd := run(cctx, "tcpdump", append([]string{"-U"}, args...)...)
 	out := &lockedBuffer{}
@@ -210,7 +218,7 @@ func startCapture(t *testing.T, ctx context.Context, run func(context.Context, s
 		<-done
 		t.Fatalf("tcpdump %s did not start listening within 10 s: %s", strings.Join(args, " "), errOut.String())
 	}
-	return func() string {
+	return out.String, func() string {
 		// Frames a test waited for have crossed the interface when its ping returned; the
 		// pause lets the kernel hand the last of them to tcpdump's socket, and gives a frame
 		// that must not appear (an isolation check) time to show.

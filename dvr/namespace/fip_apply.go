@@ -2,13 +2,15 @@ package namespace
 
 // The apply side of the floating IPs (see fip.go for what is wanted and why): Manager.Apply
 // builds the fip- namespaces, the rfp-/fpr- pairs, their rules, routes and NAT from a
-// FIPState, and sends the gratuitous ARPs; HeldFloatingIPs reads back which floating IPs
-// this host routes.
+// FIPState and queues the gratuitous ARPs, which Announce sends once the fg- port carries
+// traffic; HeldFloatingIPs reads back which floating IPs this host routes.
 
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -456,27 +458,72 @@ func (a *apply) syncFIPNamespace(p fipNSPlan) {
 	}
 }
 
-// announce sends the gratuitous ARPs of the floating IPs in list that this Apply routed:
-// the first round now, the others in the background (until Close).
-func (a *apply) announce(list []GratuitousARP) {
-	var sent []GratuitousARP
-	for _, g := range list {
-		if !a.routed[g.Address] {
-			continue
+// queue keeps the gratuitous ARPs of the floating IPs in list that this Apply routed until
+// Announce sends them, and drops the ones still kept whose floating IP it no longer routes
+// (removed, or moved away before it was announced). m.mu is held.
+func (a *apply) queue(list []GratuitousARP) {
+	for addr := range a.m.due {
+		if !a.routed[addr] {
+			delete(a.m.due, addr)
 		}
+	}
+	for _, g := range list {
+		if a.routed[g.Address] {
+			a.m.due[g.Address] = g
+		}
+	}
+}
+
+// Announce sends the gratuitous ARPs that Apply left due for the floating IPs it routed,
+// from the fg- devices that wired reports as carrying traffic (plugged by Apply on the dead
+// VLAN, a device only passes frames once the L2 side has bound and tagged its port: a
+// gratuitous ARP sent before is lost, and the external network keeps sending to the
+// floating IP's old host). The first round goes now, two more 2 s apart in the background
+// (until Close), as Neutron's send_ip_addr_adv_notif; the others stay due for a later
+// call. wired is called without the manager's lock held, so it may wait.
+func (m *Manager) Announce(wired func(device string) bool) error {
+	m.mu.Lock()
+	due := slices.Collect(maps.Values(m.due))
+	m.mu.Unlock()
+	slices.SortFunc(due, func(a, b GratuitousARP) int { return a.Address.Compare(b.Address) })
+	ready := map[string]bool{}
+	var now []GratuitousARP
+	for _, g := range due {
+		if _, asked := ready[g.Device]; !asked {
+			ready[g.Device] = wired(g.Device)
+		}
+		if ready[g.Device] {
+			now = append(now, g)
+		}
+	}
+	if len(now) == 0 {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	var sent []GratuitousARP
+	var errs []error
+	for _, g := range now {
+		if m.due[g.Address] != g {
+			continue // Apply changed it meanwhile
+		}
+		delete(m.due, g.Address)
 		if err := sendGratuitousARP(g.Namespace, g.Device, g.Address); err != nil {
-			a.errs = append(a.errs, fmt.Errorf("floating IP %s (%s): gratuitous ARP from %s in %s: %w",
+			errs = append(errs, fmt.Errorf("floating IP %s (%s): gratuitous ARP from %s in %s: %w",
 				g.FloatingIPID, g.Address, g.Device, g.Namespace, err))
 			continue
 		}
-		a.m.log.Info("gratuitous ARP sent", zap.String("floatingip", g.FloatingIPID), zap.Stringer("address", g.Address),
+		m.log.Info("gratuitous ARP sent", zap.String("floatingip", g.FloatingIPID), zap.Stringer("address", g.Address),
 			zap.String("namespace", g.Namespace), zap.String("device", g.Device))
 		sent = append(sent, g)
 	}
 	if len(sent) == 0 || garpRounds < 2 {
-		return
+		return errors.Join(errs...)
 	}
-	m, ctx := a.m, a.m.garpCtx
+	ctx := m.garpCtx
 	m.garps.Add(1)
 	go func() {
 		defer m.garps.Done()
@@ -496,6 +543,7 @@ func (a *apply) announce(list []GratuitousARP) {
 			}
 		}
 	}()
+	return errors.Join(errs...)
 }
 
 // sendGratuitousARP sends, from device dev of namespace nsName, a gratuitous ARP request

@@ -55,7 +55,10 @@ type Manager struct {
 	// interface name), so that each is logged once, not on every Apply.
 	foreign map[string]string
 
-	// garps are the gratuitous ARP rounds still to send after Apply returned; Close
+	// due are the gratuitous ARPs of the floating IPs Apply routed, by address, until
+	// Announce sends them.
+	due map[netip.Addr]GratuitousARP
+	// garps are the gratuitous ARP rounds still to send after Announce returned; Close
 	// cancels them and waits.
 	garpCtx    context.Context
 	garpCancel context.CancelFunc
@@ -70,7 +73,7 @@ func New(db *ovsdb.Client, integrationBridge string, log *zap.Logger) *Manager {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{db: db, bridge: integrationBridge, log: log.Named("router-namespaces"), foreign: map[string]string{},
-		garpCtx: ctx, garpCancel: cancel}
+		due: map[netip.Addr]GratuitousARP{}, garpCtx: ctx, garpCancel: cancel}
 }
 
 // Close stops the manager: later Apply calls fail. Namespaces, devices and br-int ports stay
@@ -93,10 +96,10 @@ func (m *Manager) Close() {
 // iface-status=active and our owner marker; new ports on the dead VLAN 4095 until the L2
 // side tags them), corrects what differs, and removes what it made that is no longer
 // wanted: devices and their br-int ports, permanent neighbours, rules and routes of ours,
-// NAT rules (with their conntrack entries), and whole namespaces marked as ours. It sends
-// the gratuitous ARPs of fip.Announce from fg- once their floating IP is routed (the first
-// round before it returns, two more 2 s apart in the background, as Neutron's
-// send_ip_addr_adv_notif). A router port plugged by someone else is skipped and logged.
+// NAT rules (with their conntrack entries), and whole namespaces marked as ours. The
+// gratuitous ARPs of fip.Announce whose floating IP it routed are left due for Announce,
+// which sends them once the L2 side has tagged fg-'s port. A router port plugged by
+// someone else is skipped and logged.
 // Apply is idempotent and logs how many changes it made; it goes on past a failing router
 // or port and returns every error, each naming its router, network, port or floating IP.
 func (m *Manager) Apply(ctx context.Context, routers []Router, fip FIPState) error {
@@ -146,7 +149,7 @@ func (m *Manager) Apply(ctx context.Context, routers []Router, fip FIPState) err
 	if ctx.Err() == nil {
 		a.removeStalePorts()
 		a.removeStaleHostLinks()
-		a.announce(fip.Announce)
+		a.queue(fip.Announce)
 	}
 	snat := 0
 	for _, r := range a.routers {
