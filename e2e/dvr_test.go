@@ -18,7 +18,7 @@ import (
 	"github.com/dvrflow/dvrflow/topology"
 )
 
-// The DVR cloud of TestDVRRoutedAcrossHosts, rendered per host from the demo's template
+// The DVR cloud of TestDVRRoutedAcrossHosts, rendered per host from a template
 // (testdata/demo/dvr_host.yaml.tmpl, which holds the networks, subnets and router; these
 // constants repeat what the assertions need).
 const (
@@ -115,7 +115,7 @@ func initialDVRCloud() dvrCloud {
 	}
 }
 
-// TestDVRTopologyTemplate checks that the demo's template renders, for every host, a
+// TestDVRTopologyTemplate checks that the template renders, for every host, a
 // topology the agent accepts without a single problem: the VMs of the host under ports, the
 // others under remote_ports, the router interfaces on every host.
 func TestDVRTopologyTemplate(t *testing.T) {
