@@ -38,6 +38,7 @@ type capture struct {
 
 	peer       *neutron.AgentHost
 	peerDVRMAC string
+	peerErr    error // the peer could not be set up (it is not tried twice)
 }
 
 // result is what a scenario's capture says about itself.
@@ -51,22 +52,28 @@ func (c *capture) ensurePeer(ctx context.Context) (*neutron.AgentHost, error) {
 	if c.peer != nil {
 		return c.peer, nil
 	}
+	if c.peerErr != nil {
+		return nil, c.peerErr
+	}
 	h, err := c.cloud.AddHost(ctx, neutron.HostOptions{Name: peerName, LocalIP: underlayIP(0), BridgeMappings: bridgeMappings})
-	if err != nil {
-		return nil, err
+	if err == nil {
+		_, err = h.StartNeutronAgent(ctx, neutron.AgentOptions{FirewallDriver: "openvswitch"})
 	}
-	if _, err := h.StartNeutronAgent(ctx, neutron.AgentOptions{FirewallDriver: "openvswitch"}); err != nil {
-		return nil, err
+	var mac string
+	if err == nil {
+		mac, err = agentDVRMAC(h)
 	}
-	mac, err := agentDVRMAC(h)
 	if err != nil {
-		return nil, err
+		c.peerErr = fmt.Errorf("peer host: %w", err)
+		return nil, c.peerErr
 	}
 	c.peer, c.peerDVRMAC = h, mac
 	return h, nil
 }
 
-var dvrMACLog = regexp.MustCompile(`get_dvr_mac_address_by_host\(\) from plugin: .*'mac_address': '([0-9a-f:]{17})'`)
+// dvrMACLog is the agent's debug line with the answer to get_dvr_mac_address_by_host; the
+// server gives the MAC as netaddr prints it, FA-16-3F-F2-89-1E.
+var dvrMACLog = regexp.MustCompile(`get_dvr_mac_address_by_host\(\) from plugin: .*'mac_address': '([0-9A-Fa-f]{2}(?:[-:][0-9A-Fa-f]{2}){5})'`)
 
 // agentDVRMAC is the DVR MAC neutron-server gave the host's agent, from the agent's log.
 func agentDVRMAC(h *neutron.AgentHost) (string, error) {
@@ -78,7 +85,7 @@ func agentDVRMAC(h *neutron.AgentHost) (string, error) {
 	if len(m) == 0 {
 		return "", fmt.Errorf("no DVR MAC in %s", h.NeutronAgentLog())
 	}
-	return m[len(m)-1][1], nil
+	return strings.ToLower(strings.ReplaceAll(m[len(m)-1][1], "-", ":")), nil
 }
 
 // scenario captures one scenario on a new host and writes its two files.

@@ -93,7 +93,9 @@ func captureAll(out, only string, keep bool) (err error) {
 	}()
 	log.Info("test bed up", zap.Duration("after", time.Since(begin).Round(time.Millisecond)))
 
+	// A scenario that fails is reported at the end; the others are still captured.
 	c := &capture{cloud: cloud, log: log, out: out}
+	var failed []error
 	for i, s := range chosen {
 		t := time.Now()
 		res, err := c.scenario(ctx, s)
@@ -102,12 +104,17 @@ func captureAll(out, only string, keep bool) (err error) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("scenario %s: %w", s.name, err)
+			log.Error("scenario failed", zap.String("scenario", s.name), zap.Error(err))
+			failed = append(failed, fmt.Errorf("scenario %s: %w", s.name, err))
+			if ctx.Err() != nil {
+				break
+			}
+			continue
 		}
 		log.Info("scenario captured", zap.String("scenario", s.name), zap.Int("n", i+1), zap.Int("of", len(chosen)),
 			zap.Int("flows", res.flows), zap.String("per_table", res.perTable),
 			zap.Duration("took", time.Since(t).Round(time.Millisecond)))
 	}
-	log.Info("done", zap.Duration("took", time.Since(begin).Round(time.Second)))
-	return nil
+	log.Info("done", zap.Duration("took", time.Since(begin).Round(time.Second)), zap.Int("failed", len(failed)))
+	return errors.Join(failed...)
 }

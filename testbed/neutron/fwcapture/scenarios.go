@@ -133,7 +133,11 @@ var scenarios = []*scenario{
 				rule("ingress", "IPv4", "tcp", 22, 22, self),
 				rule("ingress", "IPv4", "icmp", 0, 0, self),
 			}
-			if ok, err := r.api.hasExtension(ctx, "address-group"); err != nil {
+			ok, err := r.api.hasExtension(ctx, "address-group")
+			if err == nil && ok {
+				ok, err = r.api.hasExtension(ctx, "security-groups-remote-address-group")
+			}
+			if err != nil {
 				return err
 			} else if ok {
 				ag, err := r.api.createAddressGroup(ctx, "fw-admins", []string{"192.0.2.0/28", "198.51.100.7/32"})
