@@ -64,20 +64,21 @@ var allowed = map[string][]string{
 	"architecture":                   {},
 
 	// The harness.
-	"sandbox":             {"ethtool", "nsthread"},
-	"testbed":             {"ethtool", "northbound", "nsthread", "ovsdb", "sandbox", "topology"},
-	"testbed/rabbitmq":    {"sandbox"},
-	"testbed/neutron":     {"nsthread", "sandbox", "testbed", "testbed/rabbitmq"},
-	"testbed/scenario":    {"controller/config", "inspect", "testbed", "topology"},
-	"bench/topogen":       {"northbound", "topology"},
-	"bench":               {"bench/topogen", "controller", "controller/config", "flows", "inspect", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "testbed/neutron", "topology"},
-	"cmd/dvrflow-demo":    {"dvr/namespace", "northbound", "sandbox", "testbed", "topology"},
-	"cmd/dvrflow-sandbox": {"sandbox"},
-	"cmd/dvrflow-topogen": {"bench/topogen"},
+	"sandbox":                   {"ethtool", "nsthread"},
+	"testbed":                   {"ethtool", "northbound", "nsthread", "ovsdb", "sandbox", "topology"},
+	"testbed/rabbitmq":          {"sandbox"},
+	"testbed/neutron":           {"nsthread", "sandbox", "testbed", "testbed/rabbitmq"},
+	"testbed/neutron/fwcapture": {"northbound", "sandbox", "testbed", "testbed/neutron", "topology"},
+	"testbed/scenario":          {"controller/config", "inspect", "testbed", "topology"},
+	"bench/topogen":             {"northbound", "topology"},
+	"bench":                     {"bench/topogen", "controller", "controller/config", "flows", "inspect", "ovsdb/vswitchd", "sandbox", "startup", "testbed", "testbed/neutron", "topology"},
+	"cmd/dvrflow-demo":          {"dvr/namespace", "northbound", "sandbox", "testbed", "topology"},
+	"cmd/dvrflow-sandbox":       {"sandbox"},
+	"cmd/dvrflow-topogen":       {"bench/topogen"},
 }
 
 // harness are the packages the product must not import, whatever the table says.
-var harness = []string{"sandbox", "testbed", "testbed/rabbitmq", "testbed/neutron", "testbed/scenario", "bench", "bench/topogen", "e2e"}
+var harness = []string{"sandbox", "testbed", "testbed/rabbitmq", "testbed/neutron", "testbed/neutron/fwcapture", "testbed/scenario", "bench", "bench/topogen", "e2e"}
 
 // product reports whether a package is part of what ships (not the harness or a command
 // of the harness).

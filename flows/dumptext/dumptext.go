@@ -116,6 +116,13 @@ var headerFields = map[string]bool{
 	"no_byte_counts": true, "check_overlap": true, "out_port": true, "out_group": true,
 }
 
+// flagFields are the flow flags ovs-ofctl prints, each as a bare word followed by a space,
+// between the header fields and the priority (ofp-flow.c, ofputil_flow_stats_format).
+var flagFields = map[string]bool{
+	"send_flow_rem": true, "check_overlap": true, "reset_counts": true, "no_packet_counts": true,
+	"no_byte_counts": true,
+}
+
 // Tables resolves a table name to its number; nil resolves none.
 type Tables func(name string) (uint8, bool)
 
@@ -161,6 +168,16 @@ func ParseLine(line string, tables Tables) (Flow, error) {
 	}
 	for _, tok := range tokens {
 		tok = strings.TrimSpace(tok)
+		// Flow flags are printed as bare words ended by a space, not a comma:
+		// "table=71, reset_counts priority=110,ct_state=+trk actions=...".
+		for tok != "" {
+			word, rest, _ := strings.Cut(tok, " ")
+			if !flagFields[word] {
+				break
+			}
+			f.Extra = append(f.Extra, word)
+			tok = strings.TrimSpace(rest)
+		}
 		if tok == "" {
 			continue
 		}

@@ -55,6 +55,18 @@ func TestParseLine(t *testing.T) {
 			line:     "cookie=0x5, actions=NORMAL",
 			resolved: true, cookie: 5, priority: DefaultPriority, actions: []string{"NORMAL"},
 		},
+		{
+			// Neutron's openvswitch firewall adds its flows with ovs-ofctl, which sets
+			// reset_counts; ovs-ofctl prints flags ended by a space, not a comma.
+			line:  "cookie=0x6, table=71, reset_counts priority=110,ct_state=+trk actions=ct_clear,resubmit(,71)",
+			table: 71, resolved: true, cookie: 6, priority: 110, match: "ct_state=+trk",
+			actions:  []string{"ct_clear", "resubmit(,71)"},
+			getField: "ct_state", fieldValue: "+trk",
+		},
+		{
+			line:     "cookie=0x7, send_flow_rem check_overlap reset_counts priority=1 actions=drop",
+			resolved: true, cookie: 7, priority: 1, actions: []string{"drop"},
+		},
 	} {
 		t.Run(tc.line[:20], func(t *testing.T) {
 			f, err := ParseLine(tc.line, names)
