@@ -195,6 +195,8 @@ type Port struct {
 	VIFType        string         `json:"binding:vif_type"`
 	VIFDetails     map[string]any `json:"binding:vif_details"`
 	VNICType       string         `json:"binding:vnic_type"`
+	// AllowedAddressPairs are the other addresses (and MACs) the port may send from.
+	AllowedAddressPairs []AddressPair `json:"allowed_address_pairs,omitempty"`
 }
 
 // FixedIP is one address of a port.
@@ -216,6 +218,8 @@ type PortRequest struct {
 	PortSecurity   *bool     `json:"port_security_enabled,omitempty"`
 	SecurityGroups *[]string `json:"security_groups,omitempty"`
 	ProjectID      string    `json:"project_id,omitempty"`
+	// AllowedAddressPairs are other addresses (and MACs) the port may send from.
+	AllowedAddressPairs []AddressPair `json:"allowed_address_pairs,omitempty"`
 }
 
 // PortUpdate changes a port; nil fields stay as they are.

@@ -3,6 +3,7 @@ package neutron
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -149,6 +150,74 @@ func TestClientNoauthRequests(t *testing.T) {
 	}
 	if _, ok := body["mac_address"]; ok {
 		t.Errorf("request body has an empty mac_address: %v", body)
+	}
+}
+
+// TestClientSecurityGroupRequests checks the paths and bodies of the security-group,
+// address-group and extension requests, and the allowed address pairs of a port.
+func TestClientSecurityGroupRequests(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got = append(got, strings.TrimSpace(r.Method+" "+r.URL.RequestURI()+" "+string(body)))
+		answers := map[string]string{
+			"/v2.0/extensions":      `{"extensions":[{"alias":"address-group"}]}`,
+			"/v2.0/security-groups": `{"security_group":{"id":"g1","name":"web","stateful":false,"security_group_rules":[{"id":"r1","direction":"egress","ethertype":"IPv4","protocol":null}]}}`,
+			"/v2.0/address-groups":  `{"address_group":{"id":"a1","name":"admins","addresses":["192.0.2.0/28"]}}`,
+			"/v2.0/ports":           `{"port":{"id":"p1","allowed_address_pairs":[{"ip_address":"10.0.0.200"}]}}`,
+		}
+		if r.Method == http.MethodGet && r.URL.Path == "/v2.0/security-groups" {
+			answers[r.URL.Path] = `{"security_groups":[{"id":"d1","name":"default"}]}`
+		}
+		_, _ = w.Write([]byte(answers[r.URL.Path]))
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c := &Client{BaseURL: srv.URL + "/v2.0", ProjectID: "p"}
+	if ok, err := c.HasExtension(ctx, "address-group"); err != nil || !ok {
+		t.Errorf("HasExtension(address-group) = %v, %v", ok, err)
+	}
+	if ok, err := c.HasExtension(ctx, "stateful-security-group"); err != nil || ok {
+		t.Errorf("HasExtension(stateful-security-group) = %v, %v", ok, err)
+	}
+	g, err := c.CreateSecurityGroup(ctx, "web", nil)
+	if err != nil || g.ID != "g1" || g.Stateful == nil || *g.Stateful || len(g.Rules) != 1 || g.Rules[0].Protocol != nil {
+		t.Errorf("CreateSecurityGroup = %+v, %v", g, err)
+	}
+	stateless := false
+	_, _ = c.CreateSecurityGroup(ctx, "web", &stateless)
+	tcp, port := "tcp", 22
+	if err := c.AddSecurityGroupRule(ctx, "g1", SecurityGroupRule{Direction: "ingress", EtherType: "IPv4", Protocol: &tcp, PortRangeMin: &port}); err != nil {
+		t.Error(err)
+	}
+	if d, err := c.DefaultSecurityGroup(ctx); err != nil || d.ID != "d1" {
+		t.Errorf("DefaultSecurityGroup = %+v, %v", d, err)
+	}
+	if _, err := c.GetSecurityGroup(ctx, "g1"); err != nil {
+		t.Error(err)
+	}
+	if ag, err := c.CreateAddressGroup(ctx, "admins", []string{"192.0.2.0/28"}); err != nil || ag.ID != "a1" || len(ag.Addresses) != 1 {
+		t.Errorf("CreateAddressGroup = %+v, %v", ag, err)
+	}
+	_, _ = c.CreatePort(ctx, PortRequest{NetworkID: "n1"})
+	p, err := c.CreatePort(ctx, PortRequest{NetworkID: "n1", AllowedAddressPairs: []AddressPair{{IPAddress: "10.0.0.200"}}})
+	if err != nil || len(p.AllowedAddressPairs) != 1 || p.AllowedAddressPairs[0].IPAddress != "10.0.0.200" {
+		t.Errorf("CreatePort = %+v, %v", p, err)
+	}
+	want := []string{
+		"GET /v2.0/extensions",
+		"GET /v2.0/extensions",
+		`POST /v2.0/security-groups {"security_group":{"name":"web","project_id":"p"}}`,
+		`POST /v2.0/security-groups {"security_group":{"name":"web","project_id":"p","stateful":false}}`,
+		`POST /v2.0/security-group-rules {"security_group_rule":{"security_group_id":"g1","direction":"ingress","ethertype":"IPv4","protocol":"tcp","port_range_min":22,"project_id":"p"}}`,
+		"GET /v2.0/security-groups?name=default&project_id=p",
+		"GET /v2.0/security-groups/g1",
+		`POST /v2.0/address-groups {"address_group":{"addresses":["192.0.2.0/28"],"name":"admins","project_id":"p"}}`,
+		`POST /v2.0/ports {"port":{"network_id":"n1","project_id":"p"}}`,
+		`POST /v2.0/ports {"port":{"network_id":"n1","project_id":"p","allowed_address_pairs":[{"ip_address":"10.0.0.200"}]}}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -92,8 +93,10 @@ func agentDVRMAC(h *neutron.AgentHost) (string, error) {
 func (c *capture) scenario(ctx context.Context, s *scenario) (*result, error) {
 	idx := slices.Index(scenarios, s) + 1
 	r := &run{c: c, sc: s, idx: idx, project: "fw-" + s.name}
-	r.client = &neutron.Client{BaseURL: c.cloud.Client.BaseURL, ProjectID: r.project}
-	r.api = newAPI(c.cloud.Client, r.project)
+	// The cloud's client, in the scenario's project and with a 60 s request timeout.
+	client := *c.cloud.Client
+	client.ProjectID, client.HTTP = r.project, &http.Client{Timeout: 60 * time.Second}
+	r.client = &client
 	if s.needsPeer {
 		if _, err := c.ensurePeer(ctx); err != nil {
 			return nil, err
@@ -154,9 +157,9 @@ func (c *capture) scenario(ctx context.Context, s *scenario) (*result, error) {
 		}
 	}
 	// Read the ports back: the server's view after binding (security groups, pairs).
-	for _, list := range [][]*port{r.ports, r.remote} {
+	for _, list := range [][]*neutron.Port{r.ports, r.remote} {
 		for i, p := range list {
-			fresh, err := r.api.getPort(ctx, p.ID)
+			fresh, err := r.client.GetPort(ctx, p.ID)
 			if err != nil {
 				return nil, err
 			}

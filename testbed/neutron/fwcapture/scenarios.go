@@ -30,17 +30,16 @@ type run struct {
 	sc      *scenario
 	idx     int
 	project string
-	client  *neutron.Client
-	api     *api
+	client  *neutron.Client // in the scenario's project
 	host    *neutron.AgentHost
 	dvrMAC  string
 
 	networks   []*neutron.Network
 	subnets    []*neutron.Subnet
-	ports      []*port // bound to the host, in plug order
-	remote     []*port // bound to the peer
+	ports      []*neutron.Port // bound to the host, in plug order
+	remote     []*neutron.Port // bound to the peer
 	groups     []string
-	addrGroups []*addrGroup
+	addrGroups []*neutron.AddressGroup
 	routers    []*neutron.Router
 	plugSubnet map[string]*neutron.Subnet // VM port id → the subnet its VM is configured on
 	netOf      map[string]*neutron.Network
@@ -50,8 +49,8 @@ func ptr[T any](v T) *T { return &v }
 
 // rule builds a rule: direction, ethertype, protocol ("" for any), port range (0, 0 for
 // none) and at most one remote ("ip:CIDR", "group:ID" or "ag:ID").
-func rule(direction, ethertype, protocol string, min, max int, remote string) sgRule {
-	r := sgRule{Direction: direction, EtherType: ethertype}
+func rule(direction, ethertype, protocol string, min, max int, remote string) neutron.SecurityGroupRule {
+	r := neutron.SecurityGroupRule{Direction: direction, EtherType: ethertype}
 	if protocol != "" {
 		r.Protocol = ptr(protocol)
 	}
@@ -115,7 +114,7 @@ var scenarios = []*scenario{
 			if err != nil {
 				return err
 			}
-			_, err = r.vm(ctx, 1, n, subs, func(p *portRequest) { p.SecurityGroups = &[]string{g} })
+			_, err = r.vm(ctx, 1, n, subs, func(p *neutron.PortRequest) { p.SecurityGroups = &[]string{g} })
 			return err
 		},
 	},
@@ -129,18 +128,18 @@ var scenarios = []*scenario{
 			if err != nil {
 				return err
 			}
-			rules := []sgRule{
+			rules := []neutron.SecurityGroupRule{
 				rule("ingress", "IPv4", "tcp", 22, 22, self),
 				rule("ingress", "IPv4", "icmp", 0, 0, self),
 			}
-			ok, err := r.api.hasExtension(ctx, "address-group")
+			ok, err := r.client.HasExtension(ctx, "address-group")
 			if err == nil && ok {
-				ok, err = r.api.hasExtension(ctx, "security-groups-remote-address-group")
+				ok, err = r.client.HasExtension(ctx, "security-groups-remote-address-group")
 			}
 			if err != nil {
 				return err
 			} else if ok {
-				ag, err := r.api.createAddressGroup(ctx, "fw-admins", []string{"192.0.2.0/28", "198.51.100.7/32"})
+				ag, err := r.client.CreateAddressGroup(ctx, "fw-admins", []string{"192.0.2.0/28", "198.51.100.7/32"})
 				if err != nil {
 					return err
 				}
@@ -157,13 +156,13 @@ var scenarios = []*scenario{
 			if err != nil {
 				return err
 			}
-			if _, err := r.vm(ctx, 1, n, subs, func(p *portRequest) { p.SecurityGroups = &[]string{members} }); err != nil {
+			if _, err := r.vm(ctx, 1, n, subs, func(p *neutron.PortRequest) { p.SecurityGroups = &[]string{members} }); err != nil {
 				return err
 			}
-			if _, err := r.vm(ctx, 2, n, subs, func(p *portRequest) { p.SecurityGroups = &[]string{db} }); err != nil {
+			if _, err := r.vm(ctx, 2, n, subs, func(p *neutron.PortRequest) { p.SecurityGroups = &[]string{db} }); err != nil {
 				return err
 			}
-			_, err = r.remoteVM(ctx, 1, n, subs, func(p *portRequest) { p.SecurityGroups = &[]string{members} })
+			_, err = r.remoteVM(ctx, 1, n, subs, func(p *neutron.PortRequest) { p.SecurityGroups = &[]string{members} })
 			return err
 		},
 	},
@@ -176,8 +175,8 @@ var scenarios = []*scenario{
 			if err != nil {
 				return err
 			}
-			_, err = r.vm(ctx, 1, n, subs, func(p *portRequest) {
-				p.AllowedAddressPairs = []addressPair{
+			_, err = r.vm(ctx, 1, n, subs, func(p *neutron.PortRequest) {
+				p.AllowedAddressPairs = []neutron.AddressPair{
 					{IPAddress: "10.104.0.200"},
 					{IPAddress: "10.104.0.128/28"},
 					{IPAddress: "10.104.0.201", MACAddress: "fa:16:3e:04:aa:01"},
@@ -195,7 +194,7 @@ var scenarios = []*scenario{
 			if err != nil {
 				return err
 			}
-			_, err = r.vm(ctx, 1, n, subs, func(p *portRequest) {
+			_, err = r.vm(ctx, 1, n, subs, func(p *neutron.PortRequest) {
 				p.PortSecurity = ptr(false)
 				p.SecurityGroups = &[]string{}
 			})
@@ -206,7 +205,7 @@ var scenarios = []*scenario{
 		name:        "stateless",
 		description: "one VM port in a stateless group (stateful false): TCP 22, UDP 53, ICMP any, plus the group's default egress rules",
 		build: func(ctx context.Context, r *run) error {
-			if ok, err := r.api.hasExtension(ctx, "stateful-security-group"); err != nil {
+			if ok, err := r.client.HasExtension(ctx, "stateful-security-group"); err != nil {
 				return err
 			} else if !ok {
 				return fmt.Errorf("%w: no stateful-security-group extension", errSkip)
@@ -223,7 +222,7 @@ var scenarios = []*scenario{
 			if err != nil {
 				return err
 			}
-			_, err = r.vm(ctx, 1, n, subs, func(p *portRequest) { p.SecurityGroups = &[]string{g} })
+			_, err = r.vm(ctx, 1, n, subs, func(p *neutron.PortRequest) { p.SecurityGroups = &[]string{g} })
 			return err
 		},
 	},
@@ -258,7 +257,7 @@ var scenarios = []*scenario{
 				if err != nil {
 					return err
 				}
-				p, err := r.api.getPort(ctx, ifc.PortID)
+				p, err := r.client.GetPort(ctx, ifc.PortID)
 				if err != nil {
 					return err
 				}
@@ -303,8 +302,8 @@ func (r *run) network(ctx context.Context, kind string, seg int, cidrs ...string
 
 // group creates a security group with the rules (a remote of SELF is the group itself) and
 // returns its id.
-func (r *run) group(ctx context.Context, name string, stateful *bool, rules ...sgRule) (string, error) {
-	g, err := r.api.createGroup(ctx, "fw-"+name, stateful)
+func (r *run) group(ctx context.Context, name string, stateful *bool, rules ...neutron.SecurityGroupRule) (string, error) {
+	g, err := r.client.CreateSecurityGroup(ctx, "fw-"+name, stateful)
 	if err != nil {
 		return "", err
 	}
@@ -312,7 +311,7 @@ func (r *run) group(ctx context.Context, name string, stateful *bool, rules ...s
 		if ru.RemoteGroupID != nil && *ru.RemoteGroupID == "SELF" {
 			ru.RemoteGroupID = ptr(g.ID)
 		}
-		if err := r.api.addRule(ctx, g.ID, ru); err != nil {
+		if err := r.client.AddSecurityGroupRule(ctx, g.ID, ru); err != nil {
 			return "", err
 		}
 	}
@@ -334,7 +333,7 @@ func hostAddr(cidr string, n int) string {
 
 // vm creates VM port number n on the network, bound to the scenario's host, with a fixed
 // MAC (fa:16:3e:<scenario>:00:<n>) and address .1n in each subnet; mod adjusts the request.
-func (r *run) vm(ctx context.Context, n int, net *neutron.Network, subs []*neutron.Subnet, mod func(*portRequest)) (*port, error) {
+func (r *run) vm(ctx context.Context, n int, net *neutron.Network, subs []*neutron.Subnet, mod func(*neutron.PortRequest)) (*neutron.Port, error) {
 	p, err := r.createVM(ctx, n, 0, r.host.Name(), net, subs, mod)
 	if err != nil {
 		return nil, err
@@ -344,7 +343,7 @@ func (r *run) vm(ctx context.Context, n int, net *neutron.Network, subs []*neutr
 }
 
 // remoteVM is vm on the peer host (MAC fa:16:3e:<scenario>:01:<n>, address .10n).
-func (r *run) remoteVM(ctx context.Context, n int, net *neutron.Network, subs []*neutron.Subnet, mod func(*portRequest)) (*port, error) {
+func (r *run) remoteVM(ctx context.Context, n int, net *neutron.Network, subs []*neutron.Subnet, mod func(*neutron.PortRequest)) (*neutron.Port, error) {
 	p, err := r.createVM(ctx, n, 1, peerName, net, subs, mod)
 	if err != nil {
 		return nil, err
@@ -353,15 +352,15 @@ func (r *run) remoteVM(ctx context.Context, n int, net *neutron.Network, subs []
 	return p, nil
 }
 
-func (r *run) createVM(ctx context.Context, n, where int, host string, net *neutron.Network, subs []*neutron.Subnet, mod func(*portRequest)) (*port, error) {
-	req := portRequest{PortRequest: neutron.PortRequest{
+func (r *run) createVM(ctx context.Context, n, where int, host string, net *neutron.Network, subs []*neutron.Subnet, mod func(*neutron.PortRequest)) (*neutron.Port, error) {
+	req := neutron.PortRequest{
 		Name:        fmt.Sprintf("fw-%s-vm%d", r.sc.name, n),
 		NetworkID:   net.ID,
 		MACAddress:  fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", r.idx, where, n),
 		DeviceOwner: "compute:nova",
 		DeviceID:    fmt.Sprintf("f%07x-0000-4000-8000-%012x", r.idx, where*256+n),
 		HostID:      host,
-	}}
+	}
 	if where == 1 {
 		req.Name += "-peer"
 	}
@@ -371,7 +370,7 @@ func (r *run) createVM(ctx context.Context, n, where int, host string, net *neut
 	if mod != nil {
 		mod(&req)
 	}
-	p, err := r.api.createPort(ctx, req)
+	p, err := r.client.CreatePort(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +385,7 @@ func (r *run) createVM(ctx context.Context, n, where int, host string, net *neut
 }
 
 // portName is the port's br-int port name, as os-vif and the L3 agent name it.
-func portName(p *port) string {
+func portName(p *neutron.Port) string {
 	if p.DeviceOwner == "network:router_interface_distributed" {
 		return "qr-" + p.ID[:11]
 	}
@@ -394,10 +393,10 @@ func portName(p *port) string {
 }
 
 // plug plugs the port on host h: a VM (veth, os-vif style) or a router's qr- port.
-func (r *run) plug(ctx context.Context, h *neutron.AgentHost, p *port) error {
+func (r *run) plug(ctx context.Context, h *neutron.AgentHost, p *neutron.Port) error {
 	if strings.HasPrefix(p.DeviceOwner, "compute:") {
-		_, err := h.PlugVM(ctx, &p.Port, r.plugSubnet[p.ID], r.netOf[p.NetworkID].MTU)
+		_, err := h.PlugVM(ctx, p, r.plugSubnet[p.ID], r.netOf[p.NetworkID].MTU)
 		return err
 	}
-	return h.PlugInternal(ctx, portName(p), &p.Port)
+	return h.PlugInternal(ctx, portName(p), p)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dvrflow/dvrflow/northbound"
+	"github.com/dvrflow/dvrflow/testbed/neutron"
 	"github.com/dvrflow/dvrflow/topology"
 )
 
@@ -108,7 +109,7 @@ func (r *run) topology(ctx context.Context, byName map[string]int) ([]byte, erro
 		}
 	}
 	for _, id := range ids {
-		g, err := r.api.getGroup(ctx, id)
+		g, err := r.client.GetSecurityGroup(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +125,7 @@ func (r *run) topology(ctx context.Context, byName map[string]int) ([]byte, erro
 	return append(data, '\n'), nil
 }
 
-func fixedIPs(p *port) []topology.FixedIP {
+func fixedIPs(p *neutron.Port) []topology.FixedIP {
 	var out []topology.FixedIP
 	for _, ip := range p.FixedIPs {
 		out = append(out, topology.FixedIP{SubnetID: ip.SubnetID, IPAddress: ip.IPAddress})
@@ -134,7 +135,7 @@ func fixedIPs(p *port) []topology.FixedIP {
 
 // securityGroup converts a group as the API shows it; its rules are sorted by what they
 // say (the API lists them in no stable order), the id last.
-func securityGroup(g *secGroup) topology.SecurityGroup {
+func securityGroup(g *neutron.SecurityGroup) topology.SecurityGroup {
 	out := topology.SecurityGroup{ID: g.ID, Name: g.Name, Stateful: g.Stateful == nil || *g.Stateful}
 	for _, r := range g.Rules {
 		out.Rules = append(out.Rules, topology.SecurityGroupRule{
