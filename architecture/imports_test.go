@@ -65,7 +65,7 @@ var allowed = map[string][]string{
 
 	// The harness.
 	"sandbox":                   {"ethtool", "nsthread"},
-	"testbed":                   {"ethtool", "northbound", "nsthread", "ovsdb", "sandbox", "topology"},
+	"testbed":                   {"controller/config", "ethtool", "northbound", "nsthread", "ovsdb", "sandbox", "topology"},
 	"testbed/rabbitmq":          {"sandbox"},
 	"testbed/neutron":           {"nsthread", "sandbox", "testbed", "testbed/rabbitmq"},
 	"testbed/neutron/fwcapture": {"northbound", "sandbox", "testbed", "testbed/neutron", "topology"},

@@ -12,10 +12,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/sandbox"
-	"github.com/dvrflow/dvrflow/topology"
+	"github.com/dvrflow/dvrflow/testbed"
 )
 
 // The DVR cloud of TestDVRRoutedAcrossHosts, rendered per host from a template
@@ -124,16 +123,10 @@ func TestDVRTopologyTemplate(t *testing.T) {
 	c.VMs = append(c.VMs, dvrVMData("b3", "compute2", "b", 3))
 	for _, host := range []string{"compute1", "compute2", "compute3"} {
 		t.Run(host, func(t *testing.T) {
-			topo, err := topology.Parse(c.render(t, host))
+			cfg, valid, problems, err := testbed.AgentTopology(c.render(t, host))
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := config.DefaultConfig()
-			cfg.ApplyHost(topo.Snapshot().Host)
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			valid, problems := topo.Validate(cfg.Env())
 			for _, p := range problems {
 				t.Errorf("problem: %s", p)
 			}

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/dvr/namespace"
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/sandbox"
@@ -254,16 +253,10 @@ func TestNorthSouthTopology(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				topo, err := topology.Parse(data)
+				cfg, m, problems, err := testbed.AgentTopology(data)
 				if err != nil {
 					t.Fatal(err)
 				}
-				cfg := config.DefaultConfig()
-				cfg.ApplyHost(topo.Snapshot().Host)
-				if err := cfg.Validate(); err != nil {
-					t.Fatal(err)
-				}
-				m, problems := topo.Validate(cfg.Env())
 				for _, p := range problems {
 					t.Errorf("problem: %s", p)
 				}

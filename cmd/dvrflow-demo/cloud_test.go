@@ -5,8 +5,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/dvrflow/dvrflow/controller/config"
-	"github.com/dvrflow/dvrflow/topology"
+	"github.com/dvrflow/dvrflow/testbed"
 )
 
 // TestDemoTopologies checks, without a switch, that the topology the demo writes for every
@@ -20,16 +19,10 @@ func TestDemoTopologies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			topo, err := topology.Parse(data)
+			cfg, m, problems, err := testbed.AgentTopology(data)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := config.DefaultConfig()
-			cfg.ApplyHost(topo.Snapshot().Host)
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			m, problems := topo.Validate(cfg.Env())
 			for _, p := range problems {
 				t.Errorf("problem: %s", p)
 			}
