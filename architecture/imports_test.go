@@ -38,6 +38,7 @@ var allowed = map[string][]string{
 	"l2":                             {"flows", "northbound", "state"},
 	"dvr":                            {"flows", "northbound", "state"},
 	"tunnels":                        {"flows", "northbound", "state"},
+	"firewall":                       {"flows", "northbound", "state"},
 	"pipeline":                       {"dvr", "flows", "l2", "state", "tunnels"},
 	"flows":                          {"flows/ofconn"},
 	"flows/ofconn":                   {},
