@@ -84,27 +84,19 @@ func FIPNamespaceName(networkID string) string { return FIPNamespacePrefix + net
 
 // FIPGatewayDeviceName is the floating IP agent gateway device: fg-<first 11 characters of
 // the port id> (FipNamespace.get_ext_device_name).
-func FIPGatewayDeviceName(portID string) string { return fipDeviceName(FIPGatewayDevicePrefix, portID) }
+func FIPGatewayDeviceName(portID string) string { return deviceName(FIPGatewayDevicePrefix, portID) }
 
 // RouterToFIPDeviceName is a router's veth end in qrouter-: rfp-<first 10 characters of the
 // router id> (get_rtr_ext_device_name; Neutron cuts every device name at 14 characters, so a
 // four-character prefix leaves 10).
 func RouterToFIPDeviceName(routerID string) string {
-	return fipDeviceName(RouterToFIPDevicePrefix, routerID)
+	return deviceName(RouterToFIPDevicePrefix, routerID)
 }
 
 // FIPToRouterDeviceName is a router's veth end in fip-: fpr-<first 10 characters of the
 // router id> (get_int_device_name).
 func FIPToRouterDeviceName(routerID string) string {
-	return fipDeviceName(FIPToRouterDevicePrefix, routerID)
-}
-
-func fipDeviceName(prefix, id string) string {
-	n := prefix + id
-	if len(n) > deviceNameLen {
-		n = n[:deviceNameLen]
-	}
-	return n
+	return deviceName(FIPToRouterDevicePrefix, routerID)
 }
 
 // FIPInput is what DesiredFIP reads: the model as validated (northbound.Validate fills in

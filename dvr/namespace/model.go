@@ -105,8 +105,10 @@ func GatewayDeviceName(portID string) string { return deviceName(GatewayDevicePr
 // sg-<first 11 characters of the port id>.
 func SNATDeviceName(portID string) string { return deviceName(SNATDevicePrefix, portID) }
 
-func deviceName(prefix, portID string) string {
-	n := prefix + portID
+// deviceName is prefix and as much of id (a port's or a router's) as Neutron's 14-character
+// device names leave.
+func deviceName(prefix, id string) string {
+	n := prefix + id
 	if len(n) > deviceNameLen {
 		n = n[:deviceNameLen]
 	}
