@@ -11,8 +11,10 @@
 package state
 
 import (
+	"cmp"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/dvrflow/dvrflow/northbound"
 )
@@ -36,6 +38,18 @@ type Node struct {
 	// FDB is the l2population forwarding database, per network and remote VTEP, sorted by
 	// (NetworkID, RemoteIP).
 	FDB []FDB
+	// SecurityGroups are the security groups the firewall filters with (Host.Firewall): those
+	// of this node's ports and those their rules name as remote groups, sorted by ID. A group
+	// the source withheld (a bad rule) is here in the last valid version the agent saw, or
+	// absent when it never saw one (see Port.FirewallBlocked).
+	SecurityGroups []SecurityGroup
+	// AddressGroups are the address groups the rules of SecurityGroups name, sorted by ID.
+	AddressGroups []AddressGroup
+	// GroupMembers are, per security group id, the addresses of its member ports on every
+	// host (fixed IPs as host prefixes and allowed address pairs), sorted, without
+	// duplicates: the remote addresses of rules whose remote group it is. Only groups some
+	// rule of SecurityGroups names as its remote group are here.
+	GroupMembers map[string][]netip.Prefix
 }
 
 // Host is this node's agent settings, as effective values (defaults, config, topology host
@@ -63,8 +77,15 @@ type Host struct {
 	ARPResponder bool
 	// DVRMAC is this host's DVR MAC; nil without DVR.
 	DVRMAC net.HardwareAddr
-	// PreventARPSpoofing installs tables 24/25 protection.
+	// PreventARPSpoofing installs tables 24/25 protection. It is off when Firewall is on:
+	// the firewall's table 71 does that job, as with Neutron's openvswitch driver.
 	PreventARPSpoofing bool
+	// Firewall is Neutron's openvswitch firewall driver with enable_security_group on:
+	// ports with port security are filtered by their security groups (tables 60, 71–94).
+	Firewall bool
+	// PermittedEthertypes are [securitygroup] permitted_ethertypes: ethertypes other than
+	// IPv4, IPv6 and ARP that a filtered port may send (table 71 passes them to table 73).
+	PermittedEthertypes []uint16
 }
 
 // Tunnelling reports whether br-tun is in use.
@@ -116,6 +137,9 @@ type (
 	RemoteHost  = northbound.RemoteHost
 	FDB         = northbound.FDB
 	FDBEntry    = northbound.FDBEntry
+	// SecurityGroup and AddressGroup are validated groups of the model.
+	SecurityGroup = northbound.SecurityGroup
+	AddressGroup  = northbound.AddressGroup
 )
 
 // Port is a port bound on br-int.
@@ -131,6 +155,13 @@ type Port struct {
 	FixedIPs            []FixedIP
 	AllowedAddressPairs []AddressPair
 	PortSecurity        bool
+	// SecurityGroups are the ids of the port's security groups, sorted.
+	SecurityGroups []string
+	// FirewallBlocked is set when the firewall is on and one of the port's groups is
+	// neither valid nor known in a previous valid version (Node.SecurityGroups lacks it):
+	// the port's traffic enters its firewall and matches no rule, so nothing passes until
+	// the group is valid. Nothing opens up because of a bad rule.
+	FirewallBlocked bool
 	// Dead ports (admin_state_up false) carry DeadVLAN and a drop flow.
 	Dead   bool
 	OFPort uint32
@@ -182,4 +213,22 @@ func (n *Node) Subnet(id string) (*Subnet, bool) {
 		}
 	}
 	return nil, false
+}
+
+// SecurityGroup returns the security group with the given id (SecurityGroups is sorted).
+func (n *Node) SecurityGroup(id string) (*SecurityGroup, bool) {
+	i, ok := slices.BinarySearchFunc(n.SecurityGroups, id, func(g SecurityGroup, id string) int { return cmp.Compare(g.ID, id) })
+	if !ok {
+		return nil, false
+	}
+	return &n.SecurityGroups[i], true
+}
+
+// AddressGroup returns the address group with the given id (AddressGroups is sorted).
+func (n *Node) AddressGroup(id string) (*AddressGroup, bool) {
+	i, ok := slices.BinarySearchFunc(n.AddressGroups, id, func(g AddressGroup, id string) int { return cmp.Compare(g.ID, id) })
+	if !ok {
+		return nil, false
+	}
+	return &n.AddressGroups[i], true
 }
