@@ -34,7 +34,7 @@ func everyKind(cookie uint64) []Flow {
 		{Kind: LearnLoad, Dst: Whole(FieldTunnelID), Src: Whole(FieldTunnelID)},
 		{Kind: LearnOutput, Src: Whole(FieldInPort)},
 	}}
-	return []Flow{
+	return append([]Flow{
 		f(0, 65535, Match{}.VLAN(4095)),
 		f(0, 0, Match{}, GotoTable{59}),
 		f(60, 3, Match{}, Normal()),
@@ -75,5 +75,66 @@ func everyKind(cookie uint64) []Flow {
 		f(62, 10, Match{}.InPort(2).EthSrc(mac("fa:16:3e:00:01:01")).EthDstMasked(mac("00:00:00:00:00:00"), mac("01:00:00:00:00:00")), PushVLAN{}, SetVLANVID(3), Output{1}),
 		f(23, 0, Match{}),
 		f(30, 0, Match{}, Output{PortLocal}),
+	}, firewallKinds(cookie)...)
+}
+
+// firewallKinds returns flows in the shapes Neutron's OVS firewall writes (tables 60, 71–94
+// of testdata/neutron/firewall/*.flows): conntrack matches and actions, conjunctions,
+// transport port ranges. Each ct action's match has an IP Ethernet type, as OVS requires.
+func firewallKinds(cookie uint64) []Flow {
+	f := func(table uint8, prio uint16, m Match, acts ...Action) Flow {
+		return Flow{Table: table, Priority: prio, Cookie: cookie, Match: m, Actions: acts}
+	}
+	reg := func(n int, v uint32) Action { return SetField{Field: Reg(n), Value: putBE(uint64(v), 4)} }
+	markOne := SetField{Field: FieldCTMark, Value: []byte{0, 0, 0, 1}}
+	estNotRelRpl := Match{}.CTState(CTEst, CTRel|CTRpl)
+	newNotEst := Match{}.CTState(CTNew, CTEst)
+	vm := mac("fa:16:3e:02:00:01")
+	return []Flow{
+		f(60, 100, Match{}.InPort(3), reg(5, 3), reg(6, 1), Resubmit{71}),
+		f(71, 110, Match{}.CTState(CTTrk, 0), CTClear{}, Resubmit{71}),
+		f(71, 65, Match{}.IPv4().Reg(5, 3).InPort(3).EthSrc(vm).IPv4Src(pfx("10.102.0.11")), CTRecirc(IntRulesEgress, 6)),
+		f(71, 65, Match{}.IPv6().Reg(5, 3).InPort(3).EthSrc(vm).IPv6Src(pfx("fd00:102::b")), CTRecirc(IntRulesEgress, 6)),
+		f(71, 10, Match{}.Reg(5, 3).InPort(3), CTClear{}, Resubmit{93}),
+		f(72, 77, estNotRelRpl.UDPv4().Reg(5, 3).IPv4Dst(pfx("192.0.2.0/24")).UDPDst(123), Resubmit{73}),
+		f(72, 77, newNotEst.UDPv4().Reg(5, 3).IPv4Dst(pfx("192.0.2.0/24")).UDPDst(123), Resubmit{73}),
+		f(72, 50, Match{}.CTMark(1).Reg(5, 3), Resubmit{93}),
+		f(72, 50, Match{}.CTState(CTEst|CTRpl, CTRel).CTZone(1).CTMark(0).Reg(5, 3), Resubmit{94}),
+		f(72, 50, Match{}.CTState(CTInv|CTTrk, 0), Resubmit{93}),
+		f(72, 50, Match{}.CTState(CTRel, CTNew|CTEst|CTInv).CTZone(1).CTMark(0).Reg(5, 3), Resubmit{94}),
+		f(72, 40, Match{}.CTState(CTEst, 0).IPv4().Reg(5, 3), CTCommit(6, markOne)),
+		f(72, 40, Match{}.CTState(CTEst, 0).IPv6().Reg(5, 3), CTCommit(6, markOne)),
+		f(72, 40, Match{}.CTState(0, CTEst).Reg(5, 3), Resubmit{93}),
+		f(73, 90, newNotEst.IPv6().Reg(5, 3), CTCommit(6), Resubmit{91}),
+		f(81, 90, Match{}.CTState(0, CTTrk).IPv4().Reg(5, 3), CTRecirc(IntRulesIngress, 6)),
+		f(81, 80, Match{}.CTState(CTTrk, 0).Reg(5, 3), Resubmit{82}),
+		f(82, 77, estNotRelRpl.ICMPv4().Reg(5, 3).ICMPType(8).ICMPCode(0), Output{3}),
+		f(82, 77, newNotEst.ICMPv4().Reg(5, 3).ICMPType(8).ICMPCode(0), CTCommit(6), Output{3}, Resubmit{92}),
+		f(82, 77, estNotRelRpl.ICMPv6().Reg(5, 3).ICMPType(128), Output{3}),
+		f(82, 77, estNotRelRpl.ICMPv6().Reg(5, 3).ICMPType(1).ICMPCode(4), Output{3}),
+		f(82, 77, estNotRelRpl.IPv4().Reg(5, 3).IPProto(47), Output{3}),
+		f(82, 77, newNotEst.IPv4().Reg(5, 3).IPProto(47), CTCommit(6), Output{3}, Resubmit{92}),
+		f(82, 77, estNotRelRpl.TCPv4().Reg(5, 3), Output{3}),
+		f(82, 77, estNotRelRpl.TCPv4().Reg(5, 3).TCPDstMasked(0x1f40, 0xffc0), Output{3}),
+		f(82, 77, newNotEst.TCPv4().Reg(5, 3).TCPDstMasked(0x1f80, 0xfff0), CTCommit(6), Output{3}, Resubmit{92}),
+		f(82, 77, estNotRelRpl.TCPv4().Reg(5, 3).IPv4Src(pfx("10.20.0.0/16")).TCPDst(3306), Output{3}),
+		f(82, 77, estNotRelRpl.TCPv6().Reg(5, 3).TCPDst(443), Output{3}),
+		f(82, 77, estNotRelRpl.TCPv4().Reg(5, 3).TCPSrcMasked(0x400, 0xfc00), Output{3}),
+		f(82, 77, estNotRelRpl.UDPv4().Reg(5, 3).UDPDst(53), Output{3}),
+		f(82, 77, estNotRelRpl.UDPv4().Reg(5, 3).UDPSrcMasked(0x800, 0xf800).UDPDstMasked(0x1000, 0xff00), Output{3}),
+		f(82, 77, estNotRelRpl.UDPv6().Reg(5, 3).UDPDstMasked(0x20, 0xfff0), Output{3}),
+		f(82, 77, estNotRelRpl.SCTPv4().Reg(5, 3).SCTPDst(5000), Output{3}),
+		f(82, 77, estNotRelRpl.SCTPv4().Reg(5, 3).SCTPSrc(7).SCTPDstMasked(0x1f40, 0xffc0), Output{3}),
+		f(82, 77, estNotRelRpl.SCTPv6().Reg(5, 3).SCTPSrcMasked(0x400, 0xfc00), Output{3}),
+		f(82, 71, estNotRelRpl.IPv4().Reg(6, 1).IPv4Src(pfx("10.103.0.101")), Conjunction{ID: 22, Clause: 1, NClauses: 2}, Conjunction{ID: 38, Clause: 1, NClauses: 2}),
+		f(82, 71, estNotRelRpl.IPv6().Reg(6, 1).IPv6Src(pfx("fd00:104::200")), Conjunction{ID: 24, Clause: 1, NClauses: 2}),
+		f(82, 71, estNotRelRpl.TCPv4().Reg(5, 3).TCPDst(22), Conjunction{ID: 22, Clause: 2, NClauses: 2}),
+		f(82, 71, newNotEst.TCPv4().Reg(5, 3).TCPDst(22), Conjunction{ID: 23, Clause: 2, NClauses: 2}),
+		f(82, 70, estNotRelRpl.ConjID(22).IPv4().Reg(5, 3), reg(7, 0x16), Output{3}),
+		f(82, 70, newNotEst.ConjID(23).IPv4().Reg(5, 3), reg(7, 0x17), CTCommit(6), Output{3}, Resubmit{92}),
+		f(82, 60, Match{}.with(FieldCTState, putBE(uint64(CTEst|CTTrk), 4), nil).IPv4().Reg(5, 3), CT{Recirc: true, Table: 91, ZoneImm: 5}),
+		f(82, 60, Match{}.CTState(CTNew|CTTrk, CTInv).IPv6().Reg(5, 3), CT{Commit: true}),
+		f(82, 60, Match{}.CTMark(0x12345678).CTZone(4000).IPv4().Reg(5, 3), CT{Commit: true, ZoneImm: 7, Exec: []Action{SetField{Field: FieldCTMark, Value: []byte{0, 0, 0, 0}}}}),
+		f(91, 100, Match{}.CTState(CTNew, CTEst).Reg(5, 4).IPv4(), CT{Commit: true, Recirc: true, Table: 92, Zone: Subfield{Field: Reg(6), Ofs: 16, Bits: 16}}),
 	}
 }

@@ -38,6 +38,9 @@ const (
 	CategoryL2popUnicast             // install_unicast_to_tun: object: "network id/MAC"
 	CategoryARPResponder             // install_arp_responder: object: "network id/IP"
 	CategoryTest                     // flows written by tests and benchmarks
+	// Appended after CategoryTest: values already written into switches stay as they are.
+	CategoryFirewall       // Neutron's OVS firewall, one port's flows (tables 60–94); object: port id
+	CategoryFirewallRemote // a remote security group's or address group's addresses on one network, shared by the ports that use it; object: "network id/group id"
 )
 
 // categories holds each category's name and what its cookie's object is.
@@ -56,6 +59,8 @@ var categories = [...]struct{ name, object string }{
 	CategoryL2popUnicast:    {"l2pop-unicast", "network/MAC"},
 	CategoryARPResponder:    {"arp-responder", "network/IP"},
 	CategoryTest:            {"test", "test object"},
+	CategoryFirewall:        {"firewall", "port"},
+	CategoryFirewallRemote:  {"firewall-remote", "network/remote group"},
 }
 
 // String returns the category's name ("dvr-mac"), or "category-N" for a value this

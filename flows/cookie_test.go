@@ -67,7 +67,8 @@ func TestDescribeCookie(t *testing.T) {
 // (a CLI parses them back).
 func TestCategoriesAreDescribed(t *testing.T) {
 	seen := map[string]Category{}
-	for c := CategoryUnknown; c <= CategoryTest; c++ {
+	last := CategoryFirewallRemote // the last category this version knows
+	for c := CategoryUnknown; c <= last; c++ {
 		name := c.String()
 		if name == fmt.Sprintf("category-%d", uint8(c)) || c.Object() == "" {
 			t.Errorf("category %d has no name or object kind", uint8(c))
@@ -77,7 +78,25 @@ func TestCategoriesAreDescribed(t *testing.T) {
 		}
 		seen[name] = c
 	}
-	if got := Category(CategoryTest + 1).String(); got != fmt.Sprintf("category-%d", uint8(CategoryTest+1)) {
+	if got := Category(last + 1).String(); got != fmt.Sprintf("category-%d", uint8(last+1)) {
 		t.Errorf("unknown category renders as %q", got)
+	}
+}
+
+// Category values are written into switches: they never change. New ones are appended.
+func TestCategoryValuesAreStable(t *testing.T) {
+	for c, want := range map[Category]uint8{
+		CategoryUnknown: 0, CategoryBaseline: 1, CategoryPort: 4, CategoryARPResponder: 12, CategoryTest: 13,
+		CategoryFirewall: 14, CategoryFirewallRemote: 15,
+	} {
+		if uint8(c) != want {
+			t.Errorf("category %s = %d, want %d", c, uint8(c), want)
+		}
+	}
+	if CategoryFirewall.String() != "firewall" || CategoryFirewall.Object() != "port" {
+		t.Errorf("firewall category: %q %q", CategoryFirewall, CategoryFirewall.Object())
+	}
+	if CategoryFirewallRemote.String() != "firewall-remote" || CategoryFirewallRemote.Object() != "network/remote group" {
+		t.Errorf("firewall-remote category: %q %q", CategoryFirewallRemote, CategoryFirewallRemote.Object())
 	}
 }

@@ -80,6 +80,34 @@ func libOpenflowAction(a Action) (of.Action, error) {
 		return of.NewNXActionRegLoad(ofsNbits, headerField(a.Dst.Field), a.Value), nil
 	case Learn:
 		return a.ofAction(), nil
+	case CT:
+		ct := of.NewNXActionConnTrack()
+		if a.Commit {
+			ct.Commit()
+		}
+		if a.Recirc {
+			ct.Table(a.Table)
+		}
+		if a.Zone.Field != nil {
+			ct.ZoneRange(headerField(a.Zone.Field), of.NewNXRangeByOfsNBits(a.Zone.Ofs, a.Zone.nBits()))
+		} else {
+			ct.ZoneImm(a.ZoneImm)
+		}
+		for _, e := range a.Exec {
+			sub, err := libOpenflowAction(e)
+			if err != nil {
+				return nil, err
+			}
+			ct.AddAction(sub)
+		}
+		return ct, nil
+	case Conjunction:
+		return of.NewNXActionConjunction(a.Clause-1, a.NClauses, a.ID), nil
+	case CTClear:
+		// libOpenflow has no ct_clear: a Nicira header padded to 16 bytes.
+		h := of.NewNxActionHeader(of.NXAST_CT_CLEAR)
+		h.Length = 16
+		return &paddedNXAction{h}, nil
 	}
 	return nil, fmt.Errorf("no libOpenflow encoding for %T", a)
 }
@@ -153,4 +181,14 @@ func BenchmarkAppendInstructions(b *testing.B) {
 			buf, _ = f.AppendInstructions(buf[:0])
 		}
 	}
+}
+
+// paddedNXAction is a bare Nicira action header padded to its Length (ct_clear).
+type paddedNXAction struct{ *of.NXActionHeader }
+
+func (a *paddedNXAction) Len() uint16 { return a.Length }
+
+func (a *paddedNXAction) MarshalBinary() ([]byte, error) {
+	h, err := a.NXActionHeader.MarshalBinary()
+	return append(h, make([]byte, int(a.Length)-len(h))...), err
 }

@@ -50,34 +50,42 @@ const (
 // The fields dvrflow uses. The order of this list is the canonical order of TLVs in an
 // encoded Match (sorted by class, then field number).
 var (
-	FieldNXMInPort   = &Field{name: "in_port", nxmName: "NXM_OF_IN_PORT", class: classNXM0, field: 0, bytes: 2, bits: 16, format: formatPort}
-	FieldVLANTCI     = &Field{name: "vlan_tci", nxmName: "NXM_OF_VLAN_TCI", class: classNXM0, field: 4, bytes: 2, bits: 16, format: formatHex, maskable: true}
-	FieldInPort      = &Field{name: "in_port", nxmName: "OXM_OF_IN_PORT", class: classOXMOF, field: 0, bytes: 4, bits: 32, format: formatPort}
-	FieldMetadata    = &Field{name: "metadata", nxmName: "OXM_OF_METADATA", class: classOXMOF, field: 2, bytes: 8, bits: 64, format: formatHex, maskable: true}
-	FieldEthDst      = &Field{name: "eth_dst", nxmName: "NXM_OF_ETH_DST", class: classOXMOF, field: 3, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 0, nxField: 1, hasNX: true}
-	FieldEthSrc      = &Field{name: "eth_src", nxmName: "NXM_OF_ETH_SRC", class: classOXMOF, field: 4, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 0, nxField: 2, hasNX: true}
-	FieldEthType     = &Field{name: "eth_type", nxmName: "NXM_OF_ETH_TYPE", class: classOXMOF, field: 5, bytes: 2, bits: 16, format: formatHex, nxClass: 0, nxField: 3, hasNX: true}
-	FieldVLANVID     = &Field{name: "vlan_vid", nxmName: "OXM_OF_VLAN_VID", class: classOXMOF, field: 6, bytes: 2, bits: 13, format: formatDecimal, maskable: true}
-	FieldIPProto     = &Field{name: "nw_proto", nxmName: "NXM_OF_IP_PROTO", class: classOXMOF, field: 10, bytes: 1, bits: 8, format: formatDecimal, nxClass: 0, nxField: 6, hasNX: true}
-	FieldIPv4Src     = &Field{name: "ip_src", nxmName: "NXM_OF_IP_SRC", class: classOXMOF, field: 11, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 7, hasNX: true}
-	FieldIPv4Dst     = &Field{name: "ip_dst", nxmName: "NXM_OF_IP_DST", class: classOXMOF, field: 12, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 8, hasNX: true}
-	FieldTCPSrc      = &Field{name: "tcp_src", nxmName: "NXM_OF_TCP_SRC", class: classOXMOF, field: 13, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 9, hasNX: true}
-	FieldTCPDst      = &Field{name: "tcp_dst", nxmName: "NXM_OF_TCP_DST", class: classOXMOF, field: 14, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 10, hasNX: true}
-	FieldUDPSrc      = &Field{name: "udp_src", nxmName: "NXM_OF_UDP_SRC", class: classOXMOF, field: 15, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 11, hasNX: true}
-	FieldUDPDst      = &Field{name: "udp_dst", nxmName: "NXM_OF_UDP_DST", class: classOXMOF, field: 16, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 12, hasNX: true}
-	FieldICMPv4Type  = &Field{name: "icmp_type", nxmName: "NXM_OF_ICMP_TYPE", class: classOXMOF, field: 19, bytes: 1, bits: 8, format: formatDecimal, nxClass: 0, nxField: 13, hasNX: true}
-	FieldICMPv4Code  = &Field{name: "icmp_code", nxmName: "NXM_OF_ICMP_CODE", class: classOXMOF, field: 20, bytes: 1, bits: 8, format: formatDecimal, nxClass: 0, nxField: 14, hasNX: true}
-	FieldARPOp       = &Field{name: "arp_op", nxmName: "NXM_OF_ARP_OP", class: classOXMOF, field: 21, bytes: 2, bits: 16, format: formatDecimal, nxClass: 0, nxField: 15, hasNX: true}
-	FieldARPSPA      = &Field{name: "arp_spa", nxmName: "NXM_OF_ARP_SPA", class: classOXMOF, field: 22, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 16, hasNX: true}
-	FieldARPTPA      = &Field{name: "arp_tpa", nxmName: "NXM_OF_ARP_TPA", class: classOXMOF, field: 23, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 17, hasNX: true}
-	FieldARPSHA      = &Field{name: "arp_sha", nxmName: "NXM_NX_ARP_SHA", class: classOXMOF, field: 24, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 1, nxField: 17, hasNX: true}
-	FieldARPTHA      = &Field{name: "arp_tha", nxmName: "NXM_NX_ARP_THA", class: classOXMOF, field: 25, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 1, nxField: 18, hasNX: true}
-	FieldIPv6Src     = &Field{name: "ipv6_src", nxmName: "NXM_NX_IPV6_SRC", class: classOXMOF, field: 26, bytes: 16, bits: 128, format: formatIPv6, maskable: true, nxClass: 1, nxField: 19, hasNX: true}
-	FieldIPv6Dst     = &Field{name: "ipv6_dst", nxmName: "NXM_NX_IPV6_DST", class: classOXMOF, field: 27, bytes: 16, bits: 128, format: formatIPv6, maskable: true, nxClass: 1, nxField: 20, hasNX: true}
-	FieldICMPv6Type  = &Field{name: "icmpv6_type", nxmName: "NXM_NX_ICMPV6_TYPE", class: classOXMOF, field: 29, bytes: 1, bits: 8, format: formatDecimal, nxClass: 1, nxField: 21, hasNX: true}
-	FieldICMPv6Code  = &Field{name: "icmpv6_code", nxmName: "NXM_NX_ICMPV6_CODE", class: classOXMOF, field: 30, bytes: 1, bits: 8, format: formatDecimal, nxClass: 1, nxField: 22, hasNX: true}
-	FieldNDTarget    = &Field{name: "nd_target", nxmName: "NXM_NX_ND_TARGET", class: classOXMOF, field: 31, bytes: 16, bits: 128, format: formatIPv6, maskable: true, nxClass: 1, nxField: 23, hasNX: true}
-	FieldTunnelID    = &Field{name: "tun_id", nxmName: "NXM_NX_TUN_ID", class: classOXMOF, field: 38, bytes: 8, bits: 64, format: formatHex, maskable: true, nxClass: 1, nxField: 16, hasNX: true}
+	FieldNXMInPort  = &Field{name: "in_port", nxmName: "NXM_OF_IN_PORT", class: classNXM0, field: 0, bytes: 2, bits: 16, format: formatPort}
+	FieldVLANTCI    = &Field{name: "vlan_tci", nxmName: "NXM_OF_VLAN_TCI", class: classNXM0, field: 4, bytes: 2, bits: 16, format: formatHex, maskable: true}
+	FieldInPort     = &Field{name: "in_port", nxmName: "OXM_OF_IN_PORT", class: classOXMOF, field: 0, bytes: 4, bits: 32, format: formatPort}
+	FieldMetadata   = &Field{name: "metadata", nxmName: "OXM_OF_METADATA", class: classOXMOF, field: 2, bytes: 8, bits: 64, format: formatHex, maskable: true}
+	FieldEthDst     = &Field{name: "eth_dst", nxmName: "NXM_OF_ETH_DST", class: classOXMOF, field: 3, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 0, nxField: 1, hasNX: true}
+	FieldEthSrc     = &Field{name: "eth_src", nxmName: "NXM_OF_ETH_SRC", class: classOXMOF, field: 4, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 0, nxField: 2, hasNX: true}
+	FieldEthType    = &Field{name: "eth_type", nxmName: "NXM_OF_ETH_TYPE", class: classOXMOF, field: 5, bytes: 2, bits: 16, format: formatHex, nxClass: 0, nxField: 3, hasNX: true}
+	FieldVLANVID    = &Field{name: "vlan_vid", nxmName: "OXM_OF_VLAN_VID", class: classOXMOF, field: 6, bytes: 2, bits: 13, format: formatDecimal, maskable: true}
+	FieldIPProto    = &Field{name: "nw_proto", nxmName: "NXM_OF_IP_PROTO", class: classOXMOF, field: 10, bytes: 1, bits: 8, format: formatDecimal, nxClass: 0, nxField: 6, hasNX: true}
+	FieldIPv4Src    = &Field{name: "ip_src", nxmName: "NXM_OF_IP_SRC", class: classOXMOF, field: 11, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 7, hasNX: true}
+	FieldIPv4Dst    = &Field{name: "ip_dst", nxmName: "NXM_OF_IP_DST", class: classOXMOF, field: 12, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 8, hasNX: true}
+	FieldTCPSrc     = &Field{name: "tcp_src", nxmName: "NXM_OF_TCP_SRC", class: classOXMOF, field: 13, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 9, hasNX: true}
+	FieldTCPDst     = &Field{name: "tcp_dst", nxmName: "NXM_OF_TCP_DST", class: classOXMOF, field: 14, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 10, hasNX: true}
+	FieldUDPSrc     = &Field{name: "udp_src", nxmName: "NXM_OF_UDP_SRC", class: classOXMOF, field: 15, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 11, hasNX: true}
+	FieldUDPDst     = &Field{name: "udp_dst", nxmName: "NXM_OF_UDP_DST", class: classOXMOF, field: 16, bytes: 2, bits: 16, format: formatDecimal, maskable: true, nxClass: 0, nxField: 12, hasNX: true}
+	FieldICMPv4Type = &Field{name: "icmp_type", nxmName: "NXM_OF_ICMP_TYPE", class: classOXMOF, field: 19, bytes: 1, bits: 8, format: formatDecimal, nxClass: 0, nxField: 13, hasNX: true}
+	FieldICMPv4Code = &Field{name: "icmp_code", nxmName: "NXM_OF_ICMP_CODE", class: classOXMOF, field: 20, bytes: 1, bits: 8, format: formatDecimal, nxClass: 0, nxField: 14, hasNX: true}
+	FieldARPOp      = &Field{name: "arp_op", nxmName: "NXM_OF_ARP_OP", class: classOXMOF, field: 21, bytes: 2, bits: 16, format: formatDecimal, nxClass: 0, nxField: 15, hasNX: true}
+	FieldARPSPA     = &Field{name: "arp_spa", nxmName: "NXM_OF_ARP_SPA", class: classOXMOF, field: 22, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 16, hasNX: true}
+	FieldARPTPA     = &Field{name: "arp_tpa", nxmName: "NXM_OF_ARP_TPA", class: classOXMOF, field: 23, bytes: 4, bits: 32, format: formatIPv4, maskable: true, nxClass: 0, nxField: 17, hasNX: true}
+	FieldARPSHA     = &Field{name: "arp_sha", nxmName: "NXM_NX_ARP_SHA", class: classOXMOF, field: 24, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 1, nxField: 17, hasNX: true}
+	FieldARPTHA     = &Field{name: "arp_tha", nxmName: "NXM_NX_ARP_THA", class: classOXMOF, field: 25, bytes: 6, bits: 48, format: formatEthernet, maskable: true, nxClass: 1, nxField: 18, hasNX: true}
+	FieldIPv6Src    = &Field{name: "ipv6_src", nxmName: "NXM_NX_IPV6_SRC", class: classOXMOF, field: 26, bytes: 16, bits: 128, format: formatIPv6, maskable: true, nxClass: 1, nxField: 19, hasNX: true}
+	FieldIPv6Dst    = &Field{name: "ipv6_dst", nxmName: "NXM_NX_IPV6_DST", class: classOXMOF, field: 27, bytes: 16, bits: 128, format: formatIPv6, maskable: true, nxClass: 1, nxField: 20, hasNX: true}
+	FieldICMPv6Type = &Field{name: "icmpv6_type", nxmName: "NXM_NX_ICMPV6_TYPE", class: classOXMOF, field: 29, bytes: 1, bits: 8, format: formatDecimal, nxClass: 1, nxField: 21, hasNX: true}
+	FieldICMPv6Code = &Field{name: "icmpv6_code", nxmName: "NXM_NX_ICMPV6_CODE", class: classOXMOF, field: 30, bytes: 1, bits: 8, format: formatDecimal, nxClass: 1, nxField: 22, hasNX: true}
+	FieldNDTarget   = &Field{name: "nd_target", nxmName: "NXM_NX_ND_TARGET", class: classOXMOF, field: 31, bytes: 16, bits: 128, format: formatIPv6, maskable: true, nxClass: 1, nxField: 23, hasNX: true}
+	FieldTunnelID   = &Field{name: "tun_id", nxmName: "NXM_NX_TUN_ID", class: classOXMOF, field: 38, bytes: 8, bits: 64, format: formatHex, maskable: true, nxClass: 1, nxField: 16, hasNX: true}
+	FieldSCTPSrc    = &Field{name: "sctp_src", nxmName: "OXM_OF_SCTP_SRC", class: classOXMOF, field: 17, bytes: 2, bits: 16, format: formatDecimal, maskable: true}
+	FieldSCTPDst    = &Field{name: "sctp_dst", nxmName: "OXM_OF_SCTP_DST", class: classOXMOF, field: 18, bytes: 2, bits: 16, format: formatDecimal, maskable: true}
+	// The conntrack and conjunction fields have only a Nicira (NXM class 1) header, which
+	// OVS also uses in OpenFlow 1.3 matches and set_field actions.
+	FieldConjID      = &Field{name: "conj_id", nxmName: "NXM_NX_CONJ_ID", class: classNXM1, field: 37, bytes: 4, bits: 32, format: formatDecimal}
+	FieldCTState     = &Field{name: "ct_state", nxmName: "NXM_NX_CT_STATE", class: classNXM1, field: 105, bytes: 4, bits: 32, format: formatHex, maskable: true}
+	FieldCTZone      = &Field{name: "ct_zone", nxmName: "NXM_NX_CT_ZONE", class: classNXM1, field: 106, bytes: 2, bits: 16, format: formatHex}
+	FieldCTMark      = &Field{name: "ct_mark", nxmName: "NXM_NX_CT_MARK", class: classNXM1, field: 107, bytes: 4, bits: 32, format: formatHex, maskable: true}
 	registerFields   = makeRegisters()
 	fieldsByHeader   = indexFields()
 	maxRegisterIndex = len(registerFields) - 1
@@ -103,7 +111,8 @@ func indexFields() map[uint32]*Field {
 	all := []*Field{FieldNXMInPort, FieldVLANTCI, FieldInPort, FieldMetadata, FieldEthDst, FieldEthSrc, FieldEthType,
 		FieldVLANVID, FieldIPProto, FieldIPv4Src, FieldIPv4Dst, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst,
 		FieldICMPv4Type, FieldICMPv4Code, FieldARPOp, FieldARPSPA, FieldARPTPA, FieldARPSHA, FieldARPTHA,
-		FieldIPv6Src, FieldIPv6Dst, FieldICMPv6Type, FieldICMPv6Code, FieldNDTarget, FieldTunnelID}
+		FieldIPv6Src, FieldIPv6Dst, FieldICMPv6Type, FieldICMPv6Code, FieldNDTarget, FieldTunnelID,
+		FieldSCTPSrc, FieldSCTPDst, FieldConjID, FieldCTState, FieldCTZone, FieldCTMark}
 	all = append(all, registerFields...)
 	m := make(map[uint32]*Field, len(all))
 	for i, f := range all {

@@ -87,7 +87,7 @@ func TestPlan(t *testing.T) {
 		t.Errorf("deletes %d, want the 10 flows of ours no longer desired (not the foreign one):\n%s", len(gotDeletes), strings.Join(gotDeletes, "\n"))
 	}
 	for _, l := range gotDeletes {
-		if strings.Contains(l, "priority=77") {
+		if strings.Contains(l, "table=60, priority=77,in_port=3 ") {
 			t.Errorf("the foreign flow is deleted: %s", l)
 		}
 	}

@@ -172,12 +172,47 @@ func (m Match) UDPv4() Match { return m.IPv4().IPProto(17) }
 // UDPv6 matches UDP over IPv6 (udp6).
 func (m Match) UDPv6() Match { return m.IPv6().IPProto(17) }
 
+// TCPv4 matches TCP over IPv4 (tcp).
+func (m Match) TCPv4() Match { return m.IPv4().IPProto(IPProtoTCP) }
+
+// TCPv6 matches TCP over IPv6 (tcp6).
+func (m Match) TCPv6() Match { return m.IPv6().IPProto(IPProtoTCP) }
+
+// SCTPv4 matches SCTP over IPv4 (sctp).
+func (m Match) SCTPv4() Match { return m.IPv4().IPProto(IPProtoSCTP) }
+
+// SCTPv6 matches SCTP over IPv6 (sctp6).
+func (m Match) SCTPv6() Match { return m.IPv6().IPProto(IPProtoSCTP) }
+
+// IP protocol numbers dvrflow matches on.
+const (
+	IPProtoICMP   = 1
+	IPProtoTCP    = 6
+	IPProtoUDP    = 17
+	IPProtoICMPv6 = 58
+	IPProtoSCTP   = 132
+)
+
+// isIPv6 reports whether the match is on IPv6 packets.
+func (m Match) isIPv6() bool {
+	v, _, ok := m.get(FieldEthType)
+	return ok && beUint(v) == EthTypeIPv6
+}
+
 // ICMPType matches the ICMP (v4) or ICMPv6 type, whichever protocol the match has.
 func (m Match) ICMPType(t uint8) Match {
-	if v, _, ok := m.get(FieldEthType); ok && beUint(v) == EthTypeIPv6 {
+	if m.isIPv6() {
 		return m.with(FieldICMPv6Type, []byte{t}, nil)
 	}
 	return m.with(FieldICMPv4Type, []byte{t}, nil)
+}
+
+// ICMPCode matches the ICMP (v4) or ICMPv6 code, whichever protocol the match has.
+func (m Match) ICMPCode(c uint8) Match {
+	if m.isIPv6() {
+		return m.with(FieldICMPv6Code, []byte{c}, nil)
+	}
+	return m.with(FieldICMPv4Code, []byte{c}, nil)
 }
 
 // ARPOp matches the ARP opcode (1 request, 2 reply).
@@ -215,6 +250,87 @@ func (m Match) UDPSrc(port uint16) Match { return m.with(FieldUDPSrc, putBE(uint
 
 // UDPDst matches the UDP destination port.
 func (m Match) UDPDst(port uint16) Match { return m.with(FieldUDPDst, putBE(uint64(port), 2), nil) }
+
+// UDPSrcMasked matches the UDP source ports value/mask (a port range, as Neutron splits
+// one into masks: tp_src=0x1f40/0xffc0).
+func (m Match) UDPSrcMasked(value, mask uint16) Match {
+	return m.with(FieldUDPSrc, putBE(uint64(value), 2), putBE(uint64(mask), 2))
+}
+
+// UDPDstMasked matches the UDP destination ports value/mask.
+func (m Match) UDPDstMasked(value, mask uint16) Match {
+	return m.with(FieldUDPDst, putBE(uint64(value), 2), putBE(uint64(mask), 2))
+}
+
+// TCPSrc matches the TCP source port.
+func (m Match) TCPSrc(port uint16) Match { return m.with(FieldTCPSrc, putBE(uint64(port), 2), nil) }
+
+// TCPDst matches the TCP destination port.
+func (m Match) TCPDst(port uint16) Match { return m.with(FieldTCPDst, putBE(uint64(port), 2), nil) }
+
+// TCPSrcMasked matches the TCP source ports value/mask.
+func (m Match) TCPSrcMasked(value, mask uint16) Match {
+	return m.with(FieldTCPSrc, putBE(uint64(value), 2), putBE(uint64(mask), 2))
+}
+
+// TCPDstMasked matches the TCP destination ports value/mask (tp_dst=0x1f40/0xffc0).
+func (m Match) TCPDstMasked(value, mask uint16) Match {
+	return m.with(FieldTCPDst, putBE(uint64(value), 2), putBE(uint64(mask), 2))
+}
+
+// SCTPSrc matches the SCTP source port.
+func (m Match) SCTPSrc(port uint16) Match {
+	return m.with(FieldSCTPSrc, putBE(uint64(port), 2), nil)
+}
+
+// SCTPDst matches the SCTP destination port.
+func (m Match) SCTPDst(port uint16) Match {
+	return m.with(FieldSCTPDst, putBE(uint64(port), 2), nil)
+}
+
+// SCTPSrcMasked matches the SCTP source ports value/mask.
+func (m Match) SCTPSrcMasked(value, mask uint16) Match {
+	return m.with(FieldSCTPSrc, putBE(uint64(value), 2), putBE(uint64(mask), 2))
+}
+
+// SCTPDstMasked matches the SCTP destination ports value/mask.
+func (m Match) SCTPDstMasked(value, mask uint16) Match {
+	return m.with(FieldSCTPDst, putBE(uint64(value), 2), putBE(uint64(mask), 2))
+}
+
+// CTState is a set of connection tracking state flags (NXM_NX_CT_STATE), as the ct action
+// leaves them for the table it recirculates to.
+type CTState uint32
+
+// The conntrack state flags, in OVS's bit order (which is the order ovs-ofctl prints them).
+const (
+	CTNew CTState = 0x01 // new: the packet starts a connection
+	CTEst CTState = 0x02 // est: part of an established connection
+	CTRel CTState = 0x04 // rel: related to an established connection (ICMP errors, FTP data)
+	CTRpl CTState = 0x08 // rpl: in the reply direction
+	CTInv CTState = 0x10 // inv: invalid (conntrack could not make sense of it)
+	CTTrk CTState = 0x20 // trk: went through conntrack
+)
+
+// CTState matches conntrack state flags: those in set must be on, those in clear off, the
+// others are not looked at (ovs-ofctl: ct_state=+est-rel-rpl). A flag in both is set; at
+// least one flag must be given.
+func (m Match) CTState(set, clear CTState) Match {
+	if set|clear == 0 {
+		panic("flows: ct_state match without any flag")
+	}
+	return m.with(FieldCTState, putBE(uint64(set), 4), putBE(uint64(set|clear), 4))
+}
+
+// CTZone matches the conntrack zone the packet was tracked in.
+func (m Match) CTZone(z uint16) Match { return m.with(FieldCTZone, putBE(uint64(z), 2), nil) }
+
+// CTMark matches the whole 32-bit mark of the packet's connection.
+func (m Match) CTMark(v uint32) Match { return m.with(FieldCTMark, putBE(uint64(v), 4), nil) }
+
+// ConjID matches packets that satisfied every clause of conjunction id (the flows with
+// Conjunction actions of that id).
+func (m Match) ConjID(id uint32) Match { return m.with(FieldConjID, putBE(uint64(id), 4), nil) }
 
 // TunnelID matches the tunnel key (VNI / GRE key).
 func (m Match) TunnelID(id uint64) Match { return m.with(FieldTunnelID, putBE(id, 8), nil) }

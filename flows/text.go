@@ -68,6 +68,21 @@ func (m Match) appendText(b *textWriter, priority uint16, names *Names) {
 	if protoT != nil {
 		proto = beUint(protoT.value)
 	}
+	// match_format prints these before the protocol keyword.
+	if t := get(FieldConjID); t != nil {
+		b.WriteString("conj_id=")
+		b.buf = strconv.AppendUint(b.buf, beUint(t.value), 10)
+		b.WriteByte(',')
+	}
+	if t := get(FieldCTState); t != nil {
+		appendCTState(b, t)
+	}
+	if t := get(FieldCTZone); t != nil {
+		appendBE16Masked(b, "ct_zone", t)
+	}
+	if t := get(FieldCTMark); t != nil {
+		appendHexMasked(b, "ct_mark", t)
+	}
 	keyword, skipProto := protocolKeyword(ethT != nil, ethType, protoT != nil, proto)
 	skipType := keyword != ""
 	if skipType {
@@ -133,12 +148,12 @@ func (m Match) appendText(b *textWriter, priority uint16, names *Names) {
 		field("icmp_code", get(FieldICMPv6Code))
 		field("nd_target", get(FieldNDTarget))
 	default:
-		for _, f := range [...]*Field{FieldTCPSrc, FieldUDPSrc} {
+		for _, f := range [...]*Field{FieldTCPSrc, FieldUDPSrc, FieldSCTPSrc} {
 			if t := get(f); t != nil {
 				appendBE16Masked(b, "tp_src", t)
 			}
 		}
-		for _, f := range [...]*Field{FieldTCPDst, FieldUDPDst} {
+		for _, f := range [...]*Field{FieldTCPDst, FieldUDPDst, FieldSCTPDst} {
 			if t := get(f); t != nil {
 				appendBE16Masked(b, "tp_dst", t)
 			}
@@ -179,8 +194,14 @@ func protocolKeyword(hasType bool, ethType uint64, hasProto bool, proto uint64) 
 	return "", false
 }
 
-// keyword is the match's protocolKeyword: the first word of its text after the priority.
+// keyword is the match's protocolKeyword when that is the first word of its text after the
+// priority, "" when it is not (a match on conj_id or the conntrack fields, printed first).
 func (m Match) keyword() string {
+	for _, f := range [...]*Field{FieldConjID, FieldCTState, FieldCTZone, FieldCTMark} {
+		if m.Has(f) {
+			return ""
+		}
+	}
 	t, _, hasType := m.get(FieldEthType)
 	p, _, hasProto := m.get(FieldIPProto)
 	k, _ := protocolKeyword(hasType, beUint(t), hasProto, beUint(p))
@@ -232,6 +253,61 @@ func appendHexMasked(b *textWriter, name string, t *tlv) {
 	b.WriteByte(',')
 }
 
+// ctStateNames are OVS's names of the ct_state bits, lowest first.
+var ctStateNames = [...]string{"new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"}
+
+// appendCTState prints a ct_state match like OVS's match_format: the flags looked at in bit
+// order, "+" when set and "-" when clear (ct_state=+est-rel-rpl); an exact match (all 32
+// bits) prints the set flags joined by "|" (ct_state=est|trk), or 0.
+func appendCTState(b *textWriter, t *tlv) {
+	v := uint32(beUint(t.value))
+	b.WriteString("ct_state=")
+	if t.mask == nil {
+		if v == 0 {
+			b.WriteByte('0')
+		}
+		for i, first := 0, true; i < 32; i++ {
+			bit := uint32(1) << i
+			if v&bit == 0 {
+				continue
+			}
+			if !first {
+				b.WriteByte('|')
+			}
+			first = false
+			if i < len(ctStateNames) {
+				b.WriteString(ctStateNames[i])
+			} else {
+				writeHexC(b, uint64(bit))
+			}
+		}
+		b.WriteByte(',')
+		return
+	}
+	m := uint32(beUint(t.mask))
+	if m == 0 {
+		b.WriteString("0/0")
+	}
+	for i := 0; i < 32; i++ {
+		bit := uint32(1) << i
+		if m&bit == 0 {
+			continue
+		}
+		if v&bit != 0 {
+			b.WriteByte('+')
+		} else {
+			b.WriteByte('-')
+		}
+		if i < len(ctStateNames) {
+			b.WriteString(ctStateNames[i])
+		} else {
+			b.WriteString("[Unknown]")
+		}
+	}
+	b.WriteByte(',')
+}
+
+// appendBE16Masked prints name=N, or name=0xV/0xM under a mask (OVS's format_be16_masked).
 func appendBE16Masked(b *textWriter, name string, t *tlv) {
 	b.WriteString(name)
 	b.WriteByte('=')
