@@ -1,22 +1,41 @@
 // Package firewall generates the br-int flows of Neutron's Open vSwitch firewall driver
-// (neutron/agent/linux/openvswitch_firewall/firewall.py, firewall_driver = openvswitch):
-// table 60's per-port hooks and tables 71, 72, 73, 81, 82, 91, 92, 93, 94. Every function is
-// pure: inputs in, flows out, no I/O and no hidden state.
+// (neutron/agent/linux/openvswitch_firewall, firewall_driver = openvswitch): table 60's
+// per-port hooks and tables 71, 72, 73, 81, 82, 91, 92, 93, 94, with the same registers
+// (reg5 the port's ofport, reg6 its local VLAN, which is also its conntrack zone, reg7 the
+// conjunction matched), conntrack states and marks, and flow shapes. Every function is pure:
+// a node's state in, flows out, no I/O and no hidden state.
 //
-// First slice: the rule-independent flows that the flow types can already express. Not yet
-// here (they need match fields and actions flows/ does not have): ct_state, ct_zone, ct_mark
-// and conj_id matches, the ct(...), ct_clear and conjunction actions, and the reset_counts
-// flag Neutron's ovs-ofctl writes carry; hence none of table 72/82's rule flows, nor the
-// conntrack flows of 71, 73 and 81.
+// # The pipeline, per packet
+//
+// A filtered port's packets enter table 60's priority-100 hook (egress) and go to 71, which
+// lets ARP, neighbour discovery and DHCP of the port's own MACs and addresses pass, drops
+// the rest of what it does not own (spoofing) and sends IP to conntrack and table 72. Table
+// 72 holds the egress rules: an allowed new connection goes on to 73, which commits it in
+// the port's zone and, when it is for another filtered port, hands it to that port's
+// ingress (81); otherwise to 91/94 and NORMAL. Packets for a port (table 60's priority-90
+// hooks, or 73) enter 81, which passes ARP/ND/DHCP and sends IP through conntrack to the
+// ingress rules of 82. Replies and related packets of committed connections pass 72/82 at
+// priority 50 unless their ct_mark says a rule change invalidated them; a connection no rule
+// allows any more is marked (priority 40) and its packets are dropped from then on.
+//
+// # Remote groups: conjunctions
+//
+// A rule whose remote side is a security group or an address group becomes an OpenFlow
+// conjunction with two clauses: "the source (ingress) or destination (egress) is one of the
+// group's addresses on this network" (clause 1, shared by the ports of a network, cookie
+// category firewall-remote) and "the rule's protocol and ports, for this port" (clause 2).
+// Neutron numbers conjunctions in blocks of eight per (security group, remote group,
+// direction, ethertype) in the order it meets them, so its numbers depend on history. Ours
+// are a function of that key alone (see conjunctionIDs), so an agent restart with the same
+// state computes the same flows and sends none, and a change elsewhere renumbers nothing.
+//
+// # What differs from Neutron 21 on purpose
+//
+// Neutron writes its per-bridge firewall defaults with ovs-ofctl, whose writes carry the
+// reset_counts flag; ours do not (a flag about counters, invisible to packets).
+// Stateless groups get the same conntrack flows as stateful ones, as in Neutron 21, whose
+// openvswitch driver ignores the flag (docs/neutron-differences.md).
 package firewall
-
-import (
-	"net"
-	"net/netip"
-
-	"github.com/dvrflow/dvrflow/flows"
-	"github.com/dvrflow/dvrflow/state"
-)
 
 // The registers the firewall uses (Neutron's agent_consts).
 const (
@@ -53,143 +72,3 @@ var (
 	// _initialize_ingress_ipv6_icmp installs them.
 	icmpv6AllowedIngress = []uint8{icmpv6MLDQuery, icmpv6NS, icmpv6NA, icmpv6RA}
 )
-
-// Bridge returns the firewall's per-bridge flows that do not depend on any port or rule
-// (Neutron's _drop_all_unmatched_flows and _initialize_third_party_tables), those the flow
-// types can express: the default drop of 71, 72, 73, 81, 82, 92 and 93, table 91's
-// resubmit to 94 and 94's NORMAL. Neutron writes them with reset_counts, which flows.Flow
-// does not carry. Table 71's priority-110 ct_clear flow (_initialize_common_flows) needs a
-// ct_state match and is not here yet.
-func Bridge(bridge string) []flows.IntFlow {
-	c := flows.Cookie(flows.CategoryBaseline, bridge) // TODO: a firewall category in flows
-	var out []flows.IntFlow
-	for _, t := range []flows.IntTable{flows.IntBaseEgress, flows.IntRulesEgress, flows.IntAcceptOrIngress,
-		flows.IntBaseIngress, flows.IntRulesIngress} {
-		out = append(out, flows.IntFlow{Table: t, Priority: 0, Cookie: c})
-	}
-	out = append(out,
-		flows.IntFlow{Table: flows.IntAcceptedEgressTrafficNormal, Priority: 1, Cookie: c, Actions: []flows.Action{flows.Normal()}},
-		flows.IntFlow{Table: flows.IntAcceptedEgressTraffic, Priority: 1, Cookie: c,
-			Actions: []flows.Action{flows.ResubmitTo(flows.IntAcceptedEgressTrafficNormal)}},
-		flows.IntFlow{Table: flows.IntAcceptedIngressTraffic, Priority: 0, Cookie: c},
-		flows.IntFlow{Table: flows.IntDroppedTraffic, Priority: 0, Cookie: c},
-	)
-	return out
-}
-
-// Port returns the rule-independent flows of one port with port security on network nw
-// (Neutron's initialize_port_flows: table 60's hooks, _initialize_egress and
-// _initialize_ingress), those the flow types can express. A port with ofport 0 or a
-// network without a local VLAN gets none. Not yet: allowed address pairs (their MACs and
-// addresses), permitted_ethertypes, the conntrack flows (71 priority 65 and 10, 73
-// priority 90, 81 priority 90 and 80), install_physical_direct_flow (provider networks)
-// and install_accepted_egress_direct_flow.
-func Port(p *state.Port, nw *state.Network) []flows.IntFlow {
-	if p.OFPort == 0 || nw == nil || nw.LocalVLAN == 0 {
-		return nil
-	}
-	c := flows.Cookie(flows.CategoryPort, p.ID) // TODO: a firewall category in flows
-	of, vlan := p.OFPort, nw.LocalVLAN
-	reg := func(n int, v uint32) flows.Action { return flows.SetField{Field: flows.Reg(n), Value: be32(v)} }
-	port := flows.Match{}.Reg(RegPort, of)
-	fromPort := port.InPort(of)
-	acts := func(a ...flows.Action) []flows.Action { return a }
-	toNormal := acts(flows.ResubmitTo(flows.IntAcceptedEgressTrafficNormal))
-	toDropped := acts(flows.ResubmitTo(flows.IntDroppedTraffic))
-	toAccept := acts(flows.ResubmitTo(flows.IntAcceptOrIngress))
-	output := acts(flows.Output{Port: of})
-
-	out := []flows.IntFlow{
-		// initialize_port_flows: identify egress and ingress.
-		{Table: flows.IntTransient, Priority: 100, Cookie: c, Match: flows.Match{}.InPort(of),
-			Actions: acts(reg(RegPort, of), reg(RegNet, uint32(vlan)), flows.ResubmitTo(flows.IntBaseEgress))},
-		{Table: flows.IntTransient, Priority: 90, Cookie: c, Match: flows.Match{}.VLAN(vlan).EthDst(p.MAC),
-			Actions: acts(reg(RegPort, of), reg(RegNet, uint32(vlan)), flows.PopVLAN{}, flows.ResubmitTo(flows.IntBaseIngress))},
-	}
-
-	// _initialize_egress: IPv4 ARP per (MAC, address).
-	v4, v6 := addresses(p)
-	for _, ip := range v4 {
-		out = append(out, flows.IntFlow{Table: flows.IntBaseEgress, Priority: 95, Cookie: c,
-			Match: fromPort.ARP().EthSrc(p.MAC).ARPSPA(host(ip)), Actions: toNormal})
-	}
-	// _initialize_egress_ipv6_icmp.
-	for _, ip := range v6 {
-		for _, t := range icmpv6AllowedEgress {
-			out = append(out, flows.IntFlow{Table: flows.IntBaseEgress, Priority: 95, Cookie: c,
-				Match: fromPort.ICMPv6().ICMPType(t).EthSrc(p.MAC).IPv6Src(host(ip)), Actions: toNormal})
-		}
-		for _, t := range icmpv6RestrictedEgress {
-			out = append(out, flows.IntFlow{Table: flows.IntBaseEgress, Priority: 95, Cookie: c,
-				Match: fromPort.ICMPv6().ICMPType(t).NDTarget(host(ip)), Actions: toNormal})
-		}
-	}
-	// DHCP discovery, from each address and from 0.0.0.0.
-	for _, ip := range append(v4, netip.IPv4Unspecified()) {
-		out = append(out, flows.IntFlow{Table: flows.IntBaseEgress, Priority: 80, Cookie: c,
-			Match: fromPort.UDPv4().EthSrc(p.MAC).IPv4Src(host(ip)).UDPSrc(dhcpv4Client).UDPDst(dhcpv4Server), Actions: toAccept})
-	}
-	for _, ip := range v6 {
-		out = append(out, flows.IntFlow{Table: flows.IntBaseEgress, Priority: 80, Cookie: c,
-			Match: fromPort.UDPv6().EthSrc(p.MAC).IPv6Src(host(ip)).UDPSrc(dhcpv6Client).UDPDst(dhcpv6Server), Actions: toAccept})
-	}
-	// No DHCP server nor router advertisements from the instance.
-	out = append(out,
-		flows.IntFlow{Table: flows.IntBaseEgress, Priority: 70, Cookie: c,
-			Match: fromPort.UDPv4().UDPSrc(dhcpv4Server).UDPDst(dhcpv4Client), Actions: toDropped},
-		flows.IntFlow{Table: flows.IntBaseEgress, Priority: 70, Cookie: c,
-			Match: fromPort.UDPv6().UDPSrc(dhcpv6Server).UDPDst(dhcpv6Client), Actions: toDropped},
-		flows.IntFlow{Table: flows.IntBaseEgress, Priority: 70, Cookie: c,
-			Match: fromPort.ICMPv6().ICMPType(icmpv6RA), Actions: toDropped},
-	)
-	// Accept or ingress: traffic to the port's MAC on its network enters its ingress
-	// firewall; the rest of its accepted egress goes to NORMAL.
-	out = append(out,
-		flows.IntFlow{Table: flows.IntAcceptOrIngress, Priority: 100, Cookie: c,
-			Match: flows.Match{}.Reg(RegNet, uint32(vlan)).EthDst(p.MAC), Actions: acts(reg(RegPort, of), flows.ResubmitTo(flows.IntBaseIngress))},
-		flows.IntFlow{Table: flows.IntAcceptOrIngress, Priority: 80, Cookie: c, Match: port, Actions: toNormal},
-	)
-
-	// _initialize_ingress: ARP, ICMPv6 and DHCP offers straight to the port.
-	out = append(out, flows.IntFlow{Table: flows.IntBaseIngress, Priority: 100, Cookie: c, Match: port.ARP(), Actions: output})
-	for _, t := range icmpv6AllowedIngress {
-		out = append(out, flows.IntFlow{Table: flows.IntBaseIngress, Priority: 100, Cookie: c,
-			Match: port.ICMPv6().ICMPType(t), Actions: output})
-	}
-	out = append(out,
-		flows.IntFlow{Table: flows.IntBaseIngress, Priority: 95, Cookie: c,
-			Match: port.UDPv4().UDPSrc(dhcpv4Server).UDPDst(dhcpv4Client), Actions: output},
-		flows.IntFlow{Table: flows.IntBaseIngress, Priority: 95, Cookie: c,
-			Match: port.UDPv6().UDPSrc(dhcpv6Server).UDPDst(dhcpv6Client), Actions: output},
-	)
-	return out
-}
-
-// addresses returns the port's IPv4 and IPv6 addresses as Neutron's OFPort sees them:
-// its fixed IPs, and for IPv6 its link-local address (lla_address) first.
-func addresses(p *state.Port) (v4, v6 []netip.Addr) {
-	v6 = append(v6, LinkLocal(p.MAC))
-	for _, f := range p.FixedIPs {
-		if f.IP.Is4() {
-			v4 = append(v4, f.IP)
-		} else {
-			v6 = append(v6, f.IP)
-		}
-	}
-	return v4, v6
-}
-
-// LinkLocal is the EUI-64 IPv6 link-local address of mac (Neutron's
-// ipv6_utils.get_ipv6_addr_by_EUI64(fe80::/64, mac)).
-func LinkLocal(mac net.HardwareAddr) netip.Addr {
-	var a [16]byte
-	a[0], a[1] = 0xfe, 0x80
-	a[8], a[9], a[10] = mac[0]^0x02, mac[1], mac[2]
-	a[11], a[12] = 0xff, 0xfe
-	a[13], a[14], a[15] = mac[3], mac[4], mac[5]
-	return netip.AddrFrom16(a)
-}
-
-func host(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
-
-func be32(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
