@@ -71,41 +71,50 @@ type neutronAgent struct {
 	host   *neutron.AgentHost
 	hv     *hypervisor
 	net    *neutron.Network
+	subnet *neutron.Subnet
 	ofport int // the next ofport_request
 	res    *neutronAgentResult
 }
 
-// measureNeutron runs section 7: one test bed, a host per agent, plugs single ports on
-// both agents in turn, then a batch on each agent one after the other.
-func (b *bench) measureNeutron(ctx context.Context, plugs, batch int) (_ *neutronResult, err error) {
-	log := b.log.Named("neutron")
+// neutronBed is one Neutron test bed with a host per agent (Neutron's agent first, then
+// dvrflow-agent), both agents running with the same options, the broker watched, and per
+// agent a hypervisor connected to its host and a network with a subnet of its own.
+type neutronBed struct {
+	cloud  *neutron.Cloud
+	watch  *rpcWatch
+	agents []*neutronAgent
+	log    *zap.Logger
+	undo   []func() // newest last
+}
+
+// startNeutronBed starts a test bed, its two agent hosts (named prefix-python and
+// prefix-dvrflow) and both agents at once, as they would start on a cloud's nodes;
+// dvrflow-agent logs to dvrflowLog. It returns once both are alive, the bench sees the
+// server's Port pushes, each agent has its network and the bus has been quiet for 2 s.
+func (b *bench) startNeutronBed(ctx context.Context, log *zap.Logger, prefix string, opts neutron.AgentOptions, dvrflowLog string) (_ *neutronBed, err error) {
 	cloud, err := neutron.Start(ctx, neutron.Options{Log: log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))})
 	if err != nil {
 		return nil, err
 	}
+	bed := &neutronBed{cloud: cloud, log: log}
 	defer func() {
 		if err != nil {
-			cloud.KeepDir()
-			err = fmt.Errorf("%w (test bed files kept in %s)", err, cloud.Dir())
-		}
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if cerr := cloud.Close(cctx); cerr != nil {
-			log.Error("stop the Neutron test bed", zap.Error(cerr))
+			err = bed.close(err)
 		}
 	}()
-	watch, err := watchRPC(ctx, cloud.AMQPURL())
-	if err != nil {
-		return nil, err
+	if bed.watch, err = watchRPC(ctx, cloud.AMQPURL()); err != nil {
+		return bed, err
 	}
-	defer watch.close()
+	watch := bed.watch
+	bed.undo = append(bed.undo, watch.close)
 
-	agents := []*neutronAgent{{name: neutronPython}, {name: neutronDvrflow}}
+	bed.agents = []*neutronAgent{{name: neutronPython}, {name: neutronDvrflow}}
+	agents := bed.agents
 	for i, a := range agents {
-		hostName := map[string]string{neutronPython: "bench-python", neutronDvrflow: "bench-dvrflow"}[a.name]
+		hostName := prefix + "-" + map[string]string{neutronPython: "python", neutronDvrflow: "dvrflow"}[a.name]
 		a.host, err = cloud.AddHost(ctx, neutron.HostOptions{Name: hostName, LocalIP: netip.MustParsePrefix(fmt.Sprintf("10.255.0.%d/24", 41+i))})
 		if err != nil {
-			return nil, err
+			return bed, err
 		}
 		a.res = &neutronAgentResult{Agent: a.name, Host: hostName}
 		a.ofport = 100
@@ -114,41 +123,73 @@ func (b *bench) measureNeutron(ctx context.Context, plugs, batch int) (_ *neutro
 	started := time.Now()
 	pyErr := make(chan error, 1)
 	go func() {
-		_, err := agents[0].host.StartNeutronAgent(ctx, neutronOptions)
+		_, err := agents[0].host.StartNeutronAgent(ctx, opts)
 		pyErr <- err
 	}()
-	stopDvrflow, err := b.startNeutronModeAgent(ctx, agents[1].host)
+	stopDvrflow, err := b.startNeutronModeAgent(ctx, agents[1].host, opts, dvrflowLog)
 	if err == nil {
-		defer stopDvrflow()
+		bed.undo = append(bed.undo, stopDvrflow)
 		_, err = cloud.Client.WaitAgentAlive(ctx, agents[1].host.Name(), neutron.AgentTypeOVS, started)
 	}
 	if err = errors.Join(err, <-pyErr); err != nil {
-		return nil, err
+		return bed, err
 	}
 	log.Info("both agents alive", zap.Duration("after", time.Since(started).Round(time.Millisecond)))
 	if err := watch.watchPortPushes(ctx); err != nil {
-		return nil, err
+		return bed, err
 	}
 
 	api := cloud.Client
 	for i, a := range agents {
 		if a.hv, err = dialHypervisor(ctx, a.host.Sandbox().DBEndpoint(), b.vifType, log); err != nil {
-			return nil, err
+			return bed, err
 		}
-		defer a.hv.close()
+		bed.undo = append(bed.undo, a.hv.close)
 		// A network per agent: l2population's casts about one agent's ports are no work for
 		// the other.
-		if a.net, err = api.CreateNetwork(ctx, neutron.NetworkRequest{Name: "bench-" + a.host.Name()}); err != nil {
-			return nil, err
+		if a.net, err = api.CreateNetwork(ctx, neutron.NetworkRequest{Name: prefix + "-" + a.host.Name()}); err != nil {
+			return bed, err
 		}
-		if _, err = api.CreateSubnet(ctx, neutron.SubnetRequest{Name: "bench-" + a.host.Name(), NetworkID: a.net.ID,
+		if a.subnet, err = api.CreateSubnet(ctx, neutron.SubnetRequest{Name: prefix + "-" + a.host.Name(), NetworkID: a.net.ID,
 			CIDR: fmt.Sprintf("10.%d.0.0/16", 101+i)}); err != nil {
-			return nil, err
+			return bed, err
 		}
 	}
 	if err := watch.quiet(ctx, 2*time.Second, 20*time.Second); err != nil {
+		return bed, err
+	}
+	return bed, nil
+}
+
+// close stops what the test bed started, newest first, and the test bed itself. With err
+// not nil it keeps the test bed's files and returns err naming where they are.
+func (bed *neutronBed) close(err error) error {
+	for i := len(bed.undo) - 1; i >= 0; i-- {
+		bed.undo[i]()
+	}
+	bed.undo = nil
+	if err != nil {
+		bed.cloud.KeepDir()
+		err = fmt.Errorf("%w (test bed files kept in %s)", err, bed.cloud.Dir())
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if cerr := bed.cloud.Close(cctx); cerr != nil {
+		bed.log.Error("stop the Neutron test bed", zap.Error(cerr))
+	}
+	return err
+}
+
+// measureNeutron runs section 7: one test bed, a host per agent, plugs single ports on
+// both agents in turn, then a batch on each agent one after the other.
+func (b *bench) measureNeutron(ctx context.Context, plugs, batch int) (_ *neutronResult, err error) {
+	log := b.log.Named("neutron")
+	bed, err := b.startNeutronBed(ctx, log, "bench", neutronOptions, b.neutronAgentLogPath())
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = bed.close(err) }()
+	api, watch, agents := bed.cloud.Client, bed.watch, bed.agents
 
 	// Single plugs, the agents in turn, each plug on a quiet bus.
 	for i := 0; i < plugs; i++ {
@@ -377,14 +418,13 @@ func waitPortsActive(ctx context.Context, api *neutron.Client, networkID string,
 }
 
 // startNeutronModeAgent runs the built dvrflow-agent inside the host with the host's
-// Neutron configuration (the openvswitch_agent.ini Neutron's agent gets, transport_url
-// included), logging at info level to the work directory. stop interrupts it and waits.
-func (b *bench) startNeutronModeAgent(ctx context.Context, h *neutron.AgentHost) (stop func(), err error) {
+// Neutron configuration for opts (the openvswitch_agent.ini Neutron's agent gets,
+// transport_url included), logging at info level to logPath. stop interrupts it and waits.
+func (b *bench) startNeutronModeAgent(ctx context.Context, h *neutron.AgentHost, opts neutron.AgentOptions, logPath string) (stop func(), err error) {
 	conf := filepath.Join(b.workDir, "openvswitch_agent-"+h.Name()+".ini")
-	if err := os.WriteFile(conf, []byte(h.AgentConfig(neutronOptions).INI()), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(h.AgentConfig(opts).INI()), 0o644); err != nil {
 		return nil, err
 	}
-	logPath := b.neutronAgentLogPath()
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
