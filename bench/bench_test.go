@@ -77,6 +77,7 @@ func TestTargets(t *testing.T) {
 	r.Sizes[0].Cold[0].AgentCPU = 100 * time.Millisecond
 	r.Sizes[1].Cold[0].AgentCPU = 1500 * time.Millisecond
 	r.Neutron = neutronFixture()
+	r.Firewall = firewallFixture()
 	met := map[string]bool{}
 	for _, tg := range r.targets() {
 		if !tg.Measured {

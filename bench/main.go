@@ -12,7 +12,10 @@
 //  6. the dvrflow CLI on the converged node: `flows` and `diff` vs ovs-ofctl dump-flows;
 //  7. Neutron: dvrflow-agent and Neutron's Python agent on two hosts of one real
 //     neutron-server: plug → update_device_list (up) and → ACTIVE, one port at a time, and
-//     100 ports plugged at once → all ACTIVE (-neutron=false skips it).
+//     100 ports plugged at once → all ACTIVE (-neutron=false skips it);
+//  8. firewall: the same two agents with firewall_driver = openvswitch, 200 ports each in
+//     one security group of 50 rules: one rule added (deleted) → its flows on br-int for
+//     every port, and the firewall's flow count (-neutron-fw=false skips it).
 //
 // The table is printed and written to bench/RESULTS.md (and into README.md's Benchmarks
 // section with -readme). It needs root; it stops its sandbox hosts also on failure and
@@ -83,6 +86,12 @@ func run() error {
 	neutronOn := flag.Bool("neutron", true, "run section 7: dvrflow-agent and Neutron's Python agent under a real neutron-server (testbed/neutron)")
 	neutronPlugs := flag.Int("neutron-plugs", 100, "single plugs per agent in the Neutron section")
 	neutronBatch := flag.Int("neutron-batch", 100, "ports plugged at once per agent in the Neutron section (0: none)")
+	fwOn := flag.Bool("neutron-fw", true, "run section 8: the firewall scale test, dvrflow-agent and Neutron's agent with firewall_driver = openvswitch under a real neutron-server")
+	fwPorts := flag.Int("fw-ports", 200, "ports in the security group per agent in the firewall section")
+	fwRules := flag.Int("fw-rules", 50, "rules of the security group in the firewall section, Neutron's two default egress rules included (4 … 500)")
+	fwReps := flag.Int("fw-reps", 5, "rules added and deleted per agent in the firewall section")
+	fwVMs := flag.Bool("fw-vms", false, "plug the firewall section's ports as VMs (a namespace and a veth pair each, one OVSDB transaction per port) instead of -vif-type VIFs in one transaction")
+	merge := flag.String("merge", "", "keep the sections of an earlier run's -json `file` that this run does not measure (the results written are that file's with this run's sections in place)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (the in-process agent) to `file`")
 	flag.Parse()
 	ns, err := parseSizes(*sizes)
@@ -91,6 +100,9 @@ func run() error {
 	}
 	if *reps < 1 || *wpReps < 1 {
 		return errors.New("-reps and -writepath-reps must be at least 1")
+	}
+	if *fwOn && (*fwPorts < 1 || *fwRules < 4 || *fwRules > 500 || *fwReps < 1) {
+		return errors.New("-fw-ports and -fw-reps must be at least 1, -fw-rules 4 … 500")
 	}
 	if *render != "" {
 		res, err := loadResults(*render)
@@ -152,6 +164,13 @@ func run() error {
 		}
 		log.Info("Neutron section done", zap.String("dvrflow_agent_log", keepFile(b.neutronAgentLogPath())))
 	}
+	if *fwOn {
+		if res.Firewall, err = b.measureFirewall(ctx, *fwPorts, *fwRules, *fwReps, *fwVMs); err != nil {
+			return fmt.Errorf("firewall: %w (dvrflow-agent log: %s)", err, keepFile(b.firewallAgentLogPath()))
+		}
+		log.Info("firewall section done", zap.Duration("took", res.Firewall.Took.Round(time.Second)),
+			zap.String("dvrflow_agent_log", keepFile(b.firewallAgentLogPath())))
+	}
 	if *wpFlows > 0 {
 		if res.WritePath, err = b.writePath(ctx, *wpFlows, *wpReps); err != nil {
 			return err
@@ -164,6 +183,13 @@ func run() error {
 		}
 	}
 
+	if *merge != "" {
+		old, err := loadResults(*merge)
+		if err != nil {
+			return err
+		}
+		res = mergeResults(old, res)
+	}
 	if *jsonFile != "" {
 		data, err := json.MarshalIndent(res, "", " ")
 		if err != nil {
@@ -188,6 +214,25 @@ func loadResults(path string) (*results, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &res, nil
+}
+
+// mergeResults returns the earlier results with the sections this run measured in place
+// (the run's date, machine and duration stay the earlier run's; section 8 carries its own).
+func mergeResults(old, run *results) *results {
+	out := *old
+	if len(run.Sizes) > 0 {
+		out.Sizes, out.Reps, out.VIFType = run.Sizes, run.Reps, run.VIFType
+	}
+	if run.WritePath != nil {
+		out.WritePath = run.WritePath
+	}
+	if run.Neutron != nil {
+		out.Neutron = run.Neutron
+	}
+	if run.Firewall != nil {
+		out.Firewall = run.Firewall
+	}
+	return &out
 }
 
 // publish prints the results with the notes, and writes them to resultsFile and into the

@@ -1,0 +1,399 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dvrflow/dvrflow/testbed/neutron"
+	"github.com/dvrflow/dvrflow/topology"
+)
+
+// firewallResult is section 8, the issue's firewall scale test: per agent one host with
+// Ports ports in one security group of Rules rules (a remote-group rule among them), both
+// agents with firewall_driver = openvswitch under one real neutron-server; one rule is
+// added to the group (and deleted again) Reps times and timed until br-int holds (no longer
+// holds) its flows for every port.
+type firewallResult struct {
+	Ports, Rules, Reps int
+	// VMs says the ports were plugged as VMs (a namespace and a veth pair each, one OVSDB
+	// transaction per port) rather than as VIFs of the bench's type in one transaction.
+	VMs bool `json:",omitempty"`
+	// Date and Took are when the section ran and how long it took, test bed included.
+	Date   time.Time
+	Took   time.Duration
+	Agents []firewallAgentResult
+}
+
+// firewallAgentResult is one agent's figures.
+type firewallAgentResult struct {
+	Agent, Host string
+	// Active is from the plug of the ports to every one ACTIVE in the API; Stable from the
+	// plug to br-int's flow count unchanged for firewallStableFor.
+	Active, Stable time.Duration
+	// Flows is br-int's flow count once stable; ByTable the firewall tables' (71–94, without
+	// the DHCP extension's 77 and 78) and Hooks table 60's flows into them.
+	Flows   int
+	ByTable map[int]int
+	Hooks   int
+	// RuleFlows is how many flows the added rule made on br-int (the first repetition's).
+	RuleFlows int
+	// Added runs from the rule's POST returning until br-int holds its flows for every
+	// port; Removed from the DELETE returning until none is left. APIAdd and APIRemove are
+	// the REST calls themselves.
+	Added, Removed    []time.Duration
+	APIAdd, APIRemove []time.Duration
+	// AddCalls are the q-plugin calls (by method) from the first add's POST to its flows
+	// on br-int.
+	AddCalls map[string]int `json:",omitempty"`
+	// AgentAdds are dvrflow-agent's own "converged" log lines of each add (flow-mods, the
+	// reconcile and its sync), summed over the reconciles between the POST and the flows.
+	AgentAdds []agentConverged `json:",omitempty"`
+	// PollTook is the median time of one poll (ovs-ofctl dump-flows of the rule's match):
+	// the timer's resolution.
+	PollTook time.Duration
+}
+
+// agentConverged is what dvrflow-agent's "converged" log lines said.
+type agentConverged struct {
+	Reconciles, FlowMods int
+	Took, Sync           time.Duration
+}
+
+// firewallOptions is the agent configuration both hosts get in section 8: section 7's with
+// Neutron's Open vSwitch firewall.
+var firewallOptions = neutron.AgentOptions{FirewallDriver: "openvswitch", NoDebug: true}
+
+const (
+	// firewallProbePort is the TCP destination port of the rule added in the first
+	// repetition (the next ones add one each): no rule of the group uses it.
+	firewallProbePort = 40000
+	// firewallFlowsPerPort is what a plain ingress TCP rule makes per port in Neutron's
+	// driver: one flow for +est-rel-rpl, one for +new-est (committed to conntrack).
+	firewallFlowsPerPort = 2
+	// firewallStableFor is how long br-int's flow count must not change for the host to be
+	// considered settled.
+	firewallStableFor = 3 * time.Second
+)
+
+// fwAgent is one agent of section 8 with its group and ports.
+type fwAgent struct {
+	*neutronAgent
+	group string
+	ports []*neutron.Port
+	res   *firewallAgentResult
+}
+
+// measureFirewall runs section 8.
+func (b *bench) measureFirewall(ctx context.Context, ports, rules, reps int, vms bool) (_ *firewallResult, err error) {
+	log := b.log.Named("firewall")
+	start := time.Now()
+	bed, err := b.startNeutronBed(ctx, log, "fw", firewallOptions, b.firewallAgentLogPath())
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = bed.close(err) }()
+	res := &firewallResult{Ports: ports, Rules: rules, Reps: reps, VMs: vms, Date: start}
+	var fas []*fwAgent
+	for _, a := range bed.agents {
+		fa := &fwAgent{neutronAgent: a, res: &firewallAgentResult{Agent: a.name, Host: a.host.Name()}}
+		fas = append(fas, fa)
+	}
+	// The hosts one after the other: each agent has the server to itself while its ports
+	// come up.
+	for _, fa := range fas {
+		if err := b.firewallSetup(ctx, bed, fa, ports, rules, vms); err != nil {
+			return nil, fmt.Errorf("%s: %w", fa.name, err)
+		}
+	}
+	// The rule added and deleted, the agents in turn, each on a quiet bus and settled flows.
+	for rep := range reps {
+		for _, fa := range fas {
+			if err := b.firewallRuleRep(ctx, bed, fa, rep); err != nil {
+				return nil, fmt.Errorf("%s: rule %d: %w", fa.name, rep+1, err)
+			}
+		}
+	}
+	for _, fa := range fas {
+		r := fa.res
+		log.Info("firewall rule", zap.String("agent", fa.name), zap.Int("reps", len(r.Added)),
+			zap.Duration("added_p50", percentile(r.Added, 50)), zap.Duration("added_max", percentile(r.Added, 100)),
+			zap.Duration("removed_p50", percentile(r.Removed, 50)), zap.Duration("removed_max", percentile(r.Removed, 100)),
+			zap.Int("firewall_flows", r.firewallFlows()), zap.Int("flows", r.Flows))
+		res.Agents = append(res.Agents, *r)
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// firewallSetup makes the agent's group (rules in all, Neutron's two default egress rules
+// included), its ports in the group bound to its host, plugs them and waits until every
+// one is ACTIVE and br-int's flows have settled; then it counts br-int's flows.
+func (b *bench) firewallSetup(ctx context.Context, bed *neutronBed, fa *fwAgent, ports, rules int, vms bool) error {
+	api, log := bed.cloud.Client, bed.log
+	t := time.Now()
+	sg, err := api.CreateSecurityGroup(ctx, "fw-"+fa.host.Name(), nil)
+	if err != nil {
+		return err
+	}
+	fa.group = sg.ID
+	add := firewallRules(rules-len(sg.Rules), sg.ID)
+	if err := parallel(len(add), 8, func(i int) error {
+		_, err := api.CreateSecurityGroupRule(ctx, sg.ID, add[i])
+		return err
+	}); err != nil {
+		return fmt.Errorf("group %s: %w", sg.ID, err)
+	}
+	if got, err := api.GetSecurityGroup(ctx, sg.ID); err != nil {
+		return err
+	} else if len(got.Rules) != rules {
+		return fmt.Errorf("group %s has %d rules, want %d", sg.ID, len(got.Rules), rules)
+	}
+	fa.ports = make([]*neutron.Port, ports)
+	groups := []string{sg.ID}
+	if err := parallel(ports, 16, func(i int) error {
+		p, err := api.CreatePort(ctx, neutron.PortRequest{Name: fmt.Sprintf("fw-%d", i), NetworkID: fa.net.ID, DeviceOwner: "compute:nova",
+			DeviceID: newVMID(), HostID: fa.host.Name(), SecurityGroups: &groups})
+		if err == nil && p.VIFType != "ovs" {
+			err = fmt.Errorf("port %s bound to %q with vif_type %q: the server did not bind it to a live Open vSwitch agent", p.ID, p.HostID, p.VIFType)
+		}
+		fa.ports[i] = p
+		return err
+	}); err != nil {
+		return err
+	}
+	log.Info("group and ports created", zap.String("agent", fa.name), zap.Int("rules", rules), zap.Int("ports", ports),
+		zap.Duration("took", time.Since(t).Round(time.Millisecond)))
+	if err := bed.watch.quiet(ctx, 2*time.Second, 30*time.Second); err != nil {
+		return err
+	}
+	ids := make([]string, ports)
+	for i, p := range fa.ports {
+		ids[i] = p.ID
+	}
+	t0 := time.Now()
+	if vms {
+		err = parallel(ports, 4, func(i int) error {
+			_, err := fa.host.PlugVM(ctx, fa.ports[i], fa.subnet, 0)
+			return err
+		})
+	} else {
+		vifs := make([]topology.Port, ports)
+		for i, p := range fa.ports {
+			vifs[i] = vif(p)
+		}
+		_, err = fa.hv.plug(ctx, "br-int", fa.ofport, vifs)
+		fa.ofport += ports
+	}
+	if err != nil {
+		return err
+	}
+	active, err := waitPortsActive(ctx, api, fa.net.ID, ids, 250*time.Millisecond, 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	r := fa.res
+	r.Active = active.Sub(t0)
+	stable, flows, err := flowsStable(ctx, fa.host, firewallStableFor, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	r.Stable = stable.Sub(t0)
+	dump, err := dumpFlows(ctx, fa.host, "")
+	if err != nil {
+		return err
+	}
+	fc := countFlows(dump)
+	if fc.Total != flows {
+		log.Warn("br-int changed after it settled", zap.String("agent", fa.name), zap.Int("settled", flows), zap.Int("dumped", fc.Total))
+	}
+	r.Flows, r.ByTable, r.Hooks = fc.Total, fc.Firewall, fc.Hooks
+	log.Info("ports up, flows settled", zap.String("agent", fa.name), zap.Duration("active", r.Active), zap.Duration("stable", r.Stable),
+		zap.Int("flows", r.Flows), zap.Int("firewall_flows", r.firewallFlows()))
+	return bed.watch.quiet(ctx, 2*time.Second, 30*time.Second)
+}
+
+// firewallRuleRep adds a rule to the agent's group and times it until br-int holds its
+// flows for every port, then deletes it and times it until they are gone; each ends on a
+// quiet bus with settled flows.
+func (b *bench) firewallRuleRep(ctx context.Context, bed *neutronBed, fa *fwAgent, rep int) error {
+	api, r := bed.cloud.Client, fa.res
+	tp := firewallProbePort + rep
+	want := firewallFlowsPerPort * len(fa.ports)
+	match := fmt.Sprintf("tcp,tp_dst=%d", tp)
+	logOffset := fileSize(b.firewallAgentLogPath())
+
+	call := time.Now()
+	rule, err := api.CreateSecurityGroupRule(ctx, fa.group, firewallProbeRule(tp))
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	r.APIAdd = append(r.APIAdd, t0.Sub(call))
+	at, polls, err := waitFlowCount(ctx, fa.host, match, want, 3*time.Minute)
+	if err != nil {
+		return fmt.Errorf("add tp_dst=%d: %w", tp, err)
+	}
+	r.Added = append(r.Added, at.Sub(t0))
+	r.PollTook = polls
+	if rep == 0 {
+		r.RuleFlows = want
+		r.AddCalls = bed.watch.methodsBetween(call, at)
+	}
+	if fa.name == neutronDvrflow {
+		if lines, err := readFrom(b.firewallAgentLogPath(), logOffset); err == nil {
+			r.AgentAdds = append(r.AgentAdds, convergedIn(lines))
+		}
+	}
+	if err := b.firewallSettle(ctx, bed, fa); err != nil {
+		return err
+	}
+
+	call = time.Now()
+	if err := api.DeleteSecurityGroupRule(ctx, rule.ID); err != nil {
+		return err
+	}
+	t0 = time.Now()
+	r.APIRemove = append(r.APIRemove, t0.Sub(call))
+	at, _, err = waitFlowCount(ctx, fa.host, match, 0, 3*time.Minute)
+	if err != nil {
+		return fmt.Errorf("delete tp_dst=%d: %w", tp, err)
+	}
+	r.Removed = append(r.Removed, at.Sub(t0))
+	bed.log.Info("rule added and deleted", zap.String("agent", fa.name), zap.Int("rep", rep+1),
+		zap.Duration("added", r.Added[rep]), zap.Duration("removed", r.Removed[rep]))
+	return b.firewallSettle(ctx, bed, fa)
+}
+
+// firewallSettle waits until no agent has called the server for 2 s and the agent's br-int
+// flow count has not changed for 2 s.
+func (b *bench) firewallSettle(ctx context.Context, bed *neutronBed, fa *fwAgent) error {
+	if err := bed.watch.quiet(ctx, 2*time.Second, 60*time.Second); err != nil {
+		return err
+	}
+	_, _, err := flowsStable(ctx, fa.host, 2*time.Second, 2*time.Minute)
+	return err
+}
+
+// firewallProbeRule is the rule the repetitions add: ingress TCP to port tp from anywhere,
+// IPv4 (Neutron's driver makes firewallFlowsPerPort flows per port of it in table 82).
+func firewallProbeRule(tp int) neutron.SecurityGroupRule {
+	return neutron.SecurityGroupRule{Direction: "ingress", EtherType: "IPv4", Protocol: ptr("tcp"), PortRangeMin: ptr(tp), PortRangeMax: ptr(tp)}
+}
+
+// dumpFlows is `ovs-ofctl dump-flows br-int [match]` on the host (OpenFlow 1.3, port
+// numbers, no statistics): the same command for both agents.
+func dumpFlows(ctx context.Context, h *neutron.AgentHost, match string) (string, error) {
+	sb := h.Sandbox()
+	args := []string{"-O", "OpenFlow13", "--no-names", "--no-stats", "dump-flows", "unix:" + sb.MgmtSocket("br-int")}
+	if match != "" {
+		args = append(args, match)
+	}
+	return sb.Ofctl(ctx, args...)
+}
+
+// waitFlowCount polls br-int's flows of match, one dump after the other, until there are
+// want of them; it returns when the dump that saw them returned and the median time of a
+// dump.
+func waitFlowCount(ctx context.Context, h *neutron.AgentHost, match string, want int, timeout time.Duration) (time.Time, time.Duration, error) {
+	deadline := time.Now().Add(timeout)
+	var took []time.Duration
+	for {
+		t := time.Now()
+		out, err := dumpFlows(ctx, h, match)
+		now := time.Now()
+		took = append(took, now.Sub(t))
+		got := -1
+		if err == nil {
+			got = countFlows(out).Total
+			if got == want {
+				return now, median(took), nil
+			}
+		}
+		if now.After(deadline) {
+			return time.Time{}, 0, fmt.Errorf("%d flows of %s on br-int after %s, want %d (%v)", got, match, timeout, want, err)
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return time.Time{}, 0, ctx.Err()
+		}
+	}
+}
+
+// flowsStable polls br-int's flow count (dump-aggregate) every 250 ms until it has not
+// changed for d, and returns when it last changed (or the first poll) and the count.
+func flowsStable(ctx context.Context, h *neutron.AgentHost, d, timeout time.Duration) (time.Time, int, error) {
+	deadline := time.Now().Add(timeout)
+	sb := h.Sandbox()
+	last, since := -1, time.Now()
+	for {
+		out, err := sb.Ofctl(ctx, "-O", "OpenFlow13", "dump-aggregate", "unix:"+sb.MgmtSocket("br-int"))
+		if err != nil {
+			return time.Time{}, 0, err
+		}
+		n, err := aggregateFlowCount(out)
+		if err != nil {
+			return time.Time{}, 0, err
+		}
+		now := time.Now()
+		if n != last {
+			last, since = n, now
+		} else if now.Sub(since) >= d {
+			return since, n, nil
+		}
+		if now.After(deadline) {
+			return time.Time{}, 0, fmt.Errorf("br-int's flow count still changing after %s (%d)", timeout, n)
+		}
+		select {
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return time.Time{}, 0, ctx.Err()
+		}
+	}
+}
+
+func (b *bench) firewallAgentLogPath() string {
+	return b.workDir + "/dvrflow-agent-firewall.log"
+}
+
+// parallel runs f(0) … f(n-1), at most width at once, and joins their errors.
+func parallel(n, width int, f func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, width)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = f(i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func fileSize(path string) int64 {
+	if st, err := os.Stat(path); err == nil {
+		return st.Size()
+	}
+	return 0
+}
+
+// readFrom reads a file from offset.
+func readFrom(path string, offset int64) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return string(data[min(offset, int64(len(data))):]), nil
+}
+
+func ptr[T any](v T) *T { return &v }
