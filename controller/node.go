@@ -168,7 +168,11 @@ func hostState(cfg *config.Config, obs Observed) state.Host {
 		L2Population:       cfg.L2Population,
 		ARPResponder:       cfg.ArpResponderEnabled(),
 		DVRMAC:             bytes.Clone(cfg.DVRMAC),
-		PreventARPSpoofing: cfg.PreventARPSpoofing,
+		PreventARPSpoofing: cfg.ARPSpoofingProtection(),
+		Firewall:           cfg.Firewall(),
+	}
+	if h.Firewall {
+		h.PermittedEthertypes = slices.Clone(cfg.PermittedEthertypes)
 	}
 	if len(h.DVRMAC) == 0 {
 		h.DVRMAC = nil
