@@ -354,4 +354,3 @@ func TestFirewallBlockedPorts(t *testing.T) {
 		})
 	}
 }
-
