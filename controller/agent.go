@@ -50,7 +50,8 @@ type Agent struct {
 	// problems are the objects the northbound state in force lacks (invalid ones).
 	problems []northbound.Problem
 	// groupHistory remembers the last valid version of the security groups this host's
-	// ports name; groups are those in force for model (SetSnapshot makes both).
+	// ports name; groups are those in force for model (SetSnapshot makes both; nil
+	// without the firewall).
 	groupHistory *groupHistory
 	groups       *groupsInForce
 
@@ -121,8 +122,9 @@ func (a *Agent) SetSnapshot(s *northbound.Snapshot) []northbound.Problem {
 		}
 	}
 	a.model, a.problems = valid, problems
-	a.groups = resolveGroups(valid, a.groupHistory)
+	a.groups = nil // without the firewall nothing uses them
 	if a.cfg.Firewall() {
+		a.groups = resolveGroups(valid, a.groupHistory)
 		a.groupHistory.logWithheld(a.log, valid, a.groups)
 	}
 	a.joinProblems()
