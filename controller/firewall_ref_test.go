@@ -126,12 +126,6 @@ func firewallOwned(t *testing.T, l string) bool {
 	return table >= 71 || (table == 60 && prio >= 90)
 }
 
-// dvrDeliveryWithFirewall is a known difference in the dvr scenario, DVR's (not the
-// controller's): Neutron's dump with the firewall has no table-60 priority-20 delivery of
-// routed traffic straight to a serviced port (dvr's I31), ours does. The firewall's
-// priority-90 ingress hooks (dl_vlan, dl_dst) come first for the ports it filters.
-var dvrDeliveryWithFirewall = regexp.MustCompile(`^table=60, priority=20,`)
-
 // TestFirewallOnEqualsNeutronOutsideTheFirewall: with firewall_driver = openvswitch the
 // agent's br-int is Neutron's in every flow that is not the firewall's own (tables 0, 23,
 // 24, 25, 30, 31, 59, 60's NORMAL, 62 and, with DVR, 1–4): table 24 holds only its default
@@ -171,8 +165,6 @@ func TestFirewallOnEqualsNeutronOutsideTheFirewall(t *testing.T) {
 			for _, l := range ours {
 				switch {
 				case slices.Contains(want, l):
-				case dvrDeliveryWithFirewall.MatchString(l):
-					t.Logf("known difference (dvr's I31, not in Neutron's dump with the firewall): %s", l)
 				default:
 					t.Errorf("a flow Neutron does not have: %s", l)
 				}

@@ -285,6 +285,7 @@ func (c *Config) ApplyHost(h *northbound.HostSettings) {
 		c.DVRMAC = bytes.Clone(*h.DVRMAC)
 	}
 	setIf(&c.PreventARPSpoofing, h.PreventARPSpoofing)
+	setIf(&c.FirewallDriver, h.FirewallDriver)
 }
 
 // Env is what northbound validation needs of this node's settings.

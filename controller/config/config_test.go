@@ -697,3 +697,23 @@ func TestTopologyAndTransportTogether(t *testing.T) {
 		t.Errorf("Validate = %v, want an error naming transport_url and topology_file", err)
 	}
 }
+
+// TestHostSectionFirewallDriver: the topology's host section sets firewall_driver like the
+// ini does, and the firewall follows it.
+func TestHostSectionFirewallDriver(t *testing.T) {
+	for _, tc := range []struct {
+		driver string
+		want   bool
+	}{
+		{"openvswitch", true},
+		{"neutron.agent.linux.openvswitch_firewall:OVSFirewallDriver", true},
+		{"noop", false},
+	} {
+		c := DefaultConfig()
+		d := tc.driver
+		c.ApplyHost(&northbound.HostSettings{FirewallDriver: &d})
+		if c.FirewallDriver != tc.driver || c.Firewall() != tc.want {
+			t.Errorf("host firewall_driver %q: FirewallDriver %q, Firewall() %v; want %v", tc.driver, c.FirewallDriver, c.Firewall(), tc.want)
+		}
+	}
+}
