@@ -54,6 +54,10 @@ type firewallAgentResult struct {
 	// AgentAdds are dvrflow-agent's own "converged" log lines of each add (flow-mods, the
 	// reconcile and its sync), summed over the reconciles between the POST and the flows.
 	AgentAdds []agentConverged `json:",omitempty"`
+	// AtReply and GoneAtReply count the adds (deletes) whose flows were all there (all
+	// gone) at the first poll after the REST call returned: the agent was done before the
+	// reply, and the time is one poll.
+	AtReply, GoneAtReply int `json:",omitempty"`
 	// PollTook is the median time of one poll (ovs-ofctl dump-flows of the rule's match):
 	// the timer's resolution.
 	PollTook time.Duration
@@ -63,6 +67,10 @@ type firewallAgentResult struct {
 type agentConverged struct {
 	Reconciles, FlowMods int
 	Took, Sync           time.Duration
+	// Changed and Confirmed are, from the POST being sent, when the agent logged its
+	// northbound state changed (the server's push taken in) and its last reconcile
+	// confirmed (its log's millisecond resolution).
+	Changed, Confirmed time.Duration `json:",omitempty"`
 }
 
 // firewallOptions is the agent configuration both hosts get in section 8: section 7's with
@@ -235,19 +243,22 @@ func (b *bench) firewallRuleRep(ctx context.Context, bed *neutronBed, fa *fwAgen
 	}
 	t0 := time.Now()
 	r.APIAdd = append(r.APIAdd, t0.Sub(call))
-	at, polls, err := waitFlowCount(ctx, fa.host, match, want, 3*time.Minute)
+	at, polls, pollTook, err := waitFlowCount(ctx, fa.host, match, want, 3*time.Minute)
 	if err != nil {
 		return fmt.Errorf("add tp_dst=%d: %w", tp, err)
 	}
 	r.Added = append(r.Added, at.Sub(t0))
-	r.PollTook = polls
+	r.PollTook = pollTook
+	if polls == 1 {
+		r.AtReply++
+	}
 	if rep == 0 {
 		r.RuleFlows = want
 		r.AddCalls = bed.watch.methodsBetween(call, at)
 	}
 	if fa.name == neutronDvrflow {
 		if lines, err := readFrom(b.firewallAgentLogPath(), logOffset); err == nil {
-			r.AgentAdds = append(r.AgentAdds, convergedIn(lines))
+			r.AgentAdds = append(r.AgentAdds, convergedIn(lines, call))
 		}
 	}
 	if err := b.firewallSettle(ctx, bed, fa); err != nil {
@@ -260,9 +271,12 @@ func (b *bench) firewallRuleRep(ctx context.Context, bed *neutronBed, fa *fwAgen
 	}
 	t0 = time.Now()
 	r.APIRemove = append(r.APIRemove, t0.Sub(call))
-	at, _, err = waitFlowCount(ctx, fa.host, match, 0, 3*time.Minute)
+	at, polls, _, err = waitFlowCount(ctx, fa.host, match, 0, 3*time.Minute)
 	if err != nil {
 		return fmt.Errorf("delete tp_dst=%d: %w", tp, err)
+	}
+	if polls == 1 {
+		r.GoneAtReply++
 	}
 	r.Removed = append(r.Removed, at.Sub(t0))
 	bed.log.Info("rule added and deleted", zap.String("agent", fa.name), zap.Int("rep", rep+1),
@@ -298,9 +312,9 @@ func dumpFlows(ctx context.Context, h *neutron.AgentHost, match string) (string,
 }
 
 // waitFlowCount polls br-int's flows of match, one dump after the other, until there are
-// want of them; it returns when the dump that saw them returned and the median time of a
-// dump.
-func waitFlowCount(ctx context.Context, h *neutron.AgentHost, match string, want int, timeout time.Duration) (time.Time, time.Duration, error) {
+// want of them; it returns when the dump that saw them returned, how many dumps it took
+// and the median time of a dump.
+func waitFlowCount(ctx context.Context, h *neutron.AgentHost, match string, want int, timeout time.Duration) (time.Time, int, time.Duration, error) {
 	deadline := time.Now().Add(timeout)
 	var took []time.Duration
 	for {
@@ -312,16 +326,16 @@ func waitFlowCount(ctx context.Context, h *neutron.AgentHost, match string, want
 		if err == nil {
 			got = countFlows(out).Total
 			if got == want {
-				return now, median(took), nil
+				return now, len(took), median(took), nil
 			}
 		}
 		if now.After(deadline) {
-			return time.Time{}, 0, fmt.Errorf("%d flows of %s on br-int after %s, want %d (%v)", got, match, timeout, want, err)
+			return time.Time{}, 0, 0, fmt.Errorf("%d flows of %s on br-int after %s, want %d (%v)", got, match, timeout, want, err)
 		}
 		select {
 		case <-time.After(5 * time.Millisecond):
 		case <-ctx.Done():
-			return time.Time{}, 0, ctx.Err()
+			return time.Time{}, 0, 0, ctx.Err()
 		}
 	}
 }

@@ -141,12 +141,27 @@ func aggregateFlowCount(out string) (int, error) {
 	return strconv.Atoi(m[1])
 }
 
+// agentLogTime is the time layout of dvrflow-agent's log (zapcore.ISO8601TimeEncoder).
+const agentLogTime = "2006-01-02T15:04:05.000Z0700"
+
 // convergedIn sums dvrflow-agent's "converged" log lines (the console encoding of the
-// production logger: time, level, message, then the fields as JSON, durations in seconds)
-// found in log.
-func convergedIn(log string) agentConverged {
+// production logger: time, level, caller, message, then the fields as JSON, durations in
+// seconds) found in log. With since set it also says when, after since, the first
+// "northbound state changed" line and the last "converged" line were logged.
+func convergedIn(log string, since time.Time) agentConverged {
 	var c agentConverged
+	at := func(line string) time.Duration {
+		stamp, _, _ := strings.Cut(line, "\t")
+		t, err := time.Parse(agentLogTime, stamp)
+		if err != nil || since.IsZero() {
+			return 0
+		}
+		return t.Sub(since)
+	}
 	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "\tnorthbound state changed\t") && c.Changed == 0 {
+			c.Changed = at(line)
+		}
 		_, fields, ok := strings.Cut(line, "\tconverged\t")
 		if !ok {
 			continue
@@ -165,6 +180,7 @@ func convergedIn(log string) agentConverged {
 		c.FlowMods += f.FlowMods
 		c.Took += seconds(f.Took)
 		c.Sync += seconds(f.Phases.Sync)
+		c.Confirmed = at(line)
 	}
 	return c
 }
@@ -255,6 +271,20 @@ func (r *results) firewallSection(p func(string, ...any)) {
 		p("\nNeutron's agent / dvrflow-agent: rule added **%.1f×** at p50, %.1f× at p99; rule deleted %.1f× at p50, %.1f× at p99. The issue sets no number for this one.\n",
 			ra, f.ratio(added, 99), f.ratio(removed, 50), f.ratio(removed, 99))
 	}
+	p("\nFrom the POST being sent instead (the server's own work included): ")
+	var parts []string
+	for _, a := range f.Agents {
+		sent := a.addedFromCall()
+		parts = append(parts, fmt.Sprintf("%s p50 %s, p99 %s", a.Agent, ms(percentile(sent, 50)), ms(percentile(sent, 99))))
+	}
+	p("%s.", strings.Join(parts, "; "))
+	for _, a := range f.Agents {
+		if a.AtReply > 0 || a.GoneAtReply > 0 {
+			p(" %s's flows were already in place when the POST returned for %d of %d adds, and gone when the DELETE returned for %d of %d deletes: those times are one poll.",
+				a.Agent, a.AtReply, len(a.Added), a.GoneAtReply, len(a.Removed))
+		}
+	}
+	p("\n")
 	p("\nbr-int's flows with %d ports × %d rules, once settled:\n\n", f.Ports, f.Rules)
 	tables := map[int]bool{}
 	for _, a := range f.Agents {
@@ -282,18 +312,34 @@ func (r *results) firewallSection(p func(string, ...any)) {
 	}
 	if ours := f.agent(neutronDvrflow); ours != nil && len(ours.AgentAdds) > 0 {
 		var mods []int
-		var took, sync []time.Duration
+		var took, sync, changed, confirmed []time.Duration
 		recs := 0
 		for _, c := range ours.AgentAdds {
 			mods = append(mods, c.FlowMods)
 			took, sync = append(took, c.Took), append(sync, c.Sync)
+			if c.Changed > 0 && c.Confirmed > 0 {
+				changed, confirmed = append(changed, c.Changed), append(confirmed, c.Confirmed)
+			}
 			recs += c.Reconciles
 		}
 		slices.Sort(mods)
-		p("\n\ndvrflow-agent's own log for the adds (its `converged` lines between the POST and the flows seen): %d reconciles for %d rules, %d flow-mods per rule at the median (%d–%d), the reconcile %s and its confirmed bundles %s at the median.",
+		p("\n\ndvrflow-agent's own log for the adds (its lines between the POST and the flows seen): %d reconciles for %d rules, %d flow-mods per rule at the median (%d–%d), the reconcile %s and its confirmed bundles %s at the median.",
 			recs, len(ours.AgentAdds), mods[len(mods)/2], mods[0], mods[len(mods)-1], ms(median(took)), ms(median(sync)))
+		if len(changed) > 0 {
+			p(" From the POST being sent, the agent took in the server's push (`northbound state changed`) after %s and logged the rule's flows confirmed after %s at the median (max %s; the log's resolution is 1 ms), while the POST itself took %s.",
+				ms(median(changed)), ms(median(confirmed)), ms(percentile(confirmed, 100)), ms(percentile(ours.APIAdd, 50)))
+		}
 	}
 	p("\n")
+}
+
+// addedFromCall is, per add, the time from the POST being sent to the flows seen.
+func (a *firewallAgentResult) addedFromCall() []time.Duration {
+	out := make([]time.Duration, 0, len(a.Added))
+	for i := range min(len(a.Added), len(a.APIAdd)) {
+		out = append(out, a.APIAdd[i]+a.Added[i])
+	}
+	return out
 }
 
 func (r *firewallResult) agentPoll(name string) time.Duration {
