@@ -20,7 +20,9 @@ import (
 // added to the group (and deleted again) Reps times and timed until br-int holds (no longer
 // holds) its flows for every port.
 type firewallResult struct {
-	Ports, Rules, Reps int
+	// Reps is dvrflow-agent's number of rules added and deleted, PythonReps Neutron's
+	// agent's (fewer: each of its adds and deletes takes it minutes at 200 ports).
+	Ports, Rules, Reps, PythonReps int
 	// VMs says the ports were plugged as VMs (a namespace and a veth pair each, one OVSDB
 	// transaction per port) rather than as VIFs of the bench's type in one transaction.
 	VMs bool `json:",omitempty"`
@@ -34,7 +36,7 @@ type firewallResult struct {
 type firewallAgentResult struct {
 	Agent, Host string
 	// Active is from the plug of the ports to every one ACTIVE in the API; Stable from the
-	// plug to br-int's flow count unchanged for firewallStableFor.
+	// plug to the agent idle (agentIdle) after that.
 	Active, Stable time.Duration
 	// Flows is br-int's flow count once stable; ByTable the firewall tables' (71–94, without
 	// the DHCP extension's 77 and 78) and Hooks table 60's flows into them.
@@ -84,9 +86,10 @@ const (
 	// firewallFlowsPerPort is what a plain ingress TCP rule makes per port in Neutron's
 	// driver: one flow for +est-rel-rpl, one for +new-est (committed to conntrack).
 	firewallFlowsPerPort = 2
-	// firewallStableFor is how long br-int's flow count must not change for the host to be
-	// considered settled.
-	firewallStableFor = 3 * time.Second
+	// An agent is idle when its process used at most agentIdleTicks CPU clock ticks (1/100
+	// s) within agentIdleWindow (Neutron's agent polls every 2 s even when idle).
+	agentIdleWindow = 3 * time.Second
+	agentIdleTicks  = 10
 )
 
 // fwAgent is one agent of section 8 with its group and ports.
@@ -98,7 +101,7 @@ type fwAgent struct {
 }
 
 // measureFirewall runs section 8.
-func (b *bench) measureFirewall(ctx context.Context, ports, rules, reps int, vms bool) (_ *firewallResult, err error) {
+func (b *bench) measureFirewall(ctx context.Context, ports, rules, reps, pythonReps int, vms bool) (_ *firewallResult, err error) {
 	log := b.log.Named("firewall")
 	start := time.Now()
 	bed, err := b.startNeutronBed(ctx, log, "fw", firewallOptions, b.firewallAgentLogPath())
@@ -111,22 +114,32 @@ func (b *bench) measureFirewall(ctx context.Context, ports, rules, reps int, vms
 	if err := bed.cloud.Client.SetQuotas(ctx, map[string]int{"security_group": -1, "security_group_rule": -1, "port": -1}); err != nil {
 		return nil, err
 	}
-	res := &firewallResult{Ports: ports, Rules: rules, Reps: reps, VMs: vms, Date: start}
+	res := &firewallResult{Ports: ports, Rules: rules, Reps: reps, PythonReps: pythonReps, VMs: vms, Date: start}
 	var fas []*fwAgent
 	for _, a := range bed.agents {
 		fa := &fwAgent{neutronAgent: a, res: &firewallAgentResult{Agent: a.name, Host: a.host.Name()}}
 		fas = append(fas, fa)
 	}
-	// The hosts one after the other: each agent has the server to itself while its ports
-	// come up.
+	// Both groups and all ports first, then the hosts' ports plugged one host after the
+	// other: each agent has the server to itself while its ports come up, and the next
+	// starts once it is idle.
 	for _, fa := range fas {
-		if err := b.firewallSetup(ctx, bed, fa, ports, rules, vms); err != nil {
+		if err := b.firewallCreate(ctx, bed, fa, ports, rules); err != nil {
 			return nil, fmt.Errorf("%s: %w", fa.name, err)
 		}
 	}
-	// The rule added and deleted, the agents in turn, each on a quiet bus and settled flows.
-	for rep := range reps {
+	for _, fa := range fas {
+		if err := b.firewallPlug(ctx, bed, fa, vms); err != nil {
+			return nil, fmt.Errorf("%s: %w", fa.name, err)
+		}
+	}
+	// The rule added and deleted, the agents in turn, each on a quiet bus with the agent
+	// idle and br-int's flows settled.
+	for rep := range max(reps, pythonReps) {
 		for _, fa := range fas {
+			if fa.name == neutronPython && rep >= pythonReps || fa.name != neutronPython && rep >= reps {
+				continue
+			}
 			if err := b.firewallRuleRep(ctx, bed, fa, rep); err != nil {
 				return nil, fmt.Errorf("%s: rule %d: %w", fa.name, rep+1, err)
 			}
@@ -144,10 +157,9 @@ func (b *bench) measureFirewall(ctx context.Context, ports, rules, reps int, vms
 	return res, nil
 }
 
-// firewallSetup makes the agent's group (rules in all, Neutron's two default egress rules
-// included), its ports in the group bound to its host, plugs them and waits until every
-// one is ACTIVE and br-int's flows have settled; then it counts br-int's flows.
-func (b *bench) firewallSetup(ctx context.Context, bed *neutronBed, fa *fwAgent, ports, rules int, vms bool) error {
+// firewallCreate makes the agent's group (rules in all, Neutron's two default egress rules
+// included) and its ports in the group bound to its host.
+func (b *bench) firewallCreate(ctx context.Context, bed *neutronBed, fa *fwAgent, ports, rules int) error {
 	api, log := bed.cloud.Client, bed.log
 	t := time.Now()
 	sg, err := api.CreateSecurityGroup(ctx, "fw-"+fa.host.Name(), nil)
@@ -193,7 +205,14 @@ func (b *bench) firewallSetup(ctx context.Context, bed *neutronBed, fa *fwAgent,
 	}
 	log.Info("group and ports created", zap.String("agent", fa.name), zap.Int("rules", rules), zap.Int("ports", ports),
 		zap.Duration("took", time.Since(t).Round(time.Millisecond)))
-	if err := bed.watch.quiet(ctx, 2*time.Second, 30*time.Second); err != nil {
+	return nil
+}
+
+// firewallPlug plugs the agent's ports and waits until every one is ACTIVE and the agent
+// has settled; then it counts br-int's flows.
+func (b *bench) firewallPlug(ctx context.Context, bed *neutronBed, fa *fwAgent, vms bool) error {
+	api, log, ports := bed.cloud.Client, bed.log, len(fa.ports)
+	if err := b.firewallSettle(ctx, bed, fa); err != nil {
 		return err
 	}
 	ids := make([]string, ports)
@@ -201,6 +220,7 @@ func (b *bench) firewallSetup(ctx context.Context, bed *neutronBed, fa *fwAgent,
 		ids[i] = p.ID
 	}
 	t0 := time.Now()
+	var err error
 	if vms {
 		err = parallel(ports, 4, func(i int) error {
 			_, err := fa.host.PlugVM(ctx, fa.ports[i], fa.subnet, 0)
@@ -223,11 +243,18 @@ func (b *bench) firewallSetup(ctx context.Context, bed *neutronBed, fa *fwAgent,
 	}
 	r := fa.res
 	r.Active = active.Sub(t0)
-	stable, flows, err := flowsStable(ctx, fa.host, firewallStableFor, 5*time.Minute)
+	if err := bed.watch.quiet(ctx, 2*time.Second, 60*time.Second); err != nil {
+		return err
+	}
+	idle, err := agentIdle(ctx, fa.pid, 15*time.Minute)
 	if err != nil {
 		return err
 	}
-	r.Stable = stable.Sub(t0)
+	r.Stable = idle.Sub(t0)
+	_, flows, err := flowsStable(ctx, fa.host, 2*time.Second, 5*time.Minute)
+	if err != nil {
+		return err
+	}
 	dump, err := dumpFlows(ctx, fa.host, "")
 	if err != nil {
 		return err
@@ -237,9 +264,9 @@ func (b *bench) firewallSetup(ctx context.Context, bed *neutronBed, fa *fwAgent,
 		log.Warn("br-int changed after it settled", zap.String("agent", fa.name), zap.Int("settled", flows), zap.Int("dumped", fc.Total))
 	}
 	r.Flows, r.ByTable, r.Hooks = fc.Total, fc.Firewall, fc.Hooks
-	log.Info("ports up, flows settled", zap.String("agent", fa.name), zap.Duration("active", r.Active), zap.Duration("stable", r.Stable),
+	log.Info("ports up, agent idle", zap.String("agent", fa.name), zap.Duration("active", r.Active), zap.Duration("idle", r.Stable),
 		zap.Int("flows", r.Flows), zap.Int("firewall_flows", r.firewallFlows()))
-	return bed.watch.quiet(ctx, 2*time.Second, 30*time.Second)
+	return nil
 }
 
 // firewallRuleRep adds a rule to the agent's group and times it until br-int holds its
@@ -300,14 +327,59 @@ func (b *bench) firewallRuleRep(ctx context.Context, bed *neutronBed, fa *fwAgen
 	return b.firewallSettle(ctx, bed, fa)
 }
 
-// firewallSettle waits until no agent has called the server for 2 s and the agent's br-int
-// flow count has not changed for 2 s.
+// firewallSettle waits until no agent has called the server for 2 s, both agents are idle
+// (the server has a single RPC worker: an agent busy with it delays the other's calls, and
+// report_state, by minutes) and fa's br-int flow count has not changed for 2 s.
 func (b *bench) firewallSettle(ctx context.Context, bed *neutronBed, fa *fwAgent) error {
 	if err := bed.watch.quiet(ctx, 2*time.Second, 60*time.Second); err != nil {
 		return err
 	}
+	for _, a := range bed.agents {
+		if _, err := agentIdle(ctx, a.pid, 15*time.Minute); err != nil {
+			return fmt.Errorf("%s: %w", a.name, err)
+		}
+	}
 	_, _, err := flowsStable(ctx, fa.host, 2*time.Second, 2*time.Minute)
 	return err
+}
+
+// agentIdle waits until the agent's process has used at most agentIdleTicks of CPU within
+// agentIdleWindow, and returns when that window began. The bus being quiet is not enough:
+// Neutron's agent works for minutes between its calls on 200 filtered ports (after the
+// ports came up it processed all 200 again as updated, for 264 s, in one run), and br-int's
+// flow count does not show a rewrite of the same flows.
+func agentIdle(ctx context.Context, pid int, limit time.Duration) (time.Time, error) {
+	if pid <= 0 {
+		return time.Time{}, fmt.Errorf("agent idle: no agent process")
+	}
+	deadline := time.Now().Add(limit)
+	type sample struct {
+		at    time.Time
+		ticks int64
+	}
+	var window []sample
+	for {
+		ticks, err := cpuTicks(pid)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("agent idle: %w", err)
+		}
+		now := time.Now()
+		window = append(window, sample{now, ticks})
+		for len(window) > 1 && now.Sub(window[1].at) >= agentIdleWindow {
+			window = window[1:]
+		}
+		if now.Sub(window[0].at) >= agentIdleWindow && ticks-window[0].ticks <= agentIdleTicks {
+			return window[0].at, nil
+		}
+		if now.After(deadline) {
+			return time.Time{}, fmt.Errorf("agent (pid %d) still busy after %s", pid, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // firewallProbeRule is the rule the repetitions add: ingress TCP to port tp from anywhere,

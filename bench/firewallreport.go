@@ -238,9 +238,9 @@ func (r *results) firewallTarget() target {
 	}
 	py, ours := f.agent(neutronPython), f.agent(neutronDvrflow)
 	t.Measured = true
-	t.Got = fmt.Sprintf("%.1f× at p50 (%s vs %s; p99 %s vs %s, %d rules added); firewall flows %d vs %d", ratio,
+	t.Got = fmt.Sprintf("%.0f× at p50 (%s vs %s; p99 %s vs %s; %d and %d rules added); firewall flows %d vs %d", ratio,
 		ms(percentile(py.Added, 50)), ms(percentile(ours.Added, 50)), ms(percentile(py.Added, 99)), ms(percentile(ours.Added, 99)),
-		len(ours.Added), py.firewallFlows(), ours.firewallFlows())
+		len(py.Added), len(ours.Added), py.firewallFlows(), ours.firewallFlows())
 	return t
 }
 
@@ -257,10 +257,10 @@ func (r *results) firewallSection(p func(string, ...any)) {
 	} else {
 		p("plugged in one OVSDB transaction as in section 7's batch (Interface type `%s`).", r.VIFType)
 	}
-	p(" The hosts are set up one after the other, each with the server to itself.\n\n")
-	p("Then %d times, the agents in turn, each on a quiet bus (no agent call to the server for 2 s) and with br-int's flow count unchanged for 2 s: a rule is added to the group (ingress, IPv4, TCP to a port no rule uses, 40000 + the repetition) and timed from the POST's reply until `ovs-ofctl dump-flows br-int tcp,tp_dst=PORT` on the host shows its %d flows per port (%d), the same poll for both agents, one dump right after the other; then it is deleted and timed from the DELETE's reply until the dump is empty. A poll took %s (Neutron's agent's host) and %s (dvrflow's) at the median: the timer's resolution.\n\n",
-		f.Reps, firewallFlowsPerPort, firewallFlowsPerPort*f.Ports, ms(f.agentPoll(neutronPython)), ms(f.agentPoll(neutronDvrflow)))
-	p("| agent | ports plugged → all ACTIVE | → br-int settled | rule added → flows on every port: p50 | p99 | max | rule deleted → flows gone: p50 | p99 | max | the POST / DELETE itself (p50) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p(" Both groups and all ports are created first (the ports in bulk requests of 50), then each host's ports are plugged, one host after the other; the next step waits until the agent is idle (below).\n\n")
+	p("Then %d times for dvrflow-agent and %d times for Neutron's agent (each of whose adds and deletes takes minutes), the agents in turn, each once the bus is quiet (no agent call to the server for 2 s), both agents' processes are idle (at most %d CPU ticks in %s: Neutron's agent works for minutes between two calls to the server, and the server, with one RPC worker, answers the other agent only between them) and br-int's flow count has not changed for 2 s: a rule is added to the group (ingress, IPv4, TCP to a port no rule uses, 40000 + the repetition) and timed from the POST's reply until `ovs-ofctl dump-flows br-int tcp,tp_dst=PORT` on the host shows its %d flows per port (%d), the same poll for both agents, one dump right after the other; then it is deleted and timed from the DELETE's reply until the dump is empty. A poll took %s (Neutron's agent's host) and %s (dvrflow's) at the median: the timer's resolution.\n\n",
+		f.Reps, f.pythonReps(), agentIdleTicks, agentIdleWindow, firewallFlowsPerPort, firewallFlowsPerPort*f.Ports, ms(f.agentPoll(neutronPython)), ms(f.agentPoll(neutronDvrflow)))
+	p("| agent | ports plugged → all ACTIVE | → agent idle | rule added → flows on every port: p50 | p99 | max | rule deleted → flows gone: p50 | p99 | max | the POST / DELETE itself (p50) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, a := range f.Agents {
 		p("| %s | %s | %s | %s | **%s** | %s | %s | %s | %s | %s / %s |\n", a.Agent, ms(a.Active), ms(a.Stable),
 			ms(percentile(a.Added, 50)), ms(percentile(a.Added, 99)), ms(percentile(a.Added, 100)),
@@ -342,6 +342,14 @@ func (a *firewallAgentResult) addedFromCall() []time.Duration {
 	return out
 }
 
+// pythonReps is Neutron's agent's repetitions (results before PythonReps: Reps).
+func (r *firewallResult) pythonReps() int {
+	if r.PythonReps > 0 {
+		return r.PythonReps
+	}
+	return r.Reps
+}
+
 func (r *firewallResult) agentPoll(name string) time.Duration {
 	if a := r.agent(name); a != nil {
 		return a.PollTook
@@ -356,7 +364,7 @@ func (r *results) firewallSummary(b *strings.Builder) {
 	if f == nil || len(f.Agents) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "\nFirewall (`firewall_driver = openvswitch`), %d ports in one group of %d rules, under the same neutron-server, %d rules added and deleted per agent:\n\n", f.Ports, f.Rules, f.Reps)
+	fmt.Fprintf(b, "\nFirewall (`firewall_driver = openvswitch`), %d ports in one group of %d rules, under the same neutron-server, rules added and deleted %d times by dvrflow-agent and %d times by Neutron's agent:\n\n", f.Ports, f.Rules, f.Reps, f.pythonReps())
 	fmt.Fprintf(b, "| agent | rule added → flows on every port p50 / p99 | rule deleted → flows gone p50 / p99 | firewall flows on br-int |\n|---|---:|---:|---:|\n")
 	for _, a := range f.Agents {
 		fmt.Fprintf(b, "| %s | %s / %s | %s / %s | %d |\n", a.Agent, ms(percentile(a.Added, 50)), ms(percentile(a.Added, 99)),

@@ -89,7 +89,8 @@ func run() error {
 	fwOn := flag.Bool("neutron-fw", true, "run section 8: the firewall scale test, dvrflow-agent and Neutron's agent with firewall_driver = openvswitch under a real neutron-server")
 	fwPorts := flag.Int("fw-ports", 200, "ports in the security group per agent in the firewall section")
 	fwRules := flag.Int("fw-rules", 50, "rules of the security group in the firewall section, Neutron's two default egress rules included (4 … 500)")
-	fwReps := flag.Int("fw-reps", 5, "rules added and deleted per agent in the firewall section")
+	fwReps := flag.Int("fw-reps", 5, "rules added and deleted by dvrflow-agent in the firewall section")
+	fwPyReps := flag.Int("fw-python-reps", 2, "rules added and deleted by Neutron's agent in the firewall section (each takes it minutes at 200 ports)")
 	fwVMs := flag.Bool("fw-vms", false, "plug the firewall section's ports as VMs (a namespace and a veth pair each, one OVSDB transaction per port) instead of -vif-type VIFs in one transaction")
 	merge := flag.String("merge", "", "keep the sections of an earlier run's -json `file` that this run does not measure (the results written are that file's with this run's sections in place)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (the in-process agent) to `file`")
@@ -101,8 +102,8 @@ func run() error {
 	if *reps < 1 || *wpReps < 1 {
 		return errors.New("-reps and -writepath-reps must be at least 1")
 	}
-	if *fwOn && (*fwPorts < 1 || *fwRules < 4 || *fwRules > 500 || *fwReps < 1) {
-		return errors.New("-fw-ports and -fw-reps must be at least 1, -fw-rules 4 … 500")
+	if *fwOn && (*fwPorts < 1 || *fwRules < 4 || *fwRules > 500 || *fwReps < 1 || *fwPyReps < 1) {
+		return errors.New("-fw-ports, -fw-reps and -fw-python-reps must be at least 1, -fw-rules 4 … 500")
 	}
 	if *render != "" {
 		res, err := loadResults(*render)
@@ -165,7 +166,7 @@ func run() error {
 		log.Info("Neutron section done", zap.String("dvrflow_agent_log", keepFile(b.neutronAgentLogPath())))
 	}
 	if *fwOn {
-		if res.Firewall, err = b.measureFirewall(ctx, *fwPorts, *fwRules, *fwReps, *fwVMs); err != nil {
+		if res.Firewall, err = b.measureFirewall(ctx, *fwPorts, *fwRules, *fwReps, *fwPyReps, *fwVMs); err != nil {
 			return fmt.Errorf("firewall: %w (dvrflow-agent log: %s)", err, keepFile(b.firewallAgentLogPath()))
 		}
 		log.Info("firewall section done", zap.Duration("took", res.Firewall.Took.Round(time.Second)),

@@ -72,6 +72,7 @@ type neutronAgent struct {
 	hv     *hypervisor
 	net    *neutron.Network
 	subnet *neutron.Subnet
+	pid    int // the agent's process
 	ofport int // the next ofport_request
 	res    *neutronAgentResult
 }
@@ -126,7 +127,8 @@ func (b *bench) startNeutronBed(ctx context.Context, log *zap.Logger, prefix str
 		_, err := agents[0].host.StartNeutronAgent(ctx, opts)
 		pyErr <- err
 	}()
-	stopDvrflow, err := b.startNeutronModeAgent(ctx, agents[1].host, opts, dvrflowLog)
+	stopDvrflow, pid, err := b.startNeutronModeAgent(ctx, agents[1].host, opts, dvrflowLog)
+	agents[1].pid = pid
 	if err == nil {
 		bed.undo = append(bed.undo, stopDvrflow)
 		_, err = cloud.Client.WaitAgentAlive(ctx, agents[1].host.Name(), neutron.AgentTypeOVS, started)
@@ -134,6 +136,7 @@ func (b *bench) startNeutronBed(ctx context.Context, log *zap.Logger, prefix str
 	if err = errors.Join(err, <-pyErr); err != nil {
 		return bed, err
 	}
+	agents[0].pid = agents[0].host.NeutronAgentPid()
 	log.Info("both agents alive", zap.Duration("after", time.Since(started).Round(time.Millisecond)))
 	if err := watch.watchPortPushes(ctx); err != nil {
 		return bed, err
@@ -420,14 +423,14 @@ func waitPortsActive(ctx context.Context, api *neutron.Client, networkID string,
 // startNeutronModeAgent runs the built dvrflow-agent inside the host with the host's
 // Neutron configuration for opts (the openvswitch_agent.ini Neutron's agent gets,
 // transport_url included), logging at info level to logPath. stop interrupts it and waits.
-func (b *bench) startNeutronModeAgent(ctx context.Context, h *neutron.AgentHost, opts neutron.AgentOptions, logPath string) (stop func(), err error) {
+func (b *bench) startNeutronModeAgent(ctx context.Context, h *neutron.AgentHost, opts neutron.AgentOptions, logPath string) (stop func(), pid int, err error) {
 	conf := filepath.Join(b.workDir, "openvswitch_agent-"+h.Name()+".ini")
 	if err := os.WriteFile(conf, []byte(h.AgentConfig(opts).INI()), 0o644); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	sb := h.Sandbox()
 	cmd := sb.Command(context.WithoutCancel(ctx), b.agent, "--config-file", conf, "--ovs-rundir", sb.RunDir(),
@@ -435,7 +438,7 @@ func (b *bench) startNeutronModeAgent(ctx context.Context, h *neutron.AgentHost,
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("start dvrflow-agent on %s: %w", h.Name(), err)
+		return nil, 0, fmt.Errorf("start dvrflow-agent on %s: %w", h.Name(), err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -448,7 +451,7 @@ func (b *bench) startNeutronModeAgent(ctx context.Context, h *neutron.AgentHost,
 			<-done
 		}
 		logFile.Close()
-	}, nil
+	}, cmd.Process.Pid, nil
 }
 
 func (b *bench) neutronAgentLogPath() string {
