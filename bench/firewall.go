@@ -86,10 +86,11 @@ const (
 	// firewallFlowsPerPort is what a plain ingress TCP rule makes per port in Neutron's
 	// driver: one flow for +est-rel-rpl, one for +new-est (committed to conntrack).
 	firewallFlowsPerPort = 2
-	// An agent is idle when its process used at most agentIdleTicks CPU clock ticks (1/100
-	// s) within agentIdleWindow (Neutron's agent polls every 2 s even when idle).
-	agentIdleWindow = 3 * time.Second
-	agentIdleTicks  = 10
+	// The server and the agents are idle when their processes used at most idleTicks CPU
+	// clock ticks (1/100 s) together within idleWindow (Neutron's agent polls every 2 s
+	// and both report their state every 10 s even when idle).
+	idleWindow = 3 * time.Second
+	idleTicks  = 15
 )
 
 // fwAgent is one agent of section 8 with its group and ports.
@@ -246,7 +247,7 @@ func (b *bench) firewallPlug(ctx context.Context, bed *neutronBed, fa *fwAgent, 
 	if err := bed.watch.quiet(ctx, 2*time.Second, 60*time.Second); err != nil {
 		return err
 	}
-	idle, err := agentIdle(ctx, fa.pid, 15*time.Minute)
+	idle, err := bed.idle(ctx, 15*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -327,30 +328,31 @@ func (b *bench) firewallRuleRep(ctx context.Context, bed *neutronBed, fa *fwAgen
 	return b.firewallSettle(ctx, bed, fa)
 }
 
-// firewallSettle waits until no agent has called the server for 2 s, both agents are idle
-// (the server has a single RPC worker: an agent busy with it delays the other's calls, and
-// report_state, by minutes) and fa's br-int flow count has not changed for 2 s.
+// firewallSettle waits until no agent has called the server for 2 s, the server and both
+// agents are idle (the server has a single RPC worker: an agent busy with it delays the
+// other's calls, and report_state, by minutes) and fa's br-int flow count has not changed
+// for 2 s.
 func (b *bench) firewallSettle(ctx context.Context, bed *neutronBed, fa *fwAgent) error {
 	if err := bed.watch.quiet(ctx, 2*time.Second, 60*time.Second); err != nil {
 		return err
 	}
-	for _, a := range bed.agents {
-		if _, err := agentIdle(ctx, a.pid, 15*time.Minute); err != nil {
-			return fmt.Errorf("%s: %w", a.name, err)
-		}
+	if _, err := bed.idle(ctx, 15*time.Minute); err != nil {
+		return err
 	}
 	_, _, err := flowsStable(ctx, fa.host, 2*time.Second, 2*time.Minute)
 	return err
 }
 
-// agentIdle waits until the agent's process has used at most agentIdleTicks of CPU within
-// agentIdleWindow, and returns when that window began. The bus being quiet is not enough:
-// Neutron's agent works for minutes between its calls on 200 filtered ports (after the
-// ports came up it processed all 200 again as updated, for 264 s, in one run), and br-int's
-// flow count does not show a rewrite of the same flows.
-func agentIdle(ctx context.Context, pid int, limit time.Duration) (time.Time, error) {
-	if pid <= 0 {
-		return time.Time{}, fmt.Errorf("agent idle: no agent process")
+// idle waits until neutron-server's processes and both agents' together have used at most
+// idleTicks of CPU within idleWindow, and returns when that window began. The bus being
+// quiet is not enough: Neutron's agent works for minutes between two calls on 200
+// filtered ports (after they came up it refiltered all 200 for their new group members,
+// for 264 s in one run), waiting on the server's answers as long as on its own work, and
+// br-int's flow count does not show a rewrite of the same flows.
+func (bed *neutronBed) idle(ctx context.Context, limit time.Duration) (time.Time, error) {
+	pids := bed.cloud.ServerPids()
+	for _, a := range bed.agents {
+		pids = append(pids, a.pid)
 	}
 	deadline := time.Now().Add(limit)
 	type sample struct {
@@ -359,20 +361,24 @@ func agentIdle(ctx context.Context, pid int, limit time.Duration) (time.Time, er
 	}
 	var window []sample
 	for {
-		ticks, err := cpuTicks(pid)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("agent idle: %w", err)
+		var ticks int64
+		for _, pid := range pids {
+			t, err := cpuTicks(pid)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("wait for the server and agents idle: %w", err)
+			}
+			ticks += t
 		}
 		now := time.Now()
 		window = append(window, sample{now, ticks})
-		for len(window) > 1 && now.Sub(window[1].at) >= agentIdleWindow {
+		for len(window) > 1 && now.Sub(window[1].at) >= idleWindow {
 			window = window[1:]
 		}
-		if now.Sub(window[0].at) >= agentIdleWindow && ticks-window[0].ticks <= agentIdleTicks {
+		if now.Sub(window[0].at) >= idleWindow && ticks-window[0].ticks <= idleTicks {
 			return window[0].at, nil
 		}
 		if now.After(deadline) {
-			return time.Time{}, fmt.Errorf("agent (pid %d) still busy after %s", pid, limit)
+			return time.Time{}, fmt.Errorf("neutron-server and the agents still busy after %s", limit)
 		}
 		select {
 		case <-ctx.Done():

@@ -190,7 +190,7 @@ func TestFirewallSectionAndSummary(t *testing.T) {
 		"a security group of 50 rules (Neutron's two default egress rules and 48 more",
 		"200 ports in it bound to the agent's host, plugged in one OVSDB transaction as in section 7's batch (Interface type `patch`)",
 		"Then 5 times for dvrflow-agent and 5 times for Neutron's agent",
-		"at most 10 CPU ticks in 3s",
+		"at most 15 CPU ticks in 3s",
 		"shows its 2 flows per port (400)",
 		"A poll took 30.0 ms (Neutron's agent's host) and 20.0 ms (dvrflow's)",
 		"took 7m0s",

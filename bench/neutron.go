@@ -136,7 +136,9 @@ func (b *bench) startNeutronBed(ctx context.Context, log *zap.Logger, prefix str
 	if err = errors.Join(err, <-pyErr); err != nil {
 		return bed, err
 	}
-	agents[0].pid = agents[0].host.NeutronAgentPid()
+	if pids := agents[0].host.NeutronAgentPids(); len(pids) > 0 {
+		agents[0].pid = slices.Min(pids) // the agent itself, the group's leader, started first
+	}
 	log.Info("both agents alive", zap.Duration("after", time.Since(started).Round(time.Millisecond)))
 	if err := watch.watchPortPushes(ctx); err != nil {
 		return bed, err

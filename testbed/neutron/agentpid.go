@@ -1,12 +1,24 @@
 package neutron
 
-// NeutronAgentPid is the pid of the host's running Neutron agent (its main process; the
-// privsep daemons are its children), 0 when none runs: for reading its CPU time.
-func (h *AgentHost) NeutronAgentPid() int {
+// NeutronAgentPids are the processes of the host's running Neutron agent (its process
+// group: the agent, its privsep daemons and the commands it runs), none when it does not
+// run: for reading its CPU time.
+func (h *AgentHost) NeutronAgentPids() []int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.agent == nil || !h.agent.alive() {
-		return 0
+	if !h.agent.running() {
+		return nil
 	}
-	return h.agent.pid
+	return groupMembers(h.agent.pid)
+}
+
+// ServerPids are the processes of neutron-server (its process group: the parent, the API
+// and RPC workers), none when it does not run: for reading its CPU time.
+func (c *Cloud) ServerPids() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.server.running() {
+		return nil
+	}
+	return groupMembers(c.server.pid)
 }
