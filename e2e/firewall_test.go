@@ -1,0 +1,802 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dvrflow/dvrflow/northbound"
+	"github.com/dvrflow/dvrflow/sandbox"
+	"github.com/dvrflow/dvrflow/testbed"
+	"github.com/dvrflow/dvrflow/topology"
+)
+
+// The cloud of TestFirewall (issue "security-groups": Neutron's openvswitch firewall
+// driver): two DVR compute nodes joined by a fabric (the VXLAN underlay and physnet1's VLAN
+// trunk); a VLAN network and a VXLAN network joined by a distributed router; VMs in three
+// security groups on both nodes and networks, and one port without port security. Every
+// VM runs echo servers on the same TCP and UDP ports, so that what decides whether a
+// connection works is the firewall, never a missing listener.
+const (
+	fwRouter   = "e00000f1-0000-4000-8000-000000000001"
+	fwNetVLAN  = "0a0000f1-0000-4000-8000-000000000001"
+	fwNetVXLAN = "0a0000f1-0000-4000-8000-000000000002"
+	fwSubVLAN  = "5b0000f1-0000-4000-8000-000000000001"
+	fwSubVXLAN = "5b0000f1-0000-4000-8000-000000000002"
+
+	// The security groups.
+	fwWeb    = "5ec000f1-0000-4000-8000-000000000001" // TCP 80, ICMP, UDP 5000–5010 from anywhere; TCP 9000 from 10.20.0.0/16
+	fwDB     = "5ec000f1-0000-4000-8000-000000000002" // TCP 5432 from members of web
+	fwClient = "5ec000f1-0000-4000-8000-000000000003" // nothing in
+	// fwSessionRule is web's rule for TCP 9000, which the test removes.
+	fwSessionRule = "7e1000f1-0000-4000-8000-000000000009"
+
+	// The ports every VM listens on.
+	fwHTTP     = 80   // allowed into web
+	fwClosed   = 81   // allowed nowhere (but open everywhere)
+	fwPG       = 5432 // allowed into db from web
+	fwSession  = 9000 // allowed into web by fwSessionRule
+	fwUDPLow   = 5000 // web's UDP range is 5000–5010
+	fwUDPMid   = 5005
+	fwUDPSpoof = 5007
+	fwUDPHigh  = 5010
+	fwUDPOut   = 5011 // just past the range
+
+	// fwProbeTimeout bounds one probe: TCP retransmits its SYN after 1 s, so an allowed
+	// connection survives one lost packet; a dropped one is silent for the whole time.
+	fwProbeTimeout = 3 * time.Second
+	// fwCutBound is how soon after the topology file changes a connection whose rule was
+	// removed must stop getting through.
+	fwCutBound = 5 * time.Second
+
+	// Fabric switches and each node's uplink to them.
+	fwUnderlaySwitch = "underlay"
+	fwTrunkSwitch    = "physnet1"
+	fwUnderlayIf     = "ul0"
+	fwTrunkIf        = "vl0"
+)
+
+var (
+	fwTCPPorts = []int{fwHTTP, fwClosed, fwPG, fwSession}
+	fwUDPPorts = []int{fwUDPLow, fwUDPMid, fwUDPSpoof, fwUDPHigh, fwUDPOut}
+)
+
+// fwNode is a compute node of the cloud (the sandbox host gets a random suffix).
+type fwNode struct{ name, ip, dvrMAC string }
+
+var fwNodes = []fwNode{
+	{name: "fw-c1", ip: "192.168.76.1", dvrMAC: "fa:16:3f:00:f1:01"},
+	{name: "fw-c2", ip: "192.168.76.2", dvrMAC: "fa:16:3f:00:f1:02"},
+}
+
+// fwPort is a port of the cloud. host "" means on every node (a distributed router
+// interface).
+type fwPort struct {
+	name, host, id, network, subnet, mac, ip string
+	owner                                    northbound.DeviceOwner
+	groups                                   []string
+	noPortSecurity                           bool
+}
+
+// fwVM returns the port of VM name on node host, on the VLAN ("v", 10.20.1.0/24) or VXLAN
+// ("x", 10.20.2.0/24) network, host part n, in groups.
+func fwVM(name, host, net string, n int, groups ...string) fwPort {
+	network, subnet, third := fwNetVLAN, fwSubVLAN, 1
+	if net == "x" {
+		network, subnet, third = fwNetVXLAN, fwSubVXLAN, 2
+	}
+	return fwPort{name: name, host: host, network: network, subnet: subnet, groups: groups,
+		id:    fmt.Sprintf("c00000f1-%04x-4000-8000-0000000000%02d", third, n),
+		mac:   fmt.Sprintf("fa:16:3e:f1:%02x:%02x", third, n),
+		ip:    fmt.Sprintf("10.20.%d.%d", third, n),
+		owner: northbound.OwnerCompute}
+}
+
+// The router's interfaces and the VMs. On fw-c1: web1 and db1 (VLAN), webx1 and open1
+// (VXLAN, open1 without port security); on fw-c2: web2 (VLAN) and cli2 (VXLAN).
+var (
+	fwQrVLAN  = fwPort{name: "qr-v", id: "d00000f1-0000-4000-8000-000000000001", network: fwNetVLAN, subnet: fwSubVLAN, mac: "fa:16:3e:f1:01:01", ip: "10.20.1.1", owner: northbound.OwnerRouterInterfaceDistributed}
+	fwQrVXLAN = fwPort{name: "qr-x", id: "d00000f1-0000-4000-8000-000000000002", network: fwNetVXLAN, subnet: fwSubVXLAN, mac: "fa:16:3e:f1:02:01", ip: "10.20.2.1", owner: northbound.OwnerRouterInterfaceDistributed}
+	fwOpen1   = func() fwPort { p := fwVM("open1", "fw-c1", "x", 31); p.noPortSecurity = true; return p }()
+	fwVMs     = []fwPort{
+		fwVM("web1", "fw-c1", "v", 11, fwWeb),
+		fwVM("db1", "fw-c1", "v", 12, fwDB),
+		fwVM("webx1", "fw-c1", "x", 12, fwWeb),
+		fwOpen1,
+		fwVM("web2", "fw-c2", "v", 21, fwWeb),
+		fwVM("cli2", "fw-c2", "x", 21, fwClient),
+	}
+)
+
+// fwSpoofIP returns the address a VM of the given network sends from when it spoofs: in
+// its subnet, held by no port.
+func fwSpoofIP(p fwPort) string {
+	if p.network == fwNetVLAN {
+		return "10.20.1.99"
+	}
+	return "10.20.2.99"
+}
+
+// fwGroups returns the cloud's security groups; withSession keeps web's TCP 9000 rule.
+// Neutron gives every new group the egress rules "any IPv4" and "any IPv6"; a topology
+// file lists them as the API shows them.
+func fwGroups(withSession bool) []topology.SecurityGroup {
+	port := func(n int) *int { return &n }
+	egress := func(group string) []topology.SecurityGroupRule {
+		return []topology.SecurityGroupRule{
+			{ID: "7e1" + group[3:32] + group[34:] + "e4", Direction: "egress", EtherType: "IPv4"},
+			{ID: "7e1" + group[3:32] + group[34:] + "e6", Direction: "egress", EtherType: "IPv6"},
+		}
+	}
+	web := append(egress(fwWeb),
+		topology.SecurityGroupRule{ID: "7e1000f1-0000-4000-8000-000000000001", Direction: "ingress", EtherType: "IPv4", Protocol: "tcp", PortRangeMin: port(fwHTTP), PortRangeMax: port(fwHTTP)},
+		topology.SecurityGroupRule{ID: "7e1000f1-0000-4000-8000-000000000002", Direction: "ingress", EtherType: "IPv4", Protocol: "icmp"},
+		topology.SecurityGroupRule{ID: "7e1000f1-0000-4000-8000-000000000003", Direction: "ingress", EtherType: "IPv4", Protocol: "udp", PortRangeMin: port(fwUDPLow), PortRangeMax: port(fwUDPHigh)},
+	)
+	if withSession {
+		web = append(web, topology.SecurityGroupRule{ID: fwSessionRule, Direction: "ingress", EtherType: "IPv4", Protocol: "tcp",
+			PortRangeMin: port(fwSession), PortRangeMax: port(fwSession), RemoteIPPrefix: "10.20.0.0/16"})
+	}
+	db := append(egress(fwDB),
+		topology.SecurityGroupRule{ID: "7e1000f1-0000-4000-8000-000000000004", Direction: "ingress", EtherType: "IPv4", Protocol: "tcp",
+			PortRangeMin: port(fwPG), PortRangeMax: port(fwPG), RemoteGroupID: fwWeb})
+	return []topology.SecurityGroup{
+		{ID: fwWeb, Name: "web", Stateful: true, Rules: web},
+		{ID: fwDB, Name: "db", Stateful: true, Rules: db},
+		{ID: fwClient, Name: "client", Stateful: true, Rules: egress(fwClient)},
+	}
+}
+
+// fwCloud is the cloud's desired state, rendered into one topology file per node, and what
+// runs it.
+type fwCloud struct {
+	// driver is the agents' firewall_driver; filtering is driver == "openvswitch".
+	driver    string
+	filtering bool
+	ports     []fwPort // router interfaces and VMs
+	// withSession keeps web's TCP 9000 rule.
+	withSession bool
+
+	dir    string
+	topo   map[string]string // node → topology file
+	hosts  map[string]*sandbox.Host
+	agents map[string]*runningAgent
+	vms    map[string]*sandbox.VM // by VM name
+	ns     map[string]string      // VM name → its network namespace file
+}
+
+func newFWCloud(driver string) *fwCloud {
+	c := &fwCloud{driver: driver, filtering: driver == "openvswitch", withSession: true,
+		ports: []fwPort{fwQrVLAN, fwQrVXLAN}, topo: map[string]string{}, hosts: map[string]*sandbox.Host{},
+		agents: map[string]*runningAgent{}, vms: map[string]*sandbox.VM{}, ns: map[string]string{}}
+	for _, p := range fwVMs {
+		p.groups = slices.Clone(p.groups)
+		c.ports = append(c.ports, p)
+	}
+	return c
+}
+
+// port returns the port of VM name.
+func (c *fwCloud) port(name string) *fwPort {
+	for i := range c.ports {
+		if c.ports[i].name == name {
+			return &c.ports[i]
+		}
+	}
+	panic("no VM " + name)
+}
+
+// addr returns "ip:port" of VM name.
+func (c *fwCloud) addr(name string, port int) string {
+	return c.port(name).ip + ":" + strconv.Itoa(port)
+}
+
+// topology returns self's view of the cloud.
+func (c *fwCloud) topology(self fwNode) topology.File {
+	yes := true
+	name, mode, ip, mac := self.name, "dvr", self.ip, self.dvrMAC
+	f := topology.File{
+		Name:        "firewall " + self.name,
+		Description: "TestFirewall: security groups on a DVR cloud, firewall_driver " + c.driver,
+		Host: &topology.Host{Name: &name, AgentMode: &mode, LocalIP: &ip, DVRMAC: &mac,
+			TunnelTypes: []string{"vxlan"}, L2Population: &yes, ARPResponder: &yes,
+			BridgeMappings: map[string]string{"physnet1": "br-vlan"}},
+		Networks: []topology.Network{
+			{ID: fwNetVLAN, Name: "fw-vlan", NetworkType: "vlan", PhysicalNetwork: "physnet1", SegmentationID: 120},
+			{ID: fwNetVXLAN, Name: "fw-vxlan", NetworkType: "vxlan", SegmentationID: 1020},
+		},
+		Subnets: []topology.Subnet{
+			{ID: fwSubVLAN, NetworkID: fwNetVLAN, CIDR: "10.20.1.0/24", GatewayIP: fwQrVLAN.ip, IPVersion: 4},
+			{ID: fwSubVXLAN, NetworkID: fwNetVXLAN, CIDR: "10.20.2.0/24", GatewayIP: fwQrVXLAN.ip, IPVersion: 4},
+		},
+		Ports:          []topology.Port{},
+		Routers:        []topology.Router{{ID: fwRouter, Name: "fw-r1", Distributed: true}},
+		SecurityGroups: fwGroups(c.withSession),
+	}
+	for _, n := range fwNodes {
+		if n.name != self.name {
+			f.OtherHosts = append(f.OtherHosts, topology.OtherHost{Name: n.name, IP: n.ip, DVRMAC: n.dvrMAC, TunnelTypes: []string{"vxlan"}})
+		}
+	}
+	for _, p := range c.ports {
+		fixed := []topology.FixedIP{{SubnetID: p.subnet, IPAddress: p.ip}}
+		deviceID := fwRouter
+		if p.owner == northbound.OwnerCompute {
+			deviceID = "vm-" + p.name
+		}
+		switch p.host {
+		case "", self.name:
+			f.Ports = append(f.Ports, topology.Port{ID: p.id, NetworkID: p.network, MAC: p.mac, DeviceOwner: p.owner,
+				DeviceID: deviceID, FixedIPs: fixed, PortSecurityEnabled: !p.noPortSecurity, AdminStateUp: true,
+				SecurityGroups: slices.Clone(p.groups)})
+		default:
+			f.RemotePorts = append(f.RemotePorts, topology.RemotePort{Host: p.host, ID: p.id, NetworkID: p.network,
+				MAC: p.mac, DeviceOwner: p.owner, DeviceID: deviceID, FixedIPs: fixed, SecurityGroups: slices.Clone(p.groups)})
+		}
+	}
+	return f
+}
+
+// write renders every node's topology into its file, atomically (the agents reload it).
+func (c *fwCloud) write(t *testing.T) {
+	t.Helper()
+	for _, n := range fwNodes {
+		data, err := json.MarshalIndent(c.topology(n), "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFileAtomic(t, c.topo[n.name], data)
+	}
+}
+
+// TestFirewallTopology checks, without a switch, that every node's topology of the firewall
+// cloud, in each of the states the acceptance test puts it in, is accepted without a
+// single problem, with the groups, members and port security the test relies on.
+func TestFirewallTopology(t *testing.T) {
+	c := newFWCloud("openvswitch")
+	states := []struct {
+		name  string
+		apply func()
+	}{
+		{"initial", func() {}},
+		{"cli2 joins web", func() { c.port("cli2").groups = []string{fwClient, fwWeb} }},
+		{"web's TCP 9000 rule removed", func() { c.withSession = false }},
+	}
+	for _, s := range states {
+		s.apply()
+		for _, n := range fwNodes {
+			t.Run(s.name+" on "+n.name, func(t *testing.T) {
+				data, err := json.Marshal(c.topology(n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, m, problems, err := testbed.AgentTopology(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range problems {
+					t.Errorf("problem: %s", p)
+				}
+				if len(m.SecurityGroups) != 3 || len(m.WithheldSecurityGroups) != 0 {
+					t.Fatalf("%d valid security groups, %d withheld; want 3, 0", len(m.SecurityGroups), len(m.WithheldSecurityGroups))
+				}
+				web, _ := m.SecurityGroup(fwWeb)
+				if want := 5 + btoi(c.withSession); len(web.Rules) != want {
+					t.Errorf("web has %d rules, want %d", len(web.Rules), want)
+				}
+				for _, p := range c.ports {
+					if p.owner != northbound.OwnerCompute {
+						continue
+					}
+					var got []string
+					var security bool
+					if mp := localPort(m, p.id); mp != nil && p.host == n.name {
+						got, security = mp.SecurityGroups, mp.PortSecurity
+					} else if rp := remotePort(m, p.id); rp != nil && p.host != n.name {
+						got, security = rp.SecurityGroups, !p.noPortSecurity
+					} else {
+						t.Errorf("VM %s is neither a port nor a remote port of %s", p.name, n.name)
+						continue
+					}
+					want := slices.Sorted(slices.Values(p.groups))
+					if !slices.Equal(got, want) || security == p.noPortSecurity {
+						t.Errorf("VM %s: groups %v, port security %v; want %v, %v", p.name, got, security, want, !p.noPortSecurity)
+					}
+				}
+				members := fmt.Sprint(m.SecurityGroupMembers(fwWeb))
+				for _, p := range c.ports {
+					if isIn := slices.Contains(p.groups, fwWeb); strings.Contains(members, p.ip+"/32") != isIn {
+						t.Errorf("web's members %s: %s (%s) member: %v, want %v", members, p.name, p.ip, !isIn, isIn)
+					}
+				}
+			})
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// localPort returns the model's port with the given id, nil if there is none.
+func localPort(m *northbound.Model, id string) *northbound.Port {
+	for i := range m.Ports {
+		if m.Ports[i].ID == id {
+			return &m.Ports[i]
+		}
+	}
+	return nil
+}
+
+// remotePort returns the model's remote port with the given id, nil if there is none.
+func remotePort(m *northbound.Model, id string) *northbound.RemotePort {
+	for i := range m.RemotePorts {
+		if m.RemotePorts[i].ID == id {
+			return &m.RemotePorts[i]
+		}
+	}
+	return nil
+}
+
+// TestFirewall is the acceptance test of issue "security-groups" (Neutron's openvswitch
+// firewall driver): real agents on two DVR compute nodes, real TCP, UDP and ICMP between
+// VMs on one node, across nodes on a VLAN and a VXLAN network, and routed by the
+// distributed router. It runs twice, in parallel: with firewall_driver = openvswitch, and
+// with noop as the negative control, where every connection the firewall must drop has to
+// get through — which proves that each check can see filtering, and that it is the
+// firewall, not a broken path, that stops a connection.
+func TestFirewall(t *testing.T) {
+	needsSwitch(t)
+	for _, driver := range []string{"openvswitch", "noop"} {
+		t.Run("firewall_driver="+driver, func(t *testing.T) {
+			t.Parallel()
+			firewallAcceptance(t, driver)
+		})
+	}
+}
+
+func firewallAcceptance(t *testing.T, driver string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	c := startFirewallCloud(t, ctx, driver)
+	t.Logf("cloud up in %s", time.Since(start).Round(time.Millisecond))
+
+	t.Run("connections: allowed ones pass, others are dropped; replies pass (stateful)", func(t *testing.T) {
+		c.checkProbes(t, ctx, fwConnectivity)
+	})
+	t.Run("a spoofed source address is dropped; a port without port security passes it", func(t *testing.T) {
+		c.checkSpoofing(t, ctx)
+	})
+	t.Run("a VM added to a remote group gets what the rule allows", func(t *testing.T) {
+		c.checkJoinRemoteGroup(t, ctx)
+	})
+	t.Run("removing a rule cuts the running connection it allowed", func(t *testing.T) {
+		c.checkRuleRemoval(t, ctx)
+	})
+	t.Logf("%s done in %s", driver, time.Since(start).Round(time.Millisecond))
+}
+
+// startFirewallCloud brings the cloud up with the given firewall driver: the fabric, the
+// two nodes wired to it, their agents, the VMs with their echo servers; it returns once the
+// paths the checks use carry an allowed connection.
+func startFirewallCloud(t *testing.T, ctx context.Context, driver string) *fwCloud {
+	t.Helper()
+	c := newFWCloud(driver)
+	c.dir = t.TempDir()
+	ini := filepath.Join(c.dir, "agent.ini")
+	if err := os.WriteFile(ini, []byte("[securitygroup]\nfirewall_driver = "+driver+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fabric := testbed.StartFabricForTest(t, "fw-fab")
+	for _, n := range fwNodes {
+		h := sandbox.StartForTest(t, n.name)
+		c.hosts[n.name] = h
+		c.topo[n.name] = filepath.Join(c.dir, n.name+".json")
+		for sw, ifname := range map[string]string{fwUnderlaySwitch: fwUnderlayIf, fwTrunkSwitch: fwTrunkIf} {
+			if _, err := fabric.Connect(ctx, sw, h, ifname); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.AddUnderlay(ctx, sandbox.UnderlaySpec{Bridge: "br-phy", Uplink: fwUnderlayIf, CIDR: n.ip + "/24"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.write(t)
+	for _, n := range fwNodes {
+		c.agents[n.name] = startAgent(t, c.hosts[n.name], c.topo[n.name], "--config-file", ini)
+	}
+	for _, n := range fwNodes {
+		h, a := c.hosts[n.name], c.agents[n.name]
+		waitFor(t, 20*time.Second, "agent creates br-vlan and br-tun on "+n.name, func() error {
+			select {
+			case <-a.done:
+				t.Fatalf("dvrflow-agent on %s exited at start (firewall_driver = %s):\n%s", n.name, driver, a.Log())
+			default:
+			}
+			return errors.Join(bridgeExists(ctx, h, "br-vlan"), bridgeExists(ctx, h, "br-tun"))
+		})
+		if _, err := h.Vsctl(ctx, "--may-exist", "add-port", "br-vlan", fwTrunkIf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns := "qrouter-" + fwRouter
+	for _, n := range fwNodes {
+		h := c.hosts[n.name]
+		waitFor(t, 30*time.Second, "the router namespace with both gateways on "+n.name, func() error {
+			for _, gw := range []string{fwQrVLAN.ip, fwQrVXLAN.ip} {
+				out, err := h.Run(ctx, "ip", "-n", ns, "-o", "addr", "show", "to", gw)
+				if err != nil {
+					return err
+				}
+				if !strings.Contains(out, gw) {
+					return fmt.Errorf("no %s in %s yet", gw, ns)
+				}
+			}
+			return nil
+		})
+	}
+	for _, p := range c.ports {
+		if p.owner != northbound.OwnerCompute {
+			continue
+		}
+		gw := fwQrVLAN.ip
+		if p.network == fwNetVXLAN {
+			gw = fwQrVXLAN.ip
+		}
+		h := c.hosts[p.host]
+		vm, err := h.AddVM(ctx, sandbox.VMSpec{Name: p.name, Bridge: "br-int", PortName: "tap" + p.id[:11],
+			IfaceID: p.id, VMUUID: "vm-" + p.name, MAC: p.mac, CIDR: p.ip + "/24", Gateway: gw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.vms[p.name] = vm
+		c.ns[p.name] = testbed.VMNetns(h, vm)
+		srv, err := testbed.ServeEcho(c.ns[p.name], fwTCPPorts, fwUDPPorts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Registered after the host's cleanup, so it runs before: the sockets go before
+		// their namespace.
+		t.Cleanup(func() { _ = srv.Close() })
+	}
+	// The paths of the checks, each with a connection its groups allow: within a node,
+	// across nodes on VLAN and on VXLAN, routed across nodes both ways.
+	for _, p := range []fwProbe{
+		{from: "db1", to: "web1", proto: "tcp", port: fwHTTP},
+		{from: "web2", to: "web1", proto: "tcp", port: fwHTTP},
+		{from: "cli2", to: "webx1", proto: "tcp", port: fwHTTP},
+		{from: "cli2", to: "web1", proto: "tcp", port: fwHTTP},
+		{from: "open1", to: "web2", proto: "tcp", port: fwHTTP},
+	} {
+		waitFor(t, 30*time.Second, p.String()+" (allowed) once the agents have programmed the cloud", func() error {
+			_, err := c.probe(ctx, p, time.Second)
+			return err
+		})
+	}
+	return c
+}
+
+// fwProbe is one connection attempt between two VMs of the cloud.
+type fwProbe struct {
+	from, to string // VM names
+	proto    string // tcp, udp or icmp
+	port     int    // tcp, udp: the destination port
+	// allowed: the security groups allow it (and the reply), so it passes with the
+	// firewall; why says by which rule, or why not.
+	allowed bool
+	why     string
+}
+
+func (p fwProbe) String() string {
+	if p.proto == "icmp" {
+		return fmt.Sprintf("ping %s → %s", p.from, p.to)
+	}
+	return fmt.Sprintf("%s %s → %s:%d", p.proto, p.from, p.to, p.port)
+}
+
+// fwConnectivity are the connections of the first check: each allowed one beside one that
+// is not, on the same path (within a node, across nodes on VLAN and VXLAN, routed by DVR).
+var fwConnectivity = []fwProbe{
+	// TCP: web takes port 80 from anywhere, not 81 (every VM listens on both).
+	{from: "db1", to: "web1", proto: "tcp", port: fwHTTP, allowed: true, why: "web: TCP 80 in (one node, VLAN)"},
+	{from: "db1", to: "web1", proto: "tcp", port: fwClosed, why: "no rule for TCP 81 (one node, VLAN)"},
+	{from: "web2", to: "web1", proto: "tcp", port: fwHTTP, allowed: true, why: "web: TCP 80 in (across nodes, VLAN)"},
+	{from: "web2", to: "web1", proto: "tcp", port: fwClosed, why: "no rule for TCP 81 (across nodes, VLAN)"},
+	{from: "cli2", to: "webx1", proto: "tcp", port: fwHTTP, allowed: true, why: "web: TCP 80 in (across nodes, VXLAN)"},
+	{from: "cli2", to: "webx1", proto: "tcp", port: fwClosed, why: "no rule for TCP 81 (across nodes, VXLAN)"},
+	{from: "cli2", to: "web1", proto: "tcp", port: fwHTTP, allowed: true, why: "web: TCP 80 in (routed VXLAN → VLAN across nodes)"},
+	{from: "cli2", to: "web1", proto: "tcp", port: fwClosed, why: "no rule for TCP 81 (routed VXLAN → VLAN across nodes)"},
+	{from: "webx1", to: "web1", proto: "tcp", port: fwHTTP, allowed: true, why: "web: TCP 80 in (routed on one node)"},
+	{from: "webx1", to: "web1", proto: "tcp", port: fwClosed, why: "no rule for TCP 81 (routed on one node)"},
+	{from: "open1", to: "web2", proto: "tcp", port: fwHTTP, allowed: true, why: "web: TCP 80 in (routed from a port without port security)"},
+	{from: "open1", to: "web2", proto: "tcp", port: fwClosed, why: "no rule for TCP 81 (routed from a port without port security)"},
+	// Stateful: db takes 5432 from web's members, whose own groups do not take 5432 in,
+	// so the replies pass only as replies; the other way round nothing opens.
+	{from: "web1", to: "db1", proto: "tcp", port: fwPG, allowed: true, why: "db: TCP 5432 from web (one node); the replies are not allowed in by web's rules"},
+	{from: "web2", to: "db1", proto: "tcp", port: fwPG, allowed: true, why: "db: TCP 5432 from web (across nodes, VLAN); the replies are not allowed in by web's rules"},
+	{from: "db1", to: "web1", proto: "tcp", port: fwPG, why: "web takes no TCP 5432: the reverse of an allowed connection opens nothing"},
+	{from: "db1", to: "web2", proto: "tcp", port: fwPG, why: "web takes no TCP 5432 (across nodes)"},
+	{from: "cli2", to: "db1", proto: "tcp", port: fwPG, why: "db takes 5432 only from web's members, cli2 is not one (routed)"},
+	{from: "webx1", to: "db1", proto: "tcp", port: fwPG, allowed: true, why: "db: TCP 5432 from web (routed on one node)"},
+	// UDP: web takes 5000–5010; the client group takes nothing in, so the echo reaches
+	// cli2 only as a reply.
+	{from: "cli2", to: "web1", proto: "udp", port: fwUDPLow, allowed: true, why: "web: UDP 5000–5010 in, low end (routed); the echo enters cli2 as a reply"},
+	{from: "web2", to: "webx1", proto: "udp", port: fwUDPHigh, allowed: true, why: "web: UDP 5000–5010 in, high end (routed across nodes)"},
+	{from: "db1", to: "web1", proto: "udp", port: fwUDPMid, allowed: true, why: "web: UDP 5000–5010 in (one node)"},
+	{from: "cli2", to: "web1", proto: "udp", port: fwUDPOut, why: "UDP 5011 is past web's range (routed)"},
+	{from: "db1", to: "web1", proto: "udp", port: fwUDPOut, why: "UDP 5011 is past web's range (one node)"},
+	{from: "web1", to: "db1", proto: "udp", port: fwUDPMid, why: "db takes no UDP"},
+	// ICMP: web takes it, db and client do not.
+	{from: "cli2", to: "web1", proto: "icmp", allowed: true, why: "web: ICMP in (routed)"},
+	{from: "web2", to: "webx1", proto: "icmp", allowed: true, why: "web: ICMP in (routed across nodes)"},
+	{from: "cli2", to: "db1", proto: "icmp", why: "db takes no ICMP (routed)"},
+	{from: "web1", to: "cli2", proto: "icmp", why: "client takes nothing in (routed)"},
+	{from: "web2", to: "cli2", proto: "tcp", port: fwHTTP, why: "client takes nothing in, not even TCP 80 (same node, routed)"},
+	// A port without port security takes everything.
+	{from: "cli2", to: "open1", proto: "tcp", port: fwClosed, allowed: true, why: "open1 has no port security (across nodes, VXLAN)"},
+	{from: "db1", to: "open1", proto: "tcp", port: fwPG, allowed: true, why: "open1 has no port security (routed on one node)"},
+	{from: "web2", to: "open1", proto: "udp", port: fwUDPOut, allowed: true, why: "open1 has no port security (routed across nodes)"},
+	{from: "web2", to: "open1", proto: "icmp", allowed: true, why: "open1 has no port security (routed across nodes)"},
+}
+
+// probe runs p once, within timeout.
+func (c *fwCloud) probe(ctx context.Context, p fwProbe, timeout time.Duration) (testbed.Outcome, error) {
+	to := c.port(p.to)
+	switch p.proto {
+	case "tcp":
+		return testbed.ProbeTCP(ctx, c.ns[p.from], "", c.addr(p.to, p.port), timeout)
+	case "udp":
+		return testbed.ProbeUDP(ctx, c.ns[p.from], "", c.addr(p.to, p.port), timeout)
+	}
+	count := int(timeout / time.Second)
+	if err := c.vms[p.from].Ping(ctx, to.ip, max(count, 1)); err != nil {
+		return testbed.Silent, err
+	}
+	return testbed.Answered, nil
+}
+
+// want returns the outcome p must have in this cloud: answered, unless the firewall is on
+// and the groups do not allow it (silent: a firewall drops, it does not refuse).
+func (c *fwCloud) want(p fwProbe) testbed.Outcome {
+	if c.filtering && !p.allowed {
+		return testbed.Silent
+	}
+	return testbed.Answered
+}
+
+// expect fails the test unless p ended as it must.
+func (c *fwCloud) expect(t *testing.T, p fwProbe, got testbed.Outcome, err error) {
+	t.Helper()
+	want := c.want(p)
+	if got == want {
+		return
+	}
+	switch {
+	case !c.filtering && !p.allowed:
+		t.Errorf("negative control: %s was %s (%v) with firewall_driver = noop, so that it fails with the firewall proves nothing (%s)", p, got, err, p.why)
+	case want == testbed.Silent && got == testbed.Answered:
+		t.Errorf("%s got through, but %s's groups %s do not allow it: %s", p, p.to, c.groupNames(p.to), p.why)
+	case want == testbed.Silent:
+		t.Errorf("%s was %s (%v), want silent (dropped by the firewall): %s", p, got, err, p.why)
+	default:
+		t.Errorf("%s was %s (%v), want answered: %s", p, got, err, p.why)
+	}
+}
+
+// groupNames returns the names of VM name's groups, or "(no port security)".
+func (c *fwCloud) groupNames(name string) string {
+	p := c.port(name)
+	if p.noPortSecurity {
+		return "(no port security)"
+	}
+	names := map[string]string{fwWeb: "web", fwDB: "db", fwClient: "client"}
+	var out []string
+	for _, g := range p.groups {
+		out = append(out, names[g])
+	}
+	return "[" + strings.Join(out, " ") + "]"
+}
+
+// checkProbes runs the probes at once and checks each.
+func (c *fwCloud) checkProbes(t *testing.T, ctx context.Context, probes []fwProbe) {
+	t.Helper()
+	type result struct {
+		got testbed.Outcome
+		err error
+	}
+	results := make([]result, len(probes))
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Go(func() {
+			got, err := c.probe(ctx, p, fwProbeTimeout)
+			results[i] = result{got, err}
+		})
+	}
+	wg.Wait()
+	for i, p := range probes {
+		c.expect(t, p, results[i].got, results[i].err)
+	}
+}
+
+// checkSpoofing: web1 sends UDP to web2 (across nodes, VLAN; web takes UDP 5007 from
+// anywhere) from its own address and from a second address added in its namespace; a
+// capture in web2 sees the genuine datagrams and, with the firewall, none of the spoofed
+// ones. open1 (no port security) does the same towards webx1 (one node, VXLAN), and its
+// spoofed datagrams arrive: the capture can see spoofed datagrams.
+func (c *fwCloud) checkSpoofing(t *testing.T, ctx context.Context) {
+	for _, s := range []struct {
+		from, to string
+		dropped  bool // with the firewall
+	}{
+		{"web1", "web2", true},
+		{"open1", "webx1", false},
+	} {
+		from, to := c.port(s.from), c.port(s.to)
+		spoof := fwSpoofIP(*from)
+		vm := c.vms[s.from]
+		// The spoofed address on the VM's interface, so that its socket can send from it,
+		// and a permanent neighbour entry for the destination, so that no ARP request goes
+		// out from the spoofed address (ARP spoofing protection is another check).
+		for _, cmd := range [][]string{
+			{"ip", "addr", "add", spoof + "/32", "dev", sandbox.VMInterface},
+			{"ip", "neigh", "replace", to.ip, "lladdr", to.mac, "dev", sandbox.VMInterface, "nud", "permanent"},
+		} {
+			if _, err := vm.Run(ctx, cmd[0], cmd[1:]...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dst := c.addr(s.to, fwUDPSpoof)
+		capture := startCapture(t, ctx, c.vms[s.to].Command, "-i", sandbox.VMInterface, "-n", "-l", "udp dst port "+strconv.Itoa(fwUDPSpoof))
+		if got, err := testbed.ProbeUDP(ctx, c.ns[s.from], from.ip, dst, fwProbeTimeout); got != testbed.Answered {
+			t.Errorf("udp %s → %s from %s's own address %s: %s (%v), want answered (web: UDP 5000–5010 from anywhere)", s.from, dst, s.from, from.ip, got, err)
+		}
+		for i := range 3 {
+			if err := testbed.SendUDP(c.ns[s.from], spoof, dst, []byte("spoofed "+strconv.Itoa(i))); err != nil {
+				t.Fatalf("send from the spoofed address %s in %s: %v", spoof, s.from, err)
+			}
+		}
+		// A genuine datagram after the spoofed ones, on the same path: once its echo is
+		// back, the spoofed ones have had their chance to arrive.
+		if got, err := testbed.ProbeUDP(ctx, c.ns[s.from], from.ip, dst, fwProbeTimeout); got != testbed.Answered {
+			t.Errorf("udp %s → %s from %s's own address after the spoofed ones: %s (%v), want answered", s.from, dst, s.from, got, err)
+		}
+		out := capture()
+		var genuine, spoofed int
+		for _, l := range strings.Split(out, "\n") {
+			switch {
+			case strings.Contains(l, " "+from.ip+".") && strings.Contains(l, "> "+dst+":"):
+				genuine++
+			case strings.Contains(l, " "+spoof+".") && strings.Contains(l, "> "+dst+":"):
+				spoofed++
+			}
+		}
+		if genuine < 2 {
+			t.Errorf("the capture in %s saw %d datagrams from %s's own address %s, want ≥ 2: the capture proves nothing:\n%s", s.to, genuine, s.from, from.ip, out)
+			continue
+		}
+		switch {
+		case c.filtering && s.dropped && spoofed > 0:
+			t.Errorf("%d of 3 datagrams %s sent from %s (not its address) reached %s: the firewall lets a VM spoof its source:\n%s", spoofed, s.from, spoof, s.to, out)
+		case (!c.filtering || !s.dropped) && spoofed < 3:
+			what := "negative control (firewall_driver = noop)"
+			if c.filtering {
+				what = s.from + " has no port security"
+			}
+			t.Errorf("%s: %d of 3 datagrams %s sent from %s reached %s, want 3: a spoofed datagram cannot be seen, so its absence with the firewall proves nothing:\n%s",
+				what, spoofed, s.from, spoof, s.to, out)
+		}
+	}
+}
+
+// checkJoinRemoteGroup: db takes 5432 from web's members; cli2 (not one: dropped) joins web
+// by a rewrite of the topology files, and its connections to db1 (routed across nodes)
+// open within seconds, as does web's TCP 80 into cli2.
+func (c *fwCloud) checkJoinRemoteGroup(t *testing.T, ctx context.Context) {
+	toDB := fwProbe{from: "cli2", to: "db1", proto: "tcp", port: fwPG, why: "db takes 5432 only from web's members, cli2 is not one yet"}
+	got, err := c.probe(ctx, toDB, fwProbeTimeout)
+	c.expect(t, toDB, got, err)
+
+	c.port("cli2").groups = []string{fwClient, fwWeb}
+	start := time.Now()
+	c.write(t)
+	waitFor(t, 15*time.Second, "cli2 reaches db1:5432 once it is a member of web (db: TCP 5432 from web)", func() error {
+		_, err := c.probe(ctx, toDB, time.Second)
+		return err
+	})
+	t.Logf("cli2 reached db1:%d %s after the topology files changed", fwPG, time.Since(start).Round(time.Millisecond))
+	c.checkProbes(t, ctx, []fwProbe{
+		{from: "web2", to: "cli2", proto: "tcp", port: fwHTTP, allowed: true, why: "cli2 is in web now: TCP 80 in"},
+		{from: "web2", to: "cli2", proto: "tcp", port: fwClosed, why: "cli2 is in web and client, neither takes TCP 81"},
+		{from: "db1", to: "web1", proto: "tcp", port: fwPG, why: "web takes no TCP 5432, whoever joined it"},
+	})
+}
+
+// checkRuleRemoval: a long-lived connection cli2 → web1:9000 (web: TCP 9000 from
+// 10.20.0.0/16; routed across nodes) exchanges a message every 100 ms; the rule is removed
+// from the topology files; within fwCutBound the connection stops getting through, and
+// nothing gets through afterwards, while a new connection to web1:80 works and a new one to
+// 9000 does not.
+func (c *fwCloud) checkRuleRemoval(t *testing.T, ctx context.Context) {
+	conn, err := testbed.DialTCP(ctx, c.ns["cli2"], "", c.addr("web1", fwSession))
+	if err != nil {
+		t.Fatalf("tcp cli2 → web1:%d (web: TCP 9000 from 10.20.0.0/16): %v", fwSession, err)
+	}
+	defer conn.Close()
+	n := 0
+	exchange := func(timeout time.Duration) error {
+		n++
+		return testbed.RoundTrip(conn, []byte(fmt.Sprintf("message %d\n", n)), time.Now().Add(timeout))
+	}
+	for range 3 {
+		if err := exchange(fwProbeTimeout); err != nil {
+			t.Fatalf("the long-lived connection cli2 → web1:%d before the rule is removed: %v", fwSession, err)
+		}
+	}
+	logMarks := map[string]int{}
+	for name, a := range c.agents {
+		logMarks[name] = len(a.Log())
+	}
+	c.withSession = false
+	start := time.Now()
+	c.write(t)
+	// Every agent has read the new files (both log the change of group web).
+	for name, a := range c.agents {
+		waitFor(t, 10*time.Second, "agent on "+name+" reads the topology without web's TCP 9000 rule", func() error {
+			if !strings.Contains(a.Log()[logMarks[name]:], "northbound state changed") {
+				return errors.New("no \"northbound state changed\" logged since the rewrite")
+			}
+			return nil
+		})
+	}
+	if c.filtering {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if err := exchange(time.Second); err != nil {
+				t.Logf("the connection stopped getting through %s after the topology files changed (%v)", time.Since(start).Round(time.Millisecond), err)
+				break
+			}
+			if time.Since(start) > fwCutBound {
+				t.Fatalf("the connection cli2 → web1:%d still gets through %s after web's TCP 9000 rule was removed (bound %s)", fwSession, time.Since(start).Round(time.Millisecond), fwCutBound)
+			}
+			<-tick.C
+		}
+		// Nothing at all afterwards: the unanswered message is retransmitted, and dropped.
+		if err := conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if k, err := conn.Read(make([]byte, 256)); k > 0 || !isTimeout(err) {
+			t.Errorf("the cut connection delivered %d bytes (%v) after it had stopped: it is not cut", k, err)
+		}
+	} else {
+		for range 5 {
+			if err := exchange(time.Second); err != nil {
+				t.Errorf("negative control: the connection cli2 → web1:%d broke with firewall_driver = noop (%v), so that it is cut with the firewall proves nothing", fwSession, err)
+				break
+			}
+		}
+	}
+	c.checkProbes(t, ctx, []fwProbe{
+		{from: "cli2", to: "web1", proto: "tcp", port: fwSession, why: "web's TCP 9000 rule was removed"},
+		{from: "cli2", to: "web1", proto: "tcp", port: fwHTTP, allowed: true, why: "web: TCP 80 in, untouched by the removal"},
+	})
+}
+
+// isTimeout reports whether err is a deadline passing.
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
