@@ -79,7 +79,7 @@ var fwNodes = []fwNode{
 }
 
 // fwPort is a port of the cloud. host "" means on every node (a distributed router
-// interface).
+// interface). The first 11 characters of the ids differ: they name the OVS ports.
 type fwPort struct {
 	name, host, id, network, subnet, mac, ip string
 	owner                                    northbound.DeviceOwner
@@ -95,7 +95,7 @@ func fwVM(name, host, net string, n int, groups ...string) fwPort {
 		network, subnet, third = fwNetVXLAN, fwSubVXLAN, 2
 	}
 	return fwPort{name: name, host: host, network: network, subnet: subnet, groups: groups,
-		id:    fmt.Sprintf("c00000f1-%04x-4000-8000-0000000000%02d", third, n),
+		id:    fmt.Sprintf("c%d%02d00f1-0000-4000-8000-0000000000%02d", third, n, n),
 		mac:   fmt.Sprintf("fa:16:3e:f1:%02x:%02x", third, n),
 		ip:    fmt.Sprintf("10.20.%d.%d", third, n),
 		owner: northbound.OwnerCompute}
@@ -104,8 +104,8 @@ func fwVM(name, host, net string, n int, groups ...string) fwPort {
 // The router's interfaces and the VMs. On fw-c1: web1 and db1 (VLAN), webx1 and open1
 // (VXLAN, open1 without port security); on fw-c2: web2 (VLAN) and cli2 (VXLAN).
 var (
-	fwQrVLAN  = fwPort{name: "qr-v", id: "d00000f1-0000-4000-8000-000000000001", network: fwNetVLAN, subnet: fwSubVLAN, mac: "fa:16:3e:f1:01:01", ip: "10.20.1.1", owner: northbound.OwnerRouterInterfaceDistributed}
-	fwQrVXLAN = fwPort{name: "qr-x", id: "d00000f1-0000-4000-8000-000000000002", network: fwNetVXLAN, subnet: fwSubVXLAN, mac: "fa:16:3e:f1:02:01", ip: "10.20.2.1", owner: northbound.OwnerRouterInterfaceDistributed}
+	fwQrVLAN  = fwPort{name: "qr-v", id: "d10000f1-0000-4000-8000-000000000001", network: fwNetVLAN, subnet: fwSubVLAN, mac: "fa:16:3e:f1:01:01", ip: "10.20.1.1", owner: northbound.OwnerRouterInterfaceDistributed}
+	fwQrVXLAN = fwPort{name: "qr-x", id: "d20000f1-0000-4000-8000-000000000002", network: fwNetVXLAN, subnet: fwSubVXLAN, mac: "fa:16:3e:f1:02:01", ip: "10.20.2.1", owner: northbound.OwnerRouterInterfaceDistributed}
 	fwOpen1   = func() fwPort { p := fwVM("open1", "fw-c1", "x", 31); p.noPortSecurity = true; return p }()
 	fwVMs     = []fwPort{
 		fwVM("web1", "fw-c1", "v", 11, fwWeb),
@@ -674,12 +674,14 @@ func (c *fwCloud) checkSpoofing(t *testing.T, ctx context.Context) {
 			t.Errorf("udp %s → %s from %s's own address after the spoofed ones: %s (%v), want answered", s.from, dst, s.from, got, err)
 		}
 		out := capture()
+		// tcpdump -n prints "IP 10.20.1.11.40000 > 10.20.1.21.5007: UDP, length 21".
 		var genuine, spoofed int
+		toText := "> " + to.ip + "." + strconv.Itoa(fwUDPSpoof) + ":"
 		for _, l := range strings.Split(out, "\n") {
 			switch {
-			case strings.Contains(l, " "+from.ip+".") && strings.Contains(l, "> "+dst+":"):
+			case strings.Contains(l, " "+from.ip+".") && strings.Contains(l, toText):
 				genuine++
-			case strings.Contains(l, " "+spoof+".") && strings.Contains(l, "> "+dst+":"):
+			case strings.Contains(l, " "+spoof+".") && strings.Contains(l, toText):
 				spoofed++
 			}
 		}
