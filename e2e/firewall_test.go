@@ -37,6 +37,7 @@ const (
 	fwWeb    = "5ec000f1-0000-4000-8000-000000000001" // TCP 80, ICMP, UDP 5000–5010 from anywhere; TCP 9000 from 10.20.0.0/16
 	fwDB     = "5ec000f1-0000-4000-8000-000000000002" // TCP 5432 from members of web
 	fwClient = "5ec000f1-0000-4000-8000-000000000003" // nothing in
+	fwSink   = "5ec000f1-0000-4000-8000-000000000004" // TCP 80 in, and no egress rule at all
 	// fwSessionRule is web's rule for TCP 9000, which the test removes.
 	fwSessionRule = "7e1000f1-0000-4000-8000-000000000009"
 
@@ -85,6 +86,7 @@ type fwPort struct {
 	owner                                    northbound.DeviceOwner
 	groups                                   []string
 	noPortSecurity                           bool
+	addressPairs                             []string // allowed_address_pairs (the port's MAC)
 }
 
 // fwVM returns the port of VM name on node host, on the VLAN ("v", 10.20.1.0/24) or VXLAN
@@ -101,21 +103,31 @@ func fwVM(name, host, net string, n int, groups ...string) fwPort {
 		owner: northbound.OwnerCompute}
 }
 
-// The router's interfaces and the VMs. On fw-c1: web1 and db1 (VLAN), webx1 and open1
-// (VXLAN, open1 without port security); on fw-c2: web2 (VLAN) and cli2 (VXLAN).
+// withAddressPairs returns p with allowed address pairs ips.
+func (p fwPort) withAddressPairs(ips ...string) fwPort { p.addressPairs = ips; return p }
+
+// withoutPortSecurity returns p with port_security_enabled false.
+func (p fwPort) withoutPortSecurity() fwPort { p.noPortSecurity = true; return p }
+
+// The router's interfaces and the VMs. On fw-c1: web1 (with an allowed address pair) and
+// db1 (VLAN), webx1 and open1 (VXLAN, open1 without port security); on fw-c2: web2 and
+// sink2 (VLAN) and cli2 (VXLAN).
 var (
 	fwQrVLAN  = fwPort{name: "qr-v", id: "d10000f1-0000-4000-8000-000000000001", network: fwNetVLAN, subnet: fwSubVLAN, mac: "fa:16:3e:f1:01:01", ip: "10.20.1.1", owner: northbound.OwnerRouterInterfaceDistributed}
 	fwQrVXLAN = fwPort{name: "qr-x", id: "d20000f1-0000-4000-8000-000000000002", network: fwNetVXLAN, subnet: fwSubVXLAN, mac: "fa:16:3e:f1:02:01", ip: "10.20.2.1", owner: northbound.OwnerRouterInterfaceDistributed}
-	fwOpen1   = func() fwPort { p := fwVM("open1", "fw-c1", "x", 31); p.noPortSecurity = true; return p }()
 	fwVMs     = []fwPort{
-		fwVM("web1", "fw-c1", "v", 11, fwWeb),
+		fwVM("web1", "fw-c1", "v", 11, fwWeb).withAddressPairs(fwPairIP),
 		fwVM("db1", "fw-c1", "v", 12, fwDB),
 		fwVM("webx1", "fw-c1", "x", 12, fwWeb),
-		fwOpen1,
+		fwVM("open1", "fw-c1", "x", 31).withoutPortSecurity(),
 		fwVM("web2", "fw-c2", "v", 21, fwWeb),
 		fwVM("cli2", "fw-c2", "x", 21, fwClient),
+		fwVM("sink2", "fw-c2", "v", 22, fwSink),
 	}
 )
+
+// fwPairIP is web1's allowed address pair: it may send from it.
+const fwPairIP = "10.20.1.98"
 
 // fwSpoofIP returns the address a VM of the given network sends from when it spoofs: in
 // its subnet, held by no port.
@@ -149,10 +161,15 @@ func fwGroups(withSession bool) []topology.SecurityGroup {
 	db := append(egress(fwDB),
 		topology.SecurityGroupRule{ID: "7e1000f1-0000-4000-8000-000000000004", Direction: "ingress", EtherType: "IPv4", Protocol: "tcp",
 			PortRangeMin: port(fwPG), PortRangeMax: port(fwPG), RemoteGroupID: fwWeb})
+	// sink has no egress rule (as after an operator deleted the default ones): its VMs
+	// open no connection, and answer those it takes in.
+	sink := []topology.SecurityGroupRule{{ID: "7e1000f1-0000-4000-8000-000000000005", Direction: "ingress", EtherType: "IPv4", Protocol: "tcp",
+		PortRangeMin: port(fwHTTP), PortRangeMax: port(fwHTTP)}}
 	return []topology.SecurityGroup{
 		{ID: fwWeb, Name: "web", Stateful: true, Rules: web},
 		{ID: fwDB, Name: "db", Stateful: true, Rules: db},
 		{ID: fwClient, Name: "client", Stateful: true, Rules: egress(fwClient)},
+		{ID: fwSink, Name: "sink", Stateful: true, Rules: sink},
 	}
 }
 
@@ -233,11 +250,15 @@ func (c *fwCloud) topology(self fwNode) topology.File {
 		if p.owner == northbound.OwnerCompute {
 			deviceID = "vm-" + p.name
 		}
+		var pairs []topology.AddressPair
+		for _, a := range p.addressPairs {
+			pairs = append(pairs, topology.AddressPair{IPAddress: a})
+		}
 		switch p.host {
 		case "", self.name:
 			f.Ports = append(f.Ports, topology.Port{ID: p.id, NetworkID: p.network, MAC: p.mac, DeviceOwner: p.owner,
 				DeviceID: deviceID, FixedIPs: fixed, PortSecurityEnabled: !p.noPortSecurity, AdminStateUp: true,
-				SecurityGroups: slices.Clone(p.groups)})
+				SecurityGroups: slices.Clone(p.groups), AllowedAddressPairs: pairs})
 		default:
 			f.RemotePorts = append(f.RemotePorts, topology.RemotePort{Host: p.host, ID: p.id, NetworkID: p.network,
 				MAC: p.mac, DeviceOwner: p.owner, DeviceID: deviceID, FixedIPs: fixed, SecurityGroups: slices.Clone(p.groups)})
@@ -286,8 +307,8 @@ func TestFirewallTopology(t *testing.T) {
 				for _, p := range problems {
 					t.Errorf("problem: %s", p)
 				}
-				if len(m.SecurityGroups) != 3 || len(m.WithheldSecurityGroups) != 0 {
-					t.Fatalf("%d valid security groups, %d withheld; want 3, 0", len(m.SecurityGroups), len(m.WithheldSecurityGroups))
+				if len(m.SecurityGroups) != 4 || len(m.WithheldSecurityGroups) != 0 {
+					t.Fatalf("%d valid security groups, %d withheld; want 4, 0", len(m.SecurityGroups), len(m.WithheldSecurityGroups))
 				}
 				web, _ := m.SecurityGroup(fwWeb)
 				if want := 5 + btoi(c.withSession); len(web.Rules) != want {
@@ -317,6 +338,11 @@ func TestFirewallTopology(t *testing.T) {
 					if isIn := slices.Contains(p.groups, fwWeb); strings.Contains(members, p.ip+"/32") != isIn {
 						t.Errorf("web's members %s: %s (%s) member: %v, want %v", members, p.name, p.ip, !isIn, isIn)
 					}
+				}
+				// web1's address pair is a member address where web1 is a port (Neutron's
+				// servers send other hosts' pairs, the topology file has none).
+				if n.name == "fw-c1" && !strings.Contains(members, fwPairIP+"/32") {
+					t.Errorf("web's members %s lack web1's allowed address pair %s", members, fwPairIP)
 				}
 			})
 		}
@@ -545,6 +571,12 @@ var fwConnectivity = []fwProbe{
 	{from: "cli2", to: "db1", proto: "icmp", why: "db takes no ICMP (routed)"},
 	{from: "web1", to: "cli2", proto: "icmp", why: "client takes nothing in (routed)"},
 	{from: "web2", to: "cli2", proto: "tcp", port: fwHTTP, why: "client takes nothing in, not even TCP 80 (same node, routed)"},
+	// Egress: sink has no egress rule, so sink2 opens nothing, not even towards a port
+	// without port security; what it takes in is answered (the replies leave as replies).
+	{from: "sink2", to: "web1", proto: "tcp", port: fwHTTP, why: "sink has no egress rule (across nodes, VLAN)"},
+	{from: "sink2", to: "open1", proto: "tcp", port: fwClosed, why: "sink has no egress rule, and open1 takes everything (routed across nodes)"},
+	{from: "web2", to: "sink2", proto: "tcp", port: fwHTTP, allowed: true, why: "sink: TCP 80 in (one node, VLAN); the replies leave sink2 without an egress rule"},
+	{from: "cli2", to: "sink2", proto: "tcp", port: fwHTTP, allowed: true, why: "sink: TCP 80 in (routed on one node)"},
 	// A port without port security takes everything.
 	{from: "cli2", to: "open1", proto: "tcp", port: fwClosed, allowed: true, why: "open1 has no port security (across nodes, VXLAN)"},
 	{from: "db1", to: "open1", proto: "tcp", port: fwPG, allowed: true, why: "open1 has no port security (routed on one node)"},
@@ -602,7 +634,7 @@ func (c *fwCloud) groupNames(name string) string {
 	if p.noPortSecurity {
 		return "(no port security)"
 	}
-	names := map[string]string{fwWeb: "web", fwDB: "db", fwClient: "client"}
+	names := map[string]string{fwWeb: "web", fwDB: "db", fwClient: "client", fwSink: "sink"}
 	var out []string
 	for _, g := range p.groups {
 		out = append(out, names[g])
@@ -631,29 +663,39 @@ func (c *fwCloud) checkProbes(t *testing.T, ctx context.Context, probes []fwProb
 	}
 }
 
-// checkSpoofing: web1 sends UDP to web2 (across nodes, VLAN; web takes UDP 5007 from
-// anywhere) from its own address and from a second address added in its namespace; a
-// capture in web2 sees the genuine datagrams and, with the firewall, none of the spoofed
-// ones. open1 (no port security) does the same towards webx1 (one node, VXLAN), and its
-// spoofed datagrams arrive: the capture can see spoofed datagrams.
+// checkSpoofing: web1 sends UDP to web2 (across nodes, VLAN; web takes UDP 5000–5010 from
+// anywhere) from its own address, from its allowed address pair and from an address it
+// does not hold, both added in its namespace; a capture in web2 sees the first two and,
+// with the firewall, nothing from the third. open1 (no port security) does the same
+// towards webx1 (one node, VXLAN), and its spoofed datagrams arrive: the capture does see
+// spoofed datagrams when they pass.
 func (c *fwCloud) checkSpoofing(t *testing.T, ctx context.Context) {
+	type source struct {
+		ip, what string
+		dropped  bool // with the firewall
+	}
 	for _, s := range []struct {
 		from, to string
-		dropped  bool // with the firewall
+		sources  []source
 	}{
-		{"web1", "web2", true},
-		{"open1", "webx1", false},
+		{"web1", "web2", []source{
+			{fwPairIP, "web1's allowed address pair", false},
+			{fwSpoofIP(*c.port("web1")), "an address web1 does not hold", true},
+		}},
+		{"open1", "webx1", []source{
+			{fwSpoofIP(*c.port("open1")), "an address open1 does not hold (no port security)", false},
+		}},
 	} {
 		from, to := c.port(s.from), c.port(s.to)
-		spoof := fwSpoofIP(*from)
 		vm := c.vms[s.from]
-		// The spoofed address on the VM's interface, so that its socket can send from it,
-		// and a permanent neighbour entry for the destination, so that no ARP request goes
-		// out from the spoofed address (ARP spoofing protection is another check).
-		for _, cmd := range [][]string{
-			{"ip", "addr", "add", spoof + "/32", "dev", sandbox.VMInterface},
-			{"ip", "neigh", "replace", to.ip, "lladdr", to.mac, "dev", sandbox.VMInterface, "nud", "permanent"},
-		} {
+		// The extra addresses on the VM's interface, so that its sockets can send from
+		// them, and a permanent neighbour entry for the destination, so that no ARP request
+		// goes out from them (ARP spoofing protection is not what this checks).
+		cmds := [][]string{{"ip", "neigh", "replace", to.ip, "lladdr", to.mac, "dev", sandbox.VMInterface, "nud", "permanent"}}
+		for _, src := range s.sources {
+			cmds = append(cmds, []string{"ip", "addr", "add", src.ip + "/32", "dev", sandbox.VMInterface})
+		}
+		for _, cmd := range cmds {
 			if _, err := vm.Run(ctx, cmd[0], cmd[1:]...); err != nil {
 				t.Fatal(err)
 			}
@@ -663,42 +705,45 @@ func (c *fwCloud) checkSpoofing(t *testing.T, ctx context.Context) {
 		if got, err := testbed.ProbeUDP(ctx, c.ns[s.from], from.ip, dst, fwProbeTimeout); got != testbed.Answered {
 			t.Errorf("udp %s → %s from %s's own address %s: %s (%v), want answered (web: UDP 5000–5010 from anywhere)", s.from, dst, s.from, from.ip, got, err)
 		}
-		for i := range 3 {
-			if err := testbed.SendUDP(c.ns[s.from], spoof, dst, []byte("spoofed "+strconv.Itoa(i))); err != nil {
-				t.Fatalf("send from the spoofed address %s in %s: %v", spoof, s.from, err)
+		for _, src := range s.sources {
+			for i := range 3 {
+				if err := testbed.SendUDP(c.ns[s.from], src.ip, dst, []byte("from "+src.ip+" "+strconv.Itoa(i))); err != nil {
+					t.Fatalf("send from %s in %s: %v", src.ip, s.from, err)
+				}
 			}
 		}
-		// A genuine datagram after the spoofed ones, on the same path: once its echo is
-		// back, the spoofed ones have had their chance to arrive.
+		// A genuine datagram after the others, on the same path: once its echo is back,
+		// the others have had their chance to arrive.
 		if got, err := testbed.ProbeUDP(ctx, c.ns[s.from], from.ip, dst, fwProbeTimeout); got != testbed.Answered {
-			t.Errorf("udp %s → %s from %s's own address after the spoofed ones: %s (%v), want answered", s.from, dst, s.from, got, err)
+			t.Errorf("udp %s → %s from %s's own address after the others: %s (%v), want answered", s.from, dst, s.from, got, err)
 		}
 		out := capture()
 		// tcpdump -n prints "IP 10.20.1.11.40000 > 10.20.1.21.5007: UDP, length 21".
-		var genuine, spoofed int
 		toText := "> " + to.ip + "." + strconv.Itoa(fwUDPSpoof) + ":"
-		for _, l := range strings.Split(out, "\n") {
-			switch {
-			case strings.Contains(l, " "+from.ip+".") && strings.Contains(l, toText):
-				genuine++
-			case strings.Contains(l, " "+spoof+".") && strings.Contains(l, toText):
-				spoofed++
+		arrived := func(ip string) int {
+			n := 0
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, " "+ip+".") && strings.Contains(l, toText) {
+					n++
+				}
 			}
+			return n
 		}
-		if genuine < 2 {
-			t.Errorf("the capture in %s saw %d datagrams from %s's own address %s, want ≥ 2: the capture proves nothing:\n%s", s.to, genuine, s.from, from.ip, out)
+		if n := arrived(from.ip); n < 2 {
+			t.Errorf("the capture in %s saw %d datagrams from %s's own address %s, want ≥ 2: the capture proves nothing:\n%s", s.to, n, s.from, from.ip, out)
 			continue
 		}
-		switch {
-		case c.filtering && s.dropped && spoofed > 0:
-			t.Errorf("%d of 3 datagrams %s sent from %s (not its address) reached %s: the firewall lets a VM spoof its source:\n%s", spoofed, s.from, spoof, s.to, out)
-		case (!c.filtering || !s.dropped) && spoofed < 3:
-			what := "negative control (firewall_driver = noop)"
-			if c.filtering {
-				what = s.from + " has no port security"
+		for _, src := range s.sources {
+			n := arrived(src.ip)
+			switch {
+			case c.filtering && src.dropped && n > 0:
+				t.Errorf("%d of 3 datagrams %s sent from %s (%s) reached %s: the firewall lets a VM spoof its source:\n%s", n, s.from, src.ip, src.what, s.to, out)
+			case !c.filtering && src.dropped && n < 3:
+				t.Errorf("negative control: %d of 3 datagrams %s sent from %s (%s) reached %s with firewall_driver = noop, so that none does with the firewall proves nothing:\n%s",
+					n, s.from, src.ip, src.what, s.to, out)
+			case !src.dropped && n < 3:
+				t.Errorf("%d of 3 datagrams %s sent from %s (%s) reached %s, want 3:\n%s", n, s.from, src.ip, src.what, s.to, out)
 			}
-			t.Errorf("%s: %d of 3 datagrams %s sent from %s reached %s, want 3: a spoofed datagram cannot be seen, so its absence with the firewall proves nothing:\n%s",
-				what, spoofed, s.from, spoof, s.to, out)
 		}
 	}
 }
