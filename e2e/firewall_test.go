@@ -37,7 +37,9 @@ const (
 	fwWeb    = "5ec000f1-0000-4000-8000-000000000001" // TCP 80, ICMP, UDP 5000–5010 from anywhere; TCP 9000 from 10.20.0.0/16
 	fwDB     = "5ec000f1-0000-4000-8000-000000000002" // TCP 5432 from members of web
 	fwClient = "5ec000f1-0000-4000-8000-000000000003" // nothing in
-	fwSink   = "5ec000f1-0000-4000-8000-000000000004" // TCP 80 in, and no egress rule at all
+	fwSink   = "5ec000f1-0000-4000-8000-000000000004" // TCP 80 in, TCP 81 from address group admins, no egress rule at all
+	// fwAdmins is an address group: cli2's address and a range nobody of the cloud is in.
+	fwAdmins = "adc000f1-0000-4000-8000-000000000001"
 	// fwSessionRule is web's rule for TCP 9000, which the test removes.
 	fwSessionRule = "7e1000f1-0000-4000-8000-000000000009"
 
@@ -163,8 +165,12 @@ func fwGroups(withSession bool) []topology.SecurityGroup {
 			PortRangeMin: port(fwPG), PortRangeMax: port(fwPG), RemoteGroupID: fwWeb})
 	// sink has no egress rule (as after an operator deleted the default ones): its VMs
 	// open no connection, and answer those it takes in.
-	sink := []topology.SecurityGroupRule{{ID: "7e1000f1-0000-4000-8000-000000000005", Direction: "ingress", EtherType: "IPv4", Protocol: "tcp",
-		PortRangeMin: port(fwHTTP), PortRangeMax: port(fwHTTP)}}
+	sink := []topology.SecurityGroupRule{
+		{ID: "7e1000f1-0000-4000-8000-000000000005", Direction: "ingress", EtherType: "IPv4", Protocol: "tcp",
+			PortRangeMin: port(fwHTTP), PortRangeMax: port(fwHTTP)},
+		{ID: "7e1000f1-0000-4000-8000-000000000006", Direction: "ingress", EtherType: "IPv4", Protocol: "tcp",
+			PortRangeMin: port(fwClosed), PortRangeMax: port(fwClosed), RemoteAddressGroupID: fwAdmins},
+	}
 	return []topology.SecurityGroup{
 		{ID: fwWeb, Name: "web", Stateful: true, Rules: web},
 		{ID: fwDB, Name: "db", Stateful: true, Rules: db},
@@ -238,6 +244,7 @@ func (c *fwCloud) topology(self fwNode) topology.File {
 		Ports:          []topology.Port{},
 		Routers:        []topology.Router{{ID: fwRouter, Name: "fw-r1", Distributed: true}},
 		SecurityGroups: fwGroups(c.withSession),
+		AddressGroups:  []topology.AddressGroup{{ID: fwAdmins, Name: "admins", Addresses: []string{c.port("cli2").ip + "/32", "198.51.100.0/28"}}},
 	}
 	for _, n := range fwNodes {
 		if n.name != self.name {
@@ -306,6 +313,9 @@ func TestFirewallTopology(t *testing.T) {
 				}
 				for _, p := range problems {
 					t.Errorf("problem: %s", p)
+				}
+				if len(m.AddressGroups) != 1 {
+					t.Errorf("%d address groups, want 1", len(m.AddressGroups))
 				}
 				if len(m.SecurityGroups) != 4 || len(m.WithheldSecurityGroups) != 0 {
 					t.Fatalf("%d valid security groups, %d withheld; want 4, 0", len(m.SecurityGroups), len(m.WithheldSecurityGroups))
@@ -577,6 +587,9 @@ var fwConnectivity = []fwProbe{
 	{from: "sink2", to: "open1", proto: "tcp", port: fwClosed, why: "sink has no egress rule, and open1 takes everything (routed across nodes)"},
 	{from: "web2", to: "sink2", proto: "tcp", port: fwHTTP, allowed: true, why: "sink: TCP 80 in (one node, VLAN); the replies leave sink2 without an egress rule"},
 	{from: "cli2", to: "sink2", proto: "tcp", port: fwHTTP, allowed: true, why: "sink: TCP 80 in (routed on one node)"},
+	// Address group: sink takes TCP 81 from admins, which holds cli2's address.
+	{from: "cli2", to: "sink2", proto: "tcp", port: fwClosed, allowed: true, why: "sink: TCP 81 from address group admins, cli2's address is in it (routed on one node)"},
+	{from: "web2", to: "sink2", proto: "tcp", port: fwClosed, why: "sink: TCP 81 only from address group admins, web2's address is not in it"},
 	// A port without port security takes everything.
 	{from: "cli2", to: "open1", proto: "tcp", port: fwClosed, allowed: true, why: "open1 has no port security (across nodes, VXLAN)"},
 	{from: "db1", to: "open1", proto: "tcp", port: fwPG, allowed: true, why: "open1 has no port security (routed on one node)"},
