@@ -468,21 +468,8 @@ func startFirewallCloud(t *testing.T, ctx context.Context, driver string) *fwClo
 			t.Fatal(err)
 		}
 	}
-	ns := "qrouter-" + fwRouter
 	for _, n := range fwNodes {
-		h := c.hosts[n.name]
-		waitFor(t, 30*time.Second, "the router namespace with both gateways on "+n.name, func() error {
-			for _, gw := range []string{fwQrVLAN.ip, fwQrVXLAN.ip} {
-				out, err := h.Run(ctx, "ip", "-n", ns, "-o", "addr", "show", "to", gw)
-				if err != nil {
-					return err
-				}
-				if !strings.Contains(out, gw) {
-					return fmt.Errorf("no %s in %s yet", gw, ns)
-				}
-			}
-			return nil
-		})
+		waitRouterGateways(t, ctx, c.hosts[n.name], fwRouter, fwQrVLAN.ip, fwQrVXLAN.ip)
 	}
 	for _, p := range c.ports {
 		if p.owner != northbound.OwnerCompute {
@@ -836,7 +823,7 @@ func (c *fwCloud) checkRuleRemoval(t *testing.T, ctx context.Context) {
 		if err := conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if k, err := conn.Read(make([]byte, 256)); k > 0 || !isTimeout(err) {
+		if k, err := conn.Read(make([]byte, 256)); k > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Errorf("the cut connection delivered %d bytes (%v) after it had stopped: it is not cut", k, err)
 		}
 	} else {
@@ -861,10 +848,4 @@ func (c *fwCloud) checkRuleRemoval(t *testing.T, ctx context.Context) {
 		{from: "cli2", to: "web1", proto: "tcp", port: fwSession, why: "web's TCP 9000 rule was removed"},
 		{from: "cli2", to: "web1", proto: "tcp", port: fwHTTP, allowed: true, why: "web: TCP 80 in, untouched by the removal"},
 	})
-}
-
-// isTimeout reports whether err is a deadline passing.
-func isTimeout(err error) bool {
-	var ne interface{ Timeout() bool }
-	return errors.As(err, &ne) && ne.Timeout()
 }

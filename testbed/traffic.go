@@ -187,18 +187,28 @@ func ProbeTCP(ctx context.Context, ns, from, address string, timeout time.Durati
 // DialTCP opens a TCP connection from the namespace at ns to address, from the local
 // address from when it is not empty, within ctx.
 func DialTCP(ctx context.Context, ns, from, address string) (net.Conn, error) {
-	var c net.Conn
-	err := nsthread.In(ns, func() error {
-		d := net.Dialer{}
-		if from != "" {
-			ip, err := netip.ParseAddr(from)
-			if err != nil {
-				return err
-			}
+	return dialIn(ctx, ns, "tcp4", from, address)
+}
+
+// dialIn dials network ("tcp4", "udp4") from the namespace at ns to address, from the
+// local address from when it is not empty.
+func dialIn(ctx context.Context, ns, network, from, address string) (net.Conn, error) {
+	d := net.Dialer{}
+	if from != "" {
+		ip, err := netip.ParseAddr(from)
+		if err != nil {
+			return nil, fmt.Errorf("local address: %w", err)
+		}
+		if network == "udp4" {
+			d.LocalAddr = &net.UDPAddr{IP: ip.AsSlice()}
+		} else {
 			d.LocalAddr = &net.TCPAddr{IP: ip.AsSlice()}
 		}
+	}
+	var c net.Conn
+	err := nsthread.In(ns, func() error {
 		var err error
-		c, err = d.DialContext(ctx, "tcp4", address)
+		c, err = d.DialContext(ctx, network, address)
 		return err
 	})
 	return c, err
@@ -228,7 +238,7 @@ func RoundTrip(c net.Conn, msg []byte, deadline time.Time) error {
 func ProbeUDP(ctx context.Context, ns, from, address string, timeout time.Duration) (Outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := dialUDP(ns, from, address)
+	c, err := dialIn(ctx, ns, "udp4", from, address)
 	if err != nil {
 		return Broken, err
 	}
@@ -265,31 +275,13 @@ func ProbeUDP(ctx context.Context, ns, from, address string, timeout time.Durati
 // SendUDP sends one datagram of payload from the namespace at ns to address, from the
 // local address from (which must be an address of the namespace) when it is not empty.
 func SendUDP(ns, from, address string, payload []byte) error {
-	c, err := dialUDP(ns, from, address)
+	c, err := dialIn(context.Background(), ns, "udp4", from, address)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	_, err = c.Write(payload)
 	return err
-}
-
-func dialUDP(ns, from, address string) (net.Conn, error) {
-	var c net.Conn
-	err := nsthread.In(ns, func() error {
-		d := net.Dialer{}
-		if from != "" {
-			ip, err := netip.ParseAddr(from)
-			if err != nil {
-				return err
-			}
-			d.LocalAddr = &net.UDPAddr{IP: ip.AsSlice()}
-		}
-		var err error
-		c, err = d.Dial("udp4", address)
-		return err
-	})
-	return c, err
 }
 
 func isTimeout(err error) bool {
