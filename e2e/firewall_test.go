@@ -416,6 +416,9 @@ func firewallAcceptance(t *testing.T, driver string) {
 	t.Run("a spoofed source address is dropped; a port without port security passes it", func(t *testing.T) {
 		c.checkSpoofing(t, ctx)
 	})
+	t.Run("ARP from a spoofed address is dropped; a port without port security passes it", func(t *testing.T) {
+		c.checkARPSpoofing(t, ctx)
+	})
 	t.Run("a VM added to a remote group gets what the rule allows", func(t *testing.T) {
 		c.checkJoinRemoteGroup(t, ctx)
 	})
@@ -433,7 +436,14 @@ func startFirewallCloud(t *testing.T, ctx context.Context, driver string) *fwClo
 	c := newFWCloud(driver)
 	c.dir = t.TempDir()
 	ini := filepath.Join(c.dir, "agent.ini")
-	if err := os.WriteFile(ini, []byte("[securitygroup]\nfirewall_driver = "+driver+"\n"), 0o644); err != nil {
+	// Without the firewall, the negative control also turns off the ARP spoofing protection
+	// dvrflow installs for the noop driver (tables 24/25): every mechanism that stops a
+	// spoofed packet is off.
+	text := "[securitygroup]\nfirewall_driver = " + driver + "\n"
+	if !c.filtering {
+		text += "[dvrflow]\nprevent_arp_spoofing = false\n"
+	}
+	if err := os.WriteFile(ini, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	fabric := testbed.StartFabricForTest(t, "fw-fab")
@@ -743,6 +753,66 @@ func (c *fwCloud) checkSpoofing(t *testing.T, ctx context.Context) {
 					n, s.from, src.ip, src.what, s.to, out)
 			case !src.dropped && n < 3:
 				t.Errorf("%d of 3 datagrams %s sent from %s (%s) reached %s, want 3:\n%s", n, s.from, src.ip, src.what, s.to, out)
+			}
+		}
+	}
+}
+
+// checkARPSpoofing: web1 broadcasts ARP requests for web2 (across nodes, VLAN) telling its
+// own address, its allowed address pair and an address it does not hold (all three on its
+// interface, see checkSpoofing); a capture in web2 sees the first two and none of the third.
+// open1 (no port security) does the same towards webx1, and its spoofed requests arrive.
+// Without the firewall, ARP spoofing protection is off too (see startFirewallCloud): the
+// spoofed requests arrive.
+func (c *fwCloud) checkARPSpoofing(t *testing.T, ctx context.Context) {
+	for _, s := range []struct {
+		from, to string
+		senders  []string // sender addresses of the requests
+		dropped  string   // the one the firewall drops, "" for none
+	}{
+		{"web1", "web2", []string{c.port("web1").ip, fwPairIP, fwSpoofIP(*c.port("web1"))}, fwSpoofIP(*c.port("web1"))},
+		{"open1", "webx1", []string{c.port("open1").ip, fwSpoofIP(*c.port("open1"))}, ""},
+	} {
+		to := c.port(s.to)
+		capture := startCapture(t, ctx, c.vms[s.to].Command, "-i", sandbox.VMInterface, "-n", "-l", "arp and arp[6:2] == 1")
+		var wg sync.WaitGroup
+		for _, sender := range s.senders {
+			// Two broadcast requests, one a second. Replies do not matter (the spoofed
+			// sender gets none, arping then exits 1); that both were sent does.
+			wg.Go(func() {
+				out, _ := c.vms[s.from].Command(ctx, "arping", "-b", "-c", "2", "-w", "2", "-I", sandbox.VMInterface, "-s", sender, to.ip).CombinedOutput()
+				if !strings.Contains(string(out), "Sent 2 probes") {
+					t.Errorf("arping in %s telling %s did not send its two requests:\n%s", s.from, sender, out)
+				}
+			})
+		}
+		wg.Wait()
+		out := capture()
+		// tcpdump -n prints "ARP, Request who-has 10.20.1.21 (ff:ff:ff:ff:ff:ff) tell
+		// 10.20.1.11, length 28".
+		arrived := func(sender string) int {
+			n := 0
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, "who-has "+to.ip+" ") && strings.Contains(l, " tell "+sender+",") {
+					n++
+				}
+			}
+			return n
+		}
+		if n := arrived(s.senders[0]); n < 2 {
+			t.Errorf("the capture in %s saw %d ARP requests from %s telling its own address %s, want ≥ 2: the capture proves nothing:\n%s", s.to, n, s.from, s.senders[0], out)
+			continue
+		}
+		for _, sender := range s.senders[1:] {
+			n := arrived(sender)
+			switch {
+			case c.filtering && sender == s.dropped && n > 0:
+				t.Errorf("%d ARP requests from %s telling %s, an address it does not hold, reached %s: the firewall lets a VM spoof ARP:\n%s", n, s.from, sender, s.to, out)
+			case !c.filtering && sender == s.dropped && n < 2:
+				t.Errorf("negative control: %d ARP requests from %s telling %s reached %s without the firewall and ARP spoofing protection, want ≥ 2: that none does with the firewall proves nothing:\n%s",
+					n, s.from, sender, s.to, out)
+			case sender != s.dropped && n < 2:
+				t.Errorf("%d ARP requests from %s telling %s reached %s, want ≥ 2 (an allowed address pair, or a port without port security):\n%s", n, s.from, sender, s.to, out)
 			}
 		}
 	}
