@@ -189,6 +189,8 @@ type fwCloud struct {
 	// withSession keeps web's TCP 9000 rule.
 	withSession bool
 
+	// top is the test the cloud belongs to: processes it starts live as long as it does.
+	top    *testing.T
 	dir    string
 	topo   map[string]string // node → topology file
 	hosts  map[string]*sandbox.Host
@@ -422,6 +424,9 @@ func firewallAcceptance(t *testing.T, driver string) {
 	t.Run("a VM added to a remote group gets what the rule allows", func(t *testing.T) {
 		c.checkJoinRemoteGroup(t, ctx)
 	})
+	t.Run("an agent SIGKILLed and restarted changes nothing and keeps a connection going", func(t *testing.T) {
+		c.checkAgentRestart(t, ctx)
+	})
 	t.Run("removing a rule cuts the running connection it allowed", func(t *testing.T) {
 		c.checkRuleRemoval(t, ctx)
 	})
@@ -434,6 +439,7 @@ func firewallAcceptance(t *testing.T, driver string) {
 func startFirewallCloud(t *testing.T, ctx context.Context, driver string) *fwCloud {
 	t.Helper()
 	c := newFWCloud(driver)
+	c.top = t
 	c.dir = t.TempDir()
 	ini := filepath.Join(c.dir, "agent.ini")
 	// Without the firewall, the negative control also turns off the ARP spoofing protection
@@ -918,4 +924,72 @@ func (c *fwCloud) checkRuleRemoval(t *testing.T, ctx context.Context) {
 		{from: "cli2", to: "web1", proto: "tcp", port: fwSession, why: "web's TCP 9000 rule was removed"},
 		{from: "cli2", to: "web1", proto: "tcp", port: fwHTTP, allowed: true, why: "web: TCP 80 in, untouched by the removal"},
 	})
+}
+
+// checkAgentRestart SIGKILLs each node's agent in turn while a routed TCP connection across
+// the nodes (cli2 → web1:80) exchanges a message every 100 ms, and starts it again: the new
+// agent must send 0 flow-mods (the firewall's flows, conjunction ids included, are a
+// function of the state), leave br-int's flows as they were, and the connection must not
+// miss a message.
+func (c *fwCloud) checkAgentRestart(t *testing.T, ctx context.Context) {
+	conn, err := testbed.DialTCP(ctx, c.ns["cli2"], "", c.addr("web1", fwHTTP))
+	if err != nil {
+		t.Fatalf("tcp cli2 → web1:%d (web: TCP 80 in): %v", fwHTTP, err)
+	}
+	defer conn.Close()
+	n := 0
+	exchange := func() error {
+		n++
+		return testbed.RoundTrip(conn, []byte(fmt.Sprintf("message %d\n", n)), time.Now().Add(time.Second))
+	}
+	if err := exchange(); err != nil {
+		t.Fatalf("the connection cli2 → web1:%d before the restarts: %v", fwHTTP, err)
+	}
+	ini := filepath.Join(c.dir, "agent.ini")
+	for _, node := range fwNodes {
+		h := c.hosts[node.name]
+		before := installedByAgent(t, ctx, h, "br-int")
+		if len(before) == 0 {
+			t.Fatalf("no flows of ours on br-int of %s", node.name)
+		}
+		old := c.agents[node.name]
+		if err := old.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-old.done
+		killed := time.Now()
+		a := startAgent(c.top, h, c.topo[node.name], "--config-file", ini)
+		c.agents[node.name] = a
+		var flowMods int
+		tick := time.NewTicker(100 * time.Millisecond)
+		for {
+			if err := exchange(); err != nil {
+				tick.Stop()
+				t.Fatalf("the connection cli2 → web1:%d missed message %d %s after the agent on %s was killed: %v",
+					fwHTTP, n, time.Since(killed).Round(time.Millisecond), node.name, err)
+			}
+			if flowMods, err = logField(a.Log(), "converged", "flow_mods"); err == nil {
+				break
+			}
+			if time.Since(killed) > 30*time.Second {
+				tick.Stop()
+				t.Fatalf("the restarted agent on %s did not converge in 30 s:\n%s", node.name, a.Log())
+			}
+			<-tick.C
+		}
+		tick.Stop()
+		t.Logf("the agent on %s converged %s after its SIGKILL with %d flow-mods; the connection exchanged %d messages meanwhile",
+			node.name, time.Since(killed).Round(time.Millisecond), flowMods, n)
+		if flowMods != 0 {
+			t.Errorf("the restarted agent on %s sent %d flow-mods, want 0", node.name, flowMods)
+		}
+		if removed, added := changes(before, installedByAgent(t, ctx, h, "br-int")); len(removed)+len(added) > 0 {
+			t.Errorf("br-int's flows on %s changed across the restart:\n removed:\n%s\n added:\n%s", node.name, lines(removed), lines(added))
+		}
+	}
+	for range 3 {
+		if err := exchange(); err != nil {
+			t.Errorf("the connection cli2 → web1:%d after both restarts: %v", fwHTTP, err)
+		}
+	}
 }
