@@ -9,10 +9,11 @@ package explain
 
 // Owner is the object a flow belongs to.
 type Owner struct {
-	// Kind is "port", "network", "router", "host", "tunnel" or "bridge".
+	// Kind is "port", "network", "router", "host", "tunnel", "bridge", "security-group" or
+	// "address-group".
 	Kind string `json:"kind"`
-	// ID is the Neutron id (port, network or router UUID), the host name, the tunnel's
-	// remote IP or the bridge name.
+	// ID is the Neutron id (port, network, router, security group or address group UUID),
+	// the host name, the tunnel's remote IP or the bridge name.
 	ID string `json:"id"`
 	// Name is what people call it: the device name (tapXXX), the segmentation id, the
 	// router's gateway, the DVR MAC, ...
@@ -27,6 +28,10 @@ const (
 	KindHost    = "host"
 	KindTunnel  = "tunnel"
 	KindBridge  = "bridge"
+	// A remote group's flows on one network (flows.CategoryFirewallRemote): the owner's ID
+	// is the group's, its Name says which group on which network.
+	KindSecurityGroup = "security-group"
+	KindAddressGroup  = "address-group"
 )
 
 // Explanation is what Explain says about one flow.

@@ -420,5 +420,45 @@ func (x *index) addCookies(m *northbound.Model) {
 	for mac, h := range x.hostMAC {
 		put(flows.CategoryDVRMAC, mac, h)
 	}
-	_ = m
+	x.addFirewallCookies(m, put)
+}
+
+// addFirewallCookies indexes the firewall's cookies: a port's own flows (object: port id)
+// and a remote group's flows on a network (object: "network id/group id", for every
+// security group and address group of the model on every network with a port here).
+func (x *index) addFirewallCookies(m *northbound.Model, put func(flows.Category, string, *Owner)) {
+	local := map[string]bool{}
+	for id, p := range x.ports {
+		put(flows.CategoryFirewall, id, p.ownerRef())
+		if p.host == "" && p.network != "" {
+			local[p.network] = true
+		}
+	}
+	if m == nil || len(local) == 0 {
+		return
+	}
+	type group struct{ kind, id, name string }
+	var groups []group
+	for _, g := range m.SecurityGroups {
+		groups = append(groups, group{KindSecurityGroup, g.ID, g.Name})
+	}
+	for _, id := range m.WithheldSecurityGroups {
+		groups = append(groups, group{KindSecurityGroup, id, ""})
+	}
+	for _, g := range m.AddressGroups {
+		groups = append(groups, group{KindAddressGroup, g.ID, g.Name})
+	}
+	for netID := range local {
+		network := x.network(netID).owner().Name
+		if network == "network" { // nothing known but its id
+			network = netID
+		}
+		for _, g := range groups {
+			name := g.name
+			if name == "" {
+				name = g.id
+			}
+			put(flows.CategoryFirewallRemote, netID+"/"+g.id, &Owner{Kind: g.kind, ID: g.id, Name: name + " on " + network})
+		}
+	}
 }

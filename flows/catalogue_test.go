@@ -132,7 +132,7 @@ func firewallKinds(cookie uint64) []Flow {
 		f(82, 71, newNotEst.TCPv4().Reg(5, 3).TCPDst(22), Conjunction{ID: 23, Clause: 2, NClauses: 2}),
 		f(82, 70, estNotRelRpl.ConjID(22).IPv4().Reg(5, 3), reg(7, 0x16), Output{3}),
 		f(82, 70, newNotEst.ConjID(23).IPv4().Reg(5, 3), reg(7, 0x17), CTCommit(6), Output{3}, Resubmit{92}),
-		f(82, 60, Match{}.with(FieldCTState, putBE(uint64(CTEst|CTTrk), 4), nil).IPv4().Reg(5, 3), CT{Recirc: true, Table: 91, ZoneImm: 5}),
+		f(82, 60, Match{}.CTState(CTEst|CTTrk, 0).IPv4().Reg(5, 3), CT{Recirc: true, Table: 91, ZoneImm: 5}),
 		f(82, 60, Match{}.CTState(CTNew|CTTrk, CTInv).IPv6().Reg(5, 3), CT{Commit: true}),
 		f(82, 60, Match{}.CTMark(0x12345678).CTZone(4000).IPv4().Reg(5, 3), CT{Commit: true, ZoneImm: 7, Exec: []Action{SetField{Field: FieldCTMark, Value: []byte{0, 0, 0, 0}}}}),
 		f(91, 100, Match{}.CTState(CTNew, CTEst).Reg(5, 4).IPv4(), CT{Commit: true, Recirc: true, Table: 92, Zone: Subfield{Field: Reg(6), Ofs: 16, Bits: 16}}),

@@ -28,8 +28,8 @@ const nxCTFlagCommit = 1
 // optionally recirculates a copy of the packet, its ct_state now known, to table Table
 // (Recirc). Without Recirc the packet continues with the next action (ct_state unchanged).
 //
-// The zone is the bits Zone of a field (Neutron: NXM_NX_REG6[0..15], the network's local
-// VLAN) or, when Zone.Field is nil, the immediate ZoneImm.
+// The zone is the bits Zone of a field (at most 16 of them; Neutron: NXM_NX_REG6[0..15],
+// the network's local VLAN) or, when Zone.Field is nil, the immediate ZoneImm.
 type CT struct {
 	Commit  bool
 	Recirc  bool

@@ -11,6 +11,10 @@ import (
 // Flow is one OpenFlow flow entry as dvrflow wants it installed: no timeouts, no flags,
 // instructions = apply-actions followed by an optional goto_table (the last action).
 // An empty Actions list is a drop.
+//
+// No flags means no reset_counts either: Neutron's OVS firewall adds its flows with
+// ovs-ofctl, which sets it (its dumps print "reset_counts priority=..."); dvrflow's flows
+// are the same without it, a documented difference.
 type Flow struct {
 	Table    uint8
 	Priority uint16

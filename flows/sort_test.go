@@ -46,6 +46,13 @@ func sortCases() [][]Flow {
 		Match{}.VLAN(1),
 		Match{}.VLAN(10).EthDst(mac("fa:16:3e:00:00:01")),
 		Match{}.Untagged(),
+		// Printed before the protocol keyword: the keyword alone does not order these.
+		Match{}.CTState(CTTrk, 0),
+		Match{}.CTState(CTEst, CTRel).IPv4(),
+		Match{}.CTState(CTEst, CTRel).ICMPv4(),
+		Match{}.ConjID(3).IPv4(),
+		Match{}.CTMark(1).ARP(),
+		Match{}.IPv6().CTZone(2),
 	}
 	actions := [][]Action{nil, {GotoTable{Table: 25}}, {Normal()}, {Output{Port: 2}}, {PopVLAN{}, Output{Port: 10}}}
 	var cases [][]Flow
