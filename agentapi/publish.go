@@ -246,7 +246,7 @@ func configSummary(c *config.Config) ConfigSummary {
 		BridgeMappings: maps.Clone(c.BridgeMappings), TunnelTypes: []string{},
 		DatapathType: c.DatapathType, OVSDBConnection: c.OVSDBConnection, OVSRundir: c.SocketDir(),
 		DistributedRouting: c.DistributedRoutingEnabled(), DVRMAC: macText(c.DVRMAC),
-		L2Population: c.L2Population, ARPResponder: c.ArpResponderEnabled(), PreventARPSpoofing: c.PreventARPSpoofing,
+		L2Population: c.L2Population, ARPResponder: c.ArpResponderEnabled(), PreventARPSpoofing: c.ARPSpoofingProtection(),
 		ManageRouterNamespaces: c.RouterNamespacesManaged(), VerifyIntervalSeconds: c.VerifyInterval,
 		MetricsAddress: c.MetricsAddress, APISocket: c.APISocketPath(),
 	}

@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	"dvr":                            {"flows", "northbound", "state"},
 	"tunnels":                        {"flows", "northbound", "state"},
 	"firewall":                       {"flows", "northbound", "state"},
-	"pipeline":                       {"dvr", "flows", "l2", "state", "tunnels"},
+	"pipeline":                       {"dvr", "firewall", "flows", "l2", "state", "tunnels"},
 	"flows":                          {"flows/ofconn"},
 	"flows/ofconn":                   {},
 	"ovsdb":                          {"ovsdb/vswitchd"},

@@ -49,6 +49,11 @@ type Agent struct {
 	unknownVIFs map[string]bool
 	// problems are the objects the northbound state in force lacks (invalid ones).
 	problems []northbound.Problem
+	// groupHistory remembers the last valid version of the security groups this host's
+	// ports name; groups are those in force for model (SetSnapshot makes both; nil
+	// without the firewall).
+	groupHistory *groupHistory
+	groups       *groupsInForce
 
 	// Results of the last reconcile.
 	binding Binding
@@ -59,7 +64,8 @@ type Agent struct {
 // NewAgent returns an agent for the effective config cfg (validated, flags applied) on an
 // OVSDB connection. Call Setup, SetSnapshot, then Reconcile, Converge or Run.
 func NewAgent(cfg *config.Config, db *ovsdb.Client, log *zap.Logger) *Agent {
-	return &Agent{cfg: cfg, db: db, log: log, vlans: NewLocalVLANs(), brs: NewBridges(db, cfg.SocketDir(), cfg.InactivityProbe(), log)}
+	return &Agent{cfg: cfg, db: db, log: log, vlans: NewLocalVLANs(), groupHistory: newGroupHistory(),
+		brs: NewBridges(db, cfg.SocketDir(), cfg.InactivityProbe(), log)}
 }
 
 // Setup creates or adopts the bridges the config names and their patch ports: the
@@ -101,7 +107,9 @@ func IntPatchName(bridge string) string { return "int-" + bridge }
 func PhyPatchName(bridge string) string { return "phy-" + bridge }
 
 // SetSnapshot replaces the northbound state: the snapshot is validated against the config
-// and every problem is logged with the object and field; the valid objects are kept.
+// and every problem is logged with the object and field; the valid objects are kept. The
+// security groups in force are resolved once here: a group the snapshot withholds keeps
+// the last valid version the agent saw (see groupHistory).
 func (a *Agent) SetSnapshot(s *northbound.Snapshot) []northbound.Problem {
 	valid, problems := northbound.Validate(*s, a.cfg.Env())
 	for _, p := range problems {
@@ -114,6 +122,11 @@ func (a *Agent) SetSnapshot(s *northbound.Snapshot) []northbound.Problem {
 		}
 	}
 	a.model, a.problems = valid, problems
+	a.groups = nil // without the firewall nothing uses them
+	if a.cfg.Firewall() {
+		a.groups = resolveGroups(valid, a.groupHistory)
+		a.groupHistory.logWithheld(a.log, valid, a.groups)
+	}
 	a.joinProblems()
 	return problems
 }

@@ -53,9 +53,20 @@ type Binding struct {
 // that flow generation takes (without tunnel ports and FDB: see plan), allocating or
 // recovering local VLANs in vlans and releasing those of networks that no longer have a
 // port here. A network is provisioned on this host exactly while at least one of its ports
-// is bound here, as in Neutron.
+// is bound here, as in Neutron. With the firewall on, the node's ports are filtered by the
+// model's valid security groups only (the agent also remembers previous versions of
+// withheld ones, see groupHistory).
 func Bind(cfg *config.Config, topo *northbound.Model, obs Observed, vlans *LocalVLANs) Binding {
+	return bind(cfg, topo, nil, obs, vlans)
+}
+
+// bind is Bind with the security groups in force (nil: the model's valid ones).
+func bind(cfg *config.Config, topo *northbound.Model, groups *groupsInForce, obs Observed, vlans *LocalVLANs) Binding {
 	b := Binding{Node: &state.Node{Host: hostState(cfg, obs)}, Tags: make(map[string]int, len(obs.VIFs))}
+	firewall := b.Node.Host.Firewall
+	if firewall && groups == nil {
+		groups = resolveGroups(topo, nil)
+	}
 
 	vifs := make(map[string]ovsdb.VIF, len(obs.VIFs))
 	for _, v := range obs.VIFs {
@@ -110,6 +121,7 @@ func Bind(cfg *config.Config, topo *northbound.Model, obs Observed, vlans *Local
 	for _, bp := range ports {
 		p := bp.port
 		sp := portState(p, bp.vif)
+		sp.FirewallBlocked = firewall && groups.blocked(p)
 		if p.AdminStateUp {
 			if vlan, err := vlans.Allocate(p.NetworkID); err == nil {
 				b.Tags[bp.vif.Name] = int(vlan)
@@ -150,6 +162,10 @@ func Bind(cfg *config.Config, topo *northbound.Model, obs Observed, vlans *Local
 	}
 	slices.SortFunc(b.Node.Subnets, func(x, y state.Subnet) int { return cmp.Compare(x.ID, y.ID) })
 
+	if firewall {
+		groups.fill(b.Node)
+	}
+
 	b.Node.RemoteHosts = slices.Clone(topo.OtherHosts)
 	slices.SortFunc(b.Node.RemoteHosts, func(x, y state.RemoteHost) int { return cmp.Compare(x.Name, y.Name) })
 	return b
@@ -168,7 +184,11 @@ func hostState(cfg *config.Config, obs Observed) state.Host {
 		L2Population:       cfg.L2Population,
 		ARPResponder:       cfg.ArpResponderEnabled(),
 		DVRMAC:             bytes.Clone(cfg.DVRMAC),
-		PreventARPSpoofing: cfg.PreventARPSpoofing,
+		PreventARPSpoofing: cfg.ARPSpoofingProtection(),
+		Firewall:           cfg.Firewall(),
+	}
+	if h.Firewall {
+		h.PermittedEthertypes = slices.Clone(cfg.PermittedEthertypes)
 	}
 	if len(h.DVRMAC) == 0 {
 		h.DVRMAC = nil
@@ -196,6 +216,6 @@ func portState(p *northbound.Port, vif ovsdb.VIF) state.Port {
 		ID: p.ID, Name: vif.Name, NetworkID: p.NetworkID, MAC: p.MAC,
 		DeviceOwner: p.DeviceOwner, DeviceID: p.DeviceID,
 		FixedIPs: p.FixedIPs, AllowedAddressPairs: p.AllowedAddressPairs,
-		PortSecurity: p.PortSecurity, OFPort: uint32(vif.Ofport),
+		PortSecurity: p.PortSecurity, SecurityGroups: p.SecurityGroups, OFPort: uint32(vif.Ofport),
 	}
 }

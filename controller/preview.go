@@ -26,7 +26,7 @@ type Preview struct {
 func PreviewFlows(cfg *config.Config, snap *northbound.Snapshot, inv *ovsdb.Inventory) *Preview {
 	valid, problems := northbound.Validate(*snap, cfg.Env())
 	obs := observeInventory(cfg, inv)
-	p, errs := computePlan(cfg, valid, obs, NewLocalVLANs())
+	p, errs := computePlan(cfg, valid, nil, obs, NewLocalVLANs())
 	for _, fs := range p.desired {
 		flows.Sort(fs)
 	}

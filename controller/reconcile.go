@@ -239,7 +239,7 @@ func (a *Agent) observe() Observed {
 
 // plan computes everything a reconcile writes from what OVSDB showed.
 func (a *Agent) plan(obs Observed) plan {
-	p, problems := computePlan(a.cfg, a.model, obs, a.vlans)
+	p, problems := computePlan(a.cfg, a.model, a.groups, obs, a.vlans)
 	for _, err := range problems {
 		a.log.Error("tunnel port not created", zap.Error(err))
 	}
@@ -248,12 +248,12 @@ func (a *Agent) plan(obs Observed) plan {
 
 // computePlan is the pure part of a reconcile: from the config, the validated model and
 // what OVSDB showed, every bridge's flows, the tunnel ports, the tags to change and the
-// ports still waiting for an ofport. It updates the local VLAN allocator. Tunnel ports
-// that cannot be made (a local and remote address of different families) are left out
-// and returned as errors.
-func computePlan(c *config.Config, model *northbound.Model, obs Observed, vlans *LocalVLANs) (plan, []error) {
+// ports still waiting for an ofport. It updates the local VLAN allocator. groups are the
+// security groups in force (nil: the model's valid ones). Tunnel ports that cannot be made
+// (a local and remote address of different families) are left out and returned as errors.
+func computePlan(c *config.Config, model *northbound.Model, groups *groupsInForce, obs Observed, vlans *LocalVLANs) (plan, []error) {
 	var problems []error
-	b := Bind(c, model, obs, vlans)
+	b := bind(c, model, groups, obs, vlans)
 	p := plan{binding: b, retag: map[string]int{}}
 	for name, tag := range b.Tags {
 		if obs.PortTags[name] != tag {

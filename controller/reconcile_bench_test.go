@@ -53,7 +53,7 @@ func newBenchNode(tb testing.TB, ports int) benchNode {
 // compute is one reconcile's computation, as Agent.Reconcile runs it (computePlan: Bind,
 // tunnel ports and FDB with tunnels, Compose).
 func (n benchNode) compute(vlans *LocalVLANs) (Binding, int) {
-	p, _ := computePlan(n.cfg, n.topo, n.obs, vlans)
+	p, _ := computePlan(n.cfg, n.topo, nil, n.obs, vlans)
 	total := 0
 	for _, fs := range p.desired {
 		total += len(fs)

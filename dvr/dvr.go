@@ -435,9 +435,15 @@ func (g *generator) toServicedPort(nw *state.Network, p *state.Port, gw net.Hard
 		table = flows.IntDVRToSrcMAC
 	}
 	c := flows.Cookie(flows.CategoryDVRServicedPort, p.ID)
-	g.integ.Add(
-		flows.IntFlow{Table: table, Priority: prioIntToServicedPort, Cookie: c, Match: m,
-			Actions: g.fromGateway(gw)},
-		flows.IntFlow{Table: flows.IntTransient, Priority: prioIntToServicedPort, Cookie: c, Match: m,
-			Actions: append(deliver, flows.Output{Port: p.OFPort})})
+	g.integ.Add(flows.IntFlow{Table: table, Priority: prioIntToServicedPort, Cookie: c, Match: m,
+		Actions: g.fromGateway(gw)})
+	if g.n.Host.Filters(p) {
+		// The firewall's ingress hook has this match at priority 90: routed frames enter the
+		// port's firewall, and I31 would never be hit. Neutron's firewall deletes it too (its
+		// delete_all_port_flows removes every table-60 flow with the port's dl_vlan and
+		// dl_dst when it sets the port's filter up).
+		return
+	}
+	g.integ.Add(flows.IntFlow{Table: flows.IntTransient, Priority: prioIntToServicedPort, Cookie: c, Match: m,
+		Actions: append(deliver, flows.Output{Port: p.OFPort})})
 }

@@ -9,12 +9,12 @@ import (
 // the per-bridge defaults, each port's flows, and the remote-group address flows of every
 // network.
 //
-// Which ports are filtered is Neutron's choice: a port with port security on whose owner is
-// not a network:* service (router interfaces, DHCP, gateways are trusted) gets the whole
-// firewall; a trusted port or one with port security off gets only the hooks that let its
-// egress through (Neutron's _initialize_egress_no_port_security); a port whose groups are
-// not known (Port.FirewallBlocked) gets only the hooks that send its traffic into the
-// firewall, where nothing accepts it. Dead ports and ports without an ofport or a local VLAN
+// Which ports are filtered is Neutron's choice (state.Host.Filters): a port with port
+// security on whose owner is not a network:* service (router interfaces, DHCP, gateways are
+// trusted) gets the whole firewall; a trusted port or one with port security off gets only
+// the hooks that let its egress through (Neutron's _initialize_egress_no_port_security); a
+// port whose groups are not known (Port.FirewallBlocked, unless trusted) gets only the
+// hooks that send its traffic into the firewall, where nothing accepts it. Dead ports and ports without an ofport or a local VLAN
 // get nothing: their traffic never reaches table 60.
 func Generate(n *state.Node, out map[string][]flows.Flow) {
 	if !n.Host.Firewall {
@@ -38,7 +38,7 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 		}
 		pf := newPortFlows(p, nw)
 		switch {
-		case !p.PortSecurity || p.IsNetworkOwned():
+		case !n.Host.Filters(p):
 			integ.Add(pf.unfiltered()...)
 		case p.FirewallBlocked:
 			integ.Add(pf.hooks()...)

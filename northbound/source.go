@@ -58,4 +58,7 @@ type HostSettings struct {
 	// DVRMAC points at nil when the source unsets it explicitly.
 	DVRMAC             *net.HardwareAddr
 	PreventARPSpoofing *bool
+	// FirewallDriver is [securitygroup] firewall_driver, as given (the agent's config
+	// checks it).
+	FirewallDriver *string
 }

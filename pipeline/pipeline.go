@@ -1,5 +1,5 @@
-// Package pipeline composes the pure flow generators (l2, tunnels, dvr) into the desired
-// flow set of every bridge of a node.
+// Package pipeline composes the pure flow generators (l2, the firewall, tunnels, dvr) into
+// the desired flow set of every bridge of a node.
 //
 // # One flow per (table, priority, match): the later generator wins
 //
@@ -13,12 +13,30 @@
 // (an l2population MAC or IP listed under two VTEPs: the later entry wins, as in Neutron).
 // Generators do not dedup against each other; where the state offers a generator several
 // candidates for one flow, it chooses one itself (dvr.Generate says which).
+//
+// # The firewall's place
+//
+// The firewall (Neutron's openvswitch driver, firewall.Generate, only with
+// state.Host.Firewall) runs after L2 and before tunnels and DVR, where Neutron's agent sets
+// up a port's filter: after binding it, before its DVR flows. Its place is safe because it
+// shares no (table, priority, match) with any other generator, so the collision rule never
+// has to choose: it owns br-int tables 71–94 alone (BASE_EGRESS to
+// ACCEPTED_EGRESS_TRAFFIC_NORMAL, which no other generator writes), and in table 60
+// (TRANSIENT), which it shares, its hooks have priorities 100 (in_port) and 90 (dl_vlan,
+// dl_dst) where L2 has only its priority-3 NORMAL and DVR its priority-20 delivery to
+// serviced ports (the firewall's 90 takes precedence over the latter by priority, not by
+// collision: routed traffic to a filtered port enters its ingress firewall). It writes
+// nothing on br-tun or the physical bridges. With the firewall on, L2 installs no spoofing
+// protection (tables 24/25: state.Host.PreventARPSpoofing is off), so nothing of table 0
+// diverts a port's traffic away from table 60's hooks. TestFirewallCollidesWithNothing
+// checks all this on a node that has every generator's flows.
 package pipeline
 
 import (
 	"hash/maphash"
 
 	"github.com/dvrflow/dvrflow/dvr"
+	"github.com/dvrflow/dvrflow/firewall"
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/l2"
 	"github.com/dvrflow/dvrflow/state"
@@ -29,9 +47,10 @@ import (
 // bridge's in dump order (flows.Sort). Every bridge the node uses has an entry (possibly
 // empty), so a caller can sync each of them.
 //
-// Generators run in Neutron's order — L2, then tunnels, then DVR — and a later generator's
-// flow replaces an earlier one with the same (table, priority, match), as a later OpenFlow
-// ADD does in Neutron (T17 replaces T1 on br-tun, for example; see the package doc).
+// Generators run in Neutron's order — L2, the firewall, then tunnels, then DVR — and a
+// later generator's flow replaces an earlier one with the same (table, priority, match), as
+// a later OpenFlow ADD does in Neutron (T17 replaces T1 on br-tun, for example; see the
+// package doc).
 func Build(n *state.Node) map[string][]flows.Flow {
 	out := Compose(n)
 	for _, fs := range out {
@@ -55,6 +74,7 @@ func Compose(n *state.Node) map[string][]flows.Flow {
 	}
 	// The order is the collision rule's (package doc): do not reorder.
 	l2.Generate(n, out)
+	firewall.Generate(n, out) // nothing unless n.Host.Firewall
 	if n.Host.Tunnelling() {
 		tunnels.Generate(n, out)
 	}

@@ -116,8 +116,9 @@ func neutronSettings(c *config.Config) neutron.Settings {
 		DistributedRouting: c.EnableDistributedRouting != nil && *c.EnableDistributedRouting,
 		ReportInterval:     time.Duration(c.ReportInterval * float64(time.Second)),
 		Configurations:     func(devices int) map[string]any { return agentConfigurations(c, devices) },
-		// The groups are fed when the config asks for filtering.
-		SecurityGroups: c.FilteringRequested(),
+		// The groups are fed when the agent filters (the openvswitch firewall): a port
+		// is then held back until its groups are known.
+		SecurityGroups: c.Firewall(),
 	}
 }
 
@@ -161,7 +162,7 @@ func agentConfigurations(c *config.Config, devices int) map[string]any {
 	if c.LocalIP.IsValid() {
 		conf["tunneling_ip"] = c.LocalIP.String()
 	}
-	if c.AllowUnfilteredPorts && c.FilteringRequested() {
+	if c.AllowUnfilteredPorts && c.Unfiltered() {
 		conf["allow_unfiltered_ports"] = true
 	}
 	return conf

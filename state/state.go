@@ -39,7 +39,7 @@ type Node struct {
 	// (NetworkID, RemoteIP).
 	FDB []FDB
 	// SecurityGroups are the security groups the firewall filters with (Host.Firewall): those
-	// of this node's ports and those their rules name as remote groups, sorted by ID. A group
+	// of this node's ports, sorted by ID (a remote group's members are in GroupMembers). A group
 	// the source withheld (a bad rule) is here in the last valid version the agent saw, or
 	// absent when it never saw one (see Port.FirewallBlocked).
 	SecurityGroups []SecurityGroup
@@ -231,4 +231,12 @@ func (n *Node) AddressGroup(id string) (*AddressGroup, bool) {
 		return nil, false
 	}
 	return &n.AddressGroups[i], true
+}
+
+// Filters reports whether the firewall takes the port's traffic into its tables (hooks at
+// table 60's priorities 90 and 100): the firewall is on, the port is not a trusted
+// network:* port (router interfaces, DHCP, gateways), and it has port security or is held
+// blocked until its groups are known.
+func (h *Host) Filters(p *Port) bool {
+	return h.Firewall && !p.IsNetworkOwned() && (p.PortSecurity || p.FirewallBlocked)
 }

@@ -39,7 +39,7 @@ type File struct {
 // Host is the topology's host section: Neutron agent option names that override the ini
 // config (see [northbound.HostSettings]). A nil pointer, map or slice means "not in the file";
 // an empty map or slice is present and overrides. Keys that only matter to Neutron's agent
-// (firewall_driver, polling_interval, extra_config) are accepted and ignored.
+// (polling_interval, extra_config) are accepted and ignored.
 type Host struct {
 	// Name is this node's name ([DEFAULT] host).
 	Name *string `json:"name,omitempty"`
@@ -60,6 +60,9 @@ type Host struct {
 	// DVRMAC is this host's DVR MAC.
 	DVRMAC             *string `json:"dvr_mac,omitempty"`
 	PreventARPSpoofing *bool   `json:"prevent_arp_spoofing,omitempty"`
+	// FirewallDriver is [securitygroup] firewall_driver: openvswitch (or its class path)
+	// filters the ports by their security groups; noop does not.
+	FirewallDriver *string `json:"firewall_driver,omitempty"`
 }
 
 // OtherHost is another node of the cloud.

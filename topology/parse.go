@@ -319,6 +319,7 @@ func (p *parser) host(h *Host) *northbound.HostSettings {
 		Name: h.Name, IntegrationBridge: h.IntegrationBridge, TunnelBridge: h.TunnelBridge,
 		BridgeMappings: maps.Clone(h.BridgeMappings), L2Population: h.L2Population, ARPResponder: h.ARPResponder,
 		EnableDistributedRouting: h.EnableDistributedRouting, PreventARPSpoofing: h.PreventARPSpoofing,
+		FirewallDriver: h.FirewallDriver,
 	}
 	if h.AgentMode != nil {
 		m, err := northbound.ParseAgentMode(*h.AgentMode)

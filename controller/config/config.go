@@ -94,6 +94,11 @@ type Config struct {
 	FirewallDriver string
 	// EnableSecurityGroup is [securitygroup] enable_security_group (default true).
 	EnableSecurityGroup bool
+	// PermittedEthertypes is [securitygroup] permitted_ethertypes: ethertypes other than
+	// IPv4, ARP and IPv6 that the openvswitch firewall lets a filtered port send, sorted,
+	// without duplicates (default empty). Written as Neutron's list of hexadecimal
+	// strings ("0x4008").
+	PermittedEthertypes []uint16
 
 	// TopologyFile is [dvrflow] topology_file: the standalone northbound file. When it is
 	// set the agent runs standalone (see [Config.Standalone]).
@@ -133,15 +138,18 @@ type Config struct {
 	DVRMAC net.HardwareAddr
 	// PreventARPSpoofing is [dvrflow] prevent_arp_spoofing: install the ARP/MAC/ND
 	// spoofing protection of br-int tables 24/25 (default true). Neutron removed this
-	// option in 11.0.0; dvrflow keeps it as its own.
+	// option in 11.0.0; dvrflow keeps it as its own. The openvswitch firewall turns it off
+	// (see [Config.ARPSpoofingProtection]).
 	PreventARPSpoofing bool
 	// VerifyInterval is [dvrflow] verify_interval: every so many seconds the agent reads
 	// every bridge's flows back and repairs what differs, as a backstop to the switch's
 	// flow monitor (default 0: off).
 	VerifyInterval int
 	// AllowUnfilteredPorts is [dvrflow] allow_unfiltered_ports: start although
-	// firewall_driver asks for security-group filtering, which dvrflow does not implement
-	// yet (default false: the agent refuses to start, see [Config.Validate]).
+	// firewall_driver asks for security-group filtering by a driver dvrflow does not
+	// implement (iptables, iptables_hybrid: dvrflow implements only openvswitch), leaving
+	// the ports unfiltered (default false: the agent refuses to start, see
+	// [Config.Validate]).
 	AllowUnfilteredPorts bool
 }
 
@@ -169,6 +177,7 @@ func DefaultConfig() *Config {
 		PollingInterval:     2,
 		ReportInterval:      30,
 		Extensions:          []string{},
+		PermittedEthertypes: []uint16{},
 		Messaging:           map[string]string{},
 		Rabbit:              map[string]string{},
 		EnableSecurityGroup: true,
@@ -185,6 +194,7 @@ func (c *Config) Clone() *Config {
 	d.TunnelTypes = slices.Clone(c.TunnelTypes)
 	d.DVRMAC = bytes.Clone(c.DVRMAC)
 	d.Extensions = slices.Clone(c.Extensions)
+	d.PermittedEthertypes = slices.Clone(c.PermittedEthertypes)
 	d.EnableDistributedRouting = clonePtr(c.EnableDistributedRouting)
 	d.DSCP = clonePtr(c.DSCP)
 	d.ManageRouterNamespaces = clonePtr(c.ManageRouterNamespaces)
@@ -275,6 +285,7 @@ func (c *Config) ApplyHost(h *northbound.HostSettings) {
 		c.DVRMAC = bytes.Clone(*h.DVRMAC)
 	}
 	setIf(&c.PreventARPSpoofing, h.PreventARPSpoofing)
+	setIf(&c.FirewallDriver, h.FirewallDriver)
 }
 
 // Env is what northbound validation needs of this node's settings.

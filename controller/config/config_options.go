@@ -98,6 +98,13 @@ var options = []option{
 
 	{"securitygroup", "firewall_driver", setString(func(c *Config) *string { return &c.FirewallDriver })},
 	{"securitygroup", "enable_security_group", setBool(func(c *Config) *bool { return &c.EnableSecurityGroup })},
+	{"securitygroup", "permitted_ethertypes", func(c *Config, v string) error {
+		es, err := parseEthertypes(v)
+		if err == nil {
+			c.PermittedEthertypes = es
+		}
+		return err
+	}},
 
 	{"dvrflow", "topology_file", setString(func(c *Config) *string { return &c.TopologyFile })},
 	{"dvrflow", "ovs_rundir", setString(func(c *Config) *string { return &c.OVSRundir })},
@@ -204,7 +211,7 @@ var ignoredOptions = map[string][]string{
 		"resource_provider_packet_processing_with_direction",
 		"resource_provider_default_hypervisor", "resource_provider_inventory_defaults",
 		"resource_provider_packet_processing_inventory_defaults"},
-	"securitygroup": {"enable_ipset", "permitted_ethertypes"},
+	"securitygroup": {"enable_ipset"},
 	"dhcp":          {"enable_ipv6", "dhcp_renewal_time", "dhcp_rebinding_time"},
 	"network_log":   {"rate_limit", "burst_limit", "local_output_log_base"},
 	"local_ip":      {"static_nat"},

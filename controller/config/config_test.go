@@ -45,7 +45,8 @@ func TestDefaultConfig(t *testing.T) {
 		OVSDBConnection: "tcp:127.0.0.1:6640", OVSDBTimeout: 10, OFInactivityProbe: 10,
 		OFConnectTimeout: 300, OFRequestTimeout: 300, BridgeMACTableSize: 50000,
 		TunnelTypes: []northbound.NetworkType{}, VXLANUDPPort: 4789, DontFragment: true, PollingInterval: 2,
-		ReportInterval: 30, Extensions: []string{}, EnableSecurityGroup: true, Messaging: map[string]string{}, Rabbit: map[string]string{},
+		ReportInterval: 30, Extensions: []string{}, EnableSecurityGroup: true, PermittedEthertypes: []uint16{},
+		Messaging: map[string]string{}, Rabbit: map[string]string{},
 		AgentMode: "legacy", PreventARPSpoofing: true, StatePath: "/var/lib/neutron",
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -76,17 +77,18 @@ func TestLoadNeutronIni(t *testing.T) {
 	if !reflect.DeepEqual(warnings, wantWarnings) {
 		t.Errorf("warnings = %v, want %v", warnings, wantWarnings)
 	}
-	// The shipped file asks for the openvswitch firewall, which dvrflow does not give: it
-	// fails closed until the operator accepts unfiltered ports, and then says so.
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `firewall_driver: "openvswitch" asks for security-group filtering`) {
-		t.Errorf("Validate = %v, want the firewall_driver refusal", err)
-	}
-	c.AllowUnfilteredPorts = true
+	// The shipped file asks for the openvswitch firewall, which dvrflow gives: it starts,
+	// filters, and installs no spoofing protection in tables 24/25 (the firewall's table 71
+	// does that job).
 	if err := c.Validate(); err != nil {
-		t.Errorf("Validate with allow_unfiltered_ports: %v", err)
+		t.Errorf("Validate = %v, want nil", err)
 	}
-	if u := c.Unhonoured(); len(u) != 1 || u[0].Option != "firewall_driver" || !strings.Contains(u[0].Reason, "NOT filtered") {
-		t.Errorf("Unhonoured = %v, want the unfiltered ports named", u)
+	if !c.Firewall() || c.Unfiltered() || c.ARPSpoofingProtection() {
+		t.Errorf("Firewall %v, Unfiltered %v, ARPSpoofingProtection %v; want true, false, false",
+			c.Firewall(), c.Unfiltered(), c.ARPSpoofingProtection())
+	}
+	if u := c.Unhonoured(); len(u) != 0 {
+		t.Errorf("Unhonoured = %v, want none", u)
 	}
 }
 
@@ -429,36 +431,135 @@ func TestConfigClone(t *testing.T) {
 	}
 }
 
-// TestFailClosedFiltering: a firewall_driver that asks for filtering stops the agent unless
-// the operator accepts unfiltered ports; one that names no driver is refused by name.
-func TestFailClosedFiltering(t *testing.T) {
+// TestFirewallDriver: firewall_driver = openvswitch (short name or class path) with
+// enable_security_group filters; noop, unset or enable_security_group = false do not; the
+// iptables drivers ask for filtering dvrflow does not give and stop the agent unless the
+// operator accepts unfiltered ports; a value that names no driver is refused by name.
+func TestFirewallDriver(t *testing.T) {
+	const onlyOVS = "dvrflow implements only the openvswitch driver"
 	tests := []struct {
 		driver   string
 		sgOff    bool
 		allow    bool
 		want     string // substring of Validate's error; empty: valid
-		filtered bool   // FilteringRequested
+		firewall bool   // Firewall
+		unfilt   bool   // Unfiltered
 	}{
 		{driver: "", want: ""},
 		{driver: "noop", want: ""},
 		{driver: "neutron.agent.firewall.NoopFirewallDriver", want: ""},
-		{driver: "openvswitch", want: `"openvswitch" asks for security-group filtering`, filtered: true},
-		{driver: "iptables_hybrid", want: "allow_unfiltered_ports = true", filtered: true},
-		{driver: "neutron.agent.linux.iptables_firewall:OVSHybridIptablesFirewallDriver", want: "asks for security-group filtering", filtered: true},
-		{driver: "neutron.agent.linux.openvswitch_firewall.OVSFirewallDriver", want: "asks for security-group filtering", filtered: true},
+		{driver: "openvswitch", want: "", firewall: true},
+		{driver: " openvswitch ", want: "", firewall: true},
+		{driver: "neutron.agent.linux.openvswitch_firewall:OVSFirewallDriver", want: "", firewall: true},
+		{driver: "neutron.agent.linux.openvswitch_firewall.OVSFirewallDriver", want: "", firewall: true},
 		{driver: "openvswitch", sgOff: true, want: ""},
-		{driver: "openvswitch", allow: true, want: "", filtered: true},
+		{driver: "openvswitch", allow: true, want: "", firewall: true},
+		{driver: "iptables_hybrid", want: `firewall_driver: "iptables_hybrid" asks for security-group filtering`, unfilt: true},
+		{driver: "iptables_hybrid", want: onlyOVS, unfilt: true},
+		{driver: "iptables", want: "allow_unfiltered_ports = true", unfilt: true},
+		{driver: "neutron.agent.linux.iptables_firewall:OVSHybridIptablesFirewallDriver", want: onlyOVS, unfilt: true},
+		{driver: "neutron.agent.linux.iptables_firewall.IptablesFirewallDriver", want: onlyOVS, unfilt: true},
+		{driver: "iptables_hybrid", allow: true, want: "", unfilt: true},
+		{driver: "iptables", sgOff: true, want: ""},
 		{driver: "ovs", want: `firewall_driver: "ovs" is not a firewall driver of Neutron's Open vSwitch agent (iptables, iptables_hybrid, noop, openvswitch`},
+		{driver: "OpenVSwitch", want: `firewall_driver: "OpenVSwitch" is not a firewall driver`},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s sg_off=%v allow=%v", tt.driver, tt.sgOff, tt.allow), func(t *testing.T) {
 			c := DefaultConfig()
 			c.Host, c.FirewallDriver, c.EnableSecurityGroup, c.AllowUnfilteredPorts = "h", tt.driver, !tt.sgOff, tt.allow
 			checkValidate(t, c, tt.want)
-			if got := c.FilteringRequested(); got != tt.filtered {
-				t.Errorf("FilteringRequested = %v, want %v", got, tt.filtered)
+			if got := c.Firewall(); got != tt.firewall {
+				t.Errorf("Firewall = %v, want %v", got, tt.firewall)
+			}
+			if got := c.Unfiltered(); got != tt.unfilt {
+				t.Errorf("Unfiltered = %v, want %v", got, tt.unfilt)
+			}
+			// Neutron's agent asks the driver: the openvswitch firewall protects against
+			// spoofing itself, every other leaves it to tables 24/25.
+			if got := c.ARPSpoofingProtection(); got != !tt.firewall {
+				t.Errorf("ARPSpoofingProtection = %v, want %v", got, !tt.firewall)
 			}
 		})
+	}
+	// The ini's values come through the same way.
+	c, _, err := LoadConfig(writeIni(t, "sg.ini", "[securitygroup]\nfirewall_driver = openvswitch\nenable_security_group = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Firewall() || !c.ARPSpoofingProtection() {
+		t.Errorf("enable_security_group = false: Firewall %v, ARPSpoofingProtection %v; want noop", c.Firewall(), c.ARPSpoofingProtection())
+	}
+	c.PreventARPSpoofing = false
+	if c.ARPSpoofingProtection() {
+		t.Error("prevent_arp_spoofing = false ignored without the firewall")
+	}
+}
+
+// TestPermittedEthertypes: [securitygroup] permitted_ethertypes is Neutron's list of
+// hexadecimal strings, parsed once, sorted without duplicates; an item that is no
+// ethertype, or one the security groups filter, is refused naming the option and the item.
+func TestPermittedEthertypes(t *testing.T) {
+	tests := []struct {
+		value string
+		want  []uint16
+		err   string // the error's reason, after the quoted value
+	}{
+		{value: "", want: []uint16{}},
+		{value: "0x4008", want: []uint16{0x4008}},
+		{value: " 0x88cc , 0x4008,0x88CC, 0X8035,", want: []uint16{0x4008, 0x8035, 0x88cc}},
+		{value: "0x0600", want: []uint16{0x0600}},
+		{value: "0xffff", want: []uint16{0xffff}},
+		{value: "4008", err: `has an item "4008" that is not a hexadecimal ethertype starting with 0x (as 0x4008)`},
+		{value: "0x4008,0xInfiniBand", err: `has an item "0xInfiniBand" that is not a hexadecimal ethertype starting with 0x`},
+		{value: "0x", err: `has an item "0x" that is not a hexadecimal ethertype`},
+		{value: "0x-1", err: `has an item "0x-1" that is not a hexadecimal ethertype`},
+		{value: "0x10000", err: `has an item "0x10000" that is not an ethertype (0x0600–0xffff)`},
+		{value: "0x05dc", err: `has an item "0x05dc" that is not an ethertype (0x0600–0xffff; smaller values are 802.3 frame lengths)`},
+		{value: "0x0800", err: `has an item "0x0800" that is IPv4, which the security groups filter`},
+		{value: "0x4008,0x86DD", err: `has an item "0x86DD" that is IPv6, which the security groups filter`},
+		{value: "0x806", err: `has an item "0x806" that is ARP, which the security groups filter`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			path := writeIni(t, "eth.ini", "[securitygroup]\npermitted_ethertypes = "+tt.value+"\n")
+			c, warnings, err := LoadConfig(path)
+			if len(warnings) > 0 {
+				t.Errorf("warnings %v: permitted_ethertypes is read", warnings)
+			}
+			if tt.err != "" {
+				want := path + ": [securitygroup] permitted_ethertypes: " + fmt.Sprintf("%q", strings.TrimSpace(tt.value)) + " " + tt.err
+				if err == nil || !strings.HasPrefix(err.Error(), want) {
+					t.Errorf("err = %v\nwant %s…", err, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.PermittedEthertypes, tt.want) {
+				t.Errorf("PermittedEthertypes = %#04x, want %#04x", c.PermittedEthertypes, tt.want)
+			}
+		})
+	}
+	// Validate checks values set otherwise (they are a Config field).
+	c := DefaultConfig()
+	c.Host, c.FirewallDriver, c.PermittedEthertypes = "h", "openvswitch", []uint16{0x4008, 0x86dd}
+	checkValidate(t, c, "permitted_ethertypes: 0x86dd is IPv6")
+	d := c.Clone()
+	d.PermittedEthertypes[0] = 1
+	if c.PermittedEthertypes[0] != 0x4008 {
+		t.Error("Clone shares permitted_ethertypes")
+	}
+	// Without the openvswitch firewall they have no effect, and the agent says so.
+	c.PermittedEthertypes = []uint16{0x4008, 0x88cc}
+	checkValidate(t, c, "")
+	if u := c.Unhonoured(); len(u) != 0 {
+		t.Errorf("Unhonoured with the firewall = %v, want none", u)
+	}
+	c.FirewallDriver = "noop"
+	if u := c.Unhonoured(); len(u) != 1 || u[0].Option != "permitted_ethertypes" || u[0].Value != "0x4008,0x88cc" {
+		t.Errorf("Unhonoured without the firewall = %v, want permitted_ethertypes 0x4008,0x88cc", u)
 	}
 }
 
@@ -470,7 +571,8 @@ func TestUnhonoured(t *testing.T) {
 	}
 	c := DefaultConfig()
 	c.TopologyFile = "t.yaml"
-	c.FirewallDriver, c.AllowUnfilteredPorts = "openvswitch", true
+	c.FirewallDriver, c.AllowUnfilteredPorts = "iptables_hybrid", true
+	c.PermittedEthertypes = []uint16{0x4008}
 	c.DropFlowsOnStart, c.ExplicitlyEgressDirect, c.IGMPSnoopingEnable = true, true, true
 	c.Extensions = []string{"qos"}
 	c.PollingInterval, c.ReportInterval = 5, 10
@@ -485,11 +587,22 @@ func TestUnhonoured(t *testing.T) {
 			t.Errorf("%v: no value or reason", u)
 		}
 	}
-	want := []string{"securitygroup/firewall_driver", "agent/drop_flows_on_start", "agent/explicitly_egress_direct",
+	want := []string{"securitygroup/firewall_driver", "securitygroup/permitted_ethertypes", "agent/drop_flows_on_start", "agent/explicitly_egress_direct",
 		"agent/extensions", "ovs/igmp_snooping_enable", "agent/polling_interval", "agent/report_interval",
 		"DEFAULT/state_path", "ovs/ovsdb_timeout", "ovs/of_connect_timeout", "ovs/of_request_timeout"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Unhonoured names %v\nwant %v", got, want)
+	}
+	if u := c.Unhonoured()[0]; !strings.Contains(u.Reason, "VM ports are NOT filtered") || !strings.Contains(u.Reason, "only the openvswitch") {
+		t.Errorf("the unfiltered ports' warning says %q", u.Reason)
+	}
+	// allow_unfiltered_ports with a driver dvrflow gives (or none) changes nothing.
+	for _, driver := range []string{"openvswitch", "noop"} {
+		c := DefaultConfig()
+		c.FirewallDriver, c.AllowUnfilteredPorts = driver, true
+		if u := c.Unhonoured(); len(u) != 1 || u[0].Option != "allow_unfiltered_ports" {
+			t.Errorf("%s with allow_unfiltered_ports: Unhonoured = %v, want allow_unfiltered_ports named", driver, u)
+		}
 	}
 }
 
@@ -582,5 +695,25 @@ func TestTopologyAndTransportTogether(t *testing.T) {
 	err := cfg.Validate()
 	if err == nil || !strings.Contains(err.Error(), "transport_url") || !strings.Contains(err.Error(), "topology_file") {
 		t.Errorf("Validate = %v, want an error naming transport_url and topology_file", err)
+	}
+}
+
+// TestHostSectionFirewallDriver: the topology's host section sets firewall_driver like the
+// ini does, and the firewall follows it.
+func TestHostSectionFirewallDriver(t *testing.T) {
+	for _, tc := range []struct {
+		driver string
+		want   bool
+	}{
+		{"openvswitch", true},
+		{"neutron.agent.linux.openvswitch_firewall:OVSFirewallDriver", true},
+		{"noop", false},
+	} {
+		c := DefaultConfig()
+		d := tc.driver
+		c.ApplyHost(&northbound.HostSettings{FirewallDriver: &d})
+		if c.FirewallDriver != tc.driver || c.Firewall() != tc.want {
+			t.Errorf("host firewall_driver %q: FirewallDriver %q, Firewall() %v; want %v", tc.driver, c.FirewallDriver, c.Firewall(), tc.want)
+		}
 	}
 }

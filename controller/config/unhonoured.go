@@ -13,10 +13,10 @@ var firewallDrivers = map[string]struct {
 	classPath string
 	filters   bool
 }{
-	"noop":            {"neutron.agent.firewall:NoopFirewallDriver", false},
-	"openvswitch":     {"neutron.agent.linux.openvswitch_firewall:OVSFirewallDriver", true},
-	"iptables_hybrid": {"neutron.agent.linux.iptables_firewall:OVSHybridIptablesFirewallDriver", true},
-	"iptables":        {"neutron.agent.linux.iptables_firewall:IptablesFirewallDriver", true},
+	"noop":              {"neutron.agent.firewall:NoopFirewallDriver", false},
+	firewallOpenvswitch: {"neutron.agent.linux.openvswitch_firewall:OVSFirewallDriver", true},
+	"iptables_hybrid":   {"neutron.agent.linux.iptables_firewall:OVSHybridIptablesFirewallDriver", true},
+	"iptables":          {"neutron.agent.linux.iptables_firewall:IptablesFirewallDriver", true},
 }
 
 // firewallDriver returns the short name of the configured firewall driver ("noop" when
@@ -36,14 +36,38 @@ func (c *Config) firewallDriver() (string, bool) {
 }
 
 // FilteringRequested reports whether the config asks for security-group filtering of VM
-// ports: a filtering firewall_driver with enable_security_group on.
+// ports: a filtering firewall_driver with enable_security_group on. dvrflow gives it with
+// the openvswitch driver ([Config.Firewall]) and not with the others ([Config.Unfiltered]).
 func (c *Config) FilteringRequested() bool {
 	name, ok := c.firewallDriver()
 	return ok && firewallDrivers[name].filters && c.EnableSecurityGroup
 }
 
+// Firewall reports whether dvrflow filters VM ports by their security groups: Neutron's
+// openvswitch firewall driver (firewall_driver = openvswitch or its class path) with
+// enable_security_group on. Without it (noop, unset, enable_security_group = false) ports
+// are not filtered.
+func (c *Config) Firewall() bool {
+	name, _ := c.firewallDriver()
+	return name == firewallOpenvswitch && c.EnableSecurityGroup
+}
+
+// Unfiltered reports whether the config asks for filtering by a firewall driver dvrflow
+// does not implement (iptables, iptables_hybrid): the ports would run unfiltered, which
+// Validate refuses unless allow_unfiltered_ports.
+func (c *Config) Unfiltered() bool { return c.FilteringRequested() && !c.Firewall() }
+
+// ARPSpoofingProtection is the effective prevent_arp_spoofing: br-int tables 24/25 protect
+// ports only without the openvswitch firewall, whose table 71 does that job (Neutron's
+// agent asks the driver: OVSFirewallDriver provides_arp_spoofing_protection).
+func (c *Config) ARPSpoofingProtection() bool { return c.PreventARPSpoofing && !c.Firewall() }
+
+// firewallOpenvswitch is the short name of the one firewall driver dvrflow implements.
+const firewallOpenvswitch = "openvswitch"
+
 // checkFiltering is Validate's fail-closed rule: a config that asks for filtering dvrflow
-// does not give stops the agent, unless allow_unfiltered_ports says to go on.
+// does not give (a driver other than openvswitch) stops the agent, unless
+// allow_unfiltered_ports says to go on.
 func (c *Config) checkFiltering(bad func(option, format string, args ...any)) {
 	if _, ok := c.firewallDriver(); !ok {
 		names := slices.Sorted(maps.Keys(firewallDrivers))
@@ -51,10 +75,17 @@ func (c *Config) checkFiltering(bad func(option, format string, args ...any)) {
 			c.FirewallDriver, strings.Join(names, ", "))
 		return
 	}
-	if c.FilteringRequested() && !c.AllowUnfilteredPorts {
-		bad("firewall_driver", "%q asks for security-group filtering, which dvrflow does not implement yet: "+
-			"every VM port would run unfiltered. Set firewall_driver = noop (or enable_security_group = false) "+
-			"to run without filtering, or [dvrflow] allow_unfiltered_ports = true to accept unfiltered ports", c.FirewallDriver)
+	if c.Unfiltered() && !c.AllowUnfilteredPorts {
+		bad("firewall_driver", "%q asks for security-group filtering by a driver dvrflow does not implement: "+
+			"dvrflow implements only the openvswitch driver, and every VM port would run unfiltered. "+
+			"Set firewall_driver = openvswitch to filter ports by their security groups, "+
+			"firewall_driver = noop (or enable_security_group = false) to run without filtering, "+
+			"or [dvrflow] allow_unfiltered_ports = true to accept unfiltered ports", c.FirewallDriver)
+	}
+	for _, e := range c.PermittedEthertypes {
+		if err := checkEthertype(e); err != nil {
+			bad("permitted_ethertypes", "%#04x %v", e, err)
+		}
 	}
 }
 
@@ -79,9 +110,16 @@ func (c *Config) Unhonoured() []Unhonoured {
 	add := func(section, option string, value any, reason string) {
 		out = append(out, Unhonoured{Section: section, Option: option, Value: fmt.Sprint(value), Reason: reason})
 	}
-	if c.FilteringRequested() && c.AllowUnfilteredPorts {
+	switch {
+	case c.Unfiltered() && c.AllowUnfilteredPorts:
 		add("securitygroup", "firewall_driver", c.FirewallDriver,
-			"VM ports are NOT filtered: dvrflow does not implement security groups yet ([dvrflow] allow_unfiltered_ports = true)")
+			"VM ports are NOT filtered: dvrflow implements only the openvswitch firewall driver ([dvrflow] allow_unfiltered_ports = true)")
+	case c.AllowUnfilteredPorts:
+		add("dvrflow", "allow_unfiltered_ports", true, "no effect: firewall_driver asks for no filtering dvrflow lacks")
+	}
+	if len(c.PermittedEthertypes) > 0 && !c.Firewall() {
+		add("securitygroup", "permitted_ethertypes", formatEthertypes(c.PermittedEthertypes),
+			"no effect without the openvswitch firewall (firewall_driver = openvswitch, enable_security_group = true): unfiltered ports send every ethertype")
 	}
 	if c.DropFlowsOnStart {
 		add("agent", "drop_flows_on_start", true, "not implemented: dvrflow keeps the installed flows and sends only the difference")

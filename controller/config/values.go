@@ -95,3 +95,57 @@ func oneOf(s string, allowed ...string) error {
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
+
+// parseEthertypes parses [securitygroup] permitted_ethertypes: a list of ethertypes in
+// hexadecimal starting with 0x, as Neutron's openvswitch firewall takes them ("0x4008" for
+// InfiniBand), returned sorted without duplicates. Neutron skips an item it cannot read
+// with a warning; dvrflow refuses it, naming it, as it refuses the ethertypes the security
+// groups filter (see checkEthertype).
+func parseEthertypes(s string) ([]uint16, error) {
+	out := []uint16{}
+	for _, item := range parseList(s) {
+		digits, ok := strings.CutPrefix(item, "0x")
+		if !ok {
+			digits, ok = strings.CutPrefix(item, "0X")
+		}
+		n, err := strconv.ParseUint(digits, 16, 64)
+		if !ok || err != nil || strings.ContainsAny(digits, "+-_") {
+			return nil, fmt.Errorf("has an item %q that is not a hexadecimal ethertype starting with 0x (as 0x4008)", item)
+		}
+		if n > 0xffff {
+			return nil, fmt.Errorf("has an item %q that is not an ethertype (0x0600–0xffff)", item)
+		}
+		if err := checkEthertype(uint16(n)); err != nil {
+			return nil, fmt.Errorf("has an item %q that %v", item, err)
+		}
+		out = append(out, uint16(n))
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// filteredEthertypes are the ethertypes the openvswitch firewall filters by the security
+// groups (and its spoofing protection): permitting one would let it through unfiltered.
+var filteredEthertypes = map[uint16]string{0x0800: "IPv4", 0x0806: "ARP", 0x86dd: "IPv6"}
+
+// checkEthertype accepts a value permitted_ethertypes may hold: an ethertype (0x0600 and
+// up: below are 802.3 lengths, which no frame carries as its type) the security groups do
+// not filter. Its error completes "<item> ...".
+func checkEthertype(e uint16) error {
+	if e < 0x0600 {
+		return errors.New("is not an ethertype (0x0600–0xffff; smaller values are 802.3 frame lengths)")
+	}
+	if name, ok := filteredEthertypes[e]; ok {
+		return fmt.Errorf("is %s, which the security groups filter: permitting it would let every %s packet through unfiltered", name, name)
+	}
+	return nil
+}
+
+// formatEthertypes writes ethertypes as permitted_ethertypes lists them.
+func formatEthertypes(es []uint16) string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = fmt.Sprintf("%#04x", e)
+	}
+	return strings.Join(s, ",")
+}
