@@ -349,7 +349,7 @@ func TestNeutronFirewallParity(t *testing.T) {
 	// A member joins the remote group: a dual-stack port in the members group bound to no
 	// host (both agents learn its addresses from the server alone).
 	before = fw.dumps(t, ctx)
-	createPort(2, fwPort{role: "members", n: 3, dual: true, groups: []string{"members"}}, "")
+	elsewhere := createPort(2, fwPort{role: "members", n: 3, dual: true, groups: []string{"members"}}, "")
 	fw.settle(t, ctx, &before)
 	fw.compare(t, ctx, nil, "member added")
 	step("remote group member added, compared")
@@ -363,6 +363,28 @@ func TestNeutronFirewallParity(t *testing.T) {
 		fw.compare(t, ctx, nil, "address group grown")
 		step("address group grown, compared")
 	}
+
+	// A member leaves: the port bound nowhere is deleted.
+	before = fw.dumps(t, ctx)
+	if err := api.DeletePort(ctx, elsewhere.ID); err != nil {
+		t.Fatal(err)
+	}
+	fw.settle(t, ctx, &before)
+	fw.compare(t, ctx, nil, "member deleted")
+	step("remote group member deleted, compared")
+
+	// Ports leave a group: the pairs ports of both hosts are taken out of the default group
+	// (their own firewall drops everything now, and their addresses, the pairs' too, leave
+	// the default group's members on both hosts).
+	before = fw.dumps(t, ctx)
+	for _, fh := range hosts {
+		if _, err := api.UpdatePort(ctx, fh.ports["pairs"].ID, neutron.PortUpdate{SecurityGroups: &[]string{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw.settle(t, ctx, &before)
+	fw.compare(t, ctx, nil, "ports left the default group")
+	step("pairs ports out of the default group, compared")
 
 	// Neutron's bug, shown: the db group's IPv6 rule from members removed, Neutron's agent
 	// refreshes the db ports alone, and the server's security_group_info_for_devices gives
