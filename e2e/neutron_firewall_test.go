@@ -128,7 +128,13 @@ type fwHost struct {
 // other's MACs and addresses by role, conjunction ids by what they stand for, Neutron's
 // reset_counts flag removed: docs/neutron-differences.md). Then rules are added, rules
 // removed, a member joins the remote group (a port bound nowhere), an address group grows,
-// and br-int is compared again after each.
+// the member is deleted, ports leave a group, and br-int is compared again after each. Two
+// behaviours of Neutron's agent are allowed for, each logged with the flows concerned:
+// after a remote-group rule is removed it keeps the rule's conjunction on the remote
+// group's address flows, where no conj_id flow completes it any more (compared without
+// them; dvrflow must leave none), and the last step removes a db group's IPv6 rule, which
+// makes Neutron's agent drop the members group's IPv6 address flows that other rules still
+// use (the only difference allowed there).
 func TestNeutronFirewallParity(t *testing.T) {
 	needsSwitch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
