@@ -640,8 +640,9 @@ func (fw *fwParity) compare(t *testing.T, ctx context.Context, neutronLacks func
 	got := fw.normalise(t, ctx, 0, raw[0], dvr)
 	want := fw.normalise(t, ctx, 1, raw[1], dvr)
 	// Neutron's leak: the address flows of a removed remote-group rule keep its
-	// conjunction, which no conj_id flow completes any more (docs/neutron-differences.md).
-	// dvrflow must leave none.
+	// conjunction, which no conj_id flow completes any more: its ConjIPFlowManager forgets
+	// a conjunction id only when the group is deleted. Such a flow matches nothing that
+	// decides. dvrflow must leave none.
 	want, leaked := dropDanglingConjunctions(want)
 	got, ourLeaks := dropDanglingConjunctions(got)
 	if len(leaked) > 0 {
