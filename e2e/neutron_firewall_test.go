@@ -23,36 +23,36 @@ import (
 // identical other; their names and underlay addresses are this test's alone in the shared
 // test bed.
 var (
-	fwParityOurs   = neutron.HostOptions{Name: "fwparity-dvrflow", LocalIP: netip.MustParsePrefix("10.255.0.51/24")}
-	fwParityTheirs = neutron.HostOptions{Name: "fwparity-python", LocalIP: netip.MustParsePrefix("10.255.0.52/24")}
+	nfwParityOurs   = neutron.HostOptions{Name: "fwparity-dvrflow", LocalIP: netip.MustParsePrefix("10.255.0.51/24")}
+	nfwParityTheirs = neutron.HostOptions{Name: "fwparity-python", LocalIP: netip.MustParsePrefix("10.255.0.52/24")}
 )
 
-// fwParityProject is the test's project: its default group has only the test's ports.
-const fwParityProject = "fw-parity"
+// nfwParityProject is the test's project: its default group has only the test's ports.
+const nfwParityProject = "fw-parity"
 
 // The test's network: a VXLAN network with an IPv4 and an IPv6 subnet.
 const (
-	fwParityCIDR4 = "10.151.0.0/24"
-	fwParityCIDR6 = "fd00:151::/64"
+	nfwParityCIDR4 = "10.151.0.0/24"
+	nfwParityCIDR6 = "fd00:151::/64"
 )
 
-// fwPort is a kind of VM port each compared host gets one of (number n on its host).
-type fwPort struct {
+// nfwPort is a kind of VM port each compared host gets one of (number n on its host).
+type nfwPort struct {
 	role string
 	n    int
 	// dual: an address on the IPv6 subnet too.
 	dual bool
-	// groups names the port's groups (by fwGroups key); none with noSecurity.
+	// groups names the port's groups (by nfwGroups key); none with noSecurity.
 	groups     []string
 	noSecurity bool
 	pairs      bool
 }
 
-// fwPorts are the VM ports of each compared host: the default group; a group with port
+// nfwPorts are the VM ports of each compared host: the default group; a group with port
 // ranges, ICMP type/code and IPv6 rules; a remote-group member (rules from its own group,
 // an IPv6 one, an address group); a port whose group's rule names that group as remote;
 // allowed address pairs; port security off.
-var fwPorts = []fwPort{
+var nfwPorts = []nfwPort{
 	{role: "default", n: 1, groups: []string{"default"}},
 	{role: "rules", n: 2, dual: true, groups: []string{"rules"}},
 	{role: "members", n: 3, dual: true, groups: []string{"members"}},
@@ -61,15 +61,15 @@ var fwPorts = []fwPort{
 	{role: "nosec", n: 6, noSecurity: true},
 }
 
-// fwAddr4 and fwAddr6 are VM port n's addresses on host index h (0 ours, 1 Neutron's, 2
+// nfwAddr4 and nfwAddr6 are VM port n's addresses on host index h (0 ours, 1 Neutron's, 2
 // a port bound nowhere): 10.151.0.21 … on ours, .41 … on Neutron's, .61 … elsewhere.
-func fwAddr4(h, n int) string { return fmt.Sprintf("10.151.0.%d", 20*(h+1)+n) }
-func fwAddr6(h, n int) string { return fmt.Sprintf("fd00:151::%d", 20*(h+1)+n) }
-func fwMAC(h, n int) string   { return fmt.Sprintf("fa:16:3e:51:%02x:%02x", h, n) }
+func nfwAddr4(h, n int) string { return fmt.Sprintf("10.151.0.%d", 20*(h+1)+n) }
+func nfwAddr6(h, n int) string { return fmt.Sprintf("fd00:151::%d", 20*(h+1)+n) }
+func nfwMAC(h, n int) string   { return fmt.Sprintf("fa:16:3e:51:%02x:%02x", h, n) }
 
-// fwPairs are the allowed address pairs of host index h's "pairs" port: an address, a
+// nfwPairs are the allowed address pairs of host index h's "pairs" port: an address, a
 // CIDR, an address with another MAC, an IPv6 address.
-func fwPairs(h int) []neutron.AddressPair {
+func nfwPairs(h int) []neutron.AddressPair {
 	return []neutron.AddressPair{
 		{IPAddress: fmt.Sprintf("10.151.0.%d", 200+10*h)},
 		{IPAddress: fmt.Sprintf("10.151.0.%d/28", 128+16*h)},
@@ -78,23 +78,23 @@ func fwPairs(h int) []neutron.AddressPair {
 	}
 }
 
-// fwHostAddrs names the addresses of host index h's ports by what they are, whose
+// nfwHostAddrs names the addresses of host index h's ports by what they are, whose
 // (owner: "self" or "peer") and the port's role: "MAC(self-rules)", "IP(self-rules)",
 // "IP6(self-rules)", "LL(self-rules)" (the link-local address of its MAC), "PAIR1(self-pairs)"
 // … for the pairs' addresses and MACs.
-func fwHostAddrs(h int, owner string) map[string]string {
+func nfwHostAddrs(h int, owner string) map[string]string {
 	out := map[string]string{}
-	for _, p := range fwPorts {
+	for _, p := range nfwPorts {
 		who := owner + "-" + p.role
-		mac := fwMAC(h, p.n)
+		mac := nfwMAC(h, p.n)
 		out[mac] = "MAC(" + who + ")"
 		out[linkLocal(mac)] = "LL(" + who + ")"
-		out[fwAddr4(h, p.n)] = "IP(" + who + ")"
+		out[nfwAddr4(h, p.n)] = "IP(" + who + ")"
 		if p.dual {
-			out[fwAddr6(h, p.n)] = "IP6(" + who + ")"
+			out[nfwAddr6(h, p.n)] = "IP6(" + who + ")"
 		}
 		if p.pairs {
-			for i, a := range fwPairs(h) {
+			for i, a := range nfwPairs(h) {
 				addr, _, _ := strings.Cut(a.IPAddress, "/")
 				out[addr] = fmt.Sprintf("PAIR%d(%s)", i+1, who)
 				if a.MACAddress != "" {
@@ -107,8 +107,8 @@ func fwHostAddrs(h int, owner string) map[string]string {
 	return out
 }
 
-// fwHost is one compared host with its VM ports by role.
-type fwHost struct {
+// nfwHost is one compared host with its VM ports by role.
+type nfwHost struct {
 	idx   int
 	h     *neutron.AgentHost
 	ports map[string]*neutron.Port
@@ -140,7 +140,7 @@ func TestNeutronFirewallParity(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cloud := neutronCloud(t)
-	api := &neutron.Client{BaseURL: cloud.Client.BaseURL, ProjectID: fwParityProject, HTTP: cloud.Client.HTTP}
+	api := &neutron.Client{BaseURL: cloud.Client.BaseURL, ProjectID: nfwParityProject, HTTP: cloud.Client.HTTP}
 	begin := time.Now()
 	mark := begin
 	step := func(what string) {
@@ -148,13 +148,13 @@ func TestNeutronFirewallParity(t *testing.T) {
 		mark = time.Now()
 	}
 
-	var hosts [2]*fwHost
-	for i, o := range []neutron.HostOptions{fwParityOurs, fwParityTheirs} {
+	var hosts [2]*nfwHost
+	for i, o := range []neutron.HostOptions{nfwParityOurs, nfwParityTheirs} {
 		h, err := cloud.AddHost(ctx, o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		hosts[i] = &fwHost{idx: i, h: h, ports: map[string]*neutron.Port{}}
+		hosts[i] = &nfwHost{idx: i, h: h, ports: map[string]*neutron.Port{}}
 	}
 	ours, theirs := hosts[0], hosts[1]
 	// The default AgentOptions: firewall_driver = openvswitch on both.
@@ -205,23 +205,23 @@ func TestNeutronFirewallParity(t *testing.T) {
 		return addRules(g.ID, rules...)
 	}
 	ruleIDs := newGroup("rules",
-		fwRule("ingress", "IPv4", "tcp", 22, 22, ""),
-		fwRule("ingress", "IPv4", "tcp", 8000, 8080, ""),
-		fwRule("ingress", "IPv4", "tcp", 1, 65535, ""),
-		fwRule("ingress", "IPv4", "udp", 53, 53, ""),
-		fwRule("ingress", "IPv4", "udp", 10000, 10999, ""),
-		fwRule("ingress", "IPv4", "icmp", 8, 0, ""),
-		fwRule("ingress", "IPv4", "icmp", 0, 0, ""),
-		fwRule("ingress", "IPv4", "47", 0, 0, ""),
-		fwRule("ingress", "IPv6", "tcp", 443, 443, "ip:::/0"),
-		fwRule("ingress", "IPv6", "ipv6-icmp", 128, -1, ""),
-		fwRule("ingress", "IPv4", "tcp", 3306, 3306, "ip:10.20.0.0/16"),
-		fwRule("egress", "IPv4", "udp", 123, 123, "ip:192.0.2.0/24"),
+		nfwRule("ingress", "IPv4", "tcp", 22, 22, ""),
+		nfwRule("ingress", "IPv4", "tcp", 8000, 8080, ""),
+		nfwRule("ingress", "IPv4", "tcp", 1, 65535, ""),
+		nfwRule("ingress", "IPv4", "udp", 53, 53, ""),
+		nfwRule("ingress", "IPv4", "udp", 10000, 10999, ""),
+		nfwRule("ingress", "IPv4", "icmp", 8, 0, ""),
+		nfwRule("ingress", "IPv4", "icmp", 0, 0, ""),
+		nfwRule("ingress", "IPv4", "47", 0, 0, ""),
+		nfwRule("ingress", "IPv6", "tcp", 443, 443, "ip:::/0"),
+		nfwRule("ingress", "IPv6", "ipv6-icmp", 128, -1, ""),
+		nfwRule("ingress", "IPv4", "tcp", 3306, 3306, "ip:10.20.0.0/16"),
+		nfwRule("egress", "IPv4", "udp", 123, 123, "ip:192.0.2.0/24"),
 	)
 	memberRules := []neutron.SecurityGroupRule{
-		fwRule("ingress", "IPv4", "tcp", 22, 22, "group:SELF"),
-		fwRule("ingress", "IPv4", "icmp", 0, 0, "group:SELF"),
-		fwRule("ingress", "IPv6", "tcp", 22, 22, "group:SELF"),
+		nfwRule("ingress", "IPv4", "tcp", 22, 22, "group:SELF"),
+		nfwRule("ingress", "IPv4", "icmp", 0, 0, "group:SELF"),
+		nfwRule("ingress", "IPv6", "tcp", 22, 22, "group:SELF"),
 	}
 	var addrGroup *neutron.AddressGroup
 	if ok, err := api.HasExtension(ctx, "address-group"); err != nil {
@@ -233,7 +233,7 @@ func TestNeutronFirewallParity(t *testing.T) {
 			if addrGroup, err = api.CreateAddressGroup(ctx, "fwparity-admins", []string{"192.0.2.0/28", "198.51.100.7/32"}); err != nil {
 				t.Fatal(err)
 			}
-			memberRules = append(memberRules, fwRule("ingress", "IPv4", "tcp", 80, 80, "ag:"+addrGroup.ID))
+			memberRules = append(memberRules, nfwRule("ingress", "IPv4", "tcp", 80, 80, "ag:"+addrGroup.ID))
 		}
 	}
 	if addrGroup == nil {
@@ -255,30 +255,30 @@ func TestNeutronFirewallParity(t *testing.T) {
 	// Neutron's agent forget the group's members of the other, network-wide (see the last
 	// step).
 	dbRuleIDs := newGroup("db",
-		fwRule("ingress", "IPv4", "tcp", 5432, 5432, "group:"+groups["members"]),
-		fwRule("ingress", "IPv6", "tcp", 5432, 5432, "group:"+groups["members"]))
+		nfwRule("ingress", "IPv4", "tcp", 5432, 5432, "group:"+groups["members"]),
+		nfwRule("ingress", "IPv6", "tcp", 5432, 5432, "group:"+groups["members"]))
 
 	network, err := api.CreateNetwork(ctx, neutron.NetworkRequest{Name: "fwparity"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub4, err := api.CreateSubnet(ctx, neutron.SubnetRequest{Name: "fwparity-v4", NetworkID: network.ID, CIDR: fwParityCIDR4, IPVersion: 4})
+	sub4, err := api.CreateSubnet(ctx, neutron.SubnetRequest{Name: "fwparity-v4", NetworkID: network.ID, CIDR: nfwParityCIDR4, IPVersion: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub6, err := api.CreateSubnet(ctx, neutron.SubnetRequest{Name: "fwparity-v6", NetworkID: network.ID, CIDR: fwParityCIDR6, IPVersion: 6})
+	sub6, err := api.CreateSubnet(ctx, neutron.SubnetRequest{Name: "fwparity-v6", NetworkID: network.ID, CIDR: nfwParityCIDR6, IPVersion: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
-	createPort := func(h int, p fwPort, host string) *neutron.Port {
+	createPort := func(h int, p nfwPort, host string) *neutron.Port {
 		t.Helper()
 		req := neutron.PortRequest{
-			Name: fmt.Sprintf("fwparity-%d-%s", h, p.role), NetworkID: network.ID, MACAddress: fwMAC(h, p.n),
+			Name: fmt.Sprintf("fwparity-%d-%s", h, p.role), NetworkID: network.ID, MACAddress: nfwMAC(h, p.n),
 			DeviceOwner: "compute:nova", DeviceID: fmt.Sprintf("00000000-0000-4000-8000-0000000051%d%d", h, p.n), HostID: host,
-			FixedIPs: []neutron.FixedIP{{SubnetID: sub4.ID, IPAddress: fwAddr4(h, p.n)}},
+			FixedIPs: []neutron.FixedIP{{SubnetID: sub4.ID, IPAddress: nfwAddr4(h, p.n)}},
 		}
 		if p.dual {
-			req.FixedIPs = append(req.FixedIPs, neutron.FixedIP{SubnetID: sub6.ID, IPAddress: fwAddr6(h, p.n)})
+			req.FixedIPs = append(req.FixedIPs, neutron.FixedIP{SubnetID: sub6.ID, IPAddress: nfwAddr6(h, p.n)})
 		}
 		sgs := []string{}
 		for _, name := range p.groups {
@@ -289,7 +289,7 @@ func TestNeutronFirewallParity(t *testing.T) {
 			req.PortSecurity = new(bool)
 		}
 		if p.pairs {
-			req.AllowedAddressPairs = fwPairs(h)
+			req.AllowedAddressPairs = nfwPairs(h)
 		}
 		port, err := api.CreatePort(ctx, req)
 		if err != nil {
@@ -301,21 +301,21 @@ func TestNeutronFirewallParity(t *testing.T) {
 		return port
 	}
 	for _, fh := range hosts {
-		for _, p := range fwPorts {
+		for _, p := range nfwPorts {
 			fh.ports[p.role] = createPort(fh.idx, p, fh.h.Name())
 		}
 	}
 	step("groups, network, ports (REST)")
 
 	for _, fh := range hosts {
-		for _, p := range fwPorts {
+		for _, p := range nfwPorts {
 			if _, err := fh.h.PlugVM(ctx, fh.ports[p.role], sub4, network.MTU); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	for _, fh := range hosts {
-		for _, p := range fwPorts {
+		for _, p := range nfwPorts {
 			if _, err := api.WaitPortStatus(ctx, fh.ports[p.role].ID, "ACTIVE"); err != nil {
 				t.Fatalf("%s port on %s: %v", p.role, fh.h.Name(), err)
 			}
@@ -323,7 +323,7 @@ func TestNeutronFirewallParity(t *testing.T) {
 	}
 	step("plugged, every VM port ACTIVE")
 
-	fw := &fwParity{hosts: hosts, network: network.ID}
+	fw := &nfwParity{hosts: hosts, network: network.ID}
 	fw.settle(t, ctx, nil)
 	step("flows settled")
 	fw.compare(t, ctx, nil, "initial")
@@ -333,9 +333,9 @@ func TestNeutronFirewallParity(t *testing.T) {
 	// none (its members' addresses are new conjunction flows on the rules port).
 	before := fw.dumps(t, ctx)
 	addRules(groups["rules"],
-		fwRule("ingress", "IPv4", "tcp", 9000, 9100, "ip:10.30.0.0/16"),
-		fwRule("ingress", "IPv4", "udp", 5000, 5000, "group:"+groups["members"]),
-		fwRule("ingress", "IPv6", "udp", 5000, 5000, "group:"+groups["members"]),
+		nfwRule("ingress", "IPv4", "tcp", 9000, 9100, "ip:10.30.0.0/16"),
+		nfwRule("ingress", "IPv4", "udp", 5000, 5000, "group:"+groups["members"]),
+		nfwRule("ingress", "IPv6", "udp", 5000, 5000, "group:"+groups["members"]),
 	)
 	fw.settle(t, ctx, &before)
 	fw.compare(t, ctx, nil, "rules added")
@@ -355,7 +355,7 @@ func TestNeutronFirewallParity(t *testing.T) {
 	// A member joins the remote group: a dual-stack port in the members group bound to no
 	// host (both agents learn its addresses from the server alone).
 	before = fw.dumps(t, ctx)
-	elsewhere := createPort(2, fwPort{role: "members", n: 3, dual: true, groups: []string{"members"}}, "")
+	elsewhere := createPort(2, nfwPort{role: "members", n: 3, dual: true, groups: []string{"members"}}, "")
 	fw.settle(t, ctx, &before)
 	fw.compare(t, ctx, nil, "member added")
 	step("remote group member added, compared")
@@ -409,22 +409,22 @@ func TestNeutronFirewallParity(t *testing.T) {
 	for _, owner := range []string{"self", "peer"} {
 		members6["IP6("+owner+"-members)"] = true
 	}
-	members6[fwAddr6(2, 3)] = true
+	members6[nfwAddr6(2, 3)] = true
 	fw.compare(t, ctx, func(l string) bool {
-		m := fwAddrFlowRe.FindStringSubmatch(l)
+		m := nfwAddrFlowRe.FindStringSubmatch(l)
 		return m != nil && members6[m[1]]
 	}, "IPv6 remote rule removed from db")
 	step("IPv6 remote-group rule removed, compared")
 }
 
-// fwAddrFlowRe is a remote-group address flow (the first clause of a conjunction) of an
+// nfwAddrFlowRe is a remote-group address flow (the first clause of a conjunction) of an
 // IPv6 address, normalised.
-var fwAddrFlowRe = regexp.MustCompile(`^table=(?:72|82), priority=\d+,ct_state=[^,]+,ipv6,reg6=[^,]+,ipv6_src=([^ ,]+) actions=conjunction\(`)
+var nfwAddrFlowRe = regexp.MustCompile(`^table=(?:72|82), priority=\d+,ct_state=[^,]+,ipv6,reg6=[^,]+,ipv6_src=([^ ,]+) actions=conjunction\(`)
 
-// fwRule builds a rule: direction, ethertype, protocol ("" for any), port range (0, 0 for
+// nfwRule builds a rule: direction, ethertype, protocol ("" for any), port range (0, 0 for
 // none; max -1 for a type without code) and at most one remote ("ip:CIDR", "group:ID" or
 // "ag:ID").
-func fwRule(direction, ethertype, protocol string, min, max int, remote string) neutron.SecurityGroupRule {
+func nfwRule(direction, ethertype, protocol string, min, max int, remote string) neutron.SecurityGroupRule {
 	r := neutron.SecurityGroupRule{Direction: direction, EtherType: ethertype}
 	if protocol != "" {
 		r.Protocol = &protocol
@@ -447,16 +447,16 @@ func fwRule(direction, ethertype, protocol string, min, max int, remote string) 
 	return r
 }
 
-// fwParity compares br-int of the two hosts.
-type fwParity struct {
-	hosts   [2]*fwHost
+// nfwParity compares br-int of the two hosts.
+type nfwParity struct {
+	hosts   [2]*nfwHost
 	network string
 	// dir keeps the dumps of a step that differs.
 	dir string
 }
 
 // dumps are both hosts' br-int flows, raw (counters left out).
-func (fw *fwParity) dumps(t *testing.T, ctx context.Context) [2]string {
+func (fw *nfwParity) dumps(t *testing.T, ctx context.Context) [2]string {
 	t.Helper()
 	var out [2]string
 	for i, fh := range fw.hosts {
@@ -471,7 +471,7 @@ func (fw *fwParity) dumps(t *testing.T, ctx context.Context) [2]string {
 
 // settle waits until each host's br-int differs from before (when given: the step changed
 // something on both) and then neither changes for 5 s.
-func (fw *fwParity) settle(t *testing.T, ctx context.Context, before *[2]string) {
+func (fw *nfwParity) settle(t *testing.T, ctx context.Context, before *[2]string) {
 	t.Helper()
 	const quiet, limit = 5 * time.Second, 90 * time.Second
 	deadline := time.Now().Add(limit)
@@ -499,30 +499,30 @@ func (fw *fwParity) settle(t *testing.T, ctx context.Context, before *[2]string)
 }
 
 var (
-	fwReg5Re     = regexp.MustCompile(`\breg5=0x([0-9a-f]+)\b`)
-	fwSetReg5Re  = regexp.MustCompile(`\bset_field:0x([0-9a-f]+)->reg5\b`)
-	fwReg6Re     = regexp.MustCompile(`\breg6=0x([0-9a-f]+)\b`)
-	fwSetReg6Re  = regexp.MustCompile(`\bset_field:0x([0-9a-f]+)->reg6\b`)
-	fwCTZoneRe   = regexp.MustCompile(`\bct_zone=(\d+)\b`)
-	fwIPv6Re     = regexp.MustCompile(`\b[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,7}\b`)
-	fwDVRMACRe   = regexp.MustCompile(`dl_src=(fa:16:3f(?::[0-9a-f]{2}){3})\b`)
-	fwTablePrio  = regexp.MustCompile(`^(?:table=(\d+), )?priority=(\d+)`)
-	fwCookieLead = regexp.MustCompile(`^cookie=[^,]*, `)
+	nfwReg5Re     = regexp.MustCompile(`\breg5=0x([0-9a-f]+)\b`)
+	nfwSetReg5Re  = regexp.MustCompile(`\bset_field:0x([0-9a-f]+)->reg5\b`)
+	nfwReg6Re     = regexp.MustCompile(`\breg6=0x([0-9a-f]+)\b`)
+	nfwSetReg6Re  = regexp.MustCompile(`\bset_field:0x([0-9a-f]+)->reg6\b`)
+	nfwCTZoneRe   = regexp.MustCompile(`\bct_zone=(\d+)\b`)
+	nfwIPv6Re     = regexp.MustCompile(`\b[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,7}\b`)
+	nfwDVRMACRe   = regexp.MustCompile(`dl_src=(fa:16:3f(?::[0-9a-f]{2}){3})\b`)
+	nfwTablePrio  = regexp.MustCompile(`^(?:table=(\d+), )?priority=(\d+)`)
+	nfwCookieLead = regexp.MustCompile(`^cookie=[^,]*, `)
 )
 
-// fwFirewallTables are the tables the firewall owns in full; of table 60 only the
+// nfwFirewallTables are the tables the firewall owns in full; of table 60 only the
 // priority-90 and -100 hooks are its.
-var fwFirewallTables = []int{71, 72, 73, 81, 82, 91, 92, 93, 94}
+var nfwFirewallTables = []int{71, 72, 73, 81, 82, 91, 92, 93, 94}
 
-// isFirewallFlow reports whether a normalised line is the firewall's.
-func isFirewallFlow(l string) bool {
-	m := fwTablePrio.FindStringSubmatch(l)
+// nfwIsFirewallFlow reports whether a normalised line is the firewall's.
+func nfwIsFirewallFlow(l string) bool {
+	m := nfwTablePrio.FindStringSubmatch(l)
 	if m == nil {
 		return false
 	}
 	table, _ := strconv.Atoi(m[1])
 	prio, _ := strconv.Atoi(m[2])
-	return slices.Contains(fwFirewallTables, table) || table == 60 && prio >= 90
+	return slices.Contains(nfwFirewallTables, table) || table == 60 && prio >= 90
 }
 
 // normalise turns host i's raw br-int dump into lines that compare across the hosts:
@@ -530,7 +530,7 @@ func isFirewallFlow(l string) bool {
 // role, the local VLAN (dl_vlan, reg6, ct_zone) by network, the MACs and addresses of the
 // host's own ports ("self:") and of the other host's ("peer:") by role, the hosts' DVR MACs
 // (dvr: self's, peer's), conjunction ids by what they stand for.
-func (fw *fwParity) normalise(t *testing.T, ctx context.Context, i int, raw string, dvr [2]string) []string {
+func (fw *nfwParity) normalise(t *testing.T, ctx context.Context, i int, raw string, dvr [2]string) []string {
 	t.Helper()
 	fh := fw.hosts[i]
 	sb := fh.h.Sandbox()
@@ -557,8 +557,8 @@ func (fw *fwParity) normalise(t *testing.T, ctx context.Context, i int, raw stri
 		t.Fatalf("%s: the default port has no local VLAN tag: %q", fh.h.Name(), tagOut)
 	}
 	vlans[tag] = "net"
-	addrs := fwHostAddrs(i, "self")
-	maps.Copy(addrs, fwHostAddrs(1-i, "peer"))
+	addrs := nfwHostAddrs(i, "self")
+	maps.Copy(addrs, nfwHostAddrs(1-i, "peer"))
 	if dvr[i] != "" {
 		addrs[dvr[i]] = "DVRMAC(self)"
 	}
@@ -594,15 +594,15 @@ func (fw *fwParity) normalise(t *testing.T, ctx context.Context, i int, raw stri
 		if l == "" {
 			continue
 		}
-		l = fwCookieLead.ReplaceAllString(testbed.Normalize(l, named, vlans), "")
+		l = nfwCookieLead.ReplaceAllString(testbed.Normalize(l, named, vlans), "")
 		l = strings.Replace(l, "reset_counts ", "", 1)
-		l = fwReg5Re.ReplaceAllStringFunc(l, hexPort(fwReg5Re, "reg5=<%s>"))
-		l = fwSetReg5Re.ReplaceAllStringFunc(l, hexPort(fwSetReg5Re, "set_field:<%s>->reg5"))
-		l = fwReg6Re.ReplaceAllStringFunc(l, vlan(fwReg6Re, 16, "reg6=%s"))
-		l = fwSetReg6Re.ReplaceAllStringFunc(l, vlan(fwSetReg6Re, 16, "set_field:%s->reg6"))
-		l = fwCTZoneRe.ReplaceAllStringFunc(l, vlan(fwCTZoneRe, 10, "ct_zone=%s"))
+		l = nfwReg5Re.ReplaceAllStringFunc(l, hexPort(nfwReg5Re, "reg5=<%s>"))
+		l = nfwSetReg5Re.ReplaceAllStringFunc(l, hexPort(nfwSetReg5Re, "set_field:<%s>->reg5"))
+		l = nfwReg6Re.ReplaceAllStringFunc(l, vlan(nfwReg6Re, 16, "reg6=%s"))
+		l = nfwSetReg6Re.ReplaceAllStringFunc(l, vlan(nfwSetReg6Re, 16, "set_field:%s->reg6"))
+		l = nfwCTZoneRe.ReplaceAllStringFunc(l, vlan(nfwCTZoneRe, 10, "ct_zone=%s"))
 		l = macRe.ReplaceAllStringFunc(l, role)
-		l = fwIPv6Re.ReplaceAllStringFunc(l, role)
+		l = nfwIPv6Re.ReplaceAllStringFunc(l, role)
 		l = ipv4Re.ReplaceAllStringFunc(l, role)
 		out = append(out, sortOutputs(l))
 	}
@@ -613,7 +613,7 @@ func (fw *fwParity) normalise(t *testing.T, ctx context.Context, i int, raw stri
 // being the reference. neutronLacks, when not nil, says which of dvrflow's normalised lines
 // Neutron may lack (a bug of Neutron's the step shows): they are compared without them when
 // Neutron's dump lacks them.
-func (fw *fwParity) compare(t *testing.T, ctx context.Context, neutronLacks func(string) bool, what string) {
+func (fw *nfwParity) compare(t *testing.T, ctx context.Context, neutronLacks func(string) bool, what string) {
 	t.Helper()
 	raw := fw.dumps(t, ctx)
 	// The DVR MACs: each host's br-int sends the other hosts' (other tests' hosts included,
@@ -622,7 +622,7 @@ func (fw *fwParity) compare(t *testing.T, ctx context.Context, neutronLacks func
 	var seen [2]map[string]bool
 	for i := range raw {
 		seen[i] = map[string]bool{}
-		for _, m := range fwDVRMACRe.FindAllStringSubmatch(raw[i], -1) {
+		for _, m := range nfwDVRMACRe.FindAllStringSubmatch(raw[i], -1) {
 			seen[i][m[1]] = true
 		}
 	}
@@ -643,8 +643,8 @@ func (fw *fwParity) compare(t *testing.T, ctx context.Context, neutronLacks func
 	// conjunction, which no conj_id flow completes any more: its ConjIPFlowManager forgets
 	// a conjunction id only when the group is deleted. Such a flow matches nothing that
 	// decides. dvrflow must leave none.
-	want, leaked := dropDanglingConjunctions(want)
-	got, ourLeaks := dropDanglingConjunctions(got)
+	want, leaked := nfwDropDanglingConjunctions(want)
+	got, ourLeaks := nfwDropDanglingConjunctions(got)
 	if len(leaked) > 0 {
 		t.Logf("%s: %d of Neutron's address flows hold conjunctions no conj_id flow completes (Neutron keeps them after their rule left; compared without them):\n%s",
 			what, len(leaked), lines(leaked))
@@ -653,10 +653,10 @@ func (fw *fwParity) compare(t *testing.T, ctx context.Context, neutronLacks func
 		t.Errorf("%s: dvrflow's address flows hold conjunctions no conj_id flow completes:\n%s", what, lines(ourLeaks))
 	}
 	gotRaw := got
-	want, got = fwNormaliseConjunctions(want), fwNormaliseConjunctions(got)
+	want, got = nfwNormaliseConjunctions(want), nfwNormaliseConjunctions(got)
 	count := func(ls []string) (n int) {
 		for _, l := range ls {
-			if isFirewallFlow(l) {
+			if nfwIsFirewallFlow(l) {
 				n++
 			}
 		}
@@ -665,7 +665,7 @@ func (fw *fwParity) compare(t *testing.T, ctx context.Context, neutronLacks func
 	missing, extra := testbed.Diff(want, got)
 	if neutronLacks != nil && len(missing)+len(extra) > 0 {
 		var lacked []string
-		got = fwNormaliseConjunctions(slices.DeleteFunc(slices.Clone(gotRaw), func(l string) bool {
+		got = nfwNormaliseConjunctions(slices.DeleteFunc(slices.Clone(gotRaw), func(l string) bool {
 			if neutronLacks(l) {
 				lacked = append(lacked, l)
 				return true
@@ -689,7 +689,7 @@ func (fw *fwParity) compare(t *testing.T, ctx context.Context, neutronLacks func
 
 // keep writes a step's dumps, raw and normalised, for a failure message, into a directory
 // that outlives the test.
-func (fw *fwParity) keep(t *testing.T, what string, raw [2]string, want, got []string) string {
+func (fw *nfwParity) keep(t *testing.T, what string, raw [2]string, want, got []string) string {
 	t.Helper()
 	if fw.dir == "" {
 		dir, err := os.MkdirTemp("", "dvrflow-fwparity-")
@@ -712,29 +712,29 @@ func (fw *fwParity) keep(t *testing.T, what string, raw [2]string, want, got []s
 	return fw.dir
 }
 
-// dropDanglingConjunctions removes from lines the conjunction actions whose id no flow
+// nfwDropDanglingConjunctions removes from lines the conjunction actions whose id no flow
 // completes (no conj_id flow), and the flows left without actions; it returns the lines
 // changed or dropped, as they were.
-func dropDanglingConjunctions(in []string) (out, dangling []string) {
+func nfwDropDanglingConjunctions(in []string) (out, dangling []string) {
 	ids := map[string]bool{}
 	for _, l := range in {
-		if m := fwConjIDRe.FindStringSubmatch(l); m != nil {
+		if m := nfwConjIDRe.FindStringSubmatch(l); m != nil {
 			ids[m[1]] = true
 		}
 	}
 	for _, l := range in {
 		i := strings.Index(l, "actions=")
-		if i < 0 || !fwConjActionRe.MatchString(l[i:]) {
+		if i < 0 || !nfwConjActionRe.MatchString(l[i:]) {
 			out = append(out, l)
 			continue
 		}
 		var keep []string
-		for _, m := range fwConjActionRe.FindAllStringSubmatch(l[i:], -1) {
+		for _, m := range nfwConjActionRe.FindAllStringSubmatch(l[i:], -1) {
 			if ids[m[1]] {
 				keep = append(keep, m[0])
 			}
 		}
-		all := fwConjActionRe.FindAllString(l[i:], -1)
+		all := nfwConjActionRe.FindAllString(l[i:], -1)
 		if len(keep) == len(all) {
 			out = append(out, l)
 			continue
@@ -748,34 +748,34 @@ func dropDanglingConjunctions(in []string) (out, dangling []string) {
 }
 
 var (
-	fwConjActionRe = regexp.MustCompile(`conjunction\((\d+),(\d)/2\)`)
-	fwConjIDRe     = regexp.MustCompile(`conj_id=(\d+)`)
-	fwReg7Re       = regexp.MustCompile(`set_field:0x([0-9a-f]+)->reg7`)
+	nfwConjActionRe = regexp.MustCompile(`conjunction\((\d+),(\d)/2\)`)
+	nfwConjIDRe     = regexp.MustCompile(`conj_id=(\d+)`)
+	nfwReg7Re       = regexp.MustCompile(`set_field:0x([0-9a-f]+)->reg7`)
 )
 
-// fwNormaliseConjunctions replaces conjunction ids, which Neutron and dvrflow allocate
+// nfwNormaliseConjunctions replaces conjunction ids, which Neutron and dvrflow allocate
 // differently (docs/neutron-differences.md), by what they stand for, as
 // firewall/neutron_test.go's normaliseConjunctions does: a block of eight ids (id &^ 7) is
 // named by its signature, the sorted texts (ids blanked) of every flow using an id of the
 // block, each with the id's place in the block; a flow's conjunction actions are then
 // sorted.
-func fwNormaliseConjunctions(lines []string) []string {
+func nfwNormaliseConjunctions(lines []string) []string {
 	ids := func(l string) []uint64 {
 		var out []uint64
-		for _, m := range fwConjActionRe.FindAllStringSubmatch(l, -1) {
+		for _, m := range nfwConjActionRe.FindAllStringSubmatch(l, -1) {
 			v, _ := strconv.ParseUint(m[1], 10, 32)
 			out = append(out, v)
 		}
-		if m := fwConjIDRe.FindStringSubmatch(l); m != nil {
+		if m := nfwConjIDRe.FindStringSubmatch(l); m != nil {
 			v, _ := strconv.ParseUint(m[1], 10, 32)
 			out = append(out, v)
 		}
 		return out
 	}
 	blank := func(l string) string {
-		l = fwConjActionRe.ReplaceAllString(l, "conjunction(X,$2/2)")
-		l = fwConjIDRe.ReplaceAllString(l, "conj_id=X")
-		return fwReg7Re.ReplaceAllString(l, "set_field:X->reg7")
+		l = nfwConjActionRe.ReplaceAllString(l, "conjunction(X,$2/2)")
+		l = nfwConjIDRe.ReplaceAllString(l, "conj_id=X")
+		return nfwReg7Re.ReplaceAllString(l, "set_field:X->reg7")
 	}
 	sig := map[uint64][]string{}
 	for _, l := range lines {
@@ -794,15 +794,15 @@ func fwNormaliseConjunctions(lines []string) []string {
 	name := func(id uint64) string { return names[id&^7] + "+" + strconv.FormatUint(id&7, 10) }
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
-		l = fwConjIDRe.ReplaceAllStringFunc(l, func(s string) string {
+		l = nfwConjIDRe.ReplaceAllStringFunc(l, func(s string) string {
 			v, _ := strconv.ParseUint(strings.TrimPrefix(s, "conj_id="), 10, 32)
 			return "conj_id=" + name(v)
 		})
-		l = fwReg7Re.ReplaceAllStringFunc(l, func(s string) string {
-			v, _ := strconv.ParseUint(fwReg7Re.FindStringSubmatch(s)[1], 16, 32)
+		l = nfwReg7Re.ReplaceAllStringFunc(l, func(s string) string {
+			v, _ := strconv.ParseUint(nfwReg7Re.FindStringSubmatch(s)[1], 16, 32)
 			return "set_field:" + name(v) + "->reg7"
 		})
-		if acts := fwConjActionRe.FindAllStringSubmatch(l, -1); len(acts) > 0 {
+		if acts := nfwConjActionRe.FindAllStringSubmatch(l, -1); len(acts) > 0 {
 			var named []string
 			for _, m := range acts {
 				v, _ := strconv.ParseUint(m[1], 10, 32)
