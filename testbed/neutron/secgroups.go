@@ -127,3 +127,33 @@ func (c *Client) HasExtension(ctx context.Context, alias string) (bool, error) {
 	}
 	return false, nil
 }
+
+// CreateSecurityGroupRule adds the rule to group, in the client's project, and returns it as
+// the server stored it (with its id).
+func (c *Client) CreateSecurityGroupRule(ctx context.Context, group string, r SecurityGroupRule) (*SecurityGroupRule, error) {
+	r.SecurityGroupID, r.ProjectID = group, c.project()
+	var out struct {
+		SecurityGroupRule SecurityGroupRule `json:"security_group_rule"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/security-group-rules", map[string]any{"security_group_rule": r}, &out); err != nil {
+		return nil, err
+	}
+	return &out.SecurityGroupRule, nil
+}
+
+// DeleteSecurityGroupRule deletes a security group rule.
+func (c *Client) DeleteSecurityGroupRule(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/security-group-rules/"+url.PathEscape(id), nil, nil)
+}
+
+// AddAddressGroupAddresses adds addresses (CIDRs) to an address group
+// (PUT /address-groups/ID/add_addresses) and returns the group as it is then.
+func (c *Client) AddAddressGroupAddresses(ctx context.Context, id string, addrs []string) (*AddressGroup, error) {
+	var out struct {
+		AddressGroup AddressGroup `json:"address_group"`
+	}
+	if err := c.do(ctx, http.MethodPut, "/address-groups/"+url.PathEscape(id)+"/add_addresses", map[string]any{"addresses": addrs}, &out); err != nil {
+		return nil, err
+	}
+	return &out.AddressGroup, nil
+}
