@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +102,25 @@ func writeFileAtomic(t *testing.T, path string, data []byte) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitRouterGateways waits until the host's DVR router namespace qrouter-<router> holds
+// every one of the gateway addresses (the agent has made the router).
+func waitRouterGateways(t *testing.T, ctx context.Context, h *sandbox.Host, router string, gateways ...string) {
+	t.Helper()
+	ns := "qrouter-" + router
+	waitFor(t, 30*time.Second, "the router namespace "+ns+" with its gateways on "+h.Name(), func() error {
+		for _, gw := range gateways {
+			out, err := h.Run(ctx, "ip", "-n", ns, "-o", "addr", "show", "to", gw)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, gw) {
+				return fmt.Errorf("no %s in %s yet", gw, ns)
+			}
+		}
+		return nil
+	})
 }
 
 // bridgeExists reports whether the host's OVSDB has the bridge.

@@ -10,8 +10,9 @@ import (
 	"github.com/dvrflow/dvrflow/sandbox"
 )
 
-// TestFailsClosedOnFiltering: an ini asking for the openvswitch firewall, which dvrflow does
-// not implement yet, stops the agent before it touches the switch, naming the option; with
+// TestFailsClosedOnFiltering: an ini asking for the iptables_hybrid firewall, which dvrflow
+// does not implement (only openvswitch), stops the agent before it touches the switch, naming
+// the option; with
 // [dvrflow] allow_unfiltered_ports the agent runs and says at start that ports are not
 // filtered, and names every other option it does not act on.
 func TestFailsClosedOnFiltering(t *testing.T) {
@@ -26,14 +27,14 @@ func TestFailsClosedOnFiltering(t *testing.T) {
 		}
 		return path
 	}
-	firewall := ini("firewall.ini", "[securitygroup]\nfirewall_driver = openvswitch\n[agent]\ndrop_flows_on_start = true\n")
+	firewall := ini("firewall.ini", "[securitygroup]\nfirewall_driver = iptables_hybrid\n[agent]\ndrop_flows_on_start = true\n")
 	h := sandbox.StartForTest(t, "failclosed")
 
 	out, err := runAgentOnce(h, topo, "--config-file", firewall)
 	if err == nil {
-		t.Fatalf("the agent ran with firewall_driver = openvswitch and no allow_unfiltered_ports:\n%s", out)
+		t.Fatalf("the agent ran with firewall_driver = iptables_hybrid and no allow_unfiltered_ports:\n%s", out)
 	}
-	if !regexp.MustCompile(`firewall_driver: \\?"openvswitch\\?" asks for security-group filtering`).MatchString(out) {
+	if !regexp.MustCompile(`firewall_driver: \\?"iptables_hybrid\\?" asks for security-group filtering`).MatchString(out) {
 		t.Errorf("the refusal does not name firewall_driver:\n%s", out)
 	}
 	if err := bridgeExists(t.Context(), h, "br-int"); err == nil {

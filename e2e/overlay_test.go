@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -424,20 +423,8 @@ func TestOverlayDVR(t *testing.T) {
 		return overlayTopology(t, self, settings, dvHosts, dvNets, ports)
 	})
 	h1, h2 := hs[0], hs[1]
-	ns := "qrouter-" + dvRouter
 	for _, h := range hs {
-		waitFor(t, 30*time.Second, "agent creates the router namespace on "+h.Name(), func() error {
-			for _, gw := range []string{dvQrA.ip, dvQrB.ip} {
-				out, err := h.Run(ctx, "ip", "-n", ns, "-o", "addr", "show", "to", gw)
-				if err != nil {
-					return err
-				}
-				if !strings.Contains(out, gw) {
-					return fmt.Errorf("no %s in %s yet", gw, ns)
-				}
-			}
-			return nil
-		})
+		waitRouterGateways(t, ctx, h, dvRouter, dvQrA.ip, dvQrB.ip)
 	}
 	vms := map[string]*sandbox.VM{
 		"a1": addOverlayVM(t, ctx, h1, "a1", dvA1, "24", dvNets[0].gateway),

@@ -214,6 +214,10 @@ func (e *Endpoint) nsPath() string {
 // Name returns the endpoint's namespace name.
 func (e *Endpoint) Name() string { return e.spec.Name }
 
+// Netns returns the path of the endpoint's network namespace, for code that enters it
+// (testbed.ProbeTCP and friends).
+func (e *Endpoint) Netns() string { return e.nsPath() }
+
 // Command returns a command that runs inside the endpoint's namespace.
 func (e *Endpoint) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return e.fabric.host.Command(ctx, "ip", append([]string{"netns", "exec", e.spec.Name, name}, args...)...)

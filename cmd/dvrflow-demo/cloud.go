@@ -52,6 +52,27 @@ type port struct {
 	Owner                                            northbound.DeviceOwner
 }
 
+// vmGroupID is the security group of every VM ("vms"): egress anything; ingress ICMP from
+// anywhere, SSH (TCP 22) only from the group's members.
+const vmGroupID = "5a000001-0000-4000-8000-000000000001"
+
+// sshPort and httpPort are the two TCP ports the security groups section probes.
+const (
+	sshPort  = 22
+	httpPort = 80
+)
+
+// vmGroup is the "vms" security group.
+func vmGroup() topology.SecurityGroup {
+	ssh := sshPort
+	return topology.SecurityGroup{ID: vmGroupID, Name: "vms", Stateful: true, Rules: []topology.SecurityGroupRule{
+		{Direction: "egress", EtherType: "IPv4"},
+		{Direction: "egress", EtherType: "IPv6"},
+		{Direction: "ingress", EtherType: "IPv4", Protocol: "icmp"},
+		{Direction: "ingress", EtherType: "IPv4", Protocol: "tcp", PortRangeMin: &ssh, PortRangeMax: &ssh, RemoteGroupID: vmGroupID},
+	}}
+}
+
 // floatingIP is a floating IP of the external network, associated with a VM's port.
 type floatingIP struct{ ID, Address, VM string }
 
@@ -161,14 +182,14 @@ func (c cloud) dvrMAC(name string) string {
 // and the others' under remote_ports, and everything cloud-wide (networks, subnets, the
 // router with its gateway, the floating IPs).
 func (c cloud) topology(self host) topology.File {
-	yes := true
-	name, mode, mac := self.Name, self.Mode, self.DVRMAC
+	name, mode, mac, firewall := self.Name, self.Mode, self.DVRMAC, "openvswitch"
 	f := topology.File{
 		Name:        "dvr-demo-" + self.Name,
 		Description: "host " + self.Name + " (agent_mode " + self.Mode + "); router r1 routes 10.0.1.0/24 (VLAN 101) and 10.0.2.0/24 (VLAN 102), its gateway on the flat external network " + extCIDR,
-		Host: &topology.Host{Name: &name, AgentMode: &mode, DVRMAC: &mac, PreventARPSpoofing: &yes,
+		Host: &topology.Host{Name: &name, AgentMode: &mode, DVRMAC: &mac, FirewallDriver: &firewall,
 			BridgeMappings: map[string]string{"physnet1": "br-vlan", "extnet": "br-ex"}},
-		Ports: []topology.Port{},
+		SecurityGroups: []topology.SecurityGroup{vmGroup()},
+		Ports:          []topology.Port{},
 		Routers: []topology.Router{{ID: routerID, Name: "r1", Distributed: true, ExternalGatewayInfo: &topology.GatewayInfo{
 			NetworkID: extNetworkID, EnableSNAT: true,
 			ExternalFixedIPs: []topology.FixedIP{{SubnetID: extSubnetID, IPAddress: gatewayIP}},
@@ -192,13 +213,17 @@ func (c cloud) topology(self host) topology.File {
 
 	add := func(p port) {
 		fixed := []topology.FixedIP{{SubnetID: p.SubnetID, IPAddress: p.IP}}
+		var groups []string
+		if p.Owner == northbound.OwnerCompute {
+			groups = []string{vmGroupID}
+		}
 		if p.Host == "" || p.Host == self.Name {
 			f.Ports = append(f.Ports, topology.Port{ID: p.ID, NetworkID: p.NetworkID, MAC: p.MAC, DeviceOwner: p.Owner,
-				DeviceID: p.DeviceID, FixedIPs: fixed, PortSecurityEnabled: true, AdminStateUp: true})
+				DeviceID: p.DeviceID, FixedIPs: fixed, PortSecurityEnabled: true, AdminStateUp: true, SecurityGroups: groups})
 			return
 		}
 		f.RemotePorts = append(f.RemotePorts, topology.RemotePort{Host: p.Host, ID: p.ID, NetworkID: p.NetworkID,
-			MAC: p.MAC, DeviceOwner: p.Owner, DeviceID: p.DeviceID, FixedIPs: fixed})
+			MAC: p.MAC, DeviceOwner: p.Owner, DeviceID: p.DeviceID, FixedIPs: fixed, SecurityGroups: groups})
 	}
 	for _, p := range c.Ports {
 		add(p)

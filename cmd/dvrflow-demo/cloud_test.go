@@ -35,6 +35,15 @@ func TestDemoTopologies(t *testing.T) {
 			if len(m.FloatingIPs) != 1 || m.FloatingIPs[0].Host != "compute2" {
 				t.Errorf("floating IPs %+v, want b2's on compute2", m.FloatingIPs)
 			}
+			if !cfg.Firewall() || len(m.SecurityGroups) != 1 || len(m.WithheldSecurityGroups) != 0 {
+				t.Errorf("firewall %v, groups %d valid, withheld %v; want the firewall on and the vms group valid",
+					cfg.Firewall(), len(m.SecurityGroups), m.WithheldSecurityGroups)
+			}
+			for _, p := range m.Ports {
+				if p.DeviceOwner.IsCompute() != (len(p.SecurityGroups) == 1) {
+					t.Errorf("port %s (%s) has groups %v: want vms on every VM port and none elsewhere", p.ID, p.DeviceOwner, p.SecurityGroups)
+				}
+			}
 			if n := len(m.Ports) + len(m.RemotePorts); n != len(c.Ports)+len(c.VMs) {
 				t.Errorf("%d ports and remote ports, want %d", n, len(c.Ports)+len(c.VMs))
 			}

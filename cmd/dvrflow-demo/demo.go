@@ -92,6 +92,9 @@ builds the router's namespaces as Neutron's L3 agent does.`))
 	if err := d.floatingIP(ctx); err != nil {
 		return err
 	}
+	if err := d.securityGroups(ctx); err != nil {
+		return err
+	}
 	if err := d.showFlows(ctx, "compute1"); err != nil {
 		return err
 	}
@@ -499,7 +502,7 @@ also ARPs for a2 on the other host, which must cross the trunk.`))
 
 // showFlows prints a host's br-int and br-vlan.
 func (d *demo) showFlows(ctx context.Context, name string) error {
-	section("9. the pipeline on " + name + ", as the switch reports it (counters include the traffic above)")
+	section("10. the pipeline on " + name + ", as the switch reports it (counters include the traffic above)")
 	fmt.Println(wrap(`Every flow's cookie says which part of dvrflow made it and for which object (flows.Cookie:
 owner mark, category, object hash), so each line below names its owner; table names are the
 ones the agent wrote into OVSDB (ovs-ofctl --names prints them too).
@@ -508,7 +511,8 @@ it out of qr-d0000002-00 with subnet-b's gateway MAC as source, br-vlan table 1 
 swaps that for compute1's DVR MAC and table 2 tags provider VLAN 102. The reply arrives from
 compute2's DVR MAC: br-vlan table 3 hands it to br-int without MAC learning, br-int table 0
 (priority 4) sends it to table 2, which gives it subnet-a's gateway MAC as source, and table
-60 outputs it to a1's port.`))
+60 hands it to a1's firewall (tables 81 and 82: it belongs to the connection a1 opened), which
+outputs it to a1's port.`))
 	var local []string
 	for id, s := range routerPorts {
 		tag, err := d.hosts[name].Vsctl(ctx, "get", "Port", "qr-"+id[:11], "tag")
@@ -604,7 +608,7 @@ func (d *demo) showAgentLogs(n int) {
 // teardown stops the agents (SIGTERM), the VMs and the hosts (by pid), also after Ctrl-C;
 // the logs stay.
 func (d *demo) teardown() error {
-	section("10. teardown")
+	section("11. teardown")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var errs []error

@@ -229,6 +229,8 @@ type PortUpdate struct {
 	HostID       *string `json:"binding:host_id,omitempty"`
 	DeviceOwner  *string `json:"device_owner,omitempty"`
 	DeviceID     *string `json:"device_id,omitempty"`
+	// SecurityGroups replaces the port's groups (an empty list: none).
+	SecurityGroups *[]string `json:"security_groups,omitempty"`
 }
 
 // Router is a Neutron router.
