@@ -244,3 +244,34 @@ func TestMergeResults(t *testing.T) {
 		t.Error("the earlier results were changed")
 	}
 }
+
+func TestRPCLoopIdle(t *testing.T) {
+	const (
+		done    = "2026-12-08 00:38:47.483 15497 INFO neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent [None req-6c7 - - - - - -] Agent rpc_loop - iteration:64 completed. Processed ports statistics: {'regular': {'added': 200, 'updated': 0, 'removed': 0}}. Elapsed:74.6"
+		started = "2026-12-08 00:38:49.200 15497 INFO neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent [None req-6c7 - - - - - -] Agent rpc_loop - iteration:65 started"
+		polling = "2026-12-08 00:38:49.210 15497 INFO neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent [None req-6c7 - - - - - -] Agent rpc_loop - iteration:65 - starting polling. Elapsed:0.010"
+		refresh = "2026-12-08 00:38:49.266 15497 INFO neutron.agent.securitygroups_rpc [None req-6c7 - - - - - -] Refresh firewall rules"
+	)
+	at := func(s string) time.Time {
+		t0, err := time.ParseInLocation(pythonLogTime, s, time.Local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return t0
+	}
+	for _, c := range []struct {
+		log  string
+		from string
+		want bool
+	}{
+		{done + "\n", "2026-12-08 00:38:47.000", true},
+		{done + "\n", "2026-12-08 00:38:48.000", false}, // completed before the window
+		{done + "\n" + started + "\n" + polling + "\n" + refresh + "\n", "2026-12-08 00:38:47.000", false},
+		{refresh + "\n", "2026-12-08 00:38:47.000", false},
+		{"", "2026-12-08 00:38:47.000", false},
+	} {
+		if got := rpcLoopIdle(c.log, at(c.from)); got != c.want {
+			t.Errorf("rpcLoopIdle(%q, %s) = %v, want %v", c.log, c.from, got, c.want)
+		}
+	}
+}

@@ -258,7 +258,7 @@ func (r *results) firewallSection(p func(string, ...any)) {
 		p("plugged in one OVSDB transaction as in section 7's batch (Interface type `%s`).", r.VIFType)
 	}
 	p(" Both groups and all ports are created first (the ports in bulk requests of 50), then each host's ports are plugged, one host after the other; the next step waits until the agent is idle (below).\n\n")
-	p("Then %d times for dvrflow-agent and %d times for Neutron's agent (each of whose adds and deletes takes minutes), the agents in turn, each once the bus is quiet (no agent call to the server for 2 s), neutron-server and both agents are idle (their processes together at most %d CPU ticks in %s: Neutron's agent works for minutes between two calls to the server, waiting on the server as much as on itself, and the server, with one RPC worker, answers the other agent only in between) and br-int's flow count has not changed for 2 s: a rule is added to the group (ingress, IPv4, TCP to a port no rule uses, 40000 + the repetition) and timed from the POST's reply until `ovs-ofctl dump-flows br-int tcp,tp_dst=PORT` on the host shows its %d flows per port (%d), the same poll for both agents, one dump right after the other; then it is deleted and timed from the DELETE's reply until the dump is empty. A poll took %s (Neutron's agent's host) and %s (dvrflow's) at the median: the timer's resolution.\n\n",
+	p("Then %d times for dvrflow-agent and %d times for Neutron's agent (each of whose adds and deletes takes minutes), the agents in turn, each once the bus is quiet (no agent call to the server for 2 s), neutron-server and both agents are idle (their processes together at most %d CPU ticks in %s: Neutron's agent works for minutes between two calls to the server, waiting on the server as much as on itself, and the server, with one RPC worker, answers the other agent only in between; and since both sometimes wait seconds on the database, Neutron's agent's log must show an `rpc_loop` iteration completed within that window and none started since) and br-int's flow count has not changed for 2 s: a rule is added to the group (ingress, IPv4, TCP to a port no rule uses, 40000 + the repetition) and timed from the POST's reply until `ovs-ofctl dump-flows br-int tcp,tp_dst=PORT` on the host shows its %d flows per port (%d), the same poll for both agents, one dump right after the other; then it is deleted and timed from the DELETE's reply until the dump is empty. A poll took %s (Neutron's agent's host) and %s (dvrflow's) at the median: the timer's resolution.\n\n",
 		f.Reps, f.pythonReps(), idleTicks, idleWindow, firewallFlowsPerPort, firewallFlowsPerPort*f.Ports, ms(f.agentPoll(neutronPython)), ms(f.agentPoll(neutronDvrflow)))
 	p("| agent | ports plugged → all ACTIVE | → agent idle | rule added → flows on every port: p50 | p99 | max | rule deleted → flows gone: p50 | p99 | max | the POST / DELETE itself (p50) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, a := range f.Agents {
@@ -370,4 +370,26 @@ func (r *results) firewallSummary(b *strings.Builder) {
 		fmt.Fprintf(b, "| %s | %s / %s | %s / %s | %d |\n", a.Agent, ms(percentile(a.Added, 50)), ms(percentile(a.Added, 99)),
 			ms(percentile(a.Removed, 50)), ms(percentile(a.Removed, 99)), a.firewallFlows())
 	}
+}
+
+// pythonLogTime is the time layout of Neutron's agent's log (oslo.log, the host's time
+// zone, UTC here).
+const pythonLogTime = "2006-01-02 15:04:05.000"
+
+// rpcLoopIdle says whether, in a tail of Neutron's agent's log, the last line about an
+// rpc_loop iteration is one completing it, at or after from.
+func rpcLoopIdle(log string, from time.Time) bool {
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := lines[i]
+		if !strings.Contains(l, "Agent rpc_loop - iteration:") {
+			continue
+		}
+		if !strings.Contains(l, " completed. ") || len(l) < len(pythonLogTime) {
+			return false
+		}
+		at, err := time.ParseInLocation(pythonLogTime, l[:len(pythonLogTime)], time.Local)
+		return err == nil && !at.Before(from)
+	}
+	return false
 }
