@@ -90,7 +90,7 @@ func run() error {
 	fwPorts := flag.Int("fw-ports", 200, "ports in the security group per agent in the firewall section")
 	fwRules := flag.Int("fw-rules", 50, "rules of the security group in the firewall section, Neutron's two default egress rules included (4 … 500)")
 	fwReps := flag.Int("fw-reps", 5, "rules added and deleted by dvrflow-agent in the firewall section")
-	fwPyReps := flag.Int("fw-python-reps", 2, "rules added and deleted by Neutron's agent in the firewall section (each takes it minutes at 200 ports)")
+	fwPyReps := flag.Int("fw-python-reps", 2, "rules added and deleted by Neutron's agent in the firewall section (each takes it most of a minute at 200 ports)")
 	fwVMs := flag.Bool("fw-vms", false, "plug the firewall section's ports as VMs (a namespace and a veth pair each, one OVSDB transaction per port) instead of -vif-type VIFs in one transaction")
 	merge := flag.String("merge", "", "keep the sections of an earlier run's -json `file` that this run does not measure (the results written are that file's with this run's sections in place)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (the in-process agent) to `file`")
