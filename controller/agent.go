@@ -107,15 +107,14 @@ func IntPatchName(bridge string) string { return "int-" + bridge }
 func PhyPatchName(bridge string) string { return "phy-" + bridge }
 
 // SetSnapshot replaces the northbound state: the snapshot is validated against the config
-// and every problem is logged with the object and field; the valid objects are kept. The
-// security groups in force are resolved once here: a group the snapshot withholds keeps
-// the last valid version the agent saw (see groupHistory).
+// and every problem is logged with the object and field when it appears (error) and when
+// it is gone (info), not again with every snapshot that still has it (a source sends a
+// snapshot per change: a cloud of bad ports would fill the disk); the valid objects are
+// kept. The security groups in force are resolved once here: a group the snapshot
+// withholds keeps the last valid version the agent saw (see groupHistory).
 func (a *Agent) SetSnapshot(s *northbound.Snapshot) []northbound.Problem {
 	valid, problems := northbound.Validate(*s, a.cfg.Env())
-	for _, p := range problems {
-		a.log.Error("topology object skipped", zap.String("kind", string(p.Kind)), zap.String("id", p.ID),
-			zap.String("field", p.Field), zap.String("reason", p.Reason))
-	}
+	a.logProblemChanges(problems)
 	if a.model != nil {
 		if d := northbound.Compare(a.model, valid); !d.Empty() {
 			a.log.Info("northbound state changed", zap.Object("diff", d))
@@ -129,6 +128,31 @@ func (a *Agent) SetSnapshot(s *northbound.Snapshot) []northbound.Problem {
 	}
 	a.joinProblems()
 	return problems
+}
+
+// logProblemChanges logs the problems that are new since the last snapshot, and those
+// that are gone.
+func (a *Agent) logProblemChanges(problems []northbound.Problem) {
+	fields := func(p northbound.Problem) []zap.Field {
+		return []zap.Field{zap.String("kind", string(p.Kind)), zap.String("id", p.ID),
+			zap.String("field", p.Field), zap.String("reason", p.Reason)}
+	}
+	current := make(map[northbound.Problem]bool, len(problems))
+	for _, p := range problems {
+		current[p] = true
+	}
+	previous := make(map[northbound.Problem]bool, len(a.problems))
+	for _, p := range a.problems {
+		previous[p] = true
+		if !current[p] {
+			a.log.Info("topology object problem resolved", fields(p)...)
+		}
+	}
+	for _, p := range problems {
+		if !previous[p] {
+			a.log.Error("topology object skipped", fields(p)...)
+		}
+	}
 }
 
 // Problems is how many northbound objects of the state in force were refused as invalid,

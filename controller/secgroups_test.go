@@ -354,3 +354,36 @@ func TestFirewallBlockedPorts(t *testing.T) {
 		})
 	}
 }
+
+// TestProblemsLoggedOnceEach: a problem is logged when it appears and when it is gone, not
+// again with every snapshot that still has it (a source sends a snapshot per change).
+func TestProblemsLoggedOnceEach(t *testing.T) {
+	a, logs := withheldAgent(t)
+	count := func(msg string) int {
+		n := 0
+		for _, e := range logs.TakeAll() {
+			if e.Message == msg && e.ContextMap()["id"] == "sg-odd" {
+				n++
+			}
+		}
+		return n
+	}
+	a.SetSnapshot(sgSnapshot(t, sgTopology(sgOddInvalid, portOdd)))
+	if n := count("topology object skipped"); n != 1 {
+		t.Fatalf("the invalid group logged %d times at its first snapshot, want 1", n)
+	}
+	for range 5 {
+		a.SetSnapshot(sgSnapshot(t, sgTopology(sgOddInvalid, portOdd)))
+	}
+	if n := count("topology object skipped"); n != 0 {
+		t.Errorf("the same problem logged again %d times over 5 more snapshots, want 0", n)
+	}
+	a.SetSnapshot(sgSnapshot(t, sgTopology(sgOddSSH, portOdd)))
+	if n := count("topology object problem resolved"); n != 1 {
+		t.Errorf("the fixed group's problem: %d resolved lines, want 1", n)
+	}
+	a.SetSnapshot(sgSnapshot(t, sgTopology(sgOddInvalid, portOdd)))
+	if n := count("topology object skipped"); n != 1 {
+		t.Errorf("the problem back again: logged %d times, want 1", n)
+	}
+}

@@ -144,6 +144,10 @@ type secGroups struct {
 	// membersPulled the remote groups whose members were pulled; addressGroupsPulled the
 	// address groups pulled; portsPulled the ports of this host whose object was pulled.
 	complete, membersPulled, addressGroupsPulled, portsPulled map[string]bool
+	// known are the groups that were complete once: while a resync pulls them again (and
+	// the server may be slow to answer), their cached rules are given, so that nothing
+	// changes for the ports until the pull says otherwise.
+	known map[string]bool
 	// repullPorts asks for the Port objects of every port of this host again (a resync).
 	repullPorts bool
 	// shown are the ports of this host given in a snapshot once: they are never held back
@@ -156,7 +160,7 @@ func newSecGroups(enabled bool) *secGroups {
 		addressGroups: map[string]*sgAddressGroup{}, ports: map[string]*sgPort{},
 		deleted:  map[string]map[string]bool{typeSecurityGroup: {}, typeSecurityGroupRule: {}, typeAddressGroup: {}, typePort: {}},
 		complete: map[string]bool{}, membersPulled: map[string]bool{}, addressGroupsPulled: map[string]bool{},
-		portsPulled: map[string]bool{}, shown: map[string]bool{}}
+		portsPulled: map[string]bool{}, shown: map[string]bool{}, known: map[string]bool{}}
 }
 
 // olderThan reports whether revision next is older than the cached prev (either unknown:
@@ -195,6 +199,7 @@ func (g *secGroups) applyGroup(event string, o *ovoSecurityGroup) {
 		g.deleted[typeSecurityGroup][o.ID] = true
 		delete(g.groups, o.ID)
 		delete(g.complete, o.ID)
+		delete(g.known, o.ID)
 		for id, r := range g.rules {
 			if r.obj.SecurityGroupID == o.ID || (r.obj.RemoteGroupID != nil && *r.obj.RemoteGroupID == o.ID) {
 				delete(g.rules, id)
@@ -219,6 +224,7 @@ func (g *secGroups) applyGroup(event string, o *ovoSecurityGroup) {
 			}
 		}
 		g.complete[o.ID] = true
+		g.known[o.ID] = true
 	}
 }
 
@@ -412,6 +418,7 @@ func (g *secGroups) pulledRules(groups []string, since uint64, objects []ovoSecu
 	for _, sg := range groups {
 		asked[sg] = true
 		g.complete[sg] = true
+		g.known[sg] = true
 	}
 	for id, r := range g.rules {
 		if asked[r.obj.SecurityGroupID] && r.seq <= since && !got[id] {
@@ -459,7 +466,7 @@ func (g *secGroups) portGroups(id string, d *DeviceDetails) (groups []string, ho
 	ready := p != nil
 	if p != nil {
 		for _, sg := range p.groups {
-			if !g.complete[sg] {
+			if !g.complete[sg] && !g.known[sg] {
 				ready = false
 			}
 		}
@@ -497,7 +504,7 @@ func (g *secGroups) snapshot(m *northbound.Model) []northbound.Problem {
 	given := map[string]bool{}
 	for _, id := range slices.Sorted(maps.Keys(used)) {
 		o := g.groups[id]
-		if o == nil || !g.complete[id] {
+		if o == nil || !(g.complete[id] || g.known[id]) {
 			continue // unknown: the ports' firewall is withheld until it is
 		}
 		sg := northbound.SecurityGroup{ID: id, Stateful: o.obj.Stateful == nil || *o.obj.Stateful}

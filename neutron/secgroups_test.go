@@ -471,3 +471,29 @@ func TestPrimeKeepsWiredPorts(t *testing.T) {
 		t.Errorf("after the pulls: ports %+v problems %v", m.Ports, problems)
 	}
 }
+
+// TestResyncKeepsGroupsUntilPulled: between a resync and the pulls that follow it (a
+// server counting the agent dead is slow to answer), the cached groups are still given:
+// the ports keep their groups and no "unknown security group" problem appears.
+func TestResyncKeepsGroupsUntilPulled(t *testing.T) {
+	s, f, v := newSGTestSource(t)
+	f.replies["get_devices_details_list_and_failed_devices"] = `{"devices": [
+		{"device": "` + p1 + `", "port_id": "` + p1 + `", "network_id": "` + n1 + `", "mac_address": "fa:16:3e:00:00:01",
+		 "admin_state_up": true, "network_type": "vxlan", "segmentation_id": 1001, "physical_network": null, "mtu": 1450,
+		 "fixed_ips": [{"subnet_id": "` + s1 + `", "ip_address": "10.0.1.11"}], "device_owner": "compute:nova",
+		 "allowed_address_pairs": [], "port_security_enabled": true, "profile": {}}], "failed_devices": []}`
+	v.byID = map[string]string{p1: sgPortObject(p1, "compute1", 2, "10.0.1.11", sgDefault)}
+	s.Reconciled(Report{Plugged: []string{p1}, Unknown: []string{p1}})
+	s.work(context.Background())
+	if m, problems := model(t, s); len(problems) != 0 || len(m.SecurityGroups) != 1 {
+		t.Fatalf("before the resync: model %+v problems %v", m, problems)
+	}
+	s.mu.Lock()
+	s.c.sg.resync()
+	s.mu.Unlock()
+	m, problems := model(t, s)
+	g, _ := m.SecurityGroup(sgDefault)
+	if len(problems) != 0 || g == nil || len(g.Rules) != 4 || len(m.Ports) != 1 || len(m.Ports[0].SecurityGroups) != 1 {
+		t.Errorf("between the resync and its pulls: group %+v ports %+v problems %v; want the cached group given", g, m.Ports, problems)
+	}
+}
