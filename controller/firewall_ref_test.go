@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/northbound"
 	"github.com/dvrflow/dvrflow/ovsdb"
+	"github.com/dvrflow/dvrflow/testbed"
 	"github.com/dvrflow/dvrflow/topology"
 )
 
@@ -28,42 +28,25 @@ type firewallRef struct {
 	localVLANs map[string]int
 }
 
-var (
-	reRefOfports   = regexp.MustCompile(`^# ofports: (.*)$`)
-	reRefLocalVLAN = regexp.MustCompile(`^# local_vlan (\d+): network (\S+)`)
-)
-
 func readFirewallRef(t *testing.T, name string) firewallRef {
 	t.Helper()
-	f, err := os.Open(filepath.Join(firewallRefDir, name+".flows"))
+	parsed, err := testbed.ParseReference(filepath.Join(firewallRefDir, name+".flows"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	ref := firewallRef{ofports: map[string]int{}, localVLANs: map[string]int{}}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		l := s.Text()
-		if m := reRefOfports.FindStringSubmatch(l); m != nil {
-			for _, kv := range strings.Fields(m[1]) {
-				n, port, _ := strings.Cut(kv, "=")
-				ofport, err := strconv.Atoi(n)
-				if err != nil {
-					t.Fatalf("ofports %q: %v", kv, err)
-				}
-				ref.ofports[port] = ofport
-			}
-		}
-		if m := reRefLocalVLAN.FindStringSubmatch(l); m != nil {
-			v, _ := strconv.Atoi(m[1])
-			ref.localVLANs[m[2]] = v
-		}
-		if rest, ok := strings.CutPrefix(l, "cookie=COOKIE, "); ok {
-			ref.flows = append(ref.flows, rest)
-		}
+	br := parsed.Bridges["br-int"]
+	if br == nil {
+		t.Fatalf("%s: no br-int in the reference", name)
 	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
+	ref := firewallRef{ofports: map[string]int{}, localVLANs: map[string]int{}}
+	for ofport, port := range br.Ofports {
+		ref.ofports[port] = ofport
+	}
+	for v, id := range parsed.LocalVLANs {
+		ref.localVLANs[id] = v
+	}
+	for _, l := range br.Lines {
+		ref.flows = append(ref.flows, strings.TrimPrefix(l, "cookie=COOKIE, "))
 	}
 	return ref
 }

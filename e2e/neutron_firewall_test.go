@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"net/netip"
 	"os"
@@ -653,7 +652,7 @@ func (fw *nfwParity) compare(t *testing.T, ctx context.Context, neutronLacks fun
 		t.Errorf("%s: dvrflow's address flows hold conjunctions no conj_id flow completes:\n%s", what, lines(ourLeaks))
 	}
 	gotRaw := got
-	want, got = nfwNormaliseConjunctions(want), nfwNormaliseConjunctions(got)
+	want, got = testbed.NormaliseConjunctions(want), testbed.NormaliseConjunctions(got)
 	count := func(ls []string) (n int) {
 		for _, l := range ls {
 			if nfwIsFirewallFlow(l) {
@@ -665,7 +664,7 @@ func (fw *nfwParity) compare(t *testing.T, ctx context.Context, neutronLacks fun
 	missing, extra := testbed.Diff(want, got)
 	if neutronLacks != nil && len(missing)+len(extra) > 0 {
 		var lacked []string
-		got = nfwNormaliseConjunctions(slices.DeleteFunc(slices.Clone(gotRaw), func(l string) bool {
+		got = testbed.NormaliseConjunctions(slices.DeleteFunc(slices.Clone(gotRaw), func(l string) bool {
 			if neutronLacks(l) {
 				lacked = append(lacked, l)
 				return true
@@ -750,69 +749,4 @@ func nfwDropDanglingConjunctions(in []string) (out, dangling []string) {
 var (
 	nfwConjActionRe = regexp.MustCompile(`conjunction\((\d+),(\d)/2\)`)
 	nfwConjIDRe     = regexp.MustCompile(`conj_id=(\d+)`)
-	nfwReg7Re       = regexp.MustCompile(`set_field:0x([0-9a-f]+)->reg7`)
 )
-
-// nfwNormaliseConjunctions replaces conjunction ids, which Neutron and dvrflow allocate
-// differently (docs/neutron-differences.md), by what they stand for, as
-// firewall/neutron_test.go's normaliseConjunctions does: a block of eight ids (id &^ 7) is
-// named by its signature, the sorted texts (ids blanked) of every flow using an id of the
-// block, each with the id's place in the block; a flow's conjunction actions are then
-// sorted.
-func nfwNormaliseConjunctions(lines []string) []string {
-	ids := func(l string) []uint64 {
-		var out []uint64
-		for _, m := range nfwConjActionRe.FindAllStringSubmatch(l, -1) {
-			v, _ := strconv.ParseUint(m[1], 10, 32)
-			out = append(out, v)
-		}
-		if m := nfwConjIDRe.FindStringSubmatch(l); m != nil {
-			v, _ := strconv.ParseUint(m[1], 10, 32)
-			out = append(out, v)
-		}
-		return out
-	}
-	blank := func(l string) string {
-		l = nfwConjActionRe.ReplaceAllString(l, "conjunction(X,$2/2)")
-		l = nfwConjIDRe.ReplaceAllString(l, "conj_id=X")
-		return nfwReg7Re.ReplaceAllString(l, "set_field:X->reg7")
-	}
-	sig := map[uint64][]string{}
-	for _, l := range lines {
-		for _, id := range ids(l) {
-			sig[id&^7] = append(sig[id&^7], strconv.FormatUint(id&7, 10)+"|"+blank(l))
-		}
-	}
-	names := map[uint64]string{}
-	for _, block := range slices.Sorted(maps.Keys(sig)) {
-		s := sig[block]
-		slices.Sort(s)
-		h := fnv.New32a()
-		h.Write([]byte(strings.Join(slices.Compact(s), "\n")))
-		names[block] = fmt.Sprintf("C%08x", h.Sum32())
-	}
-	name := func(id uint64) string { return names[id&^7] + "+" + strconv.FormatUint(id&7, 10) }
-	out := make([]string, 0, len(lines))
-	for _, l := range lines {
-		l = nfwConjIDRe.ReplaceAllStringFunc(l, func(s string) string {
-			v, _ := strconv.ParseUint(strings.TrimPrefix(s, "conj_id="), 10, 32)
-			return "conj_id=" + name(v)
-		})
-		l = nfwReg7Re.ReplaceAllStringFunc(l, func(s string) string {
-			v, _ := strconv.ParseUint(nfwReg7Re.FindStringSubmatch(s)[1], 16, 32)
-			return "set_field:" + name(v) + "->reg7"
-		})
-		if acts := nfwConjActionRe.FindAllStringSubmatch(l, -1); len(acts) > 0 {
-			var named []string
-			for _, m := range acts {
-				v, _ := strconv.ParseUint(m[1], 10, 32)
-				named = append(named, "conjunction("+name(v)+","+m[2]+"/2)")
-			}
-			slices.Sort(named)
-			i := strings.Index(l, "actions=")
-			l = l[:i] + "actions=" + strings.Join(named, ",")
-		}
-		out = append(out, l)
-	}
-	return out
-}

@@ -1,9 +1,7 @@
 package firewall
 
 import (
-	"bufio"
 	"net/netip"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 	"github.com/dvrflow/dvrflow/controller/config"
 	"github.com/dvrflow/dvrflow/flows"
 	"github.com/dvrflow/dvrflow/state"
+	"github.com/dvrflow/dvrflow/testbed"
 	"github.com/dvrflow/dvrflow/topology"
 )
 
@@ -29,43 +28,29 @@ type reference struct {
 	localVLANs map[uint16]string // local VLAN → network id
 }
 
-var (
-	reOfports   = regexp.MustCompile(`^# ofports: (.*)$`)
-	reLocalVLAN = regexp.MustCompile(`^# local_vlan (\d+): network (\S+)`)
-	reTable     = regexp.MustCompile(`^(?:table=(\d+), )?(?:reset_counts )?priority=(\d+)`)
-)
+var reTable = regexp.MustCompile(`^(?:table=(\d+), )?(?:reset_counts )?priority=(\d+)`)
 
+// readReference reads NAME.flows with the harness's parser (testbed.ParseReference): br-int's
+// flows without their blanked cookie, and the header's maps.
 func readReference(t *testing.T, name string) reference {
 	t.Helper()
-	f, err := os.Open(refDir + name + ".flows")
+	parsed, err := testbed.ParseReference(refDir + name + ".flows")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	ref := reference{ofports: map[uint32]string{}, localVLANs: map[uint16]string{}}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		l := s.Text()
-		if m := reOfports.FindStringSubmatch(l); m != nil {
-			for _, kv := range strings.Fields(m[1]) {
-				n, name, _ := strings.Cut(kv, "=")
-				p, err := strconv.ParseUint(n, 10, 32)
-				if err != nil {
-					t.Fatalf("ofports %q: %v", kv, err)
-				}
-				ref.ofports[uint32(p)] = name
-			}
-		}
-		if m := reLocalVLAN.FindStringSubmatch(l); m != nil {
-			v, _ := strconv.ParseUint(m[1], 10, 16)
-			ref.localVLANs[uint16(v)] = m[2]
-		}
-		if strings.HasPrefix(l, "cookie=COOKIE, ") {
-			ref.flows = append(ref.flows, strings.TrimPrefix(l, "cookie=COOKIE, "))
-		}
+	br := parsed.Bridges["br-int"]
+	if br == nil {
+		t.Fatalf("%s: no br-int in the reference", name)
 	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
+	ref := reference{ofports: map[uint32]string{}, localVLANs: map[uint16]string{}}
+	for p, name := range br.Ofports {
+		ref.ofports[uint32(p)] = name
+	}
+	for v, id := range parsed.LocalVLANs {
+		ref.localVLANs[uint16(v)] = id
+	}
+	for _, l := range br.Lines {
+		ref.flows = append(ref.flows, strings.TrimPrefix(l, "cookie=COOKIE, "))
 	}
 	return ref
 }
@@ -181,72 +166,6 @@ func firewallLines(t *testing.T, lines []string) []string {
 	return out
 }
 
-var (
-	reConjAction = regexp.MustCompile(`conjunction\((\d+),(\d)/2\)`)
-	reConjID     = regexp.MustCompile(`conj_id=(\d+)`)
-	reReg7       = regexp.MustCompile(`set_field:0x([0-9a-f]+)->reg7`)
-)
-
-// normaliseConjunctions replaces conjunction ids, which are allocated differently by
-// Neutron and by dvrflow, by what they stand for. A block of eight ids (id &^ 7) is named by
-// its signature: the sorted texts, ids blanked, of every flow that uses an id of the block,
-// each with the id's place in the block. Equal signatures on both sides are the same
-// conjunction, whatever its number; the conjunction actions of a flow are then sorted.
-func normaliseConjunctions(lines []string) []string {
-	ids := func(l string) []uint64 {
-		var out []uint64
-		for _, m := range reConjAction.FindAllStringSubmatch(l, -1) {
-			v, _ := strconv.ParseUint(m[1], 10, 32)
-			out = append(out, v)
-		}
-		if m := reConjID.FindStringSubmatch(l); m != nil {
-			v, _ := strconv.ParseUint(m[1], 10, 32)
-			out = append(out, v)
-		}
-		return out
-	}
-	blank := func(l string) string {
-		l = reConjAction.ReplaceAllString(l, "conjunction(X,$2/2)")
-		l = reConjID.ReplaceAllString(l, "conj_id=X")
-		return reReg7.ReplaceAllString(l, "set_field:X->reg7")
-	}
-	sig := map[uint64][]string{}
-	for _, l := range lines {
-		for _, id := range ids(l) {
-			sig[id&^7] = append(sig[id&^7], strconv.FormatUint(id&7, 10)+"|"+blank(l))
-		}
-	}
-	names := map[uint64]string{}
-	for block, s := range sig {
-		slices.Sort(s)
-		names[block] = "C[" + strings.Join(slices.Compact(s), " ; ") + "]"
-	}
-	name := func(id uint64) string { return names[id&^7] + "+" + strconv.FormatUint(id&7, 10) }
-	out := make([]string, 0, len(lines))
-	for _, l := range lines {
-		l = reConjID.ReplaceAllStringFunc(l, func(s string) string {
-			v, _ := strconv.ParseUint(strings.TrimPrefix(s, "conj_id="), 10, 32)
-			return "conj_id=" + name(v)
-		})
-		l = reReg7.ReplaceAllStringFunc(l, func(s string) string {
-			v, _ := strconv.ParseUint(reReg7.FindStringSubmatch(s)[1], 16, 32)
-			return "set_field:" + name(v) + "->reg7"
-		})
-		if acts := reConjAction.FindAllStringSubmatch(l, -1); len(acts) > 0 {
-			var named []string
-			for _, m := range acts {
-				v, _ := strconv.ParseUint(m[1], 10, 32)
-				named = append(named, "conjunction("+name(v)+","+m[2]+"/2)")
-			}
-			slices.Sort(named)
-			i := strings.Index(l, "actions=")
-			l = l[:i] + "actions=" + strings.Join(named, ",")
-		}
-		out = append(out, l)
-	}
-	return out
-}
-
 // TestEqualsNeutron checks, for every reference scenario, that the firewall's flows (table
 // 60's hooks and tables 71–94) equal Neutron's own, modulo ofports, local VLANs and
 // conjunction ids (mapped), cookies, and the reset_counts flag of Neutron's ovs-ofctl
@@ -269,7 +188,7 @@ func TestEqualsNeutron(t *testing.T) {
 				f.Cookie = 0
 				gotLines = append(gotLines, normalise(f.String(), ref.ofports, ref.localVLANs))
 			}
-			want, gotLines = normaliseConjunctions(want), normaliseConjunctions(gotLines)
+			want, gotLines = testbed.NormaliseConjunctions(want), testbed.NormaliseConjunctions(gotLines)
 			slices.Sort(want)
 			slices.Sort(gotLines)
 			for _, g := range gotLines {
