@@ -50,7 +50,7 @@ type groupsInForce struct {
 	remembered    map[string]bool
 	addressGroups map[string]*northbound.AddressGroup
 	// members are, per remote group id, Neutron's sg_member_ips of the group
-	// ([northbound.Model.SecurityGroupMembers], host bits cleared).
+	// ([northbound.Model.SecurityGroupMembers]).
 	members map[string][]netip.Prefix
 }
 
@@ -105,7 +105,7 @@ func resolveGroups(m *northbound.Model, h *groupHistory) *groupsInForce {
 			}
 			if id := r.RemoteGroupID; id != "" {
 				if _, done := g.members[id]; !done {
-					g.members[id] = maskedPrefixes(m.SecurityGroupMembers(id))
+					g.members[id] = m.SecurityGroupMembers(id)
 				}
 			}
 		}
@@ -124,20 +124,6 @@ func resolveGroups(m *northbound.Model, h *groupHistory) *groupsInForce {
 		}
 	}
 	return g
-}
-
-// maskedPrefixes returns ps with their host bits cleared (an allowed address pair's
-// 10.0.1.5/28 is 10.0.1.0/28, as the switch matches it), sorted as the model sorts them
-// (IPv4 first, by address, then length), without duplicates. ps is not modified.
-func maskedPrefixes(ps []netip.Prefix) []netip.Prefix {
-	out := make([]netip.Prefix, len(ps))
-	for i, p := range ps {
-		out[i] = p.Masked()
-	}
-	slices.SortFunc(out, func(a, b netip.Prefix) int {
-		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
-	})
-	return slices.Compact(out)
 }
 
 // blocked reports whether a local port's filtering cannot be computed even with the

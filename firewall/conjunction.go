@@ -385,7 +385,7 @@ func (c *conjunctions) addressFlows(n *state.Node) []flows.IntFlow {
 }
 
 // remoteAddresses are the addresses of one family of a remote security group's members or
-// of an address group.
+// of an address group (host bits cleared in both, state.Node says).
 func remoteAddresses(n *state.Node, rm remote, et northbound.EtherType) []netip.Prefix {
 	var all []netip.Prefix
 	if rm.addressGroup {
@@ -398,7 +398,7 @@ func remoteAddresses(n *state.Node, rm remote, et northbound.EtherType) []netip.
 	var out []netip.Prefix
 	for _, a := range all {
 		if (et == northbound.IPv6) == a.Addr().Is6() {
-			out = append(out, a.Masked())
+			out = append(out, a)
 		}
 	}
 	return out

@@ -326,7 +326,8 @@ func (m *Model) AddressGroup(id string) (*AddressGroup, bool) {
 // withheld) as Neutron's sg_member_ips has them: the fixed IPs of every port (this host's
 // and other hosts') that names the group, as host prefixes, and the allowed address pairs
 // of this host's such ports (other hosts' address pairs are not in the model), with the
-// addresses of the group's GroupMembers; sorted, IPv4 first, without duplicates.
+// addresses of the group's GroupMembers; host bits cleared (an address pair's 10.0.1.5/28
+// is 10.0.1.0/28, as a switch matches it), sorted, IPv4 first, without duplicates.
 func (m *Model) SecurityGroupMembers(id string) []netip.Prefix {
 	set := map[netip.Prefix]bool{}
 	host := func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
@@ -336,7 +337,7 @@ func (m *Model) SecurityGroupMembers(id string) []netip.Prefix {
 				set[host(f.IP)] = true
 			}
 			for _, pair := range p.AllowedAddressPairs {
-				set[pair.Prefix] = true
+				set[pair.Prefix.Masked()] = true
 			}
 		}
 	}
@@ -350,7 +351,7 @@ func (m *Model) SecurityGroupMembers(id string) []netip.Prefix {
 	for _, g := range m.GroupMembers {
 		if slices.Contains(g.SecurityGroups, id) {
 			for _, a := range g.Addresses {
-				set[a] = true
+				set[a.Masked()] = true
 			}
 		}
 	}

@@ -392,3 +392,18 @@ func TestGroupMembers(t *testing.T) {
 		t.Errorf("diff: %+v", d.GroupMembers)
 	}
 }
+
+// TestSecurityGroupMembersClearHostBits: an address pair or a member address given with
+// host bits (10.0.1.5/28) counts as the range a switch matches (10.0.1.0/28), once.
+func TestSecurityGroupMembersClearHostBits(t *testing.T) {
+	m := &Model{
+		Ports: []Port{{ID: "p1", SecurityGroups: []string{"sg"}, AllowedAddressPairs: []AddressPair{
+			{Prefix: netip.MustParsePrefix("10.0.1.5/28")}, {Prefix: netip.MustParsePrefix("10.0.1.0/28")}}}},
+		GroupMembers: []GroupMember{{PortID: "m1", SecurityGroups: []string{"sg"},
+			Addresses: []netip.Prefix{netip.MustParsePrefix("2001:db8::5/64")}}},
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.1.0/28"), netip.MustParsePrefix("2001:db8::/64")}
+	if got := m.SecurityGroupMembers("sg"); !reflect.DeepEqual(got, want) {
+		t.Errorf("members %v, want %v", got, want)
+	}
+}

@@ -46,8 +46,8 @@ type Node struct {
 	// AddressGroups are the address groups the rules of SecurityGroups name, sorted by ID.
 	AddressGroups []AddressGroup
 	// GroupMembers are, per security group id, the addresses of its member ports on every
-	// host (fixed IPs as host prefixes and allowed address pairs), sorted, without
-	// duplicates: the remote addresses of rules whose remote group it is. Only groups some
+	// host (fixed IPs as host prefixes and allowed address pairs, host bits cleared),
+	// sorted, without duplicates: the remote addresses of rules whose remote group it is. Only groups some
 	// rule of SecurityGroups names as its remote group are here.
 	GroupMembers map[string][]netip.Prefix
 }
