@@ -97,10 +97,10 @@ type remote struct {
 }
 
 // newConjunctions allocates the conjunction ids of the remote rules of the filtered ports.
-func newConjunctions(n *state.Node, filtered []*state.Port) *conjunctions {
+func newConjunctions(n *state.Node, filtered []portFlows) *conjunctions {
 	var keys []conjKey
-	for _, p := range filtered {
-		for _, gid := range p.SecurityGroups {
+	for _, pf := range filtered {
+		for _, gid := range pf.p.SecurityGroups {
 			g, ok := n.SecurityGroup(gid)
 			if !ok {
 				continue
@@ -174,9 +174,6 @@ func (pf portFlows) conjunctionFlows(k remoteRuleKey, rules []remoteRule) []flow
 	var out []flows.IntFlow
 	for _, cl := range clauses {
 		prio := rulePriorityBase + priorityOffset(cl.rule)
-		if cl.ports != nil {
-			prio = rulePriorityBase + 3
-		}
 		for _, m := range ruleMatches(pf.port, cl.rule, cl.ports) {
 			for i, st := range [][2]flows.CTState{ctEstablishedNotReply, ctNewNotEstablished} {
 				var acts []flows.Action

@@ -14,8 +14,8 @@ import (
 // trusted) gets the whole firewall; a trusted port or one with port security off gets only
 // the hooks that let its egress through (Neutron's _initialize_egress_no_port_security); a
 // port whose groups are not known (Port.FirewallBlocked, unless trusted) gets only the
-// hooks that send its traffic into the firewall, where nothing accepts it. Dead ports and ports without an ofport or a local VLAN
-// get nothing: their traffic never reaches table 60.
+// hooks that send its traffic into the firewall, where nothing accepts it. Dead ports and
+// ports without an ofport or a local VLAN get nothing: their traffic never reaches table 60.
 func Generate(n *state.Node, out map[string][]flows.Flow) {
 	if !n.Host.Firewall {
 		return
@@ -24,12 +24,7 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 	fs := out[br]
 	integ := flows.IntTarget(&fs)
 	integ.Add(Bridge(br)...)
-	type portNet struct {
-		p  *state.Port
-		nw *state.Network
-	}
-	var filtered []portNet
-	var filteredPorts []*state.Port
+	var filtered []portFlows
 	for i := range n.Ports {
 		p := &n.Ports[i]
 		nw, ok := n.Network(p.NetworkID)
@@ -43,13 +38,11 @@ func Generate(n *state.Node, out map[string][]flows.Flow) {
 		case p.FirewallBlocked:
 			integ.Add(pf.hooks()...)
 		default:
-			filtered = append(filtered, portNet{p, nw})
-			filteredPorts = append(filteredPorts, p)
+			filtered = append(filtered, pf)
 		}
 	}
-	conj := newConjunctions(n, filteredPorts)
-	for _, f := range filtered {
-		pf := newPortFlows(f.p, f.nw)
+	conj := newConjunctions(n, filtered)
+	for _, pf := range filtered {
 		integ.Add(pf.base(n.Host.PermittedEthertypes)...)
 		integ.Add(pf.rules(n, conj)...)
 	}
