@@ -105,3 +105,28 @@ func TestChangeTouchesOnlyItsFlows(t *testing.T) {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+// TestPermittedEthertypes: [securitygroup] permitted_ethertypes lets a filtered port send
+// those ethertypes to NORMAL from table 71, one flow per port and ethertype, in Neutron's
+// shape (_initialize_egress); without it there is none.
+func TestPermittedEthertypes(t *testing.T) {
+	ref := readReference(t, "default_group")
+	n := node(t, "default_group", ref)
+	const want = "table=71, priority=95,reg5=0x3,dl_type=0x4008 actions=resubmit(,94)"
+	find := func() bool {
+		for _, f := range generate(n) {
+			f.Cookie = 0
+			if f.String() == want {
+				return true
+			}
+		}
+		return false
+	}
+	if find() {
+		t.Fatalf("%s without permitted_ethertypes", want)
+	}
+	n.Host.PermittedEthertypes = []uint16{0x4008}
+	if !find() {
+		t.Errorf("no %s with permitted_ethertypes 0x4008", want)
+	}
+}
